@@ -32,7 +32,7 @@ FLUSH_INTERVAL = 10.0
 MAX_QUEUE_SIZE = 10000
 SEND_ATTEMPTS = 3
 RETRY_PAUSE = 1.0
-CLOSE_DRAIN_SECONDS = 1.5
+CLOSE_DRAIN_SECONDS = 1.0
 
 # (batch body, timeout in seconds, final) -> None; raises when the batch was not accepted.
 BatchSender = Callable[[dict[str, Any], float, bool], None]
@@ -257,7 +257,7 @@ class Telemetry:
                 self._idle.wait(min(remaining, 0.1))
         return True
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 1.5) -> None:
         """Stop the flusher after a final drain bounded by `timeout` seconds."""
         self._stop.set()
         self._wake.set()

@@ -13,6 +13,7 @@ import http.server
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -48,10 +49,14 @@ class FakeService:
         self.results: dict[str, tuple[int, Any]] = {}
         self.ids = itertools.count()
         self.session_id = "sess-1"
+        # Optional hook: (path, body) -> a reply that replaces the normal answer, or None.
+        self.intercept: Callable[[str, Any], Scripted | None] | None = None
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.service = self  # type: ignore[attr-defined]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -73,8 +78,13 @@ class FakeService:
 
     def complete(self, request_id: str, body: Any, status: int = 200) -> None:
         """Make a pending future finish with `body`."""
+        self.complete_many({request_id: body}, status)
+
+    def complete_many(self, bodies: dict[str, Any], status: int = 200) -> None:
+        """Make several pending futures finish at once."""
         with self.cond:
-            self.results[request_id] = (status, body)
+            for request_id, body in bodies.items():
+                self.results[request_id] = (status, body)
             self.cond.notify_all()
 
     def seen(self, path: str) -> list[Recorded]:
@@ -88,6 +98,10 @@ class FakeService:
             self.cond.notify_all()
             if self.script[path]:
                 return self.script[path].popleft()
+        if self.intercept is not None:
+            forced = self.intercept(path, body)
+            if forced is not None:
+                return forced
         if path == "/api/v1/create_session":
             return Scripted(200, {"session_id": self.session_id, "type": "create_session"})
         if path == "/api/v1/session_heartbeat":
@@ -114,6 +128,7 @@ class FakeService:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
