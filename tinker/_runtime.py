@@ -52,7 +52,7 @@ HEARTBEAT_WARN_AFTER = 120.0
 CLOSE_BUDGET = 1.5  # what close() may spend draining telemetry
 DEFAULT_SUBMIT_WORKERS = 16
 DEFAULT_BLOCKING_WORKERS = 8
-DEFAULT_POLL_WORKERS = 32
+DEFAULT_POLL_WORKERS = 64  # measured: benchmarks/bench_transport.py --poll
 
 
 class ClientClosedError(TinkerError):
