@@ -171,7 +171,9 @@ def _checks_for(cls: type) -> dict[str, Check]:
     if checks is None:
         hints = typing.get_type_hints(cls)
         checks = {
-            a.name: compile_check(hints[a.name], _check_model) for a in attrs.fields(cls) if a.init
+            a.name: a.metadata.get("check") or compile_check(hints[a.name], _check_model)
+            for a in attrs.fields(cls)
+            if a.init
         }
         _CHECKS[cls] = checks
     return checks

@@ -19,7 +19,15 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Check", "Invalid", "compile_check", "describe", "parse_datetime"]
+__all__ = [
+    "Check",
+    "Invalid",
+    "check_float",
+    "check_int",
+    "compile_check",
+    "describe",
+    "parse_datetime",
+]
 
 Check = Callable[[Any], Any]
 
@@ -137,7 +145,7 @@ def _check_bool(value: Any) -> bool:
     raise Invalid("bool", value)
 
 
-def _check_int(value: Any) -> int:
+def check_int(value: Any) -> int:
     if type(value) is int:
         return value
     if isinstance(value, (bool, float)):
@@ -148,7 +156,7 @@ def _check_int(value: Any) -> int:
         raise Invalid("int", value) from None
 
 
-def _check_float(value: Any) -> float:
+def check_float(value: Any) -> float:
     if type(value) is float or type(value) is int:
         return typing.cast(float, value)
     if isinstance(value, (bool, str, bytes)):
@@ -186,8 +194,8 @@ def _check_datetime(value: Any) -> dt.datetime:
 _SIMPLE: dict[Any, Check] = {
     str: _check_str,
     bool: _check_bool,
-    int: _check_int,
-    float: _check_float,
+    int: check_int,
+    float: check_float,
     bytes: _check_bytes,
     dt.datetime: _check_datetime,
 }

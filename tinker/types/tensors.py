@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from tinker.types._base import WireModel, wire
+from tinker.types._checks import Invalid, check_float, check_int
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,19 +63,46 @@ def _wire_dtype_of_numpy(array: npt.NDArray[Any]) -> TensorDtype:
     )
 
 
+_INT_KINDS = frozenset({int})
+_NUMBER_KINDS = frozenset({int, float})
+
+
+def _check_values(value: Any) -> list[Any]:
+    """The values as a list; their types are checked against the dtype by `_validate`."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise Invalid("a flat list of numbers (use TensorData.from_numpy for arrays)", value)
+
+
+def _normalise_values(values: list[Any], dtype: str) -> list[Any]:
+    """Values as plain ints (int64) or ints/floats (float32); numpy scalars are converted."""
+    check = check_int if dtype == "int64" else check_float
+    out = []
+    for index, value in enumerate(values):
+        try:
+            out.append(check(value))
+        except Invalid:
+            raise TypeError(
+                f"TensorData.data[{index}]: dtype {dtype} needs "
+                f"{'ints' if dtype == 'int64' else 'numbers'}, got {value!r}"
+            ) from None
+    return out
+
+
 @wire
 @attrs.frozen(kw_only=True)
 class TensorData(WireModel):
     """A tensor as a flat row-major list of numbers, its dtype and (optionally) its shape."""
 
-    data: list[int] | list[float]
+    data: list[int] | list[float] = attrs.field(metadata={"check": _check_values})
     dtype: TensorDtype
     shape: list[int] | None = None
 
     def _validate(self) -> None:
-        if self.dtype == "int64" and not set(map(type, self.data)) <= {int}:
-            bad = next(x for x in self.data if type(x) is not int)
-            raise TypeError(f"TensorData.data: dtype int64 needs ints, got {bad!r}")
+        kinds = set(map(type, self.data))  # one C-level pass over the values
+        allowed = _INT_KINDS if self.dtype == "int64" else _NUMBER_KINDS
+        if not kinds <= allowed:
+            object.__setattr__(self, "data", _normalise_values(self.data, self.dtype))
         if self.shape is not None:
             if any(dim < 0 for dim in self.shape):
                 raise ValueError(f"TensorData.shape: negative dimension in {self.shape}")
