@@ -10,6 +10,7 @@ as ISO 8601 (a trailing Z is accepted and written for UTC).
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import enum
 import json
@@ -83,7 +84,8 @@ def dump_model(
     conv = _converter(
         json_mode=mode == "json", exclude_unset=exclude_unset, exclude_none=exclude_none
     )
-    return conv.unstructure(obj)
+    # A copy, so changing the dump never changes the model (the wire path shares lists).
+    return copy.deepcopy(conv.unstructure(obj))
 
 
 def structure(data: Any, cls: type[T]) -> T:

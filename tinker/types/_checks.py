@@ -14,6 +14,7 @@ import collections.abc
 import datetime as dt
 import enum
 import operator
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -80,11 +81,18 @@ def describe(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+_FRACTION = re.compile(r"(T\d\d:\d\d:\d\d)[.,](\d+)")
+
+
 def parse_datetime(value: str) -> dt.datetime:
-    """Parse ISO 8601 text (a trailing `Z` means UTC, also on Python 3.10)."""
+    """Parse ISO 8601 text; a trailing `Z` means UTC and any number of fraction digits works.
+
+    (Python 3.10's `fromisoformat` takes neither, so both are normalised first.)
+    """
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
+    text = _FRACTION.sub(lambda m: f"{m.group(1)}.{m.group(2)[:6].ljust(6, '0')}", text, count=1)
     return dt.datetime.fromisoformat(text)
 
 

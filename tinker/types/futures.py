@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import attrs
 
@@ -42,8 +42,12 @@ class FutureRetrieveRequest(WireModel):
 @wire
 @attrs.define(kw_only=True)
 class TryAgainResponse(WireModel):
-    """Poll answer while the result is pending (HTTP 408, or 200 with this type)."""
+    """Poll answer while the result is pending (HTTP 408, or 200 with this type).
 
+    `type` is always sent: the client recognises the pending answer by it.
+    """
+
+    _always_sent: ClassVar[frozenset[str]] = frozenset({"type"})
     type: Literal["try_again"] = "try_again"
     request_id: RequestID
     queue_state: str | None = None

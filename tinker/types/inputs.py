@@ -33,10 +33,25 @@ class EncodedTextChunk(WireModel):
     tokens: Sequence[int]
     type: Literal["encoded_text"] = "encoded_text"
 
+    def _validate(self) -> None:
+        if self.tokens and min(self.tokens) < 0:
+            index = next(i for i, token in enumerate(self.tokens) if token < 0)
+            raise ValueError(
+                f"EncodedTextChunk.tokens[{index}]: token ids must be >= 0, "
+                f"got {self.tokens[index]}"
+            )
+
     @property
     def length(self) -> int:
         """Positions this chunk occupies: one per token."""
         return len(self.tokens)
+
+
+def _check_image_sizes(chunk: ImageChunk | ImageAssetPointerChunk) -> None:
+    for name in ("height", "width", "tokens"):
+        value = getattr(chunk, name)
+        if value < 0:
+            raise ValueError(f"{type(chunk).__name__}.{name}: must be >= 0, got {value}")
 
 
 @wire
@@ -51,6 +66,9 @@ class ImageChunk(WireModel):
     width: int
     expected_tokens: int | None = None
     type: Literal["image"] = "image"
+
+    def _validate(self) -> None:
+        _check_image_sizes(self)
 
     @property
     def length(self) -> int:
@@ -69,6 +87,9 @@ class ImageAssetPointerChunk(WireModel):
     tokens: int
     width: int
     type: Literal["image_asset_pointer"] = "image_asset_pointer"
+
+    def _validate(self) -> None:
+        _check_image_sizes(self)
 
     @property
     def length(self) -> int:

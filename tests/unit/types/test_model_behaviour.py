@@ -174,3 +174,15 @@ def test_official_module_paths() -> None:
     assert SamplingParams is T.SamplingParams and Checkpoint is T.Checkpoint
     assert ParsedCheckpointTinkerPath is T.ParsedCheckpointTinkerPath
     assert RequestErrorCategory.User.value == "user"
+
+
+def test_model_dump_is_a_copy() -> None:
+    model_input = T.ModelInput.from_ints([1, 2])
+    dumped = model_input.model_dump()
+    dumped["chunks"][0]["tokens"].append(3)
+    assert model_input.to_ints() == [1, 2]
+
+
+def test_try_again_always_names_its_type() -> None:
+    pending = T.TryAgainResponse(request_id="R", queue_state="active")
+    assert _wire.dumps(pending) == b'{"type":"try_again","request_id":"R","queue_state":"active"}'

@@ -365,3 +365,26 @@ def test_structure_names_missing_fields_with_their_path() -> None:
 def test_loads_accepts_bytes_and_text() -> None:
     assert _wire.loads(b'{"a":[1,2]}') == {"a": [1, 2]}
     assert _wire.loads('{"a":"\u00e9"}') == {"a": "é"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-11-25T06:15:14Z", dt.datetime(2025, 11, 25, 6, 15, 14, tzinfo=UTC)),
+        ("2025-11-25T06:15:14.5Z", dt.datetime(2025, 11, 25, 6, 15, 14, 500000, tzinfo=UTC)),
+        (
+            "2025-11-25T06:15:14.123456789+00:00",
+            dt.datetime(2025, 11, 25, 6, 15, 14, 123456, tzinfo=UTC),
+        ),
+        ("2025-11-25T06:15:14", dt.datetime(2025, 11, 25, 6, 15, 14)),
+        ("2025-11-25T01:15:14-05:00", dt.datetime(2025, 11, 25, 6, 15, 14, tzinfo=UTC)),
+    ],
+)
+def test_datetime_forms(text: str, expected: dt.datetime) -> None:
+    response = parse({"url": "https://x", "expires": text}, T.CheckpointArchiveUrlResponse)
+    assert response.expires == expected
+
+
+def test_bad_datetime_is_refused() -> None:
+    with pytest.raises(_wire.WireFormatError, match="ISO 8601"):
+        parse({"url": "https://x", "expires": "yesterday"}, T.CheckpointArchiveUrlResponse)

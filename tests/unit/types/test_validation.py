@@ -209,3 +209,12 @@ def test_loss_tables_cover_every_loss_type() -> None:
     assert set(typing.get_args(T.LossFnType)) == set(T.LOSS_FN_INPUT_KEYS) == set(T.LOSS_FN_TYPES)
     for keys in T.LOSS_FN_INPUT_KEYS.values():
         assert keys <= set(T.INPUT_KEY_DTYPES)
+
+
+def test_token_ids_and_image_sizes_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match=r"EncodedTextChunk\.tokens\[2\]: token ids must be >= 0"):
+        T.ModelInput.from_ints([0, 1, -5])
+    with pytest.raises(ValueError, match=r"ImageChunk\.tokens: must be >= 0, got -1"):
+        T.ImageChunk(data=b"", format="png", height=1, tokens=-1, width=1)
+    with pytest.raises(ValueError, match=r"ImageAssetPointerChunk\.width"):
+        T.ImageAssetPointerChunk(format="png", height=1, location="x", tokens=1, width=-2)
