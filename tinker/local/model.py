@@ -72,14 +72,22 @@ def _name_seed(name: str) -> int:
 
 
 def _init_base(config: ModelConfig) -> dict[str, Array]:
-    """Seeded random base weights (float64), deterministic from the model name."""
+    """Seeded random base weights (float64), deterministic from the model name.
+
+    Hidden projections use std 1/sqrt(fan_in) (residual outputs further / sqrt(2 layers)), so
+    the frozen random network already mixes context; the LM head starts small (near-uniform
+    predictions, loss ~ log(vocab)).
+    """
     rng = np.random.default_rng(_name_seed(config.name))
-    std = config.init_std
-    residual_std = std / np.sqrt(2 * config.n_layers)
-    weights: dict[str, Array] = {EMBED: rng.normal(0.0, std, (config.vocab_size, config.d_model))}
-    for module, shape in linear_shapes(config).items():
-        scale = residual_std if module.endswith(("o_proj", "down_proj")) else std
-        weights[module] = rng.normal(0.0, scale, shape)
+    weights: dict[str, Array] = {EMBED: rng.normal(0.0, 1.0, (config.vocab_size, config.d_model))}
+    for module, (out_dim, in_dim) in linear_shapes(config).items():
+        if module == UNEMBED:
+            std = config.init_std
+        elif module.endswith(("o_proj", "down_proj")):
+            std = 1.0 / np.sqrt(in_dim * 2 * config.n_layers)
+        else:
+            std = 1.0 / np.sqrt(in_dim)
+        weights[module] = rng.normal(0.0, std, (out_dim, in_dim))
     for layer in range(config.n_layers):
         weights[f"layers.{layer}.input_layernorm"] = np.ones(config.d_model)
         weights[f"layers.{layer}.post_attention_layernorm"] = np.ones(config.d_model)

@@ -48,7 +48,7 @@ class ModelConfig:
     eos_token_id: int
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
-    init_std: float = 0.02
+    init_std: float = 0.02  # LM head init std (near-uniform start)
 
     @property
     def head_dim(self) -> int:

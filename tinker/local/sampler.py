@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinker.local.adapters import LORA_ALPHA, check_adapter_tensors, parse_peft_name, peft_name
+from tinker.local.blas import limit_blas_threads
 from tinker.local.errors import UserInputError
 from tinker.local.model import (
     KVCache,
@@ -199,6 +200,7 @@ class Sampler:
     """Generates continuations from one SamplerWeights; sample() is safe to call from threads."""
 
     def __init__(self, weights: SamplerWeights) -> None:
+        limit_blas_threads()
         self.weights = weights
         self.config = get_model_config(weights.base_model)
         base = base_weights(self.config, np.float32)

@@ -20,6 +20,7 @@ from tinker.local.adapters import (
     check_adapter_tensors,
     peft_name,
 )
+from tinker.local.blas import limit_blas_threads
 from tinker.local.errors import UserInputError
 from tinker.local.losses import LossSpec, get_loss
 from tinker.local.model import (
@@ -82,6 +83,7 @@ class LoraTrainer:
         train_unembed: bool = True,
         dtype: npt.DTypeLike = np.float32,
     ) -> None:
+        limit_blas_threads()
         self.config: ModelConfig = get_model_config(base_model)
         if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
             raise UserInputError(f"lora rank must be a positive integer, got {rank!r}")
