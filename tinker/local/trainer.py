@@ -44,8 +44,10 @@ logger = logging.getLogger(__name__)
 Array = npt.NDArray[Any]
 
 #: Padded tokens per micro-batch and attention-matrix elements per micro-batch: bounds memory.
-MICROBATCH_TOKENS = 4096
-MICROBATCH_ATTENTION = 1 << 24
+MICROBATCH_TOKENS = 1024
+MICROBATCH_ATTENTION = 1 << 22
+#: A datum joins a padded group only if it is at least this fraction of the group's width.
+MIN_FILL = 0.75
 OPTIMIZER_STEP_KEY = "step"
 
 
@@ -337,19 +339,25 @@ class LoraTrainer:
 
 
 def _microbatches(lengths: Sequence[int], n_heads: int) -> list[list[int]]:
-    """Datum indices grouped longest-first so that padding and memory stay bounded."""
+    """Datum indices grouped longest-first into padded batches of similar lengths.
+
+    A group closes when the next datum is shorter than MIN_FILL of the group's width (bounds
+    padding waste) or when it would exceed the token or attention-matrix budget (bounds memory).
+    """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     groups: list[list[int]] = []
     current: list[int] = []
     for i in order:
-        width = lengths[current[0]] if current else lengths[i]
-        rows = len(current) + 1
-        if current and (
-            rows * width > MICROBATCH_TOKENS
-            or rows * n_heads * width * width > MICROBATCH_ATTENTION
-        ):
-            groups.append(current)
-            current = []
+        if current:
+            width = lengths[current[0]]
+            rows = len(current) + 1
+            if (
+                lengths[i] < MIN_FILL * width
+                or rows * width > MICROBATCH_TOKENS
+                or rows * n_heads * width * width > MICROBATCH_ATTENTION
+            ):
+                groups.append(current)
+                current = []
         current.append(i)
     if current:
         groups.append(current)

@@ -160,3 +160,24 @@ def test_padding_does_not_change_a_datums_outputs() -> None:
     alone = trainer.forward([short], "cross_entropy", None).outputs[0]
     batched = trainer.forward([long, short], "cross_entropy", None).outputs[1]
     np.testing.assert_allclose(batched["logprobs"], alone["logprobs"], rtol=1e-6)
+
+
+def test_grouped_batches_equal_one_datum_at_a_time() -> None:
+    """Long and short datums (several padded groups) give the per-datum results."""
+    rng = np.random.default_rng(8)
+    data = [ce_datum(rng, n) for n in (200, 30, 31, 150, 5, 200, 199, 200, 180, 2)]
+    together = LoraTrainer(TINY, rank=2, seed=0, dtype=np.float64)
+    point = random_adapter(together, rng)
+    together.load(point, None)
+    result = together.forward_backward(data, "cross_entropy", None)
+    alone = LoraTrainer(TINY, rank=2, seed=0, dtype=np.float64)
+    alone.load(point, None)
+    total = 0.0
+    for datum, out in zip(data, result.outputs, strict=True):
+        single = alone.forward_backward([datum], "cross_entropy", None)
+        np.testing.assert_allclose(out["logprobs"], single.outputs[0]["logprobs"], rtol=1e-6)
+        total += single.metrics["loss:sum"]
+    assert result.metrics["loss:sum"] == pytest.approx(total, rel=1e-10)
+    expected = alone.accumulated_gradients()
+    for name, grad in together.accumulated_gradients().items():
+        np.testing.assert_allclose(grad, expected[name], rtol=1e-9, atol=1e-12)
