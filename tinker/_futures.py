@@ -23,11 +23,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
-from tinker._http import Reply
 from tinker._retry import POLL_BACKOFF
 from tinker.errors import (
     APIConnectionError,
@@ -37,6 +36,9 @@ from tinker.errors import (
     status_error,
 )
 from tinker.lib.retryable_exception import RetryableException
+
+if TYPE_CHECKING:  # the HTTP stack loads only when a runtime starts
+    from tinker._http import Reply
 
 __all__ = [
     "APIFuture",
@@ -293,7 +295,7 @@ class _PollJob(Generic[T]):
 
 
 # What the poller sends: (request_id, extra headers) -> reply; raises APIConnectionError.
-PollSender = Callable[[str, Mapping[str, str]], Reply]
+PollSender = Callable[[str, Mapping[str, str]], "Reply"]
 # Telemetry hook: (event_name, event_data, severity).
 EventSink = Callable[[str, dict[str, Any], str], None]
 

@@ -36,10 +36,11 @@ from tinker._futures import (
     transform,
 )
 from tinker._http import Reply, Traffic, Transport, encode_json, json_body
-from tinker._retry import TRANSPORT, RetryPolicy, run_with_deadline
-from tinker._telemetry import Telemetry
+from tinker._retry import TRANSPORT, RetryConfig, RetryPolicy, run_with_deadline
+from tinker._sample_retry import SampleRetryHandler
+from tinker._telemetry import Telemetry, is_user_error
 from tinker._throttle import SampleLimiter, Timers
-from tinker.config import ClientConfig
+from tinker.config import LOCAL_BASE_URL, ClientConfig
 from tinker.errors import APIResponseValidationError, TinkerError, status_error
 
 __all__ = ["Heartbeat", "OrderedLane", "Runtime", "Traffic"]
@@ -66,12 +67,13 @@ def _wire() -> Any:
     return importlib.import_module("tinker._wire")
 
 
-def to_wire(body: object) -> Any:
-    """JSON-ready form of a request body: dicts/lists pass through, attrs models go via _wire."""
-    if body is None or isinstance(body, (dict, list, str, int, float, bool)):
-        return body
+def encode_body(body: object) -> bytes:
+    """JSON bytes of a request body: a dict (or list) as is, an attrs request model via _wire."""
+    if isinstance(body, (dict, list)):
+        return encode_json(body)
     if attrs.has(type(body)):
-        return _wire().unstructure(body)
+        encoded: bytes = _wire().dumps(body)
+        return encoded
     raise TypeError(f"request body must be a dict or a request model, got {type(body).__name__}")
 
 
@@ -404,7 +406,11 @@ class Runtime:
             _registry[(self.config.base_url, self.session_id)] = self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_attach, (self.config, self.session_id))
+        # base_url="local" names this process's embedded server: send its real address.
+        config = self.config
+        if config.base_url == LOCAL_BASE_URL:
+            config = attrs.evolve(config, base_url=self.transport.base_url)
+        return (_attach, (config, self.session_id))
 
     # -- liveness (fork) -------------------------------------------------------------------
 
@@ -457,7 +463,7 @@ class Runtime:
         retries only). Returns `result`-typed data, the parsed JSON (result None), or the raw
         `Reply` (result=Reply, which also returns 3xx instead of raising)."""
         self._live()
-        content = None if body is None else encode_json(to_wire(body))
+        content = None if body is None else encode_body(body)
         policy = retry or TRANSPORT
 
         def attempt() -> Any:
@@ -483,6 +489,28 @@ class Runtime:
             clock=self._clock,
             sleep=self._sleep,
             what=f"{method} {path}",
+            on_failure=self._report_submit_failure,
+        )
+
+    def _report_submit_failure(
+        self, error: BaseException, attempt: int, elapsed: float, will_retry: bool
+    ) -> None:
+        if self.telemetry is None:
+            return
+        data: dict[str, Any] = {
+            "exception": str(error),
+            "exception_type": type(error).__name__,
+            "attempt_count": attempt,
+            "elapsed_time": elapsed,
+            "should_retry": will_retry,
+            "is_user_error": is_user_error(error),
+        }
+        status = getattr(error, "status_code", None)
+        if isinstance(status, int):
+            data["status_code"] = status
+        severity = "WARNING" if will_retry or data["is_user_error"] else "ERROR"
+        self.telemetry.generic_event(
+            "InternalClientHolder.execute_with_retries.exception", data, severity
         )
 
     @staticmethod
@@ -575,6 +603,16 @@ class Runtime:
         """0, 1, 2, ... per session, shared by all sampling-session creations."""
         with self._counters_lock:
             return next(self._sampling_seq)
+
+    def sample_retrier(self, config: RetryConfig, *, name: str = "sampler") -> SampleRetryHandler:
+        """A sample-level retry handler (PROTOCOL.md 10.4) running on this runtime's timers."""
+        self._live()
+        return SampleRetryHandler(config, schedule=self._schedule, clock=self._clock, name=name)
+
+    def _schedule(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run the short callback `fn` after `delay` seconds on the timer thread."""
+        self._live()
+        self.timers.call_later(delay, fn)
 
     @property
     def poller(self) -> Poller:

@@ -22,7 +22,6 @@ import attrs
 
 from tinker._futures import APIFuture, reject, resolve
 from tinker._retry import RetryConfig
-from tinker._throttle import Timers
 
 __all__ = ["SampleRetryHandler"]
 
@@ -41,18 +40,21 @@ class _Call(Generic[T]):
 
 
 class SampleRetryHandler:
-    """Runs sample attempts with retries, a concurrency bound and a progress watchdog."""
+    """Runs sample attempts with retries, a concurrency bound and a progress watchdog.
+
+    `schedule(delay, fn)` runs a short callback later (the runtime's timer thread).
+    """
 
     def __init__(
         self,
         config: RetryConfig,
         *,
-        timers: Timers,
+        schedule: Callable[[float, Callable[[], None]], None],
         clock: Callable[[], float] = time.monotonic,
         name: str = "sampler",
     ) -> None:
         self.config = config
-        self._timers = timers
+        self._schedule = schedule
         self._clock = clock
         self._name = name
         self._backoff = config.backoff()
@@ -85,7 +87,7 @@ class SampleRetryHandler:
         self._in_flight.add(call)
         if self.config.progress_timeout > 0 and not self._watchdog_armed:
             self._watchdog_armed = True
-            self._timers.call_later(self.config.progress_timeout, self._watchdog)
+            self._schedule(self.config.progress_timeout, self._watchdog)
 
     def _start(self, call: _Call[Any]) -> None:
         if call.out.done():
@@ -128,7 +130,7 @@ class SampleRetryHandler:
             exc,
             delay,
         )
-        self._timers.call_later(delay, lambda: self._start(call))
+        self._schedule(delay, lambda: self._start(call))
 
     def _finish(self, call: _Call[Any]) -> None:
         with self._lock:
@@ -149,7 +151,7 @@ class SampleRetryHandler:
                 self._watchdog_armed = False
                 return
             if idle_for <= timeout:
-                self._timers.call_later(timeout - idle_for, self._watchdog)
+                self._schedule(timeout - idle_for, self._watchdog)
                 return
             stuck = list(self._in_flight)
             self._watchdog_armed = False

@@ -360,3 +360,67 @@ def test_close_returns_quickly_when_the_server_refuses(black_hole: str) -> None:
     started = time.monotonic()
     runtime.close()
     assert time.monotonic() - started < 2.5
+
+
+def test_request_models_go_through_wire_and_results_are_structured(
+    service: FakeService, make_runtime: RuntimeFactory
+) -> None:
+    from tinker import types
+
+    runtime = make_runtime()
+    request = types.CreateSamplingSessionRequest(
+        session_id="S", sampling_session_seq_id=2, base_model=None, model_path="tinker://r/w/s"
+    )
+    future = runtime.call(
+        Traffic.SESSION,
+        "POST",
+        "/api/v1/create_sampling_session",
+        body=request,
+        result=types.UntypedAPIFuture,
+    )
+    assert isinstance(future, types.UntypedAPIFuture) and future.request_id.startswith("req-")
+    (sent,) = service.seen("/api/v1/create_sampling_session")
+    assert sent.body == {
+        "session_id": "S",
+        "sampling_session_seq_id": 2,
+        "base_model": None,
+        "model_path": "tinker://r/w/s",
+    }
+    service.push("/api/v1/bad", Scripted(200, {"model_id": "m"}))
+    with pytest.raises(APIResponseValidationError, match="UntypedAPIFuture"):
+        runtime.call(Traffic.TRAIN, "POST", "/api/v1/bad", result=types.UntypedAPIFuture)
+
+    sample = {"sequences": [{"tokens": [5, 6], "logprobs": [-0.5, -0.25], "stop_reason": "stop"}]}
+    service.complete("s-1", sample)
+    result = runtime.track("s-1", "Sample", types.SampleResponse).result(timeout=10)
+    assert isinstance(result, types.SampleResponse)
+    assert result.sequences[0].tokens == [5, 6]
+    service.complete("s-2", {"sequences": "nope"})
+    error = runtime.track("s-2", "Sample", types.SampleResponse).exception(timeout=10)
+    assert isinstance(error, ValueError)
+    assert str(error).startswith("Error retrieving result: ")
+
+
+def test_submit_layer_failures_are_reported_to_telemetry(service: FakeService) -> None:
+    fake = FakeClock()
+    config = ClientConfig(api_key="k", base_url=service.url, telemetry=True, max_retries=0)
+    options = RuntimeOptions(heartbeat=False, clock=fake.clock, sleep=fake.sleep)
+    with Runtime.start(config, options=options) as runtime:
+        service.push("/api/v1/optim_step", Scripted(503))
+        runtime.call(Traffic.TRAIN, "POST", "/api/v1/optim_step", body={}, retry=SUBMIT)
+        service.push("/api/v1/optim_step", Scripted(400, {"detail": "bad"}))
+        with pytest.raises(APIStatusError):
+            runtime.call(Traffic.TRAIN, "POST", "/api/v1/optim_step", body={}, retry=SUBMIT)
+        assert runtime.telemetry is not None and runtime.telemetry.flush(timeout=5)
+    events = [e for r in service.seen("/api/v1/telemetry") for e in r.body["events"]]
+    failures = [
+        e
+        for e in events
+        if e.get("event_name") == "InternalClientHolder.execute_with_retries.exception"
+    ]
+    retried, fatal = failures
+    assert retried["severity"] == "WARNING" and retried["event_data"]["should_retry"] is True
+    assert retried["event_data"]["status_code"] == 503
+    assert retried["event_data"]["attempt_count"] == 1
+    assert fatal["event_data"]["should_retry"] is False
+    assert fatal["event_data"]["is_user_error"] is True and fatal["severity"] == "WARNING"
