@@ -149,6 +149,10 @@ class Transport:
         self._wall_clock = wall_clock
         self._secrets = config.secrets()
         self._environment = _environment_settings(self.base_url, config.verify_tls)
+        # Through a proxy every request takes the requests.Session path (it knows proxies).
+        self._proxied = (
+            requests.utils.select_proxy(self.base_url, self._environment["proxies"]) is not None
+        )
         static = platform_headers(config.sdk_version)
         static.update(config.auth_headers())
         static.update(config.default_headers)
@@ -263,7 +267,7 @@ class Transport:
         """
         if params:
             url = f"{url}?{urllib.parse.urlencode(params, doseq=True)}"
-        if allow_redirects or self._environment["proxies"]:
+        if allow_redirects or self._proxied:
             return _from_requests(
                 self._sessions[traffic].request(
                     method,

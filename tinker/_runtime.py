@@ -159,8 +159,13 @@ class OrderedLane:
     parked one, so no thread ever waits for its turn.
     """
 
-    def __init__(self, dispatch: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(
+        self,
+        dispatch: Callable[[Callable[[], None]], None],
+        before_wait: Callable[[], None] | None = None,
+    ) -> None:
         self._dispatch = dispatch
+        self._before_wait = before_wait
         self._lock = threading.Lock()
         self._next_seq = 1
         self._next_run = 1
@@ -179,6 +184,7 @@ class OrderedLane:
     def submit(self, seq_id: int, fn: Callable[[], T]) -> APIFuture[T]:
         """Run `fn` once every earlier reserved seq id has been submitted (ok or failed)."""
         future: APIFuture[T] = APIFuture()
+        future._before_wait = self._before_wait
         self._park(seq_id, fn, future)
         return future
 
@@ -432,14 +438,16 @@ class Runtime:
             return
         with self._lock:
             if self._pid != os.getpid():
-                inherited = self._poller.pending_jobs()
+                inherited = self._poller.inherited_jobs()
                 logger.debug("rebuilding the runtime of session %s after fork", self.session_id)
                 self._build(None)
                 self._poller.adopt(inherited)
 
     def _after_fork_in_child(self) -> None:
+        """Replace locks and events that a vanished parent thread might hold."""
         self._lock = threading.RLock()
         self._counters_lock = threading.Lock()
+        self._closing = threading.Event()
         for lane in list(self._lanes):
             lane._after_fork()
 
@@ -538,12 +546,15 @@ class Runtime:
             inner = self._blocking_pool.submit(fn, *args)
         except RuntimeError as exc:  # shut down by a concurrent close
             raise ClientClosedError("this client has been closed") from exc
-        return transform(inner, _identity)
+        future = transform(inner, _identity)
+        future._before_wait = self._revive
+        return future
 
     def submit(self, fn: Callable[..., T], *args: Any) -> APIFuture[T]:
         """Run a short submit `fn(*args)` on the submit pool (used by sampling)."""
         self._live()
         future: APIFuture[T] = APIFuture()
+        future._before_wait = self._revive
 
         def run() -> None:
             try:
@@ -561,7 +572,7 @@ class Runtime:
     def lane(self) -> OrderedLane:
         """A new ordered submit lane (one per TrainingClient)."""
         self._live()
-        lane = OrderedLane(self._dispatch)
+        lane = OrderedLane(self._dispatch, self._revive)
         self._lanes.add(lane)
         return lane
 
@@ -584,7 +595,7 @@ class Runtime:
         def structure(body: Any) -> Any:
             return from_wire(body, result)
 
-        return self._poller.track(
+        future = self._poller.track(
             request_id,
             request_type,
             structure,
@@ -593,6 +604,13 @@ class Runtime:
             submitted_at=submitted_at,
             on_expired=on_expired,
         )
+        future._before_wait = self._revive
+        return future
+
+    def _revive(self) -> None:
+        """In a forked child, rebuild before someone waits on a future of this runtime."""
+        if not self._closed and self._pid != os.getpid():
+            self._live()
 
     def next_model_seq_id(self) -> int:
         """0, 1, 2, ... per session: one per created training model."""
