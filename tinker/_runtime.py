@@ -362,18 +362,22 @@ class Runtime:
             "user_metadata": dict(user_metadata or {}),
             "sdk_version": config.sdk_version,
         }
-        reply = placeholder.request(
-            Traffic.SESSION, "POST", "/api/v1/create_session", content=encode_json(body)
-        )
-        data = json_body(reply)
-        session_id = data.get("session_id") if isinstance(data, dict) else None
-        if not isinstance(session_id, str):
-            raise APIResponseValidationError(
-                f"create_session answered without a session_id: {data!r}",
-                status_code=reply.status_code,
-                response=reply,
-                body=data,
+        try:
+            reply = placeholder.request(
+                Traffic.SESSION, "POST", "/api/v1/create_session", content=encode_json(body)
             )
+            data = json_body(reply)
+            session_id = data.get("session_id") if isinstance(data, dict) else None
+            if not isinstance(session_id, str):
+                raise APIResponseValidationError(
+                    f"create_session answered without a session_id: {data!r}",
+                    status_code=reply.status_code,
+                    response=reply,
+                    body=data,
+                )
+        except BaseException:
+            placeholder.close()
+            raise
         for key, level in (
             ("info_message", logging.INFO),
             ("warning_message", logging.WARNING),

@@ -40,6 +40,21 @@ class Scripted:
     raw: bytes | None = None  # send these bytes as the body instead of JSON
 
 
+class FakeTime:
+    """A manual clock whose sleep() records the pause and moves time forward."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 class FakeService:
     """The service state shared by the handler threads."""
 

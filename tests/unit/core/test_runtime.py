@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import RuntimeFactory
-from core_fake_service import FakeService, Scripted
+from core_fake_service import FakeService, FakeTime, Scripted
 
 from tinker._futures import APIFuture, chain, combine
 from tinker._http import Reply
@@ -21,19 +21,6 @@ from tinker._retry import SUBMIT
 from tinker._runtime import ClientClosedError, Runtime, RuntimeOptions, Traffic
 from tinker.config import ClientConfig
 from tinker.errors import APIResponseValidationError, APIStatusError, InternalServerError
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_start_sends_create_session_and_logs_server_messages(
@@ -90,7 +77,7 @@ def test_call_decodes_json_reply_and_errors(
 
 
 def test_submit_policy_retries_past_the_transport_layer(service: FakeService) -> None:
-    fake = FakeClock()
+    fake = FakeTime()
     config = ClientConfig(api_key="k", base_url=service.url, telemetry=False, max_retries=1)
     options = RuntimeOptions(heartbeat=False, clock=fake.clock, sleep=fake.sleep)
     with Runtime.start(config, options=options) as runtime:
@@ -129,7 +116,7 @@ def test_lane_submits_arrive_in_seq_order_with_retries_and_resolve_concurrently(
         return None
 
     service.intercept = intercept
-    fake = FakeClock()
+    fake = FakeTime()
     runtime = make_runtime(
         options=RuntimeOptions(heartbeat=False, submit_workers=4, sleep=fake.sleep)
     )
@@ -402,7 +389,7 @@ def test_request_models_go_through_wire_and_results_are_structured(
 
 
 def test_submit_layer_failures_are_reported_to_telemetry(service: FakeService) -> None:
-    fake = FakeClock()
+    fake = FakeTime()
     config = ClientConfig(api_key="k", base_url=service.url, telemetry=True, max_retries=0)
     options = RuntimeOptions(heartbeat=False, clock=fake.clock, sleep=fake.sleep)
     with Runtime.start(config, options=options) as runtime:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import RuntimeFactory
-from core_fake_service import FakeService, Scripted
+from core_fake_service import FakeService, FakeTime, Scripted
 
 from tinker._futures import APIFuture, chain, completed, failed
 from tinker._retry import SAMPLE_SUBMIT, RetryConfig
@@ -18,19 +18,6 @@ from tinker._sample_retry import SampleRetryHandler
 from tinker._throttle import SampleLimiter, Timers
 from tinker.errors import APIConnectionError, RateLimitError, RequestFailedError, status_error
 from tinker.lib.retryable_exception import RetryableException
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def rate_limited() -> RateLimitError:
