@@ -629,10 +629,10 @@ class Runtime:
     def sample_retrier(self, config: RetryConfig, *, name: str = "sampler") -> SampleRetryHandler:
         """A sample-level retry handler (PROTOCOL.md 10.4) running on this runtime's timers."""
         self._live()
-        return SampleRetryHandler(config, schedule=self._schedule, clock=self._clock, name=name)
+        return SampleRetryHandler(config, timers=self, clock=self._clock, name=name)
 
-    def _schedule(self, delay: float, fn: Callable[[], None]) -> None:
-        """Run the short callback `fn` after `delay` seconds on the timer thread."""
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run the short callback `fn` after `delay` seconds on the runtime's timer thread."""
         self._live()
         self.timers.call_later(delay, fn)
 

@@ -22,6 +22,7 @@ import attrs
 
 from tinker._futures import APIFuture, reject, resolve
 from tinker._retry import RetryConfig
+from tinker._throttle import Scheduler
 
 __all__ = ["SampleRetryHandler"]
 
@@ -42,19 +43,20 @@ class _Call(Generic[T]):
 class SampleRetryHandler:
     """Runs sample attempts with retries, a concurrency bound and a progress watchdog.
 
-    `schedule(delay, fn)` runs a short callback later (the runtime's timer thread).
+    `timers.call_later(delay, fn)` runs a short callback later: a Runtime (whose timer thread
+    survives fork) or a `Timers`.
     """
 
     def __init__(
         self,
         config: RetryConfig,
         *,
-        schedule: Callable[[float, Callable[[], None]], None],
+        timers: Scheduler,
         clock: Callable[[], float] = time.monotonic,
         name: str = "sampler",
     ) -> None:
         self.config = config
-        self._schedule = schedule
+        self._timers = timers
         self._clock = clock
         self._name = name
         self._backoff = config.backoff()
@@ -87,7 +89,7 @@ class SampleRetryHandler:
         self._in_flight.add(call)
         if self.config.progress_timeout > 0 and not self._watchdog_armed:
             self._watchdog_armed = True
-            self._schedule(self.config.progress_timeout, self._watchdog)
+            self._timers.call_later(self.config.progress_timeout, self._watchdog)
 
     def _start(self, call: _Call[Any]) -> None:
         if call.out.done():
@@ -130,7 +132,7 @@ class SampleRetryHandler:
             exc,
             delay,
         )
-        self._schedule(delay, lambda: self._start(call))
+        self._timers.call_later(delay, lambda: self._start(call))
 
     def _finish(self, call: _Call[Any]) -> None:
         with self._lock:
@@ -151,7 +153,7 @@ class SampleRetryHandler:
                 self._watchdog_armed = False
                 return
             if idle_for <= timeout:
-                self._schedule(timeout - idle_for, self._watchdog)
+                self._timers.call_later(timeout - idle_for, self._watchdog)
                 return
             stuck = list(self._in_flight)
             self._watchdog_armed = False

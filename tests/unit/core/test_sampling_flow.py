@@ -109,7 +109,7 @@ class ManualTimers(Timers):
 
 
 def handler(config: RetryConfig, fake: FakeTime, timers: ManualTimers) -> SampleRetryHandler:
-    return SampleRetryHandler(config, schedule=timers.call_later, clock=fake.clock)
+    return SampleRetryHandler(config, timers=timers, clock=fake.clock)
 
 
 def test_retryable_failures_are_resubmitted_with_backoff_until_success() -> None:
