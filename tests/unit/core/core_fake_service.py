@@ -40,6 +40,10 @@ class Scripted:
     raw: bytes | None = None  # send these bytes as the body instead of JSON
 
 
+# Signature of the `make_runtime` fixture: keyword config overrides -> a started Runtime.
+RuntimeFactory = Callable[..., Any]
+
+
 class FakeTime:
     """A manual clock whose sleep() records the pause and moves time forward."""
 

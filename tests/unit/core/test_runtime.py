@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import RuntimeFactory
-from core_fake_service import FakeService, FakeTime, Scripted
+from core_fake_service import FakeService, FakeTime, RuntimeFactory, Scripted
 
 from tinker._futures import APIFuture, chain, combine
 from tinker._http import Reply

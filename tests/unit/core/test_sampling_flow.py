@@ -8,8 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import RuntimeFactory
-from core_fake_service import FakeService, FakeTime, Scripted
+from core_fake_service import FakeService, FakeTime, RuntimeFactory, Scripted
 
 from tinker._futures import APIFuture, chain, completed, failed
 from tinker._retry import SAMPLE_SUBMIT, RetryConfig
