@@ -103,6 +103,8 @@ class TensorData(WireModel):
         allowed = _INT_KINDS if self.dtype == "int64" else _NUMBER_KINDS
         if not kinds <= allowed:
             object.__setattr__(self, "data", _normalise_values(self.data, self.dtype))
+        elif len(kinds) == 2:  # ints mixed with floats: all floats, as the official SDK sends
+            object.__setattr__(self, "data", [float(value) for value in self.data])
         if self.shape is not None:
             if any(dim < 0 for dim in self.shape):
                 raise ValueError(f"TensorData.shape: negative dimension in {self.shape}")
