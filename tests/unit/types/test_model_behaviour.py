@@ -186,3 +186,48 @@ def test_model_dump_is_a_copy() -> None:
 def test_try_again_always_names_its_type() -> None:
     pending = T.TryAgainResponse(request_id="R", queue_state="active")
     assert _wire.dumps(pending) == b'{"type":"try_again","request_id":"R","queue_state":"active"}'
+
+
+def test_nested_models_accept_dicts_like_pydantic() -> None:
+    request = T.SampleRequest(
+        prompt={"chunks": [{"tokens": [1, 2]}]},  # type: ignore[arg-type]
+        sampling_params={"max_tokens": 4},  # type: ignore[arg-type]
+    )
+    assert request.prompt == T.ModelInput.from_ints([1, 2])
+    assert _wire.unstructure(request) == {
+        "prompt": {"chunks": [{"tokens": [1, 2]}]},
+        "sampling_params": {"max_tokens": 4},
+    }
+
+
+def test_float32_data_mixing_ints_and_floats_is_sent_as_floats() -> None:
+    assert T.TensorData(data=[1.5, 2], dtype="float32").data == [1.5, 2.0]
+    assert T.TensorData(data=[1, 0], dtype="float32").data == [1, 0]  # all ints stay as given
+    assert _wire.dumps(T.TensorData(data=[1.5, 2], dtype="float32")) == (
+        b'{"data":[1.5,2.0],"dtype":"float32"}'
+    )
+
+
+def test_telemetry_batch_is_the_send_request_and_events_keep_official_order() -> None:
+    assert T.TelemetryBatch is T.TelemetrySendRequest
+    event = T.UnhandledExceptionEvent(
+        error_message="boom",
+        error_type="RuntimeError",
+        event_id="e",
+        event_session_index=3,
+        severity="ERROR",
+        timestamp="2025-11-25T06:15:14Z",  # type: ignore[arg-type]
+        traceback=None,
+    )
+    assert _wire.dumps(event) == (
+        b'{"error_message":"boom","error_type":"RuntimeError","event":"UNHANDLED_EXCEPTION",'
+        b'"event_id":"e","event_session_index":3,"severity":"ERROR",'
+        b'"timestamp":"2025-11-25T06:15:14Z","traceback":null}'
+    )
+
+
+def test_types_are_reachable_from_the_top_level_package() -> None:
+    import tinker
+
+    assert tinker.AdamParams is T.AdamParams
+    assert tinker.types.ModelInput is T.ModelInput
