@@ -154,9 +154,14 @@ def _check_bool(value: Any) -> bool:
 
 
 def check_int(value: Any) -> int:
+    """An int; numpy integers and integral floats (8.0, as pydantic allows) are converted."""
     if type(value) is int:
         return value
-    if isinstance(value, (bool, float)):
+    if isinstance(value, bool):
+        raise Invalid("int", value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
         raise Invalid("int", value)
     try:
         return operator.index(value)  # numpy integer scalars and other exact integers
@@ -165,6 +170,7 @@ def check_int(value: Any) -> int:
 
 
 def check_float(value: Any) -> float:
+    """A float (an int is kept as it is); numpy scalars are converted."""
     if type(value) is float or type(value) is int:
         return typing.cast(float, value)
     if isinstance(value, (bool, str, bytes)):
