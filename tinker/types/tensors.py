@@ -70,7 +70,7 @@ _NUMBER_KINDS = frozenset({int, float})
 def _check_values(value: Any) -> list[Any]:
     """The values as a list; their types are checked against the dtype by `_validate`."""
     if isinstance(value, (list, tuple)):
-        return list(value)
+        return list(value)  # a copy: later changes to the caller's list do not leak in
     raise Invalid("a flat list of numbers (use TensorData.from_numpy for arrays)", value)
 
 

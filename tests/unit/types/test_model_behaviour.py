@@ -231,3 +231,13 @@ def test_types_are_reachable_from_the_top_level_package() -> None:
 
     assert tinker.AdamParams is T.AdamParams
     assert tinker.types.ModelInput is T.ModelInput
+
+
+def test_models_do_not_share_the_callers_lists() -> None:
+    tokens = [1, 2]
+    model_input = T.ModelInput.from_ints(tokens)
+    values = [0.5, 1.0]
+    tensor = T.TensorData(data=values, dtype="float32")
+    tokens.append(3)
+    values.append(2.0)
+    assert model_input.to_ints() == [1, 2] and tensor.data == [0.5, 1.0]
