@@ -4,9 +4,11 @@ Importing this package is light: it needs attrs only (numpy, torch and cattrs lo
 use of a helper that needs them).
 """
 
+from tinker.errors import RequestErrorCategory
 from tinker.types._base import WireModel, fields_set
 from tinker.types.futures import (
     FutureRetrieveRequest,
+    FutureRetrieveResponse,
     ModelID,
     RequestFailedResponse,
     RequestID,
@@ -124,6 +126,7 @@ __all__ = [
     "ForwardBackwardRequest",
     "ForwardRequest",
     "FutureRetrieveRequest",
+    "FutureRetrieveResponse",
     "GenericEvent",
     "GetInfoRequest",
     "GetInfoResponse",
@@ -147,6 +150,7 @@ __all__ = [
     "OptimStepRequest",
     "OptimStepResponse",
     "ParsedCheckpointTinkerPath",
+    "RequestErrorCategory",
     "RequestFailedResponse",
     "RequestID",
     "SampleRequest",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 import pickle
+import typing
 
 import attrs
 import pytest
@@ -164,6 +165,8 @@ def test_torch_helpers_when_torch_is_installed() -> None:
 
 def test_official_module_paths() -> None:
     from tinker.types.checkpoint import Checkpoint, ParsedCheckpointTinkerPath
+    from tinker.types.future_retrieve_response import FutureRetrieveResponse
+    from tinker.types.telemetry_batch import TelemetryBatch
     from tinker.types.datum import Datum
     from tinker.types.model_input import ModelInput
     from tinker.types.request_error_category import RequestErrorCategory
@@ -173,7 +176,10 @@ def test_official_module_paths() -> None:
     assert Datum is T.Datum and ModelInput is T.ModelInput and TensorData is T.TensorData
     assert SamplingParams is T.SamplingParams and Checkpoint is T.Checkpoint
     assert ParsedCheckpointTinkerPath is T.ParsedCheckpointTinkerPath
+    assert RequestErrorCategory is T.RequestErrorCategory
     assert RequestErrorCategory.User.value == "user"
+    assert TelemetryBatch is T.TelemetrySendRequest
+    assert T.RequestFailedResponse in typing.get_args(FutureRetrieveResponse)
 
 
 def test_model_dump_is_a_copy() -> None:
