@@ -165,12 +165,12 @@ def test_torch_helpers_when_torch_is_installed() -> None:
 
 def test_official_module_paths() -> None:
     from tinker.types.checkpoint import Checkpoint, ParsedCheckpointTinkerPath
-    from tinker.types.future_retrieve_response import FutureRetrieveResponse
-    from tinker.types.telemetry_batch import TelemetryBatch
     from tinker.types.datum import Datum
+    from tinker.types.future_retrieve_response import FutureRetrieveResponse
     from tinker.types.model_input import ModelInput
     from tinker.types.request_error_category import RequestErrorCategory
     from tinker.types.sampling_params import SamplingParams
+    from tinker.types.telemetry_batch import TelemetryBatch
     from tinker.types.tensor_data import TensorData
 
     assert Datum is T.Datum and ModelInput is T.ModelInput and TensorData is T.TensorData
