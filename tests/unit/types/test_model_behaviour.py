@@ -247,3 +247,13 @@ def test_models_do_not_share_the_callers_lists() -> None:
     tokens.append(3)
     values.append(2.0)
     assert model_input.to_ints() == [1, 2] and tensor.data == [0.5, 1.0]
+
+
+def test_model_copy_applies_field_conversions() -> None:
+    datum = T.Datum(model_input=T.ModelInput.from_ints([1]), loss_fn_inputs={"weights": [1.0]})
+    updated = datum.model_copy(update={"loss_fn_inputs": {"target_tokens": [4]}})
+    assert updated.loss_fn_inputs == {
+        "target_tokens": T.TensorData(data=[4], dtype="int64", shape=[1])
+    }
+    failed = T.RequestFailedResponse(error="x", category="user")
+    assert failed.model_copy(update={"category": "odd"}).category is T.RequestErrorCategory.Unknown
