@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from tinker.local.errors import UserInputError
 from tinker.local.models import ModelConfig
 
 Array = npt.NDArray[Any]
@@ -65,6 +66,13 @@ def adapted_modules(config: ModelConfig, *, attn: bool, mlp: bool, unembed: bool
         if keep:
             picked.append(module)
     return picked
+
+
+def seeded_rng(seed: int | None, what: str) -> np.random.Generator:
+    """Generator for a user-supplied seed (None: fresh OS entropy); bad seeds are user errors."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise UserInputError(f"{what} must be a non-negative integer or None, got {seed!r}")
+    return np.random.default_rng(seed)
 
 
 def _name_seed(name: str) -> int:

@@ -30,6 +30,7 @@ from tinker.local.model import (
     linear_shapes,
     log_softmax,
     merge_lora,
+    seeded_rng,
 )
 from tinker.local.models import get_model_config, token_bytes
 
@@ -241,6 +242,7 @@ class Sampler:
             raise UserInputError(f"topk_prompt_logprobs must be >= 0, got {topk_prompt_logprobs!r}")
         options = SamplingOptions.checked(temperature, top_k, top_p)
         rule = parse_stop(stop, cfg.vocab_size, cfg.eos_token_id)
+        rng = seeded_rng(seed, "seed")
         budget = min(max_tokens, cfg.max_seq_len - len(tokens))
 
         cache = KVCache(cfg, 1, len(tokens) + max(budget - 1, 0), np.float32)
@@ -248,7 +250,7 @@ class Sampler:
         result_prompt, result_topk = _prompt_logprobs(
             tokens, logits, prompt_logprobs, min(topk_prompt_logprobs, cfg.vocab_size)
         )
-        sequences = self._generate(cache, logits[-1], num_samples, budget, options, rule, seed)
+        sequences = self._generate(cache, logits[-1], num_samples, budget, options, rule, rng)
         return SampleResult(sequences, result_prompt, result_topk)
 
     def _check_prompt(self, prompt: Sequence[int]) -> Array:
@@ -275,10 +277,9 @@ class Sampler:
         budget: int,
         options: SamplingOptions,
         rule: StopRule,
-        seed: int | None,
+        rng: np.random.Generator,
     ) -> list[SampledOutput]:
         """Decode all samples in one batch, dropping rows from the batch as they stop."""
-        rng = np.random.default_rng(seed)
         out_tokens: list[list[int]] = [[] for _ in range(num_samples)]
         out_logprobs: list[list[float]] = [[] for _ in range(num_samples)]
         texts = [b""] * num_samples

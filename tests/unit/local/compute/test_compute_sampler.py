@@ -228,6 +228,7 @@ def test_sample_is_thread_safe(sampler: Sampler) -> None:
         ([1], {"stop": [1, "a"]}, "stop must be a string"),
         ([1], {"stop": [VOCAB_SIZE]}, f"stop token id {VOCAB_SIZE} is outside"),
         ([1], {"topk_prompt_logprobs": -1}, "topk_prompt_logprobs must be >= 0"),
+        ([1], {"seed": -5}, "seed must be a non-negative integer or None, got -5"),
     ],
 )
 def test_bad_sampling_requests(
