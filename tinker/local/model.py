@@ -299,11 +299,11 @@ class Transformer:
             values = cache.values[layer][:, :, : start + t]
         else:
             keys, values = k, v
-        scores = (q @ keys.transpose(0, 1, 3, 2)) * self.dtype.type(1.0 / np.sqrt(dh))
-        future = np.arange(start + t)[None, :] > (start + np.arange(t))[:, None]
-        scores = np.where(future, -np.inf, scores)
-        scores -= scores.max(axis=-1, keepdims=True)
-        probs = np.exp(scores)
+        q_scaled = q * self.dtype.type(1.0 / np.sqrt(dh))
+        probs = q_scaled @ keys.transpose(0, 1, 3, 2)
+        probs += _causal_mask(start, t, self.dtype)
+        probs -= probs.max(axis=-1, keepdims=True)
+        np.exp(probs, out=probs)
         probs /= probs.sum(axis=-1, keepdims=True)
         ctx = (probs @ values).transpose(0, 2, 1, 3).reshape(b, t, d)
         mid = x + _linear(ctx, w[attn_module(layer, "o_proj")])
@@ -364,7 +364,9 @@ class Transformer:
         dctx_heads = dctx.reshape(b, t, h, dh).transpose(0, 2, 1, 3)
         dprobs = dctx_heads @ lt.v.transpose(0, 1, 3, 2)
         dv = lt.probs.transpose(0, 1, 3, 2) @ dctx_heads
-        dscores = lt.probs * (dprobs - np.sum(dprobs * lt.probs, axis=-1, keepdims=True))
+        dscores = dprobs
+        dscores -= np.sum(dprobs * lt.probs, axis=-1, keepdims=True)
+        dscores *= lt.probs
         dscores *= self.dtype.type(1.0 / np.sqrt(dh))
         dq = self.rope.rotate(dscores @ lt.k, 0, inverse=True)
         dk = self.rope.rotate(dscores.transpose(0, 1, 3, 2) @ lt.q, 0, inverse=True)
@@ -381,6 +383,14 @@ class Transformer:
         if dn1 is None:
             return dmid
         return dmid + _rms_norm_backward(dn1, lt.x, lt.inv1, w[f"layers.{layer}.input_layernorm"])
+
+
+def _causal_mask(start: int, length: int, dtype: np.dtype[Any]) -> Array:
+    """Additive mask (length, start + length): -inf where a key lies after its query."""
+    keys = np.arange(start + length)[None, :]
+    queries = start + np.arange(length)[:, None]
+    mask: Array = np.where(keys > queries, -np.inf, 0.0).astype(dtype)
+    return mask
 
 
 _ROPE_CACHE: dict[tuple[str, str], RopeTable] = {}
