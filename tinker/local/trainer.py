@@ -4,10 +4,9 @@ gradient accumulation across calls, Adam(W) steps, and exact state round trips.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import numpy as np
@@ -16,7 +15,6 @@ import numpy.typing as npt
 from tinker.local.adapters import (
     LORA_ALPHA,
     adapter_config,
-    adapter_names,
     check_adapter_tensors,
     peft_name,
 )
@@ -36,11 +34,7 @@ from tinker.local.model import (
 )
 from tinker.local.models import ModelConfig, get_model_config
 from tinker.local.optim import Adam, AdamParams
-
-if TYPE_CHECKING:
-    from tinker.local.sampler import SamplerWeights
-
-logger = logging.getLogger(__name__)
+from tinker.local.sampler import SamplerWeights
 
 Array = npt.NDArray[Any]
 
@@ -330,15 +324,9 @@ class LoraTrainer:
 
     def snapshot(self) -> SamplerWeights:
         """An immutable copy of the current adapter for sampling."""
-        from tinker.local.sampler import SamplerWeights
-
         return SamplerWeights.create(
             self.config.name, self.adapter_tensors(), self.rank, self.lora_alpha
         )
-
-    def expected_names(self) -> list[str]:
-        """PEFT names of the adapter tensors this trainer holds."""
-        return adapter_names(self.modules)
 
 
 def _microbatches(lengths: Sequence[int], n_heads: int) -> list[list[int]]:
