@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from compute_helpers import TINY, random_adapter, sequence_datum
 
+from tinker.local import sampler as sampler_module
 from tinker.local.errors import UnknownModelError, UserInputError
 from tinker.local.model import log_softmax
 from tinker.local.models import EOS_TOKEN_ID, VOCAB_SIZE, token_bytes
@@ -159,15 +160,22 @@ def test_max_tokens_and_context_limit(sampler: Sampler) -> None:
     assert len(sampler.sample(PROMPT, max_tokens=7, stop=[], seed=0).sequences[0].tokens) == 7
     empty = sampler.sample(PROMPT, max_tokens=0).sequences[0]
     assert empty.tokens == [] and empty.stop_reason == "length"
+    # tiny's context (256) caps the default of DEFAULT_MAX_TOKENS (256) here
     default = sampler.sample(PROMPT, stop=[], seed=0, temperature=0.0).sequences[0]
-    assert len(default.tokens) == DEFAULT_MAX_TOKENS - len(PROMPT) + 1 or len(
-        default.tokens
-    ) == min(DEFAULT_MAX_TOKENS, 256 - len(PROMPT))
+    assert DEFAULT_MAX_TOKENS == 256 and len(default.tokens) == 256 - len(PROMPT)
     near_full = [1] * 250
     capped = sampler.sample(near_full, max_tokens=100, stop=[], seed=0).sequences[0]
     assert len(capped.tokens) == 6 and capped.stop_reason == "length"
     full = sampler.sample([1] * 256, max_tokens=5, prompt_logprobs=True)
     assert full.sequences[0].tokens == [] and len(full.prompt_logprobs or []) == 256
+
+
+def test_max_tokens_none_uses_the_default(
+    sampler: Sampler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sampler_module, "DEFAULT_MAX_TOKENS", 9)
+    out = sampler.sample(PROMPT, max_tokens=None, stop=[], seed=0).sequences[0]
+    assert len(out.tokens) == 9 and out.stop_reason == "length"
 
 
 def test_num_samples_and_mixed_stop_reasons(sampler: Sampler) -> None:
