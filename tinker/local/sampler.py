@@ -167,7 +167,7 @@ class SamplingOptions:
             raise UserInputError(f"temperature must be a finite number >= 0, got {temperature}")
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < -1:
             raise UserInputError(
-                f"top_k must be -1 (no limit) or a positive integer, got {top_k!r}"
+                f"top_k must be a positive integer, or -1 or 0 for no limit, got {top_k!r}"
             )
         if not 0.0 < top_p <= 1.0:
             raise UserInputError(f"top_p must be in (0, 1], got {top_p}")

@@ -104,6 +104,10 @@ def test_top_p_and_top_k_restrict_the_support(sampler: Sampler) -> None:
     assert {s.tokens[0] for s in nucleus.sequences} == {ranked[0]}
     wide = sampler.sample(PROMPT, max_tokens=1, num_samples=40, seed=1, temperature=3.0)
     assert len({s.tokens[0] for s in wide.sequences}) > 3
+    unlimited = sampler.sample(
+        PROMPT, max_tokens=1, num_samples=40, seed=1, temperature=3.0, top_k=0
+    )
+    assert unlimited == wide
 
 
 def test_stop_token_is_included(sampler: Sampler) -> None:
@@ -230,7 +234,7 @@ def test_sample_is_thread_safe(sampler: Sampler) -> None:
         ([1], {"num_samples": 0}, "num_samples must be a positive integer"),
         ([1], {"max_tokens": -1}, "max_tokens must be a non-negative integer"),
         ([1], {"temperature": -0.5}, "temperature must be"),
-        ([1], {"top_k": -2}, "top_k must be -1"),
+        ([1], {"top_k": -2}, "top_k must be a positive integer, or -1 or 0 for no limit, got -2"),
         ([1], {"top_p": 0.0}, "top_p must be in (0, 1]"),
         ([1], {"stop": [""]}, "stop strings must not be empty"),
         ([1], {"stop": [1, "a"]}, "stop must be a string"),
