@@ -256,7 +256,6 @@ class LoraTrainer:
     ) -> dict[str, float] | None:
         """One Adam(W) step on the accumulated gradients, which are then zeroed."""
         params = AdamParams(learning_rate, beta1, beta2, eps, weight_decay, grad_clip_norm)
-        params.validate()
         with self._lock:
             metrics = self._adam.step(self._params, self._grads, params)
             self._network = None
