@@ -149,3 +149,20 @@ def test_model_registry() -> None:
     small = get_model_config("tinker-local/small")
     assert (small.d_model, small.n_layers, small.max_seq_len) == (256, 4, 1024)
     assert small.vocab_size == 260 and small.eos_token_id == 256
+
+
+def test_fresh_adapter_first_step_moves_only_b_by_about_lr() -> None:
+    trainer = LoraTrainer(TINY, rank=4, seed=0)
+    before = trainer.adapter_tensors()
+    trainer.forward_backward(_data(), "cross_entropy", None)
+    grads = trainer.accumulated_gradients()
+    assert all(not g.any() for name, g in grads.items() if ".lora_A." in name)  # B = 0
+    trainer.optim_step(learning_rate=1e-3)
+    after = trainer.adapter_tensors()
+    for name in before:
+        step = np.abs(after[name] - before[name])
+        if ".lora_A." in name:
+            assert not step.any(), name
+        else:
+            nonzero = step[grads[name] != 0]
+            np.testing.assert_allclose(nonzero, 1e-3, rtol=1e-3)
