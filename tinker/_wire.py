@@ -169,6 +169,8 @@ def _find_non_finite(value: Any, path: str) -> tuple[str, float] | None:
         except (TypeError, ValueError):
             return None
         return None if math.isfinite(number) else (path, number)
+    if isinstance(value, WireModel):
+        return _find_non_finite(unstructure(value), path)
     if isinstance(value, Mapping):
         items: Any = ((f"{path}.{key}", item) for key, item in value.items())
     elif isinstance(value, (list, tuple)):
