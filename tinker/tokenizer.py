@@ -179,7 +179,7 @@ def _load_hub(repo_id: str, revision: str | None) -> Tokenizer:
 
 def _load_transformers(name_or_path: str, revision: str | None) -> Any:
     try:
-        import transformers
+        transformers = importlib.import_module("transformers")
     except ImportError as exc:
         raise ImportError(
             "backend='transformers' needs the transformers package (pip install transformers)"
