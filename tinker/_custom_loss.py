@@ -74,8 +74,7 @@ def evaluate_custom_loss(
                         f"No gradient computed for the logprobs of datum {index}: "
                         "the custom loss must depend on the logprobs tensors it was given"
                     )
-                grads.append(leaf.grad.detach().cpu().numpy())
-        loss = loss.detach().cpu().item() if hasattr(loss, "detach") else loss
+                grads.append(_plain(leaf.grad))
     return CustomLossResult(
         loss=_as_float(loss, "loss"),
         metrics=_check_metrics(metrics),
@@ -95,9 +94,16 @@ def _unpack(result: Any, *, with_grads: bool) -> tuple[Any, Any, Any]:
     )
 
 
+def _plain(value: Any) -> Any:
+    """A torch tensor as a detached numpy array; anything else unchanged."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        return value.detach().cpu().numpy()
+    return value
+
+
 def _as_float(value: Any, what: str) -> float:
     try:
-        number = float(np.asarray(value, dtype=np.float64).reshape(()))
+        number = float(np.asarray(_plain(value), dtype=np.float64).reshape(()))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"custom loss {what} must be a scalar number, got {value!r}") from exc
     return number
@@ -114,7 +120,7 @@ def _check_grads(grads: Sequence[Any], logprobs: Sequence[np.ndarray]) -> list[n
         raise ValueError(f"custom loss returned {len(grads)} gradients for {len(logprobs)} datums")
     checked: list[np.ndarray] = []
     for index, (grad, lp) in enumerate(zip(grads, logprobs, strict=True)):
-        array = np.asarray(grad, dtype=np.float32)
+        array = np.asarray(_plain(grad), dtype=np.float32)
         if array.size != np.asarray(lp).size:
             raise ValueError(
                 f"gradient of datum {index} has {array.size} elements, "
