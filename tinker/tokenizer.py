@@ -60,13 +60,16 @@ class Tokenizer:
         *,
         bos_token: str | None = None,
         eos_token: str | None = None,
+        pad_token: str | None = None,
     ) -> None:
         self.backend_tokenizer = backend_tokenizer
         self.name_or_path = name_or_path
         self.bos_token = bos_token
         self.eos_token = eos_token
+        self.pad_token = pad_token
         self.bos_token_id = self._token_id(bos_token)
         self.eos_token_id = self._token_id(eos_token)
+        self.pad_token_id = self._token_id(pad_token)
 
     def _token_id(self, token: str | None) -> int | None:
         return None if token is None else self.backend_tokenizer.token_to_id(token)
@@ -216,8 +219,8 @@ def _token_text(value: object) -> str | None:
 
 
 def _special_tokens(*configs: dict[str, Any] | None) -> dict[str, str | None]:
-    """bos/eos token strings from tokenizer_config.json / special_tokens_map.json (first wins)."""
-    found: dict[str, str | None] = {"bos_token": None, "eos_token": None}
+    """bos/eos/pad tokens from tokenizer_config.json / special_tokens_map.json (first wins)."""
+    found: dict[str, str | None] = {"bos_token": None, "eos_token": None, "pad_token": None}
     for config in configs:
         for name in found:
             if found[name] is None and config is not None:

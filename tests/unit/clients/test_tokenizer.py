@@ -96,6 +96,18 @@ def test_tinker_local_names_load_the_packaged_asset(
     assert tok.name_or_path == "tinker-local/tiny"
 
 
+def test_packaged_local_tokenizer() -> None:
+    models_module = pytest.importorskip("tinker.local.models")
+    tok = get_tokenizer("tinker-local/tiny")
+    assert tok.decode(tok.encode("héllo wörld")) == "héllo wörld"
+    assert (
+        tok.eos_token_id
+        == tok.pad_token_id
+        == models_module.get_model_config("tinker-local/tiny").eos_token_id
+    )
+    assert get_tokenizer(str(models_module.TOKENIZER_DIR)).encode("ab") == tok.encode("ab")
+
+
 def test_cache_is_process_wide_and_loads_once_under_threads(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
