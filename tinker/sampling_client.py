@@ -16,7 +16,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import attrs
 
@@ -31,9 +31,7 @@ from tinker._ops import (
 )
 from tinker._retry import SAMPLE_SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import Runtime, Traffic
-from tinker._sample_retry import SampleRetryHandler
 from tinker._sync import Thunk, await_future
-from tinker._throttle import Timers
 from tinker.config import ClientConfig
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
@@ -106,23 +104,6 @@ def _reattach(handle: SamplerHandle) -> SamplingClient:
     )
 
 
-class _CurrentTimers:
-    """Schedules on the runtime's current timer thread, which a forked child rebuilds.
-
-    The retry handler only calls `call_later`; holding the runtime's Timers object itself
-    would leave a forked child scheduling on a thread that did not survive the fork.
-    """
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-
-    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
-        # _live() rebuilds the runtime's threads on first use after a fork (and raises once
-        # closed); `Runtime.timers` is a plain attribute that does not do it by itself.
-        self._runtime._live()
-        self._runtime.timers.call_later(delay, fn)
-
-
 class SamplingClient(ClientBase, QueueStateObserver):
     """Samples from one sampling session (`sampling_session_id`) of a ServiceClient session."""
 
@@ -142,10 +123,8 @@ class SamplingClient(ClientBase, QueueStateObserver):
         self._base_model = base_model
         self._seq_ids = itertools.count()
         self._seq_lock = threading.Lock()
-        self._retry_handler = SampleRetryHandler(
-            self.retry_config,
-            timers=cast(Timers, _CurrentTimers(runtime)),
-            name=f"sampler {sampling_session_id}",
+        self._retry_handler = runtime.sample_retrier(
+            self.retry_config, name=f"sampler {sampling_session_id}"
         )
         self._warn_paused = QueuePauseWarner(
             f"Sampling is paused for sampler {sampling_session_id}.",
