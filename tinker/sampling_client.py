@@ -21,7 +21,14 @@ from typing import Any, TypeVar
 import attrs
 
 from tinker import types
-from tinker._futures import APIFuture, QueueState, QueueStateObserver, chain, transform
+from tinker._futures import (
+    APIFuture,
+    QueueState,
+    QueueStateObserver,
+    chain,
+    completed,
+    transform,
+)
 from tinker._ops import (
     ClientBase,
     QueuePauseWarner,
@@ -132,6 +139,26 @@ class SamplingClient(ClientBase, QueueStateObserver):
         )
         self._tokenizer: Tokenizer | None = None
         self._tokenizer_lock = threading.Lock()
+
+    @staticmethod
+    def create(
+        holder: Runtime,
+        *,
+        model_path: str | None = None,
+        base_model: str | None = None,
+        sampling_session_id: str | None = None,
+        retry_config: RetryConfig | None = None,
+    ) -> APIFuture[SamplingClient]:
+        """A future SamplingClient: on `sampling_session_id`, or on a new sampling session."""
+        if sampling_session_id is not None:
+            client = SamplingClient(
+                holder,
+                sampling_session_id=sampling_session_id,
+                retry_config=retry_config,
+                base_model=base_model,
+            )
+            return completed(client)
+        return holder.spawn(plan_sampling_client(holder, model_path, base_model, retry_config))
 
     def __repr__(self) -> str:
         return (

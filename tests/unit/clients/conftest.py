@@ -64,7 +64,9 @@ class FakeService:
         self.future("/api/v1/create_model", lambda b: {"model_id": f"M{b['model_seq_id']}"})
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
 

@@ -214,3 +214,14 @@ def test_retries_still_fire_in_a_forked_child(fake: FakeService, service: Any) -
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_static_create(fake: FakeService, service: Any, sampler: Any) -> None:
+    from tinker.sampling_client import SamplingClient
+
+    existing = SamplingClient.create(service.holder, sampling_session_id="S:sample:5")
+    assert existing.result(timeout=1).sampling_session_id == "S:sample:5"
+    before = len(fake.bodies("/api/v1/create_sampling_session"))
+    created = SamplingClient.create(service.holder, base_model="base/model").result(timeout=10)
+    assert created.sampling_session_id == "S:sample:1"
+    assert len(fake.bodies("/api/v1/create_sampling_session")) == before + 1

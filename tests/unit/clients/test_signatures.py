@@ -64,6 +64,13 @@ SIGNATURES: dict[str, dict[str, list[tuple[str, Any]]]] = {
         "on_queue_state_change": [("queue_state", REQUIRED)],
     },
     "tinker.sampling_client.SamplingClient": {
+        "create": [
+            ("holder", REQUIRED),
+            ("model_path", None),
+            ("base_model", None),
+            ("sampling_session_id", None),
+            ("retry_config", None),
+        ],
         "sample": [
             ("prompt", REQUIRED),
             ("num_samples", REQUIRED),
