@@ -38,7 +38,7 @@ from tinker._ops import (
 )
 from tinker._retry import SAMPLE_SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import Runtime, Traffic
-from tinker._sync import Thunk, await_future
+from tinker._sync import Thunk, await_future, warn_if_blocking_loop
 from tinker.config import ClientConfig
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
@@ -258,6 +258,9 @@ class SamplingClient(ClientBase, QueueStateObserver):
 
     def get_tokenizer(self) -> Tokenizer:
         """The tokenizer of the sampler's base model (asks the server for it if unknown)."""
+        warn_if_blocking_loop(
+            "SamplingClient.get_tokenizer", "call it once before the loop or in a worker thread"
+        )
         with self._tokenizer_lock:
             if self._tokenizer is None:
                 base_model = self._base_model

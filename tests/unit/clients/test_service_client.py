@@ -158,3 +158,20 @@ def test_config_and_settings_are_exclusive(fake: FakeService) -> None:
         ServiceClient(config=config, timeout=3.0)
     with ServiceClient(config=config) as client:
         assert client.session_id == "S"
+
+
+def test_constructor_inside_a_loop_warns_with_advice(
+    fake: FakeService, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tinker._sync._warned", set())
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+
+    async def inside() -> str:
+        with ServiceClient(api_key=API_KEY, base_url=fake.base_url, telemetry=False) as client:
+            return client.session_id
+
+    with caplog.at_level(logging.WARNING, logger="tinker"):
+        assert asyncio.run(inside()) == "S"
+    (warning,) = [r.getMessage() for r in caplog.records if "event loop" in r.getMessage()]
+    assert "ServiceClient()" in warning
+    assert "asyncio.to_thread" in warning
