@@ -202,8 +202,11 @@ class SamplingClient(ClientBase, QueueStateObserver):
                 headers=BACKPRESSURE_HEADERS,
             )
 
-        submitted = runtime.submit(runtime.sample_limiter.submit, submit_once)
-        return chain(submitted, _identity)
+        def limited() -> APIFuture[types.SampleResponse]:
+            # Looked up on the pool thread: a forked child's runtime has a fresh limiter.
+            return runtime.sample_limiter.submit(submit_once)
+
+        return chain(runtime.submit(limited), _identity)
 
     def sample(
         self,
