@@ -1,5 +1,84 @@
-"""tinker-sync: a sync-first SDK for the Tinker fine-tuning API."""
+"""tinker-sync: a sync-first SDK for the Tinker fine-tuning API.
+
+Public names are loaded on first use, so `import tinker` stays fast and pulls in neither the
+HTTP stack nor numpy until they are needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from tinker._version import __version__
+from tinker.errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestErrorCategory,
+    RequestFailedError,
+    TinkerError,
+    UnprocessableEntityError,
+)
 
-__all__ = ["__version__"]
+# Public name -> module that defines it (imported on first attribute access).
+_LAZY: dict[str, str] = {
+    "ServiceClient": "tinker.service_client",
+    "TrainingClient": "tinker.training_client",
+    "SamplingClient": "tinker.sampling_client",
+    "RestClient": "tinker.rest_client",
+    "APIFuture": "tinker._futures",
+    "QueueState": "tinker._futures",
+    "QueueStateObserver": "tinker._futures",
+    "RetryConfig": "tinker._retry",
+}
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestErrorCategory",
+    "RequestFailedError",
+    "TinkerError",
+    "UnprocessableEntityError",
+    "__version__",
+    "types",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "types":
+        return importlib.import_module("tinker.types")
+    module_name = _LAZY.get(name)
+    if module_name is not None:
+        value = getattr(importlib.import_module(module_name), name)
+    else:
+        # Every wire type is also reachable as tinker.<Name>, like tinker.types.<Name>.
+        types_module = importlib.import_module("tinker.types")
+        if name.startswith("_") or not hasattr(types_module, name):
+            raise AttributeError(f"module 'tinker' has no attribute {name!r}")
+        value = getattr(types_module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

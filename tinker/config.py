@@ -1,0 +1,163 @@
+"""Client configuration: one frozen value built from arguments and the environment.
+
+An explicit argument always beats the environment. Secrets (the API key and the Cloudflare
+client secret) never show in `repr` or `str`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from tinker.errors import TinkerError
+
+__all__ = ["DEFAULT_BASE_URL", "LOCAL_BASE_URL", "PROTOCOL_SDK_VERSION", "ClientConfig"]
+
+DEFAULT_BASE_URL = "https://tinker.thinkingmachines.dev/services/tinker-prod"
+LOCAL_BASE_URL = "local"
+# The SDK version reported to the service (create_session, telemetry, X-Stainless-Package-Version):
+# the protocol this package speaks, so that the service applies the matching behaviour.
+PROTOCOL_SDK_VERSION = "0.5.1"
+
+_TELEMETRY_ON = frozenset({"1", "true", "yes", "on"})
+_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
+TRAFFIC_KINDS = ("session", "train", "sample", "poll", "telemetry")
+_DEFAULT_POOL_SIZES = {"session": 4, "train": 16, "sample": 128, "poll": 128, "telemetry": 2}
+
+
+def _redacted(value: object) -> str:
+    return "None" if value is None else "'***'"
+
+
+def _positive(name: str) -> Any:
+    def check(_instance: object, _attribute: object, value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+
+    return check
+
+
+def _check_base_url(_instance: object, _attribute: object, value: str) -> None:
+    if value != LOCAL_BASE_URL and not value.startswith(("http://", "https://")):
+        raise ValueError(
+            f"base_url must start with http:// or https:// (or be 'local'), got {value!r}"
+        )
+
+
+def _check_pool_sizes(_instance: object, _attribute: object, value: Mapping[str, int]) -> None:
+    unknown = set(value) - set(TRAFFIC_KINDS)
+    if unknown:
+        raise ValueError(f"pool_sizes has unknown traffic kinds {sorted(unknown)}")
+    for kind, size in value.items():
+        if size < 1:
+            raise ValueError(f"pool_sizes[{kind!r}] must be >= 1, got {size}")
+
+
+def _pool_sizes(value: Mapping[str, int] | None) -> dict[str, int]:
+    return {**_DEFAULT_POOL_SIZES, **(value or {})}
+
+
+def _non_negative_int(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attribute.name} must be an int >= 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """Everything a client needs to talk to one Tinker service."""
+
+    api_key: str | None = attrs.field(default=None, repr=_redacted)
+    base_url: str = attrs.field(default=DEFAULT_BASE_URL, validator=_check_base_url)
+    timeout: float = attrs.field(default=60.0, validator=_positive("timeout"))
+    connect_timeout: float = attrs.field(default=5.0, validator=_positive("connect_timeout"))
+    poll_timeout: float = attrs.field(default=45.0, validator=_positive("poll_timeout"))
+    heartbeat_timeout: float = attrs.field(default=10.0, validator=_positive("heartbeat_timeout"))
+    telemetry_timeout: float = attrs.field(default=5.0, validator=_positive("telemetry_timeout"))
+    max_retries: int = attrs.field(default=10, validator=_non_negative_int)
+    submit_retry_seconds: float = attrs.field(
+        default=300.0, validator=_positive("submit_retry_seconds")
+    )
+    default_headers: Mapping[str, str] = attrs.field(factory=dict, converter=dict, hash=False)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    telemetry: bool = True
+    log_level: str | None = None
+    cloudflare_client_id: str | None = None
+    cloudflare_client_secret: str | None = attrs.field(default=None, repr=_redacted)
+    pool_sizes: Mapping[str, int] = attrs.field(
+        factory=dict, converter=_pool_sizes, validator=_check_pool_sizes, hash=False
+    )
+    max_sample_submits: int = attrs.field(default=400, validator=_non_negative_int)
+    verify_tls: bool = True
+    sdk_version: str = PROTOCOL_SDK_VERSION
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        environ: Mapping[str, str] | None = None,
+        require_api_key: bool = True,
+        **explicit: Any,
+    ) -> ClientConfig:
+        """Build a config from `explicit` arguments, falling back to the environment.
+
+        Arguments given as None count as not given. Raises TinkerError when no API key is
+        available and `require_api_key` is true (the embedded server needs none).
+        """
+        env = os.environ if environ is None else environ
+        unknown = set(explicit) - {field.name for field in attrs.fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown configuration arguments: {sorted(unknown)}")
+        values = {key: value for key, value in explicit.items() if value is not None}
+        from_env = {
+            "api_key": env.get("TINKER_API_KEY") or None,
+            "base_url": env.get("TINKER_BASE_URL") or None,
+            "tags": _parse_tags(env["TINKER_TAGS"]) if "TINKER_TAGS" in env else None,
+            "telemetry": env.get("TINKER_TELEMETRY", "1").strip().lower() in _TELEMETRY_ON,
+            "log_level": env.get("TINKER_LOG") or None,
+            "cloudflare_client_id": env.get("CLOUDFLARE_ACCESS_CLIENT_ID") or None,
+            "cloudflare_client_secret": env.get("CLOUDFLARE_ACCESS_CLIENT_SECRET") or None,
+        }
+        for key, value in from_env.items():
+            if key not in values and value is not None:
+                values[key] = value
+        config = cls(**values)
+        if require_api_key and config.api_key is None and config.base_url != LOCAL_BASE_URL:
+            raise TinkerError(
+                "No API key: pass api_key= to the client or set the TINKER_API_KEY "
+                "environment variable"
+            )
+        return config
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate every request (API key and Cloudflare Access)."""
+        headers: dict[str, str] = {}
+        if self.api_key is not None:
+            headers["X-API-Key"] = self.api_key
+        if self.cloudflare_client_id is not None:
+            headers["CF-Access-Client-Id"] = self.cloudflare_client_id
+        if self.cloudflare_client_secret is not None:
+            headers["CF-Access-Client-Secret"] = self.cloudflare_client_secret
+        return headers
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values of this config, for scrubbing them from any text."""
+        return tuple(s for s in (self.api_key, self.cloudflare_client_secret) if s)
+
+    def apply_log_level(self) -> None:
+        """Honour TINKER_LOG=debug|info by setting the level of the `tinker` logger."""
+        level = _LOG_LEVELS.get((self.log_level or "").lower())
+        if level is not None:
+            logger = logging.getLogger("tinker")
+            logger.setLevel(level)
+            if not logging.getLogger().handlers and not logger.handlers:
+                logging.basicConfig()
+
+
+def _parse_tags(raw: str) -> tuple[str, ...]:
+    """Split TINKER_TAGS on commas; blanks are dropped, duplicates removed, order kept."""
+    tags = (tag.strip() for tag in raw.split(","))
+    return tuple(dict.fromkeys(tag for tag in tags if tag))
