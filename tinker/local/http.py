@@ -154,6 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: LocalHTTPServer
     server_version = "tinker-local"
+    # One buffered write per response and no Nagle delay: headers and body leave together.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
 
     def do_GET(self) -> None:
         self._handle()
@@ -194,9 +197,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.drop_before:
                 self._drop(path)
                 return
-            request = Request(
-                self.command, path, query, dict(self.headers.items()), body, self.server.url
-            )
+            host = self.headers.get("Host")
+            base_url = f"http://{host}" if host else self.server.url
+            request = Request(self.command, path, query, dict(self.headers.items()), body, base_url)
             response = (
                 _injected(fault, body) if fault.status is not None else endpoint.handler(request)
             )

@@ -1,0 +1,507 @@
+"""The local server's endpoints: parse the body with tinker.types/_wire, call the engine, answer.
+
+One handler per row of the protocol's endpoint table, plus the archive download link. Bodies
+are parsed leniently (missing `type`, explicit nulls, unknown fields ignored); a body that does
+not fit its request model is a 422, a semantically bad one (unknown model, bad name) a 400.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import functools
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import numpy as np
+
+from tinker import _wire, types
+from tinker.local.engine import (
+    AdamSpec,
+    DatumInput,
+    Engine,
+    LoraSpec,
+    SampleSpec,
+    Submitted,
+)
+from tinker.local.http import Endpoint, Request, Response, json_response
+from tinker.local.paths import CheckpointRef, checkpoint_ref, is_valid_run_id
+from tinker.local.status import BadRequest, MethodNotAllowed, NotFound, Unprocessable
+from tinker.local.store import CheckpointRow, RunRow
+
+M = TypeVar("M")
+Handler = Callable[..., Response]  # (request, params=...)
+
+MODEL_OWNER = "local"
+MAX_PAGE = 1000
+_RUN = r"(?P<run>[^/]+)"
+_CKPT = r"(?P<ckpt>[^/]+/[^/]+)"
+
+
+@attrs.frozen
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    name: str
+    family: str
+    public: bool
+    handler: Handler
+
+
+class Api:
+    """Router and handlers of every endpoint, bound to one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._routes: list[_Route] = []
+        v1 = "/api/v1"
+        add = self._add
+        add("POST", f"{v1}/create_session", "create_session", "session", self.create_session)
+        add("POST", f"{v1}/session_heartbeat", "session_heartbeat", "session", self.heartbeat)
+        add(
+            "POST",
+            f"{v1}/create_sampling_session",
+            "create_sampling_session",
+            "session",
+            self.create_sampling_session,
+        )
+        add("GET", f"{v1}/get_server_capabilities", "get_server_capabilities", "rest", self.caps)
+        add("GET", f"{v1}/healthz", "healthz", "rest", self.healthz, public=True)
+        add("POST", f"{v1}/create_model", "create_model", "train", self.create_model)
+        add("POST", f"{v1}/get_info", "get_info", "train", self.get_info)
+        add("POST", f"{v1}/forward", "forward", "train", self.forward)
+        add("POST", f"{v1}/forward_backward", "forward_backward", "train", self.forward_backward)
+        add("POST", f"{v1}/optim_step", "optim_step", "train", self.optim_step)
+        add("POST", f"{v1}/save_weights", "save_weights", "train", self.save_weights)
+        add("POST", f"{v1}/load_weights", "load_weights", "train", self.load_weights)
+        add(
+            "POST",
+            f"{v1}/save_weights_for_sampler",
+            "save_weights_for_sampler",
+            "train",
+            self.save_weights_for_sampler,
+        )
+        add("POST", f"{v1}/unload_model", "unload_model", "train", self.unload_model)
+        add("POST", f"{v1}/asample", "asample", "sample", self.asample)
+        add("POST", f"{v1}/retrieve_future", "retrieve_future", "poll", self.retrieve_future)
+        add("POST", f"{v1}/telemetry", "telemetry", "telemetry", self.telemetry)
+        add("POST", f"{v1}/weights_info", "weights_info", "rest", self.weights_info)
+        add("GET", f"{v1}/training_runs", "list_training_runs", "rest", self.list_runs)
+        add("GET", f"{v1}/training_runs/{_RUN}", "get_training_run", "rest", self.get_run)
+        runs_ckpts = f"{v1}/training_runs/{_RUN}/checkpoints"
+        add("GET", runs_ckpts, "list_checkpoints", "rest", self.list_run_checkpoints)
+        add("DELETE", f"{runs_ckpts}/{_CKPT}", "delete_checkpoint", "rest", self.delete_checkpoint)
+        add("GET", f"{runs_ckpts}/{_CKPT}/archive", "checkpoint_archive", "rest", self.archive_url)
+        add("POST", f"{runs_ckpts}/{_CKPT}/publish", "publish_checkpoint", "rest", self.publish)
+        add("DELETE", f"{runs_ckpts}/{_CKPT}/publish", "unpublish_checkpoint", "rest", self.unpub)
+        add("GET", f"{v1}/checkpoints", "list_user_checkpoints", "rest", self.list_checkpoints)
+        add("GET", f"{v1}/sessions", "list_sessions", "rest", self.list_sessions)
+        add("GET", f"{v1}/sessions/(?P<session>[^/]+)", "get_session", "rest", self.get_session)
+        add("GET", f"{v1}/samplers/(?P<sampler>[^/]+)", "get_sampler", "rest", self.get_sampler)
+        add(
+            "GET",
+            f"{v1}/archives/(?P<token>[A-Za-z0-9_-]+)",
+            "archive_download",
+            "rest",
+            self.download,
+            public=True,
+        )
+
+    def _add(
+        self,
+        method: str,
+        pattern: str,
+        name: str,
+        family: str,
+        handler: Handler,
+        *,
+        public: bool = False,
+    ) -> None:
+        self._routes.append(_Route(method, re.compile(pattern), name, family, public, handler))
+
+    def resolve(self, method: str, path: str) -> Endpoint:
+        """Match a route; NotFound for unknown paths, MethodNotAllowed for a wrong method."""
+        allowed: list[str] = []
+        for route in self._routes:
+            match = route.pattern.fullmatch(path)
+            if match is None:
+                continue
+            if route.method != method:
+                allowed.append(route.method)
+                continue
+            bound = functools.partial(route.handler, params=match.groupdict())
+            return Endpoint(route.name, route.family, route.public, bound)
+        if allowed:
+            raise MethodNotAllowed("Method Not Allowed", allowed=tuple(sorted(set(allowed))))
+        raise NotFound("Not Found")
+
+    # sessions
+
+    def create_session(self, request: Request, params: Mapping[str, str]) -> Response:
+        body = _object(request)
+        body.setdefault("tags", [])
+        body.setdefault("user_metadata", None)
+        if body.get("sdk_version") is None:
+            body["sdk_version"] = "unknown"
+        if body["tags"] is None:
+            body["tags"] = []
+        req = _structure(body, types.CreateSessionRequest)
+        session_id = self.engine.create_session(req.tags, req.user_metadata, req.sdk_version)
+        return json_response(200, {"type": "create_session", "session_id": session_id})
+
+    def heartbeat(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.SessionHeartbeatRequest)
+        self.engine.heartbeat(req.session_id)
+        return json_response(200, {"type": "session_heartbeat"})
+
+    def create_sampling_session(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.CreateSamplingSessionRequest)
+        sampler_id = self.engine.create_sampling_session(
+            req.session_id, req.sampling_session_seq_id, req.base_model, req.model_path
+        )
+        return json_response(
+            200, {"type": "create_sampling_session", "sampling_session_id": sampler_id}
+        )
+
+    def caps(self, request: Request, params: Mapping[str, str]) -> Response:
+        models = [{"model_name": name} for name in self.engine.model_names()]
+        return json_response(200, {"supported_models": models})
+
+    def healthz(self, request: Request, params: Mapping[str, str]) -> Response:
+        return json_response(200, {"status": "ok"})
+
+    def telemetry(self, request: Request, params: Mapping[str, str]) -> Response:
+        _object(request)
+        return json_response(200, {"status": "accepted"})
+
+    # training
+
+    def create_model(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.CreateModelRequest)
+        lora = req.lora_config
+        spec = (
+            LoraSpec()
+            if lora is None
+            else LoraSpec(lora.rank, lora.seed, lora.train_mlp, lora.train_attn, lora.train_unembed)
+        )
+        submitted = self.engine.create_model(
+            req.session_id, req.model_seq_id, req.base_model, spec, req.user_metadata
+        )
+        return _future(submitted)
+
+    def get_info(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.GetInfoRequest)
+        return json_response(200, {"type": "get_info", **self.engine.get_info(req.model_id)})
+
+    def forward(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.ForwardRequest)
+        return self._forward(req.model_id, req.seq_id, req.forward_input, backward=False)
+
+    def forward_backward(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.ForwardBackwardRequest)
+        return self._forward(req.model_id, req.seq_id, req.forward_backward_input, backward=True)
+
+    def _forward(
+        self, model_id: str, seq_id: int | None, batch: types.ForwardBackwardInput, backward: bool
+    ) -> Response:
+        data = [_datum(index, datum) for index, datum in enumerate(batch.data)]
+        config = None if batch.loss_fn_config is None else dict(batch.loss_fn_config)
+        submitted = self.engine.forward(
+            model_id, seq_id, data, str(batch.loss_fn), config, backward=backward
+        )
+        return _future(submitted)
+
+    def optim_step(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.OptimStepRequest)
+        params = req.adam_params
+        adam = AdamSpec(
+            learning_rate=params.learning_rate,
+            beta1=params.beta1,
+            beta2=params.beta2,
+            eps=params.eps,
+            weight_decay=params.weight_decay,
+            grad_clip_norm=params.grad_clip_norm,
+        )
+        return _future(self.engine.optim_step(req.model_id, req.seq_id, adam))
+
+    def save_weights(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.SaveWeightsRequest)
+        return _future(
+            self.engine.save_weights(req.model_id, req.seq_id, req.path, req.ttl_seconds)
+        )
+
+    def load_weights(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.LoadWeightsRequest)
+        return _future(
+            self.engine.load_weights(req.model_id, req.seq_id, req.path, bool(req.optimizer))
+        )
+
+    def save_weights_for_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.SaveWeightsForSamplerRequest)
+        submitted = self.engine.save_weights_for_sampler(
+            req.model_id, req.seq_id, req.path, req.sampling_session_seq_id, req.ttl_seconds
+        )
+        return _future(submitted)
+
+    def unload_model(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.UnloadModelRequest)
+        return _future(self.engine.unload_model(req.model_id))
+
+    # sampling and futures
+
+    def asample(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.SampleRequest)
+        params = req.sampling_params
+        stop = params.stop
+        spec = SampleSpec(
+            prompt=_tokens(req.prompt, "prompt"),
+            num_samples=req.num_samples,
+            max_tokens=params.max_tokens,
+            temperature=float(params.temperature),
+            top_k=params.top_k,
+            top_p=float(params.top_p),
+            stop=stop if stop is None or isinstance(stop, str) else list(stop),  # type: ignore[arg-type]
+            seed=params.seed,
+            prompt_logprobs=bool(req.prompt_logprobs),
+            topk_prompt_logprobs=req.topk_prompt_logprobs,
+        )
+        submitted = self.engine.sample(
+            req.sampling_session_id,
+            req.seq_id,
+            spec,
+            base_model=req.base_model,
+            model_path=req.model_path,
+        )
+        return _future(submitted)
+
+    def retrieve_future(self, request: Request, params: Mapping[str, str]) -> Response:
+        req = _parse(request, types.FutureRetrieveRequest)
+        payload = self.engine.retrieve(req.request_id)
+        if payload is None:
+            return json_response(
+                408, {"type": "try_again", "request_id": req.request_id, "queue_state": "active"}
+            )
+        return json_response(200, payload)
+
+    # REST: runs, checkpoints, sessions, samplers
+
+    def weights_info(self, request: Request, params: Mapping[str, str]) -> Response:
+        body = _object(request)
+        path = body.get("tinker_path")
+        if not isinstance(path, str):
+            raise Unprocessable("weights_info needs a string field 'tinker_path'.")
+        return json_response(200, self.engine.weights_info(path))
+
+    def list_runs(self, request: Request, params: Mapping[str, str]) -> Response:
+        limit, offset = _page(request, default_limit=20)
+        rows, total = self.engine.store.list_runs(limit, offset)
+        return json_response(
+            200,
+            {
+                "training_runs": [self._run_json(row) for row in rows],
+                "cursor": {"offset": offset, "limit": limit, "total_count": total},
+            },
+        )
+
+    def get_run(self, request: Request, params: Mapping[str, str]) -> Response:
+        return json_response(200, self._run_json(self._run_row(params["run"])))
+
+    def list_run_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
+        run = self._run_row(params["run"])
+        limit, offset = _page(request, default_limit=MAX_PAGE)
+        rows, total = self.engine.store.list_checkpoints(run.run_id, limit, offset)
+        return _checkpoints_page(rows, total, limit, offset)
+
+    def list_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
+        limit, offset = _page(request, default_limit=100)
+        rows, total = self.engine.store.list_checkpoints(None, limit, offset)
+        return _checkpoints_page(rows, total, limit, offset)
+
+    def delete_checkpoint(self, request: Request, params: Mapping[str, str]) -> Response:
+        self.engine.delete_checkpoint(_ref(params))
+        return Response(204)
+
+    def publish(self, request: Request, params: Mapping[str, str]) -> Response:
+        self.engine.set_public(_ref(params), True)
+        return Response(204)
+
+    def unpub(self, request: Request, params: Mapping[str, str]) -> Response:
+        self.engine.set_public(_ref(params), False)
+        return Response(204)
+
+    def archive_url(self, request: Request, params: Mapping[str, str]) -> Response:
+        token, expires = self.engine.archive_token(_ref(params))
+        headers = (
+            ("Location", f"{request.base_url}/api/v1/archives/{token}"),
+            ("Expires", email.utils.formatdate(expires, usegmt=True)),
+        )
+        return Response(302, headers=headers)
+
+    def download(self, request: Request, params: Mapping[str, str]) -> Response:
+        ref, archive = self.engine.archive(params["token"])
+        file_name = f"{ref.name}.tar"
+        return Response(
+            200,
+            archive,
+            content_type="application/x-tar",
+            headers=(("Content-Disposition", f'attachment; filename="{file_name}"'),),
+        )
+
+    def list_sessions(self, request: Request, params: Mapping[str, str]) -> Response:
+        limit, offset = _page(request, default_limit=20)
+        rows = self.engine.store.list_sessions(limit, offset)
+        return json_response(200, {"sessions": [row.session_id for row in rows]})
+
+    def get_session(self, request: Request, params: Mapping[str, str]) -> Response:
+        session_id = params["session"]
+        if self.engine.store.get_session(session_id) is None:
+            raise NotFound(f"Session {session_id!r} not found.")
+        return json_response(
+            200,
+            {
+                "training_run_ids": self.engine.store.runs_of_session(session_id),
+                "sampler_ids": self.engine.store.samplers_of_session(session_id),
+            },
+        )
+
+    def get_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
+        row = self.engine.get_sampler(params["sampler"])
+        return json_response(
+            200,
+            {
+                "sampler_id": row.sampler_id,
+                "base_model": row.base_model,
+                "model_path": row.model_path,
+            },
+        )
+
+    def _run_row(self, run_id: str) -> RunRow:
+        row = self.engine.store.get_run(run_id) if is_valid_run_id(run_id) else None
+        if row is None:
+            raise NotFound(f"Training run {run_id!r} not found.")
+        return row
+
+    def _run_json(self, row: RunRow) -> dict[str, Any]:
+        store = self.engine.store
+        last = store.latest_checkpoint(row.run_id, "weights")
+        last_sampler = store.latest_checkpoint(row.run_id, "sampler_weights")
+        return {
+            "training_run_id": row.run_id,
+            "base_model": row.base_model,
+            "model_owner": MODEL_OWNER,
+            "is_lora": True,
+            "corrupted": row.corrupted,
+            "lora_rank": row.lora_rank,
+            "last_request_time": _iso(row.last_request_at),
+            "last_checkpoint": None if last is None else _checkpoint_json(last),
+            "last_sampler_checkpoint": None
+            if last_sampler is None
+            else _checkpoint_json(last_sampler),
+            "user_metadata": _string_map(row.user_metadata),
+        }
+
+
+def _object(request: Request) -> dict[str, Any]:
+    body = request.json()
+    if not isinstance(body, dict):
+        raise Unprocessable(f"The request body must be a JSON object, got {type(body).__name__}.")
+    return body
+
+
+def _structure(body: dict[str, Any], model: type[M]) -> M:
+    try:
+        return _wire.structure(body, model)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise Unprocessable(str(exc)) from exc
+
+
+def _parse(request: Request, model: type[M]) -> M:
+    return _structure(_object(request), model)
+
+
+def _future(submitted: Submitted) -> Response:
+    return json_response(200, {"request_id": submitted.request_id, "model_id": submitted.model_id})
+
+
+def _tokens(model_input: types.ModelInput, where: str) -> list[int]:
+    tokens: list[int] = []
+    for chunk in model_input.chunks:
+        if not isinstance(chunk, types.EncodedTextChunk):
+            raise BadRequest(
+                f"{where}: {type(chunk).__name__} chunks are not supported by the local text "
+                "models; send token chunks only."
+            )
+        tokens.extend(int(token) for token in chunk.tokens)
+    return tokens
+
+
+def _datum(index: int, datum: types.Datum) -> DatumInput:
+    tokens = np.asarray(_tokens(datum.model_input, f"datum {index}"), dtype=np.int64)
+    inputs: dict[str, np.ndarray] = {}
+    for key, tensor in datum.loss_fn_inputs.items():
+        array = tensor.to_numpy()
+        if key == "target_tokens":
+            if array.dtype.kind not in "iu":
+                raise BadRequest(f"datum {index}: target_tokens must be int64, got {tensor.dtype}.")
+            inputs[key] = array.astype(np.int64)
+        else:
+            inputs[key] = array.astype(np.float32)
+    return DatumInput(tokens, inputs)
+
+
+def _page(request: Request, *, default_limit: int) -> tuple[int, int]:
+    def number(name: str, default: int) -> int:
+        raw = request.query.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadRequest(f"Query parameter {name!r} must be an integer, got {raw!r}.") from None
+        if value < 0:
+            raise BadRequest(f"Query parameter {name!r} must not be negative, got {value}.")
+        return value
+
+    return min(number("limit", default_limit), MAX_PAGE), number("offset", 0)
+
+
+def _ref(params: Mapping[str, str]) -> CheckpointRef:
+    return checkpoint_ref(params["run"], params["ckpt"])
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).isoformat()
+
+
+def _checkpoint_json(row: CheckpointRow) -> dict[str, Any]:
+    return {
+        "checkpoint_id": row.ref.checkpoint_id,
+        "checkpoint_type": row.ref.checkpoint_type,
+        "time": _iso(row.created_at),
+        "tinker_path": row.ref.tinker_path,
+        "size_bytes": row.size_bytes,
+        "public": row.public,
+        "expires_at": None if row.expires_at is None else _iso(row.expires_at),
+    }
+
+
+def _checkpoints_page(rows: list[CheckpointRow], total: int, limit: int, offset: int) -> Response:
+    return json_response(
+        200,
+        {
+            "checkpoints": [_checkpoint_json(row) for row in rows],
+            "cursor": {"offset": offset, "limit": limit, "total_count": total},
+        },
+    )
+
+
+def _string_map(metadata: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if metadata is None:
+        return None
+    return {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in metadata.items()
+    }
