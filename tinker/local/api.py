@@ -12,7 +12,7 @@ import email.utils
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -216,14 +216,14 @@ class Api:
 
     def optim_step(self, request: Request, params: Mapping[str, str]) -> Response:
         req = _parse(request, types.OptimStepRequest)
-        params = req.adam_params
+        adam_params = req.adam_params
         adam = AdamSpec(
-            learning_rate=params.learning_rate,
-            beta1=params.beta1,
-            beta2=params.beta2,
-            eps=params.eps,
-            weight_decay=params.weight_decay,
-            grad_clip_norm=params.grad_clip_norm,
+            learning_rate=adam_params.learning_rate,
+            beta1=adam_params.beta1,
+            beta2=adam_params.beta2,
+            eps=adam_params.eps,
+            weight_decay=adam_params.weight_decay,
+            grad_clip_norm=adam_params.grad_clip_norm,
         )
         return _future(self.engine.optim_step(req.model_id, req.seq_id, adam))
 
@@ -254,17 +254,16 @@ class Api:
 
     def asample(self, request: Request, params: Mapping[str, str]) -> Response:
         req = _parse(request, types.SampleRequest)
-        params = req.sampling_params
-        stop = params.stop
+        sampling = req.sampling_params
         spec = SampleSpec(
             prompt=_tokens(req.prompt, "prompt"),
             num_samples=req.num_samples,
-            max_tokens=params.max_tokens,
-            temperature=float(params.temperature),
-            top_k=params.top_k,
-            top_p=float(params.top_p),
-            stop=stop if stop is None or isinstance(stop, str) else list(stop),  # type: ignore[arg-type]
-            seed=params.seed,
+            max_tokens=sampling.max_tokens,
+            temperature=float(sampling.temperature),
+            top_k=sampling.top_k,
+            top_p=float(sampling.top_p),
+            stop=_stop(sampling.stop),
+            seed=sampling.seed,
             prompt_logprobs=bool(req.prompt_logprobs),
             topk_prompt_logprobs=req.topk_prompt_logprobs,
         )
@@ -436,6 +435,19 @@ def _tokens(model_input: types.ModelInput, where: str) -> list[int]:
             )
         tokens.extend(int(token) for token in chunk.tokens)
     return tokens
+
+
+def _stop(value: str | Sequence[str] | Sequence[int] | None) -> str | list[str] | list[int] | None:
+    if value is None or isinstance(value, str):
+        return value
+    items: list[object] = list(value)
+    strings = [item for item in items if isinstance(item, str)]
+    ints = [item for item in items if isinstance(item, int) and not isinstance(item, bool)]
+    if len(strings) == len(items):
+        return strings
+    if len(ints) == len(items):
+        return ints
+    raise BadRequest("sampling_params.stop must be a string, a list of strings or a list of ints.")
 
 
 def _datum(index: int, datum: types.Datum) -> DatumInput:

@@ -205,7 +205,8 @@ class Store:
     def add_run(self, row: RunRow) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO training_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO training_runs VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.run_id,
                     row.session_id,
