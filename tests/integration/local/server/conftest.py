@@ -1,4 +1,4 @@
-"""Fixtures: a local server with the fake backend on a temporary data directory, and a client."""
+"""Fixtures: local servers on temporary data directories (fake backend, or the real numpy one)."""
 
 from __future__ import annotations
 
@@ -35,4 +35,17 @@ def server(tmp_path: pathlib.Path, backend: FakeBackend) -> Iterator[LocalServer
 @pytest.fixture
 def client(server: LocalServer) -> Iterator[WireClient]:
     with WireClient(server.url) as wire:
+        yield wire
+
+
+@pytest.fixture
+def real_server(tmp_path: pathlib.Path) -> Iterator[LocalServer]:
+    config = EngineConfig(long_poll_seconds=0.5, seq_gap_seconds=0.5, session_idle_seconds=None)
+    with serve(data_dir=tmp_path / "real", config=config) as running:
+        yield running
+
+
+@pytest.fixture
+def real_client(real_server: LocalServer) -> Iterator[WireClient]:
+    with WireClient(real_server.url) as wire:
         yield wire
