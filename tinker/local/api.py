@@ -39,6 +39,43 @@ MODEL_OWNER = "local"
 MAX_PAGE = 1000
 _RUN = r"(?P<run>[^/]+)"
 _CKPT = r"(?P<ckpt>[^/]+/[^/]+)"
+_RUN_CKPTS = f"training_runs/{_RUN}/checkpoints"
+
+# method, path below /api/v1 (a regex), endpoint name = handler method, fault-injection family
+ROUTES: tuple[tuple[str, str, str, str], ...] = (
+    ("POST", "create_session", "create_session", "session"),
+    ("POST", "session_heartbeat", "session_heartbeat", "session"),
+    ("POST", "create_sampling_session", "create_sampling_session", "session"),
+    ("GET", "get_server_capabilities", "get_server_capabilities", "rest"),
+    ("GET", "healthz", "healthz", "rest"),
+    ("POST", "create_model", "create_model", "train"),
+    ("POST", "get_info", "get_info", "train"),
+    ("POST", "forward", "forward", "train"),
+    ("POST", "forward_backward", "forward_backward", "train"),
+    ("POST", "optim_step", "optim_step", "train"),
+    ("POST", "save_weights", "save_weights", "train"),
+    ("POST", "load_weights", "load_weights", "train"),
+    ("POST", "save_weights_for_sampler", "save_weights_for_sampler", "train"),
+    ("POST", "unload_model", "unload_model", "train"),
+    ("POST", "asample", "asample", "sample"),
+    ("POST", "retrieve_future", "retrieve_future", "poll"),
+    ("POST", "telemetry", "telemetry", "telemetry"),
+    ("POST", "weights_info", "weights_info", "rest"),
+    ("GET", "training_runs", "list_training_runs", "rest"),
+    ("GET", f"training_runs/{_RUN}", "get_training_run", "rest"),
+    ("GET", _RUN_CKPTS, "list_checkpoints", "rest"),
+    ("DELETE", f"{_RUN_CKPTS}/{_CKPT}", "delete_checkpoint", "rest"),
+    ("GET", f"{_RUN_CKPTS}/{_CKPT}/archive", "checkpoint_archive", "rest"),
+    ("POST", f"{_RUN_CKPTS}/{_CKPT}/publish", "publish_checkpoint", "rest"),
+    ("DELETE", f"{_RUN_CKPTS}/{_CKPT}/publish", "unpublish_checkpoint", "rest"),
+    ("GET", "checkpoints", "list_user_checkpoints", "rest"),
+    ("GET", "sessions", "list_sessions", "rest"),
+    ("GET", "sessions/(?P<session>[^/]+)", "get_session", "rest"),
+    ("GET", "samplers/(?P<sampler>[^/]+)", "get_sampler", "rest"),
+    ("GET", "archives/(?P<token>[A-Za-z0-9_-]+)", "archive_download", "rest"),
+)
+# Reachable without the API key: health checks and signed (token) archive links.
+PUBLIC = frozenset({"healthz", "archive_download"})
 
 
 @attrs.frozen
@@ -56,71 +93,17 @@ class Api:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._routes: list[_Route] = []
-        v1 = "/api/v1"
-        add = self._add
-        add("POST", f"{v1}/create_session", "create_session", "session", self.create_session)
-        add("POST", f"{v1}/session_heartbeat", "session_heartbeat", "session", self.heartbeat)
-        add(
-            "POST",
-            f"{v1}/create_sampling_session",
-            "create_sampling_session",
-            "session",
-            self.create_sampling_session,
-        )
-        add("GET", f"{v1}/get_server_capabilities", "get_server_capabilities", "rest", self.caps)
-        add("GET", f"{v1}/healthz", "healthz", "rest", self.healthz, public=True)
-        add("POST", f"{v1}/create_model", "create_model", "train", self.create_model)
-        add("POST", f"{v1}/get_info", "get_info", "train", self.get_info)
-        add("POST", f"{v1}/forward", "forward", "train", self.forward)
-        add("POST", f"{v1}/forward_backward", "forward_backward", "train", self.forward_backward)
-        add("POST", f"{v1}/optim_step", "optim_step", "train", self.optim_step)
-        add("POST", f"{v1}/save_weights", "save_weights", "train", self.save_weights)
-        add("POST", f"{v1}/load_weights", "load_weights", "train", self.load_weights)
-        add(
-            "POST",
-            f"{v1}/save_weights_for_sampler",
-            "save_weights_for_sampler",
-            "train",
-            self.save_weights_for_sampler,
-        )
-        add("POST", f"{v1}/unload_model", "unload_model", "train", self.unload_model)
-        add("POST", f"{v1}/asample", "asample", "sample", self.asample)
-        add("POST", f"{v1}/retrieve_future", "retrieve_future", "poll", self.retrieve_future)
-        add("POST", f"{v1}/telemetry", "telemetry", "telemetry", self.telemetry)
-        add("POST", f"{v1}/weights_info", "weights_info", "rest", self.weights_info)
-        add("GET", f"{v1}/training_runs", "list_training_runs", "rest", self.list_runs)
-        add("GET", f"{v1}/training_runs/{_RUN}", "get_training_run", "rest", self.get_run)
-        runs_ckpts = f"{v1}/training_runs/{_RUN}/checkpoints"
-        add("GET", runs_ckpts, "list_checkpoints", "rest", self.list_run_checkpoints)
-        add("DELETE", f"{runs_ckpts}/{_CKPT}", "delete_checkpoint", "rest", self.delete_checkpoint)
-        add("GET", f"{runs_ckpts}/{_CKPT}/archive", "checkpoint_archive", "rest", self.archive_url)
-        add("POST", f"{runs_ckpts}/{_CKPT}/publish", "publish_checkpoint", "rest", self.publish)
-        add("DELETE", f"{runs_ckpts}/{_CKPT}/publish", "unpublish_checkpoint", "rest", self.unpub)
-        add("GET", f"{v1}/checkpoints", "list_user_checkpoints", "rest", self.list_checkpoints)
-        add("GET", f"{v1}/sessions", "list_sessions", "rest", self.list_sessions)
-        add("GET", f"{v1}/sessions/(?P<session>[^/]+)", "get_session", "rest", self.get_session)
-        add("GET", f"{v1}/samplers/(?P<sampler>[^/]+)", "get_sampler", "rest", self.get_sampler)
-        add(
-            "GET",
-            f"{v1}/archives/(?P<token>[A-Za-z0-9_-]+)",
-            "archive_download",
-            "rest",
-            self.download,
-            public=True,
-        )
-
-    def _add(
-        self,
-        method: str,
-        pattern: str,
-        name: str,
-        family: str,
-        handler: Handler,
-        *,
-        public: bool = False,
-    ) -> None:
-        self._routes.append(_Route(method, re.compile(pattern), name, family, public, handler))
+        self._routes = [
+            _Route(
+                method,
+                re.compile(f"/api/v1/{path}"),
+                name,
+                family,
+                name in PUBLIC,
+                getattr(self, name),
+            )
+            for method, path, name, family in ROUTES
+        ]
 
     def resolve(self, method: str, path: str) -> Endpoint:
         """Match a route; NotFound for unknown paths, MethodNotAllowed for a wrong method."""
@@ -152,7 +135,7 @@ class Api:
         session_id = self.engine.create_session(req.tags, req.user_metadata, req.sdk_version)
         return json_response(200, {"type": "create_session", "session_id": session_id})
 
-    def heartbeat(self, request: Request, params: Mapping[str, str]) -> Response:
+    def session_heartbeat(self, request: Request, params: Mapping[str, str]) -> Response:
         req = _parse(request, types.SessionHeartbeatRequest)
         self.engine.heartbeat(req.session_id)
         return json_response(200, {"type": "session_heartbeat"})
@@ -166,7 +149,7 @@ class Api:
             200, {"type": "create_sampling_session", "sampling_session_id": sampler_id}
         )
 
-    def caps(self, request: Request, params: Mapping[str, str]) -> Response:
+    def get_server_capabilities(self, request: Request, params: Mapping[str, str]) -> Response:
         models = [{"model_name": name} for name in self.engine.model_names()]
         return json_response(200, {"supported_models": models})
 
@@ -294,7 +277,7 @@ class Api:
             raise Unprocessable("weights_info needs a string field 'tinker_path'.")
         return json_response(200, self.engine.weights_info(path))
 
-    def list_runs(self, request: Request, params: Mapping[str, str]) -> Response:
+    def list_training_runs(self, request: Request, params: Mapping[str, str]) -> Response:
         limit, offset = _page(request, default_limit=20)
         rows, total = self.engine.store.list_runs(limit, offset)
         return json_response(
@@ -305,16 +288,16 @@ class Api:
             },
         )
 
-    def get_run(self, request: Request, params: Mapping[str, str]) -> Response:
+    def get_training_run(self, request: Request, params: Mapping[str, str]) -> Response:
         return json_response(200, self._run_json(self._run_row(params["run"])))
 
-    def list_run_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
+    def list_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
         run = self._run_row(params["run"])
         limit, offset = _page(request, default_limit=MAX_PAGE)
         rows, total = self.engine.store.list_checkpoints(run.run_id, limit, offset)
         return _checkpoints_page(rows, total, limit, offset)
 
-    def list_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
+    def list_user_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
         limit, offset = _page(request, default_limit=100)
         rows, total = self.engine.store.list_checkpoints(None, limit, offset)
         return _checkpoints_page(rows, total, limit, offset)
@@ -323,15 +306,15 @@ class Api:
         self.engine.delete_checkpoint(_ref(params))
         return Response(204)
 
-    def publish(self, request: Request, params: Mapping[str, str]) -> Response:
+    def publish_checkpoint(self, request: Request, params: Mapping[str, str]) -> Response:
         self.engine.set_public(_ref(params), True)
         return Response(204)
 
-    def unpub(self, request: Request, params: Mapping[str, str]) -> Response:
+    def unpublish_checkpoint(self, request: Request, params: Mapping[str, str]) -> Response:
         self.engine.set_public(_ref(params), False)
         return Response(204)
 
-    def archive_url(self, request: Request, params: Mapping[str, str]) -> Response:
+    def checkpoint_archive(self, request: Request, params: Mapping[str, str]) -> Response:
         token, expires = self.engine.archive_token(_ref(params))
         headers = (
             ("Location", f"{request.base_url}/api/v1/archives/{token}"),
@@ -339,7 +322,7 @@ class Api:
         )
         return Response(302, headers=headers)
 
-    def download(self, request: Request, params: Mapping[str, str]) -> Response:
+    def archive_download(self, request: Request, params: Mapping[str, str]) -> Response:
         ref, archive = self.engine.archive(params["token"])
         file_name = f"{ref.name}.tar"
         return Response(

@@ -363,14 +363,7 @@ class Engine:
         expires = _expiry(ttl_seconds)
 
         def work(trainer: Trainer) -> JSONDict:
-            self.store.save_checkpoint(
-                ref,
-                trainer.adapter_tensors(),
-                trainer.adapter_config(),
-                trainer.optimizer_tensors(),
-                when=now(),
-                expires_at=expires,
-            )
+            self._save(trainer, ref, expires, with_optimizer=True)
             return {"path": ref.tinker_path}
 
         return self._submit_training(model_id, seq_id, work)
@@ -394,14 +387,7 @@ class Engine:
             expires = _expiry(ttl_seconds)
 
             def save(trainer: Trainer) -> JSONDict:
-                self.store.save_checkpoint(
-                    ref,
-                    trainer.adapter_tensors(),
-                    trainer.adapter_config(),
-                    None,
-                    when=now(),
-                    expires_at=expires,
-                )
+                self._save(trainer, ref, expires, with_optimizer=False)
                 return {"path": ref.tinker_path, "sampling_session_id": None}
 
             return self._submit_training(model_id, seq_id, save)
@@ -466,6 +452,19 @@ class Engine:
         run.queue.submit_unordered(lambda: self._execute(request_id, unload))
         return Submitted(request_id, model_id)
 
+    def _save(
+        self, trainer: Trainer, ref: CheckpointRef, expires: float | None, *, with_optimizer: bool
+    ) -> None:
+        optimizer = trainer.optimizer_tensors() if with_optimizer else None
+        self.store.save_checkpoint(
+            ref,
+            trainer.adapter_tensors(),
+            trainer.adapter_config(),
+            optimizer,
+            when=now(),
+            expires_at=expires,
+        )
+
     def _checkpoint_name(self, name: str | None, seq_id: int | None) -> str:
         if name is None:
             return f"checkpoint-{seq_id if seq_id is not None else uuid.uuid4().hex[:8]}"
@@ -512,10 +511,14 @@ class Engine:
         def execute() -> None:
             self._execute(request_id, job)
 
+        def abandon() -> None:
+            message = f"Model {model_id!r} was unloaded before this request ran."
+            self.results.resolve(request_id, payloads.failure(message, "user"))
+
         if seq_id is None:
-            run.queue.submit_unordered(execute)
+            run.queue.submit_unordered(execute, abandon)
         else:
-            run.queue.submit(seq_id, execute)
+            run.queue.submit(seq_id, execute, abandon)
         return Submitted(request_id, model_id)
 
     def _execute(self, request_id: str, fn: Callable[[], JSONDict]) -> None:

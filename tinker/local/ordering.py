@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 Job = Callable[[], None]
 
 
+def _nothing() -> None:
+    """Default abandon callback."""
+
+
 class OrderedQueue:
     """Runs one training run's jobs one at a time, lowest seq_id first, on a lazily started thread.
 
@@ -40,8 +44,8 @@ class OrderedQueue:
         self._gap = gap_seconds
         self._idle = idle_seconds
         self._cond = threading.Condition()
-        self._pending: dict[int, Job] = {}
-        self._unordered: collections.deque[Job] = collections.deque()
+        self._pending: dict[int, tuple[Job, Job]] = {}
+        self._unordered: collections.deque[tuple[Job, Job]] = collections.deque()
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -51,8 +55,11 @@ class OrderedQueue:
         with self._cond:
             return self._next
 
-    def submit(self, seq_id: int, job: Job) -> None:
-        """Queue `job` to run after every lower seq_id has run (or been given up on)."""
+    def submit(self, seq_id: int, job: Job, abandon: Job = _nothing) -> None:
+        """Queue `job` to run after every lower seq_id has run (or been given up on).
+
+        `abandon` is called instead if the queue is closed before the job ran.
+        """
         with self._cond:
             self._check_open()
             if seq_id < self._next:
@@ -62,25 +69,31 @@ class OrderedQueue:
                     seq_id,
                     self._next,
                 )
-                self._unordered.append(job)
+                self._unordered.append((job, abandon))
             else:
-                self._pending[seq_id] = job
+                self._pending[seq_id] = (job, abandon)
             self._wake_locked()
 
-    def submit_unordered(self, job: Job) -> None:
+    def submit_unordered(self, job: Job, abandon: Job = _nothing) -> None:
         """Queue `job` to run after the current job, ahead of later seq_ids (ops without seq_id)."""
         with self._cond:
             self._check_open()
-            self._unordered.append(job)
+            self._unordered.append((job, abandon))
             self._wake_locked()
 
     def close(self) -> None:
-        """Drop queued jobs and let the worker thread exit after its current job."""
+        """Abandon queued jobs and let the worker thread exit after its current job."""
         with self._cond:
             self._closed = True
+            dropped = [*self._unordered, *(self._pending[seq] for seq in sorted(self._pending))]
             self._pending.clear()
             self._unordered.clear()
             self._cond.notify_all()
+        for _, abandon in dropped:
+            try:
+                abandon()
+            except Exception:
+                logger.exception("%s: abandoning a queued job raised", self._name)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -110,11 +123,11 @@ class OrderedQueue:
         gap_since: float | None = None
         while not self._closed:
             if self._unordered:
-                return self._unordered.popleft()
-            job = self._pending.pop(self._next, None)
-            if job is not None:
+                return self._unordered.popleft()[0]
+            entry = self._pending.pop(self._next, None)
+            if entry is not None:
                 self._next += 1
-                return job
+                return entry[0]
             if not self._pending:
                 if not self._cond.wait(self._idle) and not self._pending and not self._unordered:
                     return None

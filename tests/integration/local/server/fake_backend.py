@@ -197,8 +197,10 @@ class FakeBackend:
         self._lock = threading.Lock()
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()  # set whenever an operation starts (before the gate)
 
     def record(self, call: str) -> None:
+        self.entered.set()
         self.gate.wait(30)
         with self._lock:
             self.calls.append(call)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pathlib
 import socket
 from typing import Any
@@ -150,6 +151,21 @@ def test_api_key_is_required_when_configured(tmp_path: pathlib.Path) -> None:
         authorised = WireClient(srv.url, {"X-API-Key": "s3cret"})
         assert authorised.post("create_session", {}).status_code == 200
         assert "s3cret" not in repr(srv)
+
+
+def test_requests_are_logged_at_debug_without_the_api_key(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.DEBUG, logger="tinker.local"),
+        serve(data_dir=tmp_path, backend=FakeBackend(), config=FAST, api_key="s3cret") as srv,
+    ):
+        WireClient(srv.url, {"X-API-Key": "s3cret"}).post("create_session", {})
+        WireClient(srv.url, {"X-API-Key": "nope-s3cret"}).post("create_session", {})
+    assert "POST /api/v1/create_session -> 200" in caplog.text
+    assert "POST /api/v1/create_session -> 401" in caplog.text
+    assert f"listening on {srv.url}" in caplog.text
+    assert "s3cret" not in caplog.text
 
 
 def test_keep_alive_reuses_one_connection(client: WireClient) -> None:

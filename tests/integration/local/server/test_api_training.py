@@ -247,6 +247,25 @@ def test_unload_model_drops_the_run(client: WireClient) -> None:
     assert "not loaded" in response.json()["detail"]
 
 
+def test_unload_fails_the_requests_still_queued(client: WireClient, backend: FakeBackend) -> None:
+    model_id = client.model(client.session())
+    backend.gate.clear()
+    backend.entered.clear()
+    try:
+        running = client.submit("forward_backward", fwdbwd(model_id, 1))
+        assert backend.entered.wait(10)  # seq 1 is running (held at the gate)
+        queued = client.submit("forward_backward", fwdbwd(model_id, 3))
+        unload = client.submit("unload_model", {"model_id": model_id})
+    finally:
+        backend.gate.set()
+    assert "loss_fn_outputs" in client.result(running)
+    assert client.result(unload)["model_id"] == model_id
+    assert client.result(queued) == {
+        "error": f"Model {model_id!r} was unloaded before this request ran.",
+        "category": "user",
+    }
+
+
 def test_training_on_an_unknown_model_is_404(client: WireClient) -> None:
     response = client.post("forward_backward", fwdbwd("nobody:train:0", 1))
     assert response.status_code == 404

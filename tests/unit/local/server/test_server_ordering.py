@@ -95,3 +95,12 @@ def test_closed_queue_rejects_new_jobs() -> None:
     queue.close()
     with pytest.raises(ServiceUnavailable, match="no longer loaded"):
         queue.submit(1, lambda: None)
+
+
+def test_closing_abandons_queued_jobs_instead_of_losing_them() -> None:
+    queue = OrderedQueue("run-abandon", gap_seconds=30.0)
+    abandoned: list[int] = []
+    queue.submit(3, lambda: None, lambda: abandoned.append(3))
+    queue.submit(2, lambda: None, lambda: abandoned.append(2))
+    queue.close()
+    assert abandoned == [2, 3]
