@@ -19,14 +19,7 @@ import attrs
 import numpy as np
 
 from tinker import _wire, types
-from tinker.local.engine import (
-    AdamSpec,
-    DatumInput,
-    Engine,
-    LoraSpec,
-    SampleSpec,
-    Submitted,
-)
+from tinker.local.engine import DatumInput, Engine, SampleSpec, Submitted
 from tinker.local.http import Endpoint, Request, Response, json_response
 from tinker.local.paths import CheckpointRef, checkpoint_ref, is_valid_run_id
 from tinker.local.status import BadRequest, MethodNotAllowed, NotFound, Unprocessable
@@ -36,6 +29,7 @@ M = TypeVar("M")
 Handler = Callable[..., Response]  # (request, params=...)
 
 MODEL_OWNER = "local"
+DEFAULT_LORA_RANK = 32  # create_lora_training_client's default, for a body without lora_config
 MAX_PAGE = 1000
 _RUN = r"(?P<run>[^/]+)"
 _CKPT = r"(?P<ckpt>[^/]+/[^/]+)"
@@ -164,14 +158,9 @@ class Api:
 
     def create_model(self, request: Request, params: Mapping[str, str]) -> Response:
         req = _parse(request, types.CreateModelRequest)
-        lora = req.lora_config
-        spec = (
-            LoraSpec()
-            if lora is None
-            else LoraSpec(lora.rank, lora.seed, lora.train_mlp, lora.train_attn, lora.train_unembed)
-        )
+        lora = req.lora_config or types.LoraConfig(rank=DEFAULT_LORA_RANK)
         submitted = self.engine.create_model(
-            req.session_id, req.model_seq_id, req.base_model, spec, req.user_metadata
+            req.session_id, req.model_seq_id, req.base_model, lora, req.user_metadata
         )
         return _future(submitted)
 
@@ -199,16 +188,7 @@ class Api:
 
     def optim_step(self, request: Request, params: Mapping[str, str]) -> Response:
         req = _parse(request, types.OptimStepRequest)
-        adam_params = req.adam_params
-        adam = AdamSpec(
-            learning_rate=adam_params.learning_rate,
-            beta1=adam_params.beta1,
-            beta2=adam_params.beta2,
-            eps=adam_params.eps,
-            weight_decay=adam_params.weight_decay,
-            grad_clip_norm=adam_params.grad_clip_norm,
-        )
-        return _future(self.engine.optim_step(req.model_id, req.seq_id, adam))
+        return _future(self.engine.optim_step(req.model_id, req.seq_id, req.adam_params))
 
     def save_weights(self, request: Request, params: Mapping[str, str]) -> Response:
         req = _parse(request, types.SaveWeightsRequest)

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from tinker import types
 from tinker.local import payloads
 from tinker.local.backend import Backend, ModelInfo, Sampler, Trainer
 from tinker.local.ordering import OrderedQueue
@@ -49,29 +50,6 @@ class EngineConfig:
     maintenance_seconds: float = 1.0
     archive_url_seconds: float = 900.0
     max_lora_rank: int = 128
-
-
-@attrs.frozen
-class LoraSpec:
-    """LoRA settings of a new training run (create_model.lora_config)."""
-
-    rank: int = 32
-    seed: int | None = None
-    train_mlp: bool = True
-    train_attn: bool = True
-    train_unembed: bool = True
-
-
-@attrs.frozen
-class AdamSpec:
-    """Adam(W) hyper-parameters of one optim_step, with the protocol's defaults."""
-
-    learning_rate: float = 1e-4
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-12
-    weight_decay: float = 0.0
-    grad_clip_norm: float = 0.0
 
 
 @attrs.frozen
@@ -246,7 +224,7 @@ class Engine:
         session_id: str,
         model_seq_id: int,
         base_model: str,
-        lora: LoraSpec,
+        lora: types.LoraConfig,
         user_metadata: Mapping[str, Any] | None,
     ) -> Submitted:
         """Start creating a training run; the future resolves to {"model_id": ...}."""
@@ -346,11 +324,18 @@ class Engine:
 
         return self._submit_training(model_id, seq_id, work)
 
-    def optim_step(self, model_id: str, seq_id: int | None, adam: AdamSpec) -> Submitted:
+    def optim_step(self, model_id: str, seq_id: int | None, adam: types.AdamParams) -> Submitted:
         """Queue an Adam step over the accumulated gradients; resolves to OptimStepResponse."""
 
         def work(trainer: Trainer) -> JSONDict:
-            metrics = trainer.optim_step(**attrs.asdict(adam))
+            metrics = trainer.optim_step(
+                learning_rate=adam.learning_rate,
+                beta1=adam.beta1,
+                beta2=adam.beta2,
+                eps=adam.eps,
+                weight_decay=adam.weight_decay,
+                grad_clip_norm=adam.grad_clip_norm,
+            )
             return {"metrics": {k: float(v) for k, v in (metrics or {}).items()}}
 
         return self._submit_training(model_id, seq_id, work)

@@ -72,15 +72,13 @@ def checkpoint_ref(run_id: str, checkpoint_id: str) -> CheckpointRef:
 
 def parse_tinker_path(path: str) -> CheckpointRef:
     """Parse `tinker://<run_id>/<weights|sampler_weights>/<name>`; BadRequest if malformed."""
-    if not isinstance(path, str) or not path.startswith(SCHEME):
-        raise BadRequest(f"Invalid tinker path {path!r}: it must start with {SCHEME!r}.")
-    parts = path[len(SCHEME) :].split("/")
-    if len(parts) != 3:
-        raise BadRequest(
-            f"Invalid tinker path {path!r}: expected "
-            "tinker://<training_run_id>/<weights|sampler_weights>/<name>."
-        )
-    return checkpoint_ref(parts[0], f"{parts[1]}/{parts[2]}")
+    from tinker.types import ParsedCheckpointTinkerPath
+
+    try:
+        parsed = ParsedCheckpointTinkerPath.from_tinker_path(path)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(str(exc)) from exc
+    return checkpoint_ref(parsed.training_run_id, parsed.checkpoint_id)
 
 
 def default_data_dir() -> pathlib.Path:
