@@ -54,6 +54,7 @@ ROUTES: tuple[tuple[str, str, str, str], ...] = (
     ("POST", "asample", "asample", "sample"),
     ("POST", "retrieve_future", "retrieve_future", "poll"),
     ("POST", "telemetry", "telemetry", "telemetry"),
+    ("POST", "client/config", "client_config", "session"),
     ("POST", "weights_info", "weights_info", "rest"),
     ("GET", "training_runs", "list_training_runs", "rest"),
     ("GET", f"training_runs/{_RUN}", "get_training_run", "rest"),
@@ -62,12 +63,23 @@ ROUTES: tuple[tuple[str, str, str, str], ...] = (
     ("GET", f"{_RUN_CKPTS}/{_CKPT}/archive", "checkpoint_archive", "rest"),
     ("POST", f"{_RUN_CKPTS}/{_CKPT}/publish", "publish_checkpoint", "rest"),
     ("DELETE", f"{_RUN_CKPTS}/{_CKPT}/publish", "unpublish_checkpoint", "rest"),
+    ("PUT", f"{_RUN_CKPTS}/{_CKPT}/ttl", "set_checkpoint_ttl", "rest"),
     ("GET", "checkpoints", "list_user_checkpoints", "rest"),
     ("GET", "sessions", "list_sessions", "rest"),
     ("GET", "sessions/(?P<session>[^/]+)", "get_session", "rest"),
     ("GET", "samplers/(?P<sampler>[^/]+)", "get_sampler", "rest"),
     ("GET", "archives/(?P<token>[A-Za-z0-9_-]+)", "archive_download", "rest"),
 )
+# Answer of POST /api/v1/client/config (newer SDKs): everything that needs more than this
+# protocol stays off.
+CLIENT_FLAGS = {
+    "pjwt_auth_enabled": False,
+    "credential_default_source": "api_key",
+    "proto_write_fwdbwd": False,
+    "proto_compress_fwdbwd": False,
+    "fwd_via_fwdbwd": False,
+    "create_model_via_load_weights": False,
+}
 # Reachable without the API key: health checks and signed (token) archive links.
 PUBLIC = frozenset({"healthz", "archive_download"})
 
@@ -149,6 +161,11 @@ class Api:
 
     def healthz(self, request: Request, params: Mapping[str, str]) -> Response:
         return json_response(200, {"status": "ok"})
+
+    def client_config(self, request: Request, params: Mapping[str, str]) -> Response:
+        """Feature flags of newer SDKs: plain API-key auth and the JSON forward paths."""
+        _object(request)
+        return json_response(200, CLIENT_FLAGS)
 
     def telemetry(self, request: Request, params: Mapping[str, str]) -> Response:
         _object(request)
@@ -292,6 +309,13 @@ class Api:
 
     def unpublish_checkpoint(self, request: Request, params: Mapping[str, str]) -> Response:
         self.engine.set_public(_ref(params), False)
+        return Response(204)
+
+    def set_checkpoint_ttl(self, request: Request, params: Mapping[str, str]) -> Response:
+        ttl = _object(request).get("ttl_seconds")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int)):
+            raise Unprocessable(f"ttl_seconds must be an integer or null, got {ttl!r}.")
+        self.engine.set_ttl(_ref(params), ttl)
         return Response(204)
 
     def checkpoint_archive(self, request: Request, params: Mapping[str, str]) -> Response:

@@ -678,6 +678,11 @@ class Engine:
         if not self.store.set_public(ref, public):
             raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
 
+    def set_ttl(self, ref: CheckpointRef, ttl_seconds: float | None) -> None:
+        """Expire a checkpoint `ttl_seconds` from now, or never (None); NotFound if missing."""
+        if not self.store.set_expiry(ref, _expiry(ttl_seconds)):
+            raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+
     def archive_token(self, ref: CheckpointRef) -> tuple[str, float]:
         """A short-lived download token for a checkpoint's archive and its expiry (Unix time)."""
         if self.store.get_checkpoint(ref) is None:

@@ -129,3 +129,19 @@ def test_checkpoint_ttl_expires_the_checkpoint(
         server.engine.maintain_once()
         assert client.get(f"training_runs/{model_id}/checkpoints").json()["checkpoints"] == []
         assert client.post("weights_info", {"tinker_path": path}).status_code == 404
+
+
+def test_ttl_can_be_set_and_cleared_over_rest(client: WireClient) -> None:
+    model_id = client.model(client.session())
+    client.run("save_weights", {"model_id": model_id, "path": "keep", "seq_id": 1})
+    url = f"{client.url}/api/v1/training_runs/{model_id}/checkpoints/weights/keep/ttl"
+    assert client.http.put(url, json={"ttl_seconds": 3600}, timeout=10).status_code == 204
+    listed = client.get(f"training_runs/{model_id}/checkpoints").json()["checkpoints"]
+    assert listed[0]["expires_at"] is not None
+    assert client.http.put(url, json={"ttl_seconds": None}, timeout=10).status_code == 204
+    listed = client.get(f"training_runs/{model_id}/checkpoints").json()["checkpoints"]
+    assert listed[0]["expires_at"] is None
+    assert client.http.put(url, json={"ttl_seconds": "soon"}, timeout=10).status_code == 422
+    assert client.http.put(url, json={"ttl_seconds": -5}, timeout=10).status_code == 400
+    missing = url.replace("/keep/", "/nope/")
+    assert client.http.put(missing, json={"ttl_seconds": 60}, timeout=10).status_code == 404
