@@ -45,8 +45,8 @@ class EngineConfig:
     session_idle_seconds: float | None = 3600.0
     sample_workers: int = 2
     max_pending_samples: int = 4096
-    max_cached_samplers: int = 32
-    max_ephemeral_samplers: int = 256
+    max_cached_samplers: int = 8  # built samplers (merged weights: ~14 MB each for "small")
+    max_ephemeral_samplers: int = 256  # adapter snapshots of ephemeral samplers (small)
     maintenance_seconds: float = 1.0
     archive_url_seconds: float = 900.0
     max_lora_rank: int = 128
@@ -106,7 +106,7 @@ class Engine:
         self._session_seen: dict[str, float] = {}
         self._session_saved: dict[str, float] = {}
         self._runs: dict[str, _Run] = {}
-        self._ephemeral: collections.OrderedDict[str, Sampler] = collections.OrderedDict()
+        self._ephemeral: collections.OrderedDict[str, Any] = collections.OrderedDict()
         self._samplers: collections.OrderedDict[str, Sampler] = collections.OrderedDict()
         self._archives: dict[str, tuple[CheckpointRef, float]] = {}
         self._pending_samples = 0
@@ -382,12 +382,12 @@ class Engine:
         def snapshot(trainer: Trainer) -> JSONDict:
             if self.store.get_sampler(sampler_id) is not None:
                 raise BadRequest(f"sampling_session_seq_id {sampling_session_seq_id} is in use.")
-            sampler = self.backend.snapshot_sampler(trainer.snapshot())
+            weights = trainer.snapshot()
             self.store.add_sampler(
                 SamplerRow(sampler_id, row.session_id, row.base_model, None, "ephemeral", now())
             )
             with self._lock:
-                self._ephemeral[sampler_id] = sampler
+                self._ephemeral[sampler_id] = weights
                 while len(self._ephemeral) > self.config.max_ephemeral_samplers:
                     self._ephemeral.popitem(last=False)
             return {"path": None, "sampling_session_id": sampler_id}
@@ -627,18 +627,22 @@ class Engine:
         return Submitted(request_id, None)
 
     def _sampler_for(self, key: str, row: SamplerRow) -> Sampler:
+        """A built sampler from the LRU cache, or built now from a snapshot, checkpoint or base."""
         with self._lock:
-            sampler = self._ephemeral.get(key) or self._samplers.get(key)
-            if sampler is not None:
-                if key in self._samplers:
-                    self._samplers.move_to_end(key)
-                return sampler
-        if row.source == "ephemeral":
+            cached = self._samplers.get(key)
+            if cached is not None:
+                self._samplers.move_to_end(key)
+                return cached
+            snapshot = self._ephemeral.get(key)
+        if snapshot is not None:
+            sampler = self.backend.snapshot_sampler(snapshot)
+        elif row.source == "ephemeral":
             raise Gone(
-                f"Sampler {key!r} held in-memory weights that are no longer loaded (its session "
-                "ended or the server restarted); save weights for the sampler again."
+                f"Sampler {key!r} held in-memory weights that are no longer kept (its session "
+                "ended, the server restarted or newer samplers displaced it); save weights for "
+                "the sampler again."
             )
-        if row.model_path is None:
+        elif row.model_path is None:
             sampler = self.backend.base_sampler(row.base_model)
         else:
             data = self.store.files.read(parse_tinker_path(row.model_path), with_optimizer=False)

@@ -93,7 +93,7 @@ def test_runs_and_checkpoints_survive_a_restart(tmp_path: pathlib.Path) -> None:
                 "seq_id": 0,
             },
         )
-        assert failed["category"] == "user" and "no longer loaded" in failed["error"]
+        assert failed["category"] == "user" and "no longer kept" in failed["error"]
 
 
 def test_idle_sessions_expire_and_unload_their_runs(tmp_path: pathlib.Path) -> None:

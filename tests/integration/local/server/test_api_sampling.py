@@ -179,3 +179,28 @@ def test_full_sample_queue_answers_429(tmp_path: pathlib.Path) -> None:
             backend.gate.set()
         client.result(held)
         assert client.post("asample", _sample_body(sampler_id, 2)).status_code == 200
+
+
+def test_sampler_caches_are_bounded_and_rebuild_or_explain(tmp_path: pathlib.Path) -> None:
+    config = EngineConfig(long_poll_seconds=0.2, max_cached_samplers=1, max_ephemeral_samplers=1)
+    with serve(data_dir=tmp_path, backend=FakeBackend(), config=config) as server:
+        client = WireClient(server.url)
+        session_id = client.session()
+        model_id = client.model(session_id)
+        base = client.ok(
+            "create_sampling_session",
+            {"session_id": session_id, "sampling_session_seq_id": 0, "base_model": "fake/tiny"},
+        )["sampling_session_id"]
+        first, second = (
+            client.run(
+                "save_weights_for_sampler",
+                {"model_id": model_id, "sampling_session_seq_id": n, "seq_id": n},
+            )["sampling_session_id"]
+            for n in (1, 2)
+        )
+        # only one built sampler is cached: alternating samplers are rebuilt, not lost
+        for seq, sampler_id in enumerate([base, second, base, second]):
+            assert "sequences" in client.run("asample", _sample_body(sampler_id, seq))
+        # only one ephemeral snapshot is kept: the older one explains itself
+        failed = client.run("asample", _sample_body(first, 0))
+        assert failed["category"] == "user" and "no longer kept" in failed["error"]
