@@ -121,6 +121,8 @@ class LocalHTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"timeout": options.idle_connection_seconds})
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, handler)
 
     @property

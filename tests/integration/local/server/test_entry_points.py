@@ -75,3 +75,13 @@ def test_command_line_server_prints_its_url_and_exits_130_on_ctrl_c(
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+def test_serve_on_ipv6_loopback(tmp_path: pathlib.Path) -> None:
+    try:
+        server = serve(host="::1", data_dir=tmp_path)
+    except OSError as exc:  # no IPv6 on this machine
+        pytest.skip(f"IPv6 loopback unavailable: {exc}")
+    with server:
+        assert server.url.startswith("http://[::1]:")
+        assert requests.get(f"{server.url}/api/v1/healthz", timeout=10).json() == {"status": "ok"}
