@@ -130,6 +130,7 @@ class Api:
     # sessions
 
     def create_session(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST create_session: a new session id."""
         body = _object(request)
         body.setdefault("tags", [])
         body.setdefault("user_metadata", None)
@@ -142,11 +143,13 @@ class Api:
         return json_response(200, {"type": "create_session", "session_id": session_id})
 
     def session_heartbeat(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST session_heartbeat: keep a session alive."""
         req = _parse(request, types.SessionHeartbeatRequest)
         self.engine.heartbeat(req.session_id)
         return json_response(200, {"type": "session_heartbeat"})
 
     def create_sampling_session(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST create_sampling_session: a sampler on a base model or checkpoint."""
         req = _parse(request, types.CreateSamplingSessionRequest)
         sampler_id = self.engine.create_sampling_session(
             req.session_id, req.sampling_session_seq_id, req.base_model, req.model_path
@@ -156,10 +159,12 @@ class Api:
         )
 
     def get_server_capabilities(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET get_server_capabilities: the local models."""
         models = [{"model_name": name} for name in self.engine.model_names()]
         return json_response(200, {"supported_models": models})
 
     def healthz(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET healthz."""
         return json_response(200, {"status": "ok"})
 
     def client_config(self, request: Request, params: Mapping[str, str]) -> Response:
@@ -168,12 +173,14 @@ class Api:
         return json_response(200, CLIENT_FLAGS)
 
     def telemetry(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST telemetry: accepted and dropped (the local server keeps no telemetry)."""
         _object(request)
         return json_response(200, {"status": "accepted"})
 
     # training
 
     def create_model(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST create_model (future): a new LoRA training run."""
         req = _parse(request, types.CreateModelRequest)
         lora = req.lora_config or types.LoraConfig(rank=DEFAULT_LORA_RANK)
         submitted = self.engine.create_model(
@@ -182,14 +189,17 @@ class Api:
         return _future(submitted)
 
     def get_info(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST get_info: model facts, including the tokenizer directory."""
         req = _parse(request, types.GetInfoRequest)
         return json_response(200, {"type": "get_info", **self.engine.get_info(req.model_id)})
 
     def forward(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST forward (future): loss and outputs, no gradients."""
         req = _parse(request, types.ForwardRequest)
         return self._forward(req.model_id, req.seq_id, req.forward_input, backward=False)
 
     def forward_backward(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST forward_backward (future): loss, outputs, accumulated gradients."""
         req = _parse(request, types.ForwardBackwardRequest)
         return self._forward(req.model_id, req.seq_id, req.forward_backward_input, backward=True)
 
@@ -204,22 +214,26 @@ class Api:
         return _future(submitted)
 
     def optim_step(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST optim_step (future): apply Adam to the accumulated gradients."""
         req = _parse(request, types.OptimStepRequest)
         return _future(self.engine.optim_step(req.model_id, req.seq_id, req.adam_params))
 
     def save_weights(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST save_weights (future): a training checkpoint."""
         req = _parse(request, types.SaveWeightsRequest)
         return _future(
             self.engine.save_weights(req.model_id, req.seq_id, req.path, req.ttl_seconds)
         )
 
     def load_weights(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST load_weights (future): weights (and optimizer state) from a checkpoint."""
         req = _parse(request, types.LoadWeightsRequest)
         return _future(
             self.engine.load_weights(req.model_id, req.seq_id, req.path, bool(req.optimizer))
         )
 
     def save_weights_for_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST save_weights_for_sampler (future): named or ephemeral form."""
         req = _parse(request, types.SaveWeightsForSamplerRequest)
         submitted = self.engine.save_weights_for_sampler(
             req.model_id, req.seq_id, req.path, req.sampling_session_seq_id, req.ttl_seconds
@@ -227,12 +241,14 @@ class Api:
         return _future(submitted)
 
     def unload_model(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST unload_model (future): free a training run's memory."""
         req = _parse(request, types.UnloadModelRequest)
         return _future(self.engine.unload_model(req.model_id))
 
     # sampling and futures
 
     def asample(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST asample (future): sample continuations of a prompt."""
         req = _parse(request, types.SampleRequest)
         sampling = req.sampling_params
         spec = SampleSpec(
@@ -257,6 +273,7 @@ class Api:
         return _future(submitted)
 
     def retrieve_future(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST retrieve_future: long-poll; 408 try_again while still pending."""
         req = _parse(request, types.FutureRetrieveRequest)
         payload = self.engine.retrieve(req.request_id)
         if payload is None:
@@ -268,6 +285,7 @@ class Api:
     # REST: runs, checkpoints, sessions, samplers
 
     def weights_info(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST weights_info: base model and rank of a checkpoint."""
         body = _object(request)
         path = body.get("tinker_path")
         if not isinstance(path, str):
@@ -275,6 +293,7 @@ class Api:
         return json_response(200, self.engine.weights_info(path))
 
     def list_training_runs(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET training_runs: a page of runs with a cursor."""
         limit, offset = _page(request, default_limit=20)
         rows, total = self.engine.store.list_runs(limit, offset)
         return json_response(
@@ -286,32 +305,39 @@ class Api:
         )
 
     def get_training_run(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET training_runs/{id}."""
         return json_response(200, self._run_json(self._run_row(params["run"])))
 
     def list_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET training_runs/{id}/checkpoints, newest first."""
         run = self._run_row(params["run"])
         limit, offset = _page(request, default_limit=MAX_PAGE)
         rows, total = self.engine.store.list_checkpoints(run.run_id, limit, offset)
         return _checkpoints_page(rows, total, limit, offset)
 
     def list_user_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET checkpoints: every run's checkpoints, newest first, with a cursor."""
         limit, offset = _page(request, default_limit=100)
         rows, total = self.engine.store.list_checkpoints(None, limit, offset)
         return _checkpoints_page(rows, total, limit, offset)
 
     def delete_checkpoint(self, request: Request, params: Mapping[str, str]) -> Response:
+        """DELETE a checkpoint (204)."""
         self.engine.delete_checkpoint(_ref(params))
         return Response(204)
 
     def publish_checkpoint(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST .../publish (204; publishing twice is fine)."""
         self.engine.set_public(_ref(params), True)
         return Response(204)
 
     def unpublish_checkpoint(self, request: Request, params: Mapping[str, str]) -> Response:
+        """DELETE .../publish (204; unpublishing twice is fine)."""
         self.engine.set_public(_ref(params), False)
         return Response(204)
 
     def set_checkpoint_ttl(self, request: Request, params: Mapping[str, str]) -> Response:
+        """PUT .../ttl (newer SDKs): expire after ttl_seconds, or never (null)."""
         ttl = _object(request).get("ttl_seconds")
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int)):
             raise Unprocessable(f"ttl_seconds must be an integer or null, got {ttl!r}.")
@@ -319,6 +345,7 @@ class Api:
         return Response(204)
 
     def checkpoint_archive(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET .../archive: 302 to a short-lived download link, with Expires."""
         token, expires = self.engine.archive_token(_ref(params))
         headers = (
             ("Location", f"{request.base_url}/api/v1/archives/{token}"),
@@ -327,6 +354,7 @@ class Api:
         return Response(302, headers=headers)
 
     def archive_download(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET archives/{token}: the tar behind a download link (no API key needed)."""
         ref, archive = self.engine.archive(params["token"])
         file_name = f"{ref.name}.tar"
         return Response(
@@ -337,11 +365,13 @@ class Api:
         )
 
     def list_sessions(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET sessions: a page of session ids."""
         limit, offset = _page(request, default_limit=20)
         rows = self.engine.store.list_sessions(limit, offset)
         return json_response(200, {"sessions": [row.session_id for row in rows]})
 
     def get_session(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET sessions/{id}: its training runs and samplers."""
         session_id = params["session"]
         if self.engine.store.get_session(session_id) is None:
             raise NotFound(f"Session {session_id!r} not found.")
@@ -354,6 +384,7 @@ class Api:
         )
 
     def get_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET samplers/{id}."""
         row = self.engine.get_sampler(params["sampler"])
         return json_response(
             200,

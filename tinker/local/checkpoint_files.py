@@ -108,10 +108,6 @@ class CheckpointFiles:
         """Remove a checkpoint directory (no error if it is already gone)."""
         shutil.rmtree(self.directory(ref), ignore_errors=True)
 
-    def delete_run(self, run_id: str) -> None:
-        """Remove every checkpoint of a run."""
-        shutil.rmtree(self._base / run_dir_name(run_id), ignore_errors=True)
-
     def archive(self, ref: CheckpointRef) -> bytes:
         """A tar of adapter_config.json, adapter_model.safetensors and checkpoint_complete."""
         directory = self.directory(ref)

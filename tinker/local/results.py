@@ -65,12 +65,6 @@ class ResultStore:
             entry.payload = payload
             entry.condition.notify_all()
 
-    def is_done(self, request_id: str) -> bool:
-        """True once the request has a final body (used by tests and diagnostics)."""
-        with self._lock:
-            entry = self._entries.get(request_id)
-            return entry is not None and entry.payload is not None
-
     def wait(self, request_id: str, timeout: float) -> JSONDict | None:
         """Return the final body, waiting up to `timeout` seconds; None if still pending.
 

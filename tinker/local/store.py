@@ -74,6 +74,8 @@ CREATE INDEX IF NOT EXISTS samplers_session ON samplers(session_id);
 
 @attrs.frozen
 class SessionRow:
+    """A client session (create_session) and when it was last seen."""
+
     session_id: str
     created_at: float
     last_seen_at: float
@@ -85,6 +87,8 @@ class SessionRow:
 
 @attrs.frozen
 class RunRow:
+    """A training run (create_model): its base model, LoRA settings and metadata."""
+
     run_id: str
     session_id: str
     model_seq_id: int
@@ -102,6 +106,8 @@ class RunRow:
 
 @attrs.frozen
 class CheckpointRow:
+    """A saved checkpoint: which one, when, how big, published or not, expiry."""
+
     ref: CheckpointRef
     created_at: float
     size_bytes: int | None
@@ -111,6 +117,8 @@ class CheckpointRow:
 
 @attrs.frozen
 class SamplerRow:
+    """A sampling session: base model, optional checkpoint path, how it was made."""
+
     sampler_id: str
     session_id: str
     base_model: str
@@ -158,6 +166,8 @@ class Store:
     # sessions
 
     def add_session(self, row: SessionRow) -> None:
+        """Record a new session."""
+
         with self._tx() as db:
             db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -173,12 +183,16 @@ class Store:
             )
 
     def touch_session(self, session_id: str, when: float) -> None:
+        """Record activity of a session."""
+
         with self._tx() as db:
             db.execute(
                 "UPDATE sessions SET last_seen_at = ? WHERE session_id = ?", (when, session_id)
             )
 
     def expire_session(self, session_id: str, when: float) -> None:
+        """Mark a session as ended (kept for listing)."""
+
         with self._tx() as db:
             db.execute(
                 "UPDATE sessions SET expired_at = ? WHERE session_id = ? AND expired_at IS NULL",
@@ -186,23 +200,25 @@ class Store:
             )
 
     def get_session(self, session_id: str) -> SessionRow | None:
+        """The session, or None if unknown."""
+
         rows = self._query("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
         return _session(rows[0]) if rows else None
 
     def list_sessions(self, limit: int, offset: int) -> list[SessionRow]:
+        """A page of sessions, newest first."""
+
         rows = self._query(
             "SELECT * FROM sessions ORDER BY created_at DESC, session_id LIMIT ? OFFSET ?",
             (limit, offset),
         )
         return [_session(row) for row in rows]
 
-    def active_sessions(self) -> list[SessionRow]:
-        rows = self._query("SELECT * FROM sessions WHERE expired_at IS NULL")
-        return [_session(row) for row in rows]
-
     # training runs
 
     def add_run(self, row: RunRow) -> None:
+        """Record a training run (replacing a re-created one of the same id)."""
+
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO training_runs VALUES "
@@ -225,16 +241,22 @@ class Store:
             )
 
     def touch_run(self, run_id: str, when: float) -> None:
+        """Record the time of a run's latest request."""
+
         with self._tx() as db:
             db.execute(
                 "UPDATE training_runs SET last_request_at = ? WHERE run_id = ?", (when, run_id)
             )
 
     def get_run(self, run_id: str) -> RunRow | None:
+        """The training run, or None if unknown."""
+
         rows = self._query("SELECT * FROM training_runs WHERE run_id = ?", (run_id,))
         return _run(rows[0]) if rows else None
 
     def list_runs(self, limit: int, offset: int) -> tuple[list[RunRow], int]:
+        """A page of training runs, newest first, and the total count."""
+
         rows = self._query(
             "SELECT * FROM training_runs ORDER BY created_at DESC, run_id LIMIT ? OFFSET ?",
             (limit, offset),
@@ -243,6 +265,8 @@ class Store:
         return [_run(row) for row in rows], int(total)
 
     def runs_of_session(self, session_id: str) -> list[str]:
+        """Ids of a session's training runs in creation order."""
+
         rows = self._query(
             "SELECT run_id FROM training_runs WHERE session_id = ? ORDER BY model_seq_id",
             (session_id,),
@@ -271,6 +295,8 @@ class Store:
         return CheckpointRow(ref, when, size, False, expires_at)
 
     def get_checkpoint(self, ref: CheckpointRef) -> CheckpointRow | None:
+        """The checkpoint's record, or None if unknown."""
+
         rows = self._query(
             "SELECT * FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
             (ref.run_id, ref.kind, ref.name),
@@ -291,6 +317,8 @@ class Store:
         return [_checkpoint(row) for row in rows], int(total)
 
     def latest_checkpoint(self, run_id: str, kind: str) -> CheckpointRow | None:
+        """A run's newest checkpoint of one kind, or None."""
+
         rows = self._query(
             "SELECT * FROM checkpoints WHERE run_id = ? AND kind = ? "
             "ORDER BY created_at DESC LIMIT 1",
@@ -328,6 +356,8 @@ class Store:
         return existed
 
     def expired_checkpoints(self, now: float) -> list[CheckpointRef]:
+        """Checkpoints whose expiry time has passed."""
+
         rows = self._query(
             "SELECT * FROM checkpoints WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
         )
@@ -336,6 +366,8 @@ class Store:
     # samplers
 
     def add_sampler(self, row: SamplerRow) -> None:
+        """Record a sampling session (a repeated id is ignored)."""
+
         with self._tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO samplers VALUES (?, ?, ?, ?, ?, ?)",
@@ -350,10 +382,14 @@ class Store:
             )
 
     def get_sampler(self, sampler_id: str) -> SamplerRow | None:
+        """The sampler, or None if unknown."""
+
         rows = self._query("SELECT * FROM samplers WHERE sampler_id = ?", (sampler_id,))
         return SamplerRow(*rows[0]) if rows else None
 
     def samplers_of_session(self, session_id: str) -> list[str]:
+        """Ids of a session's samplers in creation order."""
+
         rows = self._query(
             "SELECT sampler_id FROM samplers WHERE session_id = ? ORDER BY created_at, sampler_id",
             (session_id,),
