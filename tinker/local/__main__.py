@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+
+API_KEY_ENV = "TINKER_LOCAL_API_KEY"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,9 +20,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a local Tinker-compatible server")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
-    serve.add_argument("--data-dir", default=None, help="where runs and checkpoints are kept")
-    serve.add_argument("--api-key", default=None, help="require this X-API-Key on requests")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--data-dir",
+        default=None,
+        help="where runs and checkpoints are kept (default $TINKER_LOCAL_DATA_DIR or ~/.cache/tinker-sync/local)",
+    )
+    serve.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV) or None,
+        help=f"require this X-API-Key on requests (default ${API_KEY_ENV}; none: no check)",
+    )
     serve.add_argument(
         "--long-poll-seconds", type=float, default=20.0, help="retrieve_future wait bound"
     )

@@ -44,17 +44,17 @@ def test_shared_server_is_one_per_process(
         second.close()
 
 
-def test_command_line_server_prints_its_url_and_exits_130_on_ctrl_c(
+def test_command_line_server_takes_the_key_from_the_environment_and_exits_130_on_ctrl_c(
     tmp_path: pathlib.Path,
 ) -> None:
     command = [sys.executable, "-m", "tinker.local", "serve", "--port", "0"]
-    command += ["--data-dir", str(tmp_path), "--api-key", "k3y", "--long-poll-seconds", "1"]
+    command += ["--data-dir", str(tmp_path), "--long-poll-seconds", "1"]
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TINKER_LOCAL_API_KEY": "k3y"},
     )
     try:
         assert process.stdout is not None
