@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--data-dir",
         default=None,
-        help="where runs and checkpoints are kept (default $TINKER_LOCAL_DATA_DIR or ~/.cache/tinker-sync/local)",
+        help="where runs and checkpoints are kept "
+        "(default $TINKER_LOCAL_DATA_DIR or ~/.cache/tinker-sync/local)",
     )
     serve.add_argument(
         "--api-key",
