@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import os
 import secrets
 import threading
 import time
@@ -43,7 +44,7 @@ class EngineConfig:
     result_grace_seconds: float = 600.0
     result_max_age_seconds: float = 3600.0
     session_idle_seconds: float | None = 3600.0
-    sample_workers: int = 2
+    sample_workers: int = attrs.field(factory=lambda: max(2, min(4, os.cpu_count() or 2)))
     max_pending_samples: int = 4096
     max_cached_samplers: int = 8  # built samplers (merged weights: ~14 MB each for "small")
     max_ephemeral_samplers: int = 256  # adapter snapshots of ephemeral samplers (small)
