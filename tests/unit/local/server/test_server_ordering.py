@@ -6,6 +6,8 @@ import logging
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tinker.local.ordering import OrderedQueue
 from tinker.local.status import ServiceUnavailable
@@ -104,3 +106,21 @@ def test_closing_abandons_queued_jobs_instead_of_losing_them() -> None:
     queue.submit(2, lambda: None, lambda: abandoned.append(2))
     queue.close()
     assert abandoned == [2, 3]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations(list(range(1, 9))))
+def test_any_arrival_order_executes_in_seq_id_order(arrival: list[int]) -> None:
+    queue = OrderedQueue("run-property", gap_seconds=30.0, idle_seconds=0.05)
+    ran: list[int] = []
+    done = threading.Event()
+
+    def job(seq: int) -> None:
+        ran.append(seq)
+        if len(ran) == len(arrival):
+            done.set()
+
+    for seq in arrival:
+        queue.submit(seq, lambda seq=seq: job(seq))
+    assert done.wait(10)
+    assert ran == sorted(arrival)
