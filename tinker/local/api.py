@@ -132,12 +132,9 @@ class Api:
     def create_session(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_session: a new session id."""
         body = _object(request)
-        body.setdefault("tags", [])
+        body["tags"] = body.get("tags") or []  # missing or null: none
+        body["sdk_version"] = body.get("sdk_version") or "unknown"
         body.setdefault("user_metadata", None)
-        if body.get("sdk_version") is None:
-            body["sdk_version"] = "unknown"
-        if body["tags"] is None:
-            body["tags"] = []
         req = _structure(body, types.CreateSessionRequest)
         session_id = self.engine.create_session(req.tags, req.user_metadata, req.sdk_version)
         return json_response(200, {"type": "create_session", "session_id": session_id})
