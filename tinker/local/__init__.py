@@ -12,9 +12,9 @@ import pathlib
 import threading
 from typing import TYPE_CHECKING
 
-from tinker.local.engine import EngineConfig
 from tinker.local.faults import FaultRule, Faults
 from tinker.local.paths import default_data_dir
+from tinker.local.settings import EngineConfig
 
 if TYPE_CHECKING:
     from tinker.local.backend import Backend

@@ -19,11 +19,14 @@ import attrs
 import numpy as np
 
 from tinker import _wire, types
-from tinker.local.engine import DatumInput, Engine, SampleSpec, Submitted
+from tinker.local.context import Submitted
+from tinker.local.engine import Engine
 from tinker.local.http import Endpoint, Request, Response, json_response
 from tinker.local.paths import CheckpointRef, checkpoint_ref, is_valid_run_id
+from tinker.local.sampling import SampleSpec
 from tinker.local.status import BadRequest, MethodNotAllowed, NotFound, Unprocessable
 from tinker.local.store import CheckpointRow, RunRow
+from tinker.local.training import DatumInput
 
 M = TypeVar("M")
 Handler = Callable[..., Response]  # (request, params=...)
@@ -136,19 +139,19 @@ class Api:
         body["sdk_version"] = body.get("sdk_version") or "unknown"
         body.setdefault("user_metadata", None)
         req = _structure(body, types.CreateSessionRequest)
-        session_id = self.engine.create_session(req.tags, req.user_metadata, req.sdk_version)
+        session_id = self.engine.sessions.create(req.tags, req.user_metadata, req.sdk_version)
         return json_response(200, {"type": "create_session", "session_id": session_id})
 
     def session_heartbeat(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST session_heartbeat: keep a session alive."""
         req = _parse(request, types.SessionHeartbeatRequest)
-        self.engine.heartbeat(req.session_id)
+        self.engine.sessions.require(req.session_id)
         return json_response(200, {"type": "session_heartbeat"})
 
     def create_sampling_session(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_sampling_session: a sampler on a base model or checkpoint."""
         req = _parse(request, types.CreateSamplingSessionRequest)
-        sampler_id = self.engine.create_sampling_session(
+        sampler_id = self.engine.samplers.create_session(
             req.session_id, req.sampling_session_seq_id, req.base_model, req.model_path
         )
         return json_response(
@@ -180,7 +183,7 @@ class Api:
         """POST create_model (future): a new LoRA training run."""
         req = _parse(request, types.CreateModelRequest)
         lora = req.lora_config or types.LoraConfig(rank=DEFAULT_LORA_RANK)
-        submitted = self.engine.create_model(
+        submitted = self.engine.training.create_model(
             req.session_id, req.model_seq_id, req.base_model, lora, req.user_metadata
         )
         return _future(submitted)
@@ -188,7 +191,9 @@ class Api:
     def get_info(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST get_info: model facts, including the tokenizer directory."""
         req = _parse(request, types.GetInfoRequest)
-        return json_response(200, {"type": "get_info", **self.engine.get_info(req.model_id)})
+        return json_response(
+            200, {"type": "get_info", **self.engine.training.get_info(req.model_id)}
+        )
 
     def forward(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST forward (future): loss and outputs, no gradients."""
@@ -205,7 +210,7 @@ class Api:
     ) -> Response:
         data = [_datum(index, datum) for index, datum in enumerate(batch.data)]
         config = None if batch.loss_fn_config is None else dict(batch.loss_fn_config)
-        submitted = self.engine.forward(
+        submitted = self.engine.training.forward(
             model_id, seq_id, data, str(batch.loss_fn), config, backward=backward
         )
         return _future(submitted)
@@ -213,26 +218,28 @@ class Api:
     def optim_step(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST optim_step (future): apply Adam to the accumulated gradients."""
         req = _parse(request, types.OptimStepRequest)
-        return _future(self.engine.optim_step(req.model_id, req.seq_id, req.adam_params))
+        return _future(self.engine.training.optim_step(req.model_id, req.seq_id, req.adam_params))
 
     def save_weights(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST save_weights (future): a training checkpoint."""
         req = _parse(request, types.SaveWeightsRequest)
         return _future(
-            self.engine.save_weights(req.model_id, req.seq_id, req.path, req.ttl_seconds)
+            self.engine.training.save_weights(req.model_id, req.seq_id, req.path, req.ttl_seconds)
         )
 
     def load_weights(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST load_weights (future): weights (and optimizer state) from a checkpoint."""
         req = _parse(request, types.LoadWeightsRequest)
         return _future(
-            self.engine.load_weights(req.model_id, req.seq_id, req.path, bool(req.optimizer))
+            self.engine.training.load_weights(
+                req.model_id, req.seq_id, req.path, bool(req.optimizer)
+            )
         )
 
     def save_weights_for_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST save_weights_for_sampler (future): named or ephemeral form."""
         req = _parse(request, types.SaveWeightsForSamplerRequest)
-        submitted = self.engine.save_weights_for_sampler(
+        submitted = self.engine.training.save_weights_for_sampler(
             req.model_id, req.seq_id, req.path, req.sampling_session_seq_id, req.ttl_seconds
         )
         return _future(submitted)
@@ -240,7 +247,7 @@ class Api:
     def unload_model(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST unload_model (future): free a training run's memory."""
         req = _parse(request, types.UnloadModelRequest)
-        return _future(self.engine.unload_model(req.model_id))
+        return _future(self.engine.training.unload_model(req.model_id))
 
     # sampling and futures
 
@@ -260,7 +267,7 @@ class Api:
             prompt_logprobs=bool(req.prompt_logprobs),
             topk_prompt_logprobs=req.topk_prompt_logprobs,
         )
-        submitted = self.engine.sample(
+        submitted = self.engine.samplers.sample(
             req.sampling_session_id,
             req.seq_id,
             spec,
@@ -382,7 +389,7 @@ class Api:
 
     def get_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
         """GET samplers/{id}."""
-        row = self.engine.get_sampler(params["sampler"])
+        row = self.engine.samplers.get(params["sampler"])
         return json_response(
             200,
             {

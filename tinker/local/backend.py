@@ -12,6 +12,8 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
+from tinker.local.status import BadRequest
+
 
 @attrs.frozen
 class ModelInfo:
@@ -140,3 +142,11 @@ class Backend(Protocol):
     def checkpoint_sampler(
         self, base_model: str, adapter: Mapping[str, np.ndarray], adapter_config: Mapping[str, Any]
     ) -> Sampler: ...
+
+
+def known_model(backend: Backend, name: str) -> ModelInfo:
+    """The catalogue entry of `name`, or BadRequest naming the known models."""
+    try:
+        return backend.model_info(name)
+    except backend.user_errors as exc:
+        raise BadRequest(str(exc)) from exc

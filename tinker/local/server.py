@@ -13,9 +13,10 @@ from types import TracebackType
 
 from tinker.local.api import Api
 from tinker.local.backend import Backend
-from tinker.local.engine import Engine, EngineConfig
+from tinker.local.engine import Engine
 from tinker.local.faults import Faults
 from tinker.local.http import DEFAULT_MAX_BODY_BYTES, LocalHTTPServer, ServerOptions
+from tinker.local.settings import EngineConfig
 from tinker.local.store import Store
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ import attrs
 
 from tinker.local.checkpoint_files import CheckpointFiles
 from tinker.local.paths import CheckpointRef
+from tinker.local.status import BadRequest
 
 DB_FILE = "tinker-local.sqlite3"
 SCHEMA_VERSION = 1
@@ -437,3 +438,12 @@ def _run(row: tuple[Any, ...]) -> RunRow:
 def _checkpoint(row: tuple[Any, ...]) -> CheckpointRow:
     run_id, kind, name, created, size, public, expires = row
     return CheckpointRow(CheckpointRef(run_id, kind, name), created, size, bool(public), expires)
+
+
+def expiry_time(ttl_seconds: float | None) -> float | None:
+    """The Unix time `ttl_seconds` from now (None: never); BadRequest unless positive."""
+    if ttl_seconds is None:
+        return None
+    if ttl_seconds <= 0:
+        raise BadRequest(f"ttl_seconds must be positive, got {ttl_seconds}.")
+    return now() + ttl_seconds

@@ -54,7 +54,7 @@ def test_dropped_connections_and_dropped_responses(tmp_path: pathlib.Path) -> No
         with pytest.raises(requests.ConnectionError):
             client.post("create_session", {})
         assert server.engine.store.list_sessions(10, 0) == []  # dropped before handling
-        session_id = server.engine.create_session([], None, "test")
+        session_id = server.engine.sessions.create([], None, "test")
         body = {"session_id": session_id, "model_seq_id": 0, "base_model": "fake/tiny"}
         with pytest.raises(requests.ConnectionError):
             client.post("create_model", body)
