@@ -127,9 +127,7 @@ def _stream(url: str, progress: ProgressCallback | None) -> Iterator[bytes]:
             f"archive download timed out (no data for {DOWNLOAD_TIMEOUT[1]:.0f} s)"
         ) from None
     except requests.RequestException as exc:
-        raise CheckpointDownloadError(
-            f"archive download failed: {type(exc).__name__}"
-        ) from None
+        raise CheckpointDownloadError(f"archive download failed: {type(exc).__name__}") from None
     if total is not None and received != total:
         raise CheckpointDownloadError(
             f"archive download truncated: got {received} of {total} bytes"

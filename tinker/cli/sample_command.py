@@ -41,9 +41,7 @@ def add_sample_command(commands: Any, leaf: argparse.ArgumentParser) -> None:
     sample.add_argument("--top-k", type=int, help="default -1 (no limit)")
     sample.add_argument("--top-p", type=float, help="default 1.0")
     sample.add_argument("--seed", type=int, help="random seed for reproducible samples")
-    sample.add_argument(
-        "--stop", action="append", metavar="S", help="stop string (repeatable)"
-    )
+    sample.add_argument("--stop", action="append", metavar="S", help="stop string (repeatable)")
     sample.add_argument("--num-samples", type=positive_argument, default=1, help="default 1")
     sample.set_defaults(handler=sample_completions)
 

@@ -47,5 +47,3 @@ class Cli:
 @pytest.fixture
 def cli() -> Cli:
     return Cli(FakeClients(FakeRest()))
-
-

@@ -42,11 +42,14 @@ def test_list_for_one_run(stocked: Cli) -> None:
 def test_list_for_one_run_json(stocked: Cli) -> None:
     payload = json.loads(stocked("-f", "json", "checkpoint", "list", "--run-id", "run-2").out)
     assert payload["run_id"] == "run-2"
-    assert [c["tinker_path"] for c in payload["checkpoints"]] == [
-        "tinker://run-2/weights/final"
-    ]
+    assert [c["tinker_path"] for c in payload["checkpoints"]] == ["tinker://run-2/weights/final"]
     assert set(payload["checkpoints"][0]) == {
-        "checkpoint_id", "checkpoint_type", "time", "tinker_path", "size_bytes", "public"
+        "checkpoint_id",
+        "checkpoint_type",
+        "time",
+        "tinker_path",
+        "size_bytes",
+        "public",
     }
 
 
@@ -110,8 +113,10 @@ def test_info_of_a_missing_checkpoint_fails(stocked: Cli) -> None:
 )
 def test_malformed_paths_are_refused_before_any_request(cli: Cli, bad: str) -> None:
     for command in ("info", "publish", "unpublish", "download", "delete"):
-        result = cli("checkpoint", command, bad, "--yes") if command == "delete" else cli(
-            "checkpoint", command, bad
+        result = (
+            cli("checkpoint", command, bad, "--yes")
+            if command == "delete"
+            else cli("checkpoint", command, bad)
         )
         assert result.code == 1
         assert result.err.startswith(f"Error: invalid checkpoint path {bad!r}")
