@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from concurrent.futures import Future
 from typing import Any
 
@@ -191,3 +192,10 @@ class FakeClients:
 
     def close(self) -> None:
         self.closed = True
+
+
+class TtyBuffer(io.StringIO):
+    """A captured stream that claims to be a terminal (progress bars, tracebacks)."""
+
+    def isatty(self) -> bool:
+        return True

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import http.server
 import io
+import json
 import pathlib
 import tarfile
 import threading
 from collections.abc import Iterator
 
 import pytest
-from cli_fakes import FakeRest
+from cli_fakes import FakeClients, FakeRest, TtyBuffer
+from conftest import Cli
 
 from tinker.checkpoints import (
     CheckpointDownloadError,
@@ -19,6 +21,8 @@ from tinker.checkpoints import (
     download_checkpoint,
     safe_extract,
 )
+from tinker.cli import main
+from tinker.cli.context import Context
 
 PATH = "tinker://run-123/weights/final"
 FILES = {"adapter_model.safetensors": b"\x00\x01" * 5000, "adapter_config.json": b'{"r": 8}'}
@@ -233,17 +237,9 @@ def test_safe_extract_without_the_data_filter(
         safe_extract(hostile, tmp_path / "out2")
 
 
-class _Tty(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def test_cli_download_table_json_and_existing_target(
     tmp_path: pathlib.Path, server: _ArchiveServer, rest: FakeRest
 ) -> None:
-    from cli_fakes import FakeClients
-    from conftest import Cli
-
     server.payload = build_tar(FILES)
     cli = Cli(FakeClients(rest))
     result = cli("checkpoint", "download", PATH, "-o", str(tmp_path))
@@ -262,8 +258,6 @@ def test_cli_download_table_json_and_existing_target(
     assert again.err == f"Error: {dest} already exists (use force=True / --force to replace it)\n"
 
     forced = cli("-f", "json", "checkpoint", "download", PATH, "-o", str(tmp_path), "--force")
-    import json
-
     assert json.loads(forced.out) == {
         "checkpoint_path": PATH,
         "destination": str(dest),
@@ -274,14 +268,9 @@ def test_cli_download_table_json_and_existing_target(
 def test_cli_download_draws_progress_on_a_terminal_only(
     tmp_path: pathlib.Path, server: _ArchiveServer, rest: FakeRest
 ) -> None:
-    from cli_fakes import FakeClients
-
-    from tinker.cli import main
-    from tinker.cli.context import Context
-
     server.payload = build_tar(FILES)
     for output_format, expect_bar in (("table", True), ("json", False)):
-        err = _Tty()
+        err = TtyBuffer()
         ctx = Context(stdout=io.StringIO(), stderr=err, interactive=False)
         argv = ["-f", output_format, "checkpoint", "download", PATH, "-o", str(tmp_path), "--force"]
         assert main(argv, client_factory=FakeClients(rest), context=ctx) == 0

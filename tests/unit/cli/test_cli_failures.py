@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from cli_fakes import FakeClients, FakeRest
+from cli_fakes import FakeClients, FakeRest, TtyBuffer
 from conftest import Cli
 
 from tinker import errors
@@ -57,11 +57,6 @@ def test_ctrl_c_exits_130(cli: Cli) -> None:
     assert result.err == "\nInterrupted.\n"
 
 
-class _Tty(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def _run_with_stderr(stderr: io.StringIO, rest: FakeRest, *argv: str) -> int:
     ctx = Context(stdout=io.StringIO(), stderr=stderr, interactive=False)
     return main(list(argv), client_factory=FakeClients(rest), context=ctx)
@@ -73,7 +68,7 @@ def test_traceback_only_on_a_terminal_or_with_debug_logging(
     monkeypatch.delenv("TINKER_LOG", raising=False)
     rest = FakeRest()
     rest.errors["get_session"] = RuntimeError("kaput")
-    plain, tty, debug = io.StringIO(), _Tty(), io.StringIO()
+    plain, tty, debug = io.StringIO(), TtyBuffer(), io.StringIO()
     assert _run_with_stderr(plain, rest, "session", "info", "s") == 1
     assert _run_with_stderr(tty, rest, "session", "info", "s") == 1
     monkeypatch.setenv("TINKER_LOG", "debug")
@@ -93,7 +88,7 @@ def test_the_api_key_is_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     rest.errors["get_session"] = errors.AuthenticationError(
         "Error code: 401 - bad key tml-from-env / tml-explicit", status_code=401
     )
-    err = _Tty()
+    err = TtyBuffer()
     assert _run_with_stderr(err, rest, "--api-key", "tml-explicit", "session", "info", "s") == 1
     text = err.getvalue()
     assert "Error: Authentication failed" in text
