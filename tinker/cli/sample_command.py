@@ -66,12 +66,10 @@ def sample_completions(ctx: Context, args: argparse.Namespace) -> None:
 
     service = ctx.clients.service_client()
     if args.model_path is not None:
-        base_model = ctx.rest().get_weights_info_by_tinker_path(args.model_path).result().base_model
         sampler = service.create_sampling_client(model_path=args.model_path)
     else:
-        base_model = args.base_model
-        sampler = service.create_sampling_client(base_model=base_model)
-    tokenizer = _tokenizer(sampler, base_model)
+        sampler = service.create_sampling_client(base_model=args.base_model)
+    tokenizer = sampler.get_tokenizer()
     prompt_tokens = _prompt_tokens(args, tokenizer)
     response = sampler.sample(
         prompt=types.ModelInput.from_ints(prompt_tokens),
@@ -88,7 +86,8 @@ def sample_completions(ctx: Context, args: argparse.Namespace) -> None:
         for sequence in response.sequences
     ]
     if ctx.json:
-        ctx.out_json({"model": base_model, "prompt_tokens": prompt_tokens, "samples": samples})
+        model = args.model_path or args.base_model
+        ctx.out_json({"model": model, "prompt_tokens": prompt_tokens, "samples": samples})
         return
     for index, item in enumerate(samples, start=1):
         if len(samples) > 1:
@@ -119,11 +118,10 @@ def _prompt_tokens(args: argparse.Namespace, tokenizer: Any) -> list[int]:
         tokens = _json_token_list(text)
         if tokens is not None:
             return tokens
-    encoded = tokenizer.encode(text)
-    tokens = list(getattr(encoded, "ids", encoded))  # `tokenizers` returns an Encoding
+    tokens = [int(token) for token in tokenizer.encode(text)]
     if not tokens:
         raise CliError("the prompt is empty")
-    return [int(token) for token in tokens]
+    return tokens
 
 
 def _json_token_list(text: str) -> list[int] | None:
@@ -137,13 +135,3 @@ def _json_token_list(text: str) -> list[int] | None:
     if isinstance(value, list) and value and all(type(v) is int and v >= 0 for v in value):
         return list(value)
     return None
-
-
-def _tokenizer(sampler: Any, base_model: str) -> Any:
-    """The sampling client's tokenizer when it offers one, else the SDK's for `base_model`."""
-    get_tokenizer = getattr(sampler, "get_tokenizer", None)
-    if callable(get_tokenizer):
-        return get_tokenizer()
-    import importlib
-
-    return importlib.import_module("tinker.tokenizer").get_tokenizer(base_model)

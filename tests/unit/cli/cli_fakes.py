@@ -160,9 +160,6 @@ class FakeRest:
     ) -> Future[Any]:
         return self._answer("set_checkpoint_ttl_from_tinker_path", (tinker_path, ttl_seconds), None)
 
-    def get_weights_info_by_tinker_path(self, tinker_path: str) -> Future[Any]:
-        return self._answer("get_weights_info_by_tinker_path", (tinker_path,), None)
-
     def list_sessions(self, limit: int = 20, offset: int = 0) -> Future[Any]:
         page = list(self.sessions)[offset : offset + limit]
         return self._answer("list_sessions", (limit, offset), ListSessionsResponse(page))
@@ -199,3 +196,54 @@ class TtyBuffer(io.StringIO):
 
     def isatty(self) -> bool:
         return True
+
+
+@attrs.define
+class SampledSequence:
+    tokens: list[int]
+    logprobs: list[float] | None
+    stop_reason: str
+
+
+@attrs.define
+class SampleResponse:
+    sequences: list[SampledSequence]
+
+
+class CharTokenizer:
+    """One token per character (its code point): easy to check by eye."""
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return [ord(ch) for ch in text]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(chr(i) for i in ids)
+
+
+class FakeSampler:
+    """SamplingClient double: answers each sample call with canned sequences."""
+
+    def __init__(self, sequences: list[SampledSequence]) -> None:
+        self.sequences = sequences
+        self.calls: list[dict[str, Any]] = []
+
+    def get_tokenizer(self) -> CharTokenizer:
+        return CharTokenizer()
+
+    def sample(self, prompt: Any, num_samples: int, sampling_params: Any) -> Future[Any]:
+        self.calls.append(
+            {"prompt": prompt, "num_samples": num_samples, "sampling_params": sampling_params}
+        )
+        return _done(SampleResponse(self.sequences[:num_samples]))
+
+
+class FakeService:
+    """ServiceClient double: hands out one FakeSampler and records how it was asked for."""
+
+    def __init__(self, sampler: FakeSampler) -> None:
+        self.sampler = sampler
+        self.created: list[dict[str, Any]] = []
+
+    def create_sampling_client(self, **kwargs: Any) -> FakeSampler:
+        self.created.append(kwargs)
+        return self.sampler
