@@ -47,13 +47,10 @@ class CheckpointDownloadError(OSError):
 
 def checkpoint_dir_name(tinker_path: str) -> str:
     """Directory name for a checkpoint: the path without the scheme, '/' replaced by '_'."""
-    if not tinker_path.startswith(TINKER_SCHEME):
-        raise ValueError(f"checkpoint path must start with {TINKER_SCHEME!r}, got {tinker_path!r}")
-    rest = tinker_path[len(TINKER_SCHEME) :].strip("/")
-    parts = rest.split("/")
-    if not rest or any(part in ("", ".", "..") for part in parts):
-        raise ValueError(f"malformed checkpoint path {tinker_path!r}")
-    return "_".join(parts)
+    from tinker.types import ParsedCheckpointTinkerPath
+
+    ParsedCheckpointTinkerPath.from_tinker_path(tinker_path)  # ValueError when malformed
+    return tinker_path[len(TINKER_SCHEME) :].replace("/", "_")
 
 
 def download_checkpoint(

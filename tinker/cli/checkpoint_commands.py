@@ -13,19 +13,14 @@ from tinker.cli.render import format_size, format_time, property_table, table
 __all__ = ["add_checkpoint_commands", "parse_tinker_path"]
 
 CHECKPOINT_PAGE_SIZE = 1000
-_KINDS = ("weights", "sampler_weights")
 
 
 def parse_tinker_path(path: str) -> tuple[str, str]:
     """(training_run_id, checkpoint_id) of `tinker://<run>/<weights|sampler_weights>/<name>`."""
-    prefix = "tinker://"
-    parts = path[len(prefix) :].split("/") if path.startswith(prefix) else []
-    if len(parts) != 3 or not parts[0] or parts[1] not in _KINDS or not parts[2]:
-        raise CliError(
-            f"invalid checkpoint path {path!r}: expected "
-            "tinker://<run_id>/weights/<name> or tinker://<run_id>/sampler_weights/<name>"
-        )
-    return parts[0], f"{parts[1]}/{parts[2]}"
+    from tinker.types import ParsedCheckpointTinkerPath
+
+    parsed = ParsedCheckpointTinkerPath.from_tinker_path(path)  # ValueError says what is wrong
+    return parsed.training_run_id, parsed.checkpoint_id
 
 
 def add_checkpoint_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:

@@ -102,7 +102,7 @@ def format_lora(is_lora: bool, rank: int | None) -> str:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Convert response objects (attrs or pydantic models) into JSON-ready values."""
+    """Convert response models (anything with a pydantic-style model_dump) to JSON values."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, dt.datetime):
@@ -113,15 +113,12 @@ def to_jsonable(value: Any) -> Any:
         return {str(key): to_jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(item) for item in value]
-    fields = getattr(type(value), "__attrs_attrs__", None)
-    if fields is not None:
-        return {field.name: to_jsonable(getattr(value, field.name)) for field in fields}
     dump = getattr(value, "model_dump", None)
     if callable(dump):
-        return to_jsonable(dump())
+        return to_jsonable(dump(mode="json"))
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
 
 
 def json_text(value: Any) -> str:
-    """Indented JSON of `value` (response objects converted with to_jsonable)."""
+    """Indented JSON of `value` (response models converted with to_jsonable)."""
     return json.dumps(to_jsonable(value), indent=2)

@@ -7,75 +7,25 @@ import io
 from concurrent.futures import Future
 from typing import Any
 
-import attrs
-
 from tinker.cli.context import Connection
+from tinker.types import (
+    Checkpoint,
+    CheckpointArchiveUrlResponse,
+    CheckpointsListResponse,
+    Cursor,
+    GetSessionResponse,
+    ListSessionsResponse,
+    SampledSequence,
+    SampleResponse,
+    TrainingRun,
+    TrainingRunsResponse,
+)
 
 NOW = dt.datetime.now(dt.timezone.utc)
 
 
 def ago(**delta: float) -> dt.datetime:
     return NOW - dt.timedelta(**delta)
-
-
-@attrs.define
-class Cursor:
-    offset: int
-    limit: int
-    total_count: int
-
-
-@attrs.define
-class Checkpoint:
-    checkpoint_id: str
-    checkpoint_type: str
-    time: dt.datetime
-    tinker_path: str
-    size_bytes: int | None = None
-    public: bool = False
-
-
-@attrs.define
-class TrainingRun:
-    training_run_id: str
-    base_model: str
-    model_owner: str
-    is_lora: bool
-    last_request_time: dt.datetime
-    corrupted: bool = False
-    lora_rank: int | None = None
-    last_checkpoint: Checkpoint | None = None
-    last_sampler_checkpoint: Checkpoint | None = None
-    user_metadata: dict[str, str] | None = None
-
-
-@attrs.define
-class TrainingRunsResponse:
-    training_runs: list[TrainingRun]
-    cursor: Cursor
-
-
-@attrs.define
-class CheckpointsListResponse:
-    checkpoints: list[Checkpoint]
-    cursor: Cursor | None = None
-
-
-@attrs.define
-class ListSessionsResponse:
-    sessions: list[str]
-
-
-@attrs.define
-class GetSessionResponse:
-    training_run_ids: list[str]
-    sampler_ids: list[str]
-
-
-@attrs.define
-class ArchiveUrl:
-    url: str
-    expires: dt.datetime
 
 
 def checkpoint(run: str, kind: str, name: str, **fields: Any) -> Checkpoint:
@@ -124,7 +74,8 @@ class FakeRest:
 
     def list_training_runs(self, limit: int = 20, offset: int = 0) -> Future[Any]:
         page = self.runs[offset : offset + limit]
-        response = TrainingRunsResponse(page, Cursor(offset, limit, len(self.runs)))
+        cursor = Cursor(offset=offset, limit=limit, total_count=len(self.runs))
+        response = TrainingRunsResponse(training_runs=page, cursor=cursor)
         return self._answer("list_training_runs", (limit, offset), response)
 
     def get_training_run(self, training_run_id: str) -> Future[Any]:
@@ -132,18 +83,23 @@ class FakeRest:
         return self._answer("get_training_run", (training_run_id,), match[0] if match else None)
 
     def list_checkpoints(self, training_run_id: str) -> Future[Any]:
-        response = CheckpointsListResponse(list(self.checkpoints.get(training_run_id, [])))
+        response = CheckpointsListResponse(
+            checkpoints=list(self.checkpoints.get(training_run_id, []))
+        )
         return self._answer("list_checkpoints", (training_run_id,), response)
 
     def list_user_checkpoints(self, limit: int = 100, offset: int = 0) -> Future[Any]:
         everything = self._all_checkpoints()
         response = CheckpointsListResponse(
-            everything[offset : offset + limit], Cursor(offset, limit, len(everything))
+            checkpoints=everything[offset : offset + limit],
+            cursor=Cursor(offset=offset, limit=limit, total_count=len(everything)),
         )
         return self._answer("list_user_checkpoints", (limit, offset), response)
 
     def get_checkpoint_archive_url_from_tinker_path(self, tinker_path: str) -> Future[Any]:
-        response = ArchiveUrl(self.archive_url, NOW + dt.timedelta(minutes=15))
+        response = CheckpointArchiveUrlResponse(
+            url=self.archive_url, expires=NOW + dt.timedelta(minutes=15)
+        )
         return self._answer("get_checkpoint_archive_url_from_tinker_path", (tinker_path,), response)
 
     def delete_checkpoint_from_tinker_path(self, tinker_path: str) -> Future[Any]:
@@ -162,7 +118,7 @@ class FakeRest:
 
     def list_sessions(self, limit: int = 20, offset: int = 0) -> Future[Any]:
         page = list(self.sessions)[offset : offset + limit]
-        return self._answer("list_sessions", (limit, offset), ListSessionsResponse(page))
+        return self._answer("list_sessions", (limit, offset), ListSessionsResponse(sessions=page))
 
     def get_session(self, session_id: str) -> Future[Any]:
         return self._answer("get_session", (session_id,), self.sessions.get(session_id))
@@ -198,18 +154,6 @@ class TtyBuffer(io.StringIO):
         return True
 
 
-@attrs.define
-class SampledSequence:
-    tokens: list[int]
-    logprobs: list[float] | None
-    stop_reason: str
-
-
-@attrs.define
-class SampleResponse:
-    sequences: list[SampledSequence]
-
-
 class CharTokenizer:
     """One token per character (its code point): easy to check by eye."""
 
@@ -234,7 +178,7 @@ class FakeSampler:
         self.calls.append(
             {"prompt": prompt, "num_samples": num_samples, "sampling_params": sampling_params}
         )
-        return _done(SampleResponse(self.sequences[:num_samples]))
+        return _done(SampleResponse(sequences=self.sequences[:num_samples]))
 
 
 class FakeService:

@@ -50,6 +50,7 @@ def test_list_for_one_run_json(stocked: Cli) -> None:
         "tinker_path",
         "size_bytes",
         "public",
+        "expires_at",
     }
 
 
@@ -119,7 +120,7 @@ def test_malformed_paths_are_refused_before_any_request(cli: Cli, bad: str) -> N
             else cli("checkpoint", command, bad)
         )
         assert result.code == 1
-        assert result.err.startswith(f"Error: invalid checkpoint path {bad!r}")
+        assert result.err.startswith(f"Error: Invalid tinker path {bad!r}")
     assert cli.rest.calls == []
 
 

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
-from cli_fakes import GetSessionResponse, TrainingRun, ago, checkpoint
+from cli_fakes import ago, checkpoint
 from conftest import Cli
 
 from tinker._version import __version__
+from tinker.types import GetSessionResponse, TrainingRun
 
 
 def _run(index: int, **fields: object) -> TrainingRun:
@@ -20,6 +22,10 @@ def _run(index: int, **fields: object) -> TrainingRun:
     }
     values.update(fields)
     return TrainingRun(**values)  # type: ignore[arg-type]
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def test_version_table_and_json(cli: Cli) -> None:
@@ -82,7 +88,7 @@ def test_run_list_json_is_the_model_dump(cli: Cli) -> None:
                 "base_model": "tinker-local/tiny",
                 "model_owner": "alice",
                 "is_lora": True,
-                "last_request_time": run.last_request_time.isoformat(),
+                "last_request_time": _iso(run.last_request_time),
                 "corrupted": False,
                 "lora_rank": 8,
                 "last_checkpoint": None,
@@ -132,18 +138,19 @@ def test_run_info_json_nests_checkpoints(cli: Cli) -> None:
     assert payload["last_sampler_checkpoint"] == {
         "checkpoint_id": "sampler_weights/s1",
         "checkpoint_type": "sampler",
-        "time": last.time.isoformat(),
+        "time": _iso(last.time),
         "tinker_path": "tinker://run-1/sampler_weights/s1",
         "size_bytes": 10,
         "public": True,
+        "expires_at": None,
     }
 
 
 def test_session_list_and_info(cli: Cli) -> None:
     cli.rest.sessions = {
-        "s-1": GetSessionResponse(["run-1", "run-2"], []),
-        "s-2": GetSessionResponse([], ["samp-1"]),
-        "s-3": GetSessionResponse([], []),
+        "s-1": GetSessionResponse(training_run_ids=["run-1", "run-2"], sampler_ids=[]),
+        "s-2": GetSessionResponse(training_run_ids=[], sampler_ids=["samp-1"]),
+        "s-3": GetSessionResponse(training_run_ids=[], sampler_ids=[]),
     }
     result = cli("session", "list", "--limit", "2", "--offset", "1")
     assert result.out.splitlines() == ["2 sessions", "Session ID", "----------", "s-2", "s-3"]

@@ -3,10 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-import attrs
 import pytest
 
 from tinker.cli.render import format_lora, format_size, format_time, table, to_jsonable
+from tinker.types import Checkpoint
 
 NOW = dt.datetime(2026, 3, 31, 12, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -79,25 +79,28 @@ class Color(enum.Enum):
     RED = "red"
 
 
-@attrs.define
-class Inner:
-    when: dt.datetime
-    color: Color
-
-
-@attrs.define
-class Outer:
-    name: str
-    items: list[Inner]
-    extra: dict[str, int] | None
-
-
-def test_to_jsonable_converts_nested_attrs_datetimes_and_enums() -> None:
-    value = Outer("x", [Inner(dt.datetime(2026, 1, 2, 3, 4, 5), Color.RED)], {"a": 1})
+def test_to_jsonable_converts_models_datetimes_and_enums() -> None:
+    checkpoint = Checkpoint(
+        checkpoint_id="weights/a",
+        checkpoint_type="training",
+        time=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        tinker_path="tinker://r/weights/a",
+    )
+    value = {"items": [checkpoint], "when": dt.datetime(2026, 1, 2), "color": Color.RED}
     assert to_jsonable(value) == {
-        "name": "x",
-        "items": [{"when": "2026-01-02T03:04:05+00:00", "color": "red"}],
-        "extra": {"a": 1},
+        "items": [
+            {
+                "checkpoint_id": "weights/a",
+                "checkpoint_type": "training",
+                "time": "2026-01-02T03:04:05Z",
+                "tinker_path": "tinker://r/weights/a",
+                "size_bytes": None,
+                "public": False,
+                "expires_at": None,
+            }
+        ],
+        "when": "2026-01-02T00:00:00+00:00",
+        "color": "red",
     }
 
 

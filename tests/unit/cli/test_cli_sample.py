@@ -2,17 +2,17 @@ from __future__ import annotations
 
 import json
 import pathlib
-from typing import Any
 
 import pytest
-from cli_fakes import FakeClients, FakeRest, FakeSampler, FakeService, SampledSequence
+from cli_fakes import FakeClients, FakeRest, FakeSampler, FakeService
 from conftest import Cli
 
-types = pytest.importorskip("tinker.types")  # until the wire types land on this branch
+from tinker import types
+from tinker.types import SampledSequence
 
 SEQUENCES = [
-    SampledSequence([ord(c) for c in " world"], [-0.5] * 6, "length"),
-    SampledSequence([ord(c) for c in "!\n"], [-1.0, -2.0], "stop"),
+    SampledSequence(tokens=[ord(c) for c in " world"], logprobs=[-0.5] * 6, stop_reason="length"),
+    SampledSequence(tokens=[ord(c) for c in "!\n"], logprobs=[-1.0, -2.0], stop_reason="stop"),
 ]
 
 
@@ -31,7 +31,7 @@ def scli(service: FakeService) -> Cli:
     return Cli(FakeClients(FakeRest(), service))
 
 
-def _params(sampler: FakeSampler) -> Any:
+def _params(sampler: FakeSampler) -> types.SamplingParams:
     params = sampler.calls[0]["sampling_params"]
     assert isinstance(params, types.SamplingParams)
     return params
@@ -72,6 +72,7 @@ def test_every_sampling_option_is_passed(
         " world",
         "--- sample 2 of 2 (stop: stop) ---",
         "!",
+        "",  # the completion's own newline, printed as sampled
     ]
 
 
