@@ -20,7 +20,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
-Handler = Callable[[Context, argparse.Namespace], None]
+# A command either returns nothing (success) or its own exit status.
+Handler = Callable[[Context, argparse.Namespace], "int | None"]
 
 
 def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
@@ -90,7 +91,7 @@ def main(
     handler: Handler = args.handler
     secrets = (args.api_key, os.environ.get("TINKER_API_KEY"))
     try:
-        handler(ctx, args)
+        status = handler(ctx, args)
     except KeyboardInterrupt:
         ctx.err("\nInterrupted.")
         return EXIT_INTERRUPTED
@@ -99,7 +100,7 @@ def main(
         return EXIT_ERROR
     finally:
         _close_quietly(ctx)
-    return EXIT_OK
+    return EXIT_OK if status is None else status
 
 
 def _report(ctx: Context, exc: Exception, secrets: tuple[str | None, ...]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tinker.cli.context import CliError, Context
+from tinker.cli.context import Context
 
 __all__ = ["add_local_commands", "serve_local"]
 
@@ -25,12 +25,14 @@ def add_local_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
     serve.set_defaults(handler=serve_local, passthrough=True)
 
 
-def serve_local(ctx: Context, args: argparse.Namespace) -> None:
-    """Delegate to the server's command line with the arguments given after `serve`."""
+def serve_local(ctx: Context, args: argparse.Namespace) -> int:
+    """Delegate to the server's command line with the arguments given after `serve`.
+
+    Returns the server's exit status (0 when stopped, 130 after Ctrl-C, 2 when it cannot start).
+    """
     import importlib
 
     # Resolved at run time: the server package is optional for every other command.
     server_cli = importlib.import_module("tinker.local.__main__")
-    code = server_cli.main(["serve", *args.extra])
-    if code:
-        raise CliError(f"local server exited with status {code}")
+    status: int = server_cli.main(["serve", *args.extra])
+    return status
