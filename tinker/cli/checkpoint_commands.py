@@ -8,7 +8,7 @@ from typing import Any
 from tinker.cli.context import CliError, Context, RestClientLike
 from tinker.cli.failures import describe
 from tinker.cli.paging import collect, limit_argument, more_note, positive_argument
-from tinker.cli.render import format_size, format_time, property_table, table
+from tinker.cli.render import format_size, format_time, format_timestamp, property_table, table
 
 __all__ = ["add_checkpoint_commands", "parse_tinker_path"]
 
@@ -130,7 +130,7 @@ def _info_table(checkpoint: Any) -> str:
     ]
     expires = getattr(checkpoint, "expires_at", None)
     if expires is not None:
-        rows.append(("Expires", format_time(expires)))
+        rows.append(("Expires", format_timestamp(expires)))
     return property_table(f"Checkpoint {checkpoint.tinker_path}", rows)
 
 

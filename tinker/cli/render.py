@@ -12,6 +12,7 @@ __all__ = [
     "format_lora",
     "format_size",
     "format_time",
+    "format_timestamp",
     "json_text",
     "property_table",
     "table",
@@ -62,6 +63,13 @@ def format_time(value: dt.datetime | str | None, now: dt.datetime | None = None)
             count = int(seconds // size)
             return f"{count} {unit}{'' if count == 1 else 's'} ago"
     return "just now"
+
+
+def format_timestamp(value: dt.datetime | str | None) -> str:
+    """An absolute UTC time to the minute, e.g. '2026-03-31 12:00 UTC' (for future times)."""
+    if value is None:
+        return "-"
+    return _as_datetime(value).astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _as_datetime(value: dt.datetime | str) -> dt.datetime:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -93,6 +94,15 @@ def test_info_table_and_json(stocked: Cli) -> None:
     payload = json.loads(stocked("-f", "json", "checkpoint", "info", PATH).out)
     assert payload["checkpoint_id"] == "weights/0001"
     assert payload["size_bytes"] == 3 * 1024**2
+
+
+def test_info_shows_the_expiry_of_an_expiring_checkpoint(cli: Cli) -> None:
+    expires = dt.datetime(2030, 5, 6, 7, 8, tzinfo=dt.timezone.utc)
+    cli.rest.checkpoints = {RUN: [checkpoint(RUN, "training", "0001", expires_at=expires)]}
+    lines = cli("checkpoint", "info", PATH).out.splitlines()
+    assert lines[-1] == "Expires          2030-05-06 07:08 UTC"
+    payload = json.loads(cli("-f", "json", "checkpoint", "info", PATH).out)
+    assert payload["expires_at"] == "2030-05-06T07:08:00Z"
 
 
 def test_info_of_a_missing_checkpoint_fails(stocked: Cli) -> None:

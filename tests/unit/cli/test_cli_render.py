@@ -5,7 +5,14 @@ import enum
 
 import pytest
 
-from tinker.cli.render import format_lora, format_size, format_time, table, to_jsonable
+from tinker.cli.render import (
+    format_lora,
+    format_size,
+    format_time,
+    format_timestamp,
+    table,
+    to_jsonable,
+)
 from tinker.types import Checkpoint
 
 NOW = dt.datetime(2026, 3, 31, 12, 0, 0, tzinfo=dt.timezone.utc)
@@ -56,6 +63,15 @@ def test_times_from_strings_and_naive_datetimes_are_utc() -> None:
 )
 def test_sizes_use_base_1024(size: int | None, expected: str) -> None:
     assert format_size(size) == expected
+
+
+def test_absolute_timestamps_are_utc_to_the_minute() -> None:
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    assert format_timestamp(dt.datetime(2026, 4, 2, 14, 30, 59, tzinfo=plus_two)) == (
+        "2026-04-02 12:30 UTC"
+    )
+    assert format_timestamp("2026-04-02T12:30:00Z") == "2026-04-02 12:30 UTC"
+    assert format_timestamp(None) == "-"
 
 
 def test_lora_column() -> None:
