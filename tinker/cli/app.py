@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tinker.cli import checkpoint_commands, info_commands, local_commands, sample_command
-from tinker.cli.context import ClientFactory, Connection, Context
+from tinker.cli.context import ClientFactory, CliError, Connection, Context
 from tinker.cli.failures import describe, redact
 
 __all__ = ["build_parser", "main"]
@@ -105,7 +105,7 @@ def main(
 
 def _report(ctx: Context, exc: Exception, secrets: tuple[str | None, ...]) -> None:
     headline, detail = describe(exc)
-    if _wants_traceback(ctx):
+    if _wants_traceback(ctx) and not isinstance(exc, CliError):  # our own messages say it all
         ctx.err(redact("".join(traceback.format_exception(exc)).rstrip(), secrets))
     ctx.err(redact(f"Error: {headline}", secrets))
     if detail is not None and detail != headline:

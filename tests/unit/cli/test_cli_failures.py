@@ -123,3 +123,10 @@ def test_usage_errors_exit_2_with_argparse_message() -> None:
     result = _python("-m", "tinker.cli", "version", "--bogus")
     assert result.returncode == 2
     assert "unrecognized arguments: --bogus" in result.stderr
+
+
+def test_no_traceback_for_the_clis_own_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TINKER_LOG", raising=False)
+    err = TtyBuffer()
+    assert _run_with_stderr(err, FakeRest(), "checkpoint", "info", "tinker://r/weights/x") == 1
+    assert err.getvalue() == "Error: checkpoint not found: tinker://r/weights/x\n"
