@@ -6,9 +6,12 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from tinker.cli.progress import Progress
+
+if TYPE_CHECKING:  # the clients load only when a command needs them
+    from tinker.service_client import ServiceClient
 
 __all__ = [
     "CliError",
@@ -64,29 +67,27 @@ class SdkClients:
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._service: Any = None
+        self._service: ServiceClient | None = None
 
-    def service_client(self) -> Any:
+    def service_client(self) -> ServiceClient:
         if self._service is None:
-            import tinker
+            from tinker.service_client import ServiceClient
 
             kwargs: dict[str, Any] = {}
             if self._connection.base_url is not None:
                 kwargs["base_url"] = self._connection.base_url
             if self._connection.api_key is not None:
                 kwargs["api_key"] = self._connection.api_key
-            self._service = tinker.ServiceClient(**kwargs)
+            self._service = ServiceClient(**kwargs)
         return self._service
 
     def rest_client(self) -> RestClientLike:
-        rest: RestClientLike = self.service_client().create_rest_client()
-        return rest
+        return self.service_client().create_rest_client()
 
     def close(self) -> None:
         service, self._service = self._service, None
-        close = getattr(service, "close", None)
-        if callable(close):
-            close()
+        if service is not None:
+            service.close()
 
 
 @dataclass
