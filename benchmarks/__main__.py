@@ -1,0 +1,77 @@
+"""`python -m benchmarks [--compare]`: run the workloads, print the table, write the JSON file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from benchmarks.harness import OFFICIAL, SYNC, Bench, plan
+from benchmarks.processes import RunFailed, official_python, run_client
+from benchmarks.report import evaluate_targets, machine, markdown, write_json
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also run the official SDK 0.5.1 (creates benchmarks/.venv-official)",
+    )
+    parser.add_argument("--quick", action="store_true", help="one repetition each (smoke run)")
+    parser.add_argument("--only", nargs="*", default=None, help="workload keys to run")
+    parser.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="skip the cProfile run of tinker-sync for missed targets",
+    )
+    args = parser.parse_args()
+
+    official = official_python(create=args.compare) if args.compare else None
+    workloads = [w for w in plan(quick=args.quick) if args.only is None or w.key in args.only]
+    started = time.monotonic()
+    with Bench(official) as bench:
+        versions = {}
+        for name, (python, _) in bench.pythons.items():
+            try:
+                versions[name] = run_client(python, "versions")
+            except RunFailed as exc:
+                versions[name] = {"error": str(exc)}
+        for workload in workloads:
+            print(
+                f"{workload.key}: {workload.reps} run(s) each of {', '.join(workload.impls)}",
+                flush=True,
+            )
+            bench.measure(workload)
+        targets = evaluate_targets(bench.results)
+        if not args.no_profile:
+            by_key = {w.key: w for w in workloads}
+            for key in sorted({t.workload for t in targets if t.passed is False}):
+                if key in by_key:
+                    print(f"profiling {key} on {SYNC} (missed target)", flush=True)
+                    bench.profile(by_key[key], SYNC)
+    settings = {
+        "quick": args.quick,
+        "compare": official is not None,
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "workloads": {w.key: {"params": w.params, "reps": w.reps} for w in workloads},
+    }
+    path = write_json(bench.results, targets, machine(versions), settings)
+    print()
+    print(markdown(bench.results, targets))
+    for key, outcomes in bench.results.items():
+        for impl, outcome in outcomes.items():
+            if outcome.errors and not outcome.runs:
+                print(f"\n{key} on {impl}: not measured: {outcome.errors[0]}")
+            if outcome.profile:
+                print(
+                    f"\nProfile of {key} on {impl} (measured part, all threads):\n{outcome.profile}"
+                )
+    if official is None:
+        print(f"\n{OFFICIAL} not run: `make bench-compare` adds it.")
+    print(f"\nJSON: {path}  ({settings['elapsed_s']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
