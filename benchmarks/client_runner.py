@@ -15,13 +15,10 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -31,6 +28,9 @@ SAMPLE_TOKENS = 16
 MAX_CHUNK_LEN = 128
 MAX_CHUNK_NUMBERS = 500_000
 
+
+# Only light standard-library modules are imported up front: the import workload's RSS figure
+# should be the SDK's, not this script's.
 
 # ---------------------------------------------------------------- measuring this process
 
@@ -96,6 +96,8 @@ def measured(into: dict[str, float], prefix: str) -> Iterator[None]:
 
 def control(url: str, route: str, body: dict[str, Any] | None = None) -> Any:
     """Call a stub control endpoint (/_bench/...) with the standard library."""
+    import urllib.request
+
     data = None if body is None else json.dumps(body).encode()
     method = "GET" if data is None else "POST"
     request = urllib.request.Request(url + route, data=data, method=method)
@@ -196,6 +198,8 @@ class RawAdapter:
     """The floor: the same requests with urllib3 from a thread pool, JSON by hand, no checks."""
 
     def __init__(self, url: str, workers: int = 16) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         import urllib3
 
         host, port = url.split("://", 1)[1].rsplit(":", 1)
@@ -415,9 +419,13 @@ def run_sample(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
         requests_per_s=n / out["run_wall_s"],
         cpu_ms_per_request=1000 * out["run_cpu_s"] / n,
     )
+    wire = control(url, "/_bench/stats")["requests"]
+    out["http_requests"] = sum(v for k, v in wire.items() if k.startswith("/api/"))
     if stub_pid:
-        out["stub_cpu_share"] = (process_cpu(stub_pid) - stub_cpu) / out["run_wall_s"]
-    out["wire_requests"] = control(url, "/_bench/stats")["requests"]
+        stub_busy = process_cpu(stub_pid) - stub_cpu
+        out["stub_cpu_share"] = stub_busy / out["run_wall_s"]
+        # What one stub core could serve at this cost per request: its headroom over the client.
+        out["stub_capacity_rps"] = out["http_requests"] / max(stub_busy, 0.01)
     client.close()
     return out
 
@@ -487,12 +495,13 @@ def run_poll(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
         control(url, "/_bench/config", {"sample_delay": 0.0})
     completed = {int(k): v for k, v in control(url, "/_bench/completions").items()}
     latencies = sorted(1000 * (returned[k] - completed[k]) for k in returned)
+    middle = len(latencies) // 2
     client.close()
     return {
         "futures": len(latencies),
         "delay_s": delay,
         "concurrency": workers,
-        "median_ms": statistics.median(latencies),
+        "median_ms": (latencies[middle] + latencies[~middle]) / 2,
         "p90_ms": latencies[int(0.90 * (len(latencies) - 1))],
         "p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
         "max_ms": latencies[-1],

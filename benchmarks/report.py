@@ -46,6 +46,14 @@ for _n in ("1000", "4000"):
             "%",
             False,
         ),
+        (
+            f"sample_{_n}",
+            "stub_capacity_rps",
+            f"{_n} in flight: stub capacity (HTTP/s per core)",
+            1,
+            "req/s",
+            True,
+        ),
     ]
 METRICS += [
     ("forward_backward", "build_cpu_s", "fwd_bwd 128x2048: build datums CPU", 1000, "ms", False),
