@@ -195,26 +195,51 @@ class SdkAdapter:
 
 
 class RawAdapter:
-    """The floor: the same requests with urllib3 from a thread pool, JSON by hand, no checks."""
+    """The floor: the same requests from a thread pool, JSON by hand, no checks, no retries.
 
-    def __init__(self, url: str, workers: int = 16) -> None:
+    `library` "urllib3" sends with a bare HTTPConnectionPool; "requests" with a
+    requests.Session, to show what the HTTP library alone costs.
+    """
+
+    def __init__(self, url: str, workers: int = 16, library: str = "urllib3") -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        import urllib3
-
-        host, port = url.split("://", 1)[1].rsplit(":", 1)
-        self._pool = urllib3.HTTPConnectionPool(host, int(port), maxsize=workers, block=True)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="raw")
         self._headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+        self._post = (
+            self._urllib3(url, workers) if library == "urllib3" else self._requests(url, workers)
+        )
         self._session_id = ""
         self._sampler_id = ""
         self._model_id = ""
         self._seq = 0
         self._lock = threading.Lock()
 
-    def _post(self, path: str, body: bytes) -> tuple[int, Any]:
-        response = self._pool.request("POST", path, body=body, headers=self._headers)
-        return response.status, json.loads(response.data)
+    def _urllib3(self, url: str, workers: int) -> Callable[[str, bytes], tuple[int, Any]]:
+        import urllib3
+
+        host, port = url.split("://", 1)[1].rsplit(":", 1)
+        pool = urllib3.HTTPConnectionPool(host, int(port), maxsize=workers, block=True)
+        self._close_http = pool.close
+
+        def post(path: str, body: bytes) -> tuple[int, Any]:
+            response = pool.request("POST", path, body=body, headers=self._headers)
+            return response.status, json.loads(response.data)
+
+        return post
+
+    def _requests(self, url: str, workers: int) -> Callable[[str, bytes], tuple[int, Any]]:
+        import requests
+
+        session = requests.Session()
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=workers))
+        self._close_http = session.close
+
+        def post(path: str, body: bytes) -> tuple[int, Any]:
+            response = session.post(url + path, data=body, headers=self._headers)
+            return response.status_code, response.json()
+
+        return post
 
     def _future(self, path: str, body: bytes) -> Any:
         status, submitted = self._post(path, body)
@@ -336,7 +361,7 @@ class RawAdapter:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-        self._pool.close()
+        self._close_http()
 
 
 def split_chunks(items: list[Any], sizes: list[int]) -> list[list[Any]]:
@@ -373,8 +398,9 @@ def run_import(_: str, __: str, ___: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_adapter(impl: str, url: str, params: dict[str, Any]) -> Adapter:
-    if impl == "raw":
-        return RawAdapter(url, workers=int(params.get("workers", 16)))
+    if impl in ("raw", "raw-requests"):
+        library = "requests" if impl == "raw-requests" else "urllib3"
+        return RawAdapter(url, workers=int(params.get("workers", 16)), library=library)
     return SdkAdapter(url)
 
 
@@ -569,12 +595,16 @@ def run_versions(_: str, __: str, ___: dict[str, Any]) -> dict[str, Any]:
 
 
 class AllThreadsProfile:
-    """cProfile in every thread started while active (SDK work runs on background threads)."""
+    """cProfile in every thread started while active (SDK work runs on background threads).
+
+    Each thread's profiler counts that thread's CPU time, not wall time, so a thread waiting
+    for the GIL or the network is not charged for it: the listing shows where CPU goes.
+    """
 
     def __init__(self) -> None:
         import cProfile
 
-        self._factory = cProfile.Profile
+        self._factory = lambda: cProfile.Profile(time.thread_time)
         self._profiles: list[Any] = []
         self._window: list[dict[Any, Any]] = []
 
@@ -668,7 +698,7 @@ WORKLOADS: dict[str, Callable[[str, str, dict[str, Any]], dict[str, Any]]] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("workload", choices=sorted(WORKLOADS))
-    parser.add_argument("--impl", choices=["sdk", "raw"], default="sdk")
+    parser.add_argument("--impl", choices=["sdk", "raw", "raw-requests"], default="sdk")
     parser.add_argument("--url", default="")
     parser.add_argument("--params", default="{}")
     parser.add_argument("--profile", action="store_true", help="add cProfile top entries")

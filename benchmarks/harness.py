@@ -19,6 +19,7 @@ from benchmarks.processes import RunFailed, Server, run_client, serve
 log = logging.getLogger("benchmarks")
 
 SYNC, OFFICIAL, RAW = "tinker-sync", "official 0.5.1", "raw urllib3"
+RAW_REQUESTS = "raw requests"
 EMBEDDED_MODEL = "tinker-local/tiny"
 
 
@@ -64,8 +65,8 @@ def plan(*, quick: bool = False) -> list[Workload]:
     return [
         Workload("import", "import", {}, reps(10), (SYNC, OFFICIAL), server=None),
         Workload("create", "create", {}, reps(5), (SYNC, OFFICIAL)),
-        Workload("sample_1000", "sample", {"n": 1000}, reps(3), everyone),
-        Workload("sample_4000", "sample", {"n": 4000}, reps(3), everyone),
+        Workload("sample_1000", "sample", {"n": 1000}, reps(3), (*everyone, RAW_REQUESTS)),
+        Workload("sample_4000", "sample", {"n": 4000}, reps(3), (*everyone, RAW_REQUESTS)),
         Workload(
             "forward_backward",
             "forward_backward",
@@ -89,7 +90,11 @@ def plan(*, quick: bool = False) -> list[Workload]:
 
 def interpreters(official: str | None) -> dict[str, tuple[str, str]]:
     """Implementation name -> (python executable, runner --impl)."""
-    found = {SYNC: (sys.executable, "sdk"), RAW: (sys.executable, "raw")}
+    found = {
+        SYNC: (sys.executable, "sdk"),
+        RAW: (sys.executable, "raw"),
+        RAW_REQUESTS: (sys.executable, "raw-requests"),
+    }
     if official is not None:
         found[OFFICIAL] = (official, "sdk")
     return found
