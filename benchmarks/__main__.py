@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
-from benchmarks.harness import OFFICIAL, SYNC, Bench, plan
+from benchmarks.harness import OFFICIAL, SYNC, Bench, Results, plan
 from benchmarks.processes import RunFailed, official_python, run_client
-from benchmarks.report import evaluate_targets, machine, markdown, write_json
+from benchmarks.report import (
+    TargetResult,
+    evaluate_targets,
+    load_json,
+    machine,
+    markdown,
+    write_json,
+)
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--compare",
@@ -25,13 +34,17 @@ def main() -> int:
         action="store_true",
         help="skip the cProfile run of tinker-sync for missed targets",
     )
-    args = parser.parse_args()
+    parser.add_argument("--render", type=Path, help="print the tables of a results JSON file")
+    return parser.parse_args()
 
+
+def measure(args: argparse.Namespace) -> tuple[Results, list[TargetResult], Path, float]:
+    """Run the plan (and profiles of missed targets); write the JSON file."""
     official = official_python(create=args.compare) if args.compare else None
     workloads = [w for w in plan(quick=args.quick) if args.only is None or w.key in args.only]
     started = time.monotonic()
+    versions: dict[str, dict[str, Any]] = {}
     with Bench(official) as bench:
-        versions = {}
         for name, (python, _) in bench.pythons.items():
             try:
                 versions[name] = run_client(python, "versions")
@@ -50,26 +63,43 @@ def main() -> int:
                 if key in by_key:
                     print(f"profiling {key} on {SYNC} (missed target)", flush=True)
                     bench.profile(by_key[key], SYNC)
+    elapsed = round(time.monotonic() - started, 1)
     settings = {
         "quick": args.quick,
         "compare": official is not None,
-        "elapsed_s": round(time.monotonic() - started, 1),
+        "elapsed_s": elapsed,
         "workloads": {w.key: {"params": w.params, "reps": w.reps} for w in workloads},
     }
     path = write_json(bench.results, targets, machine(versions), settings)
+    return bench.results, targets, path, elapsed
+
+
+def show(results: Results, targets: list[TargetResult]) -> None:
+    """The tables, then what could not be measured, then the profiles."""
     print()
-    print(markdown(bench.results, targets))
-    for key, outcomes in bench.results.items():
+    print(markdown(results, targets))
+    for key, outcomes in results.items():
         for impl, outcome in outcomes.items():
             if outcome.errors and not outcome.runs:
                 print(f"\n{key} on {impl}: not measured: {outcome.errors[0]}")
             if outcome.profile:
                 print(
-                    f"\nProfile of {key} on {impl} (measured part, all threads):\n{outcome.profile}"
+                    f"\nProfile of {key} on {impl} (measured part, all threads, CPU time):\n"
+                    f"{outcome.profile}"
                 )
-    if official is None:
+    if not any(OFFICIAL in outcomes for outcomes in results.values()):
         print(f"\n{OFFICIAL} not run: `make bench-compare` adds it.")
-    print(f"\nJSON: {path}  ({settings['elapsed_s']} s)")
+
+
+def main() -> int:
+    args = _arguments()
+    if args.render is not None:
+        results = load_json(args.render)
+        show(results, evaluate_targets(results))
+        return 0
+    results, targets, path, elapsed = measure(args)
+    show(results, targets)
+    print(f"\nJSON: {path}  ({elapsed} s)")
     return 0
 
 

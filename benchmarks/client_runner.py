@@ -652,10 +652,12 @@ class AllThreadsProfile:
             ),
             reverse=True,
         )
-        lines = [f"{'own s':>8} {'cum s':>8} {'calls':>9}  function"]
-        lines += [
-            f"{own:8.3f} {cum:8.3f} {calls:9d}  {name}" for own, cum, calls, name in rows[:count]
-        ]
+        header = f"{'own s':>8} {'cum s':>8} {'calls':>9}  function"
+        lines = ["Heaviest functions by own CPU time:", header]
+        lines += [f"{o:8.3f} {c:8.3f} {n:9d}  {name}" for o, c, n, name in rows[:count]]
+        sdk = sorted((r for r in rows if "/tinker/" in r[3]), key=lambda r: -r[1])
+        lines += ["", "SDK functions (tinker/) by cumulative CPU time:", header]
+        lines += [f"{o:8.3f} {c:8.3f} {n:9d}  {name}" for o, c, n, name in sdk[:count]]
         return "\n".join(lines)
 
 

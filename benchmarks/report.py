@@ -276,3 +276,15 @@ def write_json(
     path = RESULTS_DIR / f"{stamp}.json"
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
+
+
+def load_json(path: Path) -> Results:
+    """The results of an earlier run, from its JSON file."""
+    payload = json.loads(path.read_text())
+    return {
+        workload: {
+            impl: Outcome(runs=data["runs"], errors=data["errors"], profile=data["profile"])
+            for impl, data in outcomes.items()
+        }
+        for workload, outcomes in payload["results"].items()
+    }
