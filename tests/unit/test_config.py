@@ -60,9 +60,18 @@ def test_explicit_arguments_beat_the_environment() -> None:
     assert config.telemetry is False
 
 
-@pytest.mark.parametrize(("raw", "enabled"), [("1", True), ("TRUE", True), (" yes ", True),
-                                              ("on", True), ("0", False), ("", False),
-                                              ("nope", False)])
+@pytest.mark.parametrize(
+    ("raw", "enabled"),
+    [
+        ("1", True),
+        ("TRUE", True),
+        (" yes ", True),
+        ("on", True),
+        ("0", False),
+        ("", False),
+        ("nope", False),
+    ],
+)
 def test_telemetry_switch(raw: str, enabled: bool) -> None:
     config = ClientConfig.from_env(environ={"TINKER_TELEMETRY": raw}, api_key="k")
     assert config.telemetry is enabled

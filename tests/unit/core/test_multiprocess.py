@@ -1,0 +1,55 @@
+"""Fork and spawn: a runtime made in the parent works in worker processes, same session."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import pytest
+from core_fake_service import FakeService
+from core_mp_worker import use_runtime
+
+from tinker._runtime import Runtime, RuntimeOptions, Traffic
+from tinker.config import ClientConfig
+
+
+@pytest.fixture
+def runtime(service: FakeService) -> Runtime:
+    config = ClientConfig(api_key="k", base_url=service.url, telemetry=False)
+    started = Runtime.start(config, options=RuntimeOptions())
+    yield started  # type: ignore[misc]
+    started.close()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_pool_workers_use_the_parent_session(
+    method: str, runtime: Runtime, service: FakeService
+) -> None:
+    # Exercise the parent's threads first, so that the child inherits live state.
+    assert runtime.call(Traffic.TRAIN, "GET", "/api/v1/warm")["path"] == "/api/v1/warm"
+    context = multiprocessing.get_context(method)
+    with context.Pool(2) as pool:
+        results = pool.starmap(use_runtime, [(runtime, n) for n in range(4)], chunksize=1)
+    assert [r["echo"] for r in results] == [{"n": n} for n in range(4)]
+    assert all(r["path"] == f"/api/v1/items/{n}" for n, r in enumerate(results))
+    assert all(r["same"] and r["session_id"] == "sess-1" for r in results)
+    assert all(r["heartbeats"] == 1 for r in results)
+    assert os.getpid() not in {r["pid"] for r in results}
+    assert len(service.seen("/api/v1/create_session")) == 1
+    # The parent is unaffected.
+    assert runtime.call(Traffic.TRAIN, "GET", "/api/v1/after")["path"] == "/api/v1/after"
+
+
+def test_bare_fork_child_rebuilds_lazily_and_the_parent_goes_on(runtime: Runtime) -> None:
+    runtime.call(Traffic.TRAIN, "GET", "/api/v1/warm")
+    pid = os.fork()
+    if pid == 0:  # child: must work (and never hang) with the inherited runtime
+        code = 1
+        try:
+            result = use_runtime(runtime, 7)
+            code = 0 if result["echo"] == {"n": 7} and result["heartbeats"] == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert use_runtime(runtime, 8)["echo"] == {"n": 8}

@@ -1,0 +1,147 @@
+"""LoRA initialisation, determinism from seeds, and exact state round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from compute_helpers import TINY, ce_datum
+
+from tinker.local.errors import UnknownModelError, UserInputError
+from tinker.local.models import LOCAL_MODELS, get_model_config
+from tinker.local.trainer import DatumArrays, LoraTrainer
+
+PREFIX = "base_model.model.model."
+
+
+def _train(trainer: LoraTrainer, data: list[DatumArrays], steps: int) -> None:
+    for step in range(steps):
+        trainer.forward_backward(data, "cross_entropy", None)
+        trainer.optim_step(learning_rate=1e-2 / (1 + step), weight_decay=0.01)
+
+
+def _data() -> list[DatumArrays]:
+    rng = np.random.default_rng(3)
+    return [ce_datum(rng, 12), ce_datum(rng, 5)]
+
+
+def test_adapter_names_shapes_and_init() -> None:
+    trainer = LoraTrainer(TINY, rank=4, seed=0)
+    tensors = trainer.adapter_tensors()
+    d, ff, vocab = 64, 192, trainer.config.vocab_size
+    assert tensors[PREFIX + "layers.0.self_attn.q_proj.lora_A.weight"].shape == (4, d)
+    assert tensors[PREFIX + "layers.1.self_attn.o_proj.lora_B.weight"].shape == (d, 4)
+    assert tensors[PREFIX + "layers.1.mlp.gate_proj.lora_B.weight"].shape == (ff, 4)
+    assert tensors[PREFIX + "layers.0.mlp.down_proj.lora_A.weight"].shape == (4, ff)
+    assert tensors[PREFIX + "unembed_tokens.lora_B.weight"].shape == (vocab, 4)
+    assert len(tensors) == 2 * (2 * 7 + 1)
+    for name, value in tensors.items():
+        assert value.dtype == np.float32
+        if ".lora_B." in name:
+            assert not value.any()
+        else:
+            bound = 1 / np.sqrt(value.shape[1])
+            assert np.abs(value).max() <= bound and np.abs(value).max() > 0.5 * bound
+    assert trainer.lora_alpha == 32.0 and trainer.scale == 8.0
+
+
+def test_train_flags_select_modules() -> None:
+    names = LoraTrainer(TINY, rank=2, seed=0, train_attn=False, train_mlp=False).adapter_tensors()
+    assert sorted(names) == [
+        PREFIX + "unembed_tokens.lora_A.weight",
+        PREFIX + "unembed_tokens.lora_B.weight",
+    ]
+    config = LoraTrainer(TINY, rank=2, seed=0, train_unembed=False).adapter_config()
+    assert config["target_modules"] == sorted(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    assert config["r"] == 2 and config["lora_alpha"] == 32.0 and config["peft_type"] == "LORA"
+    assert config["base_model_name_or_path"] == TINY
+
+
+def test_same_seed_gives_bit_identical_training() -> None:
+    first, second = LoraTrainer(TINY, rank=4, seed=42), LoraTrainer(TINY, rank=4, seed=42)
+    _train(first, _data(), 3)
+    _train(second, _data(), 3)
+    a, b = first.adapter_tensors(), second.adapter_tensors()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    other = LoraTrainer(TINY, rank=4, seed=43).adapter_tensors()
+    assert not np.array_equal(
+        other[PREFIX + "unembed_tokens.lora_A.weight"],
+        LoraTrainer(TINY, rank=4, seed=42).adapter_tensors()[
+            PREFIX + "unembed_tokens.lora_A.weight"
+        ],
+    )
+    random1 = LoraTrainer(TINY, rank=4, seed=None).adapter_tensors()
+    random2 = LoraTrainer(TINY, rank=4, seed=None).adapter_tensors()
+    key = PREFIX + "layers.0.mlp.up_proj.lora_A.weight"
+    assert not np.array_equal(random1[key], random2[key])
+
+
+def test_save_load_continue_equals_uninterrupted_run() -> None:
+    data = _data()
+    straight = LoraTrainer(TINY, rank=4, seed=1)
+    _train(straight, data, 4)
+
+    first = LoraTrainer(TINY, rank=4, seed=1)
+    _train(first, data, 2)
+    adapter, optimizer = first.adapter_tensors(), first.optimizer_tensors()
+    assert optimizer["step"].tolist() == [2]
+    resumed = LoraTrainer(TINY, rank=4, seed=999)
+    resumed.load(adapter, optimizer)
+    assert all(np.array_equal(resumed.adapter_tensors()[k], v) for k, v in adapter.items())
+    for step in range(2, 4):
+        resumed.forward_backward(data, "cross_entropy", None)
+        resumed.optim_step(learning_rate=1e-2 / (1 + step), weight_decay=0.01)
+    a, b = straight.adapter_tensors(), resumed.adapter_tensors()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    oa, ob = straight.optimizer_tensors(), resumed.optimizer_tensors()
+    assert all(np.array_equal(oa[k], ob[k]) for k in oa)
+
+
+def test_load_without_optimizer_resets_adam_and_gradients() -> None:
+    trainer = LoraTrainer(TINY, rank=2, seed=0)
+    _train(trainer, _data(), 2)
+    trainer.forward_backward(_data(), "cross_entropy", None)
+    trainer.load(trainer.adapter_tensors(), None)
+    state = trainer.optimizer_tensors()
+    assert state["step"].tolist() == [0]
+    assert all(not v.any() for k, v in state.items() if k != "step")
+    assert all(not g.any() for g in trainer.accumulated_gradients().values())
+
+
+def test_load_rejects_mismatched_tensors() -> None:
+    trainer = LoraTrainer(TINY, rank=2, seed=0)
+    adapter = trainer.adapter_tensors()
+    name = PREFIX + "layers.0.self_attn.q_proj.lora_A.weight"
+    with pytest.raises(
+        UserInputError, match=r"missing \['base_model.model.model.layers.0.self_attn.q_proj"
+    ):
+        trainer.load({k: v for k, v in adapter.items() if k != name}, None)
+    with pytest.raises(UserInputError, match="has shape \\[3, 64\\], expected \\[2, 64\\]"):
+        trainer.load({**adapter, name: np.zeros((3, 64), np.float32)}, None)
+    with pytest.raises(UserInputError, match="unexpected \\['extra'\\]"):
+        trainer.load({**adapter, "extra": np.zeros(1, np.float32)}, None)
+    optimizer = trainer.optimizer_tensors()
+    with pytest.raises(UserInputError, match="'step'"):
+        trainer.load(adapter, {k: v for k, v in optimizer.items() if k != "step"})
+    smaller = LoraTrainer(TINY, rank=2, seed=0, train_mlp=False).adapter_tensors()
+    with pytest.raises(UserInputError, match="do not match this model"):
+        trainer.load(smaller, None)
+
+
+def test_constructor_validation() -> None:
+    with pytest.raises(
+        UnknownModelError, match="known models: tinker-local/small, tinker-local/tiny"
+    ):
+        LoraTrainer("meta-llama/Llama-3.1-8B", rank=8, seed=0)
+    with pytest.raises(UserInputError, match="rank must be a positive integer"):
+        LoraTrainer(TINY, rank=0, seed=0)
+    with pytest.raises(UserInputError, match="at least one of"):
+        LoraTrainer(TINY, rank=2, seed=0, train_mlp=False, train_attn=False, train_unembed=False)
+
+
+def test_model_registry() -> None:
+    assert {"tinker-local/tiny", "tinker-local/small"} <= set(LOCAL_MODELS)
+    small = get_model_config("tinker-local/small")
+    assert (small.d_model, small.n_layers, small.max_seq_len) == (256, 4, 1024)
+    assert small.vocab_size == 260 and small.eos_token_id == 256

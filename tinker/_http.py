@@ -1,0 +1,321 @@
+"""Transport: one HTTP request in, a parsed reply or a typed error out.
+
+One `requests.Session` per traffic kind (its own keep-alive connection pool, sized from the
+config), the protocol's headers on every request (PROTOCOL.md 1.3), and the transport retry
+layer (PROTOCOL.md 10.1) with one idempotency key per logical call. Header values that carry
+secrets never reach a log line.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import json
+import logging
+import platform
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import requests
+import requests.adapters
+
+from tinker._retry import TRANSPORT_BACKOFF, retry_after_seconds, should_retry_response
+from tinker.config import LOCAL_BASE_URL, ClientConfig
+from tinker.errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    status_error,
+)
+
+__all__ = ["Reply", "Traffic", "Transport", "encode_json", "platform_headers"]
+
+logger = logging.getLogger(__name__)
+
+_SECRET_HEADERS = frozenset({"x-api-key", "cf-access-client-secret", "authorization"})
+
+
+class Traffic(enum.Enum):
+    """Kinds of traffic; each gets its own connection pool so that none starves another."""
+
+    SESSION = "session"
+    TRAIN = "train"
+    SAMPLE = "sample"
+    POLL = "poll"
+    TELEMETRY = "telemetry"
+
+
+@attrs.frozen
+class Reply:
+    """One HTTP response: status, headers and the body (parsed JSON, raw text, or None)."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    body: Any
+    is_json: bool
+    url: str
+
+
+def encode_json(obj: object) -> bytes:
+    """Compact UTF-8 JSON; NaN and infinities are refused with a clear ValueError."""
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except ValueError as exc:
+        raise ValueError(f"request body is not valid JSON (NaN or infinity?): {exc}") from None
+
+
+def _os_name() -> str:
+    system = platform.system()
+    known = {
+        "Darwin": "MacOS",
+        "Linux": "Linux",
+        "Windows": "Windows",
+        "FreeBSD": "FreeBSD",
+        "OpenBSD": "OpenBSD",
+        "iOS": "iOS",
+        "Android": "Android",
+    }
+    if not system:
+        return "Unknown"
+    return known.get(system, f"Other:{system}")
+
+
+def _arch_name() -> str:
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        return "x64"
+    if machine in ("arm64", "aarch64"):
+        return "arm64"
+    if machine.startswith("arm"):
+        return "arm"
+    if machine in ("i386", "i686", "x86", "x32"):
+        return "x32"
+    return f"other:{machine}" if machine else "unknown"
+
+
+def platform_headers(sdk_version: str) -> dict[str, str]:
+    """The identification headers sent on every request."""
+    return {
+        "Accept": "application/json",
+        "User-Agent": f"AsyncTinker/Python {sdk_version}",
+        "X-Stainless-Package-Version": sdk_version,
+        "X-Stainless-OS": _os_name(),
+        "X-Stainless-Arch": _arch_name(),
+        "X-Stainless-Runtime": platform.python_implementation(),
+        "X-Stainless-Runtime-Version": platform.python_version(),
+        "X-Stainless-Async": "async:asyncio",
+    }
+
+
+def _seconds_header(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+
+
+def resolve_base_url(config: ClientConfig) -> str:
+    """The service URL; `base_url="local"` starts (or reuses) the in-process local server."""
+    if config.base_url == LOCAL_BASE_URL:
+        server = importlib.import_module("tinker.local").shared_server()
+        return str(server.url).rstrip("/")
+    return config.base_url.rstrip("/")
+
+
+class Transport:
+    """Sends requests on per-traffic keep-alive sessions and applies the transport retries."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        base_url: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        uniform: Callable[[], float] = random.random,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.base_url = base_url if base_url is not None else resolve_base_url(config)
+        self.sleep = sleep
+        self._uniform = uniform
+        self._wall_clock = wall_clock
+        self._secrets = config.secrets()
+        static = platform_headers(config.sdk_version)
+        static.update(config.auth_headers())
+        static.update(config.default_headers)
+        self._sessions = {kind: self._new_session(kind, static) for kind in Traffic}
+
+    def _new_session(self, kind: Traffic, headers: Mapping[str, str]) -> requests.Session:
+        session = requests.Session()
+        size = self.config.pool_sizes[kind.value]
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=1, pool_maxsize=size, max_retries=0, pool_block=False
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers.update(headers)
+        session.verify = self.config.verify_tls
+        return session
+
+    def url(self, path: str) -> str:
+        """Join the base URL and an endpoint path (the path's leading slash is dropped)."""
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def send(
+        self,
+        traffic: Traffic,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        params: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        retry_count: int = 0,
+        idempotency_key: str | None = None,
+        allow_redirects: bool = False,
+    ) -> Reply:
+        """One attempt. Raises APIConnectionError / APITimeoutError when no response arrives."""
+        method = method.upper()
+        read_timeout = self.config.timeout if timeout is None else timeout
+        call_headers = {
+            "x-stainless-retry-count": str(retry_count),
+            "x-stainless-read-timeout": _seconds_header(read_timeout),
+        }
+        if method != "GET":
+            call_headers["Content-Type"] = "application/json"
+            call_headers["X-Idempotency-Key"] = idempotency_key or new_idempotency_key()
+        if headers:
+            call_headers.update(headers)
+        url = self.url(path)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s headers=%s", method, url, self.redact(call_headers))
+        try:
+            response = self._sessions[traffic].request(
+                method,
+                url,
+                data=content,
+                params=params,  # type: ignore[arg-type]
+                headers=call_headers,
+                timeout=(min(self.config.connect_timeout, read_timeout), read_timeout),
+                allow_redirects=allow_redirects,
+            )
+        except requests.Timeout as exc:
+            raise APITimeoutError() from exc
+        except requests.RequestException as exc:
+            raise APIConnectionError() from exc
+        return _reply(response)
+
+    def request(
+        self,
+        traffic: Traffic,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        params: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        allow_redirects: bool = False,
+    ) -> Reply:
+        """Send with transport retries; error statuses raise `status_error`, 2xx/3xx return.
+
+        Retries connection errors, timeouts and 408/409/429/5xx (or what `x-should-retry` says)
+        up to `max_retries` times (None: the config's), reusing one idempotency key.
+        """
+        retries = self.config.max_retries if max_retries is None else max_retries
+        key = new_idempotency_key() if method.upper() != "GET" else None
+        attempt = 0
+        while True:
+            try:
+                reply = self.send(
+                    traffic,
+                    method,
+                    path,
+                    content=content,
+                    params=params,
+                    headers=headers,
+                    timeout=timeout,
+                    retry_count=attempt,
+                    idempotency_key=key,
+                    allow_redirects=allow_redirects,
+                )
+            except APIConnectionError as exc:
+                if attempt >= retries:
+                    raise
+                delay = TRANSPORT_BACKOFF.delay(attempt, self._uniform)
+                reason = type(exc).__name__
+            else:
+                if reply.status_code < 400:
+                    return reply
+                if attempt >= retries or not should_retry_response(
+                    reply.status_code, reply.headers
+                ):
+                    raise status_error(reply.status_code, reply.body, response=reply)
+                server_delay = retry_after_seconds(reply.headers, self._wall_clock())
+                if server_delay is None:
+                    delay = TRANSPORT_BACKOFF.delay(attempt, self._uniform)
+                else:
+                    delay = server_delay
+                reason = f"HTTP {reply.status_code}"
+            logger.info(
+                "%s %s failed (%s); retry %d of %d in %.2fs",
+                method,
+                path,
+                reason,
+                attempt + 1,
+                retries,
+                delay,
+            )
+            self.sleep(delay)
+            attempt += 1
+
+    def redact(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """A copy of `headers` safe to log: secret values replaced by '***'."""
+        return {
+            name: "***" if name.lower() in _SECRET_HEADERS or value in self._secrets else value
+            for name, value in headers.items()
+        }
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        for session in self._sessions.values():
+            session.close()
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for one logical call (reused by its transport retries)."""
+    return f"stainless-python-retry-{uuid.uuid4()}"
+
+
+def _reply(response: requests.Response) -> Reply:
+    content = response.content
+    body: Any = None
+    is_json = False
+    if content:
+        try:
+            body = json.loads(content)
+            is_json = True
+        except ValueError:
+            body = response.text
+    return Reply(
+        status_code=response.status_code,
+        headers=response.headers,
+        body=body,
+        is_json=is_json,
+        url=response.url,
+    )
+
+
+def json_body(reply: Reply) -> Any:
+    """The parsed JSON body of a successful reply (None when empty); raise if not JSON."""
+    if reply.body is not None and not reply.is_json:
+        raise APIResponseValidationError(
+            f"Expected a JSON response from {reply.url}, got: {str(reply.body)[:200]!r}",
+            status_code=reply.status_code,
+            response=reply,
+            body=reply.body,
+        )
+    return reply.body

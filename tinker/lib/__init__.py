@@ -1,0 +1,1 @@
+"""Library helpers that user code imports by their official module paths."""

@@ -1,0 +1,1 @@
+"""Embedded Tinker-compatible server with a numpy compute backend."""

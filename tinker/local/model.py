@@ -1,0 +1,393 @@
+"""Numpy decoder-only transformer with LoRA: forward (optionally taped, optionally KV-cached)
+and an exact backward pass for the LoRA parameters only (the base weights are frozen).
+
+Architecture: token embedding, n_layers pre-norm blocks (RMSNorm -> multi-head causal
+attention with rotary positions -> residual; RMSNorm -> SiLU-gated MLP -> residual),
+final RMSNorm, untied LM head. Linear weights are stored (out, in): y = x @ W.T.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from tinker.local.models import ModelConfig
+
+Array = npt.NDArray[Any]
+
+ATTN_PROJECTIONS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+MLP_PROJECTIONS: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
+UNEMBED = "unembed_tokens"
+EMBED = "embed_tokens"
+FINAL_NORM = "norm"
+
+
+def attn_module(layer: int, proj: str) -> str:
+    """Module key of an attention projection, e.g. ``layers.0.self_attn.q_proj``."""
+    return f"layers.{layer}.self_attn.{proj}"
+
+
+def mlp_module(layer: int, proj: str) -> str:
+    """Module key of an MLP projection, e.g. ``layers.0.mlp.gate_proj``."""
+    return f"layers.{layer}.mlp.{proj}"
+
+
+def linear_shapes(config: ModelConfig) -> dict[str, tuple[int, int]]:
+    """(out, in) of every LoRA-adaptable linear layer, in canonical order."""
+    d, ff = config.d_model, config.d_ff
+    shapes: dict[str, tuple[int, int]] = {}
+    for layer in range(config.n_layers):
+        for proj in ATTN_PROJECTIONS:
+            shapes[attn_module(layer, proj)] = (d, d)
+        shapes[mlp_module(layer, "gate_proj")] = (ff, d)
+        shapes[mlp_module(layer, "up_proj")] = (ff, d)
+        shapes[mlp_module(layer, "down_proj")] = (d, ff)
+    shapes[UNEMBED] = (config.vocab_size, d)
+    return shapes
+
+
+def adapted_modules(config: ModelConfig, *, attn: bool, mlp: bool, unembed: bool) -> list[str]:
+    """The modules that get a LoRA adapter for the given train_* flags, in canonical order."""
+    picked = []
+    for module in linear_shapes(config):
+        if module == UNEMBED:
+            keep = unembed
+        elif ".self_attn." in module:
+            keep = attn
+        else:
+            keep = mlp
+        if keep:
+            picked.append(module)
+    return picked
+
+
+def _name_seed(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+
+
+def _init_base(config: ModelConfig) -> dict[str, Array]:
+    """Seeded random base weights (float64), deterministic from the model name.
+
+    Hidden projections use std 1/sqrt(fan_in) (residual outputs further / sqrt(2 layers)), so
+    the frozen random network already mixes context; the LM head starts small (near-uniform
+    predictions, loss ~ log(vocab)).
+    """
+    rng = np.random.default_rng(_name_seed(config.name))
+    weights: dict[str, Array] = {EMBED: rng.normal(0.0, 1.0, (config.vocab_size, config.d_model))}
+    for module, (out_dim, in_dim) in linear_shapes(config).items():
+        if module == UNEMBED:
+            std = config.init_std
+        elif module.endswith(("o_proj", "down_proj")):
+            std = 1.0 / np.sqrt(in_dim * 2 * config.n_layers)
+        else:
+            std = 1.0 / np.sqrt(in_dim)
+        weights[module] = rng.normal(0.0, std, (out_dim, in_dim))
+    for layer in range(config.n_layers):
+        weights[f"layers.{layer}.input_layernorm"] = np.ones(config.d_model)
+        weights[f"layers.{layer}.post_attention_layernorm"] = np.ones(config.d_model)
+    weights[FINAL_NORM] = np.ones(config.d_model)
+    return weights
+
+
+_BASE_CACHE: dict[tuple[str, str], Mapping[str, Array]] = {}
+_BASE_LOCK = threading.Lock()
+
+
+def base_weights(config: ModelConfig, dtype: npt.DTypeLike = np.float32) -> Mapping[str, Array]:
+    """Frozen base weights, built once per process and dtype; the arrays are read-only."""
+    key = (config.name, np.dtype(dtype).name)
+    with _BASE_LOCK:
+        cached = _BASE_CACHE.get(key)
+        if cached is None:
+            cached = {}
+            for name, value in _init_base(config).items():
+                array = np.ascontiguousarray(value, dtype=dtype)
+                array.flags.writeable = False
+                cached[name] = array
+            _BASE_CACHE[key] = cached
+        return cached
+
+
+@attrs.frozen
+class LoraPair:
+    """One adapter: delta W = scale * B @ A with A (r, in) and B (out, r)."""
+
+    a: Array
+    b: Array
+
+
+def merge_lora(
+    base: Mapping[str, Array], adapters: Mapping[str, LoraPair], scale: float
+) -> dict[str, Array]:
+    """Effective weights W + scale * B @ A for the adapted modules (others shared, not copied)."""
+    merged = dict(base)
+    for module, pair in adapters.items():
+        w = base[module]
+        merged[module] = w + (pair.b * w.dtype.type(scale)) @ pair.a
+    return merged
+
+
+def _rms_norm(x: Array, weight: Array, eps: float) -> tuple[Array, Array]:
+    """RMSNorm; returns the output and 1/rms (kept for the backward pass)."""
+    inv = 1.0 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
+    return x * inv * weight, inv
+
+
+def _rms_norm_backward(dy: Array, x: Array, inv: Array, weight: Array) -> Array:
+    dxhat = dy * weight
+    xhat = x * inv
+    dx: Array = inv * (dxhat - xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True))
+    return dx
+
+
+def _linear(x: Array, w: Array) -> Array:
+    """x (..., in) @ W.T with the batch flattened into one matrix product."""
+    out: Array = (x.reshape(-1, x.shape[-1]) @ w.T).reshape((*x.shape[:-1], w.shape[0]))
+    return out
+
+
+def _linear_input_grad(dy: Array, w: Array) -> Array:
+    out: Array = (dy.reshape(-1, dy.shape[-1]) @ w).reshape((*dy.shape[:-1], w.shape[1]))
+    return out
+
+
+def _silu(a: Array) -> tuple[Array, Array]:
+    """SiLU and the logistic sigmoid it was built from."""
+    sig = 1.0 / (1.0 + np.exp(-a))
+    return a * sig, sig
+
+
+class RopeTable:
+    """Rotary-position cos/sin tables (rotate-half convention) for one config and dtype."""
+
+    def __init__(self, config: ModelConfig, dtype: npt.DTypeLike) -> None:
+        half = config.head_dim // 2
+        freqs = config.rope_theta ** (-np.arange(half, dtype=np.float64) / half)
+        angles = np.arange(config.max_seq_len, dtype=np.float64)[:, None] * freqs[None, :]
+        self.cos = np.cos(angles).astype(dtype)
+        self.sin = np.sin(angles).astype(dtype)
+
+    def rotate(self, x: Array, start: int, *, inverse: bool = False) -> Array:
+        """Rotate x (B, H, T, Dh) for positions start..start+T-1 (inverse = transpose)."""
+        t = x.shape[-2]
+        cos = self.cos[start : start + t]
+        sin = self.sin[start : start + t]
+        if inverse:
+            sin = -sin
+        half = x.shape[-1] // 2
+        x1, x2 = x[..., :half], x[..., half:]
+        return np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+
+
+class KVCache:
+    """Per-layer keys and values (B, H, capacity, Dh) already rotated; `length` is filled."""
+
+    def __init__(
+        self, config: ModelConfig, batch: int, capacity: int, dtype: npt.DTypeLike
+    ) -> None:
+        shape = (batch, config.n_heads, capacity, config.head_dim)
+        self.keys = [np.zeros(shape, dtype=dtype) for _ in range(config.n_layers)]
+        self.values = [np.zeros(shape, dtype=dtype) for _ in range(config.n_layers)]
+        self.length = 0
+
+    def select(self, rows: Array) -> None:
+        """Keep only the given batch rows (repeats allowed: a row can fan out to samples)."""
+        self.keys = [k[rows] for k in self.keys]
+        self.values = [v[rows] for v in self.values]
+
+
+@attrs.define
+class LayerTape:
+    """Activations of one block that the backward pass needs."""
+
+    x: Array
+    n1: Array
+    inv1: Array
+    q: Array
+    k: Array
+    v: Array
+    probs: Array
+    ctx: Array
+    mid: Array
+    n2: Array
+    inv2: Array
+    gate: Array
+    gate_act: Array
+    gate_sig: Array
+    up: Array
+    act: Array
+
+
+@attrs.define
+class Tape:
+    """Everything recorded by a taped forward pass."""
+
+    layers: list[LayerTape]
+    final_x: Array
+    final_n: Array
+    final_inv: Array
+
+
+class Transformer:
+    """The network for one set of effective (LoRA-merged) weights; holds no mutable state."""
+
+    def __init__(self, config: ModelConfig, weights: Mapping[str, Array]) -> None:
+        self.config = config
+        self.weights = weights
+        self.dtype = weights[EMBED].dtype
+        self.rope = _rope_table(config, self.dtype)
+
+    def forward(
+        self, tokens: Array, *, tape: list[Tape] | None = None, cache: KVCache | None = None
+    ) -> Array:
+        """Logits (B, T, V) for tokens (B, T); appends a Tape to `tape` if given.
+
+        With `cache`, the tokens continue the cached prefix and their keys/values are appended.
+        """
+        cfg, w = self.config, self.weights
+        start = cache.length if cache is not None else 0
+        if start + tokens.shape[1] > cfg.max_seq_len:
+            raise ValueError(f"sequence longer than max_seq_len={cfg.max_seq_len}")
+        x = w[EMBED][tokens]
+        layer_tapes: list[LayerTape] = []
+        for layer in range(cfg.n_layers):
+            x, layer_tape = self._block(layer, x, start, cache)
+            if tape is not None:
+                layer_tapes.append(layer_tape)
+        final_n, final_inv = _rms_norm(x, w[FINAL_NORM], cfg.norm_eps)
+        logits = _linear(final_n, w[UNEMBED])
+        if cache is not None:
+            cache.length += tokens.shape[1]
+        if tape is not None:
+            tape.append(Tape(layer_tapes, x, final_n, final_inv))
+        return logits
+
+    def _block(
+        self, layer: int, x: Array, start: int, cache: KVCache | None
+    ) -> tuple[Array, LayerTape]:
+        cfg, w = self.config, self.weights
+        b, t, d = x.shape
+        h, dh = cfg.n_heads, cfg.head_dim
+        n1, inv1 = _rms_norm(x, w[f"layers.{layer}.input_layernorm"], cfg.norm_eps)
+
+        def heads(proj: str) -> Array:
+            projected = _linear(n1, w[attn_module(layer, proj)]).reshape((b, t, h, dh))
+            split: Array = projected.transpose(0, 2, 1, 3)
+            return split
+
+        q = self.rope.rotate(heads("q_proj"), start)
+        k = self.rope.rotate(heads("k_proj"), start)
+        v = heads("v_proj")
+        if cache is not None:
+            cache.keys[layer][:, :, start : start + t] = k
+            cache.values[layer][:, :, start : start + t] = v
+            keys = cache.keys[layer][:, :, : start + t]
+            values = cache.values[layer][:, :, : start + t]
+        else:
+            keys, values = k, v
+        scores = (q @ keys.transpose(0, 1, 3, 2)) * self.dtype.type(1.0 / np.sqrt(dh))
+        future = np.arange(start + t)[None, :] > (start + np.arange(t))[:, None]
+        scores = np.where(future, -np.inf, scores)
+        scores -= scores.max(axis=-1, keepdims=True)
+        probs = np.exp(scores)
+        probs /= probs.sum(axis=-1, keepdims=True)
+        ctx = (probs @ values).transpose(0, 2, 1, 3).reshape(b, t, d)
+        mid = x + _linear(ctx, w[attn_module(layer, "o_proj")])
+
+        n2, inv2 = _rms_norm(mid, w[f"layers.{layer}.post_attention_layernorm"], cfg.norm_eps)
+        gate = _linear(n2, w[mlp_module(layer, "gate_proj")])
+        up = _linear(n2, w[mlp_module(layer, "up_proj")])
+        gate_act, gate_sig = _silu(gate)
+        act = gate_act * up
+        out = mid + _linear(act, w[mlp_module(layer, "down_proj")])
+        return out, LayerTape(
+            x, n1, inv1, q, k, v, probs, ctx, mid, n2, inv2, gate, gate_act, gate_sig, up, act
+        )
+
+    def backward(
+        self, tape: Tape, dlogits: Array, adapters: Mapping[str, LoraPair], scale: float
+    ) -> dict[str, LoraPair]:
+        """Gradients of sum(dlogits * logits) w.r.t. every adapter's A and B (exact)."""
+        cfg, w = self.config, self.weights
+        grads: dict[str, LoraPair] = {}
+        lora_scale = self.dtype.type(scale)
+
+        def through(module: str, x: Array, dy: Array, need_input: bool = True) -> Array | None:
+            pair = adapters.get(module)
+            if pair is not None:
+                x2 = x.reshape(-1, x.shape[-1])
+                dy2 = dy.reshape(-1, dy.shape[-1])
+                grad_b = lora_scale * (dy2.T @ (x2 @ pair.a.T))
+                grad_a = lora_scale * ((dy2 @ pair.b).T @ x2)
+                grads[module] = LoraPair(grad_a, grad_b)
+            return _linear_input_grad(dy, w[module]) if need_input else None
+
+        dn = through(UNEMBED, tape.final_n, dlogits)
+        assert dn is not None
+        dx = _rms_norm_backward(dn, tape.final_x, tape.final_inv, w[FINAL_NORM])
+        for layer in reversed(range(cfg.n_layers)):
+            dx = self._block_backward(layer, tape.layers[layer], dx, through, need_input=layer > 0)
+        return grads
+
+    def _block_backward(
+        self, layer: int, lt: LayerTape, dout: Array, through: Any, *, need_input: bool
+    ) -> Array:
+        cfg, w = self.config, self.weights
+        b, t, d = dout.shape
+        h, dh = cfg.n_heads, cfg.head_dim
+
+        dact = through(mlp_module(layer, "down_proj"), lt.act, dout)
+        dgate = dact * lt.up * (lt.gate_sig * (1.0 + lt.gate * (1.0 - lt.gate_sig)))
+        dup = dact * lt.gate_act
+        dn2 = through(mlp_module(layer, "gate_proj"), lt.n2, dgate) + through(
+            mlp_module(layer, "up_proj"), lt.n2, dup
+        )
+        dmid = dout + _rms_norm_backward(
+            dn2, lt.mid, lt.inv2, w[f"layers.{layer}.post_attention_layernorm"]
+        )
+
+        dctx = through(attn_module(layer, "o_proj"), lt.ctx, dmid)
+        dctx_heads = dctx.reshape(b, t, h, dh).transpose(0, 2, 1, 3)
+        dprobs = dctx_heads @ lt.v.transpose(0, 1, 3, 2)
+        dv = lt.probs.transpose(0, 1, 3, 2) @ dctx_heads
+        dscores = lt.probs * (dprobs - np.sum(dprobs * lt.probs, axis=-1, keepdims=True))
+        dscores *= self.dtype.type(1.0 / np.sqrt(dh))
+        dq = self.rope.rotate(dscores @ lt.k, 0, inverse=True)
+        dk = self.rope.rotate(dscores.transpose(0, 1, 3, 2) @ lt.q, 0, inverse=True)
+
+        def flat(g: Array) -> Array:
+            merged: Array = g.transpose(0, 2, 1, 3).reshape((b, t, d))
+            return merged
+
+        dn1 = None
+        for proj, grad in (("q_proj", dq), ("k_proj", dk), ("v_proj", dv)):
+            part = through(attn_module(layer, proj), lt.n1, flat(grad), need_input)
+            if part is not None:
+                dn1 = part if dn1 is None else dn1 + part
+        if dn1 is None:
+            return dmid
+        return dmid + _rms_norm_backward(dn1, lt.x, lt.inv1, w[f"layers.{layer}.input_layernorm"])
+
+
+_ROPE_CACHE: dict[tuple[str, str], RopeTable] = {}
+
+
+def _rope_table(config: ModelConfig, dtype: np.dtype[Any]) -> RopeTable:
+    key = (config.name, dtype.name)
+    table = _ROPE_CACHE.get(key)
+    if table is None:
+        table = _ROPE_CACHE.setdefault(key, RopeTable(config, dtype))
+    return table
+
+
+def log_softmax(logits: Array) -> Array:
+    """log_softmax over the last axis, computed stably."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    result: Array = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    return result

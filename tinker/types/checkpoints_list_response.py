@@ -1,0 +1,5 @@
+"""Official module path: re-exports CheckpointsListResponse."""
+
+from tinker.types.rest import CheckpointsListResponse
+
+__all__ = ["CheckpointsListResponse"]

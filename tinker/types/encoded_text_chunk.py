@@ -1,0 +1,5 @@
+"""Official module path: re-exports EncodedTextChunk."""
+
+from tinker.types.inputs import EncodedTextChunk
+
+__all__ = ["EncodedTextChunk"]

@@ -1,0 +1,69 @@
+"""Server-side futures: the submit answer, the poll request, and the pending/failed bodies."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import attrs
+
+from tinker.errors import RequestErrorCategory
+from tinker.types._base import WireModel, wire
+
+__all__ = [
+    "FutureRetrieveRequest",
+    "ModelID",
+    "RequestFailedResponse",
+    "RequestID",
+    "TryAgainResponse",
+    "UntypedAPIFuture",
+]
+
+ModelID = str
+RequestID = str
+
+
+@wire
+@attrs.define(kw_only=True)
+class UntypedAPIFuture(WireModel):
+    """Answer of every future-returning submit: the id to poll."""
+
+    request_id: RequestID
+    model_id: ModelID | None = None
+
+
+@wire
+@attrs.frozen(kw_only=True)
+class FutureRetrieveRequest(WireModel):
+    """Body of POST /api/v1/retrieve_future."""
+
+    request_id: RequestID
+
+
+@wire
+@attrs.define(kw_only=True)
+class TryAgainResponse(WireModel):
+    """Poll answer while the result is pending (HTTP 408, or 200 with this type).
+
+    `type` is always sent: the client recognises the pending answer by it.
+    """
+
+    _always_sent: ClassVar[frozenset[str]] = frozenset({"type"})
+    type: Literal["try_again"] = "try_again"
+    request_id: RequestID
+    queue_state: str | None = None
+    queue_state_reason: str | None = None
+
+
+def _category(value: object) -> RequestErrorCategory:
+    return RequestErrorCategory.parse(value)
+
+
+@wire
+@attrs.define(kw_only=True)
+class RequestFailedResponse(WireModel):
+    """Poll answer of a failed request; an unknown category reads as Unknown."""
+
+    error: str
+    category: RequestErrorCategory = attrs.field(
+        default=RequestErrorCategory.Unknown, converter=_category
+    )

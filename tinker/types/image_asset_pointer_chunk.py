@@ -1,0 +1,5 @@
+"""Official module path: re-exports ImageAssetPointerChunk."""
+
+from tinker.types.inputs import ImageAssetPointerChunk
+
+__all__ = ["ImageAssetPointerChunk"]

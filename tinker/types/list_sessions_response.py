@@ -1,0 +1,5 @@
+"""Official module path: re-exports ListSessionsResponse."""
+
+from tinker.types.rest import ListSessionsResponse
+
+__all__ = ["ListSessionsResponse"]

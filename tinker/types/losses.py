@@ -1,0 +1,90 @@
+"""Loss functions: their names, the `loss_fn_inputs` each one takes, and a batch check.
+
+The tables are facts of the service (reference/COMPUTE.md section 1); the local server uses
+the same tables to validate what it receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from tinker.types.inputs import Datum
+    from tinker.types.tensors import TensorDtype
+
+__all__ = [
+    "INPUT_KEY_DTYPES",
+    "LOSS_FN_INPUT_KEYS",
+    "LOSS_FN_TYPES",
+    "LossFnType",
+    "validate_batch",
+]
+
+LossFnType = Literal["cross_entropy", "importance_sampling", "ppo", "cispo", "dro"]
+LOSS_FN_TYPES: tuple[str, ...] = ("cross_entropy", "importance_sampling", "ppo", "cispo", "dro")
+
+_POLICY_GRADIENT_KEYS = frozenset({"target_tokens", "logprobs", "advantages"})
+
+# Loss -> the keys its loss_fn_inputs must have (no others are accepted).
+LOSS_FN_INPUT_KEYS: Mapping[str, frozenset[str]] = {
+    "cross_entropy": frozenset({"target_tokens", "weights"}),
+    "importance_sampling": _POLICY_GRADIENT_KEYS,
+    "ppo": _POLICY_GRADIENT_KEYS,
+    "cispo": _POLICY_GRADIENT_KEYS,
+    "dro": _POLICY_GRADIENT_KEYS,
+}
+
+# Key -> wire dtype; also how a plain list under that key becomes a TensorData.
+INPUT_KEY_DTYPES: Mapping[str, TensorDtype] = {
+    "target_tokens": "int64",
+    "weights": "float32",
+    "advantages": "float32",
+    "logprobs": "float32",
+    "clip_low_threshold": "float32",
+    "clip_high_threshold": "float32",
+}
+
+
+def validate_batch(data: Sequence[Datum], loss_fn: str) -> None:
+    """Check a forward/forward_backward batch before sending it.
+
+    Raises ValueError naming the datum and field: an unknown loss, missing or unexpected keys,
+    a wrong dtype, or a first dimension that differs from `model_input.length`.
+    """
+    required = LOSS_FN_INPUT_KEYS.get(loss_fn)
+    if required is None:
+        known = ", ".join(LOSS_FN_TYPES)
+        raise ValueError(f"unknown loss_fn {loss_fn!r}; expected one of {known}")
+    for index, datum in enumerate(data):
+        _validate_datum(index, datum, loss_fn, required)
+
+
+def _validate_datum(index: int, datum: Datum, loss_fn: str, required: frozenset[str]) -> None:
+    where = f"data[{index}]"
+    inputs = datum.loss_fn_inputs
+    missing = sorted(required - inputs.keys())
+    if missing:
+        raise ValueError(f"{where}.loss_fn_inputs: {loss_fn} needs {_names(missing)}")
+    unexpected = sorted(inputs.keys() - required)
+    if unexpected:
+        raise ValueError(
+            f"{where}.loss_fn_inputs: unexpected {_names(unexpected)} for {loss_fn} "
+            f"(accepted: {_names(sorted(required))})"
+        )
+    length = datum.model_input.length
+    for key in sorted(required):
+        tensor = inputs[key]
+        field = f"{where}.loss_fn_inputs[{key!r}]"
+        wanted = INPUT_KEY_DTYPES[key]
+        if tensor.dtype != wanted:
+            raise ValueError(f"{field}: expected dtype {wanted}, got {tensor.dtype}")
+        first = tensor.shape[0] if tensor.shape else len(tensor.data)
+        if first != length:
+            raise ValueError(
+                f"{field}: expected {length} entries (model_input.length), got {first}"
+            )
+
+
+def _names(keys: Sequence[str]) -> str:
+    return ", ".join(repr(k) for k in keys)
