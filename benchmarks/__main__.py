@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.components import run_components
 from benchmarks.harness import OFFICIAL, SYNC, Bench, Results, plan
 from benchmarks.processes import RunFailed, official_python, run_client
 from benchmarks.report import (
@@ -34,12 +35,20 @@ def _arguments() -> argparse.Namespace:
         action="store_true",
         help="skip the cProfile run of tinker-sync for missed targets",
     )
+    parser.add_argument(
+        "--no-components",
+        action="store_true",
+        help="skip bench_import.py, bench_wire.py and bench_compute.py",
+    )
     parser.add_argument("--render", type=Path, help="print the tables of a results JSON file")
     return parser.parse_args()
 
 
-def measure(args: argparse.Namespace) -> tuple[Results, list[TargetResult], Path, float]:
-    """Run the plan (and profiles of missed targets); write the JSON file."""
+Measured = tuple[Results, list[TargetResult], dict[str, str], Path, float]
+
+
+def measure(args: argparse.Namespace) -> Measured:
+    """Run the plan (and profiles of missed targets) and the components; write the JSON file."""
     official = official_python(create=args.compare) if args.compare else None
     workloads = [w for w in plan(quick=args.quick) if args.only is None or w.key in args.only]
     started = time.monotonic()
@@ -63,6 +72,7 @@ def measure(args: argparse.Namespace) -> tuple[Results, list[TargetResult], Path
                 if key in by_key:
                     print(f"profiling {key} on {SYNC} (missed target)", flush=True)
                     bench.profile(by_key[key], SYNC)
+    components = {} if args.no_components or args.only else run_components()
     elapsed = round(time.monotonic() - started, 1)
     settings = {
         "quick": args.quick,
@@ -70,12 +80,12 @@ def measure(args: argparse.Namespace) -> tuple[Results, list[TargetResult], Path
         "elapsed_s": elapsed,
         "workloads": {w.key: {"params": w.params, "reps": w.reps} for w in workloads},
     }
-    path = write_json(bench.results, targets, machine(versions), settings)
-    return bench.results, targets, path, elapsed
+    path = write_json(bench.results, targets, components, machine(versions), settings)
+    return bench.results, targets, components, path, elapsed
 
 
-def show(results: Results, targets: list[TargetResult]) -> None:
-    """The tables, then what could not be measured, then the profiles."""
+def show(results: Results, targets: list[TargetResult], components: dict[str, str]) -> None:
+    """The tables, what could not be measured, the profiles, then the component benchmarks."""
     print()
     print(markdown(results, targets))
     for key, outcomes in results.items():
@@ -89,16 +99,18 @@ def show(results: Results, targets: list[TargetResult]) -> None:
                 )
     if not any(OFFICIAL in outcomes for outcomes in results.values()):
         print(f"\n{OFFICIAL} not run: `make bench-compare` adds it.")
+    for name, output in components.items():
+        print(f"\nComponent benchmark: {name}\n{output}")
 
 
 def main() -> int:
     args = _arguments()
     if args.render is not None:
-        results = load_json(args.render)
-        show(results, evaluate_targets(results))
+        results, components = load_json(args.render)
+        show(results, evaluate_targets(results), components)
         return 0
-    results, targets, path, elapsed = measure(args)
-    show(results, targets)
+    results, targets, components, path, elapsed = measure(args)
+    show(results, targets, components)
     print(f"\nJSON: {path}  ({elapsed} s)")
     return 0
 

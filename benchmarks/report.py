@@ -250,9 +250,13 @@ def machine(versions: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_json(
-    results: Results, targets: list[TargetResult], info: dict[str, Any], settings: dict[str, Any]
+    results: Results,
+    targets: list[TargetResult],
+    components: dict[str, str],
+    info: dict[str, Any],
+    settings: dict[str, Any],
 ) -> Path:
-    """benchmarks/results/<UTC timestamp>.json with every run, medians, targets and profiles."""
+    """Write benchmarks/results/<UTC stamp>.json: runs, medians, targets, profiles, components."""
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     payload = {
@@ -272,19 +276,21 @@ def write_json(
             for workload, outcomes in results.items()
         },
         "targets": [vars(t) for t in targets],
+        "components": components,
     }
     path = RESULTS_DIR / f"{stamp}.json"
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
 
 
-def load_json(path: Path) -> Results:
-    """The results of an earlier run, from its JSON file."""
+def load_json(path: Path) -> tuple[Results, dict[str, str]]:
+    """The results and component outputs of an earlier run, from its JSON file."""
     payload = json.loads(path.read_text())
-    return {
+    results = {
         workload: {
             impl: Outcome(runs=data["runs"], errors=data["errors"], profile=data["profile"])
             for impl, data in outcomes.items()
         }
         for workload, outcomes in payload["results"].items()
     }
+    return results, payload.get("components", {})
