@@ -194,18 +194,37 @@ class SdkAdapter:
             close()
 
 
+def protocol_headers() -> dict[str, str]:
+    """The headers every request of the protocol carries (PROTOCOL.md 1.3), as the SDKs send."""
+    import platform
+
+    return {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "User-Agent": "AsyncTinker/Python 0.5.1",
+        "X-API-Key": API_KEY,
+        "X-Stainless-Package-Version": "0.5.1",
+        "X-Stainless-OS": "Linux",
+        "X-Stainless-Arch": "x64",
+        "X-Stainless-Runtime": platform.python_implementation(),
+        "X-Stainless-Runtime-Version": platform.python_version(),
+        "X-Stainless-Async": "async:asyncio",
+    }
+
+
 class RawAdapter:
     """The floor: the same requests from a thread pool, JSON by hand, no checks, no retries.
 
-    `library` "urllib3" sends with a bare HTTPConnectionPool; "requests" with a
-    requests.Session, to show what the HTTP library alone costs.
+    Same bodies and the same protocol headers as the SDKs (fresh idempotency key per call, poll
+    headers on retrieve_future). `library` "urllib3" sends with a bare HTTPConnectionPool;
+    "requests" with a requests.Session, to show what the HTTP library alone costs.
     """
 
     def __init__(self, url: str, workers: int = 16, library: str = "urllib3") -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="raw")
-        self._headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+        self._headers = protocol_headers()
         self._post = (
             self._urllib3(url, workers) if library == "urllib3" else self._requests(url, workers)
         )
@@ -215,43 +234,68 @@ class RawAdapter:
         self._seq = 0
         self._lock = threading.Lock()
 
-    def _urllib3(self, url: str, workers: int) -> Callable[[str, bytes], tuple[int, Any]]:
+    def _call_headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        import uuid
+
+        headers = {
+            **self._headers,
+            "x-stainless-retry-count": "0",
+            "x-stainless-read-timeout": "60",
+            "X-Idempotency-Key": f"stainless-python-retry-{uuid.uuid4()}",
+        }
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def _urllib3(self, url: str, workers: int) -> Callable[..., tuple[int, Any]]:
         import urllib3
 
         host, port = url.split("://", 1)[1].rsplit(":", 1)
         pool = urllib3.HTTPConnectionPool(host, int(port), maxsize=workers, block=True)
         self._close_http = pool.close
 
-        def post(path: str, body: bytes) -> tuple[int, Any]:
-            response = pool.request("POST", path, body=body, headers=self._headers)
+        def post(path: str, body: bytes, extra: dict[str, str] | None = None) -> tuple[int, Any]:
+            headers = self._call_headers(extra)
+            response = pool.request("POST", path, body=body, headers=headers)
             return response.status, json.loads(response.data)
 
         return post
 
-    def _requests(self, url: str, workers: int) -> Callable[[str, bytes], tuple[int, Any]]:
+    def _requests(self, url: str, workers: int) -> Callable[..., tuple[int, Any]]:
         import requests
 
         session = requests.Session()
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=workers))
         self._close_http = session.close
 
-        def post(path: str, body: bytes) -> tuple[int, Any]:
-            response = session.post(url + path, data=body, headers=self._headers)
+        def post(path: str, body: bytes, extra: dict[str, str] | None = None) -> tuple[int, Any]:
+            headers = self._call_headers(extra)
+            response = session.post(url + path, data=body, headers=headers)
             return response.status_code, response.json()
 
         return post
 
-    def _future(self, path: str, body: bytes) -> Any:
-        status, submitted = self._post(path, body)
+    def _future(
+        self, path: str, body: bytes, kind: str, extra: dict[str, str] | None = None
+    ) -> Any:
+        status, submitted = self._post(path, body, extra)
         if status != 200:
             raise RuntimeError(f"{path} answered {status}: {submitted}")
         poll = encode({"request_id": submitted["request_id"]})
+        iteration = 0
         while True:
-            status, payload = self._post("/api/v1/retrieve_future", poll)
+            poll_headers = {
+                "x-stainless-read-timeout": "45",
+                "X-Tinker-Request-Iteration": str(iteration),
+                "X-Tinker-Request-Type": kind,
+                "X-Stainless-Raw-Response": "raw",
+            }
+            status, payload = self._post("/api/v1/retrieve_future", poll, poll_headers)
             if status == 200 and payload.get("type") != "try_again":
                 return payload
             if status not in (200, 408):
                 raise RuntimeError(f"retrieve_future answered {status}: {payload}")
+            iteration += 1
 
     def _next_seq(self) -> int:
         with self._lock:
@@ -286,7 +330,9 @@ class RawAdapter:
                 "train_attn": True,
             },
         }
-        self._model_id = self._future("/api/v1/create_model", encode(body))["model_id"]
+        self._model_id = self._future("/api/v1/create_model", encode(body), "CreateModel")[
+            "model_id"
+        ]
 
     def sample(self, tokens: list[int]) -> Handle:
         body = {
@@ -298,7 +344,13 @@ class RawAdapter:
             "prompt_logprobs": False,
             "topk_prompt_logprobs": 0,
         }
-        return self._executor.submit(self._future, "/api/v1/asample", encode(body))
+        return self._executor.submit(
+            self._future,
+            "/api/v1/asample",
+            encode(body),
+            "Sample",
+            {"X-Tinker-Sampling-Backpressure": "1"},
+        )
 
     def sample_check(self, result: Any) -> int:
         return len(result["sequences"][0]["tokens"])
@@ -340,7 +392,9 @@ class RawAdapter:
         return self._executor.submit(self._merge, bodies)
 
     def _merge(self, bodies: list[bytes]) -> Any:
-        parts = [self._future("/api/v1/forward_backward", body) for body in bodies]
+        parts = [
+            self._future("/api/v1/forward_backward", body, "ForwardBackward") for body in bodies
+        ]
         outputs = [o for part in parts for o in part["loss_fn_outputs"]]
         loss = sum(part["metrics"]["loss:sum"] for part in parts)
         return {"loss_fn_outputs": outputs, "metrics": {"loss:sum": loss}}
@@ -351,7 +405,7 @@ class RawAdapter:
             "model_id": self._model_id,
             "seq_id": self._next_seq(),
         }
-        return self._executor.submit(self._future, "/api/v1/optim_step", encode(body))
+        return self._executor.submit(self._future, "/api/v1/optim_step", encode(body), "OptimStep")
 
     def outputs_count(self, result: Any) -> int:
         return len(result["loss_fn_outputs"])
