@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,7 @@ def measure(args: argparse.Namespace) -> Measured:
     official = official_python(create=args.compare) if args.compare else None
     workloads = [w for w in plan(quick=args.quick) if args.only is None or w.key in args.only]
     started = time.monotonic()
+    load_before = os.getloadavg()
     versions: dict[str, dict[str, Any]] = {}
     with Bench(official) as bench:
         for name, (python, _) in bench.pythons.items():
@@ -80,7 +82,10 @@ def measure(args: argparse.Namespace) -> Measured:
         "elapsed_s": elapsed,
         "workloads": {w.key: {"params": w.params, "reps": w.reps} for w in workloads},
     }
-    path = write_json(bench.results, targets, components, machine(versions), settings)
+    info = machine(versions)
+    # Other work on the machine skews wall times more than CPU times: keep the load with the run.
+    info["load_average"] = {"start": load_before, "end": os.getloadavg()}
+    path = write_json(bench.results, targets, components, info, settings)
     return bench.results, targets, components, path, elapsed
 
 
@@ -111,7 +116,7 @@ def main() -> int:
         return 0
     results, targets, components, path, elapsed = measure(args)
     show(results, targets, components)
-    print(f"\nJSON: {path}  ({elapsed} s)")
+    print(f"\nJSON: {path}  ({elapsed} s; load average at the end {os.getloadavg()[0]:.1f})")
     return 0
 
 
