@@ -588,6 +588,55 @@ def run_poll(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_poll_many(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
+    """N futures pending at once, completing at spread-out times: pick-up latency under load.
+
+    Each future's resolution time is taken in its done-callback (the moment a waiting
+    result() would return), so one slow future does not delay the reading of the others.
+    """
+    n, spread = int(params.get("n", 1000)), float(params.get("spread", 2.0))
+    client = make_adapter(impl, url, params)
+    client.start_session()
+    client.start_sampler(STUB_MODEL)
+    for warm in [client.sample([1, 2, 3]) for _ in range(8)]:
+        warm.result(timeout=60)
+    control(url, "/_bench/reset", {})
+    control(url, "/_bench/config", {"sample_delay_spread": spread})
+    resolved: dict[int, float] = {}
+
+    def on_done(key: int) -> Callable[[Any], None]:
+        def record(_: Any) -> None:
+            resolved[key] = time.monotonic()
+
+        return record
+
+    start = time.perf_counter()
+    try:
+        futures = []
+        for i in range(n):
+            future: Any = client.sample([2_000_000 + i, 2, 3])
+            future.add_done_callback(on_done(2_000_000 + i))
+            futures.append(future)
+        for future in futures:
+            future.result(timeout=300)
+    finally:
+        control(url, "/_bench/config", {"sample_delay_spread": 0.0})
+    wall = time.perf_counter() - start
+    completed = {int(k): v for k, v in control(url, "/_bench/completions").items()}
+    latencies = sorted(1000 * (resolved[k] - completed[k]) for k in resolved)
+    middle = len(latencies) // 2
+    client.close()
+    return {
+        "futures": len(latencies),
+        "spread_s": spread,
+        "wall_s": wall,
+        "median_ms": (latencies[middle] + latencies[~middle]) / 2,
+        "p90_ms": latencies[int(0.90 * (len(latencies) - 1))],
+        "p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
+        "max_ms": latencies[-1],
+    }
+
+
 def run_train(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
     """A supervised loop (forward_backward + optim_step per step) on the embedded server."""
     import numpy as np
@@ -747,6 +796,7 @@ WORKLOADS: dict[str, Callable[[str, str, dict[str, Any]], dict[str, Any]]] = {
     "sample": run_sample,
     "forward_backward": run_forward_backward,
     "poll": run_poll,
+    "poll_many": run_poll_many,
     "train": run_train,
 }
 

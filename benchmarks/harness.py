@@ -77,6 +77,7 @@ def plan(*, quick: bool = False) -> list[Workload]:
         Workload(
             "poll", "poll", {"futures": 500, "delay": 0.05, "concurrency": 10}, reps(3), everyone
         ),
+        Workload("poll_many", "poll_many", {"n": 1000, "spread": 2.0}, reps(3), (SYNC, OFFICIAL)),
         Workload(
             "train",
             "train",

@@ -66,6 +66,7 @@ class StubConfig:
     """Knobs a benchmark sets through POST /_bench/config."""
 
     sample_delay: float = 0.0  # seconds from asample submit to completion
+    sample_delay_spread: float = 0.0  # plus up to this much more, fixed per prompt key
     fb_result: str = "full"  # "full": per-datum logprobs; "minimal": one empty dict per datum
     long_poll_seconds: float = 20.0
 
@@ -156,7 +157,9 @@ class StubState:
         result, key = self._result(kind, p)
         record = FutureRecord(rid, dumps(result), key)
         self._futures[rid] = record
-        delay = self.config.sample_delay if kind == "sample" else 0.0
+        delay = 0.0
+        if kind == "sample":
+            delay = self.config.sample_delay + self.config.sample_delay_spread * _spread(key)
         if delay > 0:
             self._schedule(delay, lambda: self._complete(record))
         else:
@@ -230,6 +233,11 @@ class StubState:
                 setattr(self.config, name, type(getattr(self.config, name))(value))
             return Reply(200, dumps(vars(self.config)))
         return Reply(404, dumps({"detail": "Not Found"}))
+
+
+def _spread(key: int | None) -> float:
+    """A fraction in [0, 1) fixed by the key (Knuth's multiplicative hash), 0 without a key."""
+    return 0.0 if key is None else ((key * 2654435761) % 2**32) / 2**32
 
 
 def _prompt_tokens(prompt: JSON) -> list[int]:

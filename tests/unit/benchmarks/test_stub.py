@@ -238,3 +238,15 @@ def test_raw_floor_chunks_like_the_sdks() -> None:
     assert [len(c) for c in split_chunks(list(range(128)), [6144] * 128)] == [81, 47]
     assert [len(c) for c in split_chunks(list(range(130)), [1] * 130)] == [128, 2]
     assert [len(c) for c in split_chunks([0, 1], [600_000, 1])] == [1, 1]
+
+
+def test_spread_gives_each_prompt_key_its_own_fixed_delay() -> None:
+    delays: list[float] = []
+    state = StubState(schedule=lambda delay, _fn: delays.append(delay))
+    state.config.sample_delay, state.config.sample_delay_spread = 0.5, 2.0
+    for key in (11, 12, 11):
+        body = json.dumps({"prompt": {"chunks": [{"tokens": [key]}]}}).encode()
+        state.handle("POST", "/api/v1/asample", body)
+    assert delays[0] == delays[2]
+    assert delays[0] != delays[1]
+    assert all(0.5 <= d < 2.5 for d in delays)
