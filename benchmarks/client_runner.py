@@ -466,6 +466,7 @@ def run_create(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
     with profiled(), measured(out, "create"):
         client.start_session()
         client.start_sampler(STUB_MODEL)
+    out["ready_wall_s"] = out["import_wall_s"] + out["create_wall_s"]
     out["rss_mb"] = peak_rss_mb()
     out["threads"] = os_threads()
     client.close()

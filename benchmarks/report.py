@@ -19,6 +19,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 METRICS: list[tuple[str, str, str, float, str, bool]] = [
     ("import", "import_s", "`import tinker` wall", 1000, "ms", False),
     ("import", "rss_mb", "peak RSS after import", 1, "MB", False),
+    ("create", "ready_wall_s", "fresh process: import + clients ready, wall", 1000, "ms", False),
     ("create", "create_wall_s", "ServiceClient + sampling client wall", 1000, "ms", False),
     ("create", "create_cpu_s", "ServiceClient + sampling client CPU", 1000, "ms", False),
     ("create", "rss_mb", "peak RSS after creation", 1, "MB", False),
@@ -116,7 +117,10 @@ def _threads_target(results: Results) -> TargetResult:
     high = _m(results, "sample_4000", SYNC, "peak_threads")
     if low is None or high is None:
         return TargetResult(name, "pending (tinker-sync not measured)", None, "sample_4000")
-    return TargetResult(name, f"{low:.0f} vs {high:.0f} threads", high - low <= 1, "sample_4000")
+    # 4x the requests in flight may not add threads beyond noise (a pool still warming up at
+    # N=1,000): at most 10 % or 2 more, whichever is larger.
+    passed = high - low <= max(2.0, 0.1 * low)
+    return TargetResult(name, f"{low:.0f} vs {high:.0f} threads", passed, "sample_4000")
 
 
 def _poll_target(results: Results) -> TargetResult:
