@@ -81,7 +81,7 @@ def plan(*, quick: bool = False) -> list[Workload]:
         Workload(
             "train",
             "train",
-            {"steps": 50, "base_model": EMBEDDED_MODEL},
+            {"steps": 50, "batch": 8, "tokens": 128, "base_model": EMBEDDED_MODEL},
             reps(2),
             (SYNC, OFFICIAL),
             server="embedded",
