@@ -1,7 +1,8 @@
 """Throughput of the local numpy backend: forward_backward and sampling tokens/s per model.
 
 Run: `python benchmarks/bench_compute.py [--batch 8 --seq 128 --repeats 3]`. If torch is
-importable, the same network (same weights) is timed in torch too and the ratio printed.
+importable, a torch model of the same sizes (standard pre-norm encoder layers under a causal
+mask, full backward) is timed too, as a rough yardstick, and the time ratio printed.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def bench_sampling(name: str, num_samples: int, max_tokens: int, repeats: int) -
 
 
 def bench_torch(name: str, batch: int, seq: int, repeats: int) -> float | None:
-    """Seconds per forward+backward of an equivalent torch model, or None without torch."""
+    """Seconds per forward+backward of a same-size torch model, or None without torch."""
     try:
         import torch
     except ImportError:

@@ -23,11 +23,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
-from tinker._http import Reply
 from tinker._retry import POLL_BACKOFF
 from tinker.errors import (
     APIConnectionError,
@@ -37,6 +36,9 @@ from tinker.errors import (
     status_error,
 )
 from tinker.lib.retryable_exception import RetryableException
+
+if TYPE_CHECKING:  # the HTTP stack loads only when a runtime starts
+    from tinker._http import Reply
 
 __all__ = [
     "APIFuture",
@@ -67,6 +69,17 @@ class APIFuture(concurrent.futures.Future[T]):
     def __init__(self, request_id: str | None = None) -> None:
         super().__init__()
         self._request_id = request_id
+        # Called before a blocking wait: lets a runtime rebuild its threads in a forked child,
+        # so that waiting on a future inherited from the parent never hangs.
+        self._before_wait: Callable[[], None] | None = None
+
+    def _prepare_wait(self) -> None:
+        hook = self._before_wait
+        if hook is not None and not self.done():
+            try:
+                hook()
+            except Exception:
+                logger.debug("pre-wait hook failed", exc_info=True)
 
     @property
     def request_id(self) -> str | None:
@@ -75,6 +88,7 @@ class APIFuture(concurrent.futures.Future[T]):
 
     def result(self, timeout: float | None = None) -> T:
         """Wait up to `timeout` seconds (None: no limit) and return the value or raise."""
+        self._prepare_wait()
         try:
             return super().result(timeout)
         except concurrent.futures.TimeoutError:
@@ -84,6 +98,7 @@ class APIFuture(concurrent.futures.Future[T]):
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """Wait like `result` and return the exception (None on success)."""
+        self._prepare_wait()
         try:
             return super().exception(timeout)
         except concurrent.futures.TimeoutError:
@@ -93,6 +108,7 @@ class APIFuture(concurrent.futures.Future[T]):
 
     async def result_async(self, timeout: float | None = None) -> T:
         """Await the result from the running event loop (any loop, including a fresh one)."""
+        self._prepare_wait()
         if not self.done():
             loop = asyncio.get_running_loop()
             waiter: asyncio.Future[None] = loop.create_future()
@@ -168,9 +184,19 @@ def _request_id_of(source: concurrent.futures.Future[Any]) -> str | None:
     return source.request_id if isinstance(source, APIFuture) else None
 
 
+def _derived(*sources: concurrent.futures.Future[Any], request_id: str | None = None) -> Any:
+    """A new APIFuture that inherits the pre-wait hook of its sources."""
+    out: APIFuture[Any] = APIFuture(request_id)
+    for source in sources:
+        if isinstance(source, APIFuture) and source._before_wait is not None:
+            out._before_wait = source._before_wait
+            break
+    return out
+
+
 def transform(source: concurrent.futures.Future[S], fn: Callable[[S], T]) -> APIFuture[T]:
     """A future of `fn(source's value)`; errors (of the source or of `fn`) pass through."""
-    out: APIFuture[T] = APIFuture(_request_id_of(source))
+    out: APIFuture[T] = _derived(source, request_id=_request_id_of(source))
 
     def done(src: concurrent.futures.Future[S]) -> None:
         value, exc = _outcome(src)
@@ -190,7 +216,7 @@ def chain(
     source: concurrent.futures.Future[S], fn: Callable[[S], concurrent.futures.Future[T]]
 ) -> APIFuture[T]:
     """A future of the future that `fn(source's value)` returns (flattened)."""
-    out: APIFuture[T] = APIFuture(_request_id_of(source))
+    out: APIFuture[T] = _derived(source, request_id=_request_id_of(source))
 
     def inner_done(inner: concurrent.futures.Future[T]) -> None:
         value, exc = _outcome(inner)
@@ -212,6 +238,8 @@ def chain(
         inner_id = _request_id_of(inner)
         if inner_id is not None:
             out._request_id = inner_id
+        if out._before_wait is None and isinstance(inner, APIFuture):
+            out._before_wait = inner._before_wait
         inner.add_done_callback(inner_done)
 
     source.add_done_callback(outer_done)
@@ -222,7 +250,7 @@ def combine(
     sources: Sequence[concurrent.futures.Future[Any]], fn: Callable[[list[Any]], T]
 ) -> APIFuture[T]:
     """A future of `fn([values in order])` once all `sources` succeed; the first error wins."""
-    out: APIFuture[T] = APIFuture()
+    out: APIFuture[T] = _derived(*sources)
     if not sources:
         try:
             out.set_result(fn([]))
@@ -293,7 +321,7 @@ class _PollJob(Generic[T]):
 
 
 # What the poller sends: (request_id, extra headers) -> reply; raises APIConnectionError.
-PollSender = Callable[[str, Mapping[str, str]], Reply]
+PollSender = Callable[[str, Mapping[str, str]], "Reply"]
 # Telemetry hook: (event_name, event_data, severity).
 EventSink = Callable[[str, dict[str, Any], str], None]
 
@@ -549,10 +577,10 @@ class Poller:
             category=category,
         )
 
-    def pending_jobs(self) -> list[_PollJob[Any]]:
-        """Snapshot of the jobs not yet resolved (for re-tracking after fork)."""
-        with self._cond:
-            return [entry[2] for entry in self._heap] + list(self._active)
+    def inherited_jobs(self) -> list[_PollJob[Any]]:
+        """The unresolved jobs, read without the lock: only for a forked child, where the lock
+        may be stuck held by a thread that no longer exists."""
+        return [entry[2] for entry in list(self._heap)] + list(self._active)
 
     def adopt(self, jobs: Sequence[_PollJob[Any]]) -> None:
         """Poll jobs inherited from another poller (the parent's, after fork)."""

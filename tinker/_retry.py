@@ -164,11 +164,13 @@ def run_with_deadline(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     what: str,
+    on_failure: Callable[[BaseException, int, float, bool], None] | None = None,
 ) -> T:
     """Call `attempt` until it succeeds, fails for good, or `deadline` seconds have passed.
 
     Pauses `min(2**a, 30)` s between attempts, trimmed so that no pause ends past the deadline;
-    after the deadline the last error is raised. Every retry logs a warning naming `what`.
+    after the deadline the last error is raised. Every retry logs a warning naming `what`;
+    `on_failure(error, attempt_number, elapsed, will_retry)` hears of every failed attempt.
     """
     start = clock()
     retries = 0
@@ -177,7 +179,10 @@ def run_with_deadline(
             return attempt()
         except Exception as exc:
             elapsed = clock() - start
-            if not is_retryable(exc) or elapsed >= deadline:
+            will_retry = is_retryable(exc) and elapsed < deadline
+            if on_failure is not None:
+                on_failure(exc, retries + 1, elapsed, will_retry)
+            if not will_retry:
                 raise
             delay = min(SUBMIT_BACKOFF.delay(retries), deadline - elapsed)
             logger.warning(

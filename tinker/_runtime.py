@@ -36,10 +36,11 @@ from tinker._futures import (
     transform,
 )
 from tinker._http import Reply, Traffic, Transport, encode_json, json_body
-from tinker._retry import TRANSPORT, RetryPolicy, run_with_deadline
-from tinker._telemetry import Telemetry
+from tinker._retry import TRANSPORT, RetryConfig, RetryPolicy, run_with_deadline
+from tinker._sample_retry import SampleRetryHandler
+from tinker._telemetry import Telemetry, is_user_error
 from tinker._throttle import SampleLimiter, Timers
-from tinker.config import ClientConfig
+from tinker.config import LOCAL_BASE_URL, ClientConfig
 from tinker.errors import APIResponseValidationError, TinkerError, status_error
 
 __all__ = ["Heartbeat", "OrderedLane", "Runtime", "Traffic"]
@@ -52,7 +53,7 @@ HEARTBEAT_WARN_AFTER = 120.0
 CLOSE_BUDGET = 1.5  # what close() may spend draining telemetry
 DEFAULT_SUBMIT_WORKERS = 16
 DEFAULT_BLOCKING_WORKERS = 8
-DEFAULT_POLL_WORKERS = 32
+DEFAULT_POLL_WORKERS = 64  # measured: benchmarks/bench_transport.py --poll
 
 
 class ClientClosedError(TinkerError):
@@ -66,12 +67,13 @@ def _wire() -> Any:
     return importlib.import_module("tinker._wire")
 
 
-def to_wire(body: object) -> Any:
-    """JSON-ready form of a request body: dicts/lists pass through, attrs models go via _wire."""
-    if body is None or isinstance(body, (dict, list, str, int, float, bool)):
-        return body
+def encode_body(body: object) -> bytes:
+    """JSON bytes of a request body: a dict (or list) as is, an attrs request model via _wire."""
+    if isinstance(body, (dict, list)):
+        return encode_json(body)
     if attrs.has(type(body)):
-        return _wire().unstructure(body)
+        encoded: bytes = _wire().dumps(body)
+        return encoded
     raise TypeError(f"request body must be a dict or a request model, got {type(body).__name__}")
 
 
@@ -157,8 +159,13 @@ class OrderedLane:
     parked one, so no thread ever waits for its turn.
     """
 
-    def __init__(self, dispatch: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(
+        self,
+        dispatch: Callable[[Callable[[], None]], None],
+        before_wait: Callable[[], None] | None = None,
+    ) -> None:
         self._dispatch = dispatch
+        self._before_wait = before_wait
         self._lock = threading.Lock()
         self._next_seq = 1
         self._next_run = 1
@@ -177,6 +184,7 @@ class OrderedLane:
     def submit(self, seq_id: int, fn: Callable[[], T]) -> APIFuture[T]:
         """Run `fn` once every earlier reserved seq id has been submitted (ok or failed)."""
         future: APIFuture[T] = APIFuture()
+        future._before_wait = self._before_wait
         self._park(seq_id, fn, future)
         return future
 
@@ -354,18 +362,22 @@ class Runtime:
             "user_metadata": dict(user_metadata or {}),
             "sdk_version": config.sdk_version,
         }
-        reply = placeholder.request(
-            Traffic.SESSION, "POST", "/api/v1/create_session", content=encode_json(body)
-        )
-        data = json_body(reply)
-        session_id = data.get("session_id") if isinstance(data, dict) else None
-        if not isinstance(session_id, str):
-            raise APIResponseValidationError(
-                f"create_session answered without a session_id: {data!r}",
-                status_code=reply.status_code,
-                response=reply,
-                body=data,
+        try:
+            reply = placeholder.request(
+                Traffic.SESSION, "POST", "/api/v1/create_session", content=encode_json(body)
             )
+            data = json_body(reply)
+            session_id = data.get("session_id") if isinstance(data, dict) else None
+            if not isinstance(session_id, str):
+                raise APIResponseValidationError(
+                    f"create_session answered without a session_id: {data!r}",
+                    status_code=reply.status_code,
+                    response=reply,
+                    body=data,
+                )
+        except BaseException:
+            placeholder.close()
+            raise
         for key, level in (
             ("info_message", logging.INFO),
             ("warning_message", logging.WARNING),
@@ -404,7 +416,11 @@ class Runtime:
             _registry[(self.config.base_url, self.session_id)] = self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_attach, (self.config, self.session_id))
+        # base_url="local" names this process's embedded server: send its real address.
+        config = self.config
+        if config.base_url == LOCAL_BASE_URL:
+            config = attrs.evolve(config, base_url=self.transport.base_url)
+        return (_attach, (config, self.session_id))
 
     # -- liveness (fork) -------------------------------------------------------------------
 
@@ -426,14 +442,16 @@ class Runtime:
             return
         with self._lock:
             if self._pid != os.getpid():
-                inherited = self._poller.pending_jobs()
+                inherited = self._poller.inherited_jobs()
                 logger.debug("rebuilding the runtime of session %s after fork", self.session_id)
                 self._build(None)
                 self._poller.adopt(inherited)
 
     def _after_fork_in_child(self) -> None:
+        """Replace locks and events that a vanished parent thread might hold."""
         self._lock = threading.RLock()
         self._counters_lock = threading.Lock()
+        self._closing = threading.Event()
         for lane in list(self._lanes):
             lane._after_fork()
 
@@ -457,7 +475,7 @@ class Runtime:
         retries only). Returns `result`-typed data, the parsed JSON (result None), or the raw
         `Reply` (result=Reply, which also returns 3xx instead of raising)."""
         self._live()
-        content = None if body is None else encode_json(to_wire(body))
+        content = None if body is None else encode_body(body)
         policy = retry or TRANSPORT
 
         def attempt() -> Any:
@@ -483,6 +501,28 @@ class Runtime:
             clock=self._clock,
             sleep=self._sleep,
             what=f"{method} {path}",
+            on_failure=self._report_submit_failure,
+        )
+
+    def _report_submit_failure(
+        self, error: BaseException, attempt: int, elapsed: float, will_retry: bool
+    ) -> None:
+        if self.telemetry is None:
+            return
+        data: dict[str, Any] = {
+            "exception": str(error),
+            "exception_type": type(error).__name__,
+            "attempt_count": attempt,
+            "elapsed_time": elapsed,
+            "should_retry": will_retry,
+            "is_user_error": is_user_error(error),
+        }
+        status = getattr(error, "status_code", None)
+        if isinstance(status, int):
+            data["status_code"] = status
+        severity = "WARNING" if will_retry or data["is_user_error"] else "ERROR"
+        self.telemetry.generic_event(
+            "InternalClientHolder.execute_with_retries.exception", data, severity
         )
 
     @staticmethod
@@ -510,12 +550,15 @@ class Runtime:
             inner = self._blocking_pool.submit(fn, *args)
         except RuntimeError as exc:  # shut down by a concurrent close
             raise ClientClosedError("this client has been closed") from exc
-        return transform(inner, _identity)
+        future = transform(inner, _identity)
+        future._before_wait = self._revive
+        return future
 
     def submit(self, fn: Callable[..., T], *args: Any) -> APIFuture[T]:
         """Run a short submit `fn(*args)` on the submit pool (used by sampling)."""
         self._live()
         future: APIFuture[T] = APIFuture()
+        future._before_wait = self._revive
 
         def run() -> None:
             try:
@@ -533,7 +576,7 @@ class Runtime:
     def lane(self) -> OrderedLane:
         """A new ordered submit lane (one per TrainingClient)."""
         self._live()
-        lane = OrderedLane(self._dispatch)
+        lane = OrderedLane(self._dispatch, self._revive)
         self._lanes.add(lane)
         return lane
 
@@ -556,7 +599,7 @@ class Runtime:
         def structure(body: Any) -> Any:
             return from_wire(body, result)
 
-        return self._poller.track(
+        future = self._poller.track(
             request_id,
             request_type,
             structure,
@@ -565,6 +608,13 @@ class Runtime:
             submitted_at=submitted_at,
             on_expired=on_expired,
         )
+        future._before_wait = self._revive
+        return future
+
+    def _revive(self) -> None:
+        """In a forked child, rebuild before someone waits on a future of this runtime."""
+        if not self._closed and self._pid != os.getpid():
+            self._live()
 
     def next_model_seq_id(self) -> int:
         """0, 1, 2, ... per session: one per created training model."""
@@ -575,6 +625,16 @@ class Runtime:
         """0, 1, 2, ... per session, shared by all sampling-session creations."""
         with self._counters_lock:
             return next(self._sampling_seq)
+
+    def sample_retrier(self, config: RetryConfig, *, name: str = "sampler") -> SampleRetryHandler:
+        """A sample-level retry handler (PROTOCOL.md 10.4) running on this runtime's timers."""
+        self._live()
+        return SampleRetryHandler(config, timers=self, clock=self._clock, name=name)
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run the short callback `fn` after `delay` seconds on the runtime's timer thread."""
+        self._live()
+        self.timers.call_later(delay, fn)
 
     @property
     def poller(self) -> Poller:

@@ -22,7 +22,7 @@ import attrs
 
 from tinker._futures import APIFuture, reject, resolve
 from tinker._retry import RetryConfig
-from tinker._throttle import Timers
+from tinker._throttle import Scheduler
 
 __all__ = ["SampleRetryHandler"]
 
@@ -41,13 +41,17 @@ class _Call(Generic[T]):
 
 
 class SampleRetryHandler:
-    """Runs sample attempts with retries, a concurrency bound and a progress watchdog."""
+    """Runs sample attempts with retries, a concurrency bound and a progress watchdog.
+
+    `timers.call_later(delay, fn)` runs a short callback later: a Runtime (whose timer thread
+    survives fork) or a `Timers`.
+    """
 
     def __init__(
         self,
         config: RetryConfig,
         *,
-        timers: Timers,
+        timers: Scheduler,
         clock: Callable[[], float] = time.monotonic,
         name: str = "sampler",
     ) -> None:

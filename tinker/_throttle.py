@@ -15,11 +15,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tinker.errors import RateLimitError
 
-__all__ = ["SampleLimiter", "Timers"]
+__all__ = ["SampleLimiter", "Scheduler", "Timers"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,6 +113,12 @@ class SampleLimiter:
                     rate_limited += 1
             level = logging.WARNING if rate_limited % 20 == 0 else logging.DEBUG
             logger.log(level, "asample got HTTP 429 (%d in a row); backing off", rate_limited)
+
+
+class Scheduler(Protocol):
+    """Anything that runs a short callback after a delay (Timers, Runtime)."""
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None: ...
 
 
 class Timers:

@@ -169,6 +169,8 @@ def _find_non_finite(value: Any, path: str) -> tuple[str, float] | None:
         except (TypeError, ValueError):
             return None
         return None if math.isfinite(number) else (path, number)
+    if isinstance(value, WireModel):
+        return _find_non_finite(unstructure(value), path)
     if isinstance(value, Mapping):
         items: Any = ((f"{path}.{key}", item) for key, item in value.items())
     elif isinstance(value, (list, tuple)):
@@ -233,9 +235,17 @@ def _needs_json_hook(tp: Any) -> bool:
 
 def _build_converter(json_mode: bool, exclude_unset: bool, exclude_none: bool) -> cattrs.Converter:
     import cattrs
-    from cattrs.gen import make_dict_structure_fn
 
     conv = cattrs.Converter(detailed_validation=True)
+    _register_unstructuring(conv, json_mode, exclude_unset, exclude_none)
+    _register_structuring(conv)
+    return conv
+
+
+def _register_unstructuring(
+    conv: cattrs.Converter, json_mode: bool, exclude_unset: bool, exclude_none: bool
+) -> None:
+    """Models become dicts of their (set) fields; JSON-native values are used as they are."""
     needs_hook = _needs_json_hook if json_mode else _is_model
 
     def model_unstructure_fn(cls: type[WireModel]) -> Callable[[WireModel], dict[str, Any]]:
@@ -274,8 +284,12 @@ def _build_converter(json_mode: bool, exclude_unset: bool, exclude_none: bool) -
             lambda tp: lambda value: value.value,
         )
 
-    # Structuring: cattrs walks the models; leaves pass through unchanged and are checked (and
-    # normalised) by the models' own field checks, so every value is checked exactly once.
+
+def _register_structuring(conv: cattrs.Converter) -> None:
+    """cattrs walks the models; leaves pass through unchanged and are checked (and normalised)
+    by the models' own field checks, so every value is checked exactly once."""
+    from cattrs.gen import make_dict_structure_fn
+
     conv.register_structure_hook_factory(
         lambda tp: not _mentions(tp, _is_model), lambda tp: _passthrough
     )
@@ -293,16 +307,12 @@ def _build_converter(json_mode: bool, exclude_unset: bool, exclude_none: bool) -
         return structure_model
 
     conv.register_structure_hook_factory(_is_model, model_structure_fn)
-
-    def structure_chunk(data: Any, _: Any) -> Any:
-        return conv.structure(data, _chunk_class(data))
-
-    def structure_event(data: Any, _: Any) -> Any:
-        return conv.structure(data, _event_class(data))
-
-    conv.register_structure_hook(ModelInputChunk, structure_chunk)
-    conv.register_structure_hook(TelemetryEvent, structure_event)
-    return conv
+    conv.register_structure_hook(
+        ModelInputChunk, lambda data, _: conv.structure(data, _chunk_class(data))
+    )
+    conv.register_structure_hook(
+        TelemetryEvent, lambda data, _: conv.structure(data, _event_class(data))
+    )
 
 
 def _passthrough(value: Any, _: Any) -> Any:

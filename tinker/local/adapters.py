@@ -33,11 +33,6 @@ def parse_peft_name(name: str) -> tuple[str, str]:
     )
 
 
-def adapter_names(modules: Sequence[str]) -> list[str]:
-    """Every tensor name for the given modules, A before B."""
-    return [peft_name(m, kind) for m in modules for kind in ("A", "B")]
-
-
 def check_adapter_tensors(
     tensors: Mapping[str, npt.NDArray[Any]], expected: Mapping[str, tuple[int, ...]], *, what: str
 ) -> None:

@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from tinker.local.errors import UserInputError
 from tinker.local.models import ModelConfig
 
 Array = npt.NDArray[Any]
@@ -65,6 +66,13 @@ def adapted_modules(config: ModelConfig, *, attn: bool, mlp: bool, unembed: bool
         if keep:
             picked.append(module)
     return picked
+
+
+def seeded_rng(seed: int | None, what: str) -> np.random.Generator:
+    """Generator for a user-supplied seed (None: fresh OS entropy); bad seeds are user errors."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise UserInputError(f"{what} must be a non-negative integer or None, got {seed!r}")
+    return np.random.default_rng(seed)
 
 
 def _name_seed(name: str) -> int:
@@ -291,11 +299,11 @@ class Transformer:
             values = cache.values[layer][:, :, : start + t]
         else:
             keys, values = k, v
-        scores = (q @ keys.transpose(0, 1, 3, 2)) * self.dtype.type(1.0 / np.sqrt(dh))
-        future = np.arange(start + t)[None, :] > (start + np.arange(t))[:, None]
-        scores = np.where(future, -np.inf, scores)
-        scores -= scores.max(axis=-1, keepdims=True)
-        probs = np.exp(scores)
+        q_scaled = q * self.dtype.type(1.0 / np.sqrt(dh))
+        probs = q_scaled @ keys.transpose(0, 1, 3, 2)
+        probs += _causal_mask(start, t, self.dtype)
+        probs -= probs.max(axis=-1, keepdims=True)
+        np.exp(probs, out=probs)
         probs /= probs.sum(axis=-1, keepdims=True)
         ctx = (probs @ values).transpose(0, 2, 1, 3).reshape(b, t, d)
         mid = x + _linear(ctx, w[attn_module(layer, "o_proj")])
@@ -314,65 +322,86 @@ class Transformer:
         self, tape: Tape, dlogits: Array, adapters: Mapping[str, LoraPair], scale: float
     ) -> dict[str, LoraPair]:
         """Gradients of sum(dlogits * logits) w.r.t. every adapter's A and B (exact)."""
-        cfg, w = self.config, self.weights
-        grads: dict[str, LoraPair] = {}
-        lora_scale = self.dtype.type(scale)
-
-        def through(module: str, x: Array, dy: Array, need_input: bool = True) -> Array | None:
-            pair = adapters.get(module)
-            if pair is not None:
-                x2 = x.reshape(-1, x.shape[-1])
-                dy2 = dy.reshape(-1, dy.shape[-1])
-                grad_b = lora_scale * (dy2.T @ (x2 @ pair.a.T))
-                grad_a = lora_scale * ((dy2 @ pair.b).T @ x2)
-                grads[module] = LoraPair(grad_a, grad_b)
-            return _linear_input_grad(dy, w[module]) if need_input else None
-
-        dn = through(UNEMBED, tape.final_n, dlogits)
-        assert dn is not None
-        dx = _rms_norm_backward(dn, tape.final_x, tape.final_inv, w[FINAL_NORM])
-        for layer in reversed(range(cfg.n_layers)):
-            dx = self._block_backward(layer, tape.layers[layer], dx, through, need_input=layer > 0)
-        return grads
+        prop = _Backprop(self.weights, adapters, self.dtype.type(scale))
+        dn = prop.linear(UNEMBED, tape.final_n, dlogits)
+        dx = _rms_norm_backward(dn, tape.final_x, tape.final_inv, self.weights[FINAL_NORM])
+        for layer in reversed(range(self.config.n_layers)):
+            dx = self._block_backward(layer, tape.layers[layer], dx, prop, need_input=layer > 0)
+        return prop.grads
 
     def _block_backward(
-        self, layer: int, lt: LayerTape, dout: Array, through: Any, *, need_input: bool
+        self, layer: int, lt: LayerTape, dout: Array, prop: _Backprop, *, need_input: bool
     ) -> Array:
+        """Gradient w.r.t. the block's input (dout when not needed), recording adapter grads."""
         cfg, w = self.config, self.weights
         b, t, d = dout.shape
         h, dh = cfg.n_heads, cfg.head_dim
 
-        dact = through(mlp_module(layer, "down_proj"), lt.act, dout)
+        dact = prop.linear(mlp_module(layer, "down_proj"), lt.act, dout)
         dgate = dact * lt.up * (lt.gate_sig * (1.0 + lt.gate * (1.0 - lt.gate_sig)))
         dup = dact * lt.gate_act
-        dn2 = through(mlp_module(layer, "gate_proj"), lt.n2, dgate) + through(
-            mlp_module(layer, "up_proj"), lt.n2, dup
-        )
-        dmid = dout + _rms_norm_backward(
-            dn2, lt.mid, lt.inv2, w[f"layers.{layer}.post_attention_layernorm"]
-        )
+        dn2 = prop.linear(mlp_module(layer, "gate_proj"), lt.n2, dgate)
+        dn2 += prop.linear(mlp_module(layer, "up_proj"), lt.n2, dup)
+        norm2 = w[f"layers.{layer}.post_attention_layernorm"]
+        dmid = dout + _rms_norm_backward(dn2, lt.mid, lt.inv2, norm2)
 
-        dctx = through(attn_module(layer, "o_proj"), lt.ctx, dmid)
+        dctx = prop.linear(attn_module(layer, "o_proj"), lt.ctx, dmid)
         dctx_heads = dctx.reshape(b, t, h, dh).transpose(0, 2, 1, 3)
         dprobs = dctx_heads @ lt.v.transpose(0, 1, 3, 2)
         dv = lt.probs.transpose(0, 1, 3, 2) @ dctx_heads
-        dscores = lt.probs * (dprobs - np.sum(dprobs * lt.probs, axis=-1, keepdims=True))
+        dscores = dprobs  # softmax backward, in place
+        dscores -= np.sum(dprobs * lt.probs, axis=-1, keepdims=True)
+        dscores *= lt.probs
         dscores *= self.dtype.type(1.0 / np.sqrt(dh))
         dq = self.rope.rotate(dscores @ lt.k, 0, inverse=True)
         dk = self.rope.rotate(dscores.transpose(0, 1, 3, 2) @ lt.q, 0, inverse=True)
 
-        def flat(g: Array) -> Array:
-            merged: Array = g.transpose(0, 2, 1, 3).reshape((b, t, d))
-            return merged
-
-        dn1 = None
+        dn1 = np.zeros_like(lt.n1) if need_input else None
         for proj, grad in (("q_proj", dq), ("k_proj", dk), ("v_proj", dv)):
-            part = through(attn_module(layer, proj), lt.n1, flat(grad), need_input)
-            if part is not None:
-                dn1 = part if dn1 is None else dn1 + part
+            module = attn_module(layer, proj)
+            merged = grad.transpose(0, 2, 1, 3).reshape((b, t, d))
+            if dn1 is None:
+                prop.adapter_only(module, lt.n1, merged)
+            else:
+                dn1 += prop.linear(module, lt.n1, merged)
         if dn1 is None:
-            return dmid
-        return dmid + _rms_norm_backward(dn1, lt.x, lt.inv1, w[f"layers.{layer}.input_layernorm"])
+            return dmid  # first block: nothing trainable lies below, skip the input gradient
+        norm1 = w[f"layers.{layer}.input_layernorm"]
+        return dmid + _rms_norm_backward(dn1, lt.x, lt.inv1, norm1)
+
+
+class _Backprop:
+    """Backpropagation through the frozen linear layers, collecting LoRA gradients."""
+
+    def __init__(self, weights: Mapping[str, Array], adapters: Mapping[str, LoraPair], scale: Any):
+        self.weights = weights
+        self.adapters = adapters
+        self.scale = scale
+        self.grads: dict[str, LoraPair] = {}
+
+    def adapter_only(self, module: str, x: Array, dy: Array) -> None:
+        """Record dA and dB of `module`'s adapter (if any) for input x and output grad dy."""
+        pair = self.adapters.get(module)
+        if pair is None:
+            return
+        x2 = x.reshape(-1, x.shape[-1])
+        dy2 = dy.reshape(-1, dy.shape[-1])
+        grad_b = self.scale * (dy2.T @ (x2 @ pair.a.T))
+        grad_a = self.scale * ((dy2 @ pair.b).T @ x2)
+        self.grads[module] = LoraPair(grad_a, grad_b)
+
+    def linear(self, module: str, x: Array, dy: Array) -> Array:
+        """As adapter_only, and return the gradient w.r.t. x (through the merged weight)."""
+        self.adapter_only(module, x, dy)
+        return _linear_input_grad(dy, self.weights[module])
+
+
+def _causal_mask(start: int, length: int, dtype: np.dtype[Any]) -> Array:
+    """Additive mask (length, start + length): -inf where a key lies after its query."""
+    keys = np.arange(start + length)[None, :]
+    queries = start + np.arange(length)[:, None]
+    mask: Array = np.where(keys > queries, -np.inf, 0.0).astype(dtype)
+    return mask
 
 
 _ROPE_CACHE: dict[tuple[str, str], RopeTable] = {}

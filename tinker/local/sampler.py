@@ -30,6 +30,7 @@ from tinker.local.model import (
     linear_shapes,
     log_softmax,
     merge_lora,
+    seeded_rng,
 )
 from tinker.local.models import get_model_config, token_bytes
 
@@ -166,7 +167,7 @@ class SamplingOptions:
             raise UserInputError(f"temperature must be a finite number >= 0, got {temperature}")
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < -1:
             raise UserInputError(
-                f"top_k must be -1 (no limit) or a positive integer, got {top_k!r}"
+                f"top_k must be a positive integer, or -1 or 0 for no limit, got {top_k!r}"
             )
         if not 0.0 < top_p <= 1.0:
             raise UserInputError(f"top_p must be in (0, 1], got {top_p}")
@@ -241,6 +242,7 @@ class Sampler:
             raise UserInputError(f"topk_prompt_logprobs must be >= 0, got {topk_prompt_logprobs!r}")
         options = SamplingOptions.checked(temperature, top_k, top_p)
         rule = parse_stop(stop, cfg.vocab_size, cfg.eos_token_id)
+        rng = seeded_rng(seed, "seed")
         budget = min(max_tokens, cfg.max_seq_len - len(tokens))
 
         cache = KVCache(cfg, 1, len(tokens) + max(budget - 1, 0), np.float32)
@@ -248,7 +250,7 @@ class Sampler:
         result_prompt, result_topk = _prompt_logprobs(
             tokens, logits, prompt_logprobs, min(topk_prompt_logprobs, cfg.vocab_size)
         )
-        sequences = self._generate(cache, logits[-1], num_samples, budget, options, rule, seed)
+        sequences = self._generate(cache, logits[-1], num_samples, budget, options, rule, rng)
         return SampleResult(sequences, result_prompt, result_topk)
 
     def _check_prompt(self, prompt: Sequence[int]) -> Array:
@@ -275,10 +277,9 @@ class Sampler:
         budget: int,
         options: SamplingOptions,
         rule: StopRule,
-        seed: int | None,
+        rng: np.random.Generator,
     ) -> list[SampledOutput]:
         """Decode all samples in one batch, dropping rows from the batch as they stop."""
-        rng = np.random.default_rng(seed)
         out_tokens: list[list[int]] = [[] for _ in range(num_samples)]
         out_logprobs: list[list[float]] = [[] for _ in range(num_samples)]
         texts = [b""] * num_samples

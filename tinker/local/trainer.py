@@ -4,10 +4,9 @@ gradient accumulation across calls, Adam(W) steps, and exact state round trips.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import numpy as np
@@ -16,7 +15,6 @@ import numpy.typing as npt
 from tinker.local.adapters import (
     LORA_ALPHA,
     adapter_config,
-    adapter_names,
     check_adapter_tensors,
     peft_name,
 )
@@ -32,14 +30,11 @@ from tinker.local.model import (
     linear_shapes,
     log_softmax,
     merge_lora,
+    seeded_rng,
 )
 from tinker.local.models import ModelConfig, get_model_config
 from tinker.local.optim import Adam, AdamParams
-
-if TYPE_CHECKING:
-    from tinker.local.sampler import SamplerWeights
-
-logger = logging.getLogger(__name__)
+from tinker.local.sampler import SamplerWeights
 
 Array = npt.NDArray[Any]
 
@@ -49,6 +44,8 @@ MICROBATCH_ATTENTION = 1 << 22
 #: A datum joins a padded group only if it is at least this fraction of the group's width.
 MIN_FILL = 0.75
 OPTIMIZER_STEP_KEY = "step"
+#: Largest LoRA rank accepted (bounds memory; the local models are at most 256 wide anyway).
+MAX_RANK = 512
 
 
 @attrs.frozen
@@ -87,8 +84,8 @@ class LoraTrainer:
     ) -> None:
         limit_blas_threads()
         self.config: ModelConfig = get_model_config(base_model)
-        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-            raise UserInputError(f"lora rank must be a positive integer, got {rank!r}")
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_RANK:
+            raise UserInputError(f"lora rank must be an integer in 1..{MAX_RANK}, got {rank!r}")
         if not (train_mlp or train_attn or train_unembed):
             raise UserInputError(
                 "at least one of train_mlp, train_attn, train_unembed must be True"
@@ -114,7 +111,7 @@ class LoraTrainer:
 
     def _init_params(self, seed: int | None) -> dict[str, Array]:
         """A ~ U(-1/sqrt(in), 1/sqrt(in)) from `seed` (None: fresh entropy), B = 0."""
-        rng = np.random.default_rng(seed)
+        rng = seeded_rng(seed, "lora seed")
         shapes = linear_shapes(self.config)
         params: dict[str, Array] = {}
         for module in self.modules:
@@ -259,7 +256,6 @@ class LoraTrainer:
     ) -> dict[str, float] | None:
         """One Adam(W) step on the accumulated gradients, which are then zeroed."""
         params = AdamParams(learning_rate, beta1, beta2, eps, weight_decay, grad_clip_norm)
-        params.validate()
         with self._lock:
             metrics = self._adam.step(self._params, self._grads, params)
             self._network = None
@@ -327,15 +323,9 @@ class LoraTrainer:
 
     def snapshot(self) -> SamplerWeights:
         """An immutable copy of the current adapter for sampling."""
-        from tinker.local.sampler import SamplerWeights
-
         return SamplerWeights.create(
             self.config.name, self.adapter_tensors(), self.rank, self.lora_alpha
         )
-
-    def expected_names(self) -> list[str]:
-        """PEFT names of the adapter tensors this trainer holds."""
-        return adapter_names(self.modules)
 
 
 def _microbatches(lengths: Sequence[int], n_heads: int) -> list[list[int]]:

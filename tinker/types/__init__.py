@@ -4,9 +4,11 @@ Importing this package is light: it needs attrs only (numpy, torch and cattrs lo
 use of a helper that needs them).
 """
 
+from tinker.errors import RequestErrorCategory
 from tinker.types._base import WireModel, fields_set
 from tinker.types.futures import (
     FutureRetrieveRequest,
+    FutureRetrieveResponse,
     ModelID,
     RequestFailedResponse,
     RequestID,
@@ -68,6 +70,7 @@ from tinker.types.telemetry import (
     SessionEndEvent,
     SessionStartEvent,
     Severity,
+    TelemetryBatch,
     TelemetryEvent,
     TelemetryResponse,
     TelemetrySendRequest,
@@ -123,6 +126,7 @@ __all__ = [
     "ForwardBackwardRequest",
     "ForwardRequest",
     "FutureRetrieveRequest",
+    "FutureRetrieveResponse",
     "GenericEvent",
     "GetInfoRequest",
     "GetInfoResponse",
@@ -146,6 +150,7 @@ __all__ = [
     "OptimStepRequest",
     "OptimStepResponse",
     "ParsedCheckpointTinkerPath",
+    "RequestErrorCategory",
     "RequestFailedResponse",
     "RequestID",
     "SampleRequest",
@@ -164,6 +169,7 @@ __all__ = [
     "Severity",
     "StopReason",
     "SupportedModel",
+    "TelemetryBatch",
     "TelemetryEvent",
     "TelemetryResponse",
     "TelemetrySendRequest",

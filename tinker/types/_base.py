@@ -111,11 +111,15 @@ class WireModel:
         """A copy with some fields replaced; replaced fields count as set."""
         clone = copy.deepcopy(self) if deep else copy.copy(self)
         if update:
-            checks = _checks_for(type(self))
+            cls = type(self)
+            checks = _checks_for(cls)
+            fields = attrs.fields_dict(cls)
             for name, value in update.items():
                 if name not in checks:
-                    raise TypeError(f"{type(self).__name__} has no field {name!r}")
-                object.__setattr__(clone, name, _run_check(type(self), name, checks[name], value))
+                    raise TypeError(f"{cls.__name__} has no field {name!r}")
+                converter = fields[name].converter
+                converted = converter(value) if callable(converter) else value
+                object.__setattr__(clone, name, _run_check(cls, name, checks[name], converted))
             object.__setattr__(clone, "_fields_set", clone._fields_set | frozenset(update))
             clone._validate()
         return clone

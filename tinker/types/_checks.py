@@ -53,6 +53,7 @@ class Invalid(Exception):
         return self
 
     def message(self, where: str) -> str:
+        """The error text for the field named `where` (e.g. "SamplingParams.stop")."""
         return f"{where}{self.path}: expected {self.expected}, got {_show(self.value)}"
 
 
@@ -154,9 +155,14 @@ def _check_bool(value: Any) -> bool:
 
 
 def check_int(value: Any) -> int:
+    """An int; numpy integers and integral floats (8.0, as pydantic allows) are converted."""
     if type(value) is int:
         return value
-    if isinstance(value, (bool, float)):
+    if isinstance(value, bool):
+        raise Invalid("int", value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
         raise Invalid("int", value)
     try:
         return operator.index(value)  # numpy integer scalars and other exact integers
@@ -165,6 +171,7 @@ def check_int(value: Any) -> int:
 
 
 def check_float(value: Any) -> float:
+    """A float (an int is kept as it is); numpy scalars are converted."""
     if type(value) is float or type(value) is int:
         return typing.cast(float, value)
     if isinstance(value, (bool, str, bytes)):
@@ -276,8 +283,9 @@ def _union_check(union: Any, model_check: Callable[[Any, Any], Any]) -> Check:
 
 
 def _as_list(value: Any, expected: str) -> list[Any]:
+    """A new list with the items of `value` (so a caller's later changes do not leak in)."""
     if type(value) is list:
-        return value
+        return value.copy()
     if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
         raise Invalid(expected, value)
     tolist = getattr(value, "tolist", None)  # numpy arrays: one C-level conversion
@@ -300,17 +308,12 @@ def _list_check(element_type: Any, model_check: Callable[[Any, Any], Any]) -> Ch
             return items
         if model_cls is not None and all(type(item) is model_cls for item in items):
             return items
-        out = items
         for index, item in enumerate(items):
             try:
-                checked = element_check(item)
+                items[index] = element_check(item)
             except Invalid as exc:
                 raise exc.at(f"[{index}]") from None
-            if checked is not item:
-                if out is items:
-                    out = list(items)
-                out[index] = checked
-        return out
+        return items
 
     return check
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Union
 
 import attrs
 
 from tinker.errors import RequestErrorCategory
 from tinker.types._base import WireModel, wire
+from tinker.types.training import (
+    CreateModelResponse,
+    ForwardBackwardOutput,
+    LoadWeightsResponse,
+    OptimStepResponse,
+    SaveWeightsForSamplerResponse,
+    SaveWeightsResponse,
+    UnloadModelResponse,
+)
 
 __all__ = [
     "FutureRetrieveRequest",
+    "FutureRetrieveResponse",
     "ModelID",
     "RequestFailedResponse",
     "RequestID",
@@ -67,3 +77,17 @@ class RequestFailedResponse(WireModel):
     category: RequestErrorCategory = attrs.field(
         default=RequestErrorCategory.Unknown, converter=_category
     )
+
+
+# What a poll may answer (declared for completeness; results are read by the expected type).
+FutureRetrieveResponse = Union[
+    TryAgainResponse,
+    ForwardBackwardOutput,
+    OptimStepResponse,
+    SaveWeightsResponse,
+    LoadWeightsResponse,
+    SaveWeightsForSamplerResponse,
+    CreateModelResponse,
+    UnloadModelResponse,
+    RequestFailedResponse,
+]

@@ -65,8 +65,8 @@ class CreateSamplingSessionRequest(WireModel):
 class CreateSamplingSessionResponse(WireModel):
     """Answer of create_sampling_session: the sampler's id."""
 
-    sampling_session_id: str
     type: Literal["create_sampling_session"] = "create_sampling_session"
+    sampling_session_id: str
 
 
 @wire

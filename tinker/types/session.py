@@ -35,11 +35,11 @@ class CreateSessionRequest(WireModel):
 class CreateSessionResponse(WireModel):
     """Answer of create_session, with optional messages for the user."""
 
-    session_id: str
+    type: Literal["create_session"] = "create_session"
     info_message: str | None = None
     warning_message: str | None = None
     error_message: str | None = None
-    type: Literal["create_session"] = "create_session"
+    session_id: str
 
 
 @wire

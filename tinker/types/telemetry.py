@@ -15,6 +15,7 @@ __all__ = [
     "SessionEndEvent",
     "SessionStartEvent",
     "Severity",
+    "TelemetryBatch",
     "TelemetryEvent",
     "TelemetryResponse",
     "TelemetrySendRequest",
@@ -46,12 +47,12 @@ class SessionEndEvent(WireModel):
     """The session ended after a fatal error; `duration` is str(timedelta)."""
 
     _always_sent: ClassVar[frozenset[str]] = _EVENT
+    duration: str
     event: Literal["SESSION_END"] = "SESSION_END"
     event_id: str
     event_session_index: int
     severity: Severity
     timestamp: dt.datetime
-    duration: str
 
 
 @wire
@@ -60,13 +61,13 @@ class UnhandledExceptionEvent(WireModel):
     """An exception escaped a public SDK method and was not a user error."""
 
     _always_sent: ClassVar[frozenset[str]] = _EVENT
+    error_message: str
+    error_type: str
     event: Literal["UNHANDLED_EXCEPTION"] = "UNHANDLED_EXCEPTION"
     event_id: str
     event_session_index: int
     severity: Severity
     timestamp: dt.datetime
-    error_type: str
-    error_message: str
     traceback: str | None = None
 
 
@@ -97,6 +98,9 @@ class TelemetrySendRequest(WireModel):
     platform: str
     sdk_version: str
     session_id: str
+
+
+TelemetryBatch = TelemetrySendRequest
 
 
 @wire

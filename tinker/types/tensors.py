@@ -70,7 +70,7 @@ _NUMBER_KINDS = frozenset({int, float})
 def _check_values(value: Any) -> list[Any]:
     """The values as a list; their types are checked against the dtype by `_validate`."""
     if isinstance(value, (list, tuple)):
-        return list(value)
+        return list(value)  # a copy: later changes to the caller's list do not leak in
     raise Invalid("a flat list of numbers (use TensorData.from_numpy for arrays)", value)
 
 
@@ -103,6 +103,8 @@ class TensorData(WireModel):
         allowed = _INT_KINDS if self.dtype == "int64" else _NUMBER_KINDS
         if not kinds <= allowed:
             object.__setattr__(self, "data", _normalise_values(self.data, self.dtype))
+        elif len(kinds) == 2:  # ints mixed with floats: all floats, as the official SDK sends
+            object.__setattr__(self, "data", [float(value) for value in self.data])
         if self.shape is not None:
             if any(dim < 0 for dim in self.shape):
                 raise ValueError(f"TensorData.shape: negative dimension in {self.shape}")

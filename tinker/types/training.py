@@ -102,12 +102,12 @@ class ModelData(WireModel):
 class GetInfoResponse(WireModel):
     """Answer of get_info."""
 
-    model_id: str
+    type: Literal["get_info"] | None = None
     model_data: ModelData
+    model_id: str
     is_lora: bool | None = None
     lora_rank: int | None = None
     model_name: str | None = None
-    type: Literal["get_info"] | None = None
 
 
 @wire

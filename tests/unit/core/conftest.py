@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from core_fake_service import FakeService
+from core_fake_service import FakeService, RuntimeFactory
 
 from tinker._runtime import Runtime, RuntimeOptions
 from tinker.config import ClientConfig
@@ -16,9 +16,6 @@ from tinker.config import ClientConfig
 def service() -> Iterator[FakeService]:
     with FakeService(hold=0.2) as svc:
         yield svc
-
-
-RuntimeFactory = Callable[..., Runtime]
 
 
 @pytest.fixture

@@ -13,18 +13,21 @@ import http.server
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import attrs
+from requests.structures import CaseInsensitiveDict
 
 
 @attrs.frozen
 class Recorded:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict[str]
     body: Any
+    query: str = ""
 
 
 @attrs.frozen
@@ -33,6 +36,27 @@ class Scripted:
     body: Any = None
     headers: dict[str, str] = attrs.Factory(dict)
     drop: bool = False  # close the connection without answering
+    delay: float = 0.0  # wait this long before answering
+    raw: bytes | None = None  # send these bytes as the body instead of JSON
+
+
+# Signature of the `make_runtime` fixture: keyword config overrides -> a started Runtime.
+RuntimeFactory = Callable[..., Any]
+
+
+class FakeTime:
+    """A manual clock whose sleep() records the pause and moves time forward."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 class FakeService:
@@ -91,10 +115,13 @@ class FakeService:
         with self.cond:
             return [r for r in self.requests if r.path == path]
 
-    def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Scripted:
+    def handle(
+        self, method: str, target: str, headers: CaseInsensitiveDict[str], raw: bytes
+    ) -> Scripted:
         body = json.loads(raw) if raw else None
+        path, _, query = target.partition("?")
         with self.cond:
-            self.requests.append(Recorded(method, path, headers, body))
+            self.requests.append(Recorded(method, path, headers, body, query))
             self.cond.notify_all()
             if self.script[path]:
                 return self.script[path].popleft()
@@ -137,13 +164,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         service: FakeService = self.server.service  # type: ignore[attr-defined]
-        path = self.path.split("?", 1)[0]
-        reply = service.handle(self.command, path, dict(self.headers.items()), raw)
+        headers = CaseInsensitiveDict(self.headers.items())
+        reply = service.handle(self.command, self.path, headers, raw)
+        if reply.delay:
+            time.sleep(reply.delay)
         if reply.drop:
             self.close_connection = True
             self.connection.close()
             return
         data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        if reply.raw is not None:
+            data = reply.raw
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -8,8 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import RuntimeFactory
-from core_fake_service import FakeService, Scripted
+from core_fake_service import FakeService, RuntimeFactory, Scripted
 
 from tinker._runtime import Heartbeat, RuntimeOptions
 from tinker._telemetry import MAX_QUEUE_SIZE, Telemetry, is_user_error

@@ -53,3 +53,21 @@ def test_bare_fork_child_rebuilds_lazily_and_the_parent_goes_on(runtime: Runtime
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert use_runtime(runtime, 8)["echo"] == {"n": 8}
+
+
+def test_fork_child_waiting_on_an_inherited_future_gets_its_result(
+    runtime: Runtime, service: FakeService
+) -> None:
+    service.auto_complete = False
+    inherited = runtime.track("inherited-1", "Sample", None)
+    pid = os.fork()
+    if pid == 0:  # child: only waits on the parent's future, never touches the runtime
+        code = 1
+        try:
+            code = 0 if inherited.result(timeout=20) == {"done": 1} else 2
+        finally:
+            os._exit(code)
+    service.complete("inherited-1", {"done": 1})
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert inherited.result(timeout=10) == {"done": 1}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import email.utils
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
+from core_fake_service import FakeTime
 
 from tinker._retry import (
     NO_RETRY,
@@ -28,6 +31,8 @@ from tinker.errors import (
     status_error,
 )
 from tinker.lib.retryable_exception import RetryableException
+
+T = TypeVar("T")
 
 
 def test_transport_backoff_nominal_sequence_and_downward_jitter() -> None:
@@ -109,17 +114,15 @@ def test_policy_values() -> None:
     assert not SUBMIT.is_retryable(ValueError("x"))
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+def submit_layer(attempt: Callable[[], T], fake: FakeTime) -> T:
+    return run_with_deadline(
+        attempt,
+        deadline=300.0,
+        is_retryable=SUBMIT.is_retryable,
+        clock=fake.clock,
+        sleep=fake.sleep,
+        what="POST /x",
+    )
 
 
 def test_deadline_layer_retries_until_success() -> None:
@@ -133,14 +136,7 @@ def test_deadline_layer_retries_until_success() -> None:
             raise item
         return item
 
-    result = run_with_deadline(
-        attempt,
-        deadline=300.0,
-        is_retryable=SUBMIT.is_retryable,
-        clock=fake.clock,
-        sleep=fake.sleep,
-        what="POST /x",
-    )
+    result = submit_layer(attempt, fake)
     assert result == "ok"
     assert fake.sleeps == [1.0, 2.0]
 
@@ -154,14 +150,7 @@ def test_deadline_layer_trims_the_last_pause_and_raises_the_last_error() -> None
         raise status_error(500, {"detail": f"boom {len(calls)}"})
 
     with pytest.raises(Exception, match="boom") as info:
-        run_with_deadline(
-            attempt,
-            deadline=300.0,
-            is_retryable=SUBMIT.is_retryable,
-            clock=fake.clock,
-            sleep=fake.sleep,
-            what="POST /x",
-        )
+        submit_layer(attempt, fake)
     # 1+2+4+8+16 = 31, then 30 s steps up to 301 -> the last pause is trimmed to end at 300.
     assert fake.sleeps[:6] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
     assert sum(fake.sleeps) == pytest.approx(300.0)
@@ -176,14 +165,7 @@ def test_deadline_layer_does_not_retry_other_errors() -> None:
         raise BadRequestError("Error code: 400", status_code=400)
 
     with pytest.raises(BadRequestError):
-        run_with_deadline(
-            attempt,
-            deadline=300.0,
-            is_retryable=SUBMIT.is_retryable,
-            clock=fake.clock,
-            sleep=fake.sleep,
-            what="POST /x",
-        )
+        submit_layer(attempt, fake)
     assert fake.sleeps == []
 
 

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import RuntimeFactory
-from core_fake_service import FakeService, Scripted
+from core_fake_service import FakeService, FakeTime, RuntimeFactory, Scripted
 
 from tinker._futures import APIFuture, chain, combine
 from tinker._http import Reply
@@ -21,19 +20,6 @@ from tinker._retry import SUBMIT
 from tinker._runtime import ClientClosedError, Runtime, RuntimeOptions, Traffic
 from tinker.config import ClientConfig
 from tinker.errors import APIResponseValidationError, APIStatusError, InternalServerError
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_start_sends_create_session_and_logs_server_messages(
@@ -90,7 +76,7 @@ def test_call_decodes_json_reply_and_errors(
 
 
 def test_submit_policy_retries_past_the_transport_layer(service: FakeService) -> None:
-    fake = FakeClock()
+    fake = FakeTime()
     config = ClientConfig(api_key="k", base_url=service.url, telemetry=False, max_retries=1)
     options = RuntimeOptions(heartbeat=False, clock=fake.clock, sleep=fake.sleep)
     with Runtime.start(config, options=options) as runtime:
@@ -129,7 +115,7 @@ def test_lane_submits_arrive_in_seq_order_with_retries_and_resolve_concurrently(
         return None
 
     service.intercept = intercept
-    fake = FakeClock()
+    fake = FakeTime()
     runtime = make_runtime(
         options=RuntimeOptions(heartbeat=False, submit_workers=4, sleep=fake.sleep)
     )
@@ -360,3 +346,67 @@ def test_close_returns_quickly_when_the_server_refuses(black_hole: str) -> None:
     started = time.monotonic()
     runtime.close()
     assert time.monotonic() - started < 2.5
+
+
+def test_request_models_go_through_wire_and_results_are_structured(
+    service: FakeService, make_runtime: RuntimeFactory
+) -> None:
+    from tinker import types
+
+    runtime = make_runtime()
+    request = types.CreateSamplingSessionRequest(
+        session_id="S", sampling_session_seq_id=2, base_model=None, model_path="tinker://r/w/s"
+    )
+    future = runtime.call(
+        Traffic.SESSION,
+        "POST",
+        "/api/v1/create_sampling_session",
+        body=request,
+        result=types.UntypedAPIFuture,
+    )
+    assert isinstance(future, types.UntypedAPIFuture) and future.request_id.startswith("req-")
+    (sent,) = service.seen("/api/v1/create_sampling_session")
+    assert sent.body == {
+        "session_id": "S",
+        "sampling_session_seq_id": 2,
+        "base_model": None,
+        "model_path": "tinker://r/w/s",
+    }
+    service.push("/api/v1/bad", Scripted(200, {"model_id": "m"}))
+    with pytest.raises(APIResponseValidationError, match="UntypedAPIFuture"):
+        runtime.call(Traffic.TRAIN, "POST", "/api/v1/bad", result=types.UntypedAPIFuture)
+
+    sample = {"sequences": [{"tokens": [5, 6], "logprobs": [-0.5, -0.25], "stop_reason": "stop"}]}
+    service.complete("s-1", sample)
+    result = runtime.track("s-1", "Sample", types.SampleResponse).result(timeout=10)
+    assert isinstance(result, types.SampleResponse)
+    assert result.sequences[0].tokens == [5, 6]
+    service.complete("s-2", {"sequences": "nope"})
+    error = runtime.track("s-2", "Sample", types.SampleResponse).exception(timeout=10)
+    assert isinstance(error, ValueError)
+    assert str(error).startswith("Error retrieving result: ")
+
+
+def test_submit_layer_failures_are_reported_to_telemetry(service: FakeService) -> None:
+    fake = FakeTime()
+    config = ClientConfig(api_key="k", base_url=service.url, telemetry=True, max_retries=0)
+    options = RuntimeOptions(heartbeat=False, clock=fake.clock, sleep=fake.sleep)
+    with Runtime.start(config, options=options) as runtime:
+        service.push("/api/v1/optim_step", Scripted(503))
+        runtime.call(Traffic.TRAIN, "POST", "/api/v1/optim_step", body={}, retry=SUBMIT)
+        service.push("/api/v1/optim_step", Scripted(400, {"detail": "bad"}))
+        with pytest.raises(APIStatusError):
+            runtime.call(Traffic.TRAIN, "POST", "/api/v1/optim_step", body={}, retry=SUBMIT)
+        assert runtime.telemetry is not None and runtime.telemetry.flush(timeout=5)
+    events = [e for r in service.seen("/api/v1/telemetry") for e in r.body["events"]]
+    failures = [
+        e
+        for e in events
+        if e.get("event_name") == "InternalClientHolder.execute_with_retries.exception"
+    ]
+    retried, fatal = failures
+    assert retried["severity"] == "WARNING" and retried["event_data"]["should_retry"] is True
+    assert retried["event_data"]["status_code"] == 503
+    assert retried["event_data"]["attempt_count"] == 1
+    assert fatal["event_data"]["should_retry"] is False
+    assert fatal["event_data"]["is_user_error"] is True and fatal["severity"] == "WARNING"

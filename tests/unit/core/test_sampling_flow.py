@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from core_fake_service import FakeService, FakeTime, RuntimeFactory, Scripted
 
-from tinker._futures import APIFuture, completed, failed
-from tinker._retry import RetryConfig
+from tinker._futures import APIFuture, chain, completed, failed
+from tinker._retry import SAMPLE_SUBMIT, RetryConfig
+from tinker._runtime import RuntimeOptions, Traffic
 from tinker._sample_retry import SampleRetryHandler
 from tinker._throttle import SampleLimiter, Timers
 from tinker.errors import APIConnectionError, RateLimitError, RequestFailedError, status_error
 from tinker.lib.retryable_exception import RetryableException
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def rate_limited() -> RateLimitError:
@@ -231,3 +221,48 @@ def test_timers_run_callbacks_in_time_order() -> None:
     timers.close()
     timers.call_later(0.0, lambda: ran.append("after close"))
     assert timers.pending == 0
+
+
+def test_sample_pipeline_resubmits_after_429_and_after_an_expired_future(
+    service: FakeService, make_runtime: RuntimeFactory
+) -> None:
+    fake = FakeTime()
+    runtime = make_runtime(
+        options=RuntimeOptions(heartbeat=False, clock=fake.clock, sleep=fake.sleep)
+    )
+    service.push("/api/v1/asample", Scripted(429, {"detail": "busy"}))
+    expired = {"req-0"}
+
+    def intercept(path: str, body: Any) -> Scripted | None:
+        if path == "/api/v1/retrieve_future" and body["request_id"] in expired:
+            expired.discard(body["request_id"])
+            return Scripted(410, {"detail": "expired"})
+        return None
+
+    service.intercept = intercept
+    seq_ids = itertools.count()
+
+    def submit() -> str:
+        request_id: str = runtime.call(
+            Traffic.SAMPLE,
+            "POST",
+            "/api/v1/asample",
+            body={"seq_id": next(seq_ids)},
+            retry=SAMPLE_SUBMIT,
+            headers={"X-Tinker-Sampling-Backpressure": "1"},
+        )["request_id"]
+        return request_id
+
+    def attempt() -> APIFuture[Any]:
+        submitted = runtime.submit(runtime.sample_limiter.submit, submit)
+        return chain(submitted, lambda rid: runtime.track(rid, "Sample", None))
+
+    retrier = runtime.sample_retrier(RetryConfig(retry_delay_base=0.0))
+    result = retrier.execute(attempt).result(timeout=20)
+    assert result == {"echo": {"seq_id": 2}}
+    asamples = service.seen("/api/v1/asample")
+    assert [r.body["seq_id"] for r in asamples] == [0, 1, 2]
+    assert all(r.headers["X-Tinker-Sampling-Backpressure"] == "1" for r in asamples)
+    assert len({r.headers["X-Idempotency-Key"] for r in asamples}) == 3
+    assert 1.0 in fake.sleeps  # the shared back-off after the 429
+    assert retrier.in_flight == 0

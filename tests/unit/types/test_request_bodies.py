@@ -262,3 +262,10 @@ def test_dumps_numpy_values_inside_free_form_dicts() -> None:
     assert body(request) == (
         b'{"tags":[],"user_metadata":{"a":0.5,"b":[0,1,2],"c":7},"sdk_version":"1"}'
     )
+
+
+def test_dumps_of_plain_data_holding_models() -> None:
+    body = {"tinker_path": "tinker://r/weights/a", "extra": [T.AdamParams(eps=1e-9)]}
+    assert _wire.dumps(body) == b'{"tinker_path":"tinker://r/weights/a","extra":[{"eps":1e-09}]}'
+    with pytest.raises(ValueError, match=r"\$\.extra\[0\]\.eps = nan"):
+        _wire.dumps({"extra": [T.AdamParams(eps=float("nan"))]})

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from compute_helpers import TINY, random_adapter, sequence_datum
 
+from tinker.local import sampler as sampler_module
 from tinker.local.errors import UnknownModelError, UserInputError
 from tinker.local.model import log_softmax
 from tinker.local.models import EOS_TOKEN_ID, VOCAB_SIZE, token_bytes
@@ -103,6 +104,10 @@ def test_top_p_and_top_k_restrict_the_support(sampler: Sampler) -> None:
     assert {s.tokens[0] for s in nucleus.sequences} == {ranked[0]}
     wide = sampler.sample(PROMPT, max_tokens=1, num_samples=40, seed=1, temperature=3.0)
     assert len({s.tokens[0] for s in wide.sequences}) > 3
+    unlimited = sampler.sample(
+        PROMPT, max_tokens=1, num_samples=40, seed=1, temperature=3.0, top_k=0
+    )
+    assert unlimited == wide
 
 
 def test_stop_token_is_included(sampler: Sampler) -> None:
@@ -159,15 +164,22 @@ def test_max_tokens_and_context_limit(sampler: Sampler) -> None:
     assert len(sampler.sample(PROMPT, max_tokens=7, stop=[], seed=0).sequences[0].tokens) == 7
     empty = sampler.sample(PROMPT, max_tokens=0).sequences[0]
     assert empty.tokens == [] and empty.stop_reason == "length"
+    # tiny's context (256) caps the default of DEFAULT_MAX_TOKENS (256) here
     default = sampler.sample(PROMPT, stop=[], seed=0, temperature=0.0).sequences[0]
-    assert len(default.tokens) == DEFAULT_MAX_TOKENS - len(PROMPT) + 1 or len(
-        default.tokens
-    ) == min(DEFAULT_MAX_TOKENS, 256 - len(PROMPT))
+    assert DEFAULT_MAX_TOKENS == 256 and len(default.tokens) == 256 - len(PROMPT)
     near_full = [1] * 250
     capped = sampler.sample(near_full, max_tokens=100, stop=[], seed=0).sequences[0]
     assert len(capped.tokens) == 6 and capped.stop_reason == "length"
     full = sampler.sample([1] * 256, max_tokens=5, prompt_logprobs=True)
     assert full.sequences[0].tokens == [] and len(full.prompt_logprobs or []) == 256
+
+
+def test_max_tokens_none_uses_the_default(
+    sampler: Sampler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sampler_module, "DEFAULT_MAX_TOKENS", 9)
+    out = sampler.sample(PROMPT, max_tokens=None, stop=[], seed=0).sequences[0]
+    assert len(out.tokens) == 9 and out.stop_reason == "length"
 
 
 def test_num_samples_and_mixed_stop_reasons(sampler: Sampler) -> None:
@@ -222,12 +234,13 @@ def test_sample_is_thread_safe(sampler: Sampler) -> None:
         ([1], {"num_samples": 0}, "num_samples must be a positive integer"),
         ([1], {"max_tokens": -1}, "max_tokens must be a non-negative integer"),
         ([1], {"temperature": -0.5}, "temperature must be"),
-        ([1], {"top_k": -2}, "top_k must be -1"),
+        ([1], {"top_k": -2}, "top_k must be a positive integer, or -1 or 0 for no limit, got -2"),
         ([1], {"top_p": 0.0}, "top_p must be in (0, 1]"),
         ([1], {"stop": [""]}, "stop strings must not be empty"),
         ([1], {"stop": [1, "a"]}, "stop must be a string"),
         ([1], {"stop": [VOCAB_SIZE]}, f"stop token id {VOCAB_SIZE} is outside"),
         ([1], {"topk_prompt_logprobs": -1}, "topk_prompt_logprobs must be >= 0"),
+        ([1], {"seed": -5}, "seed must be a non-negative integer or None, got -5"),
     ],
 )
 def test_bad_sampling_requests(

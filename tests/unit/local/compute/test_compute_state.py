@@ -134,8 +134,12 @@ def test_constructor_validation() -> None:
         UnknownModelError, match="known models: tinker-local/small, tinker-local/tiny"
     ):
         LoraTrainer("meta-llama/Llama-3.1-8B", rank=8, seed=0)
-    with pytest.raises(UserInputError, match="rank must be a positive integer"):
+    with pytest.raises(UserInputError, match=r"lora rank must be an integer in 1\.\.512, got 0"):
         LoraTrainer(TINY, rank=0, seed=0)
+    with pytest.raises(UserInputError, match="got 513"):
+        LoraTrainer(TINY, rank=513, seed=0)
+    with pytest.raises(UserInputError, match="lora seed must be a non-negative integer or None"):
+        LoraTrainer(TINY, rank=2, seed=-1)
     with pytest.raises(UserInputError, match="at least one of"):
         LoraTrainer(TINY, rank=2, seed=0, train_mlp=False, train_attn=False, train_unembed=False)
 
@@ -145,3 +149,20 @@ def test_model_registry() -> None:
     small = get_model_config("tinker-local/small")
     assert (small.d_model, small.n_layers, small.max_seq_len) == (256, 4, 1024)
     assert small.vocab_size == 260 and small.eos_token_id == 256
+
+
+def test_fresh_adapter_first_step_moves_only_b_by_about_lr() -> None:
+    trainer = LoraTrainer(TINY, rank=4, seed=0)
+    before = trainer.adapter_tensors()
+    trainer.forward_backward(_data(), "cross_entropy", None)
+    grads = trainer.accumulated_gradients()
+    assert all(not g.any() for name, g in grads.items() if ".lora_A." in name)  # B = 0
+    trainer.optim_step(learning_rate=1e-3)
+    after = trainer.adapter_tensors()
+    for name in before:
+        step = np.abs(after[name] - before[name])
+        if ".lora_A." in name:
+            assert not step.any(), name
+        else:
+            nonzero = step[grads[name] != 0]
+            np.testing.assert_allclose(nonzero, 1e-3, rtol=1e-3)

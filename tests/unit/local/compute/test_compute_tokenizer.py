@@ -8,6 +8,8 @@ import json
 import pathlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from tinker.local.models import (
@@ -52,6 +54,16 @@ def test_decode_round_trips_utf8(tokenizer: Tokenizer) -> None:
         assert b"".join(token_bytes(i) for i in ids) == text.encode()
     chat = "<|system|>sé<|endoftext|><|user|>hi<|endoftext|><|assistant|>"
     assert tokenizer.decode(tokenizer.encode(chat).ids, skip_special_tokens=False) == chat
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_any_text_encodes_to_its_utf8_bytes_and_back(text: str) -> None:
+    tokenizer = Tokenizer.from_file(str(TOKENIZER_DIR / "tokenizer.json"))
+    ids = tokenizer.encode(text).ids
+    if not any(special in text for special in SPECIAL_TOKENS):
+        assert ids == list(text.encode())
+    assert tokenizer.decode(ids, skip_special_tokens=False) == text
 
 
 def test_transformers_config_files() -> None:

@@ -35,9 +35,9 @@ def datum(n: int, **inputs: Any) -> T.Datum:
             "at least one",
         ),
         (
-            lambda: T.EncodedTextChunk(tokens=[1, 2.0]),
+            lambda: T.EncodedTextChunk(tokens=[1, 2.5]),
             TypeError,
-            r"EncodedTextChunk\.tokens\[1\]: expected int, got float 2\.0",
+            r"EncodedTextChunk\.tokens\[1\]: expected int, got float 2\.5",
         ),
         (lambda: T.EncodedTextChunk(tokens="abc"), TypeError, r"EncodedTextChunk\.tokens"),
         (
@@ -218,3 +218,14 @@ def test_token_ids_and_image_sizes_must_not_be_negative() -> None:
         T.ImageChunk(data=b"", format="png", height=1, tokens=-1, width=1)
     with pytest.raises(ValueError, match=r"ImageAssetPointerChunk\.width"):
         T.ImageAssetPointerChunk(format="png", height=1, location="x", tokens=1, width=-2)
+
+
+def test_integral_floats_are_accepted_as_ints_like_pydantic() -> None:
+    chunk = T.EncodedTextChunk(tokens=[1, 2.0])
+    assert chunk.tokens == [1, 2] and {type(t) for t in chunk.tokens} == {int}
+    info = T.WeightsInfoResponse.model_validate(
+        {"base_model": "b", "is_lora": True, "lora_rank": 8.0}
+    )
+    assert info.lora_rank == 8 and type(info.lora_rank) is int
+    with pytest.raises(TypeError, match=r"TensorData\.data\[0\]: dtype int64 needs ints"):
+        T.TensorData(data=[1.5], dtype="int64")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 import pickle
+import typing
 
 import attrs
 import pytest
@@ -165,15 +166,20 @@ def test_torch_helpers_when_torch_is_installed() -> None:
 def test_official_module_paths() -> None:
     from tinker.types.checkpoint import Checkpoint, ParsedCheckpointTinkerPath
     from tinker.types.datum import Datum
+    from tinker.types.future_retrieve_response import FutureRetrieveResponse
     from tinker.types.model_input import ModelInput
     from tinker.types.request_error_category import RequestErrorCategory
     from tinker.types.sampling_params import SamplingParams
+    from tinker.types.telemetry_batch import TelemetryBatch
     from tinker.types.tensor_data import TensorData
 
     assert Datum is T.Datum and ModelInput is T.ModelInput and TensorData is T.TensorData
     assert SamplingParams is T.SamplingParams and Checkpoint is T.Checkpoint
     assert ParsedCheckpointTinkerPath is T.ParsedCheckpointTinkerPath
+    assert RequestErrorCategory is T.RequestErrorCategory
     assert RequestErrorCategory.User.value == "user"
+    assert TelemetryBatch is T.TelemetrySendRequest
+    assert T.RequestFailedResponse in typing.get_args(FutureRetrieveResponse)
 
 
 def test_model_dump_is_a_copy() -> None:
@@ -186,3 +192,68 @@ def test_model_dump_is_a_copy() -> None:
 def test_try_again_always_names_its_type() -> None:
     pending = T.TryAgainResponse(request_id="R", queue_state="active")
     assert _wire.dumps(pending) == b'{"type":"try_again","request_id":"R","queue_state":"active"}'
+
+
+def test_nested_models_accept_dicts_like_pydantic() -> None:
+    request = T.SampleRequest(
+        prompt={"chunks": [{"tokens": [1, 2]}]},  # type: ignore[arg-type]
+        sampling_params={"max_tokens": 4},  # type: ignore[arg-type]
+    )
+    assert request.prompt == T.ModelInput.from_ints([1, 2])
+    assert _wire.unstructure(request) == {
+        "prompt": {"chunks": [{"tokens": [1, 2]}]},
+        "sampling_params": {"max_tokens": 4},
+    }
+
+
+def test_float32_data_mixing_ints_and_floats_is_sent_as_floats() -> None:
+    assert T.TensorData(data=[1.5, 2], dtype="float32").data == [1.5, 2.0]
+    assert T.TensorData(data=[1, 0], dtype="float32").data == [1, 0]  # all ints stay as given
+    assert _wire.dumps(T.TensorData(data=[1.5, 2], dtype="float32")) == (
+        b'{"data":[1.5,2.0],"dtype":"float32"}'
+    )
+
+
+def test_telemetry_batch_is_the_send_request_and_events_keep_official_order() -> None:
+    assert T.TelemetryBatch is T.TelemetrySendRequest
+    event = T.UnhandledExceptionEvent(
+        error_message="boom",
+        error_type="RuntimeError",
+        event_id="e",
+        event_session_index=3,
+        severity="ERROR",
+        timestamp="2025-11-25T06:15:14Z",  # type: ignore[arg-type]
+        traceback=None,
+    )
+    assert _wire.dumps(event) == (
+        b'{"error_message":"boom","error_type":"RuntimeError","event":"UNHANDLED_EXCEPTION",'
+        b'"event_id":"e","event_session_index":3,"severity":"ERROR",'
+        b'"timestamp":"2025-11-25T06:15:14Z","traceback":null}'
+    )
+
+
+def test_types_are_reachable_from_the_top_level_package() -> None:
+    import tinker
+
+    assert tinker.AdamParams is T.AdamParams
+    assert tinker.types.ModelInput is T.ModelInput
+
+
+def test_models_do_not_share_the_callers_lists() -> None:
+    tokens = [1, 2]
+    model_input = T.ModelInput.from_ints(tokens)
+    values = [0.5, 1.0]
+    tensor = T.TensorData(data=values, dtype="float32")
+    tokens.append(3)
+    values.append(2.0)
+    assert model_input.to_ints() == [1, 2] and tensor.data == [0.5, 1.0]
+
+
+def test_model_copy_applies_field_conversions() -> None:
+    datum = T.Datum(model_input=T.ModelInput.from_ints([1]), loss_fn_inputs={"weights": [1.0]})
+    updated = datum.model_copy(update={"loss_fn_inputs": {"target_tokens": [4]}})
+    assert updated.loss_fn_inputs == {
+        "target_tokens": T.TensorData(data=[4], dtype="int64", shape=[1])
+    }
+    failed = T.RequestFailedResponse(error="x", category="user")
+    assert failed.model_copy(update={"category": "odd"}).category is T.RequestErrorCategory.Unknown

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import pickle
 import types
 import typing
 from typing import Any
@@ -138,8 +139,10 @@ def test_json_round_trip(cls: type[T.WireModel], data: st.DataObject) -> None:
 @pytest.mark.parametrize("cls", MODELS, ids=lambda cls: cls.__name__)
 @SETTINGS
 @given(data=st.data())
-def test_model_dump_round_trip(cls: type[T.WireModel], data: st.DataObject) -> None:
+def test_model_dump_copy_and_pickle_round_trip(cls: type[T.WireModel], data: st.DataObject) -> None:
     obj = data.draw(models(cls))
     assert cls.model_validate(obj.model_dump()) == obj
     assert cls.model_validate(obj.model_dump(mode="json")) == obj
     assert obj.model_copy() == obj and obj.model_copy(deep=True) == obj
+    pickled = pickle.loads(pickle.dumps(obj))
+    assert pickled == obj and T.fields_set(pickled) == T.fields_set(obj)
