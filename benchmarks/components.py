@@ -1,4 +1,4 @@
-"""The component benchmarks beside this harness (import, wire format, local compute), run as-is.
+"""The component benchmarks beside this harness (import, wire, transport, compute), run as-is.
 
 Each is a standalone script that prints its own figures; the harness runs it once in this
 checkout's interpreter and keeps its output with the run's results.
@@ -14,6 +14,7 @@ from benchmarks.processes import ROOT
 SCRIPTS: dict[str, list[str]] = {
     "import (bench_import.py)": ["benchmarks/bench_import.py", "--runs", "7"],
     "wire format (bench_wire.py)": ["benchmarks/bench_wire.py", "--repeat", "3"],
+    "transport (bench_transport.py)": ["benchmarks/bench_transport.py", "--ops", "2000"],
     "local compute (bench_compute.py)": ["benchmarks/bench_compute.py", "--repeats", "2"],
 }
 
