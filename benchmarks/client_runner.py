@@ -63,17 +63,24 @@ def process_cpu(pid: int) -> float:
 
 
 class ThreadPeak:
-    """Samples the OS thread count every few milliseconds; `peak` excludes the sampler itself."""
+    """Samples the OS thread count every few milliseconds; `peak` excludes the sampler itself.
+
+    `names` says which Python threads were alive at the peak (name prefixes without their
+    numbers, counted), to tell which pool grew.
+    """
 
     def __init__(self, interval: float = 0.005) -> None:
         self.peak = os_threads()
+        self.names = thread_names()
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="thread-peak", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            self.peak = max(self.peak, os_threads() - 1)
+            count = os_threads() - 1
+            if count > self.peak:
+                self.peak, self.names = count, thread_names()
 
     def __enter__(self) -> ThreadPeak:
         self._thread.start()
@@ -82,7 +89,19 @@ class ThreadPeak:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, os_threads())
+        if os_threads() > self.peak:
+            self.peak, self.names = os_threads(), thread_names()
+
+
+def thread_names() -> dict[str, int]:
+    """Live Python threads by name with digits and separators stripped from the end."""
+    counts: dict[str, int] = {}
+    for thread in threading.enumerate():
+        if thread.name == "thread-peak":
+            continue
+        name = thread.name.rstrip("0123456789_-() ").removesuffix(" (")
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 @contextmanager
@@ -495,6 +514,7 @@ def run_sample(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
     if tokens != n * SAMPLE_TOKENS:
         raise RuntimeError(f"expected {n * SAMPLE_TOKENS} sampled tokens, got {tokens}")
     out.update(
+        peak_thread_names=peak.names,
         peak_threads=peak.peak,
         rss_mb=peak_rss_mb(),
         requests_per_s=n / out["run_wall_s"],
