@@ -56,11 +56,12 @@ def measure(args: argparse.Namespace) -> Measured:
     load_before = os.getloadavg()
     versions: dict[str, dict[str, Any]] = {}
     with Bench(official) as bench:
-        for name, (python, _) in bench.pythons.items():
+        for python in sorted({python for python, _ in bench.pythons.values()}):
+            names = ", ".join(n for n, (p, _) in bench.pythons.items() if p == python)
             try:
-                versions[name] = run_client(python, "versions")
+                versions[names] = run_client(python, "versions")
             except RunFailed as exc:
-                versions[name] = {"error": str(exc)}
+                versions[names] = {"error": str(exc)}
         for workload in workloads:
             print(
                 f"{workload.key}: {workload.reps} run(s) each of {', '.join(workload.impls)}",
