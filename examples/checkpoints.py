@@ -97,6 +97,7 @@ def main(
         "state_path": state_path,
         "sampler_path": sampler_path,
         "checkpoints": listed,
+        "download_dir": local_dir,
         "files": files,
     }
 

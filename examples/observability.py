@@ -10,7 +10,7 @@ completes, because every layer retries; the `tinker` logger tells you what happe
 - WARNING "Training is paused for ..." when the server reports a paused queue (never locally)
 
 Setting TINKER_LOG=debug (or info) before creating the ServiceClient does the same as the
-`logging` calls in `configure_logging`.
+level setting in `retry_logging`.
 
     python examples/observability.py --verbose
 """
@@ -18,10 +18,11 @@ Setting TINKER_LOG=debug (or info) before creating the ServiceClient does the sa
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from common import DEFAULT_MODEL, example_parser, supervised_datum
 from sl_loop import CORPUS
@@ -56,15 +57,27 @@ class RetryCounter(logging.Handler):
                 self.counts[kind] += 1
 
 
-def configure_logging(verbose: bool) -> RetryCounter:
-    """Log tinker's retries to stderr (INFO, or DEBUG when verbose) and count every kind."""
-    logging.basicConfig(format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+@contextlib.contextmanager
+def retry_logging(verbose: bool) -> Iterator[RetryCounter]:
+    """Print tinker's log to stderr (INFO, or DEBUG when verbose) and count every retry kind.
+
+    Handlers go on the `tinker` logger and are removed again on exit.
+    """
     tinker_logger = logging.getLogger("tinker")
-    tinker_logger.setLevel(logging.DEBUG)  # let every record reach the counter
-    logging.getLogger().handlers[0].setLevel(logging.DEBUG if verbose else logging.INFO)
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.setFormatter(logging.Formatter("%(levelname)-7s %(name)s: %(message)s"))
     counter = RetryCounter()
+    saved_level = tinker_logger.level
+    tinker_logger.setLevel(logging.DEBUG)  # let every record reach the counter
+    tinker_logger.addHandler(console)
     tinker_logger.addHandler(counter)
-    return counter
+    try:
+        yield counter
+    finally:
+        tinker_logger.removeHandler(console)
+        tinker_logger.removeHandler(counter)
+        tinker_logger.setLevel(saved_level)
 
 
 def main(
@@ -75,10 +88,10 @@ def main(
     verbose: bool = False,
 ) -> dict[str, object]:
     """Train and sample against a faulty local server; returns what was injected and seen."""
-    counter = configure_logging(verbose)
     injector = tinker.local.Faults.parse(faults)
     queue_states: collections.Counter[str] = collections.Counter()
     with (
+        retry_logging(verbose) as counter,
         tempfile.TemporaryDirectory(prefix="tinker-observability-") as data_dir,
         tinker.local.serve(data_dir=data_dir, faults=injector) as server,
         tinker.ServiceClient(base_url=server.url, api_key="local-key") as service,
