@@ -191,10 +191,9 @@ class Transport:
         if parsed.scheme == "https":
             verify = self._environment["verify"]
             pool_kwargs["cert_reqs"] = "CERT_REQUIRED" if verify else "CERT_NONE"
+            bundle = verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
             if verify:
-                pool_kwargs["ca_certs"] = (
-                    verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
-                )
+                pool_kwargs["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle
         pool: urllib3.HTTPConnectionPool = adapter.poolmanager.connection_from_host(
             parsed.host, parsed.port, parsed.scheme or "http", pool_kwargs=pool_kwargs
         )
