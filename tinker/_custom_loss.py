@@ -1,0 +1,132 @@
+"""Client-side custom losses for `TrainingClient.forward_backward_custom`.
+
+The server only knows its built-in losses, so a custom loss is applied through a linear
+surrogate: the client gets per-token target logprobs from a forward pass, computes the user's
+loss L and g = dL/dlogprobs locally, then asks for a `cross_entropy` backward with
+weights = -g. That loss is -sum(weights * logprobs), whose gradient with respect to every
+logprob is g, so the model receives exactly the gradient of L at the current weights.
+
+Two conventions for the user's function `fn(data, logprobs)`:
+- torch (used when torch is installed): `logprobs` is a list of 1-D float32 tensors with
+  requires_grad; `fn` returns `(loss_tensor, metrics)` and autograd supplies g.
+- numpy (used without torch, or for functions wrapped with `numpy_loss`): `logprobs` is a list
+  of 1-D float32 numpy arrays; `fn` returns `(loss: float, metrics: dict[str, float],
+  grads: list[np.ndarray])` where `grads[i]` = dL/dlogprobs[i], same shape as `logprobs[i]`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import attrs
+import numpy as np
+
+__all__ = ["CustomLossFnV1", "CustomLossResult", "evaluate_custom_loss", "numpy_loss"]
+
+CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_NUMPY_MARK = "__tinker_numpy_loss__"
+
+
+def numpy_loss(fn: F) -> F:
+    """Mark `fn` as a numpy custom loss (returns loss, metrics and grads) even if torch exists."""
+    setattr(fn, _NUMPY_MARK, True)
+    return fn
+
+
+@attrs.frozen
+class CustomLossResult:
+    """The user's loss value, its metrics and dL/dlogprobs per datum (float32, 1-D)."""
+
+    loss: float
+    metrics: dict[str, float]
+    grads: list[np.ndarray]
+
+
+def _torch() -> Any | None:
+    if importlib.util.find_spec("torch") is None:
+        return None
+    return importlib.import_module("torch")
+
+
+def evaluate_custom_loss(
+    loss_fn: Callable[..., Any], data: Sequence[Any], logprobs: Sequence[np.ndarray]
+) -> CustomLossResult:
+    """Run the user's loss on the forward logprobs and return its value, metrics and grads."""
+    torch = None if getattr(loss_fn, _NUMPY_MARK, False) else _torch()
+    if torch is None:
+        result = loss_fn(list(data), [np.array(lp, dtype=np.float32) for lp in logprobs])
+        loss, metrics, grads = _unpack(result, with_grads=True)
+    else:
+        leaves = [torch.tensor(lp, dtype=torch.float32, requires_grad=True) for lp in logprobs]
+        result = loss_fn(list(data), leaves)
+        loss, metrics, grads = _unpack(result, with_grads=False)
+        if grads is None:
+            loss.backward()
+            grads = []
+            for index, leaf in enumerate(leaves):
+                if leaf.grad is None:
+                    raise ValueError(
+                        f"No gradient computed for the logprobs of datum {index}: "
+                        "the custom loss must depend on the logprobs tensors it was given"
+                    )
+                grads.append(_plain(leaf.grad))
+    return CustomLossResult(
+        loss=_as_float(loss, "loss"),
+        metrics=_check_metrics(metrics),
+        grads=_check_grads(grads, logprobs),
+    )
+
+
+def _unpack(result: Any, *, with_grads: bool) -> tuple[Any, Any, Any]:
+    if isinstance(result, tuple) and len(result) == 3:
+        return result[0], result[1], list(result[2])
+    if isinstance(result, tuple) and len(result) == 2 and not with_grads:
+        return result[0], result[1], None
+    expected = "(loss, metrics, grads)" if with_grads else "(loss, metrics[, grads])"
+    raise TypeError(
+        f"custom loss function must return {expected}, got {type(result).__name__}"
+        + ("; numpy losses supply grads = dloss/dlogprobs per datum" if with_grads else "")
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A torch tensor as a detached numpy array; anything else unchanged."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        return value.detach().cpu().numpy()
+    return value
+
+
+def _as_float(value: Any, what: str) -> float:
+    try:
+        number = float(np.asarray(_plain(value), dtype=np.float64).reshape(()))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"custom loss {what} must be a scalar number, got {value!r}") from exc
+    return number
+
+
+def _check_metrics(metrics: Any) -> dict[str, float]:
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"custom loss metrics must be a dict[str, float], got {metrics!r}")
+    return {str(key): _as_float(value, f"metric {key!r}") for key, value in metrics.items()}
+
+
+def _check_grads(grads: Sequence[Any], logprobs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    if len(grads) != len(logprobs):
+        raise ValueError(f"custom loss returned {len(grads)} gradients for {len(logprobs)} datums")
+    checked: list[np.ndarray] = []
+    for index, (grad, lp) in enumerate(zip(grads, logprobs, strict=True)):
+        array = np.asarray(_plain(grad), dtype=np.float32)
+        if array.size != np.asarray(lp).size:
+            raise ValueError(
+                f"gradient of datum {index} has {array.size} elements, "
+                f"its logprobs have {np.asarray(lp).size}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"gradient of datum {index} is not finite")
+        checked.append(array.reshape(-1))
+    return checked

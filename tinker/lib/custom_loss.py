@@ -1,0 +1,11 @@
+"""Custom losses for `TrainingClient.forward_backward_custom` (public helpers).
+
+With torch installed, a loss receives torch tensors and autograd gives its gradient. A numpy
+loss `fn(data, logprobs: list[np.ndarray]) -> (loss: float, metrics: dict[str, float],
+grads: list[np.ndarray])` supplies dloss/dlogprobs itself; mark it with `numpy_loss` so that it
+gets numpy arrays even where torch is installed (without torch every loss is a numpy loss).
+"""
+
+from tinker._custom_loss import CustomLossFnV1, numpy_loss
+
+__all__ = ["CustomLossFnV1", "numpy_loss"]

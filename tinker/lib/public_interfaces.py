@@ -1,0 +1,52 @@
+"""The public client interfaces under their official module path."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import TypeVar
+
+from tinker._futures import APIFuture, QueueState, QueueStateObserver, reject, resolve
+from tinker.rest_client import RestClient
+from tinker.sampling_client import SamplingClient
+from tinker.service_client import ServiceClient
+from tinker.training_client import TrainingClient
+
+__all__ = [
+    "APIFuture",
+    "AwaitableConcurrentFuture",
+    "QueueState",
+    "QueueStateObserver",
+    "RestClient",
+    "SamplingClient",
+    "ServiceClient",
+    "TrainingClient",
+]
+
+T = TypeVar("T")
+
+
+class AwaitableConcurrentFuture(APIFuture[T]):
+    """An APIFuture that follows a plain `concurrent.futures.Future` (awaitable, blocking)."""
+
+    def __init__(self, future: concurrent.futures.Future[T]) -> None:
+        super().__init__()
+        self._wrapped = future
+        future.add_done_callback(self._follow)
+
+    def _follow(self, source: concurrent.futures.Future[T]) -> None:
+        if source.cancelled():
+            super().cancel()
+            return
+        exc = source.exception()
+        if exc is not None:
+            reject(self, exc)
+        else:
+            resolve(self, source.result())
+
+    def cancel(self) -> bool:
+        """Cancel the wrapped future (and this one with it)."""
+        return self._wrapped.cancel()
+
+    def future(self) -> concurrent.futures.Future[T]:
+        """The wrapped future itself."""
+        return self._wrapped
