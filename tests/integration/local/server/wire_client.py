@@ -1,0 +1,105 @@
+"""A raw-HTTP test client for the local server (requests only; no SDK clients involved)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+API = "/api/v1"
+
+
+class WireClient:
+    """Sends protocol bodies and polls futures to completion within a bound."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        self.url = url
+        self.http = requests.Session()
+        self.http.headers.update(headers or {})
+
+    def __enter__(self) -> WireClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
+    def post(self, endpoint: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        return self.http.post(f"{self.url}{API}/{endpoint}", json=body, timeout=30, **kwargs)
+
+    def get(self, endpoint: str, **kwargs: Any) -> requests.Response:
+        return self.http.get(f"{self.url}{API}/{endpoint}", timeout=30, **kwargs)
+
+    def delete(self, endpoint: str) -> requests.Response:
+        return self.http.delete(f"{self.url}{API}/{endpoint}", timeout=30)
+
+    def ok(self, endpoint: str, body: Any = None) -> Any:
+        response = self.post(endpoint, body)
+        assert response.status_code == 200, (response.status_code, response.text)
+        return response.json()
+
+    def submit(self, endpoint: str, body: Any) -> str:
+        answer = self.ok(endpoint, body)
+        assert isinstance(answer["request_id"], str)
+        return str(answer["request_id"])
+
+    def result(self, request_id: str, bound: float = 20.0) -> Any:
+        """Poll until the future is done (200), failing the test after `bound` seconds."""
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            response = self.post("retrieve_future", {"request_id": request_id})
+            if response.status_code == 200:
+                return response.json()
+            assert response.status_code == 408, (response.status_code, response.text)
+            assert response.json() == {
+                "type": "try_again",
+                "request_id": request_id,
+                "queue_state": "active",
+            }
+        raise AssertionError(f"future {request_id} not done within {bound} s")
+
+    def run(self, endpoint: str, body: Any) -> Any:
+        return self.result(self.submit(endpoint, body))
+
+    def session(self) -> str:
+        body = {"tags": ["test"], "user_metadata": {"who": "tests"}, "sdk_version": "0.5.1"}
+        return str(self.ok("create_session", body)["session_id"])
+
+    def model(self, session_id: str, seq: int = 0, base: str = "fake/tiny", rank: int = 4) -> str:
+        body = {
+            "session_id": session_id,
+            "model_seq_id": seq,
+            "base_model": base,
+            "user_metadata": {"run": "r1"},
+            "lora_config": {
+                "rank": rank,
+                "seed": 1,
+                "train_unembed": True,
+                "train_mlp": True,
+                "train_attn": True,
+            },
+        }
+        return str(self.run("create_model", body)["model_id"])
+
+
+def datum(tokens: list[int], weights: list[float] | None = None) -> dict[str, Any]:
+    """A cross_entropy datum as the SDK sends it (no chunk type, shapes included)."""
+    targets = [*tokens[1:], 0]
+    inputs: dict[str, Any] = {
+        "target_tokens": {"data": targets, "dtype": "int64", "shape": [len(targets)]}
+    }
+    if weights is not None:
+        inputs["weights"] = {"data": weights, "dtype": "float32", "shape": [len(weights)]}
+    return {"model_input": {"chunks": [{"tokens": tokens}]}, "loss_fn_inputs": inputs}
+
+
+def fwdbwd(model_id: str, seq_id: int, data: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "model_id": model_id,
+        "seq_id": seq_id,
+        "forward_backward_input": {
+            "data": data or [datum([1, 2, 3])],
+            "loss_fn": "cross_entropy",
+            "loss_fn_config": None,
+        },
+    }

@@ -1,0 +1,54 @@
+"""Fault injection: parsing, per-family rules, telemetry exemption, seeded reproducibility."""
+
+from __future__ import annotations
+
+import pytest
+
+from tinker.local.faults import FaultRule, Faults
+
+
+def test_parse_builds_rules_and_seed() -> None:
+    faults = Faults.parse("train.5xx=1,sample.429=1,poll.408=1,*.latency=0.25,seed=3")
+    assert faults.decide("train", "forward").status == 503
+    assert faults.decide("sample", "asample").status == 429
+    assert faults.decide("poll", "retrieve_future").status == 408
+    rest = faults.decide("rest", "list_training_runs")
+    assert rest.status is None and rest.delay == 0.25
+    assert faults.injected["train.503"] == 1
+
+
+def test_429_only_on_asample_and_408_only_on_polls() -> None:
+    faults = Faults({"*": FaultRule(rate_limit_429=1.0, timeout_408=1.0)})
+    assert faults.decide("train", "forward").status is None
+    assert faults.decide("sample", "asample").status == 429
+    assert faults.decide("poll", "retrieve_future").status == 408
+
+
+def test_wildcard_never_faults_telemetry_unless_named() -> None:
+    assert Faults({"*": FaultRule(error_5xx=1.0)}).decide("telemetry", "telemetry").status is None
+    named = Faults({"telemetry": FaultRule(error_5xx=1.0)})
+    assert named.decide("telemetry", "telemetry").status == 503
+
+
+def test_same_seed_same_decisions() -> None:
+    def draws(seed: int) -> list[object]:
+        faults = Faults({"*": FaultRule(error_5xx=0.5, drop=0.3)}, seed=seed)
+        return [faults.decide("train", "forward") for _ in range(50)]
+
+    assert draws(1) == draws(1)
+    assert draws(1) != draws(2)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("train5xx=1", "<family>.<kind>"),
+        ("train.5xx", "family.kind=value"),
+        ("train.teapot=1", "kind in"),
+        ("moon.5xx=1", "unknown fault families"),
+        ("train.5xx=2", "within"),
+    ],
+)
+def test_bad_specs_are_rejected(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Faults.parse(spec)

@@ -1,0 +1,83 @@
+"""`python -m tinker.local serve`: run a local Tinker server in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+API_KEY_ENV = "TINKER_LOCAL_API_KEY"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface (one sub-command, `serve`)."""
+    parser = argparse.ArgumentParser(prog="python -m tinker.local")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run a local Tinker-compatible server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--data-dir",
+        default=None,
+        help="where runs and checkpoints are kept "
+        "(default $TINKER_LOCAL_DATA_DIR or ~/.cache/tinker-sync/local)",
+    )
+    serve.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV) or None,
+        help=f"require this X-API-Key on requests (default ${API_KEY_ENV}; none: no check)",
+    )
+    serve.add_argument(
+        "--long-poll-seconds", type=float, default=20.0, help="retrieve_future wait bound"
+    )
+    serve.add_argument("--faults", default=None, help='fault spec, e.g. "train.5xx=0.1,seed=1"')
+    serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server; returns the exit status (130 after Ctrl-C)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from tinker.local import serve
+
+    stop = threading.Event()
+    interrupted = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        server = serve(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            api_key=args.api_key,
+            faults=args.faults,
+            long_poll_seconds=args.long_poll_seconds,
+        )
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"tinker.local: cannot start the server: {exc}\n")
+        return 2
+    sys.stdout.write(f"Tinker local server: {server.url}\nData directory: {server.data_dir}\n")
+    sys.stdout.flush()
+    with server:
+        while not stop.wait(0.5):
+            pass
+    return 130 if interrupted.is_set() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
