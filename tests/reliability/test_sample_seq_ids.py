@@ -12,7 +12,7 @@ import requests
 
 from tinker import _wire, types
 
-from .conftest import MODEL
+from .runs import MODEL
 
 REBASED = 1 << 20
 
