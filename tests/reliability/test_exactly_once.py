@@ -95,5 +95,6 @@ def test_concurrent_samples_under_faults_match_the_fault_free_run(
     assert injected >= 20, injector.injected
     assert got == expected
     print(
-        f"sampling: {SAMPLES} samples, {injected} faults {dict(injector.injected)}, {elapsed:.1f} s"
+        f"sampling: {SAMPLES} samples, {injected}/{injector.decided} requests faulted "
+        f"{dict(injector.injected)}, {elapsed:.1f} s"
     )
