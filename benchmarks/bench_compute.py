@@ -92,9 +92,7 @@ def bench_torch(name: str, batch: int, seq: int, repeats: int) -> float | None:
 
     def step() -> None:
         hidden = model[1](model[0](tokens), mask=mask, is_causal=True)
-        loss = torch.nn.functional.cross_entropy(
-            model[2](hidden).flatten(0, 1), tokens.flatten()
-        )
+        loss = torch.nn.functional.cross_entropy(model[2](hidden).flatten(0, 1), tokens.flatten())
         loss.backward()
 
     return _best_of(repeats, step)

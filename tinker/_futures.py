@@ -316,8 +316,10 @@ class _PollJob(Generic[T]):
     observer: QueueStateObserver | None
     on_expired: Callable[[], None] | None
     roundtrip: float | None
+    started: float = 0.0
     iteration: int = 0
     connection_failures: int = 0
+    notices: int = 0
 
 
 # What the poller sends: (request_id, extra headers) -> reply; raises APIConnectionError.
@@ -326,6 +328,7 @@ PollSender = Callable[[str, Mapping[str, str]], "Reply"]
 EventSink = Callable[[str, dict[str, Any], str], None]
 
 IDLE_WORKER_SECONDS = 30.0
+LONG_WAIT_NOTICE = 600.0
 
 
 class Poller:
@@ -400,6 +403,7 @@ class Poller:
             observer=observer,
             on_expired=on_expired,
             roundtrip=roundtrip,
+            started=self._clock(),
         )
         if not self._enqueue(job, 0.0):
             reject(future, TinkerError(f"client closed; request {request_id} is not polled"))
@@ -490,7 +494,23 @@ class Poller:
             return delay
         job.iteration += 1
         job.connection_failures = 0
-        return self._handle(job, reply)
+        next_poll = self._handle(job, reply)
+        if next_poll is not None:
+            self._note_long_wait(job)
+        return next_poll
+
+    def _note_long_wait(self, job: _PollJob[Any]) -> None:
+        """Log (INFO) every 10 minutes that a request is still pending, so no wait is silent."""
+        waited = self._clock() - job.started
+        if waited >= LONG_WAIT_NOTICE * (job.notices + 1):
+            job.notices += 1
+            logger.info(
+                "request %s (%s) still pending after %.0fs and %d polls",
+                job.request_id,
+                job.request_type,
+                waited,
+                job.iteration,
+            )
 
     def _handle(self, job: _PollJob[Any], reply: Reply) -> float | None:
         status, body = reply.status_code, reply.body

@@ -303,8 +303,9 @@ class Runtime:
             + 3  # timers, heartbeat, telemetry flusher
         )
 
-    def _build(self, transport: Transport | None) -> None:
-        """Create threads, pools and connections (at start, and in a forked child)."""
+    def _build(self, transport: Transport | None, *, after_fork: bool = False) -> None:
+        """Create threads, pools and connections (at start, and in a forked child, where the
+        fork hook has already replaced the timers and the limiter)."""
         self._pid = os.getpid()
         self.transport = transport or Transport(self.config)
         self.transport.sleep = self._sleep
@@ -314,10 +315,9 @@ class Runtime:
         self._blocking_pool = concurrent.futures.ThreadPoolExecutor(
             self.options.blocking_workers, thread_name_prefix="tinker-blocking"
         )
-        self.timers = Timers(clock=self._clock)
-        self.sample_limiter = SampleLimiter(
-            self.config.max_sample_submits or 1, clock=self._clock, sleep=self._sleep
-        )
+        if not after_fork:
+            self.timers = Timers(clock=self._clock)
+            self.sample_limiter = self._new_limiter()
         self.telemetry: Telemetry | None = None
         if self.config.telemetry:
             self.telemetry = Telemetry(
@@ -343,6 +343,11 @@ class Runtime:
                 self._send_heartbeat, session_id=self.session_id, clock=self._clock
             )
             self._heartbeat.start()
+
+    def _new_limiter(self) -> SampleLimiter:
+        return SampleLimiter(
+            self.config.max_sample_submits or 1, clock=self._clock, sleep=self._sleep
+        )
 
     # -- construction ----------------------------------------------------------------------
 
@@ -444,7 +449,7 @@ class Runtime:
             if self._pid != os.getpid():
                 inherited = self._poller.inherited_jobs()
                 logger.debug("rebuilding the runtime of session %s after fork", self.session_id)
-                self._build(None)
+                self._build(None, after_fork=True)
                 self._poller.adopt(inherited)
 
     def _after_fork_in_child(self) -> None:
@@ -452,6 +457,10 @@ class Runtime:
         self._lock = threading.RLock()
         self._counters_lock = threading.Lock()
         self._closing = threading.Event()
+        # Objects that clients may reach directly get fresh locks now (they start no threads
+        # until used); the rest is rebuilt on first use.
+        self.timers = Timers(clock=self._clock)
+        self.sample_limiter = self._new_limiter()
         for lane in list(self._lanes):
             lane._after_fork()
 

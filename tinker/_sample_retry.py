@@ -13,8 +13,10 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -29,7 +31,15 @@ __all__ = ["SampleRetryHandler"]
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-Attempt = Callable[[], "concurrent.futures.Future[T]"]
+_handlers: weakref.WeakSet[SampleRetryHandler] = weakref.WeakSet()
+
+
+def _reset_handlers_after_fork() -> None:
+    for handler in list(_handlers):
+        handler._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_handlers_after_fork)
 
 
 @attrs.define(eq=False)
@@ -65,6 +75,13 @@ class SampleRetryHandler:
         self._waiting: collections.deque[_Call[Any]] = collections.deque()
         self._last_progress = clock()
         self._watchdog_armed = False
+        _handlers.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """New lock (a vanished parent thread may hold the old one); the watchdog's timer
+        thread is gone, so the next admitted call arms it again."""
+        self._lock = threading.Lock()
+        self._watchdog_armed = False
 
     @property
     def in_flight(self) -> int:
@@ -78,18 +95,24 @@ class SampleRetryHandler:
             if len(self._in_flight) >= self.config.max_connections:
                 self._waiting.append(call)
                 return call.out
-            self._admit(call)
+            arm = self._admit(call)
+        if arm:
+            self._timers.call_later(self.config.progress_timeout, self._watchdog)
         self._start(call)
         return call.out
 
-    def _admit(self, call: _Call[Any]) -> None:
-        """Under the lock: count `call` in flight; a start from idle counts as progress."""
+    def _admit(self, call: _Call[Any]) -> bool:
+        """Under the lock: count `call` in flight (a start from idle counts as progress).
+
+        True when the caller must arm the watchdog (after releasing the lock).
+        """
         if not self._in_flight:
             self._last_progress = self._clock()
         self._in_flight.add(call)
         if self.config.progress_timeout > 0 and not self._watchdog_armed:
             self._watchdog_armed = True
-            self._timers.call_later(self.config.progress_timeout, self._watchdog)
+            return True
+        return False
 
     def _start(self, call: _Call[Any]) -> None:
         if call.out.done():
@@ -138,10 +161,13 @@ class SampleRetryHandler:
         with self._lock:
             self._in_flight.discard(call)
             ready: list[_Call[Any]] = []
+            arm = False
             while self._waiting and len(self._in_flight) < self.config.max_connections:
                 waiting = self._waiting.popleft()
-                self._admit(waiting)
+                arm = self._admit(waiting) or arm
                 ready.append(waiting)
+        if arm:
+            self._timers.call_later(self.config.progress_timeout, self._watchdog)
         for waiting in ready:
             self._start(waiting)
 
@@ -152,11 +178,11 @@ class SampleRetryHandler:
             if not self._in_flight:
                 self._watchdog_armed = False
                 return
-            if idle_for <= timeout:
-                self._timers.call_later(timeout - idle_for, self._watchdog)
-                return
-            stuck = list(self._in_flight)
-            self._watchdog_armed = False
+            stuck = [] if idle_for <= timeout else list(self._in_flight)
+            self._watchdog_armed = not stuck
+        if not stuck:
+            self._timers.call_later(timeout - idle_for, self._watchdog)
+            return
         logger.error(
             "%s: no sample finished for %.0fs; failing %d requests in flight",
             self._name,

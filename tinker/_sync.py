@@ -42,8 +42,11 @@ _warned: set[str] = set()
 _warned_lock = threading.Lock()
 
 
-def warn_if_blocking_loop(method: str) -> None:
-    """Log once per method name when a blocking call is made from a running event loop."""
+def warn_if_blocking_loop(method: str, advice: str | None = None) -> None:
+    """Log once per method name when a blocking call is made from a running event loop.
+
+    `advice` says what to do instead (default: use the method's `*_async` twin).
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -53,10 +56,9 @@ def warn_if_blocking_loop(method: str) -> None:
             return
         _warned.add(method)
     logger.warning(
-        "%s() blocks the running asyncio event loop until it finishes; "
-        "use %s_async() from async code",
+        "%s() blocks the running asyncio event loop until it finishes; %s",
         method,
-        method,
+        advice or f"use {method}_async() from async code",
     )
 
 

@@ -248,6 +248,25 @@ class RestClient(ClientBase):
         _plan_unpublish_checkpoint_from_tinker_path
     )
 
+    def _plan_set_checkpoint_ttl_from_tinker_path(
+        self, tinker_path: str, ttl_seconds: int | None
+    ) -> Thunk[None]:
+        """Expire a checkpoint `ttl_seconds` from now, or never (None)."""
+        parsed = _parse_checkpoint_path(tinker_path)
+        if ttl_seconds is not None and (
+            not isinstance(ttl_seconds, int) or isinstance(ttl_seconds, bool) or ttl_seconds <= 0
+        ):
+            raise ValueError(f"ttl_seconds must be a positive int or None, got {ttl_seconds!r}")
+        path = (
+            f"/api/v1/training_runs/{parsed.training_run_id}/checkpoints/{parsed.checkpoint_id}/ttl"
+        )
+        return self._call("PUT", path, None, body={"ttl_seconds": ttl_seconds})
+
+    set_checkpoint_ttl_from_tinker_path = future_method(_plan_set_checkpoint_ttl_from_tinker_path)
+    set_checkpoint_ttl_from_tinker_path_async = async_method(
+        _plan_set_checkpoint_ttl_from_tinker_path
+    )
+
     def _plan_get_session(self, session_id: str) -> Thunk[types.GetSessionResponse]:
         """The training runs and samplers of a session."""
         sid = _check_id(session_id, "session_id")

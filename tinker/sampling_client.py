@@ -21,7 +21,14 @@ from typing import Any, TypeVar
 import attrs
 
 from tinker import types
-from tinker._futures import APIFuture, QueueState, QueueStateObserver, chain, transform
+from tinker._futures import (
+    APIFuture,
+    QueueState,
+    QueueStateObserver,
+    chain,
+    completed,
+    transform,
+)
 from tinker._ops import (
     ClientBase,
     QueuePauseWarner,
@@ -31,8 +38,7 @@ from tinker._ops import (
 )
 from tinker._retry import SAMPLE_SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import Runtime, Traffic
-from tinker._sample_retry import SampleRetryHandler
-from tinker._sync import Thunk, await_future
+from tinker._sync import Thunk, await_future, warn_if_blocking_loop
 from tinker.config import ClientConfig
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
@@ -124,8 +130,8 @@ class SamplingClient(ClientBase, QueueStateObserver):
         self._base_model = base_model
         self._seq_ids = itertools.count()
         self._seq_lock = threading.Lock()
-        self._retry_handler = SampleRetryHandler(
-            self.retry_config, timers=runtime.timers, name=f"sampler {sampling_session_id}"
+        self._retry_handler = runtime.sample_retrier(
+            self.retry_config, name=f"sampler {sampling_session_id}"
         )
         self._warn_paused = QueuePauseWarner(
             f"Sampling is paused for sampler {sampling_session_id}.",
@@ -133,6 +139,26 @@ class SamplingClient(ClientBase, QueueStateObserver):
         )
         self._tokenizer: Tokenizer | None = None
         self._tokenizer_lock = threading.Lock()
+
+    @staticmethod
+    def create(
+        holder: Runtime,
+        *,
+        model_path: str | None = None,
+        base_model: str | None = None,
+        sampling_session_id: str | None = None,
+        retry_config: RetryConfig | None = None,
+    ) -> APIFuture[SamplingClient]:
+        """A future SamplingClient: on `sampling_session_id`, or on a new sampling session."""
+        if sampling_session_id is not None:
+            client = SamplingClient(
+                holder,
+                sampling_session_id=sampling_session_id,
+                retry_config=retry_config,
+                base_model=base_model,
+            )
+            return completed(client)
+        return holder.spawn(plan_sampling_client(holder, model_path, base_model, retry_config))
 
     def __repr__(self) -> str:
         return (
@@ -176,8 +202,11 @@ class SamplingClient(ClientBase, QueueStateObserver):
                 headers=BACKPRESSURE_HEADERS,
             )
 
-        submitted = runtime.submit(runtime.sample_limiter.submit, submit_once)
-        return chain(submitted, _identity)
+        def limited() -> APIFuture[types.SampleResponse]:
+            # Looked up on the pool thread: a forked child's runtime has a fresh limiter.
+            return runtime.sample_limiter.submit(submit_once)
+
+        return chain(runtime.submit(limited), _identity)
 
     def sample(
         self,
@@ -232,6 +261,9 @@ class SamplingClient(ClientBase, QueueStateObserver):
 
     def get_tokenizer(self) -> Tokenizer:
         """The tokenizer of the sampler's base model (asks the server for it if unknown)."""
+        warn_if_blocking_loop(
+            "SamplingClient.get_tokenizer", "call it once before the loop or in a worker thread"
+        )
         with self._tokenizer_lock:
             if self._tokenizer is None:
                 base_model = self._base_model

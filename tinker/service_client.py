@@ -81,7 +81,9 @@ class ServiceClient(ClientBase):
 
         `config` gives a complete ClientConfig instead (then no other argument may be given).
         """
-        warn_if_blocking_loop("ServiceClient")
+        warn_if_blocking_loop(
+            "ServiceClient", "create it before the loop starts or with asyncio.to_thread()"
+        )
         metadata = _check_metadata(user_metadata)
         explicit: dict[str, Any] = {
             "api_key": api_key,

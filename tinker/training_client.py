@@ -452,7 +452,9 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     def get_tokenizer(self) -> Tokenizer:
         """The model's tokenizer (loaded once per process, cached on this client)."""
-        warn_if_blocking_loop("TrainingClient.get_tokenizer")
+        warn_if_blocking_loop(
+            "TrainingClient.get_tokenizer", "call it once before the loop or in a worker thread"
+        )
         with self._tokenizer_lock:
             if self._tokenizer is None:
                 info = self._get_info(retry=False)

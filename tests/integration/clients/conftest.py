@@ -19,9 +19,11 @@ def local_server_module() -> Any:
 
 
 @pytest.fixture
-def local_module() -> Any:
-    """The tinker.local package (skips while the embedded server is not available)."""
-    return local_server_module()
+def local_module() -> Iterator[Any]:
+    """The tinker.local package; the process-wide shared server is closed after the test."""
+    local = local_server_module()
+    yield local
+    local.shared_server().close()
 
 
 @pytest.fixture

@@ -1,19 +1,22 @@
-"""A scripted fake Tinker service on `responses`, and clients connected to it."""
+"""A scripted fake Tinker service on a loopback HTTP server, and clients connected to it.
+
+The transport talks real HTTP/1.1 (it drives urllib3 pools directly, below what `responses`
+patches), so the fake is a small threaded http.server on 127.0.0.1.
+"""
 
 from __future__ import annotations
 
+import http.server
 import itertools
 import json
-import re
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
 import pytest
-import responses
 
-BASE_URL = "http://tinker.test"
 API_KEY = "tml-secret-key-for-tests"
 SESSION_ID = "S"
 
@@ -48,7 +51,7 @@ class FakeService:
     `direct(method, path, handler)`: the endpoint answers handler(body) at once.
     """
 
-    def __init__(self, mock: responses.RequestsMock) -> None:
+    def __init__(self) -> None:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._ids = itertools.count()
@@ -59,13 +62,17 @@ class FakeService:
         self.direct("POST", "/api/v1/session_heartbeat", lambda _b: {})
         self.direct("POST", "/api/v1/telemetry", lambda _b: {"status": "accepted"})
         self.future("/api/v1/create_model", lambda b: {"model_id": f"M{b['model_seq_id']}"})
-        mock.add_callback(
-            responses.GET, re.compile(re.escape(BASE_URL) + r"/.*"), callback=self._handle
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
-        for method in (responses.POST, responses.DELETE, responses.PUT):
-            mock.add_callback(
-                method, re.compile(re.escape(BASE_URL) + r"/.*"), callback=self._handle
-            )
+        self._thread.start()
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
     def direct(self, method: str, path: str, handler: Handler) -> None:
         self._direct[(method, path)] = handler
@@ -95,30 +102,27 @@ class FakeService:
         }
         return [call for call in self.calls if call.path not in plumbing]
 
-    def _handle(self, request: Any) -> tuple[int, dict[str, str], str]:
-        path, _, query = request.path_url.partition("?")
-        body = json.loads(request.body) if request.body else None
-        params = dict(pair.split("=", 1) for pair in query.split("&") if pair)
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], str]:
+        path, _, query = target.partition("?")
+        body = json.loads(raw) if raw else None
+        params = dict(urllib.parse.parse_qsl(query))
         with self._lock:
-            self.calls.append(Call(request.method, path, body, dict(request.headers), params))
+            self.calls.append(Call(method, path, body, headers, params))
         if path == "/api/v1/retrieve_future":
             return self._retrieve(body["request_id"])
-        handler = self._direct.get((request.method, path))
-        if handler is None:
-            for (method, pattern), candidate in self._direct.items():
-                if method == request.method and re.fullmatch(pattern, path):
-                    handler = candidate
-                    break
+        handler = self._direct.get((method, path))
         if handler is not None:
             return self._answer(handler(body))
         future_handler = self._futures.get(path)
-        if future_handler is not None and request.method == "POST":
+        if future_handler is not None and method == "POST":
             request_id = f"R{next(self._ids)}"
             answer = future_handler(body)
             with self._lock:
                 self._pending[request_id] = list(answer) if isinstance(answer, list) else [answer]
             return self._answer({"request_id": request_id})
-        return 404, {}, json.dumps({"detail": f"no fake for {request.method} {path}"})
+        return 404, {}, json.dumps({"detail": f"no fake for {method} {path}"})
 
     def _retrieve(self, request_id: str) -> tuple[int, dict[str, str], str]:
         with self._lock:
@@ -133,10 +137,35 @@ class FakeService:
         return reply.status, {"Content-Type": "application/json", **reply.headers}, text
 
 
+def _handler_for(fake: FakeService) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            status, headers, text = fake.handle(self.command, self.path, dict(self.headers), raw)
+            data = text.encode("utf-8")
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_DELETE = do_PUT = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeService]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeService(mock)
+    service = FakeService()
+    yield service
+    service.close()
 
 
 @pytest.fixture
@@ -145,7 +174,7 @@ def service(fake: FakeService, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
 
     for name in ("TINKER_API_KEY", "TINKER_BASE_URL", "TINKER_TAGS", "TINKER_LOG"):
         monkeypatch.delenv(name, raising=False)
-    client = ServiceClient(api_key=API_KEY, base_url=BASE_URL, telemetry=False)
+    client = ServiceClient(api_key=API_KEY, base_url=fake.base_url, telemetry=False)
     yield client
     client.close()
 

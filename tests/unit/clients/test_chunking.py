@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tinker._chunking import (
     MAX_CHUNK_LEN,
@@ -142,3 +144,24 @@ def test_merge_outputs_concatenates_in_order_and_takes_first_type() -> None:
     assert merged == ["o1", "o2", "o3"]
     assert metrics == {"loss:sum": 3.0, "l:mean": pytest.approx(2.0)}
     assert merge_outputs([]) == ("", [], {})
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=400), max_size=300),
+    st.integers(min_value=1, max_value=40),
+    st.integers(min_value=1, max_value=1000),
+)
+@settings(max_examples=200, deadline=None)
+def test_packing_is_ordered_within_limits_and_greedy(
+    sizes: list[int], max_len: int, max_numbers: int
+) -> None:
+    data = [_datum(size) for size in sizes]
+    chunks = chunk_data(data, max_len=max_len, max_numbers=max_numbers)
+    assert [d for chunk in chunks for d in chunk] == data
+    for index, chunk in enumerate(chunks):
+        numbers = sum(datum_number_count(d) for d in chunk)
+        assert 1 <= len(chunk) <= max_len
+        assert numbers <= max_numbers or len(chunk) == 1
+        if index + 1 < len(chunks):  # greedy: the next datum did not fit
+            following = datum_number_count(chunks[index + 1][0])
+            assert len(chunk) == max_len or numbers + following > max_numbers

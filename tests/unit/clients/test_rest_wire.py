@@ -168,3 +168,17 @@ def test_async_twins_return_values_from_fresh_loops(rest: Any) -> None:
     sessions = asyncio.run(rest.list_sessions_async(limit=3))
     assert sessions.sessions == ["S"]
     assert asyncio.run(rest.delete_checkpoint_async("M0", "weights/0001")) is None
+
+
+def test_set_checkpoint_ttl(fake: FakeService, rest: Any) -> None:
+    path = "/api/v1/training_runs/M0/checkpoints/sampler_weights/s1/ttl"
+    fake.direct("PUT", path, lambda _b: None)
+    tinker_path = "tinker://M0/sampler_weights/s1"
+    assert rest.set_checkpoint_ttl_from_tinker_path(tinker_path, 3600).result(timeout=10) is None
+    asyncio.run(rest.set_checkpoint_ttl_from_tinker_path_async(tinker_path, None))
+    assert [(c.method, c.path, c.body) for c in fake.api_calls[-2:]] == [
+        ("PUT", path, {"ttl_seconds": 3600}),
+        ("PUT", path, {"ttl_seconds": None}),
+    ]
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        rest.set_checkpoint_ttl_from_tinker_path(tinker_path, 0)

@@ -188,3 +188,40 @@ def test_get_tokenizer_asks_for_the_base_model_when_unknown(
     assert client.get_tokenizer().encode("y x") == [1, 0]
     assert client.get_tokenizer() is client.get_tokenizer()
     assert len(fake.requests_to("/api/v1/samplers/S:sample:7")) == 1
+
+
+def test_retries_still_fire_in_a_forked_child(fake: FakeService, service: Any) -> None:
+    import faulthandler
+    import os
+
+    fake.direct(
+        "POST", "/api/v1/create_sampling_session", lambda _b: {"sampling_session_id": "S:sample:0"}
+    )
+    fast = RetryConfig(retry_delay_base=0.01, retry_delay_max=0.02)
+    sampler = service.create_sampling_client(base_model="b", retry_config=fast)
+    # the parent uses the timer thread before forking
+    sampler.holder.timers.call_later(0.0, lambda: None)
+    attempts = iter([[Reply(410, {"detail": "expired"})], [Reply(body=SAMPLE)]])
+    fake.future("/api/v1/asample", lambda _b: next(attempts))
+    pid = os.fork()
+    if pid == 0:  # child: the first attempt expires, the retry must run on a live timer thread
+        code = 1
+        faulthandler.dump_traceback_later(30, exit=True)  # never hang the test run
+        try:
+            future = sampler.sample(types.ModelInput.from_ints([1]), 1, types.SamplingParams())
+            code = 0 if future.result(timeout=20).sequences[0].tokens == [5, 6] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_static_create(fake: FakeService, service: Any, sampler: Any) -> None:
+    from tinker.sampling_client import SamplingClient
+
+    existing = SamplingClient.create(service.holder, sampling_session_id="S:sample:5")
+    assert existing.result(timeout=1).sampling_session_id == "S:sample:5"
+    before = len(fake.bodies("/api/v1/create_sampling_session"))
+    created = SamplingClient.create(service.holder, base_model="base/model").result(timeout=10)
+    assert created.sampling_session_id == "S:sample:1"
+    assert len(fake.bodies("/api/v1/create_sampling_session")) == before + 1

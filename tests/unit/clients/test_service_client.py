@@ -12,7 +12,7 @@ from tinker import types
 from tinker.errors import TinkerError
 from tinker.service_client import ServiceClient
 
-from .conftest import API_KEY, BASE_URL, FakeService
+from .conftest import API_KEY, FakeService
 
 
 def test_session_creation_body_and_headers(fake: FakeService, service: ServiceClient) -> None:
@@ -30,7 +30,7 @@ def test_user_metadata_and_default_headers(
     with ServiceClient(
         {"who": "me"},
         api_key=API_KEY,
-        base_url=BASE_URL,
+        base_url=fake.base_url,
         default_headers={"X-Extra": "1"},
         telemetry=False,
     ):
@@ -40,10 +40,13 @@ def test_user_metadata_and_default_headers(
     assert call.headers["X-Extra"] == "1"
 
 
-def test_missing_api_key_is_a_tinker_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_api_key_is_a_tinker_error(
+    fake: FakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
     with pytest.raises(TinkerError, match="API key"):
-        ServiceClient(base_url=BASE_URL)
+        ServiceClient(base_url=fake.base_url)
+    assert fake.calls == []
 
 
 def test_capabilities(fake: FakeService, service: ServiceClient) -> None:
@@ -140,7 +143,7 @@ def test_close_is_idempotent_and_context_manager_closes(
     fake: FakeService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
-    with ServiceClient(api_key=API_KEY, base_url=BASE_URL, telemetry=False) as client:
+    with ServiceClient(api_key=API_KEY, base_url=fake.base_url, telemetry=False) as client:
         runtime = client.holder
     assert runtime.closed
     client.close()
@@ -150,8 +153,25 @@ def test_close_is_idempotent_and_context_manager_closes(
 def test_config_and_settings_are_exclusive(fake: FakeService) -> None:
     from tinker.config import ClientConfig
 
-    config = ClientConfig(api_key=API_KEY, base_url=BASE_URL, telemetry=False)
+    config = ClientConfig(api_key=API_KEY, base_url=fake.base_url, telemetry=False)
     with pytest.raises(TypeError, match="either config"):
         ServiceClient(config=config, timeout=3.0)
     with ServiceClient(config=config) as client:
         assert client.session_id == "S"
+
+
+def test_constructor_inside_a_loop_warns_with_advice(
+    fake: FakeService, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tinker._sync._warned", set())
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+
+    async def inside() -> str:
+        with ServiceClient(api_key=API_KEY, base_url=fake.base_url, telemetry=False) as client:
+            return client.session_id
+
+    with caplog.at_level(logging.WARNING, logger="tinker"):
+        assert asyncio.run(inside()) == "S"
+    (warning,) = [r.getMessage() for r in caplog.records if "event loop" in r.getMessage()]
+    assert "ServiceClient()" in warning
+    assert "asyncio.to_thread" in warning

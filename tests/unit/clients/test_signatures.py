@@ -64,6 +64,13 @@ SIGNATURES: dict[str, dict[str, list[tuple[str, Any]]]] = {
         "on_queue_state_change": [("queue_state", REQUIRED)],
     },
     "tinker.sampling_client.SamplingClient": {
+        "create": [
+            ("holder", REQUIRED),
+            ("model_path", None),
+            ("base_model", None),
+            ("sampling_session_id", None),
+            ("retry_config", None),
+        ],
         "sample": [
             ("prompt", REQUIRED),
             ("num_samples", REQUIRED),
@@ -88,6 +95,10 @@ SIGNATURES: dict[str, dict[str, list[tuple[str, Any]]]] = {
         "delete_checkpoint_from_tinker_path": [("tinker_path", REQUIRED)],
         "publish_checkpoint_from_tinker_path": [("tinker_path", REQUIRED)],
         "unpublish_checkpoint_from_tinker_path": [("tinker_path", REQUIRED)],
+        "set_checkpoint_ttl_from_tinker_path": [
+            ("tinker_path", REQUIRED),
+            ("ttl_seconds", REQUIRED),
+        ],
         "get_session": [("session_id", REQUIRED)],
         "list_sessions": [("limit", 20), ("offset", 0)],
         "get_sampler": [("sampler_id", REQUIRED)],

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+from typing import Any
 
 import pytest
 from core_fake_service import FakeService
@@ -71,3 +74,44 @@ def test_fork_child_waiting_on_an_inherited_future_gets_its_result(
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert inherited.result(timeout=10) == {"done": 1}
+
+
+def test_fork_while_other_threads_hold_runtime_locks(runtime: Runtime) -> None:
+    from tinker._futures import chain
+    from tinker._retry import RetryConfig
+
+    handler = runtime.sample_retrier(RetryConfig())
+    runtime.call_later(0.0, lambda: None)  # the parent's timer thread is running
+    held, release = threading.Event(), threading.Event()
+
+    def hold_locks() -> None:
+        with runtime.timers._cond, handler._lock, runtime.sample_limiter._lock, runtime._lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_locks)
+    holder.start()
+    assert held.wait(5)
+    pid = os.fork()
+    if pid == 0:  # child: every lock above is held by a thread that does not exist here
+        code = 1
+        try:
+            signal.alarm(20)  # a deadlock kills the child instead of hanging the test
+
+            def attempt() -> Any:
+                submitted = runtime.submit(
+                    runtime.sample_limiter.submit,
+                    lambda: runtime.call(Traffic.SAMPLE, "POST", "/api/v1/asample", body={})[
+                        "request_id"
+                    ],
+                )
+                return chain(submitted, lambda rid: runtime.track(rid, "Sample", None))
+
+            result = handler.execute(attempt).result(timeout=15)
+            code = 0 if result == {"echo": {}} else 2
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join(5)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

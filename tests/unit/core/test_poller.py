@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -213,3 +214,22 @@ def test_worker_count_is_bounded_by_max_workers() -> None:
     assert [f.result(timeout=10)["id"] for f in futures] == [f"r{i}" for i in range(200)]
     assert concurrent_polls[1] <= 4
     poller.close()
+
+
+def test_a_long_pending_request_is_logged_every_ten_minutes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+
+    def send(request_id: str, headers: Mapping[str, str]) -> Reply:
+        now[0] += 100.0  # every poll takes 100 s of (fake) time
+        return reply(408) if now[0] < 1300 else reply(200, {"ok": 1})
+
+    poller = Poller(send, max_workers=1, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="tinker"):
+        assert poller.track("slow-1", "OptimStep", dict).result(timeout=10) == {"ok": 1}
+    notices = [r.getMessage() for r in caplog.records if "still pending" in r.getMessage()]
+    assert notices == [
+        "request slow-1 (OptimStep) still pending after 600s and 6 polls",
+        "request slow-1 (OptimStep) still pending after 1200s and 12 polls",
+    ]

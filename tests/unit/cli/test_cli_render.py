@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import pytest
+
+from tinker.cli.render import (
+    format_lora,
+    format_size,
+    format_time,
+    format_timestamp,
+    table,
+    to_jsonable,
+)
+from tinker.types import Checkpoint
+
+NOW = dt.datetime(2026, 3, 31, 12, 0, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("delta", "expected"),
+    [
+        (dt.timedelta(seconds=0), "just now"),
+        (dt.timedelta(seconds=59), "just now"),
+        (dt.timedelta(seconds=-30), "just now"),  # clock skew: a time slightly in the future
+        (dt.timedelta(minutes=1), "1 minute ago"),
+        (dt.timedelta(minutes=59, seconds=59), "59 minutes ago"),
+        (dt.timedelta(hours=1), "1 hour ago"),
+        (dt.timedelta(hours=23), "23 hours ago"),
+        (dt.timedelta(days=1), "1 day ago"),
+        (dt.timedelta(days=6), "6 days ago"),
+        (dt.timedelta(days=7), "1 week ago"),
+        (dt.timedelta(days=30), "4 weeks ago"),
+        (dt.timedelta(days=30, seconds=1), "2026-03-01"),
+        (dt.timedelta(days=365), "2025-03-31"),
+    ],
+)
+def test_relative_times(delta: dt.timedelta, expected: str) -> None:
+    assert format_time(NOW - delta, now=NOW) == expected
+
+
+def test_times_from_strings_and_naive_datetimes_are_utc() -> None:
+    assert format_time("2026-03-31T11:58:00Z", now=NOW) == "2 minutes ago"
+    assert format_time("2026-03-31T09:00:00.12+00:00", now=NOW) == "2 hours ago"
+    assert format_time(dt.datetime(2026, 3, 31, 11, 0), now=NOW) == "1 hour ago"
+    assert format_time(None, now=NOW) == "-"
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        (None, "-"),
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KB"),
+        (1536, "1.5 KB"),
+        (5 * 1024**2, "5.0 MB"),
+        (3 * 1024**3 + 1024**3 // 2, "3.5 GB"),
+        (2 * 1024**4, "2.0 TB"),
+        (2048 * 1024**4, "2048.0 TB"),
+    ],
+)
+def test_sizes_use_base_1024(size: int | None, expected: str) -> None:
+    assert format_size(size) == expected
+
+
+def test_absolute_timestamps_are_utc_to_the_minute() -> None:
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    assert format_timestamp(dt.datetime(2026, 4, 2, 14, 30, 59, tzinfo=plus_two)) == (
+        "2026-04-02 12:30 UTC"
+    )
+    assert format_timestamp("2026-04-02T12:30:00Z") == "2026-04-02 12:30 UTC"
+    assert format_timestamp(None) == "-"
+
+
+def test_lora_column() -> None:
+    assert format_lora(True, 8) == "Rank 8"
+    assert format_lora(True, None) == "Yes"
+    assert format_lora(False, None) == "No"
+
+
+def test_table_aligns_columns_and_strips_trailing_space() -> None:
+    text = table("Title", ("A", "Longer"), [("xyz", "1"), ("q", "")])
+    assert text.splitlines() == [
+        "Title",
+        "A    Longer",
+        "---  ------",
+        "xyz  1",
+        "q",
+    ]
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+def test_to_jsonable_converts_models_datetimes_and_enums() -> None:
+    checkpoint = Checkpoint(
+        checkpoint_id="weights/a",
+        checkpoint_type="training",
+        time=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        tinker_path="tinker://r/weights/a",
+    )
+    value = {"items": [checkpoint], "when": dt.datetime(2026, 1, 2), "color": Color.RED}
+    assert to_jsonable(value) == {
+        "items": [
+            {
+                "checkpoint_id": "weights/a",
+                "checkpoint_type": "training",
+                "time": "2026-01-02T03:04:05Z",
+                "tinker_path": "tinker://r/weights/a",
+                "size_bytes": None,
+                "public": False,
+                "expires_at": None,
+            }
+        ],
+        "when": "2026-01-02T00:00:00+00:00",
+        "color": "red",
+    }
+
+
+def test_to_jsonable_rejects_unknown_objects() -> None:
+    with pytest.raises(TypeError, match="cannot render object as JSON"):
+        to_jsonable(object())
