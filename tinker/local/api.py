@@ -85,7 +85,6 @@ CLIENT_FLAGS = {
 }
 # Reachable without the API key: health checks and signed (token) archive links.
 PUBLIC = frozenset({"healthz", "archive_download"})
-IDEMPOTENCY_KEY_HEADER = "X-Idempotency-Key"
 
 
 @attrs.frozen
@@ -274,7 +273,7 @@ class Api:
             spec,
             base_model=req.base_model,
             model_path=req.model_path,
-            idempotency_key=_header(request, IDEMPOTENCY_KEY_HEADER),
+            idempotency_key=request.headers.get("x-idempotency-key"),
         )
         return _future(submitted)
 
@@ -443,12 +442,6 @@ def _structure(body: dict[str, Any], model: type[M]) -> M:
 
 def _parse(request: Request, model: type[M]) -> M:
     return _structure(_object(request), model)
-
-
-def _header(request: Request, name: str) -> str | None:
-    """A request header by case-insensitive name, or None."""
-    wanted = name.lower()
-    return next((v for k, v in request.headers.items() if k.lower() == wanted), None)
 
 
 def _future(submitted: Submitted) -> Response:

@@ -113,9 +113,10 @@ class Samplers:
     ) -> Submitted:
         """Queue a sample on the worker pool; resolves to SampleResponse.
 
-        A resubmit is recognised by (sampler, seq_id) together with the idempotency key when
-        one is sent: a transport retry reuses the key, while another client sending the same
-        seq_id under a different key is a different request.
+        A repeat of (sampler, seq_id, idempotency key) is a transport retry and gets the same
+        future. The key is part of it because SDKs take a new seq_id for every sampling attempt
+        anyway, while copies of one sampling client in several processes (pickled) count their
+        seq_ids from 0 each: same seq_id, different requests.
 
         Answers 429 (TooManyRequests) when too many samples are queued: deliberate
         back-pressure that the client answers by backing off and resubmitting.
@@ -129,8 +130,8 @@ class Samplers:
             self._ctx.sessions.touch(row.session_id)
             key = sampler_id
             suffix = str(seq_id) if seq_id is not None else uuid.uuid4().hex
-            if seq_id is not None and idempotency_key:
-                suffix += ":" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+            if idempotency_key:
+                suffix += ":" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]
             request_id = f"{sampler_id}:{suffix}"
         else:
             resolved_base, _ = self._source(base_model, model_path)
