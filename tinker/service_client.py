@@ -97,7 +97,6 @@ class ServiceClient(ClientBase):
             config = ClientConfig.from_env(**explicit)
         elif any(value is not None for value in explicit.values()):
             raise TypeError("pass either config= or individual settings, not both")
-        config.apply_log_level()
         super().__init__(Runtime.start(config, user_metadata=metadata))
         logger.info("ServiceClient initialized for session %s", self._runtime.session_id)
 

@@ -35,7 +35,15 @@ from tinker._ops import (
 )
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import Runtime, Traffic
-from tinker._sync import Thunk, async_method, blocking_method, warn_if_blocking_loop
+from tinker._sync import (
+    Queued,
+    Thunk,
+    async_method,
+    blocking_method,
+    queued_async_method,
+    queued_method,
+    warn_if_blocking_loop,
+)
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
 if TYPE_CHECKING:
@@ -114,10 +122,10 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     def _ordered(
         self, path: str, request_type: str, result: type[Any], build: Callable[[int], object]
-    ) -> APIFuture[Any]:
+    ) -> Queued[Any]:
         """Reserve one seq_id now and submit `build(seq_id)` to `path` in lane order."""
-        (future,) = self._submit_ordered(path, request_type, result, [build])
-        return future
+        (submit,) = self._submit_ordered(path, request_type, result, [build])
+        return Queued(chain(submit, _identity), (submit,))
 
     def _submit_ordered(
         self,
@@ -125,9 +133,10 @@ class TrainingClient(ClientBase, QueueStateObserver):
         request_type: str,
         result: type[Any],
         builders: Sequence[Callable[[int], object]],
-    ) -> list[APIFuture[Any]]:
+    ) -> list[APIFuture[APIFuture[Any]]]:
         """Reserve consecutive seq_ids now, build every body, then queue them on the lane.
 
+        Each returned future resolves, once that request is submitted, to its result future.
         A body that fails to build gives back every reserved seq_id, so the lane never stalls.
         """
         seq_ids = self._lane.reserve(len(builders))
@@ -151,16 +160,16 @@ class TrainingClient(ClientBase, QueueStateObserver):
             )
 
         return [
-            chain(self._lane.submit(seq_id, submitter(body)), _identity)
+            self._lane.submit(seq_id, submitter(body))
             for seq_id, body in zip(seq_ids, bodies, strict=True)
         ]
 
     def _forward_like(
         self, data: object, loss_fn: object, loss_fn_config: object, *, backward: bool
-    ) -> APIFuture[types.ForwardBackwardOutput]:
+    ) -> Queued[types.ForwardBackwardOutput]:
         batch, loss_fn_name, config = _check_batch(data, loss_fn, loss_fn_config)
         if not batch:
-            return completed(_empty_output())
+            return Queued(completed(_empty_output()))
         inputs = [
             types.ForwardBackwardInput(data=chunk, loss_fn=loss_fn_name, loss_fn_config=config)
             for chunk in chunk_data(batch)
@@ -182,44 +191,33 @@ class TrainingClient(ClientBase, QueueStateObserver):
             else ("/api/v1/forward", "Forward")
         )
         builders = [request(fb_input) for fb_input in inputs]
-        futures = self._submit_ordered(path, kind, types.ForwardBackwardOutput, builders)
-        return combine(futures, _merge_chunk_results)
+        submits = self._submit_ordered(path, kind, types.ForwardBackwardOutput, builders)
+        results = [chain(submit, _identity) for submit in submits]
+        return Queued(combine(results, _merge_chunk_results), submits)
 
-    def forward(
+    def _queue_forward(
         self,
         data: list[types.Datum],
         loss_fn: types.LossFnType,
         loss_fn_config: dict[str, float] | None = None,
-    ) -> APIFuture[types.ForwardBackwardOutput]:
-        """Loss and per-token outputs without gradients (chunked, ordered); returns at once."""
+    ) -> Queued[types.ForwardBackwardOutput]:
+        """Loss and per-token outputs without gradients (chunked, in call order)."""
         return self._forward_like(data, loss_fn, loss_fn_config, backward=False)
 
-    async def forward_async(
-        self,
-        data: list[types.Datum],
-        loss_fn: types.LossFnType,
-        loss_fn_config: dict[str, float] | None = None,
-    ) -> APIFuture[types.ForwardBackwardOutput]:
-        """Like `forward`; await the returned future for the result."""
-        return self.forward(data, loss_fn, loss_fn_config)
+    forward = queued_method(_queue_forward)
+    forward_async = queued_async_method(_queue_forward)
 
-    def forward_backward(
+    def _queue_forward_backward(
         self,
         data: list[types.Datum],
         loss_fn: types.LossFnType,
         loss_fn_config: dict[str, float] | None = None,
-    ) -> APIFuture[types.ForwardBackwardOutput]:
-        """Loss, outputs and accumulated gradients (chunked, ordered); returns at once."""
+    ) -> Queued[types.ForwardBackwardOutput]:
+        """Loss, outputs and accumulated gradients (chunked, in call order)."""
         return self._forward_like(data, loss_fn, loss_fn_config, backward=True)
 
-    async def forward_backward_async(
-        self,
-        data: list[types.Datum],
-        loss_fn: types.LossFnType,
-        loss_fn_config: dict[str, float] | None = None,
-    ) -> APIFuture[types.ForwardBackwardOutput]:
-        """Like `forward_backward`; await the returned future for the result."""
-        return self.forward_backward(data, loss_fn, loss_fn_config)
+    forward_backward = queued_method(_queue_forward_backward)
+    forward_backward_async = queued_async_method(_queue_forward_backward)
 
     def forward_backward_custom(
         self, data: list[types.Datum], loss_fn: CustomLossFnV1
@@ -231,30 +229,30 @@ class TrainingClient(ClientBase, QueueStateObserver):
         `tinker.lib.custom_loss.numpy_loss`) returns `(loss: float, metrics: dict[str, float],
         grads: list[np.ndarray])` with grads[i] = dloss/dlogprobs[i]. The result's metrics
         carry the user's loss as `loss:sum`, the server's surrogate as `surrogate_loss:sum`.
-        Blocks until the forward pass has finished and the backward pass is submitted.
+        Blocks until the forward pass has finished and the backward pass is queued.
         """
         warn_if_blocking_loop("TrainingClient.forward_backward_custom")
         batch = _check_custom_batch(data, loss_fn)
         forward = self.forward([_forward_view(d) for d in batch], "cross_entropy")
-        return self._custom_backward(batch, loss_fn, forward.result())
+        return self._custom_backward(batch, loss_fn, forward.result()).result
 
     async def forward_backward_custom_async(
         self, data: list[types.Datum], loss_fn: CustomLossFnV1
     ) -> APIFuture[types.ForwardBackwardOutput]:
-        """Like `forward_backward_custom`, awaiting the forward pass without blocking."""
+        """Like `forward_backward_custom`; returns once the backward pass is submitted."""
         batch = _check_custom_batch(data, loss_fn)
         forward_view = [_forward_view(d) for d in batch]
         forward = await self.forward(forward_view, "cross_entropy").result_async()
-        return self._custom_backward(batch, loss_fn, forward)
+        return await self._custom_backward(batch, loss_fn, forward).submitted()
 
     def _custom_backward(
         self,
         batch: list[types.Datum],
         loss_fn: CustomLossFnV1,
         forward: types.ForwardBackwardOutput,
-    ) -> APIFuture[types.ForwardBackwardOutput]:
+    ) -> Queued[types.ForwardBackwardOutput]:
         if not batch:
-            return completed(_empty_output())
+            return Queued(completed(_empty_output()))
         logprobs = [
             np.asarray(output["logprobs"].to_numpy(), dtype=np.float32).reshape(-1)
             for output in forward.loss_fn_outputs
@@ -277,10 +275,10 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 metrics=metrics,
             )
 
-        return transform(self.forward_backward(linear, "cross_entropy"), with_user_loss)
+        return self._forward_like(linear, "cross_entropy", None, backward=True).map(with_user_loss)
 
-    def optim_step(self, adam_params: types.AdamParams) -> APIFuture[types.OptimStepResponse]:
-        """Apply the accumulated gradients with Adam; ordered after every earlier operation."""
+    def _queue_optim_step(self, adam_params: types.AdamParams) -> Queued[types.OptimStepResponse]:
+        """Apply the accumulated gradients with Adam, after every earlier operation."""
         if not isinstance(adam_params, types.AdamParams):
             raise TypeError(f"adam_params must be an AdamParams, got {type(adam_params).__name__}")
         return self._ordered(
@@ -292,15 +290,12 @@ class TrainingClient(ClientBase, QueueStateObserver):
             ),
         )
 
-    async def optim_step_async(
-        self, adam_params: types.AdamParams
-    ) -> APIFuture[types.OptimStepResponse]:
-        """Like `optim_step`; await the returned future for the result."""
-        return self.optim_step(adam_params)
+    optim_step = queued_method(_queue_optim_step)
+    optim_step_async = queued_async_method(_queue_optim_step)
 
-    def save_state(
+    def _queue_save_state(
         self, name: str, ttl_seconds: int | None = None
-    ) -> APIFuture[types.SaveWeightsResponse]:
+    ) -> Queued[types.SaveWeightsResponse]:
         """Save weights and optimizer state as `tinker://<model_id>/weights/<name>`."""
         _check_name(name, "name")
         ttl = _check_ttl(ttl_seconds)
@@ -313,13 +308,10 @@ class TrainingClient(ClientBase, QueueStateObserver):
             ),
         )
 
-    async def save_state_async(
-        self, name: str, ttl_seconds: int | None = None
-    ) -> APIFuture[types.SaveWeightsResponse]:
-        """Like `save_state`; await the returned future for the result."""
-        return self.save_state(name, ttl_seconds)
+    save_state = queued_method(_queue_save_state)
+    save_state_async = queued_async_method(_queue_save_state)
 
-    def _load(self, path: str, optimizer: bool) -> APIFuture[types.LoadWeightsResponse]:
+    def _load(self, path: str, optimizer: bool) -> Queued[types.LoadWeightsResponse]:
         check_tinker_path(path)
         return self._ordered(
             "/api/v1/load_weights",
@@ -330,27 +322,23 @@ class TrainingClient(ClientBase, QueueStateObserver):
             ),
         )
 
-    def load_state(self, path: str) -> APIFuture[types.LoadWeightsResponse]:
+    def _queue_load_state(self, path: str) -> Queued[types.LoadWeightsResponse]:
         """Load the weights (not the optimizer state) of a training checkpoint."""
         return self._load(path, optimizer=False)
 
-    async def load_state_async(self, path: str) -> APIFuture[types.LoadWeightsResponse]:
-        """Like `load_state`; await the returned future for the result."""
-        return self.load_state(path)
+    load_state = queued_method(_queue_load_state)
+    load_state_async = queued_async_method(_queue_load_state)
 
-    def load_state_with_optimizer(self, path: str) -> APIFuture[types.LoadWeightsResponse]:
+    def _queue_load_state_with_optimizer(self, path: str) -> Queued[types.LoadWeightsResponse]:
         """Load the weights and the optimizer state of a training checkpoint."""
         return self._load(path, optimizer=True)
 
-    async def load_state_with_optimizer_async(
-        self, path: str
-    ) -> APIFuture[types.LoadWeightsResponse]:
-        """Like `load_state_with_optimizer`; await the returned future for the result."""
-        return self.load_state_with_optimizer(path)
+    load_state_with_optimizer = queued_method(_queue_load_state_with_optimizer)
+    load_state_with_optimizer_async = queued_async_method(_queue_load_state_with_optimizer)
 
-    def save_weights_for_sampler(
+    def _queue_save_weights_for_sampler(
         self, name: str, ttl_seconds: int | None = None
-    ) -> APIFuture[types.SaveWeightsForSamplerResponse]:
+    ) -> Queued[types.SaveWeightsForSamplerResponse]:
         """Save sampler weights as `tinker://<model_id>/sampler_weights/<name>`."""
         _check_name(name, "name")
         ttl = _check_ttl(ttl_seconds)
@@ -362,13 +350,10 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 model_id=self.model_id, path=name, seq_id=seq_id, **_ttl_field(ttl)
             ),
         )
-        return transform(saved, _sampler_path)
+        return saved.map(_sampler_path)
 
-    async def save_weights_for_sampler_async(
-        self, name: str, ttl_seconds: int | None = None
-    ) -> APIFuture[types.SaveWeightsForSamplerResponse]:
-        """Like `save_weights_for_sampler`; await the returned future for the result."""
-        return self.save_weights_for_sampler(name, ttl_seconds)
+    save_weights_for_sampler = queued_method(_queue_save_weights_for_sampler)
+    save_weights_for_sampler_async = queued_async_method(_queue_save_weights_for_sampler)
 
     def save_weights_and_get_sampling_client_submit(
         self, retry_config: RetryConfig | None = None
@@ -386,7 +371,9 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 seq_id=seq_id,
             ),
         )
-        return transform(saved, lambda response: self._ephemeral_sampler(response, retry_config))
+        return transform(
+            saved.result, lambda response: self._ephemeral_sampler(response, retry_config)
+        )
 
     def _ephemeral_sampler(
         self,
@@ -417,7 +404,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         _plan_save_weights_and_get_sampling_client
     )
 
-    def unload_model(self) -> APIFuture[types.UnloadModelResponse]:
+    def _queue_unload_model(self) -> Queued[types.UnloadModelResponse]:
         """Release the model on the server once every earlier operation is submitted."""
         return self._ordered(
             "/api/v1/unload_model",
@@ -426,9 +413,8 @@ class TrainingClient(ClientBase, QueueStateObserver):
             lambda _seq_id: types.UnloadModelRequest(model_id=self.model_id),
         )
 
-    async def unload_model_async(self) -> APIFuture[types.UnloadModelResponse]:
-        """Like `unload_model`; await the returned future for the result."""
-        return self.unload_model()
+    unload_model = queued_method(_queue_unload_model)
+    unload_model_async = queued_async_method(_queue_unload_model)
 
     # -- immediate calls ---------------------------------------------------------------------
 

@@ -175,3 +175,30 @@ def test_constructor_inside_a_loop_warns_with_advice(
     (warning,) = [r.getMessage() for r in caplog.records if "event loop" in r.getMessage()]
     assert "ServiceClient()" in warning
     assert "asyncio.to_thread" in warning
+
+
+def test_async_twin_leaves_the_loop_free_while_waiting(
+    fake: FakeService, service: ServiceClient
+) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def slow_capabilities(_body: Any) -> Any:
+        release.wait(timeout=10)
+        return {"supported_models": []}
+
+    fake.direct("GET", "/api/v1/get_server_capabilities", slow_capabilities)
+
+    async def main() -> int:
+        task = asyncio.ensure_future(service.get_server_capabilities_async())
+        ticks = 0
+        while ticks < 5:  # the loop keeps running while the request is held by the server
+            await asyncio.sleep(0.001)
+            ticks += 1
+        assert not task.done()
+        release.set()
+        await task
+        return ticks
+
+    assert asyncio.run(main()) == 5

@@ -316,3 +316,23 @@ def test_a_body_that_fails_to_build_releases_its_seq_id(
     trainer.optim_step(types.AdamParams()).result(timeout=10)
     assert fake.bodies("/api/v1/optim_step") == [{"adam_params": {}, "model_id": "M0", "seq_id": 2}]
     assert fake.bodies("/api/v1/save_weights") == []
+
+
+def test_async_twins_return_once_submitted(fake: FakeService, trainer: Any) -> None:
+    import asyncio
+
+    fake.future("/api/v1/optim_step", lambda _b: {})
+    fake.direct("POST", "/api/v1/save_weights", lambda _b: _bad_request())
+
+    async def run() -> None:
+        future = await trainer.optim_step_async(types.AdamParams(learning_rate=0.5))
+        # the request is on the server when the coroutine returns
+        assert fake.bodies("/api/v1/optim_step") == [
+            {"adam_params": {"learning_rate": 0.5}, "model_id": "M0", "seq_id": 1}
+        ]
+        await future
+        failing = await trainer.save_state_async("x")  # a failed submit is not raised here
+        with pytest.raises(Exception, match="400"):
+            await failing
+
+    asyncio.run(run())
