@@ -39,7 +39,7 @@ from tinker.errors import (
     status_error,
 )
 
-__all__ = ["Reply", "Traffic", "Transport", "encode_json", "platform_headers"]
+__all__ = ["Reply", "Traffic", "Transport", "encode_json", "json_body", "platform_headers"]
 
 logger = logging.getLogger(__name__)
 

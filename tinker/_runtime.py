@@ -45,7 +45,7 @@ from tinker._throttle import SampleLimiter, Timers
 from tinker.config import LOCAL_BASE_URL, ClientConfig
 from tinker.errors import APIResponseValidationError, TinkerError, status_error
 
-__all__ = ["Heartbeat", "OrderedLane", "Runtime", "Traffic"]
+__all__ = ["ClientClosedError", "Heartbeat", "OrderedLane", "Runtime", "RuntimeOptions", "Traffic"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
