@@ -162,6 +162,7 @@ class Transport:
             for kind, session in self._sessions.items()
         }
         self._pools = {kind: self._pool(session) for kind, session in self._sessions.items()}
+        self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
         parsed = urllib3.util.parse_url(self.base_url)
         self._origin = self.base_url[: len(self.base_url) - len(parsed.path or "")]
 
@@ -190,10 +191,9 @@ class Transport:
         if parsed.scheme == "https":
             verify = self._environment["verify"]
             pool_kwargs["cert_reqs"] = "CERT_REQUIRED" if verify else "CERT_NONE"
+            bundle = verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
             if verify:
-                pool_kwargs["ca_certs"] = (
-                    verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
-                )
+                pool_kwargs["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle
         pool: urllib3.HTTPConnectionPool = adapter.poolmanager.connection_from_host(
             parsed.host, parsed.port, parsed.scheme or "http", pool_kwargs=pool_kwargs
         )
@@ -301,13 +301,20 @@ class Transport:
                 retries=False,
                 redirect=False,
                 assert_same_host=False,
-                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                timeout=self._timeout(timeout),
             )
         except urllib3.exceptions.TimeoutError as exc:
             raise requests.Timeout(str(exc)) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise requests.ConnectionError(str(exc)) from exc
         return response.status, response.headers, response.data, url
+
+    def _timeout(self, timeout: tuple[float, float]) -> urllib3.Timeout:
+        """A shared urllib3 Timeout per (connect, read) pair (a few distinct values in use)."""
+        cached = self._timeouts.get(timeout)
+        if cached is None:
+            cached = self._timeouts[timeout] = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        return cached
 
     @staticmethod
     def _via_adapter(

@@ -3,7 +3,9 @@
 A Runtime owns a fixed set of threads: a bounded submit pool (ordered lanes and sample retries
 run there), a small pool for blocking work of the async twins (`spawn`), the poller's bounded
 workers, one timer thread, one heartbeat thread and one telemetry flusher. Their number does
-not depend on how many futures are in flight.
+not depend on how many futures are in flight: at most submit_workers (16) + blocking_workers
+(8) + poll workers (64, capped by the poll connection pool) + 3, see `Runtime.thread_bound`.
+Pool threads start on demand and poll workers exit after 30 s without work.
 
 Runtimes live in a per-process registry keyed by (base_url, session_id): a pickled Runtime (or a
 client handle holding one) re-attaches to the same session in another process without creating

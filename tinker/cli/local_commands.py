@@ -30,9 +30,6 @@ def serve_local(ctx: Context, args: argparse.Namespace) -> int:
 
     Returns the server's exit status (0 when stopped, 130 after Ctrl-C, 2 when it cannot start).
     """
-    import importlib
+    from tinker.local.__main__ import main as server_main
 
-    # Resolved at run time: the server package is optional for every other command.
-    server_cli = importlib.import_module("tinker.local.__main__")
-    status: int = server_cli.main(["serve", *args.extra])
-    return status
+    return server_main(["serve", *args.extra])

@@ -273,6 +273,7 @@ class Api:
             spec,
             base_model=req.base_model,
             model_path=req.model_path,
+            idempotency_key=request.headers.get("x-idempotency-key"),
         )
         return _future(submitted)
 

@@ -39,7 +39,7 @@ API_KEY_HEADER = "X-API-Key"
 
 @attrs.frozen
 class Request:
-    """One parsed HTTP request: method, percent-decoded path, query parameters, raw body."""
+    """One parsed HTTP request: method, percent-decoded path, query, lower-cased headers, body."""
 
     method: str
     path: str
@@ -201,7 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             host = self.headers.get("Host")
             base_url = f"http://{host}" if host else self.server.url
-            request = Request(self.command, path, query, dict(self.headers.items()), body, base_url)
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            request = Request(self.command, path, query, headers, body, base_url)
             response = (
                 _injected(fault, body) if fault.status is not None else endpoint.handler(request)
             )

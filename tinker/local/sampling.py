@@ -8,6 +8,7 @@ samples answer 429, the protocol's back-pressure signal.
 from __future__ import annotations
 
 import collections
+import hashlib
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -108,8 +109,14 @@ class Samplers:
         *,
         base_model: str | None = None,
         model_path: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Submitted:
         """Queue a sample on the worker pool; resolves to SampleResponse.
+
+        A repeat of (sampler, seq_id, idempotency key) is a transport retry and gets the same
+        future. The key is part of it because SDKs take a new seq_id for every sampling attempt
+        anyway, while copies of one sampling client in several processes (pickled) count their
+        seq_ids from 0 each: same seq_id, different requests.
 
         Answers 429 (TooManyRequests) when too many samples are queued: deliberate
         back-pressure that the client answers by backing off and resubmitting.
@@ -123,6 +130,8 @@ class Samplers:
             self._ctx.sessions.touch(row.session_id)
             key = sampler_id
             suffix = str(seq_id) if seq_id is not None else uuid.uuid4().hex
+            if idempotency_key:
+                suffix += ":" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]
             request_id = f"{sampler_id}:{suffix}"
         else:
             resolved_base, _ = self._source(base_model, model_path)

@@ -32,12 +32,6 @@ def test_spawn_and_fork_workers_sample_through_a_pickled_client(
     assert all(len(text) > len(start) for text, start in zip(texts, starts, strict=True))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a SamplingClient unpickled in a worker restarts its sample seq_id at 0 and the local "
-    "server treats (sampler, seq_id) as the idempotency key, so workers get the parent's "
-    "earlier results instead of their own",
-)
 def test_workers_return_exactly_what_the_parent_gets(
     script_run: subprocess.CompletedProcess[str],
 ) -> None:

@@ -21,11 +21,10 @@ from tinker.types import (
     TrainingRunsResponse,
 )
 
-NOW = dt.datetime.now(dt.timezone.utc)
-
 
 def ago(**delta: float) -> dt.datetime:
-    return NOW - dt.timedelta(**delta)
+    """A moment `delta` before now (taken at the call, so long test runs stay exact)."""
+    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**delta)
 
 
 def checkpoint(run: str, kind: str, name: str, **fields: Any) -> Checkpoint:
@@ -98,7 +97,7 @@ class FakeRest:
 
     def get_checkpoint_archive_url_from_tinker_path(self, tinker_path: str) -> Future[Any]:
         response = CheckpointArchiveUrlResponse(
-            url=self.archive_url, expires=NOW + dt.timedelta(minutes=15)
+            url=self.archive_url, expires=ago(minutes=-15)
         )
         return self._answer("get_checkpoint_archive_url_from_tinker_path", (tinker_path,), response)
 

@@ -75,7 +75,7 @@ class FakeService:
         self.session_id = "sess-1"
         # Optional hook: (path, body) -> a reply that replaces the normal answer, or None.
         self.intercept: Callable[[str, Any], Scripted | None] | None = None
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.service = self  # type: ignore[attr-defined]
         self.thread = threading.Thread(
@@ -151,6 +151,13 @@ class FakeService:
                 return Scripted(408, {"type": "try_again", "request_id": request_id})
             status, body = self.results[request_id]
             return Scripted(status, body)
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """Clients that give up (timeouts, dropped connections) are expected: no tracebacks."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

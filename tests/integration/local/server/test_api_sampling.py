@@ -128,6 +128,30 @@ def test_duplicate_sample_seq_id_runs_once(client: WireClient, backend: FakeBack
     assert backend.calls.count("sample") == 1
 
 
+def test_idempotency_key_separates_samplers_copied_into_other_processes(
+    client: WireClient, backend: FakeBackend
+) -> None:
+    session_id = client.session()
+    sampler_id = client.ok(
+        "create_sampling_session",
+        {"session_id": session_id, "sampling_session_seq_id": 0, "base_model": "fake/tiny"},
+    )["sampling_session_id"]
+
+    def submit(key: str, prompt: list[int]) -> str:
+        body = _sample_body(sampler_id, 0, prompt={"chunks": [{"tokens": prompt}]})
+        response = client.post("asample", body, headers={"X-Idempotency-Key": key})
+        assert response.status_code == 200
+        return str(response.json()["request_id"])
+
+    parent = submit("key-parent", [10])
+    retried = submit("key-parent", [10])  # a transport retry reuses its key
+    worker = submit("key-worker", [20])  # another process's copy, also at seq_id 0
+    assert parent == retried != worker
+    assert client.result(parent)["sequences"][0]["tokens"][0] == 11
+    assert client.result(worker)["sequences"][0]["tokens"][0] == 21
+    assert backend.calls.count("sample") == 2
+
+
 def test_sampling_errors(client: WireClient) -> None:
     session_id = client.session()
     unknown = client.post("asample", _sample_body("nope:sample:0", 0))

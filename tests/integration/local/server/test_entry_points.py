@@ -11,6 +11,7 @@ import sys
 import pytest
 import requests
 
+import tinker.local
 from tinker.local import serve, shared_server
 
 
@@ -29,6 +30,7 @@ def test_shared_server_is_one_per_process(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TINKER_LOCAL_DATA_DIR", str(tmp_path / "shared"))
+    monkeypatch.setattr(tinker.local, "_shared", None)  # leave any other test's server alone
     first = shared_server()
     try:
         assert shared_server() is first

@@ -1,0 +1,230 @@
+"""Every CLI command against a real embedded server, over real HTTP, through the real SDK."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+import tinker
+from tinker.cli import main
+from tinker.cli.context import Context
+from tinker.cli.render import format_timestamp
+from tinker.local import serve
+
+API_KEY = "tml-cli-integration"
+BASE_MODEL = "tinker-local/tiny"
+TTL = 7 * 24 * 3600
+
+
+@attrs.frozen
+class World:
+    url: str
+    session_id: str
+    run_id: str
+    training_path: str
+    sampler_path: str
+
+
+@attrs.frozen
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with serve(data_dir=tmp_path_factory.mktemp("server"), api_key=API_KEY) as server:
+        service = tinker.ServiceClient(base_url=server.url, api_key=API_KEY)
+        try:
+            trainer = service.create_lora_training_client(base_model=BASE_MODEL, rank=4)
+            training_path = trainer.save_state("first").result().path
+            sampler_path = trainer.save_weights_for_sampler("s1", ttl_seconds=TTL).result().path
+            session_id = service.holder.session_id
+            yield World(server.url, session_id, trainer.model_id, training_path, sampler_path)
+        finally:
+            service.close()
+
+
+def tinker_cli(world: World, *argv: str, api_key: str = API_KEY, answer: str = "y") -> Outcome:
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(stdout=out, stderr=err, prompt=lambda _: answer, interactive=True)
+    full = [*argv, "--base-url", world.url, "--api-key", api_key]
+    code = main(full, context=ctx)
+    return Outcome(code, out.getvalue(), err.getvalue())
+
+
+def test_run_list_and_info(world: World) -> None:
+    table = tinker_cli(world, "run", "list")
+    assert table.code == 0, table.err
+    assert table.out.splitlines()[1].split() == [
+        "Run", "ID", "Base", "Model", "Owner", "LoRA", "Last", "Update", "Status"
+    ]  # fmt: skip
+    row = next(line for line in table.out.splitlines() if line.startswith(world.run_id))
+    assert BASE_MODEL in row and "Rank 4" in row and row.endswith("Active")
+
+    runs = tinker_cli(world, "-f", "json", "run", "list", "--limit", "0").json()["runs"]
+    assert world.run_id in [run["training_run_id"] for run in runs]
+
+    info = tinker_cli(world, "run", "info", world.run_id, "-f", "json").json()
+    assert info["training_run_id"] == world.run_id
+    assert info["base_model"] == BASE_MODEL
+    assert info["lora_rank"] == 4
+    assert info["last_checkpoint"]["tinker_path"] == world.training_path
+    assert info["last_sampler_checkpoint"]["tinker_path"] == world.sampler_path
+    text = tinker_cli(world, "run", "info", world.run_id).out
+    assert f"  Path                    {world.training_path}" in text.splitlines()
+
+
+def test_checkpoint_list_and_info(world: World) -> None:
+    listed = tinker_cli(world, "-f", "json", "checkpoint", "list", "--run-id", world.run_id).json()
+    assert listed["run_id"] == world.run_id
+    by_path = {c["tinker_path"]: c for c in listed["checkpoints"]}
+    assert by_path[world.training_path]["checkpoint_type"] == "training"
+    assert by_path[world.sampler_path]["checkpoint_type"] == "sampler"
+    assert by_path[world.training_path]["size_bytes"] > 0
+
+    everything = tinker_cli(world, "-f", "json", "checkpoint", "list", "--limit", "0").json()
+    assert {world.training_path, world.sampler_path} <= {
+        c["tinker_path"] for c in everything["checkpoints"]
+    }
+    table = tinker_cli(world, "checkpoint", "list", "--run-id", world.run_id)
+    assert table.out.splitlines()[0] == f"2 checkpoints for training run {world.run_id}"
+
+    info = tinker_cli(world, "checkpoint", "info", world.sampler_path)
+    assert info.code == 0, info.err
+    lines = info.out.splitlines()
+    assert "Type             sampler" in lines
+    assert f"Training Run ID  {world.run_id}" in lines
+    expires = by_path[world.sampler_path]["expires_at"]
+    assert expires is not None and by_path[world.training_path]["expires_at"] is None
+    assert lines[-1] == f"Expires          {format_timestamp(expires)}"
+
+
+def test_publish_and_unpublish(world: World) -> None:
+    def public() -> bool:
+        found = tinker_cli(world, "-f", "json", "checkpoint", "info", world.training_path)
+        return bool(found.json()["public"])
+
+    assert not public()
+    assert tinker_cli(world, "checkpoint", "publish", world.training_path).code == 0
+    assert public()
+    assert tinker_cli(world, "checkpoint", "unpublish", world.training_path).code == 0
+    assert not public()
+
+
+def test_download_extracts_the_checkpoint_files(world: World, tmp_path: pathlib.Path) -> None:
+    result = tinker_cli(
+        world, "-f", "json", "checkpoint", "download", world.sampler_path, "-o", str(tmp_path)
+    )
+    assert result.code == 0, result.err
+    payload = result.json()
+    destination = pathlib.Path(payload["destination"])
+    assert destination == tmp_path / world.sampler_path[len("tinker://") :].replace("/", "_")
+    assert payload["file_size_bytes"] > 0
+    names = {p.name for p in destination.rglob("*") if p.is_file()}
+    assert any(name.endswith(".safetensors") for name in names), names
+    assert sorted(p.name for p in tmp_path.iterdir()) == [destination.name]
+
+    again = tinker_cli(world, "checkpoint", "download", world.sampler_path, "-o", str(tmp_path))
+    assert again.code == 1 and "already exists" in again.err
+
+
+def test_sessions(world: World) -> None:
+    sessions = tinker_cli(world, "-f", "json", "session", "list", "--limit", "100").json()
+    assert world.session_id in sessions["sessions"]
+    info = tinker_cli(world, "-f", "json", "session", "info", world.session_id).json()
+    assert world.run_id in info["training_run_ids"]
+
+
+def test_sample_from_base_model_and_from_saved_weights(world: World) -> None:
+    base = tinker_cli(
+        world, "-f", "json", "sample", "--base-model", BASE_MODEL, "--prompt", "Hello",
+        "--max-tokens", "5", "--seed", "3", "--num-samples", "2",
+    )  # fmt: skip
+    assert base.code == 0, base.err
+    samples = base.json()["samples"]
+    assert len(samples) == 2
+    for sample in samples:
+        assert 1 <= len(sample["tokens"]) <= 5
+        assert len(sample["logprobs"]) == len(sample["tokens"])
+        assert sample["stop_reason"] in ("length", "stop")
+
+    saved = tinker_cli(
+        world, "sample", "--model-path", world.sampler_path, "--prompt-tokens", "1,2,3",
+        "--max-tokens", "4", "--seed", "3",
+    )  # fmt: skip
+    assert saved.code == 0, saved.err
+
+
+def test_errors_exit_1_with_friendly_messages(world: World) -> None:
+    missing = tinker_cli(world, "run", "info", "no-such-run")
+    assert missing.code == 1
+    assert missing.err.startswith("Error: Resource not found")
+
+    wrong_key = tinker_cli(world, "session", "list", api_key="tml-wrong-key")
+    assert wrong_key.code == 1
+    assert wrong_key.err.startswith("Error: Authentication failed")
+    assert "tml-wrong-key" not in wrong_key.err
+
+
+def test_delete_runs_last(world: World) -> None:
+    declined = tinker_cli(world, "checkpoint", "delete", world.training_path, answer="n")
+    assert declined.out.splitlines()[-1] == "Deletion cancelled."
+    assert tinker_cli(world, "checkpoint", "info", world.training_path).code == 0
+
+    deleted = tinker_cli(world, "checkpoint", "delete", world.training_path, "--yes")
+    assert (deleted.code, deleted.err) == (0, "")
+    gone = tinker_cli(world, "checkpoint", "info", world.training_path)
+    assert gone.code == 1
+    assert gone.err == f"Error: checkpoint not found: {world.training_path}\n"
+
+
+def _cli_process(*argv: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tinker.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
+def test_base_url_local_uses_an_in_process_server(tmp_path: pathlib.Path) -> None:
+    env = {"TINKER_LOCAL_DATA_DIR": str(tmp_path), "TINKER_API_KEY": ""}
+    process = _cli_process("--base-url", "local", "-f", "json", "session", "list", env=env)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert len(json.loads(out)["sessions"]) == 1  # the CLI's own session, in a fresh data dir
+
+
+def test_local_serve_runs_until_ctrl_c(tmp_path: pathlib.Path) -> None:
+    argv = ["local", "serve", "--port", "0", "--data-dir", str(tmp_path), "--api-key", API_KEY]
+    process = _cli_process(*argv, env={})
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("Tinker local server: http://127.0.0.1:"), first
+        url = first.split(": ", 1)[1].strip()
+        listed = tinker_cli(World(url, "", "", "", ""), "-f", "json", "run", "list")
+        assert (listed.code, listed.json()) == (0, {"runs": []})
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+        assert process.returncode == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

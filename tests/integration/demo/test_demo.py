@@ -1,0 +1,43 @@
+"""`make demo` end to end on the embedded server, shortened to a few steps."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from tinker import demo
+
+
+def test_corpus_windows_are_shifted_next_token_pairs() -> None:
+    tokens = list(range(10))
+    batch = demo.supervised_batch(tokens, window=4, stride=3)
+    assert [d.model_input.to_ints() for d in batch] == [[0, 1, 2, 3], [3, 4, 5, 6]]
+    assert batch[0].loss_fn_inputs["target_tokens"].tolist() == [1, 2, 3, 4]
+    assert batch[0].loss_fn_inputs["weights"].tolist() == [1.0] * 4
+
+
+def test_vowel_reward_counts_letters_only() -> None:
+    assert demo.vowel_reward(b"aa bb!!") == 0.5
+    assert demo.vowel_reward(b"123") == 0.0
+
+
+def test_demo_trains_samples_and_runs_rl(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TINKER_LOCAL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TINKER_TELEMETRY", "0")
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    try:
+        demo.main(["--local-model", "tinker-local/tiny", "--sft-steps", "5", "--rl-steps", "2"])
+    finally:
+        from tinker.local import shared_server
+
+        shared_server().close()
+    out = capsys.readouterr().out
+    steps = [line for line in out.splitlines() if "loss/token" in line and "step" in line]
+    losses = [float(line.split()[-1]) for line in steps]
+    assert len(losses) == 2 and losses[-1] < losses[0]
+    assert "saved tinker://" in out and "/weights/demo-sft" in out
+    assert out.count("mean reward") == 2
+    assert "before training:" in out and "after training:" in out
