@@ -8,13 +8,21 @@ after a jittered backoff, with a fresh seq_id per attempt and a progress timeout
 A SamplingClient pickles to a small handle (config, session id, sampler id, retry config) and
 re-attaches to the same session in another process. The handle carries the API key, so a
 pickled client is a credential: only send it where the key may go.
+
+Sample seq_ids: the original client numbers its samples 0, 1, 2... A re-attached (unpickled)
+client, and every client inherited by a forked child, restarts from a random base
+(`(1 + secrets.randbits(31)) << 20`) so that its seq_ids cannot collide with those of the
+original, which the server would otherwise take for retries of the original's requests.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
+import secrets
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -103,16 +111,36 @@ class SamplerHandle:
 
 def _reattach(handle: SamplerHandle) -> SamplingClient:
     runtime = Runtime.attach(handle.config, handle.session_id)
-    return SamplingClient(
+    client = SamplingClient(
         runtime,
         sampling_session_id=handle.sampling_session_id,
         retry_config=handle.retry_config,
         base_model=handle.base_model,
     )
+    client._rebase_seq_ids()
+    return client
+
+
+_LIVE_CLIENTS: weakref.WeakSet[SamplingClient] = weakref.WeakSet()
+
+
+def _rebase_inherited_clients() -> None:
+    """In a forked child: move every inherited client to a fresh seq_id range."""
+    for client in list(_LIVE_CLIENTS):
+        client._rebase_seq_ids()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_rebase_inherited_clients)
 
 
 class SamplingClient(ClientBase, QueueStateObserver):
-    """Samples from one sampling session (`sampling_session_id`) of a ServiceClient session."""
+    """Samples from one sampling session (`sampling_session_id`) of a ServiceClient session.
+
+    The client's samples carry seq_ids 0, 1, 2...; a copy re-attached from a pickle, or one
+    inherited by a forked child, continues from a random base `(1 + randbits(31)) << 20`, so its
+    requests never collide with the original's (the server de-duplicates on seq_id).
+    """
 
     def __init__(
         self,
@@ -130,6 +158,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
         self._base_model = base_model
         self._seq_ids = itertools.count()
         self._seq_lock = threading.Lock()
+        _LIVE_CLIENTS.add(self)
         self._retry_handler = runtime.sample_retrier(
             self.retry_config, name=f"sampler {sampling_session_id}"
         )
@@ -178,6 +207,11 @@ class SamplingClient(ClientBase, QueueStateObserver):
             retry_config=self._explicit_retry_config,
             base_model=self._base_model,
         )
+
+    def _rebase_seq_ids(self) -> None:
+        """Draw later seq_ids from a random range disjoint from the original client's 0, 1, 2..."""
+        self._seq_lock = threading.Lock()  # a lock inherited across fork may be held forever
+        self._seq_ids = itertools.count((1 + secrets.randbits(31)) << 20)
 
     def _next_seq_id(self) -> int:
         with self._seq_lock:

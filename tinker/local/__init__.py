@@ -41,12 +41,14 @@ def serve(
     config: EngineConfig | None = None,
     backend: Backend | None = None,
     max_body_bytes: int = 64 * 1024 * 1024,
+    idle_connection_seconds: float = 120.0,
 ) -> LocalServer:
     """Start a local server on background threads and return it (port 0 picks a free port).
 
     `data_dir` defaults to $TINKER_LOCAL_DATA_DIR or the user cache directory; `faults` takes a
     Faults or a spec string such as "train.5xx=0.1,seed=1". `config`, when given, replaces the
-    timing arguments. Larger bodies than `max_body_bytes` are refused with 413.
+    timing arguments. Larger bodies than `max_body_bytes` are refused with 413; a connection
+    that sends nothing for `idle_connection_seconds` (e.g. a stalled partial request) is closed.
     """
     from tinker.local.server import LocalServer
 
@@ -72,6 +74,7 @@ def serve(
         config=config,
         backend=backend,
         max_body_bytes=max_body_bytes,
+        idle_connection_seconds=idle_connection_seconds,
     )
 
 

@@ -36,12 +36,18 @@ class LocalServer:
         config: EngineConfig,
         backend: Backend,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        idle_connection_seconds: float = 120.0,
     ) -> None:
         self.data_dir = data_dir
         self.store = Store(data_dir)
         try:
             self.engine = Engine(self.store, backend, config)
-            options = ServerOptions(api_key=api_key, faults=faults, max_body_bytes=max_body_bytes)
+            options = ServerOptions(
+                api_key=api_key,
+                faults=faults,
+                max_body_bytes=max_body_bytes,
+                idle_connection_seconds=idle_connection_seconds,
+            )
             self._httpd = LocalHTTPServer((host, port), Api(self.engine), options)
         except BaseException:
             if hasattr(self, "engine"):

@@ -1,0 +1,79 @@
+"""Shared fixtures for the reliability suite: embedded servers, fast client backoff, opt-in gate."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tinker import _futures, _http, _retry
+from tinker._retry import Backoff
+
+API_KEY = "tml-reliability-secret-0123456789"
+MODEL = "tinker-local/tiny"
+# Retry delays small enough that a run with ~10% failed requests still finishes in seconds.
+FAST = Backoff(initial=0.01, maximum=0.05, jitter=0.25)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip `optin` tests of this directory unless TINKER_OPTIN=1."""
+    if os.environ.get("TINKER_OPTIN") == "1":
+        return
+    skip = pytest.mark.skip(reason="opt-in: set TINKER_OPTIN=1")
+    for item in items:
+        if "optin" in item.keywords and "reliability" in str(item.path):
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINKER_TELEMETRY", "0")
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    monkeypatch.delenv("TINKER_BASE_URL", raising=False)
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shrink the transport, submit and poll backoff schedules for this test."""
+    monkeypatch.setattr(_http, "TRANSPORT_BACKOFF", FAST)
+    monkeypatch.setattr(_retry, "SUBMIT_BACKOFF", FAST)
+    monkeypatch.setattr(_futures, "POLL_BACKOFF", FAST)
+
+
+@pytest.fixture
+def make_server(tmp_path: pathlib.Path) -> Iterator[Callable[..., Any]]:
+    """serve(...) on a fresh data dir per call; every server is closed after the test."""
+    import tinker.local
+
+    started: list[Any] = []
+
+    def make(name: str = "data", **kwargs: Any) -> Any:
+        kwargs.setdefault("long_poll_seconds", 1.0)
+        server = tinker.local.serve(data_dir=tmp_path / name, **kwargs)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., Any]]:
+    """ServiceClient factory for a server URL; every client is closed after the test."""
+    import tinker
+
+    clients: list[Any] = []
+
+    def make(url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("api_key", API_KEY)
+        client = tinker.ServiceClient(base_url=url, **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
