@@ -11,6 +11,7 @@ the event loop; the two blocking calls (the session, the tokenizer) run in a wor
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -56,7 +57,7 @@ async def reinforce(
     trainer = await service.create_lora_training_client_async(base_model=model, rank=8, seed=1)
     tokenizer = await asyncio.to_thread(trainer.get_tokenizer)
     prompts = [tokenizer.encode(text) for text in PROMPTS]
-    params = types.SamplingParams(max_tokens=8, temperature=1.0)
+    seeds = itertools.count()  # one seed per sample: reruns are reproducible
     adam = types.AdamParams(learning_rate=learning_rate)
     mean_rewards: list[float] = []
     for iteration in range(iterations):
@@ -64,8 +65,12 @@ async def reinforce(
         owners = [index for index in range(len(prompts)) for _ in range(samples_per_prompt)]
         responses = await asyncio.gather(
             *(
-                sampler.sample_async(types.ModelInput.from_ints(prompts[i]), 1, params)
-                for i in owners
+                sampler.sample_async(
+                    types.ModelInput.from_ints(prompts[index]),
+                    1,
+                    types.SamplingParams(max_tokens=8, temperature=1.0, seed=next(seeds)),
+                )
+                for index in owners
             )
         )
         groups: dict[int, list[types.SampledSequence]] = defaultdict(list)

@@ -12,8 +12,8 @@ per prompt group. The mean reward rises.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import sys
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from common import DEFAULT_MODEL, example_parser, mean, rl_datum
@@ -63,7 +63,7 @@ def main(
         trainer = service.create_lora_training_client(base_model=model, rank=8, seed=0)
         tokenizer = trainer.get_tokenizer()
         prompts = [tokenizer.encode(text) for text in PROMPTS]
-        params = types.SamplingParams(max_tokens=8, temperature=1.0)
+        seeds = itertools.count()  # every sample gets its own seed: reruns are reproducible
         adam = types.AdamParams(learning_rate=learning_rate)
 
         rewards_per_iteration: list[float] = []
@@ -71,13 +71,22 @@ def main(
             sampler = trainer.save_weights_and_get_sampling_client()
             # One future per sample, all submitted before any is awaited.
             futures = {
-                sampler.sample(types.ModelInput.from_ints(prompt), 1, params): index
+                sampler.sample(
+                    types.ModelInput.from_ints(prompt),
+                    1,
+                    types.SamplingParams(max_tokens=8, temperature=1.0, seed=next(seeds)),
+                ): (index, k)
                 for index, prompt in enumerate(prompts)
-                for _ in range(samples_per_prompt)
+                for k in range(samples_per_prompt)
             }
-            groups: dict[int, list[types.SampledSequence]] = defaultdict(list)
+            # Handle samples as they finish, then group them per prompt in submission order.
+            finished: dict[tuple[int, int], types.SampledSequence] = {}
             for future in concurrent.futures.as_completed(futures):
-                groups[futures[future]].append(future.result().sequences[0])
+                finished[futures[future]] = future.result().sequences[0]
+            groups = {
+                index: [finished[index, k] for k in range(samples_per_prompt)]
+                for index in range(len(prompts))
+            }
 
             batch, rewards = policy_batch(prompts, groups)
             backward = trainer.forward_backward(batch, loss_fn)

@@ -39,7 +39,7 @@ from tinker.errors import (
     status_error,
 )
 
-__all__ = ["Reply", "Traffic", "Transport", "encode_json", "platform_headers"]
+__all__ = ["Reply", "Traffic", "Transport", "encode_json", "json_body", "platform_headers"]
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +141,10 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         uniform: Callable[[], float] = random.random,
         wall_clock: Callable[[], float] = time.time,
+        adapter_factory: Callable[[], requests.adapters.BaseAdapter] | None = None,
     ) -> None:
         self.config = config
+        self._adapter_factory = adapter_factory
         self.base_url = base_url if base_url is not None else resolve_base_url(config)
         self.sleep = sleep
         self._uniform = uniform
@@ -168,10 +170,14 @@ class Transport:
 
     def _new_session(self, kind: Traffic, headers: Mapping[str, str]) -> requests.Session:
         session = requests.Session()
-        size = self.config.pool_sizes[kind.value]
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=1, pool_maxsize=size, max_retries=0, pool_block=False
-        )
+        adapter: requests.adapters.BaseAdapter
+        if self._adapter_factory is not None:
+            adapter = self._adapter_factory()
+        else:
+            size = self.config.pool_sizes[kind.value]
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=1, pool_maxsize=size, max_retries=0, pool_block=False
+            )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers.update(headers)
@@ -182,10 +188,12 @@ class Transport:
         session.verify = self._environment["verify"]
         return session
 
-    def _pool(self, session: requests.Session) -> urllib3.HTTPConnectionPool:
-        """The keep-alive connection pool of `session`'s mounted adapter for the base URL."""
+    def _pool(self, session: requests.Session) -> urllib3.HTTPConnectionPool | None:
+        """The keep-alive connection pool of `session`'s mounted adapter for the base URL
+        (None for a custom adapter, which is always driven through requests)."""
         adapter = session.get_adapter(self.base_url)
-        assert isinstance(adapter, requests.adapters.HTTPAdapter)
+        if not isinstance(adapter, requests.adapters.HTTPAdapter):
+            return None
         parsed = urllib3.util.parse_url(self.base_url)
         pool_kwargs: dict[str, Any] = {}
         if parsed.scheme == "https":
@@ -287,13 +295,14 @@ class Transport:
         elif method not in ("GET", "HEAD"):
             merged["Content-Length"] = "0"
         adapter = session.get_adapter(url)
-        if not _is_stock_adapter(adapter):
+        pool = self._pools[traffic]
+        if pool is None or not _is_stock_adapter(adapter):
             return _from_requests(
                 self._via_adapter(session, adapter, method, url, content, merged, timeout)
             )
         target = url[len(self._origin) :]
         try:
-            response = self._pools[traffic].urlopen(
+            response = pool.urlopen(
                 method,
                 target,
                 body=content,

@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -45,7 +45,10 @@ from tinker._throttle import SampleLimiter, Timers
 from tinker.config import LOCAL_BASE_URL, ClientConfig
 from tinker.errors import APIResponseValidationError, TinkerError, status_error
 
-__all__ = ["Heartbeat", "OrderedLane", "Runtime", "Traffic"]
+if TYPE_CHECKING:
+    import requests.adapters
+
+__all__ = ["ClientClosedError", "Heartbeat", "OrderedLane", "Runtime", "RuntimeOptions", "Traffic"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -265,6 +268,8 @@ class RuntimeOptions:
     heartbeat: bool = True
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] | None = None
+    # Builds the requests adapter mounted for every kind of traffic (custom transports, proxies).
+    http_adapter: Callable[[], requests.adapters.BaseAdapter] | None = None
 
 
 class Runtime:
@@ -309,7 +314,9 @@ class Runtime:
         """Create threads, pools and connections (at start, and in a forked child, where the
         fork hook has already replaced the timers and the limiter)."""
         self._pid = os.getpid()
-        self.transport = transport or Transport(self.config)
+        self.transport = transport or Transport(
+            self.config, adapter_factory=self.options.http_adapter
+        )
         self.transport.sleep = self._sleep
         self._submit_pool = concurrent.futures.ThreadPoolExecutor(
             self.options.submit_workers, thread_name_prefix="tinker-submit"
@@ -402,7 +409,8 @@ class Runtime:
         cls, config: ClientConfig, options: RuntimeOptions | None
     ) -> Transport:
         sleep = options.sleep if options is not None and options.sleep is not None else time.sleep
-        return Transport(config, sleep=sleep)
+        adapter = options.http_adapter if options is not None else None
+        return Transport(config, sleep=sleep, adapter_factory=adapter)
 
     @classmethod
     def attach(

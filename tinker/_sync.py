@@ -186,6 +186,7 @@ def queued_method(
         return plan(self, *args, **kwargs).result
 
     _rename(method, plan, returns="APIFuture[{}]")
+    method.__doc__ = f"{plan.__doc__} Returns its future at once."
     return method
 
 
@@ -199,4 +200,5 @@ def queued_async_method(
         return await plan(self, *args, **kwargs).submitted()
 
     _rename(method, plan, "_async", returns="APIFuture[{}]")
+    method.__doc__ = f"{plan.__doc__} Returns its future once the request is submitted."
     return method

@@ -8,13 +8,15 @@ process and needs no API key. Use it as a context manager, or call `close()`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Union
+
+import requests.adapters
 
 from tinker import types
 from tinker._ops import ClientBase, check_tinker_path, submit_and_track
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
-from tinker._runtime import Runtime, Traffic
+from tinker._runtime import Runtime, RuntimeOptions, Traffic
 from tinker._sync import Thunk, async_method, blocking_method, warn_if_blocking_loop
 from tinker.config import ClientConfig
 from tinker.rest_client import RestClient
@@ -32,6 +34,24 @@ class NoTrainableLayersError(ValueError, AssertionError):
     A ValueError like every other bad argument, and an AssertionError for code written against
     the official SDK, which asserts this.
     """
+
+
+# A requests adapter, or a function building one per kind of traffic.
+HTTPAdapterSpec = Union[
+    requests.adapters.BaseAdapter, Callable[[], requests.adapters.BaseAdapter]
+]
+
+
+def _adapter_factory(spec: HTTPAdapterSpec) -> Callable[[], requests.adapters.BaseAdapter]:
+    """Normalise `http_adapter=` to a factory; anything else is a TypeError naming it."""
+    if isinstance(spec, requests.adapters.BaseAdapter):
+        return lambda: spec
+    if callable(spec):
+        return spec
+    raise TypeError(
+        "http_adapter must be a requests.adapters.BaseAdapter or a function returning one, "
+        f"got {type(spec).__name__}"
+    )
 
 
 def _check_metadata(user_metadata: object) -> dict[str, str] | None:
@@ -75,11 +95,15 @@ class ServiceClient(ClientBase):
         max_retries: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         config: ClientConfig | None = None,
+        http_adapter: HTTPAdapterSpec | None = None,
         **options: Any,
     ) -> None:
         """Open a session (blocking). `options` are further ClientConfig fields.
 
         `config` gives a complete ClientConfig instead (then no other argument may be given).
+        `http_adapter` is a requests transport adapter (or a function that builds one) mounted
+        for all of this client's traffic: custom TLS, proxies, instrumentation or test doubles.
+        It stays in this process: a client re-attached elsewhere uses the stock adapter.
         """
         warn_if_blocking_loop(
             "ServiceClient", "create it before the loop starts or with asyncio.to_thread()"
@@ -97,7 +121,10 @@ class ServiceClient(ClientBase):
             config = ClientConfig.from_env(**explicit)
         elif any(value is not None for value in explicit.values()):
             raise TypeError("pass either config= or individual settings, not both")
-        super().__init__(Runtime.start(config, user_metadata=metadata))
+        runtime_options = None
+        if http_adapter is not None:
+            runtime_options = RuntimeOptions(http_adapter=_adapter_factory(http_adapter))
+        super().__init__(Runtime.start(config, user_metadata=metadata, options=runtime_options))
         logger.info("ServiceClient initialized for session %s", self._runtime.session_id)
 
     @property

@@ -28,6 +28,7 @@ from tinker.types.inputs import (
 from tinker.types.losses import (
     INPUT_KEY_DTYPES,
     LOSS_FN_INPUT_KEYS,
+    LOSS_FN_OPTIONAL_KEYS,
     LOSS_FN_TYPES,
     LossFnType,
     validate_batch,
@@ -105,6 +106,7 @@ from tinker.types.training import (
 __all__ = [
     "INPUT_KEY_DTYPES",
     "LOSS_FN_INPUT_KEYS",
+    "LOSS_FN_OPTIONAL_KEYS",
     "LOSS_FN_TYPES",
     "AdamParams",
     "Checkpoint",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INPUT_KEY_DTYPES",
     "LOSS_FN_INPUT_KEYS",
+    "LOSS_FN_OPTIONAL_KEYS",
     "LOSS_FN_TYPES",
     "LossFnType",
     "validate_batch",
@@ -27,13 +28,20 @@ LOSS_FN_TYPES: tuple[str, ...] = ("cross_entropy", "importance_sampling", "ppo",
 
 _POLICY_GRADIENT_KEYS = frozenset({"target_tokens", "logprobs", "advantages"})
 
-# Loss -> the keys its loss_fn_inputs must have (no others are accepted).
+# Loss -> the keys its loss_fn_inputs must have.
 LOSS_FN_INPUT_KEYS: Mapping[str, frozenset[str]] = {
     "cross_entropy": frozenset({"target_tokens", "weights"}),
     "importance_sampling": _POLICY_GRADIENT_KEYS,
     "ppo": _POLICY_GRADIENT_KEYS,
     "cispo": _POLICY_GRADIENT_KEYS,
     "dro": _POLICY_GRADIENT_KEYS,
+}
+
+# Loss -> keys it also accepts (the service's RL examples send `weights`; no formula reads it).
+# Any key in neither table is refused, as the service refuses it.
+LOSS_FN_OPTIONAL_KEYS: Mapping[str, frozenset[str]] = {
+    "cross_entropy": frozenset(),
+    **{loss: frozenset({"weights"}) for loss in ("importance_sampling", "ppo", "cispo", "dro")},
 }
 
 # Key -> wire dtype; also how a plain list under that key becomes a TensorData.
@@ -67,14 +75,15 @@ def _validate_datum(index: int, datum: Datum, loss_fn: str, required: frozenset[
     missing = sorted(required - inputs.keys())
     if missing:
         raise ValueError(f"{where}.loss_fn_inputs: {loss_fn} needs {_names(missing)}")
-    unexpected = sorted(inputs.keys() - required)
+    accepted = required | LOSS_FN_OPTIONAL_KEYS[loss_fn]
+    unexpected = sorted(inputs.keys() - accepted)
     if unexpected:
         raise ValueError(
             f"{where}.loss_fn_inputs: unexpected {_names(unexpected)} for {loss_fn} "
-            f"(accepted: {_names(sorted(required))})"
+            f"(accepted: {_names(sorted(accepted))})"
         )
     length = datum.model_input.length
-    for key in sorted(required):
+    for key in sorted(inputs.keys()):
         tensor = inputs[key]
         field = f"{where}.loss_fn_inputs[{key!r}]"
         wanted = INPUT_KEY_DTYPES[key]

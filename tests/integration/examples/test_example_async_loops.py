@@ -22,7 +22,7 @@ def test_both_loops_learn_concurrently_without_blocking_warnings(
     out = capsys.readouterr().out
 
     assert len(losses) == 6 and losses[-1] < 0.9 * losses[0]
-    assert len(rewards) == 5 and max(rewards[-2:]) > rewards[0] + 0.3
+    assert len(rewards) == 5 and rewards[0] < 0.2 and rewards[-1] > 0.7  # seeded: 0.03 -> 0.88
     assert "[sl] final forward loss/token" in out
     assert out.count("[rl] iteration") == 5 and out.count("[sl] step") == 6
     # No blocking call ran on the event loop (the SDK warns when one does).

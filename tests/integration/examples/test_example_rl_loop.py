@@ -18,15 +18,15 @@ def test_ppo_raises_the_digit_reward(
 ) -> None:
     rl_loop = example("rl_loop")
     rewards = rl_loop.main(
-        iterations=5, samples_per_prompt=16, loss_fn="ppo", learning_rate=5e-2, **connection
+        iterations=6, samples_per_prompt=16, loss_fn="ppo", learning_rate=5e-2, **connection
     )
     out = capsys.readouterr().out
 
-    assert len(rewards) == 5
+    assert len(rewards) == 6
     assert rewards[0] < 0.2  # digits are rare before training
-    assert max(rewards[-2:]) > rewards[0] + 0.3
+    assert rewards[-1] > 0.8  # seeded samples: the run is reproducible (0.03 -> 0.997)
     # Every iteration had 8 prompts x 16 samples = 128 futures in flight.
-    assert re.findall(r"samples +(\d+)", out) == ["128"] * 5
+    assert re.findall(r"samples +(\d+)", out) == ["128"] * 6
 
 
 def test_digit_reward_counts_digit_bytes(example: Callable[[str], ModuleType]) -> None:

@@ -111,6 +111,14 @@ class FakeService:
                 self.results[request_id] = (status, body)
             self.cond.notify_all()
 
+    def wait_seen(self, path: str, count: int, timeout: float = 10.0) -> list[Recorded]:
+        """The requests to `path` once at least `count` have arrived (or `timeout` passed)."""
+        with self.cond:
+            self.cond.wait_for(
+                lambda: sum(r.path == path for r in self.requests) >= count, timeout=timeout
+            )
+        return self.seen(path)
+
     def seen(self, path: str) -> list[Recorded]:
         with self.cond:
             return [r for r in self.requests if r.path == path]

@@ -229,7 +229,8 @@ def test_read_timeout_becomes_api_timeout_error_after_retries(svc: FakeService) 
     made = make(svc.url, max_retries=2)
     with pytest.raises(APITimeoutError, match=r"^Request timed out\.$"):
         made.post(timeout=0.1)
-    assert len(svc.seen(PATH)) == 3 and made.sleeps == [0.5, 1.0]
+    # The client gave up before the service answered: wait for it to record the last one.
+    assert len(svc.wait_seen(PATH, 3)) == 3 and made.sleeps == [0.5, 1.0]
 
 
 def test_connection_error_then_success(svc: FakeService) -> None:

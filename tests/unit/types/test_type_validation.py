@@ -229,3 +229,18 @@ def test_integral_floats_are_accepted_as_ints_like_pydantic() -> None:
     assert info.lora_rank == 8 and type(info.lora_rank) is int
     with pytest.raises(TypeError, match=r"TensorData\.data\[0\]: dtype int64 needs ints"):
         T.TensorData(data=[1.5], dtype="int64")
+
+
+def test_validate_batch_rl_losses_take_optional_weights_but_not_a_mask() -> None:
+    inputs = {"target_tokens": [1, 2], "logprobs": [-1.0, -2.0], "advantages": [0.5, 0.5]}
+    for loss in ("importance_sampling", "ppo", "cispo", "dro"):
+        T.validate_batch([datum(2, weights=[1.0, 0.0], **inputs)], loss)
+    with pytest.raises(ValueError, match=r"data\[0\]\.loss_fn_inputs\['weights'\]: expected 2"):
+        T.validate_batch([datum(2, weights=[1.0], **inputs)], "ppo")
+    base = datum(2, weights=[1.0, 1.0], **inputs)
+    mask = T.TensorData(data=[1.0, 1.0], dtype="float32")
+    masked = T.Datum(
+        model_input=base.model_input, loss_fn_inputs={**base.loss_fn_inputs, "mask": mask}
+    )
+    with pytest.raises(ValueError, match=r"unexpected 'mask' for ppo \(accepted: 'advantages'"):
+        T.validate_batch([masked], "ppo")
