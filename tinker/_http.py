@@ -428,9 +428,11 @@ class Transport:
         }
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (the pools held here too, not only the sessions')."""
         for session in self._sessions.values():
             session.close()
+        for pool in self._pools.values():
+            pool.close()
 
 
 def _environment_settings(base_url: str, verify_tls: bool) -> dict[str, Any]:

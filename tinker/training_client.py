@@ -8,6 +8,7 @@ while their results are polled concurrently. Operations return an `APIFuture` at
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -88,9 +89,23 @@ def _check_batch(
 
 
 def _check_name(name: object, what: str) -> str:
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ValueError(f"{what} must be a non-empty str without '/', got {name!r}")
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise ValueError(
+            f"{what} must be a non-empty str without '/' (not '.' or '..'), got {name!r}"
+        )
     return name
+
+
+def _check_adam(params: types.AdamParams) -> None:
+    """ValueError for a NaN, infinite or negative setting, or a beta outside [0, 1)."""
+    for name in ("learning_rate", "eps", "weight_decay", "grad_clip_norm"):
+        value = getattr(params, name)
+        if not 0 <= value < math.inf:  # NaN fails too
+            raise ValueError(f"adam_params.{name} must be finite and >= 0, got {value}")
+    for name in ("beta1", "beta2"):
+        value = getattr(params, name)
+        if not 0 <= value < 1:
+            raise ValueError(f"adam_params.{name} must be in [0, 1), got {value}")
 
 
 def _check_ttl(ttl_seconds: object) -> int | None:
@@ -286,6 +301,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         """Apply the accumulated gradients with Adam, after every earlier operation."""
         if not isinstance(adam_params, types.AdamParams):
             raise TypeError(f"adam_params must be an AdamParams, got {type(adam_params).__name__}")
+        _check_adam(adam_params)
         return self._ordered(
             "/api/v1/optim_step",
             "OptimStep",

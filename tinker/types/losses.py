@@ -6,6 +6,7 @@ the same tables to validate what it receives.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -93,6 +94,15 @@ def _validate_datum(index: int, datum: Datum, loss_fn: str, required: frozenset[
             raise ValueError(
                 f"{field}: expected {length} entries (model_input.length), got {first}"
             )
+        if wanted != "int64" and not math.isfinite(sum(tensor.data)):
+            _check_finite(field, tensor.data)
+
+
+def _check_finite(field: str, values: Sequence[float]) -> None:
+    """ValueError at the first NaN or infinity (a merely overflowing sum is fine)."""
+    for index, value in enumerate(values):
+        if not math.isfinite(value):
+            raise ValueError(f"{field}[{index}]: must be finite, got {value}")
 
 
 def _names(keys: Sequence[str]) -> str:

@@ -38,7 +38,7 @@ class SamplingParams(WireModel):
     def _validate(self) -> None:
         if self.max_tokens is not None and self.max_tokens < 0:
             raise ValueError(f"SamplingParams.max_tokens: must be >= 0, got {self.max_tokens}")
-        if self.temperature < 0:
+        if not self.temperature >= 0:  # NaN too
             raise ValueError(f"SamplingParams.temperature: must be >= 0, got {self.temperature}")
         if not 0 <= self.top_p <= 1:
             raise ValueError(f"SamplingParams.top_p: must be in [0, 1], got {self.top_p}")
