@@ -24,9 +24,8 @@ from typing import Any, TypeVar
 import attrs
 import numpy as np
 
-__all__ = ["CustomLossFnV1", "CustomLossResult", "evaluate_custom_loss", "numpy_loss"]
+__all__ = ["CustomLossResult", "evaluate_custom_loss", "numpy_loss"]
 
-CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _NUMPY_MARK = "__tinker_numpy_loss__"

@@ -13,11 +13,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
-
 from tinker import types
 from tinker._chunking import MAX_CHUNK_LEN, MAX_CHUNK_NUMBER_COUNT, chunk_data, merge_outputs
-from tinker._custom_loss import CustomLossFnV1, evaluate_custom_loss
 from tinker._futures import (
     APIFuture,
     QueueState,
@@ -51,6 +48,9 @@ if TYPE_CHECKING:
     from tinker.sampling_client import SamplingClient
 
 __all__ = ["MAX_CHUNK_LEN", "MAX_CHUNK_NUMBER_COUNT", "CustomLossFnV1", "TrainingClient"]
+
+# A custom loss: fn(data, logprobs) -> (loss, metrics) with torch, or (loss, metrics, grads).
+CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +268,11 @@ class TrainingClient(ClientBase, QueueStateObserver):
     ) -> Queued[types.ForwardBackwardOutput]:
         if not batch:
             return Queued(completed(_empty_output()))
+        # numpy and the loss machinery load here, so a sampling-only program never pays for them.
+        import numpy as np
+
+        from tinker._custom_loss import evaluate_custom_loss
+
         logprobs = [
             np.asarray(output["logprobs"].to_numpy(), dtype=np.float32).reshape(-1)
             for output in forward.loss_fn_outputs
@@ -520,6 +525,8 @@ def _forward_view(datum: types.Datum) -> types.Datum:
     """The datum as a cross_entropy forward input (its own weights, else ones)."""
     weights = datum.loss_fn_inputs.get("weights")
     if weights is None:
+        import numpy as np
+
         targets = datum.loss_fn_inputs["target_tokens"]
         weights = types.TensorData.from_numpy(np.ones(len(targets.data), dtype=np.float32))
     return _cross_entropy_datum(datum, weights)

@@ -23,3 +23,12 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_clients_load_without_numpy() -> None:
+    code = (
+        "import sys, tinker; tinker.ServiceClient; tinker.SamplingClient; tinker.RestClient;"
+        " print('numpy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -6,6 +6,7 @@ grads: list[np.ndarray])` supplies dloss/dlogprobs itself; mark it with `numpy_l
 gets numpy arrays even where torch is installed (without torch every loss is a numpy loss).
 """
 
-from tinker._custom_loss import CustomLossFnV1, numpy_loss
+from tinker._custom_loss import numpy_loss
+from tinker.training_client import CustomLossFnV1
 
 __all__ = ["CustomLossFnV1", "numpy_loss"]
