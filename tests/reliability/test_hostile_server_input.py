@@ -25,7 +25,7 @@ from tinker.local.api import ROUTES
 from .conftest import API_KEY
 from .runs import MODEL
 
-IDLE_SECONDS = 1.0
+IDLE_SECONDS = 2.0
 HEADERS = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
 POSTS = sorted(path for method, path, _, _ in ROUTES if method == "POST" and "(" not in path)
 
