@@ -432,7 +432,8 @@ class Transport:
         for session in self._sessions.values():
             session.close()
         for pool in self._pools.values():
-            pool.close()
+            if pool is not None:
+                pool.close()
 
 
 def _environment_settings(base_url: str, verify_tls: bool) -> dict[str, Any]:
