@@ -594,14 +594,18 @@ def run_poll(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
                 thread.join()
     finally:
         control(url, "/_bench/config", {"sample_delay": 0.0})
-    completed = {int(k): v for k, v in control(url, "/_bench/completions").items()}
-    latencies = sorted(1000 * (returned[k] - completed[k]) for k in returned)
-    middle = len(latencies) // 2
+    figures = pickup_latencies(url, returned)
     client.close()
+    return {"delay_s": delay, "concurrency": workers, **figures}
+
+
+def pickup_latencies(url: str, seen: dict[int, float]) -> dict[str, Any]:
+    """Completion (stub clock) -> seen by the client, per future: count, median, p90, p99, max."""
+    completed = {int(k): v for k, v in control(url, "/_bench/completions").items()}
+    latencies = sorted(1000 * (seen[k] - completed[k]) for k in seen)
+    middle = len(latencies) // 2
     return {
         "futures": len(latencies),
-        "delay_s": delay,
-        "concurrency": workers,
         "median_ms": (latencies[middle] + latencies[~middle]) / 2,
         "p90_ms": latencies[int(0.90 * (len(latencies) - 1))],
         "p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
@@ -643,19 +647,9 @@ def run_poll_many(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]
     finally:
         control(url, "/_bench/config", {"sample_delay_spread": 0.0})
     wall = time.perf_counter() - start
-    completed = {int(k): v for k, v in control(url, "/_bench/completions").items()}
-    latencies = sorted(1000 * (resolved[k] - completed[k]) for k in resolved)
-    middle = len(latencies) // 2
+    figures = pickup_latencies(url, resolved)
     client.close()
-    return {
-        "futures": len(latencies),
-        "spread_s": spread,
-        "wall_s": wall,
-        "median_ms": (latencies[middle] + latencies[~middle]) / 2,
-        "p90_ms": latencies[int(0.90 * (len(latencies) - 1))],
-        "p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
-        "max_ms": latencies[-1],
-    }
+    return {"spread_s": spread, "wall_s": wall, **figures}
 
 
 def run_train(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]:
