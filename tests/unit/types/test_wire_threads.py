@@ -23,7 +23,8 @@ requests = [
     T.OptimStepRequest(adam_params=T.AdamParams(eps=1e-9), model_id="m", seq_id=1),
 ]
 expected = [_wire.dumps(r) for r in requests]  # reference bodies (built before the race)
-_wire._CONVERTERS.clear()  # start the race from an empty converter cache
+from tinker._wire import json_codec
+json_codec._CONVERTERS.clear()  # start the race from an empty converter cache
 failures = []
 barrier = threading.Barrier(12)
 
