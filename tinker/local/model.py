@@ -1,5 +1,6 @@
 """Numpy decoder-only transformer with LoRA: forward (optionally taped, optionally KV-cached)
-and an exact backward pass for the LoRA parameters only (the base weights are frozen).
+and one exact backward pass that yields the LoRA gradients (base weights frozen) or, for
+pretraining, the gradients of every weight.
 
 Architecture: token embedding, n_layers pre-norm blocks (RMSNorm -> multi-head causal
 attention with rotary positions -> residual; RMSNorm -> SiLU-gated MLP -> residual),
@@ -236,6 +237,7 @@ class LayerTape:
 class Tape:
     """Everything recorded by a taped forward pass."""
 
+    tokens: Array
     layers: list[LayerTape]
     final_x: Array
     final_n: Array
@@ -273,7 +275,7 @@ class Transformer:
         if cache is not None:
             cache.length += tokens.shape[1]
         if tape is not None:
-            tape.append(Tape(layer_tapes, x, final_n, final_inv))
+            tape.append(Tape(tokens, layer_tapes, x, final_n, final_inv))
         return logits
 
     def _block(
@@ -322,18 +324,34 @@ class Transformer:
         self, tape: Tape, dlogits: Array, adapters: Mapping[str, LoraPair], scale: float
     ) -> dict[str, LoraPair]:
         """Gradients of sum(dlogits * logits) w.r.t. every adapter's A and B (exact)."""
-        prop = _Backprop(self.weights, adapters, self.dtype.type(scale))
-        dn = prop.linear(UNEMBED, tape.final_n, dlogits)
-        dx = _rms_norm_backward(dn, tape.final_x, tape.final_inv, self.weights[FINAL_NORM])
-        for layer in reversed(range(self.config.n_layers)):
-            dx = self._block_backward(layer, tape.layers[layer], dx, prop, need_input=layer > 0)
+        prop = _Backprop(self.weights, adapters, self.dtype.type(scale), all_weights=False)
+        self._backpropagate(tape, dlogits, prop)
         return prop.grads
+
+    def weight_gradients(self, tape: Tape, dlogits: Array) -> dict[str, Array]:
+        """Gradients of sum(dlogits * logits) w.r.t. every weight of the network (exact)."""
+        prop = _Backprop(self.weights, {}, self.dtype.type(0.0), all_weights=True)
+        dx = self._backpropagate(tape, dlogits, prop)
+        embed = np.zeros_like(self.weights[EMBED])
+        np.add.at(embed, tape.tokens.reshape(-1), dx.reshape(-1, embed.shape[1]))
+        prop.weight_grads[EMBED] = embed
+        return prop.weight_grads
+
+    def _backpropagate(self, tape: Tape, dlogits: Array, prop: _Backprop) -> Array:
+        """Run `prop` from the logits down; returns the gradient w.r.t. the embedded tokens
+        (with all_weights; else the first block's output gradient, which nothing needs)."""
+        dn = prop.linear(UNEMBED, tape.final_n, dlogits)
+        dx = prop.norm(FINAL_NORM, dn, tape.final_x, tape.final_inv)
+        for layer in reversed(range(self.config.n_layers)):
+            need_input = layer > 0 or prop.all_weights
+            dx = self._block_backward(layer, tape.layers[layer], dx, prop, need_input=need_input)
+        return dx
 
     def _block_backward(
         self, layer: int, lt: LayerTape, dout: Array, prop: _Backprop, *, need_input: bool
     ) -> Array:
         """Gradient w.r.t. the block's input (dout when not needed), recording adapter grads."""
-        cfg, w = self.config, self.weights
+        cfg = self.config
         b, t, d = dout.shape
         h, dh = cfg.n_heads, cfg.head_dim
 
@@ -342,8 +360,7 @@ class Transformer:
         dup = dact * lt.gate_act
         dn2 = prop.linear(mlp_module(layer, "gate_proj"), lt.n2, dgate)
         dn2 += prop.linear(mlp_module(layer, "up_proj"), lt.n2, dup)
-        norm2 = w[f"layers.{layer}.post_attention_layernorm"]
-        dmid = dout + _rms_norm_backward(dn2, lt.mid, lt.inv2, norm2)
+        dmid = dout + prop.norm(f"layers.{layer}.post_attention_layernorm", dn2, lt.mid, lt.inv2)
 
         dctx = prop.linear(attn_module(layer, "o_proj"), lt.ctx, dmid)
         dctx_heads = dctx.reshape(b, t, h, dh).transpose(0, 2, 1, 3)
@@ -366,18 +383,34 @@ class Transformer:
                 dn1 += prop.linear(module, lt.n1, merged)
         if dn1 is None:
             return dmid  # first block: nothing trainable lies below, skip the input gradient
-        norm1 = w[f"layers.{layer}.input_layernorm"]
-        return dmid + _rms_norm_backward(dn1, lt.x, lt.inv1, norm1)
+        return dmid + prop.norm(f"layers.{layer}.input_layernorm", dn1, lt.x, lt.inv1)
 
 
 class _Backprop:
-    """Backpropagation through the frozen linear layers, collecting LoRA gradients."""
+    """Backpropagation through the linear layers and norms, collecting LoRA gradients and,
+    with all_weights, the gradient of every weight it passes."""
 
-    def __init__(self, weights: Mapping[str, Array], adapters: Mapping[str, LoraPair], scale: Any):
+    def __init__(
+        self,
+        weights: Mapping[str, Array],
+        adapters: Mapping[str, LoraPair],
+        scale: Any,
+        *,
+        all_weights: bool,
+    ) -> None:
         self.weights = weights
         self.adapters = adapters
         self.scale = scale
+        self.all_weights = all_weights
         self.grads: dict[str, LoraPair] = {}
+        self.weight_grads: dict[str, Array] = {}
+
+    def norm(self, name: str, dy: Array, x: Array, inv: Array) -> Array:
+        """Gradient w.r.t. the input of RMSNorm `name` (and of its weight, with all_weights)."""
+        if self.all_weights:
+            grad: Array = np.sum((dy * (x * inv)).reshape(-1, dy.shape[-1]), axis=0)
+            self.weight_grads[name] = grad
+        return _rms_norm_backward(dy, x, inv, self.weights[name])
 
     def adapter_only(self, module: str, x: Array, dy: Array) -> None:
         """Record dA and dB of `module`'s adapter (if any) for input x and output grad dy."""
@@ -393,6 +426,9 @@ class _Backprop:
     def linear(self, module: str, x: Array, dy: Array) -> Array:
         """As adapter_only, and return the gradient w.r.t. x (through the merged weight)."""
         self.adapter_only(module, x, dy)
+        if self.all_weights:
+            grad: Array = dy.reshape(-1, dy.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+            self.weight_grads[module] = grad
         return _linear_input_grad(dy, self.weights[module])
 
 
