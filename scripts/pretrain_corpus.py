@@ -291,9 +291,19 @@ def paragraph(rng: random.Random, topic: tuple[str, bool, str] | None = None) ->
 # -- arithmetic ------------------------------------------------------------------------------
 
 
+def operand(rng: random.Random) -> int:
+    """A number up to MAX_OPERAND, small ones more often (a small model learns those first)."""
+    draw = rng.random()
+    if draw < 0.4:
+        return rng.randint(0, 9)
+    if draw < 0.7:
+        return rng.randint(0, 20)
+    return rng.randint(0, MAX_OPERAND)
+
+
 def arithmetic_pair(rng: random.Random) -> tuple[str, int, str, int]:
     """Operands and operator of a small sum or difference (never negative), and its value."""
-    x, y = rng.randint(0, MAX_OPERAND), rng.randint(0, MAX_OPERAND)
+    x, y = operand(rng), operand(rng)
     if rng.random() < 0.7:
         return str(x), x + y, "+", y
     x, y = max(x, y), min(x, y)
@@ -322,11 +332,11 @@ def arithmetic_lines(rng: random.Random) -> str:
 def _exchange(rng: random.Random) -> tuple[str, str]:
     """One user message and the assistant's reply."""
     kind = rng.random()
-    if kind < 0.4:
+    if kind < 0.5:
         return arithmetic_question(rng)
-    if kind < 0.55:
+    if kind < 0.62:
         return rng.choice(FACTS)
-    if kind < 0.65:
+    if kind < 0.7:
         return rng.choice(GREETINGS)
     singular, plural, pronoun = rng.choice(PEOPLE)
     if kind < 0.85:
@@ -369,10 +379,10 @@ def special_token_chat(rng: random.Random) -> str:
 
 #: Document kinds and their weights in the mixture.
 DOCUMENT_KINDS: tuple[tuple[Callable[[random.Random], str], float], ...] = (
-    (paragraph, 0.40),
+    (paragraph, 0.35),
     (role_colon_chat, 0.25),
     (special_token_chat, 0.15),
-    (arithmetic_lines, 0.20),
+    (arithmetic_lines, 0.25),
 )
 
 

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from tinker.local.errors import UserInputError
 from tinker.local.models import ModelConfig
+from tinker.local.pretrained import load_weights
 
 Array = npt.NDArray[Any]
 
@@ -80,14 +81,15 @@ def _name_seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
 
 
-def _init_base(config: ModelConfig) -> dict[str, Array]:
-    """Seeded random base weights (float64), deterministic from the model name.
+def random_base_weights(config: ModelConfig) -> dict[str, Array]:
+    """Seeded random weights (float64), deterministic from the model family's name: the
+    weights of a `-random` model and the starting point of pretraining.
 
     Hidden projections use std 1/sqrt(fan_in) (residual outputs further / sqrt(2 layers)), so
     the frozen random network already mixes context; the LM head starts small (near-uniform
     predictions, loss ~ log(vocab)).
     """
-    rng = np.random.default_rng(_name_seed(config.name))
+    rng = np.random.default_rng(_name_seed(config.family))
     weights: dict[str, Array] = {EMBED: rng.normal(0.0, 1.0, (config.vocab_size, config.d_model))}
     for module, (out_dim, in_dim) in linear_shapes(config).items():
         if module == UNEMBED:
@@ -108,14 +110,30 @@ _BASE_CACHE: dict[tuple[str, str], Mapping[str, Array]] = {}
 _BASE_LOCK = threading.Lock()
 
 
+def weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Name and shape of every weight of the network."""
+    shapes: dict[str, tuple[int, ...]] = {EMBED: (config.vocab_size, config.d_model)}
+    shapes.update(linear_shapes(config))
+    for layer in range(config.n_layers):
+        shapes[f"layers.{layer}.input_layernorm"] = (config.d_model,)
+        shapes[f"layers.{layer}.post_attention_layernorm"] = (config.d_model,)
+    shapes[FINAL_NORM] = (config.d_model,)
+    return shapes
+
+
 def base_weights(config: ModelConfig, dtype: npt.DTypeLike = np.float32) -> Mapping[str, Array]:
-    """Frozen base weights, built once per process and dtype; the arrays are read-only."""
+    """Frozen base weights (the shipped pretrained ones, or the random initialisation), loaded
+    once per process and dtype; the arrays are read-only."""
     key = (config.name, np.dtype(dtype).name)
     with _BASE_LOCK:
         cached = _BASE_CACHE.get(key)
         if cached is None:
+            if config.pretrained:
+                source = load_weights(config, weight_shapes(config))
+            else:
+                source = random_base_weights(config)
             cached = {}
-            for name, value in _init_base(config).items():
+            for name, value in source.items():
                 array = np.ascontiguousarray(value, dtype=dtype)
                 array.flags.writeable = False
                 cached[name] = array
