@@ -1,6 +1,6 @@
 """RL on addition questions, asked the way a base model is prompted in the role-colon format.
 
-Each step draws questions "What is X + Y?" (X, Y in 0..100) behind a one-shot example, samples
+Each step draws questions "What is X + Y?" (X, Y in 0..9) behind a one-shot example, samples
 a group of 4 answers per question, rewards a correct final number with 1 (and a missing
 "\\n\\nUser:" stop with -0.1), and takes one importance_sampling step with advantage = reward -
 the group's mean. The share of correct answers rises.
@@ -23,7 +23,10 @@ from tinker import types
 FEW_SHOT = "User: What is 4 + 5?\n\nAssistant: 9\n\n"
 STOP = "\n\nUser:"
 FORMAT_PENALTY = 0.1
-MAX_OPERAND = 100
+#: Largest operand by default. The cookbook's environment draws 0..100, where the pretrained
+#: tiny model is right about 4% of the time; on single digits it is right about 80% of the time
+#: at temperature 1 (95% greedy), which leaves RL something to sharpen.
+MAX_OPERAND = 9
 INTEGER = re.compile(r"-?\d+")
 
 
@@ -50,10 +53,11 @@ def main(
     base_url: str = "local",
     model: str = DEFAULT_MODEL,
     steps: int = 100,
-    questions_per_step: int = 8,
+    questions_per_step: int = 16,
     group_size: int = 4,
     learning_rate: float = 1e-3,
     seed: int = 0,
+    max_operand: int = MAX_OPERAND,
     api_key: str | None = None,
 ) -> list[float]:
     """Run the loop; returns the share of correct sampled answers at every step."""
@@ -66,7 +70,7 @@ def main(
         for step in range(steps):
             sampler = trainer.save_weights_and_get_sampling_client()
             problems = [
-                (rng.randint(0, MAX_OPERAND), rng.randint(0, MAX_OPERAND))
+                (rng.randint(0, max_operand), rng.randint(0, max_operand))
                 for _ in range(questions_per_step)
             ]
             prompts = [tokenizer.encode(question(x, y)) for x, y in problems]
@@ -75,7 +79,7 @@ def main(
                     types.ModelInput.from_ints(prompt),
                     group_size,
                     types.SamplingParams(
-                        max_tokens=8,
+                        max_tokens=12,
                         temperature=1.0,
                         stop=[STOP],
                         seed=(seed * steps + step) * questions_per_step + index,
@@ -107,6 +111,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-operand", type=int, default=MAX_OPERAND)
     args = parser.parse_args(argv)
     history = main(
         args.base_url,
@@ -114,6 +119,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
         args.steps,
         learning_rate=args.learning_rate,
         seed=args.seed,
+        max_operand=args.max_operand,
         api_key=args.api_key,
     )
     tenth = max(1, len(history) // 10)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
 
-from arithmetic_rl import MAX_OPERAND, STOP, is_correct, question
+from arithmetic_rl import STOP, is_correct, question
 
 import tinker
 from tinker import types
@@ -42,18 +42,32 @@ def samples(sampler: tinker.SamplingClient, tokenizer: object, prompt: str) -> l
     return texts
 
 
+#: Operand ranges of the arithmetic check: the example's default and the cookbook's.
+OPERAND_RANGES = (9, 100)
+
+
 def arithmetic_accuracy(
-    sampler: tinker.SamplingClient, tokenizer: object, n: int, seed: int = 1234
+    sampler: tinker.SamplingClient,
+    tokenizer: object,
+    n: int,
+    max_operand: int,
+    temperature: float,
+    seed: int = 1234,
 ) -> tuple[float, float]:
-    """Shares of greedy answers that are correct and that end with the stop sequence."""
+    """Shares of answers that are correct and that end with the stop sequence."""
     encode = tokenizer.encode  # type: ignore[attr-defined]
     decode = tokenizer.decode  # type: ignore[attr-defined]
     rng = random.Random(seed)
-    problems = [(rng.randint(0, MAX_OPERAND), rng.randint(0, MAX_OPERAND)) for _ in range(n)]
-    params = types.SamplingParams(max_tokens=8, temperature=0.0, stop=[STOP])
+    problems = [(rng.randint(0, max_operand), rng.randint(0, max_operand)) for _ in range(n)]
     futures = [
-        sampler.sample(types.ModelInput.from_ints(encode(question(x, y))), 1, params)
-        for x, y in problems
+        sampler.sample(
+            types.ModelInput.from_ints(encode(question(x, y))),
+            1,
+            types.SamplingParams(
+                max_tokens=12, temperature=temperature, stop=[STOP], seed=seed + index
+            ),
+        )
+        for index, (x, y) in enumerate(problems)
     ]
     correct = formatted = 0
     for (x, y), future in zip(problems, futures, strict=True):
@@ -79,11 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ("greedy", "T=1", "T=1"), samples(sampler, tokenizer, prompt), strict=True
                 ):
                     print(f"  {label:6s} {text!r}")
-            correct, formatted = arithmetic_accuracy(sampler, tokenizer, args.questions)
-            print(
-                f"arithmetic (greedy, {args.questions} questions): correct {correct:.3f}, "
-                f"ends with the stop sequence {formatted:.3f}"
-            )
+            for max_operand in OPERAND_RANGES:
+                for temperature in (0.0, 1.0):
+                    correct, formatted = arithmetic_accuracy(
+                        sampler, tokenizer, args.questions, max_operand, temperature
+                    )
+                    print(
+                        f"X + Y with X, Y in 0..{max_operand}, temperature {temperature:g}, "
+                        f"{args.questions} questions: correct {correct:.3f}, "
+                        f"ends with the stop sequence {formatted:.3f}"
+                    )
     return 0
 
 

@@ -50,10 +50,10 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "tinker-local/tiny": Recipe(
-        steps=3000, batch=16, seq_len=128, learning_rate=5e-3, warmup=100, corpus_chars=3_000_000
+        steps=5000, batch=16, seq_len=128, learning_rate=5e-3, warmup=100, corpus_chars=3_000_000
     ),
     "tinker-local/small": Recipe(
-        steps=600, batch=8, seq_len=128, learning_rate=1e-3, warmup=50, corpus_chars=3_000_000
+        steps=900, batch=8, seq_len=128, learning_rate=2e-3, warmup=50, corpus_chars=3_000_000
     ),
 }
 

@@ -294,9 +294,9 @@ def paragraph(rng: random.Random, topic: tuple[str, bool, str] | None = None) ->
 def operand(rng: random.Random) -> int:
     """A number up to MAX_OPERAND, small ones more often (a small model learns those first)."""
     draw = rng.random()
-    if draw < 0.4:
+    if draw < 0.5:
         return rng.randint(0, 9)
-    if draw < 0.7:
+    if draw < 0.75:
         return rng.randint(0, 20)
     return rng.randint(0, MAX_OPERAND)
 
@@ -324,6 +324,16 @@ def arithmetic_lines(rng: random.Random) -> str:
         x, value, op, y = arithmetic_pair(rng)
         lines.append(f"{x} {op} {y} = {value}" if spaced else f"{x}{op}{y}={value}")
     return "\n".join(lines)
+
+
+def arithmetic_quiz(rng: random.Random) -> str:
+    """Addition and subtraction questions in the role-colon chat, answered with the bare number
+    (the one-shot prompt of the cookbook's arithmetic environment, continued)."""
+    turns = []
+    for _ in range(rng.randint(2, 6)):
+        question, answer = arithmetic_question(rng)
+        turns.append(f"User: {question}\n\nAssistant: {answer}\n\n")
+    return "".join(turns)
 
 
 # -- chat ------------------------------------------------------------------------------------
@@ -379,10 +389,11 @@ def special_token_chat(rng: random.Random) -> str:
 
 #: Document kinds and their weights in the mixture.
 DOCUMENT_KINDS: tuple[tuple[Callable[[random.Random], str], float], ...] = (
-    (paragraph, 0.35),
-    (role_colon_chat, 0.25),
-    (special_token_chat, 0.15),
-    (arithmetic_lines, 0.25),
+    (paragraph, 0.30),
+    (role_colon_chat, 0.20),
+    (special_token_chat, 0.12),
+    (arithmetic_lines, 0.18),
+    (arithmetic_quiz, 0.20),
 )
 
 

@@ -81,35 +81,6 @@ def _name_seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
 
 
-def random_base_weights(config: ModelConfig) -> dict[str, Array]:
-    """Seeded random weights (float64), deterministic from the model family's name: the
-    weights of a `-random` model and the starting point of pretraining.
-
-    Hidden projections use std 1/sqrt(fan_in) (residual outputs further / sqrt(2 layers)), so
-    the frozen random network already mixes context; the LM head starts small (near-uniform
-    predictions, loss ~ log(vocab)).
-    """
-    rng = np.random.default_rng(_name_seed(config.family))
-    weights: dict[str, Array] = {EMBED: rng.normal(0.0, 1.0, (config.vocab_size, config.d_model))}
-    for module, (out_dim, in_dim) in linear_shapes(config).items():
-        if module == UNEMBED:
-            std = config.init_std
-        elif module.endswith(("o_proj", "down_proj")):
-            std = 1.0 / np.sqrt(in_dim * 2 * config.n_layers)
-        else:
-            std = 1.0 / np.sqrt(in_dim)
-        weights[module] = rng.normal(0.0, std, (out_dim, in_dim))
-    for layer in range(config.n_layers):
-        weights[f"layers.{layer}.input_layernorm"] = np.ones(config.d_model)
-        weights[f"layers.{layer}.post_attention_layernorm"] = np.ones(config.d_model)
-    weights[FINAL_NORM] = np.ones(config.d_model)
-    return weights
-
-
-_BASE_CACHE: dict[tuple[str, str], Mapping[str, Array]] = {}
-_BASE_LOCK = threading.Lock()
-
-
 def weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Name and shape of every weight of the network."""
     shapes: dict[str, tuple[int, ...]] = {EMBED: (config.vocab_size, config.d_model)}
@@ -119,6 +90,36 @@ def weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes[f"layers.{layer}.post_attention_layernorm"] = (config.d_model,)
     shapes[FINAL_NORM] = (config.d_model,)
     return shapes
+
+
+def random_base_weights(config: ModelConfig) -> dict[str, Array]:
+    """Seeded random weights (float64), deterministic from the model family's name: the
+    weights of a `-random` model and the starting point of pretraining.
+
+    Hidden projections use std 1/sqrt(fan_in) (residual outputs further / sqrt(2 layers)), so
+    the frozen random network already mixes context; the LM head starts small (near-uniform
+    predictions, loss ~ log(vocab)).
+    """
+    rng = np.random.default_rng(_name_seed(config.family))
+    weights: dict[str, Array] = {}
+    for name, shape in weight_shapes(config).items():
+        if len(shape) == 1:  # norm gains
+            weights[name] = np.ones(shape)
+            continue
+        if name == EMBED:
+            std = 1.0
+        elif name == UNEMBED:
+            std = config.init_std
+        elif name.endswith(("o_proj", "down_proj")):
+            std = 1.0 / np.sqrt(shape[1] * 2 * config.n_layers)
+        else:
+            std = 1.0 / np.sqrt(shape[1])
+        weights[name] = rng.normal(0.0, std, shape)
+    return weights
+
+
+_BASE_CACHE: dict[tuple[str, str], Mapping[str, Array]] = {}
+_BASE_LOCK = threading.Lock()
 
 
 def base_weights(config: ModelConfig, dtype: npt.DTypeLike = np.float32) -> Mapping[str, Array]:

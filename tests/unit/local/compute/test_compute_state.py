@@ -131,7 +131,9 @@ def test_load_rejects_mismatched_tensors() -> None:
 
 def test_constructor_validation() -> None:
     with pytest.raises(
-        UnknownModelError, match="known models: tinker-local/small, tinker-local/tiny"
+        UnknownModelError,
+        match="known models: tinker-local/small, tinker-local/small-random, tinker-local/tiny, "
+        "tinker-local/tiny-random",
     ):
         LoraTrainer("meta-llama/Llama-3.1-8B", rank=8, seed=0)
     with pytest.raises(UserInputError, match=r"lora rank must be an integer in 1\.\.512, got 0"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from compute_helpers import TINY, sequence_datum
+from compute_helpers import TINY_RANDOM, sequence_datum
 
 from tinker.local.models import EOS_TOKEN_ID, VOCAB_SIZE
 from tinker.local.sampler import Sampler
@@ -15,8 +15,8 @@ from tinker.local.trainer import LoraTrainer
 TEXT = b"The quick brown fox jumps over the lazy dog."
 
 
-def test_training_memorises_text_and_sampling_reproduces_it() -> None:
-    trainer = LoraTrainer(TINY, rank=8, seed=0)
+def test_training_from_random_weights_memorises_text_and_sampling_reproduces_it() -> None:
+    trainer = LoraTrainer(TINY_RANDOM, rank=8, seed=0)
     datum = sequence_datum([EOS_TOKEN_ID, *TEXT, EOS_TOKEN_ID])
     tokens = len(datum.tokens)
     uniform = math.log(VOCAB_SIZE)
