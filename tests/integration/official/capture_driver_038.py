@@ -396,7 +396,8 @@ def main() -> None:
 
     def batch_loss(data: list[types.Datum], logprobs: list[torch.Tensor]) -> Any:
         loss = sum(
-            -(lp * d.loss_fn_inputs["weights"].to_torch()).sum() for d, lp in zip(data, logprobs, strict=True)
+            -(lp * d.loss_fn_inputs["weights"].to_torch()).sum()
+            for d, lp in zip(data, logprobs, strict=True)
         )
         return loss, {"batch_nll": float(loss.detach())}
 
