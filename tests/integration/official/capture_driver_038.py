@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import pickle
 import subprocess
 import sys
@@ -33,7 +32,7 @@ URL = sys.argv[1] if len(sys.argv) > 1 else ""
 MODE = sys.argv[2] if len(sys.argv) > 2 else "plain"
 
 
-CHANNEL = CaptureChannel(URL)
+CHANNEL = CaptureChannel(URL, probe=MODE == "probe")
 mark, seen, step = CHANNEL.mark, CHANNEL.seen, CHANNEL.step
 
 
@@ -340,7 +339,8 @@ def main() -> None:
         CHANNEL.wait_for("/api/v1/cancel_future", seconds=15)
 
     # --- provenance spans referring to the sampled sequence
-    sequence_id = first.sequences[0].sequence_id
+    # (In probe mode a failed sample leaves no sequence: the spans then name a made-up id.)
+    sequence_id = first.sequences[0].sequence_id if first else "probe-missing-sequence"
     spans = [
         types.PromptProvenanceSpan(sequence_id=sequence_id, offset=0, length=5),
         types.SampledProvenanceSpan(sequence_id=sequence_id, offset=0, length=4),
@@ -359,17 +359,16 @@ def main() -> None:
     )
 
     # --- pickled sampler in another process, and sampler handles
-    pickled = pickle.dumps(sampler)
-    mark("SamplingClient.pickled_in_subprocess")
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        input=pickled,
-        capture_output=True,
-        timeout=120,
-        env={**os.environ, "CAPTURE_URL": URL},
-    )
-    assert child.returncode == 0, child.stderr.decode()[-3000:]
-    print("ok SamplingClient.pickled_in_subprocess", flush=True)
+    def sample_in_child() -> None:
+        child = subprocess.run(
+            [sys.executable, "-c", CHILD],
+            input=pickle.dumps(sampler),
+            capture_output=True,
+            timeout=120,
+        )
+        assert child.returncode == 0, child.stderr.decode()[-3000:]
+
+    step("SamplingClient.pickled_in_subprocess", sample_in_child)
     handle = step("SamplingClient.get_sampler_handle", sampler.get_sampler_handle)
     rebuilt = step(
         "SamplingClient.from_sampler_handle",
@@ -572,22 +571,34 @@ def main() -> None:
     CHANNEL.wait_for("/api/v1/session_heartbeat", "/api/v1/telemetry", seconds=25)
 
     # --- session ends: errored through the context manager, interrupted with a detail
-    try:
-        with tinker.ServiceClient(base_url=URL, api_key=API_KEY) as errored:
-            mark("ServiceClient.context_manager.errored")
-            errored.create_sampling_client(base_model=TINY).result()
-            raise KeyError("leave the block with an exception")
-    except KeyError:
-        pass
-    print("ok ServiceClient.context_manager.errored", flush=True)
+    def leave_with_an_exception() -> None:
+        try:
+            with tinker.ServiceClient(base_url=URL, api_key=API_KEY) as errored:
+                errored.create_sampling_client(base_model=TINY).result()
+                raise KeyError("leave the block with an exception")
+        except KeyError:
+            pass
+
+    step("ServiceClient.context_manager.errored", leave_with_an_exception)
     interrupted = tinker.ServiceClient(base_url=URL, api_key=API_KEY)
-    interrupted.create_sampling_client(base_model=TINY).result()
+    step(
+        "ServiceClient.create_sampling_client.before_interrupt",
+        lambda: interrupted.create_sampling_client(base_model=TINY).result(),
+    )
     step(
         "ServiceClient.close.interrupted_with_detail",
         lambda: interrupted.close("interrupted", detail="stopped by the capture driver").result(),
     )
     step("ServiceClient.close.main_session", lambda: service.close("success").result())
     mark("after-close")
+    finish(CHANNEL)
+
+
+def finish(channel: CaptureChannel) -> None:
+    """Exit 0 when every call succeeded; in probe mode list the failed calls and exit 1."""
+    if channel.failures:
+        print(f"{len(channel.failures)} calls failed: {', '.join(channel.failures)}", flush=True)
+        sys.exit(1)
     print("capture driver: all calls succeeded", flush=True)
 
 

@@ -16,7 +16,8 @@ import tinker
 from tinker import types
 
 URL = sys.argv[1] if len(sys.argv) > 1 else ""
-CHANNEL = CaptureChannel(URL)
+MODE = sys.argv[2] if len(sys.argv) > 2 else "plain"
+CHANNEL = CaptureChannel(URL, probe=MODE == "probe")
 step = CHANNEL.step
 PROMPT = types.ModelInput.from_ints([72, 101, 108, 108, 111])
 
@@ -169,6 +170,9 @@ def main() -> None:
 
     CHANNEL.mark("background")
     CHANNEL.wait_for("/api/v1/session_heartbeat", "/api/v1/telemetry", seconds=25)
+    if CHANNEL.failures:
+        print(f"{len(CHANNEL.failures)} calls failed: {', '.join(CHANNEL.failures)}", flush=True)
+        sys.exit(1)
     print("capture driver: all calls succeeded", flush=True)
 
 
