@@ -72,9 +72,7 @@ def test_038_forward_backward_is_protobuf_and_its_polls_ask_for_protobuf() -> No
 
 def test_038_jwt_mode_sends_the_jwt_everywhere_but_on_config_and_exchange() -> None:
     for call, mode, request in requests_of(FIXTURES / "official-0.38"):
-        if mode != "features":
-            assert request["headers"]["x-api-key"] == "<api_key>", call
-        elif request["path"] in ("/api/v1/client/config", "/api/v1/auth/token"):
+        if mode != "features" or request["path"] in ("/api/v1/client/config", "/api/v1/auth/token"):
             assert request["headers"]["x-api-key"] == "<api_key>", call
         else:
             assert request["headers"]["x-api-key"] == "<jwt>", (call, request["path"])

@@ -19,7 +19,7 @@ from .conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import official_capture  # noqa: E402
+import official_capture
 
 TIMING_DEPENDENT_PATHS = {
     "/api/v1/retrieve_future",
