@@ -17,7 +17,7 @@ from tinker.local.paths import default_data_dir
 from tinker.local.settings import EngineConfig
 
 if TYPE_CHECKING:
-    from tinker.local.backend import Backend
+    from tinker.local.compute.backend import Backend
     from tinker.local.server import LocalServer
 
 __all__ = ["EngineConfig", "FaultRule", "Faults", "LocalServer", "serve", "shared_server"]
@@ -61,9 +61,9 @@ def serve(
             session_idle_seconds=session_idle_seconds,
         )
     if backend is None:
-        from tinker.local.compute_backend import ComputeBackend
+        from tinker.local.compute.backend import NumpyBackend
 
-        backend = ComputeBackend()
+        backend = NumpyBackend()
     directory = pathlib.Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     return LocalServer(
         host=host,

@@ -12,11 +12,11 @@ from collections.abc import Callable
 import attrs
 
 from tinker.local import payloads
-from tinker.local.backend import Backend
+from tinker.local.compute.backend import Backend, ModelInfo
 from tinker.local.results import JSONDict, ResultStore
 from tinker.local.sessions import Sessions
 from tinker.local.settings import EngineConfig
-from tinker.local.status import HTTPError
+from tinker.local.status import BadRequest, HTTPError
 from tinker.local.store import Store
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,13 @@ class EngineContext:
     results: ResultStore
     sessions: Sessions
     config: EngineConfig
+
+    def known_model(self, name: str) -> ModelInfo:
+        """The backend's catalogue entry of `name`, or BadRequest naming the known models."""
+        try:
+            return self.backend.model_info(name)
+        except self.backend.user_errors as exc:
+            raise BadRequest(str(exc)) from exc
 
     def run_job(self, request_id: str, fn: Callable[[], JSONDict]) -> None:
         """Run one job and store its result, or its failure with the right category."""

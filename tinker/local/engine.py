@@ -11,7 +11,7 @@ import logging
 import secrets
 import threading
 
-from tinker.local.backend import Backend
+from tinker.local.compute.backend import Backend
 from tinker.local.context import EngineContext
 from tinker.local.paths import CheckpointRef, parse_tinker_path
 from tinker.local.results import JSONDict, ResultStore

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tinker.local.backend import LossOutput, SampleOutput
+from tinker.local.compute.backend import LossOutput, SampleOutput
 
 JSONDict = dict[str, Any]
 

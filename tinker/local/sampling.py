@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from tinker.local import payloads
-from tinker.local.backend import Sampler, known_model
+from tinker.local.compute.backend import Sampler
 from tinker.local.context import EngineContext, Submitted
 from tinker.local.paths import parse_tinker_path
 from tinker.local.results import JSONDict
@@ -174,7 +174,7 @@ class Samplers:
         if model_path is None:
             if base_model is None:
                 raise BadRequest("Give base_model or model_path to sample from.")
-            known_model(self._backend, base_model)
+            self._ctx.known_model(base_model)
             return base_model, "base"
         ref = parse_tinker_path(model_path)
         if self._store.get_checkpoint(ref) is None:

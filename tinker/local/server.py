@@ -12,7 +12,7 @@ import threading
 from types import TracebackType
 
 from tinker.local.api import Api
-from tinker.local.backend import Backend
+from tinker.local.compute.backend import Backend
 from tinker.local.engine import Engine
 from tinker.local.faults import Faults
 from tinker.local.http import DEFAULT_MAX_BODY_BYTES, LocalHTTPServer, ServerOptions

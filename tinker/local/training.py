@@ -19,7 +19,7 @@ import numpy as np
 
 from tinker import types
 from tinker.local import payloads
-from tinker.local.backend import Trainer, known_model
+from tinker.local.compute.backend import Trainer
 from tinker.local.context import EngineContext, Submitted
 from tinker.local.ordering import OrderedQueue
 from tinker.local.paths import CheckpointRef, parse_tinker_path, validate_name
@@ -86,7 +86,7 @@ class TrainingRuns:
     ) -> Submitted:
         """Start creating a training run; the future resolves to {"model_id": ...}."""
         self._ctx.sessions.require(session_id)
-        known_model(self._backend, base_model)
+        self._ctx.known_model(base_model)
         if not 1 <= lora.rank <= self._ctx.config.max_lora_rank:
             raise BadRequest(
                 f"lora_config.rank must be between 1 and {self._ctx.config.max_lora_rank}, "
@@ -142,7 +142,7 @@ class TrainingRuns:
     def get_info(self, model_id: str) -> JSONDict:
         """GetInfoResponse of a training run (also for runs of earlier server processes)."""
         row = self.run_row(model_id)
-        info = known_model(self._backend, row.base_model)
+        info = self._ctx.known_model(row.base_model)
         return {
             "model_id": model_id,
             "model_data": {

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from tinker.local.backend import ModelInfo
+from tinker.local.compute.backend import ModelInfo
 
 
 class FakeUserError(ValueError):

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pytest
 from compute_helpers import TINY, ce_datum, directional_check, random_adapter
 
-from tinker.local.trainer import DatumArrays, LoraTrainer
+from tinker.local.compute.trainer import DatumArrays, LoraTrainer
 
 LOSS_CONFIGS: list[tuple[str, dict[str, float] | None]] = [
     ("cross_entropy", None),

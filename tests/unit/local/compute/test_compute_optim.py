@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from tinker.local.errors import UserInputError
-from tinker.local.optim import Adam, AdamParams
+from tinker.local.compute.errors import UserInputError
+from tinker.local.compute.optimizers import Adam, AdamParams
 
 
 def _reference_run(

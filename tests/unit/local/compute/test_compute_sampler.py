@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from compute_helpers import TINY, random_adapter, sequence_datum
 
-from tinker.local import sampler as sampler_module
-from tinker.local.errors import UnknownModelError, UserInputError
-from tinker.local.model import log_softmax
-from tinker.local.models import EOS_TOKEN_ID, VOCAB_SIZE, token_bytes
-from tinker.local.sampler import DEFAULT_MAX_TOKENS, Sampler, SamplerWeights
-from tinker.local.trainer import LoraTrainer
+from tinker.local.compute import generation
+from tinker.local.compute.catalogue import EOS_TOKEN_ID, VOCAB_SIZE, token_bytes
+from tinker.local.compute.errors import UnknownModelError, UserInputError
+from tinker.local.compute.generation import DEFAULT_MAX_TOKENS, LoraSampler, SamplerWeights
+from tinker.local.compute.trainer import LoraTrainer
+from tinker.local.compute.transformer import log_softmax
 
 PROMPT = [256, *b"Hello"]
 
@@ -27,11 +27,11 @@ def trained() -> LoraTrainer:
 
 
 @pytest.fixture(scope="module")
-def sampler(trained: LoraTrainer) -> Sampler:
-    return Sampler(trained.snapshot())
+def sampler(trained: LoraTrainer) -> LoraSampler:
+    return LoraSampler(trained.snapshot())
 
 
-def test_prompt_logprobs_equal_forward_logprobs(trained: LoraTrainer, sampler: Sampler) -> None:
+def test_prompt_logprobs_equal_forward_logprobs(trained: LoraTrainer, sampler: LoraSampler) -> None:
     seq = [256, *b"The cat sat on the mat."]
     result = sampler.sample(seq, max_tokens=1, prompt_logprobs=True)
     assert result.prompt_logprobs is not None and result.prompt_logprobs[0] is None
@@ -39,7 +39,9 @@ def test_prompt_logprobs_equal_forward_logprobs(trained: LoraTrainer, sampler: S
     np.testing.assert_allclose(result.prompt_logprobs[1:], forward, rtol=1e-5, atol=1e-5)
 
 
-def test_generated_logprobs_match_a_full_forward(trained: LoraTrainer, sampler: Sampler) -> None:
+def test_generated_logprobs_match_a_full_forward(
+    trained: LoraTrainer, sampler: LoraSampler
+) -> None:
     """The KV-cached decode gives the same distribution as recomputing the whole sequence."""
     result = sampler.sample(PROMPT, max_tokens=12, temperature=0.0, stop=[])
     generated = result.sequences[0].tokens
@@ -62,21 +64,21 @@ def test_snapshot_is_frozen(trained: LoraTrainer) -> None:
 
 
 def test_fresh_adapter_samples_like_the_base_model() -> None:
-    fresh = Sampler(LoraTrainer(TINY, rank=2, seed=0).snapshot())
-    base = Sampler(SamplerWeights.base(TINY))
+    fresh = LoraSampler(LoraTrainer(TINY, rank=2, seed=0).snapshot())
+    base = LoraSampler(SamplerWeights.base(TINY))
     a = fresh.sample(PROMPT, max_tokens=5, prompt_logprobs=True, seed=3)
     b = base.sample(PROMPT, max_tokens=5, prompt_logprobs=True, seed=3)
     assert a == b
 
 
-def test_top_k_one_is_greedy(sampler: Sampler) -> None:
+def test_top_k_one_is_greedy(sampler: LoraSampler) -> None:
     greedy = sampler.sample(PROMPT, max_tokens=10, temperature=0.0, stop=[])
     top1 = sampler.sample(PROMPT, max_tokens=10, temperature=1.0, top_k=1, seed=5, stop=[])
     assert top1.sequences[0].tokens == greedy.sequences[0].tokens
     np.testing.assert_allclose(top1.sequences[0].logprobs, greedy.sequences[0].logprobs, atol=1e-6)
 
 
-def test_seed_determinism(sampler: Sampler) -> None:
+def test_seed_determinism(sampler: LoraSampler) -> None:
     kwargs = {"max_tokens": 20, "temperature": 1.5, "num_samples": 3, "stop": []}
     first = sampler.sample(PROMPT, seed=11, **kwargs)
     assert first == sampler.sample(PROMPT, seed=11, **kwargs)
@@ -86,14 +88,14 @@ def test_seed_determinism(sampler: Sampler) -> None:
     assert unseeded[0] != unseeded[1]
 
 
-def test_sampled_logprobs_are_tempered(trained: LoraTrainer, sampler: Sampler) -> None:
+def test_sampled_logprobs_are_tempered(trained: LoraTrainer, sampler: LoraSampler) -> None:
     out = sampler.sample(PROMPT, max_tokens=1, temperature=0.5, seed=0, stop=[]).sequences[0]
     logits = sampler._network.forward(np.array([PROMPT]))[0, -1].astype(np.float64)
     expected = log_softmax(logits / 0.5)[out.tokens[0]]
     assert out.logprobs[0] == pytest.approx(expected, abs=1e-5)
 
 
-def test_top_p_and_top_k_restrict_the_support(sampler: Sampler) -> None:
+def test_top_p_and_top_k_restrict_the_support(sampler: LoraSampler) -> None:
     logits = sampler._network.forward(np.array([PROMPT]))[0, -1]
     ranked = list(np.argsort(-logits))
     top3 = sampler.sample(PROMPT, max_tokens=1, top_k=3, num_samples=40, seed=1, temperature=3.0)
@@ -110,7 +112,7 @@ def test_top_p_and_top_k_restrict_the_support(sampler: Sampler) -> None:
     assert unlimited == wide
 
 
-def test_stop_token_is_included(sampler: Sampler) -> None:
+def test_stop_token_is_included(sampler: LoraSampler) -> None:
     free = sampler.sample(PROMPT, max_tokens=30, temperature=0.0, stop=[]).sequences[0].tokens
     stop_id = free[4]
     first = free.index(stop_id)
@@ -123,17 +125,17 @@ CONTINUATION = b" world, hello there!"
 
 
 @pytest.fixture(scope="module")
-def taught() -> Sampler:
+def taught() -> LoraSampler:
     """Trained to continue PROMPT with CONTINUATION, then EOS, then b"cd"."""
     trainer = LoraTrainer(TINY, rank=8, seed=0)
     datum = sequence_datum([*PROMPT, *CONTINUATION, EOS_TOKEN_ID, *b"cd"])
     for _ in range(100):
         trainer.forward_backward([datum], "cross_entropy", None)
         trainer.optim_step(learning_rate=1e-2)
-    return Sampler(trainer.snapshot())
+    return LoraSampler(trainer.snapshot())
 
 
-def test_stop_string_completed_by_last_token(taught: Sampler) -> None:
+def test_stop_string_completed_by_last_token(taught: LoraSampler) -> None:
     default = taught.sample(PROMPT, max_tokens=40, temperature=0.0).sequences[0]
     assert default.tokens == [*CONTINUATION, EOS_TOKEN_ID] and default.stop_reason == "stop"
     for stop, expected in [
@@ -147,7 +149,7 @@ def test_stop_string_completed_by_last_token(taught: Sampler) -> None:
         assert out.stop_reason == "stop" and len(out.logprobs) == len(out.tokens)
 
 
-def test_eos_stops_by_default_and_empty_stop_list_disables_it(taught: Sampler) -> None:
+def test_eos_stops_by_default_and_empty_stop_list_disables_it(taught: LoraSampler) -> None:
     default = taught.sample(PROMPT, max_tokens=40, temperature=0.0).sequences[0]
     with_strings = taught.sample(PROMPT, max_tokens=40, temperature=0.0, stop="zz").sequences[0]
     assert with_strings.tokens == default.tokens
@@ -160,7 +162,7 @@ def test_eos_stops_by_default_and_empty_stop_list_disables_it(taught: Sampler) -
     assert bytes(short.tokens) == CONTINUATION[:5] and short.stop_reason == "length"
 
 
-def test_max_tokens_and_context_limit(sampler: Sampler) -> None:
+def test_max_tokens_and_context_limit(sampler: LoraSampler) -> None:
     assert len(sampler.sample(PROMPT, max_tokens=7, stop=[], seed=0).sequences[0].tokens) == 7
     empty = sampler.sample(PROMPT, max_tokens=0).sequences[0]
     assert empty.tokens == [] and empty.stop_reason == "length"
@@ -175,14 +177,14 @@ def test_max_tokens_and_context_limit(sampler: Sampler) -> None:
 
 
 def test_max_tokens_none_uses_the_default(
-    sampler: Sampler, monkeypatch: pytest.MonkeyPatch
+    sampler: LoraSampler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sampler_module, "DEFAULT_MAX_TOKENS", 9)
+    monkeypatch.setattr(generation, "DEFAULT_MAX_TOKENS", 9)
     out = sampler.sample(PROMPT, max_tokens=None, stop=[], seed=0).sequences[0]
     assert len(out.tokens) == 9 and out.stop_reason == "length"
 
 
-def test_num_samples_and_mixed_stop_reasons(sampler: Sampler) -> None:
+def test_num_samples_and_mixed_stop_reasons(sampler: LoraSampler) -> None:
     result = sampler.sample(
         PROMPT, num_samples=16, max_tokens=8, temperature=2.0, seed=4, stop=["e", "a"]
     )
@@ -200,7 +202,7 @@ def test_num_samples_and_mixed_stop_reasons(sampler: Sampler) -> None:
     assert result.prompt_logprobs is None and result.topk_prompt_logprobs is None
 
 
-def test_topk_prompt_logprobs(sampler: Sampler) -> None:
+def test_topk_prompt_logprobs(sampler: LoraSampler) -> None:
     result = sampler.sample(PROMPT, max_tokens=1, prompt_logprobs=True, topk_prompt_logprobs=4)
     topk = result.topk_prompt_logprobs
     assert topk is not None and len(topk) == len(PROMPT) and topk[0] is None
@@ -217,7 +219,7 @@ def test_topk_prompt_logprobs(sampler: Sampler) -> None:
     assert alone.prompt_logprobs is None and alone.topk_prompt_logprobs is not None
 
 
-def test_sample_is_thread_safe(sampler: Sampler) -> None:
+def test_sample_is_thread_safe(sampler: LoraSampler) -> None:
     kwargs = {"max_tokens": 15, "temperature": 1.0, "num_samples": 2, "stop": []}
     expected = [sampler.sample(PROMPT, seed=s, **kwargs) for s in range(8)]
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -244,7 +246,7 @@ def test_sample_is_thread_safe(sampler: Sampler) -> None:
     ],
 )
 def test_bad_sampling_requests(
-    sampler: Sampler, prompt: list[int], kwargs: dict[str, object], message: str
+    sampler: LoraSampler, prompt: list[int], kwargs: dict[str, object], message: str
 ) -> None:
     with pytest.raises(UserInputError) as info:
         sampler.sample(prompt, **kwargs)  # type: ignore[arg-type]
@@ -256,7 +258,7 @@ def test_sampler_weights_validation(trained: LoraTrainer) -> None:
     config = trained.adapter_config()
     weights = SamplerWeights.from_checkpoint(TINY, adapter, config)
     assert weights.rank == 4 and weights.lora_alpha == 32.0
-    assert Sampler(weights).sample(PROMPT, max_tokens=3, seed=1) == Sampler(
+    assert LoraSampler(weights).sample(PROMPT, max_tokens=3, seed=1) == LoraSampler(
         trained.snapshot()
     ).sample(PROMPT, max_tokens=3, seed=1)
     with pytest.raises(UserInputError, match="'r' must be a positive integer"):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from compute_helpers import TINY, ce_datum
 
-from tinker.local.errors import UnknownModelError, UserInputError
-from tinker.local.models import LOCAL_MODELS, get_model_config
-from tinker.local.trainer import DatumArrays, LoraTrainer
+from tinker.local.compute.catalogue import LOCAL_MODELS, get_model_config
+from tinker.local.compute.errors import UnknownModelError, UserInputError
+from tinker.local.compute.trainer import DatumArrays, LoraTrainer
 
 PREFIX = "base_model.model.model."
 

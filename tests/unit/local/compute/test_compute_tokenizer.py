@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
-from tinker.local.models import (
+from tinker.local.compute.catalogue import (
     EOS_TOKEN_ID,
     SPECIAL_TOKENS,
     TOKENIZER_DIR,

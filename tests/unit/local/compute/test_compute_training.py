@@ -8,9 +8,9 @@ import math
 import numpy as np
 from compute_helpers import TINY, sequence_datum
 
-from tinker.local.models import EOS_TOKEN_ID, VOCAB_SIZE
-from tinker.local.sampler import Sampler
-from tinker.local.trainer import LoraTrainer
+from tinker.local.compute.catalogue import EOS_TOKEN_ID, VOCAB_SIZE
+from tinker.local.compute.generation import LoraSampler
+from tinker.local.compute.trainer import LoraTrainer
 
 TEXT = b"The quick brown fox jumps over the lazy dog."
 
@@ -30,7 +30,7 @@ def test_training_memorises_text_and_sampling_reproduces_it() -> None:
     assert final < 0.1 * uniform
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) / 10
 
-    sample = Sampler(trainer.snapshot()).sample([EOS_TOKEN_ID], max_tokens=80, temperature=0.0)
+    sample = LoraSampler(trainer.snapshot()).sample([EOS_TOKEN_ID], max_tokens=80, temperature=0.0)
     out = sample.sequences[0]
     assert out.tokens == [*TEXT, EOS_TOKEN_ID] and out.stop_reason == "stop"
     assert all(lp > -0.5 for lp in out.logprobs)

@@ -12,29 +12,29 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from tinker.local.adapters import (
+from tinker.local.compute.blas import limit_blas_threads
+from tinker.local.compute.catalogue import ModelConfig, get_model_config, linear_shapes
+from tinker.local.compute.errors import UserInputError
+from tinker.local.compute.generation import SamplerWeights
+from tinker.local.compute.lora import (
     LORA_ALPHA,
+    LoraPair,
+    adapted_modules,
     adapter_config,
     check_adapter_tensors,
+    lora_pairs,
+    merge_lora,
     peft_name,
 )
-from tinker.local.blas import limit_blas_threads
-from tinker.local.errors import UserInputError
-from tinker.local.losses import LossSpec, get_loss
-from tinker.local.model import (
-    LoraPair,
+from tinker.local.compute.losses import LossSpec, get_loss
+from tinker.local.compute.optimizers import Adam, AdamParams
+from tinker.local.compute.transformer import (
     Tape,
     Transformer,
-    adapted_modules,
     base_weights,
-    linear_shapes,
     log_softmax,
-    merge_lora,
     seeded_rng,
 )
-from tinker.local.models import ModelConfig, get_model_config
-from tinker.local.optim import Adam, AdamParams
-from tinker.local.sampler import SamplerWeights
 
 Array = npt.NDArray[Any]
 
@@ -124,10 +124,7 @@ class LoraTrainer:
         return params
 
     def _pairs(self, tensors: Mapping[str, Array]) -> dict[str, LoraPair]:
-        return {
-            m: LoraPair(tensors[peft_name(m, "A")], tensors[peft_name(m, "B")])
-            for m in self.modules
-        }
+        return lora_pairs(tensors, self.modules)
 
     def _transformer(self) -> Transformer:
         if self._network is None:

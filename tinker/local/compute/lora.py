@@ -1,5 +1,10 @@
-"""LoRA adapter naming and metadata: PEFT-style tensor names (COMPUTE.md 6.2), the
-adapter_config.json content, and validation of tensors read from a checkpoint.
+"""LoRA adapters: the (A, B) pairs, which layers get one, merging them into the base weights,
+their PEFT tensor names and adapter_config.json, and validation of tensors from a checkpoint.
+
+An adapter on a linear layer W (out, in) is A (r, in) and B (out, r); the layer computes
+x @ (W + (alpha / r) * B @ A).T. Tensors are named as PEFT names them for a Llama-style model:
+`base_model.model.model.<module>.lora_A.weight` and `...lora_B.weight`, where <module> is e.g.
+`layers.0.self_attn.q_proj`; the output layer is `unembed_tokens`.
 """
 
 from __future__ import annotations
@@ -7,14 +12,57 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
-from tinker.local.errors import UserInputError
+from tinker.local.compute.catalogue import UNEMBED, ModelConfig, linear_shapes
+from tinker.local.compute.errors import UserInputError
+
+Array = npt.NDArray[Any]
 
 #: LoRA alpha used for every rank: the update is scaled by LORA_ALPHA / rank.
 LORA_ALPHA = 32.0
 PEFT_PREFIX = "base_model.model.model."
+
+
+@attrs.frozen
+class LoraPair:
+    """One adapter: delta W = scale * B @ A with A (r, in) and B (out, r)."""
+
+    a: Array
+    b: Array
+
+
+def adapted_modules(config: ModelConfig, *, attn: bool, mlp: bool, unembed: bool) -> list[str]:
+    """The modules that get a LoRA adapter for the given train_* flags, in canonical order."""
+    picked = []
+    for module in linear_shapes(config):
+        if module == UNEMBED:
+            keep = unembed
+        elif ".self_attn." in module:
+            keep = attn
+        else:
+            keep = mlp
+        if keep:
+            picked.append(module)
+    return picked
+
+
+def lora_pairs(tensors: Mapping[str, Array], modules: Sequence[str]) -> dict[str, LoraPair]:
+    """The (A, B) pair of each module from tensors under PEFT names."""
+    return {m: LoraPair(tensors[peft_name(m, "A")], tensors[peft_name(m, "B")]) for m in modules}
+
+
+def merge_lora(
+    base: Mapping[str, Array], adapters: Mapping[str, LoraPair], scale: float
+) -> dict[str, Array]:
+    """Effective weights W + scale * B @ A for the adapted modules (others shared, not copied)."""
+    merged = dict(base)
+    for module, pair in adapters.items():
+        w = base[module]
+        merged[module] = w + (pair.b * w.dtype.type(scale)) @ pair.a
+    return merged
 
 
 def peft_name(module: str, kind: str) -> str:
@@ -34,7 +82,7 @@ def parse_peft_name(name: str) -> tuple[str, str]:
 
 
 def check_adapter_tensors(
-    tensors: Mapping[str, npt.NDArray[Any]], expected: Mapping[str, tuple[int, ...]], *, what: str
+    tensors: Mapping[str, Array], expected: Mapping[str, tuple[int, ...]], *, what: str
 ) -> None:
     """Names must match exactly, shapes too, and values must be finite floating point."""
     missing = sorted(set(expected) - set(tensors))

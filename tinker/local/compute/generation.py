@@ -19,20 +19,24 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from tinker.local.adapters import LORA_ALPHA, check_adapter_tensors, parse_peft_name, peft_name
-from tinker.local.blas import limit_blas_threads
-from tinker.local.errors import UserInputError
-from tinker.local.model import (
+from tinker.local.compute.blas import limit_blas_threads
+from tinker.local.compute.catalogue import get_model_config, linear_shapes, token_bytes
+from tinker.local.compute.errors import UserInputError
+from tinker.local.compute.lora import (
+    LORA_ALPHA,
+    check_adapter_tensors,
+    lora_pairs,
+    merge_lora,
+    parse_peft_name,
+    peft_name,
+)
+from tinker.local.compute.transformer import (
     KVCache,
-    LoraPair,
     Transformer,
     base_weights,
-    linear_shapes,
     log_softmax,
-    merge_lora,
     seeded_rng,
 )
-from tinker.local.models import get_model_config, token_bytes
 
 Array = npt.NDArray[Any]
 
@@ -197,7 +201,7 @@ class SamplingOptions:
         return tokens, logp[rows, tokens]
 
 
-class Sampler:
+class LoraSampler:
     """Generates continuations from one SamplerWeights; sample() is safe to call from threads."""
 
     def __init__(self, weights: SamplerWeights) -> None:
@@ -207,11 +211,8 @@ class Sampler:
         base = base_weights(self.config, np.float32)
         merged: Mapping[str, Array] = base
         if weights.adapter:
-            modules = dict.fromkeys(parse_peft_name(n)[0] for n in weights.adapter)
-            pairs = {
-                m: LoraPair(weights.adapter[peft_name(m, "A")], weights.adapter[peft_name(m, "B")])
-                for m in modules
-            }
+            modules = list(dict.fromkeys(parse_peft_name(n)[0] for n in weights.adapter))
+            pairs = lora_pairs(weights.adapter, modules)
             merged = merge_lora(base, pairs, weights.lora_alpha / weights.rank)
         self._network = Transformer(self.config, merged)
 

@@ -1,7 +1,9 @@
-"""What the engine needs from the compute backend (trainer, sampler, model catalogue), as protocols.
+"""The seam between the halves: what the server's engine needs from compute, and its numpy
+implementation.
 
-The real implementation adapts tinker.local.trainer/sampler/models (compute_backend.py); tests
-plug in a small fake that follows the same contract.
+The protocols (Backend, Trainer, Sampler and their results) are all the server knows of
+compute; `NumpyBackend` implements them over the trainer, generation and catalogue modules.
+The server's tests plug in a small fake that follows the same contract.
 """
 
 from __future__ import annotations
@@ -12,7 +14,12 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from tinker.local.status import BadRequest
+from tinker.local.compute.catalogue import LOCAL_MODELS, TOKENIZER_DIR, get_model_config
+from tinker.local.compute.errors import UserInputError
+from tinker.local.compute.generation import LoraSampler, SamplerWeights
+from tinker.local.compute.trainer import DatumArrays, LoraTrainer
+
+ARCH = "tinker-local-decoder"
 
 
 @attrs.frozen
@@ -144,9 +151,51 @@ class Backend(Protocol):
     ) -> Sampler: ...
 
 
-def known_model(backend: Backend, name: str) -> ModelInfo:
-    """The catalogue entry of `name`, or BadRequest naming the known models."""
-    try:
-        return backend.model_info(name)
-    except backend.user_errors as exc:
-        raise BadRequest(str(exc)) from exc
+class NumpyBackend:
+    """Backend protocol over the numpy model of this package."""
+
+    @property
+    def user_errors(self) -> tuple[type[BaseException], ...]:
+        return (UserInputError,)
+
+    def model_names(self) -> list[str]:
+        return sorted(LOCAL_MODELS)
+
+    def model_info(self, name: str) -> ModelInfo:
+        config = get_model_config(name)
+        return ModelInfo(config.name, ARCH, str(TOKENIZER_DIR))
+
+    def make_datum(self, tokens: np.ndarray, inputs: Mapping[str, np.ndarray]) -> DatumArrays:
+        return DatumArrays(tokens=tokens, inputs=dict(inputs))
+
+    def new_trainer(
+        self,
+        base_model: str,
+        *,
+        rank: int,
+        seed: int | None,
+        train_mlp: bool,
+        train_attn: bool,
+        train_unembed: bool,
+    ) -> LoraTrainer:
+        return LoraTrainer(
+            base_model,
+            rank=rank,
+            seed=seed,
+            train_mlp=train_mlp,
+            train_attn=train_attn,
+            train_unembed=train_unembed,
+        )
+
+    def base_sampler(self, base_model: str) -> LoraSampler:
+        return LoraSampler(SamplerWeights.base(base_model))
+
+    def snapshot_sampler(self, snapshot: Any) -> LoraSampler:
+        if not isinstance(snapshot, SamplerWeights):
+            raise TypeError(f"expected SamplerWeights, got {type(snapshot).__name__}")
+        return LoraSampler(snapshot)
+
+    def checkpoint_sampler(
+        self, base_model: str, adapter: Mapping[str, np.ndarray], adapter_config: Mapping[str, Any]
+    ) -> LoraSampler:
+        return LoraSampler(SamplerWeights.from_checkpoint(base_model, adapter, adapter_config))

@@ -17,55 +17,20 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from tinker.local.errors import UserInputError
-from tinker.local.models import ModelConfig
+from tinker.local.compute.catalogue import (
+    EMBED,
+    FINAL_NORM,
+    UNEMBED,
+    ModelConfig,
+    attn_module,
+    linear_shapes,
+    mlp_module,
+    norm_weight,
+)
+from tinker.local.compute.errors import UserInputError
+from tinker.local.compute.lora import LoraPair
 
 Array = npt.NDArray[Any]
-
-ATTN_PROJECTIONS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-MLP_PROJECTIONS: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
-UNEMBED = "unembed_tokens"
-EMBED = "embed_tokens"
-FINAL_NORM = "norm"
-
-
-def attn_module(layer: int, proj: str) -> str:
-    """Module key of an attention projection, e.g. ``layers.0.self_attn.q_proj``."""
-    return f"layers.{layer}.self_attn.{proj}"
-
-
-def mlp_module(layer: int, proj: str) -> str:
-    """Module key of an MLP projection, e.g. ``layers.0.mlp.gate_proj``."""
-    return f"layers.{layer}.mlp.{proj}"
-
-
-def linear_shapes(config: ModelConfig) -> dict[str, tuple[int, int]]:
-    """(out, in) of every LoRA-adaptable linear layer, in canonical order."""
-    d, ff = config.d_model, config.d_ff
-    shapes: dict[str, tuple[int, int]] = {}
-    for layer in range(config.n_layers):
-        for proj in ATTN_PROJECTIONS:
-            shapes[attn_module(layer, proj)] = (d, d)
-        shapes[mlp_module(layer, "gate_proj")] = (ff, d)
-        shapes[mlp_module(layer, "up_proj")] = (ff, d)
-        shapes[mlp_module(layer, "down_proj")] = (d, ff)
-    shapes[UNEMBED] = (config.vocab_size, d)
-    return shapes
-
-
-def adapted_modules(config: ModelConfig, *, attn: bool, mlp: bool, unembed: bool) -> list[str]:
-    """The modules that get a LoRA adapter for the given train_* flags, in canonical order."""
-    picked = []
-    for module in linear_shapes(config):
-        if module == UNEMBED:
-            keep = unembed
-        elif ".self_attn." in module:
-            keep = attn
-        else:
-            keep = mlp
-        if keep:
-            picked.append(module)
-    return picked
 
 
 def seeded_rng(seed: int | None, what: str) -> np.random.Generator:
@@ -97,8 +62,8 @@ def _init_base(config: ModelConfig) -> dict[str, Array]:
             std = 1.0 / np.sqrt(in_dim)
         weights[module] = rng.normal(0.0, std, (out_dim, in_dim))
     for layer in range(config.n_layers):
-        weights[f"layers.{layer}.input_layernorm"] = np.ones(config.d_model)
-        weights[f"layers.{layer}.post_attention_layernorm"] = np.ones(config.d_model)
+        weights[norm_weight(layer, "input_layernorm")] = np.ones(config.d_model)
+        weights[norm_weight(layer, "post_attention_layernorm")] = np.ones(config.d_model)
     weights[FINAL_NORM] = np.ones(config.d_model)
     return weights
 
@@ -120,25 +85,6 @@ def base_weights(config: ModelConfig, dtype: npt.DTypeLike = np.float32) -> Mapp
                 cached[name] = array
             _BASE_CACHE[key] = cached
         return cached
-
-
-@attrs.frozen
-class LoraPair:
-    """One adapter: delta W = scale * B @ A with A (r, in) and B (out, r)."""
-
-    a: Array
-    b: Array
-
-
-def merge_lora(
-    base: Mapping[str, Array], adapters: Mapping[str, LoraPair], scale: float
-) -> dict[str, Array]:
-    """Effective weights W + scale * B @ A for the adapted modules (others shared, not copied)."""
-    merged = dict(base)
-    for module, pair in adapters.items():
-        w = base[module]
-        merged[module] = w + (pair.b * w.dtype.type(scale)) @ pair.a
-    return merged
 
 
 def _rms_norm(x: Array, weight: Array, eps: float) -> tuple[Array, Array]:
@@ -282,7 +228,7 @@ class Transformer:
         cfg, w = self.config, self.weights
         b, t, d = x.shape
         h, dh = cfg.n_heads, cfg.head_dim
-        n1, inv1 = _rms_norm(x, w[f"layers.{layer}.input_layernorm"], cfg.norm_eps)
+        n1, inv1 = _rms_norm(x, w[norm_weight(layer, "input_layernorm")], cfg.norm_eps)
 
         def heads(proj: str) -> Array:
             projected = _linear(n1, w[attn_module(layer, proj)]).reshape((b, t, h, dh))
@@ -308,7 +254,7 @@ class Transformer:
         ctx = (probs @ values).transpose(0, 2, 1, 3).reshape(b, t, d)
         mid = x + _linear(ctx, w[attn_module(layer, "o_proj")])
 
-        n2, inv2 = _rms_norm(mid, w[f"layers.{layer}.post_attention_layernorm"], cfg.norm_eps)
+        n2, inv2 = _rms_norm(mid, w[norm_weight(layer, "post_attention_layernorm")], cfg.norm_eps)
         gate = _linear(n2, w[mlp_module(layer, "gate_proj")])
         up = _linear(n2, w[mlp_module(layer, "up_proj")])
         gate_act, gate_sig = _silu(gate)
@@ -342,7 +288,7 @@ class Transformer:
         dup = dact * lt.gate_act
         dn2 = prop.linear(mlp_module(layer, "gate_proj"), lt.n2, dgate)
         dn2 += prop.linear(mlp_module(layer, "up_proj"), lt.n2, dup)
-        norm2 = w[f"layers.{layer}.post_attention_layernorm"]
+        norm2 = w[norm_weight(layer, "post_attention_layernorm")]
         dmid = dout + _rms_norm_backward(dn2, lt.mid, lt.inv2, norm2)
 
         dctx = prop.linear(attn_module(layer, "o_proj"), lt.ctx, dmid)
@@ -366,7 +312,7 @@ class Transformer:
                 dn1 += prop.linear(module, lt.n1, merged)
         if dn1 is None:
             return dmid  # first block: nothing trainable lies below, skip the input gradient
-        norm1 = w[f"layers.{layer}.input_layernorm"]
+        norm1 = w[norm_weight(layer, "input_layernorm")]
         return dmid + _rms_norm_backward(dn1, lt.x, lt.inv1, norm1)
 
 

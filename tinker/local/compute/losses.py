@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from tinker.local.errors import UserInputError
+from tinker.local.compute.errors import UserInputError
 
 Array = npt.NDArray[Any]
 
