@@ -14,7 +14,8 @@ import time
 
 import tinker
 from tinker import types
-from tinker.local import results, serve
+from tinker.local import serve
+from tinker.local.server import futures
 
 N_REQUESTS = 200
 
@@ -22,18 +23,19 @@ N_REQUESTS = 200
 def main() -> None:
     resolved_at: list[float] = []
     lock = threading.Lock()
-    original = results.ResultStore.resolve
+    original = futures.ResultStore.resolve
 
-    def recording(self: results.ResultStore, request_id: str, payload: dict[str, object]) -> None:
+    def recording(self: futures.ResultStore, request_id: str, payload: dict[str, object]) -> None:
         with lock:
             resolved_at.append(time.monotonic())
         original(self, request_id, payload)
 
-    results.ResultStore.resolve = recording  # type: ignore[method-assign]
+    futures.ResultStore.resolve = recording  # type: ignore[method-assign]
     done_at: list[float] = []
-    with serve(data_dir=tempfile.mkdtemp()) as server, tinker.ServiceClient(
-        base_url=server.url, api_key="bench", telemetry=False
-    ) as service:
+    with (
+        serve(data_dir=tempfile.mkdtemp()) as server,
+        tinker.ServiceClient(base_url=server.url, api_key="bench", telemetry=False) as service,
+    ):
         sampler = service.create_sampling_client(base_model="tinker-local/tiny")
         prompt = types.ModelInput.from_ints([1, 2, 3])
         params = types.SamplingParams(max_tokens=4, seed=0)

@@ -12,13 +12,13 @@ import pathlib
 import threading
 from typing import TYPE_CHECKING
 
-from tinker.local.faults import FaultRule, Faults
-from tinker.local.paths import default_data_dir
-from tinker.local.settings import EngineConfig
+from tinker.local.server.faults import FaultRule, Faults
+from tinker.local.server.paths import default_data_dir
+from tinker.local.server.settings import EngineConfig
 
 if TYPE_CHECKING:
     from tinker.local.compute.backend import Backend
-    from tinker.local.server import LocalServer
+    from tinker.local.server.app import LocalServer
 
 __all__ = ["EngineConfig", "FaultRule", "Faults", "LocalServer", "serve", "shared_server"]
 
@@ -50,7 +50,7 @@ def serve(
     timing arguments. Larger bodies than `max_body_bytes` are refused with 413; a connection
     that sends nothing for `idle_connection_seconds` (e.g. a stalled partial request) is closed.
     """
-    from tinker.local.server import LocalServer
+    from tinker.local.server.app import LocalServer
 
     if isinstance(faults, str):
         faults = Faults.parse(faults)
@@ -90,7 +90,7 @@ def shared_server() -> LocalServer:
 
 def __getattr__(name: str) -> object:
     if name == "LocalServer":
-        from tinker.local.server import LocalServer
+        from tinker.local.server.app import LocalServer
 
         return LocalServer
     raise AttributeError(f"module 'tinker.local' has no attribute {name!r}")

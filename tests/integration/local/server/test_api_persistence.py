@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tinker.local import EngineConfig, serve
-from tinker.local import engine as engine_module
+from tinker.local.server import engine as engine_module
 
 from .conftest import FAST
 from .fake_backend import FakeBackend

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from tinker import _wire, types
-from tinker.local import EngineConfig, serve
-from tinker.local.server import LocalServer
+from tinker.local import EngineConfig, LocalServer, serve
 
 from .fake_backend import FakeBackend
 from .wire_client import WireClient, datum, fwdbwd

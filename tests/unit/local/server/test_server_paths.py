@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tinker.local.paths import checkpoint_ref, default_data_dir, parse_tinker_path, validate_name
-from tinker.local.status import BadRequest
+from tinker.local.server.http_errors import BadRequest
+from tinker.local.server.paths import (
+    checkpoint_ref,
+    default_data_dir,
+    parse_tinker_path,
+    validate_name,
+)
 
 RUN = "3f1e0c2a-0000-4000-8000-000000000001:train:0"
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tinker.local.results import ResultStore
-from tinker.local.status import Gone, NotFound
+from tinker.local.server.futures import ResultStore
+from tinker.local.server.http_errors import Gone, NotFound
 
 
 class _Clock:

@@ -19,14 +19,14 @@ import attrs
 import numpy as np
 
 from tinker import _wire, types
-from tinker.local.context import Submitted
-from tinker.local.engine import Engine
-from tinker.local.http import Endpoint, Request, Response, json_response
-from tinker.local.paths import CheckpointRef, checkpoint_ref, is_valid_run_id
-from tinker.local.sampling import SampleSpec
-from tinker.local.status import BadRequest, MethodNotAllowed, NotFound, Unprocessable
-from tinker.local.store import CheckpointRow, RunRow
-from tinker.local.training import DatumInput
+from tinker.local.server.context import Submitted
+from tinker.local.server.engine import Engine
+from tinker.local.server.http import Endpoint, Request, Response, json_response
+from tinker.local.server.http_errors import BadRequest, MethodNotAllowed, NotFound, Unprocessable
+from tinker.local.server.paths import CheckpointRef, checkpoint_ref, is_valid_run_id
+from tinker.local.server.runs import DatumInput
+from tinker.local.server.samplers import SampleSpec
+from tinker.local.server.store import CheckpointRow, RunRow
 
 M = TypeVar("M")
 Handler = Callable[..., Response]  # (request, params=...)
@@ -97,7 +97,7 @@ class _Route:
     handler: Handler
 
 
-class Api:
+class Routes:
     """Router and handlers of every endpoint, bound to one engine."""
 
     def __init__(self, engine: Engine) -> None:

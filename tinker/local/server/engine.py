@@ -1,8 +1,8 @@
 """The local server's engine: sessions, training runs, samplers and futures behind one object.
 
-It wires the parts together (sessions.py, training.py, sampling.py, results.py, store.py),
-serves the checkpoint operations of the REST endpoints and runs the periodic maintenance:
-expired results, idle sessions, checkpoints past their TTL, old archive links.
+It wires the parts together (sessions, runs, samplers, futures, store), serves the checkpoint
+operations of the REST endpoints and runs the periodic maintenance: expired results, idle
+sessions, checkpoints past their TTL, old archive links.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import secrets
 import threading
 
 from tinker.local.compute.backend import Backend
-from tinker.local.context import EngineContext
-from tinker.local.paths import CheckpointRef, parse_tinker_path
-from tinker.local.results import JSONDict, ResultStore
-from tinker.local.sampling import Samplers
-from tinker.local.sessions import Sessions
-from tinker.local.settings import EngineConfig
-from tinker.local.status import Gone, NotFound
-from tinker.local.store import Store, expiry_time, now
-from tinker.local.training import TrainingRuns
+from tinker.local.server.context import EngineContext
+from tinker.local.server.futures import JSONDict, ResultStore
+from tinker.local.server.http_errors import Gone, NotFound
+from tinker.local.server.paths import CheckpointRef, parse_tinker_path
+from tinker.local.server.runs import TrainingRuns
+from tinker.local.server.samplers import Samplers
+from tinker.local.server.sessions import Sessions
+from tinker.local.server.settings import EngineConfig
+from tinker.local.server.store import Store, expiry_time, now
 
 logger = logging.getLogger(__name__)
 

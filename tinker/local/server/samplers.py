@@ -16,13 +16,13 @@ from typing import Any
 
 import attrs
 
-from tinker.local import payloads
 from tinker.local.compute.backend import Sampler
-from tinker.local.context import EngineContext, Submitted
-from tinker.local.paths import parse_tinker_path
-from tinker.local.results import JSONDict
-from tinker.local.status import BadRequest, Gone, NotFound, TooManyRequests
-from tinker.local.store import SamplerRow, now
+from tinker.local.server import responses
+from tinker.local.server.context import EngineContext, Submitted
+from tinker.local.server.futures import JSONDict
+from tinker.local.server.http_errors import BadRequest, Gone, NotFound, TooManyRequests
+from tinker.local.server.paths import parse_tinker_path
+from tinker.local.server.store import SamplerRow, now
 
 
 @attrs.frozen
@@ -158,7 +158,7 @@ class Samplers:
                 prompt_logprobs=spec.prompt_logprobs,
                 topk_prompt_logprobs=spec.topk_prompt_logprobs,
             )
-            return payloads.sample_output(result)
+            return responses.sample_output(result)
 
         def execute() -> None:
             try:

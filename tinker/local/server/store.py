@@ -1,7 +1,7 @@
 """Persistent metadata of the local server in SQLite: sessions, runs, checkpoints, samplers.
 
 One connection guarded by a lock (WAL journal), in `<data_dir>/tinker-local.sqlite3`. Checkpoint
-files live beside it (checkpoint_files.py). Everything here survives a server restart.
+files live beside it (server.checkpoint_files). Everything here survives a server restart.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import attrs
 
-from tinker.local.checkpoint_files import CheckpointFiles
-from tinker.local.paths import CheckpointRef
-from tinker.local.status import BadRequest
+from tinker.local.server.checkpoint_files import CheckpointFiles
+from tinker.local.server.http_errors import BadRequest
+from tinker.local.server.paths import CheckpointRef
 
 DB_FILE = "tinker-local.sqlite3"
 SCHEMA_VERSION = 1

@@ -11,13 +11,13 @@ import pathlib
 import threading
 from types import TracebackType
 
-from tinker.local.api import Api
 from tinker.local.compute.backend import Backend
-from tinker.local.engine import Engine
-from tinker.local.faults import Faults
-from tinker.local.http import DEFAULT_MAX_BODY_BYTES, LocalHTTPServer, ServerOptions
-from tinker.local.settings import EngineConfig
-from tinker.local.store import Store
+from tinker.local.server.engine import Engine
+from tinker.local.server.faults import Faults
+from tinker.local.server.http import DEFAULT_MAX_BODY_BYTES, LocalHTTPServer, ServerOptions
+from tinker.local.server.routes import Routes
+from tinker.local.server.settings import EngineConfig
+from tinker.local.server.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class LocalServer:
                 max_body_bytes=max_body_bytes,
                 idle_connection_seconds=idle_connection_seconds,
             )
-            self._httpd = LocalHTTPServer((host, port), Api(self.engine), options)
+            self._httpd = LocalHTTPServer((host, port), Routes(self.engine), options)
         except BaseException:
             if hasattr(self, "engine"):
                 self.engine.close()

@@ -12,7 +12,7 @@ import re
 
 import attrs
 
-from tinker.local.status import BadRequest
+from tinker.local.server.http_errors import BadRequest
 
 SCHEME = "tinker://"
 CHECKPOINT_KINDS = {"weights": "training", "sampler_weights": "sampler"}

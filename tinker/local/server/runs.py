@@ -1,7 +1,7 @@
 """Training runs: create_model and the ordered training operations on a run's LoRA trainer.
 
 Each loaded run has a queue that executes its operations strictly in seq_id order
-(ordering.py). Request ids are deterministic (`<model_id>:<seq_id>`, `<model_id>:0` for
+(server.ordering). Request ids are deterministic (`<model_id>:<seq_id>`, `<model_id>:0` for
 create_model), so a retried submit returns the same future instead of running twice.
 """
 
@@ -18,15 +18,15 @@ import attrs
 import numpy as np
 
 from tinker import types
-from tinker.local import payloads
 from tinker.local.compute.backend import Trainer
-from tinker.local.context import EngineContext, Submitted
-from tinker.local.ordering import OrderedQueue
-from tinker.local.paths import CheckpointRef, parse_tinker_path, validate_name
-from tinker.local.results import JSONDict
-from tinker.local.sampling import Samplers
-from tinker.local.status import BadRequest, NotFound
-from tinker.local.store import RunRow, expiry_time, now
+from tinker.local.server import responses
+from tinker.local.server.context import EngineContext, Submitted
+from tinker.local.server.futures import JSONDict
+from tinker.local.server.http_errors import BadRequest, NotFound
+from tinker.local.server.ordering import OrderedQueue
+from tinker.local.server.paths import CheckpointRef, parse_tinker_path, validate_name
+from tinker.local.server.samplers import Samplers
+from tinker.local.server.store import RunRow, expiry_time, now
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,9 @@ class TrainingRuns:
                 raise RuntimeError(
                     f"backend returned {len(result.outputs)} outputs for {len(data)} datums"
                 )
-            return payloads.forward_output(result, {"clock_cycle:unique": float(next(self._cycle))})
+            return responses.forward_output(
+                result, {"clock_cycle:unique": float(next(self._cycle))}
+            )
 
         return self._submit(model_id, seq_id, work)
 
@@ -343,7 +345,7 @@ class TrainingRuns:
 
         def abandon() -> None:
             message = f"Model {model_id!r} was unloaded before this request ran."
-            self._ctx.results.resolve(request_id, payloads.failure(message, "user"))
+            self._ctx.results.resolve(request_id, responses.failure(message, "user"))
 
         if seq_id is None:
             run.queue.submit_unordered(lambda: self._ctx.run_job(request_id, job), abandon)

@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 import attrs
 
-from tinker.local import payloads
 from tinker.local.compute.backend import Backend, ModelInfo
-from tinker.local.results import JSONDict, ResultStore
-from tinker.local.sessions import Sessions
-from tinker.local.settings import EngineConfig
-from tinker.local.status import BadRequest, HTTPError
-from tinker.local.store import Store
+from tinker.local.server import responses
+from tinker.local.server.futures import JSONDict, ResultStore
+from tinker.local.server.http_errors import BadRequest, HTTPError
+from tinker.local.server.sessions import Sessions
+from tinker.local.server.settings import EngineConfig
+from tinker.local.server.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,10 @@ class EngineContext:
         try:
             payload = fn()
         except self.backend.user_errors as exc:
-            payload = payloads.failure(str(exc), "user")
+            payload = responses.failure(str(exc), "user")
         except HTTPError as exc:
-            payload = payloads.failure(str(exc), "user" if exc.status < 500 else "server")
+            payload = responses.failure(str(exc), "user" if exc.status < 500 else "server")
         except Exception as exc:
             logger.exception("request %s failed", request_id)
-            payload = payloads.failure(f"Internal error: {type(exc).__name__}: {exc}", "server")
+            payload = responses.failure(f"Internal error: {type(exc).__name__}: {exc}", "server")
         self.results.resolve(request_id, payload)

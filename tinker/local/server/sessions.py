@@ -9,8 +9,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tinker.local.status import NotFound
-from tinker.local.store import SessionRow, Store, now
+from tinker.local.server.http_errors import NotFound
+from tinker.local.server.store import SessionRow, Store, now
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from tinker.local.paths import CheckpointRef, run_dir_name
-from tinker.local.status import NotFound
+from tinker.local.server.http_errors import NotFound
+from tinker.local.server.paths import CheckpointRef, run_dir_name
 
 ADAPTER_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"

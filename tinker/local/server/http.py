@@ -1,7 +1,7 @@
 """HTTP/1.1 transport of the local server on the standard library (threads, keep-alive, loopback).
 
 This layer reads requests, enforces the body size limit and the optional API key, injects
-configured faults, hands the request to the application's router and writes JSON responses.
+configured faults, hands the request to the router and writes JSON responses.
 Errors become FastAPI-style `{"detail": ...}` bodies; nothing here knows the endpoints.
 """
 
@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from tinker.local.faults import NO_FAULT, FaultDecision, Faults
-from tinker.local.status import (
+from tinker.local.server.faults import NO_FAULT, FaultDecision, Faults
+from tinker.local.server.http_errors import (
     BadRequest,
     HTTPError,
     LengthRequired,
@@ -91,8 +91,8 @@ class Endpoint:
     handler: Callable[[Request], Response]
 
 
-class App(Protocol):
-    """The application behind the transport: resolves a method and path to an endpoint."""
+class Router(Protocol):
+    """What the transport serves: resolves a method and path to an endpoint."""
 
     def resolve(self, method: str, path: str) -> Endpoint:
         """The endpoint for this request; raises NotFound or MethodNotAllowed."""
@@ -115,8 +115,8 @@ class LocalHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: App, options: ServerOptions) -> None:
-        self.app = app
+    def __init__(self, address: tuple[str, int], router: Router, options: ServerOptions) -> None:
+        self.router = router
         self.options = options
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -189,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = NO_FAULT
         try:
             body = self._read_body()
-            endpoint = self.server.app.resolve(self.command, path)
+            endpoint = self.server.router.resolve(self.command, path)
             if not endpoint.public:
                 self._check_api_key()
             if self.server.options.faults is not None:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from tinker.local.status import ServiceUnavailable
+from tinker.local.server.http_errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 

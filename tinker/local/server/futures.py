@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from tinker.local.status import Gone, NotFound, ServiceUnavailable
+from tinker.local.server.http_errors import Gone, NotFound, ServiceUnavailable
 
 JSONDict = dict[str, Any]
 
