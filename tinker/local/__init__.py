@@ -12,8 +12,8 @@ import pathlib
 import threading
 from typing import TYPE_CHECKING
 
+from tinker.local.server import settings
 from tinker.local.server.faults import FaultRule, Faults
-from tinker.local.server.paths import default_data_dir
 from tinker.local.server.settings import EngineConfig
 
 if TYPE_CHECKING:
@@ -22,26 +22,24 @@ if TYPE_CHECKING:
 
 __all__ = ["EngineConfig", "FaultRule", "Faults", "LocalServer", "serve", "shared_server"]
 
-DEFAULT_LONG_POLL_SECONDS = 20.0
-
 _shared: LocalServer | None = None
 _shared_lock = threading.Lock()
 
 
 def serve(
     *,
-    host: str = "127.0.0.1",
-    port: int = 0,
+    host: str = settings.HOST,
+    port: int = settings.PORT,
     data_dir: str | pathlib.Path | None = None,
     api_key: str | None = None,
     faults: Faults | str | None = None,
-    long_poll_seconds: float = DEFAULT_LONG_POLL_SECONDS,
-    seq_gap_seconds: float = 10.0,
-    session_idle_seconds: float | None = 3600.0,
+    long_poll_seconds: float = settings.LONG_POLL_SECONDS,
+    seq_gap_seconds: float = settings.SEQ_GAP_SECONDS,
+    session_idle_seconds: float | None = settings.SESSION_IDLE_SECONDS,
     config: EngineConfig | None = None,
     backend: Backend | None = None,
-    max_body_bytes: int = 64 * 1024 * 1024,
-    idle_connection_seconds: float = 120.0,
+    max_body_bytes: int = settings.MAX_BODY_BYTES,
+    idle_connection_seconds: float = settings.IDLE_CONNECTION_SECONDS,
 ) -> LocalServer:
     """Start a local server on background threads and return it (port 0 picks a free port).
 
@@ -64,7 +62,9 @@ def serve(
         from tinker.local.compute.backend import NumpyBackend
 
         backend = NumpyBackend()
-    directory = pathlib.Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    directory = (
+        pathlib.Path(data_dir).expanduser() if data_dir is not None else settings.default_data_dir()
+    )
     return LocalServer(
         host=host,
         port=port,

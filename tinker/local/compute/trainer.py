@@ -44,8 +44,6 @@ MICROBATCH_ATTENTION = 1 << 22
 #: A datum joins a padded group only if it is at least this fraction of the group's width.
 MIN_FILL = 0.75
 OPTIMIZER_STEP_KEY = "step"
-#: Largest LoRA rank accepted (bounds memory; the local models are at most 256 wide anyway).
-MAX_RANK = 512
 
 
 @attrs.frozen
@@ -84,8 +82,8 @@ class LoraTrainer:
     ) -> None:
         limit_blas_threads()
         self.config: ModelConfig = get_model_config(base_model)
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_RANK:
-            raise UserInputError(f"lora rank must be an integer in 1..{MAX_RANK}, got {rank!r}")
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise UserInputError(f"lora rank must be a positive integer, got {rank!r}")
         if not (train_mlp or train_attn or train_unembed):
             raise UserInputError(
                 "at least one of train_mlp, train_attn, train_unembed must be True"

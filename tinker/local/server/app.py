@@ -14,7 +14,7 @@ from types import TracebackType
 from tinker.local.compute.backend import Backend
 from tinker.local.server.engine import Engine
 from tinker.local.server.faults import Faults
-from tinker.local.server.http import DEFAULT_MAX_BODY_BYTES, LocalHTTPServer, ServerOptions
+from tinker.local.server.http import LocalHTTPServer, ServerOptions
 from tinker.local.server.routes import Routes
 from tinker.local.server.settings import EngineConfig
 from tinker.local.server.store import Store
@@ -35,8 +35,8 @@ class LocalServer:
         faults: Faults | None,
         config: EngineConfig,
         backend: Backend,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        idle_connection_seconds: float = 120.0,
+        max_body_bytes: int,
+        idle_connection_seconds: float,
     ) -> None:
         self.data_dir = data_dir
         self.store = Store(data_dir)

@@ -34,8 +34,8 @@ class ResultStore:
     def __init__(
         self,
         *,
-        delivered_grace_seconds: float = 600.0,
-        undelivered_seconds: float = 3600.0,
+        delivered_grace_seconds: float,
+        undelivered_seconds: float,
         max_expired_ids: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from tinker.local.server import settings
 from tinker.local.server.faults import NO_FAULT, FaultDecision, Faults
 from tinker.local.server.http_errors import (
     BadRequest,
@@ -33,7 +34,6 @@ from tinker.local.server.http_errors import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 API_KEY_HEADER = "X-API-Key"
 
 
@@ -105,15 +105,15 @@ class ServerOptions:
 
     api_key: str | None = attrs.field(default=None, repr=False)
     faults: Faults | None = None
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    idle_connection_seconds: float = 120.0
+    max_body_bytes: int = settings.MAX_BODY_BYTES
+    idle_connection_seconds: float = settings.IDLE_CONNECTION_SECONDS
 
 
 class LocalHTTPServer(ThreadingHTTPServer):
     """A threading HTTP server that tracks its open connections so close() ends them all."""
 
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = settings.LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], router: Router, options: ServerOptions) -> None:
         self.router = router

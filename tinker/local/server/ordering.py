@@ -36,7 +36,7 @@ class OrderedQueue:
         name: str,
         *,
         first_seq_id: int = 1,
-        gap_seconds: float = 10.0,
+        gap_seconds: float,
         idle_seconds: float = 2.0,
     ) -> None:
         self._name = name

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import os
-import pathlib
 import re
 
 import attrs
@@ -18,7 +16,6 @@ SCHEME = "tinker://"
 CHECKPOINT_KINDS = {"weights": "training", "sampler_weights": "sampler"}
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=+@-]{0,199}")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)*")
-DATA_DIR_ENV = "TINKER_LOCAL_DATA_DIR"
 
 
 def validate_name(name: str) -> str:
@@ -79,15 +76,6 @@ def parse_tinker_path(path: str) -> CheckpointRef:
     except (TypeError, ValueError) as exc:
         raise BadRequest(str(exc)) from exc
     return checkpoint_ref(parsed.training_run_id, parsed.checkpoint_id)
-
-
-def default_data_dir() -> pathlib.Path:
-    """$TINKER_LOCAL_DATA_DIR, else <user cache dir>/tinker-sync/local."""
-    explicit = os.environ.get(DATA_DIR_ENV)
-    if explicit:
-        return pathlib.Path(explicit).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(pathlib.Path.home() / ".cache")
-    return pathlib.Path(cache).expanduser() / "tinker-sync" / "local"
 
 
 def run_dir_name(run_id: str) -> str:

@@ -19,6 +19,7 @@ import attrs
 import numpy as np
 
 from tinker import _wire, types
+from tinker.local.server import settings
 from tinker.local.server.context import Submitted
 from tinker.local.server.engine import Engine
 from tinker.local.server.http import Endpoint, Request, Response, json_response
@@ -32,7 +33,6 @@ M = TypeVar("M")
 Handler = Callable[..., Response]  # (request, params=...)
 
 MODEL_OWNER = "local"
-DEFAULT_LORA_RANK = 32  # create_lora_training_client's default, for a body without lora_config
 MAX_PAGE = 1000
 _RUN = r"(?P<run>[^/]+)"
 _CKPT = r"(?P<ckpt>[^/]+/[^/]+)"
@@ -182,7 +182,7 @@ class Routes:
     def create_model(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_model (future): a new LoRA training run."""
         req = _parse(request, types.CreateModelRequest)
-        lora = req.lora_config or types.LoraConfig(rank=DEFAULT_LORA_RANK)
+        lora = req.lora_config or types.LoraConfig(rank=settings.DEFAULT_LORA_RANK)
         submitted = self.engine.training.create_model(
             req.session_id, req.model_seq_id, req.base_model, lora, req.user_metadata
         )

@@ -88,6 +88,20 @@ def test_unknown_base_model_is_400_listing_known_models(client: WireClient) -> N
     assert "fake/tiny" in response.json()["detail"]
 
 
+def test_lora_rank_is_limited_to_the_documented_maximum(client: WireClient) -> None:
+    session_id = client.session()
+    body = {
+        "session_id": session_id,
+        "model_seq_id": 0,
+        "base_model": "fake/tiny",
+        "lora_config": {"rank": 129},
+    }
+    response = client.post("create_model", body)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "lora_config.rank must be between 1 and 128, got 129."}
+    assert client.model(session_id, seq=1, rank=128).endswith(":train:1")
+
+
 def test_forward_backward_output_matches_the_protocol(client: WireClient) -> None:
     model_id = client.model(client.session())
     data = [datum([1, 2, 3]), datum([4, 5, 6, 7], weights=[1.0, 0.5, 0.0, 2.0])]

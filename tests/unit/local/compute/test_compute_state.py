@@ -134,10 +134,10 @@ def test_constructor_validation() -> None:
         UnknownModelError, match="known models: tinker-local/small, tinker-local/tiny"
     ):
         LoraTrainer("meta-llama/Llama-3.1-8B", rank=8, seed=0)
-    with pytest.raises(UserInputError, match=r"lora rank must be an integer in 1\.\.512, got 0"):
+    with pytest.raises(UserInputError, match="lora rank must be a positive integer, got 0"):
         LoraTrainer(TINY, rank=0, seed=0)
-    with pytest.raises(UserInputError, match="got 513"):
-        LoraTrainer(TINY, rank=513, seed=0)
+    with pytest.raises(UserInputError, match="got True"):
+        LoraTrainer(TINY, rank=True, seed=0)
     with pytest.raises(UserInputError, match="lora seed must be a non-negative integer or None"):
         LoraTrainer(TINY, rank=2, seed=-1)
     with pytest.raises(UserInputError, match="at least one of"):

@@ -93,7 +93,7 @@ def test_unordered_job_runs_before_later_seq_ids() -> None:
 
 
 def test_closed_queue_rejects_new_jobs() -> None:
-    queue = OrderedQueue("run-closed")
+    queue = OrderedQueue("run-closed", gap_seconds=30.0)
     queue.close()
     with pytest.raises(ServiceUnavailable, match="no longer loaded"):
         queue.submit(1, lambda: None)

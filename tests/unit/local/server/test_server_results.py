@@ -20,19 +20,19 @@ class _Clock:
 
 
 def test_add_is_idempotent_per_request_id() -> None:
-    store = ResultStore()
+    store = ResultStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
     assert store.add("m:1") is True
     assert store.add("m:1") is False
 
 
 def test_wait_returns_none_while_pending() -> None:
-    store = ResultStore()
+    store = ResultStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
     store.add("m:1")
     assert store.wait("m:1", 0.05) is None
 
 
 def test_waiting_poll_wakes_when_the_result_arrives() -> None:
-    store = ResultStore()
+    store = ResultStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
     store.add("m:1")
     got: list[object] = []
     waiting = threading.Thread(target=lambda: got.append(store.wait("m:1", 30.0)))
@@ -46,7 +46,7 @@ def test_waiting_poll_wakes_when_the_result_arrives() -> None:
 
 def test_unknown_id_is_not_found() -> None:
     with pytest.raises(NotFound, match="'nope' not found"):
-        ResultStore().wait("nope", 0)
+        ResultStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0).wait("nope", 0)
 
 
 def test_delivered_result_is_kept_for_the_grace_period_then_gone() -> None:
@@ -82,7 +82,7 @@ def test_undelivered_result_expires_after_its_longer_bound_but_pending_never() -
 
 
 def test_first_resolution_wins() -> None:
-    store = ResultStore()
+    store = ResultStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
     store.add("m:1")
     store.resolve("m:1", {"first": True})
     store.resolve("m:1", {"second": True})
