@@ -1,7 +1,7 @@
 """Long-poll wake-up of the embedded server: result resolved -> the SDK future done.
 
 The server runs in this process, so one monotonic clock times both ends: the moment the
-engine resolves a result (ResultStore.resolve) and the moment the client's future completes
+engine resolves a result (FutureStore.resolve) and the moment the client's future completes
 (a done-callback). Prints the median and p99 over sample requests on tinker-local/tiny.
 """
 
@@ -23,14 +23,14 @@ N_REQUESTS = 200
 def main() -> None:
     resolved_at: list[float] = []
     lock = threading.Lock()
-    original = futures.ResultStore.resolve
+    original = futures.FutureStore.resolve
 
-    def recording(self: futures.ResultStore, request_id: str, payload: dict[str, object]) -> None:
+    def recording(self: futures.FutureStore, request_id: str, body: bytes) -> None:
         with lock:
             resolved_at.append(time.monotonic())
-        original(self, request_id, payload)
+        original(self, request_id, body)
 
-    futures.ResultStore.resolve = recording  # type: ignore[method-assign]
+    futures.FutureStore.resolve = recording  # type: ignore[method-assign]
     done_at: list[float] = []
     with (
         serve(data_dir=tempfile.mkdtemp()) as server,

@@ -11,9 +11,10 @@ import logging
 import secrets
 import threading
 
+from tinker import types
 from tinker.local.compute.backend import Backend
 from tinker.local.server.context import EngineContext
-from tinker.local.server.futures import JSONDict, ResultStore
+from tinker.local.server.futures import FutureStore
 from tinker.local.server.http_errors import Gone, NotFound
 from tinker.local.server.paths import CheckpointRef, parse_tinker_path
 from tinker.local.server.runs import TrainingRuns
@@ -32,12 +33,12 @@ class Engine:
         self.store = store
         self.backend = backend
         self.config = config or EngineConfig()
-        self.results = ResultStore(
+        self.futures = FutureStore(
             delivered_grace_seconds=self.config.result_grace_seconds,
             undelivered_seconds=self.config.result_max_age_seconds,
         )
         self.sessions = Sessions(store, self.config.session_idle_seconds)
-        context = EngineContext(store, backend, self.results, self.sessions, self.config)
+        context = EngineContext(store, backend, self.futures, self.sessions, self.config)
         self.samplers = Samplers(context)
         self.training = TrainingRuns(context, self.samplers)
         self._lock = threading.Lock()
@@ -53,27 +54,29 @@ class Engine:
         self._stop.set()
         self.training.close()
         self.samplers.close()
-        self.results.close()
+        self.futures.close()
         self._maintenance.join(timeout=5.0)
 
     def model_names(self) -> list[str]:
         """Names of the base models this server trains and samples."""
         return self.backend.model_names()
 
-    def retrieve(self, request_id: str, timeout: float | None = None) -> JSONDict | None:
+    def retrieve(self, request_id: str, timeout: float | None = None) -> bytes | None:
         """The result or failure body, or None if still pending after the long-poll bound."""
         wait = self.config.long_poll_seconds if timeout is None else timeout
-        return self.results.wait(request_id, wait)
+        return self.futures.wait(request_id, wait)
 
     # checkpoints (REST)
 
-    def weights_info(self, tinker_path: str) -> JSONDict:
+    def weights_info(self, tinker_path: str) -> types.WeightsInfoResponse:
         """WeightsInfoResponse for a checkpoint of this server (own or published)."""
         ref = parse_tinker_path(tinker_path)
         if self.store.get_checkpoint(ref) is None:
             raise NotFound(f"Checkpoint {tinker_path!r} not found.")
         run = self.training.run_row(ref.run_id)
-        return {"base_model": run.base_model, "is_lora": True, "lora_rank": run.lora_rank}
+        return types.WeightsInfoResponse(
+            base_model=run.base_model, is_lora=True, lora_rank=run.lora_rank
+        )
 
     def delete_checkpoint(self, ref: CheckpointRef) -> None:
         """Delete a checkpoint's row and files; NotFound if it does not exist."""
@@ -122,7 +125,7 @@ class Engine:
 
     def maintain_once(self) -> None:
         """Drop expired results, idle sessions, expired checkpoints and archive links."""
-        self.results.sweep()
+        self.futures.sweep()
         ended = self.sessions.expire_idle()
         if ended:
             self.training.unload_sessions(ended)

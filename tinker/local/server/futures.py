@@ -1,4 +1,5 @@
-"""Server-side futures: results waiting to be fetched by `retrieve_future`, with long-poll.
+"""Server-side futures: encoded result bodies waiting to be fetched by `retrieve_future`,
+with long-poll.
 
 A result is kept until it has been delivered and then for a grace period (a client may poll
 again when a response was lost on the way); an undelivered result is kept for a longer bound.
@@ -11,24 +12,21 @@ import collections
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import attrs
 
 from tinker.local.server.http_errors import Gone, NotFound, ServiceUnavailable
-
-JSONDict = dict[str, Any]
 
 
 @attrs.define(slots=True)
 class _Entry:
     condition: threading.Condition
     created_at: float
-    payload: JSONDict | None = None
+    body: bytes | None = None
     delivered_at: float | None = None
 
 
-class ResultStore:
+class FutureStore:
     """Thread-safe map request_id -> pending or finished result, with bounded long-poll waits."""
 
     def __init__(
@@ -56,16 +54,16 @@ class ResultStore:
             self._entries[request_id] = _Entry(threading.Condition(self._lock), self._clock())
             return True
 
-    def resolve(self, request_id: str, payload: JSONDict) -> None:
-        """Store the final body (a result or a failure) and wake every poll waiting for it."""
+    def resolve(self, request_id: str, body: bytes) -> None:
+        """Store the final JSON body (a result or a failure) and wake every poll waiting for it."""
         with self._lock:
             entry = self._entries.get(request_id)
-            if entry is None or entry.payload is not None:
+            if entry is None or entry.body is not None:
                 return
-            entry.payload = payload
+            entry.body = body
             entry.condition.notify_all()
 
-    def wait(self, request_id: str, timeout: float) -> JSONDict | None:
+    def wait(self, request_id: str, timeout: float) -> bytes | None:
         """Return the final body, waiting up to `timeout` seconds; None if still pending.
 
         Raises NotFound for an id never seen, Gone for an expired one.
@@ -73,16 +71,16 @@ class ResultStore:
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
             entry = self._lookup(request_id)
-            while entry.payload is None and not self._closed:
+            while entry.body is None and not self._closed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
                 entry.condition.wait(remaining)
-            if entry.payload is None:
+            if entry.body is None:
                 raise ServiceUnavailable("The server is shutting down.")
             if entry.delivered_at is None:
                 entry.delivered_at = self._clock()
-            return entry.payload
+            return entry.body
 
     def sweep(self) -> int:
         """Forget results past their retention time; returns how many were dropped."""
@@ -91,7 +89,7 @@ class ResultStore:
             stale = [
                 rid
                 for rid, entry in self._entries.items()
-                if entry.payload is not None
+                if entry.body is not None
                 and (
                     (entry.delivered_at is not None and now - entry.delivered_at > self._grace)
                     or now - entry.created_at > self._undelivered
@@ -107,7 +105,7 @@ class ResultStore:
     def pending_count(self) -> int:
         """Number of requests still without a result."""
         with self._lock:
-            return sum(1 for entry in self._entries.values() if entry.payload is None)
+            return sum(1 for entry in self._entries.values() if entry.body is None)
 
     def close(self) -> None:
         """Wake every waiting poll so that server threads can finish."""

@@ -1,15 +1,16 @@
 """HTTP/1.1 transport of the local server on the standard library (threads, keep-alive, loopback).
 
 This layer reads requests, enforces the body size limit and the optional API key, injects
-configured faults, hands the request to the router and writes JSON responses.
-Errors become FastAPI-style `{"detail": ...}` bodies; nothing here knows the endpoints.
+configured faults, hands the request to the router and writes its response. Bodies are
+`tinker.types` models (or the documented plain dicts of server.responses) encoded by
+`tinker._wire`; errors become FastAPI-style `{"detail": ...}` bodies. Nothing here knows the
+endpoints.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
-import json
 import logging
 import socket
 import threading
@@ -21,7 +22,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from tinker.local.server import settings
+from tinker import _wire
+from tinker.local.server import responses, settings
 from tinker.local.server.faults import NO_FAULT, FaultDecision, Faults
 from tinker.local.server.http_errors import (
     BadRequest,
@@ -53,8 +55,8 @@ class Request:
         if not self.body.strip():
             return {}
         try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _wire.loads(self.body)
+        except ValueError as exc:  # bad UTF-8 or bad JSON
             raise BadRequest(f"The request body is not valid JSON: {exc}") from exc
 
 
@@ -68,9 +70,9 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def json_response(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
-    """A JSON response (NaN and infinities are written as the JS literals Python reads back)."""
-    return Response(status, json.dumps(payload, separators=(",", ":")).encode(), headers=headers)
+def json_response(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    """A JSON response: a `tinker.types` model (or a documented plain dict) as _wire encodes it."""
+    return Response(status, _wire.dumps(body), headers=headers)
 
 
 def error_response(error: HTTPError) -> Response:
@@ -78,7 +80,7 @@ def error_response(error: HTTPError) -> Response:
     headers: tuple[tuple[str, str], ...] = ()
     if isinstance(error, MethodNotAllowed) and error.allowed:
         headers = (("Allow", ", ".join(error.allowed)),)
-    return json_response(error.status, {"detail": error.detail}, headers)
+    return json_response(error.status, responses.error_detail(error.detail), headers)
 
 
 @attrs.frozen
@@ -210,7 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
             response = error_response(exc)
         except Exception as exc:
             logger.exception("unhandled error in %s %s", self.command, path)
-            response = json_response(500, {"detail": f"Internal server error: {exc}"})
+            detail = responses.error_detail(f"Internal server error: {exc}")
+            response = json_response(500, detail)
         if fault.drop_after:
             self._drop(path)
             return
@@ -273,14 +276,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _injected(fault: FaultDecision, body: bytes) -> Response:
+    """The answer of an injected fault: 408 "still pending", 429 or 503."""
     if fault.status == 408:
         try:
-            request_id = json.loads(body).get("request_id")
+            request_id = _wire.loads(body).get("request_id")
         except (ValueError, AttributeError):
             request_id = None
-        return json_response(
-            408, {"type": "try_again", "request_id": request_id, "queue_state": "active"}
-        )
+        if isinstance(request_id, str):
+            return json_response(408, responses.try_again(request_id))
+        return json_response(408, responses.error_detail("Request timeout (injected fault)."))
     if fault.status == 429:
-        return json_response(429, {"detail": "Too many requests (injected fault)."})
-    return json_response(fault.status or 503, {"detail": "Service unavailable (injected fault)."})
+        return json_response(429, responses.error_detail("Too many requests (injected fault)."))
+    detail = responses.error_detail("Service unavailable (injected fault).")
+    return json_response(fault.status or 503, detail)

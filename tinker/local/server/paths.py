@@ -10,10 +10,14 @@ import re
 
 import attrs
 
+from tinker import types
 from tinker.local.server.http_errors import BadRequest
 
 SCHEME = "tinker://"
-CHECKPOINT_KINDS = {"weights": "training", "sampler_weights": "sampler"}
+CHECKPOINT_KINDS: dict[str, types.CheckpointType] = {
+    "weights": "training",
+    "sampler_weights": "sampler",
+}
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=+@-]{0,199}")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)*")
 
@@ -46,7 +50,7 @@ class CheckpointRef:
         return f"{self.kind}/{self.name}"
 
     @property
-    def checkpoint_type(self) -> str:
+    def checkpoint_type(self) -> types.CheckpointType:
         return CHECKPOINT_KINDS[self.kind]
 
     @property
@@ -69,10 +73,8 @@ def checkpoint_ref(run_id: str, checkpoint_id: str) -> CheckpointRef:
 
 def parse_tinker_path(path: str) -> CheckpointRef:
     """Parse `tinker://<run_id>/<weights|sampler_weights>/<name>`; BadRequest if malformed."""
-    from tinker.types import ParsedCheckpointTinkerPath
-
     try:
-        parsed = ParsedCheckpointTinkerPath.from_tinker_path(path)
+        parsed = types.ParsedCheckpointTinkerPath.from_tinker_path(path)
     except (TypeError, ValueError) as exc:
         raise BadRequest(str(exc)) from exc
     return checkpoint_ref(parsed.training_run_id, parsed.checkpoint_id)

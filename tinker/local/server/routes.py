@@ -7,10 +7,8 @@ not fit its request model is a 422, a semantically bad one (unknown model, bad n
 
 from __future__ import annotations
 
-import datetime as dt
 import email.utils
 import functools
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -19,20 +17,18 @@ import attrs
 import numpy as np
 
 from tinker import _wire, types
-from tinker.local.server import settings
-from tinker.local.server.context import Submitted
+from tinker.local.server import responses, settings
 from tinker.local.server.engine import Engine
 from tinker.local.server.http import Endpoint, Request, Response, json_response
 from tinker.local.server.http_errors import BadRequest, MethodNotAllowed, NotFound, Unprocessable
 from tinker.local.server.paths import CheckpointRef, checkpoint_ref, is_valid_run_id
 from tinker.local.server.runs import DatumInput
 from tinker.local.server.samplers import SampleSpec
-from tinker.local.server.store import CheckpointRow, RunRow
+from tinker.local.server.store import RunRow
 
 M = TypeVar("M")
 Handler = Callable[..., Response]  # (request, params=...)
 
-MODEL_OWNER = "local"
 MAX_PAGE = 1000
 _RUN = r"(?P<run>[^/]+)"
 _CKPT = r"(?P<ckpt>[^/]+/[^/]+)"
@@ -73,16 +69,6 @@ ROUTES: tuple[tuple[str, str, str, str], ...] = (
     ("GET", "samplers/(?P<sampler>[^/]+)", "get_sampler", "rest"),
     ("GET", "archives/(?P<token>[A-Za-z0-9_-]+)", "archive_download", "rest"),
 )
-# Answer of POST /api/v1/client/config (newer SDKs): everything that needs more than this
-# protocol stays off.
-CLIENT_FLAGS = {
-    "pjwt_auth_enabled": False,
-    "credential_default_source": "api_key",
-    "proto_write_fwdbwd": False,
-    "proto_compress_fwdbwd": False,
-    "fwd_via_fwdbwd": False,
-    "create_model_via_load_weights": False,
-}
 # Reachable without the API key: health checks and signed (token) archive links.
 PUBLIC = frozenset({"healthz", "archive_download"})
 
@@ -140,13 +126,15 @@ class Routes:
         body.setdefault("user_metadata", None)
         req = _structure(body, types.CreateSessionRequest)
         session_id = self.engine.sessions.create(req.tags, req.user_metadata, req.sdk_version)
-        return json_response(200, {"type": "create_session", "session_id": session_id})
+        return json_response(
+            200, types.CreateSessionResponse(type="create_session", session_id=session_id)
+        )
 
     def session_heartbeat(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST session_heartbeat: keep a session alive."""
         req = _parse(request, types.SessionHeartbeatRequest)
         self.engine.sessions.require(req.session_id)
-        return json_response(200, {"type": "session_heartbeat"})
+        return json_response(200, types.SessionHeartbeatResponse(type="session_heartbeat"))
 
     def create_sampling_session(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_sampling_session: a sampler on a base model or checkpoint."""
@@ -154,28 +142,29 @@ class Routes:
         sampler_id = self.engine.samplers.create_session(
             req.session_id, req.sampling_session_seq_id, req.base_model, req.model_path
         )
-        return json_response(
-            200, {"type": "create_sampling_session", "sampling_session_id": sampler_id}
+        answer = types.CreateSamplingSessionResponse(
+            type="create_sampling_session", sampling_session_id=sampler_id
         )
+        return json_response(200, answer)
 
     def get_server_capabilities(self, request: Request, params: Mapping[str, str]) -> Response:
         """GET get_server_capabilities: the local models."""
-        models = [{"model_name": name} for name in self.engine.model_names()]
-        return json_response(200, {"supported_models": models})
+        models = [types.SupportedModel(model_name=name) for name in self.engine.model_names()]
+        return json_response(200, types.GetServerCapabilitiesResponse(supported_models=models))
 
     def healthz(self, request: Request, params: Mapping[str, str]) -> Response:
         """GET healthz."""
-        return json_response(200, {"status": "ok"})
+        return json_response(200, types.HealthResponse(status="ok"))
 
     def client_config(self, request: Request, params: Mapping[str, str]) -> Response:
         """Feature flags of newer SDKs: plain API-key auth and the JSON forward paths."""
         _object(request)
-        return json_response(200, CLIENT_FLAGS)
+        return json_response(200, responses.CLIENT_CONFIG)
 
     def telemetry(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST telemetry: accepted and dropped (the local server keeps no telemetry)."""
         _object(request)
-        return json_response(200, {"status": "accepted"})
+        return json_response(200, types.TelemetryResponse(status="accepted"))
 
     # training
 
@@ -186,14 +175,12 @@ class Routes:
         submitted = self.engine.training.create_model(
             req.session_id, req.model_seq_id, req.base_model, lora, req.user_metadata
         )
-        return _future(submitted)
+        return json_response(200, submitted)
 
     def get_info(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST get_info: model facts, including the tokenizer directory."""
         req = _parse(request, types.GetInfoRequest)
-        return json_response(
-            200, {"type": "get_info", **self.engine.training.get_info(req.model_id)}
-        )
+        return json_response(200, self.engine.training.get_info(req.model_id))
 
     def forward(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST forward (future): loss and outputs, no gradients."""
@@ -213,27 +200,31 @@ class Routes:
         submitted = self.engine.training.forward(
             model_id, seq_id, data, str(batch.loss_fn), config, backward=backward
         )
-        return _future(submitted)
+        return json_response(200, submitted)
 
     def optim_step(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST optim_step (future): apply Adam to the accumulated gradients."""
         req = _parse(request, types.OptimStepRequest)
-        return _future(self.engine.training.optim_step(req.model_id, req.seq_id, req.adam_params))
+        return json_response(
+            200, self.engine.training.optim_step(req.model_id, req.seq_id, req.adam_params)
+        )
 
     def save_weights(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST save_weights (future): a training checkpoint."""
         req = _parse(request, types.SaveWeightsRequest)
-        return _future(
-            self.engine.training.save_weights(req.model_id, req.seq_id, req.path, req.ttl_seconds)
+        return json_response(
+            200,
+            self.engine.training.save_weights(req.model_id, req.seq_id, req.path, req.ttl_seconds),
         )
 
     def load_weights(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST load_weights (future): weights (and optimizer state) from a checkpoint."""
         req = _parse(request, types.LoadWeightsRequest)
-        return _future(
+        return json_response(
+            200,
             self.engine.training.load_weights(
                 req.model_id, req.seq_id, req.path, bool(req.optimizer)
-            )
+            ),
         )
 
     def save_weights_for_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
@@ -242,12 +233,12 @@ class Routes:
         submitted = self.engine.training.save_weights_for_sampler(
             req.model_id, req.seq_id, req.path, req.sampling_session_seq_id, req.ttl_seconds
         )
-        return _future(submitted)
+        return json_response(200, submitted)
 
     def unload_model(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST unload_model (future): free a training run's memory."""
         req = _parse(request, types.UnloadModelRequest)
-        return _future(self.engine.training.unload_model(req.model_id))
+        return json_response(200, self.engine.training.unload_model(req.model_id))
 
     # sampling and futures
 
@@ -275,17 +266,15 @@ class Routes:
             model_path=req.model_path,
             idempotency_key=request.headers.get("x-idempotency-key"),
         )
-        return _future(submitted)
+        return json_response(200, submitted)
 
     def retrieve_future(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST retrieve_future: long-poll; 408 try_again while still pending."""
         req = _parse(request, types.FutureRetrieveRequest)
-        payload = self.engine.retrieve(req.request_id)
-        if payload is None:
-            return json_response(
-                408, {"type": "try_again", "request_id": req.request_id, "queue_state": "active"}
-            )
-        return json_response(200, payload)
+        body = self.engine.retrieve(req.request_id)
+        if body is None:
+            return json_response(408, responses.try_again(req.request_id))
+        return Response(200, body)
 
     # REST: runs, checkpoints, sessions, samplers
 
@@ -301,30 +290,28 @@ class Routes:
         """GET training_runs: a page of runs with a cursor."""
         limit, offset = _page(request, default_limit=20)
         rows, total = self.engine.store.list_runs(limit, offset)
-        return json_response(
-            200,
-            {
-                "training_runs": [self._run_json(row) for row in rows],
-                "cursor": {"offset": offset, "limit": limit, "total_count": total},
-            },
+        page = types.TrainingRunsResponse(
+            training_runs=[self._training_run(row) for row in rows],
+            cursor=types.Cursor(offset=offset, limit=limit, total_count=total),
         )
+        return json_response(200, page)
 
     def get_training_run(self, request: Request, params: Mapping[str, str]) -> Response:
         """GET training_runs/{id}."""
-        return json_response(200, self._run_json(self._run_row(params["run"])))
+        return json_response(200, self._training_run(self._run_row(params["run"])))
 
     def list_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
         """GET training_runs/{id}/checkpoints, newest first."""
         run = self._run_row(params["run"])
         limit, offset = _page(request, default_limit=MAX_PAGE)
         rows, total = self.engine.store.list_checkpoints(run.run_id, limit, offset)
-        return _checkpoints_page(rows, total, limit, offset)
+        return json_response(200, responses.checkpoints_page(rows, total, limit, offset))
 
     def list_user_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
         """GET checkpoints: every run's checkpoints, newest first, with a cursor."""
         limit, offset = _page(request, default_limit=100)
         rows, total = self.engine.store.list_checkpoints(None, limit, offset)
-        return _checkpoints_page(rows, total, limit, offset)
+        return json_response(200, responses.checkpoints_page(rows, total, limit, offset))
 
     def delete_checkpoint(self, request: Request, params: Mapping[str, str]) -> Response:
         """DELETE a checkpoint (204)."""
@@ -373,32 +360,27 @@ class Routes:
         """GET sessions: a page of session ids."""
         limit, offset = _page(request, default_limit=20)
         rows = self.engine.store.list_sessions(limit, offset)
-        return json_response(200, {"sessions": [row.session_id for row in rows]})
+        sessions = [row.session_id for row in rows]
+        return json_response(200, types.ListSessionsResponse(sessions=sessions))
 
     def get_session(self, request: Request, params: Mapping[str, str]) -> Response:
         """GET sessions/{id}: its training runs and samplers."""
         session_id = params["session"]
         if self.engine.store.get_session(session_id) is None:
             raise NotFound(f"Session {session_id!r} not found.")
-        return json_response(
-            200,
-            {
-                "training_run_ids": self.engine.store.runs_of_session(session_id),
-                "sampler_ids": self.engine.store.samplers_of_session(session_id),
-            },
+        answer = types.GetSessionResponse(
+            training_run_ids=self.engine.store.runs_of_session(session_id),
+            sampler_ids=self.engine.store.samplers_of_session(session_id),
         )
+        return json_response(200, answer)
 
     def get_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
         """GET samplers/{id}."""
         row = self.engine.samplers.get(params["sampler"])
-        return json_response(
-            200,
-            {
-                "sampler_id": row.sampler_id,
-                "base_model": row.base_model,
-                "model_path": row.model_path,
-            },
+        answer = types.GetSamplerResponse(
+            sampler_id=row.sampler_id, base_model=row.base_model, model_path=row.model_path
         )
+        return json_response(200, answer)
 
     def _run_row(self, run_id: str) -> RunRow:
         row = self.engine.store.get_run(run_id) if is_valid_run_id(run_id) else None
@@ -406,24 +388,11 @@ class Routes:
             raise NotFound(f"Training run {run_id!r} not found.")
         return row
 
-    def _run_json(self, row: RunRow) -> dict[str, Any]:
+    def _training_run(self, row: RunRow) -> types.TrainingRun:
         store = self.engine.store
         last = store.latest_checkpoint(row.run_id, "weights")
         last_sampler = store.latest_checkpoint(row.run_id, "sampler_weights")
-        return {
-            "training_run_id": row.run_id,
-            "base_model": row.base_model,
-            "model_owner": MODEL_OWNER,
-            "is_lora": True,
-            "corrupted": row.corrupted,
-            "lora_rank": row.lora_rank,
-            "last_request_time": _iso(row.last_request_at),
-            "last_checkpoint": None if last is None else _checkpoint_json(last),
-            "last_sampler_checkpoint": None
-            if last_sampler is None
-            else _checkpoint_json(last_sampler),
-            "user_metadata": _string_map(row.user_metadata),
-        }
+        return responses.training_run(row, last, last_sampler)
 
 
 def _object(request: Request) -> dict[str, Any]:
@@ -442,10 +411,6 @@ def _structure(body: dict[str, Any], model: type[M]) -> M:
 
 def _parse(request: Request, model: type[M]) -> M:
     return _structure(_object(request), model)
-
-
-def _future(submitted: Submitted) -> Response:
-    return json_response(200, {"request_id": submitted.request_id, "model_id": submitted.model_id})
 
 
 def _tokens(model_input: types.ModelInput, where: str) -> list[int]:
@@ -505,38 +470,3 @@ def _page(request: Request, *, default_limit: int) -> tuple[int, int]:
 
 def _ref(params: Mapping[str, str]) -> CheckpointRef:
     return checkpoint_ref(params["run"], params["ckpt"])
-
-
-def _iso(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).isoformat()
-
-
-def _checkpoint_json(row: CheckpointRow) -> dict[str, Any]:
-    return {
-        "checkpoint_id": row.ref.checkpoint_id,
-        "checkpoint_type": row.ref.checkpoint_type,
-        "time": _iso(row.created_at),
-        "tinker_path": row.ref.tinker_path,
-        "size_bytes": row.size_bytes,
-        "public": row.public,
-        "expires_at": None if row.expires_at is None else _iso(row.expires_at),
-    }
-
-
-def _checkpoints_page(rows: list[CheckpointRow], total: int, limit: int, offset: int) -> Response:
-    return json_response(
-        200,
-        {
-            "checkpoints": [_checkpoint_json(row) for row in rows],
-            "cursor": {"offset": offset, "limit": limit, "total_count": total},
-        },
-    )
-
-
-def _string_map(metadata: Mapping[str, Any] | None) -> dict[str, str] | None:
-    if metadata is None:
-        return None
-    return {
-        key: value if isinstance(value, str) else json.dumps(value)
-        for key, value in metadata.items()
-    }

@@ -20,8 +20,7 @@ import numpy as np
 from tinker import types
 from tinker.local.compute.backend import Trainer
 from tinker.local.server import responses
-from tinker.local.server.context import EngineContext, Submitted
-from tinker.local.server.futures import JSONDict
+from tinker.local.server.context import EngineContext
 from tinker.local.server.http_errors import BadRequest, NotFound
 from tinker.local.server.ordering import OrderedQueue
 from tinker.local.server.paths import CheckpointRef, parse_tinker_path, validate_name
@@ -83,8 +82,8 @@ class TrainingRuns:
         base_model: str,
         lora: types.LoraConfig,
         user_metadata: Mapping[str, Any] | None,
-    ) -> Submitted:
-        """Start creating a training run; the future resolves to {"model_id": ...}."""
+    ) -> types.UntypedAPIFuture:
+        """Start creating a training run; the future resolves to CreateModelResponse."""
         self._ctx.sessions.require(session_id)
         self._ctx.known_model(base_model)
         if not 1 <= lora.rank <= self._ctx.config.max_lora_rank:
@@ -96,8 +95,8 @@ class TrainingRuns:
             raise BadRequest("At least one of train_mlp, train_attn, train_unembed must be true.")
         run_id = f"{session_id}:train:{model_seq_id}"
         request_id = f"{run_id}:0"
-        if not self._ctx.results.add(request_id):
-            return Submitted(request_id, run_id)  # a retried create_model
+        if not self._ctx.futures.add(request_id):
+            return responses.future(request_id, run_id)  # a retried create_model
         stamp = now()
         row = RunRow(
             run_id,
@@ -117,7 +116,7 @@ class TrainingRuns:
         with self._lock:
             self._runs[run_id] = run
 
-        def build() -> JSONDict:
+        def build() -> types.CreateModelResponse:
             try:
                 run.trainer = self._backend.new_trainer(
                     base_model,
@@ -134,26 +133,25 @@ class TrainingRuns:
                 run.queue.close()
                 raise
             logger.debug("created training run %s (%s, rank %d)", run_id, base_model, lora.rank)
-            return {"model_id": run_id}
+            return types.CreateModelResponse(model_id=run_id)
 
         run.queue.submit_unordered(lambda: self._ctx.run_job(request_id, build))
-        return Submitted(request_id, run_id)
+        return responses.future(request_id, run_id)
 
-    def get_info(self, model_id: str) -> JSONDict:
+    def get_info(self, model_id: str) -> types.GetInfoResponse:
         """GetInfoResponse of a training run (also for runs of earlier server processes)."""
         row = self.run_row(model_id)
         info = self._ctx.known_model(row.base_model)
-        return {
-            "model_id": model_id,
-            "model_data": {
-                "arch": info.arch,
-                "model_name": row.base_model,
-                "tokenizer_id": info.tokenizer_id,
-            },
-            "is_lora": True,
-            "lora_rank": row.lora_rank,
-            "model_name": row.base_model,
-        }
+        return types.GetInfoResponse(
+            type="get_info",
+            model_id=model_id,
+            model_data=types.ModelData(
+                arch=info.arch, model_name=row.base_model, tokenizer_id=info.tokenizer_id
+            ),
+            is_lora=True,
+            lora_rank=row.lora_rank,
+            model_name=row.base_model,
+        )
 
     def forward(
         self,
@@ -164,12 +162,12 @@ class TrainingRuns:
         loss_fn_config: Mapping[str, float] | None,
         *,
         backward: bool,
-    ) -> Submitted:
+    ) -> types.UntypedAPIFuture:
         """Queue forward (or forward_backward) on a batch; resolves to ForwardBackwardOutput."""
         if not data:
             raise BadRequest("forward input data must contain at least one datum.")
 
-        def work(trainer: Trainer) -> JSONDict:
+        def work(trainer: Trainer) -> types.ForwardBackwardOutput:
             datums = [self._backend.make_datum(d.tokens, d.inputs) for d in data]
             run_op = trainer.forward_backward if backward else trainer.forward
             result = run_op(datums, loss_fn, loss_fn_config)
@@ -183,10 +181,12 @@ class TrainingRuns:
 
         return self._submit(model_id, seq_id, work)
 
-    def optim_step(self, model_id: str, seq_id: int | None, adam: types.AdamParams) -> Submitted:
+    def optim_step(
+        self, model_id: str, seq_id: int | None, adam: types.AdamParams
+    ) -> types.UntypedAPIFuture:
         """Queue an Adam step over the accumulated gradients; resolves to OptimStepResponse."""
 
-        def work(trainer: Trainer) -> JSONDict:
+        def work(trainer: Trainer) -> types.OptimStepResponse:
             metrics = trainer.optim_step(
                 learning_rate=adam.learning_rate,
                 beta1=adam.beta1,
@@ -195,22 +195,24 @@ class TrainingRuns:
                 weight_decay=adam.weight_decay,
                 grad_clip_norm=adam.grad_clip_norm,
             )
-            return {"metrics": {k: float(v) for k, v in (metrics or {}).items()}}
+            return types.OptimStepResponse(
+                metrics={k: float(v) for k, v in (metrics or {}).items()}
+            )
 
         return self._submit(model_id, seq_id, work)
 
     def save_weights(
         self, model_id: str, seq_id: int | None, name: str | None, ttl_seconds: float | None
-    ) -> Submitted:
-        """Queue a training checkpoint (weights + optimizer); resolves to {"path": tinker://...}."""
+    ) -> types.UntypedAPIFuture:
+        """Queue a training checkpoint (weights + optimizer); resolves to its tinker:// path."""
         if name is None:
             name = f"checkpoint-{seq_id if seq_id is not None else uuid.uuid4().hex[:8]}"
         ref = CheckpointRef(model_id, "weights", validate_name(name))
         expires = expiry_time(ttl_seconds)
 
-        def work(trainer: Trainer) -> JSONDict:
+        def work(trainer: Trainer) -> types.SaveWeightsResponse:
             self._save(trainer, ref, expires, with_optimizer=True)
-            return {"path": ref.tinker_path}
+            return types.SaveWeightsResponse(path=ref.tinker_path)
 
         return self._submit(model_id, seq_id, work)
 
@@ -221,7 +223,7 @@ class TrainingRuns:
         name: str | None,
         sampling_session_seq_id: int | None,
         ttl_seconds: float | None,
-    ) -> Submitted:
+    ) -> types.UntypedAPIFuture:
         """Named form: a sampler checkpoint; ephemeral form: a sampling session on a snapshot."""
         if name is None and sampling_session_seq_id is None:
             raise BadRequest(
@@ -232,30 +234,34 @@ class TrainingRuns:
             ref = CheckpointRef(model_id, "sampler_weights", validate_name(name))
             expires = expiry_time(ttl_seconds)
 
-            def save(trainer: Trainer) -> JSONDict:
+            def save(trainer: Trainer) -> types.SaveWeightsForSamplerResponseInternal:
                 self._save(trainer, ref, expires, with_optimizer=False)
-                return {"path": ref.tinker_path, "sampling_session_id": None}
+                return types.SaveWeightsForSamplerResponseInternal(
+                    path=ref.tinker_path, sampling_session_id=None
+                )
 
             return self._submit(model_id, seq_id, save)
         row = self.run_row(model_id)
         sampler_id = f"{row.session_id}:sample:{sampling_session_seq_id}"
 
-        def snapshot(trainer: Trainer) -> JSONDict:
+        def snapshot(trainer: Trainer) -> types.SaveWeightsForSamplerResponseInternal:
             self._samplers.add_snapshot(
                 sampler_id, row.session_id, row.base_model, trainer.snapshot()
             )
-            return {"path": None, "sampling_session_id": sampler_id}
+            return types.SaveWeightsForSamplerResponseInternal(
+                path=None, sampling_session_id=sampler_id
+            )
 
         return self._submit(model_id, seq_id, snapshot)
 
     def load_weights(
         self, model_id: str, seq_id: int | None, path: str, optimizer: bool
-    ) -> Submitted:
+    ) -> types.UntypedAPIFuture:
         """Queue loading a checkpoint's weights (and optionally its optimizer state)."""
         ref = parse_tinker_path(path)
         row = self.run_row(model_id)
 
-        def work(trainer: Trainer) -> JSONDict:
+        def work(trainer: Trainer) -> types.LoadWeightsResponse:
             if self._store.get_checkpoint(ref) is None:
                 raise NotFound(f"Checkpoint {path!r} not found.")
             source = self._store.get_run(ref.run_id)
@@ -271,25 +277,25 @@ class TrainingRuns:
                 )
             data = self._store.files.read(ref, with_optimizer=optimizer)
             trainer.load(data.adapter, data.optimizer)
-            return {"path": path}
+            return types.LoadWeightsResponse(path=path)
 
         return self._submit(model_id, seq_id, work)
 
-    def unload_model(self, model_id: str) -> Submitted:
-        """Drop a run's in-memory state after its current job; resolves to {"model_id": ...}."""
+    def unload_model(self, model_id: str) -> types.UntypedAPIFuture:
+        """Drop a run's in-memory state after its current job; resolves to UnloadModelResponse."""
         run = self._loaded(model_id)
         request_id = f"{model_id}:unload"
-        if not self._ctx.results.add(request_id):
-            return Submitted(request_id, model_id)
+        if not self._ctx.futures.add(request_id):
+            return responses.future(request_id, model_id)
 
-        def unload() -> JSONDict:
+        def unload() -> types.UnloadModelResponse:
             with self._lock:
                 self._runs.pop(model_id, None)
             run.queue.close()
-            return {"model_id": model_id, "type": "unload_model"}
+            return types.UnloadModelResponse(model_id=model_id, type="unload_model")
 
         run.queue.submit_unordered(lambda: self._ctx.run_job(request_id, unload))
-        return Submitted(request_id, model_id)
+        return responses.future(request_id, model_id)
 
     def run_row(self, model_id: str) -> RunRow:
         """The run's record, loaded or not; NotFound if unknown."""
@@ -329,15 +335,15 @@ class TrainingRuns:
         )
 
     def _submit(
-        self, model_id: str, seq_id: int | None, work: Callable[[Trainer], JSONDict]
-    ) -> Submitted:
+        self, model_id: str, seq_id: int | None, work: Callable[[Trainer], types.WireModel]
+    ) -> types.UntypedAPIFuture:
         run = self._loaded(model_id)
         self._ctx.sessions.touch(run.row.session_id)
         request_id = f"{model_id}:{seq_id}" if seq_id is not None else f"{model_id}:{uuid.uuid4()}"
-        if not self._ctx.results.add(request_id):
-            return Submitted(request_id, model_id)  # a retried submit
+        if not self._ctx.futures.add(request_id):
+            return responses.future(request_id, model_id)  # a retried submit
 
-        def job() -> JSONDict:
+        def job() -> types.WireModel:
             if run.trainer is None:
                 raise NotFound(f"Model {model_id!r} is not loaded.")
             self._store.touch_run(model_id, now())
@@ -345,10 +351,10 @@ class TrainingRuns:
 
         def abandon() -> None:
             message = f"Model {model_id!r} was unloaded before this request ran."
-            self._ctx.results.resolve(request_id, responses.failure(message, "user"))
+            self._ctx.fail(request_id, message, "user")
 
         if seq_id is None:
             run.queue.submit_unordered(lambda: self._ctx.run_job(request_id, job), abandon)
         else:
             run.queue.submit(seq_id, lambda: self._ctx.run_job(request_id, job), abandon)
-        return Submitted(request_id, model_id)
+        return responses.future(request_id, model_id)

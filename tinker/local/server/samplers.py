@@ -16,10 +16,10 @@ from typing import Any
 
 import attrs
 
+from tinker import types
 from tinker.local.compute.backend import Sampler
 from tinker.local.server import responses
-from tinker.local.server.context import EngineContext, Submitted
-from tinker.local.server.futures import JSONDict
+from tinker.local.server.context import EngineContext
 from tinker.local.server.http_errors import BadRequest, Gone, NotFound, TooManyRequests
 from tinker.local.server.paths import parse_tinker_path
 from tinker.local.server.store import SamplerRow, now
@@ -110,7 +110,7 @@ class Samplers:
         base_model: str | None = None,
         model_path: str | None = None,
         idempotency_key: str | None = None,
-    ) -> Submitted:
+    ) -> types.UntypedAPIFuture:
         """Queue a sample on the worker pool; resolves to SampleResponse.
 
         A repeat of (sampler, seq_id, idempotency key) is a transport retry and gets the same
@@ -141,11 +141,11 @@ class Samplers:
         with self._lock:
             if self._pending >= self._ctx.config.max_pending_samples:
                 raise TooManyRequests(f"{self._pending} samples are queued; back off and resubmit.")
-            if not self._ctx.results.add(request_id):
-                return Submitted(request_id, None)  # a retried submit
+            if not self._ctx.futures.add(request_id):
+                return responses.future(request_id, None)  # a retried submit
             self._pending += 1
 
-        def job() -> JSONDict:
+        def job() -> types.SampleResponse:
             result = self._sampler_for(key, row).sample(
                 spec.prompt,
                 num_samples=spec.num_samples,
@@ -168,7 +168,7 @@ class Samplers:
                     self._pending -= 1
 
         self._pool.submit(execute)
-        return Submitted(request_id, None)
+        return responses.future(request_id, None)
 
     def _source(self, base_model: str | None, model_path: str | None) -> tuple[str, str]:
         if model_path is None:

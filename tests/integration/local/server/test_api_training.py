@@ -229,6 +229,18 @@ def test_failures_come_back_as_200_with_a_category(client: WireClient) -> None:
     assert client.run("forward_backward", fwdbwd(model_id, 3))["metrics"]["loss:sum"] > 0
 
 
+def test_a_result_holding_nan_fails_instead_of_sending_invalid_json(client: WireClient) -> None:
+    model_id = client.model(client.session())
+    diverged = fwdbwd(model_id, 1)
+    diverged["forward_backward_input"]["loss_fn_config"] = {"diverge": 1.0}
+    assert client.run("forward_backward", diverged) == {
+        "error": "The result holds a value JSON cannot carry (has training diverged?): cannot "
+        "send $.loss_fn_outputs[0].logprobs.data[0] = nan: NaN and Infinity are not valid JSON",
+        "category": "server",
+    }
+    assert client.run("forward_backward", fwdbwd(model_id, 2))["metrics"]["loss:sum"] > 0
+
+
 def test_unknown_and_expired_futures(tmp_path: Any) -> None:
     config = EngineConfig(long_poll_seconds=0.2, result_grace_seconds=0.0, maintenance_seconds=60)
     with serve(data_dir=tmp_path, backend=FakeBackend(), config=config) as server:

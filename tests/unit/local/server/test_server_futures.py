@@ -1,4 +1,4 @@
-"""ResultStore: long-poll wake-up, pending answer after the bound, retention, 404 vs 410."""
+"""FutureStore: long-poll wake-up, pending answer after the bound, retention, 404 vs 410."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tinker.local.server.futures import ResultStore
+from tinker.local.server.futures import FutureStore
 from tinker.local.server.http_errors import Gone, NotFound
 
 
@@ -20,44 +20,44 @@ class _Clock:
 
 
 def test_add_is_idempotent_per_request_id() -> None:
-    store = ResultStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
+    store = FutureStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
     assert store.add("m:1") is True
     assert store.add("m:1") is False
 
 
 def test_wait_returns_none_while_pending() -> None:
-    store = ResultStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
+    store = FutureStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
     store.add("m:1")
     assert store.wait("m:1", 0.05) is None
 
 
 def test_waiting_poll_wakes_when_the_result_arrives() -> None:
-    store = ResultStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
+    store = FutureStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
     store.add("m:1")
     got: list[object] = []
     waiting = threading.Thread(target=lambda: got.append(store.wait("m:1", 30.0)))
     waiting.start()
     time.sleep(0.05)
-    store.resolve("m:1", {"metrics": {}})
+    store.resolve("m:1", b'{"metrics":{}}')
     waiting.join(10)
     assert not waiting.is_alive()  # returned well before its 30 s bound
-    assert got == [{"metrics": {}}]
+    assert got == [b'{"metrics":{}}']
 
 
 def test_unknown_id_is_not_found() -> None:
     with pytest.raises(NotFound, match="'nope' not found"):
-        ResultStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0).wait("nope", 0)
+        FutureStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0).wait("nope", 0)
 
 
 def test_delivered_result_is_kept_for_the_grace_period_then_gone() -> None:
     clock = _Clock()
-    store = ResultStore(delivered_grace_seconds=10, undelivered_seconds=1000, clock=clock)
+    store = FutureStore(delivered_grace_seconds=10, undelivered_seconds=1000, clock=clock)
     store.add("m:1")
-    store.resolve("m:1", {"x": 1})
-    assert store.wait("m:1", 0) == {"x": 1}
+    store.resolve("m:1", b"x1")
+    assert store.wait("m:1", 0) == b"x1"
     clock.now += 5
     assert store.sweep() == 0
-    assert store.wait("m:1", 0) == {"x": 1}  # a re-poll after a lost response still works
+    assert store.wait("m:1", 0) == b"x1"  # a re-poll after a lost response still works
     clock.now += 6
     assert store.sweep() == 1
     with pytest.raises(Gone, match="expired"):
@@ -67,10 +67,10 @@ def test_delivered_result_is_kept_for_the_grace_period_then_gone() -> None:
 
 def test_undelivered_result_expires_after_its_longer_bound_but_pending_never() -> None:
     clock = _Clock()
-    store = ResultStore(delivered_grace_seconds=10, undelivered_seconds=100, clock=clock)
+    store = FutureStore(delivered_grace_seconds=10, undelivered_seconds=100, clock=clock)
     store.add("done")
     store.add("pending")
-    store.resolve("done", {"x": 1})
+    store.resolve("done", b"x1")
     clock.now += 50
     assert store.sweep() == 0
     clock.now += 51
@@ -82,8 +82,8 @@ def test_undelivered_result_expires_after_its_longer_bound_but_pending_never() -
 
 
 def test_first_resolution_wins() -> None:
-    store = ResultStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
+    store = FutureStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
     store.add("m:1")
-    store.resolve("m:1", {"first": True})
-    store.resolve("m:1", {"second": True})
-    assert store.wait("m:1", 0) == {"first": True}
+    store.resolve("m:1", b"first")
+    store.resolve("m:1", b"second")
+    assert store.wait("m:1", 0) == b"first"
