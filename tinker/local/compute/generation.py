@@ -1,4 +1,10 @@
-"""Sampling from a frozen snapshot of base + LoRA weights with a KV cache (COMPUTE.md 4).
+"""Sampling from a frozen snapshot of base + LoRA weights with a KV cache.
+
+One prefill over the prompt fills the cache, then all num_samples continuations decode
+together, one token per step, each row leaving the batch when it stops. The sampling
+parameters are the service's: temperature (0 is greedy), top_k (-1 or 0: no limit), top_p
+(nucleus, in (0, 1]), stop, seed (the same seed gives the same tokens), prompt_logprobs and
+topk_prompt_logprobs (log p(x_i | x_<i) at the untempered distribution; position 0 has none).
 
 Choices where the service's behaviour is not documented:
 * max_tokens=None generates up to DEFAULT_MAX_TOKENS tokens; every request is also capped by

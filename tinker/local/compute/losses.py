@@ -2,7 +2,19 @@
 learner log-probs, plus validation of their inputs and configs.
 
 Every loss maps the learner log-probs `lp` (N,) of one datum and its inputs to the
-elementwise loss l_i and g_i = dL/dlp_i. Formulas are in reference COMPUTE.md section 1.
+elementwise loss l_i and g_i = dL/dlp_i; the batch loss is the sum of l_i over every token of
+every datum (metric "loss:sum"). With q the sampler's logprobs, A the advantages and
+r = exp(lp - q) (not detached):
+
+    cross_entropy        l = -w lp                             g = -w
+    importance_sampling  l = -r A                              g = -A r
+    ppo                  l = -min(r A, clip(r, lo, hi) A)      g = -A r where the unclipped
+                                                                   branch is active, else 0
+    cispo                l = -clip(r, lo, hi) lp A             g = -clip(r, lo, hi) A
+                             (the clipped ratio is a constant)
+    dro                  l = -(lp A - beta (lp - q)^2 / 2)     g = -A + beta (lp - q)
+
+lo and hi are absolute ratio bounds (loss_fn_config clip_low_threshold, clip_high_threshold).
 """
 
 from __future__ import annotations

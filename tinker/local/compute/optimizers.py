@@ -1,4 +1,11 @@
-"""Adam with decoupled weight decay, step for step as torch.optim.AdamW (COMPUTE.md 2.3).
+"""Adam with decoupled weight decay, step for step as torch.optim.AdamW.
+
+Per tensor p with accumulated gradient g, one step is: if grad_clip_norm c > 0, scale every
+g by min(1, c / (n + 1e-6)) where n is the global L2 norm over all tensors (torch's
+clip_grad_norm_); t += 1; p *= 1 - lr * weight_decay; m = beta1 m + (1 - beta1) g;
+v = beta2 v + (1 - beta2) g^2; p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps);
+then g = 0. The defaults are the service's: lr 1e-4, betas (0.9, 0.95), eps 1e-12, no weight
+decay, no clipping.
 
 Hyperparameters are read on every call (schedules live on the client). A step always runs,
 even when no gradient was accumulated (moments decay and the counter advances): this keeps

@@ -2,7 +2,8 @@
 
 Off by default. Rules are per endpoint family (session, train, sample, poll, rest, telemetry);
 the `*` rule covers every family except telemetry, which is only faulted when named. 429 is
-only injected on asample (the protocol's back-pressure signal), 408 only on retrieve_future.
+only injected on asample (where the service uses it for back-pressure), 408 only on
+retrieve_future (where it means "still pending").
 
 Spec strings (CLI `--faults`): `train.5xx=0.2,sample.429=0.1,poll.408=0.5,*.latency=0.01,seed=7`
 with kinds 5xx, 429, 408, drop (before the request is handled), drop_response (after it was

@@ -1,8 +1,9 @@
 """The local server's endpoints: parse the body with tinker.types/_wire, call the engine, answer.
 
-One handler per row of the protocol's endpoint table, plus the archive download link. Bodies
-are parsed leniently (missing `type`, explicit nulls, unknown fields ignored); a body that does
-not fit its request model is a 422, a semantically bad one (unknown model, bad name) a 400.
+One handler per endpoint of the Tinker API below /api/v1 (ROUTES), plus the archive download
+link. Bodies are parsed leniently (missing `type`, explicit nulls, unknown fields ignored); a
+body that does not fit its request model is a 422, a semantically bad one (unknown model, bad
+name) a 400.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Samples run on a small thread pool (numpy releases the GIL). Built samplers (merged weights)
 live in a small LRU cache; ephemeral samplers keep only their adapter snapshot. Too many queued
-samples answer 429, the protocol's back-pressure signal.
+samples answer 429: back-pressure, which clients answer by backing off and resubmitting.
 """
 
 from __future__ import annotations
