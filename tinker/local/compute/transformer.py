@@ -3,7 +3,9 @@ and an exact backward pass for the LoRA parameters only (the base weights are fr
 
 Architecture: token embedding, n_layers pre-norm blocks (RMSNorm -> multi-head causal
 attention with rotary positions -> residual; RMSNorm -> SiLU-gated MLP -> residual),
-final RMSNorm, untied LM head. Linear weights are stored (out, in): y = x @ W.T.
+final RMSNorm, untied LM head. Linear weights are stored (out, in): y = x @ W.T. The forward
+pass records on a Tape what the backward pass needs; the backward pass walks the same steps in
+reverse (MLP before attention in each block).
 """
 
 from __future__ import annotations
@@ -157,20 +159,22 @@ class KVCache:
 
 
 @attrs.define
-class LayerTape:
-    """Activations of one block that the backward pass needs."""
+class AttentionTape:
+    """What attention's backward pass needs: rotated q and k, v (B, H, T, Dh), the attention
+    probabilities (B, H, T, T) and the heads' merged output (B, T, D)."""
 
-    x: Array
-    n1: Array
-    inv1: Array
     q: Array
     k: Array
     v: Array
     probs: Array
     ctx: Array
-    mid: Array
-    n2: Array
-    inv2: Array
+
+
+@attrs.define
+class MlpTape:
+    """What the MLP's backward pass needs: both projections, the SiLU output and its sigmoid,
+    and the gated product."""
+
     gate: Array
     gate_act: Array
     gate_sig: Array
@@ -179,10 +183,25 @@ class LayerTape:
 
 
 @attrs.define
+class BlockTape:
+    """One block's activations: its input x, the normed attention input (n1, 1/rms inv1), the
+    residual after attention (mid), the normed MLP input (n2, inv2) and the two sub-tapes."""
+
+    x: Array
+    n1: Array
+    inv1: Array
+    attention: AttentionTape
+    mid: Array
+    n2: Array
+    inv2: Array
+    mlp: MlpTape
+
+
+@attrs.define
 class Tape:
     """Everything recorded by a taped forward pass."""
 
-    layers: list[LayerTape]
+    layers: list[BlockTape]
     final_x: Array
     final_n: Array
     final_inv: Array
@@ -209,35 +228,43 @@ class Transformer:
         if start + tokens.shape[1] > cfg.max_seq_len:
             raise ValueError(f"sequence longer than max_seq_len={cfg.max_seq_len}")
         x = w[EMBED][tokens]
-        layer_tapes: list[LayerTape] = []
+        block_tapes: list[BlockTape] = []
         for layer in range(cfg.n_layers):
-            x, layer_tape = self._block(layer, x, start, cache)
+            x, block_tape = self._block(layer, x, start, cache)
             if tape is not None:
-                layer_tapes.append(layer_tape)
+                block_tapes.append(block_tape)
         final_n, final_inv = _rms_norm(x, w[FINAL_NORM], cfg.norm_eps)
         logits = _linear(final_n, w[UNEMBED])
         if cache is not None:
             cache.length += tokens.shape[1]
         if tape is not None:
-            tape.append(Tape(layer_tapes, x, final_n, final_inv))
+            tape.append(Tape(block_tapes, x, final_n, final_inv))
         return logits
 
     def _block(
         self, layer: int, x: Array, start: int, cache: KVCache | None
-    ) -> tuple[Array, LayerTape]:
+    ) -> tuple[Array, BlockTape]:
+        """A pre-norm block: x + attention(norm(x)), then + mlp(norm(that))."""
         cfg, w = self.config, self.weights
-        b, t, d = x.shape
-        h, dh = cfg.n_heads, cfg.head_dim
         n1, inv1 = _rms_norm(x, w[norm_weight(layer, "input_layernorm")], cfg.norm_eps)
+        attended, attention = self._attention(layer, n1, start, cache)
+        mid = x + attended
+        n2, inv2 = _rms_norm(mid, w[norm_weight(layer, "post_attention_layernorm")], cfg.norm_eps)
+        transformed, mlp = self._mlp(layer, n2)
+        out = mid + transformed
+        return out, BlockTape(x, n1, inv1, attention, mid, n2, inv2, mlp)
 
-        def heads(proj: str) -> Array:
-            projected = _linear(n1, w[attn_module(layer, proj)]).reshape((b, t, h, dh))
-            split: Array = projected.transpose(0, 2, 1, 3)
-            return split
-
-        q = self.rope.rotate(heads("q_proj"), start)
-        k = self.rope.rotate(heads("k_proj"), start)
-        v = heads("v_proj")
+    def _attention(
+        self, layer: int, x: Array, start: int, cache: KVCache | None
+    ) -> tuple[Array, AttentionTape]:
+        """Causal multi-head self-attention with rotary positions; keys and values of earlier
+        positions come from `cache` when given (and this call's are added to it)."""
+        w = self.weights
+        b, t, d = x.shape
+        dh = self.config.head_dim
+        q = self.rope.rotate(self._heads(layer, "q_proj", x), start)
+        k = self.rope.rotate(self._heads(layer, "k_proj", x), start)
+        v = self._heads(layer, "v_proj", x)
         if cache is not None:
             cache.keys[layer][:, :, start : start + t] = k
             cache.values[layer][:, :, start : start + t] = v
@@ -252,17 +279,26 @@ class Transformer:
         np.exp(probs, out=probs)
         probs /= probs.sum(axis=-1, keepdims=True)
         ctx = (probs @ values).transpose(0, 2, 1, 3).reshape(b, t, d)
-        mid = x + _linear(ctx, w[attn_module(layer, "o_proj")])
+        out = _linear(ctx, w[attn_module(layer, "o_proj")])
+        return out, AttentionTape(q, k, v, probs, ctx)
 
-        n2, inv2 = _rms_norm(mid, w[norm_weight(layer, "post_attention_layernorm")], cfg.norm_eps)
-        gate = _linear(n2, w[mlp_module(layer, "gate_proj")])
-        up = _linear(n2, w[mlp_module(layer, "up_proj")])
+    def _heads(self, layer: int, proj: str, x: Array) -> Array:
+        """x (B, T, D) projected by `proj` and split into heads: (B, H, T, Dh)."""
+        b, t, _ = x.shape
+        projected = _linear(x, self.weights[attn_module(layer, proj)])
+        heads = projected.reshape((b, t, self.config.n_heads, self.config.head_dim))
+        split: Array = heads.transpose(0, 2, 1, 3)
+        return split
+
+    def _mlp(self, layer: int, x: Array) -> tuple[Array, MlpTape]:
+        """The SiLU-gated MLP: down(silu(gate(x)) * up(x))."""
+        w = self.weights
+        gate = _linear(x, w[mlp_module(layer, "gate_proj")])
+        up = _linear(x, w[mlp_module(layer, "up_proj")])
         gate_act, gate_sig = _silu(gate)
         act = gate_act * up
-        out = mid + _linear(act, w[mlp_module(layer, "down_proj")])
-        return out, LayerTape(
-            x, n1, inv1, q, k, v, probs, ctx, mid, n2, inv2, gate, gate_act, gate_sig, up, act
-        )
+        out = _linear(act, w[mlp_module(layer, "down_proj")])
+        return out, MlpTape(gate, gate_act, gate_sig, up, act)
 
     def backward(
         self, tape: Tape, dlogits: Array, adapters: Mapping[str, LoraPair], scale: float
@@ -276,44 +312,64 @@ class Transformer:
         return prop.grads
 
     def _block_backward(
-        self, layer: int, lt: LayerTape, dout: Array, prop: _Backprop, *, need_input: bool
+        self, layer: int, bt: BlockTape, dout: Array, prop: _Backprop, *, need_input: bool
     ) -> Array:
-        """Gradient w.r.t. the block's input (dout when not needed), recording adapter grads."""
-        cfg, w = self.config, self.weights
-        b, t, d = dout.shape
-        h, dh = cfg.n_heads, cfg.head_dim
-
-        dact = prop.linear(mlp_module(layer, "down_proj"), lt.act, dout)
-        dgate = dact * lt.up * (lt.gate_sig * (1.0 + lt.gate * (1.0 - lt.gate_sig)))
-        dup = dact * lt.gate_act
-        dn2 = prop.linear(mlp_module(layer, "gate_proj"), lt.n2, dgate)
-        dn2 += prop.linear(mlp_module(layer, "up_proj"), lt.n2, dup)
+        """Gradient w.r.t. the block's input (dout when not needed), recording adapter grads:
+        the forward pass in reverse, MLP first, then attention."""
+        w = self.weights
+        dn2 = self._mlp_backward(layer, bt.mlp, bt.n2, dout, prop)
         norm2 = w[norm_weight(layer, "post_attention_layernorm")]
-        dmid = dout + _rms_norm_backward(dn2, lt.mid, lt.inv2, norm2)
-
-        dctx = prop.linear(attn_module(layer, "o_proj"), lt.ctx, dmid)
-        dctx_heads = dctx.reshape(b, t, h, dh).transpose(0, 2, 1, 3)
-        dprobs = dctx_heads @ lt.v.transpose(0, 1, 3, 2)
-        dv = lt.probs.transpose(0, 1, 3, 2) @ dctx_heads
-        dscores = dprobs  # softmax backward, in place
-        dscores -= np.sum(dprobs * lt.probs, axis=-1, keepdims=True)
-        dscores *= lt.probs
-        dscores *= self.dtype.type(1.0 / np.sqrt(dh))
-        dq = self.rope.rotate(dscores @ lt.k, 0, inverse=True)
-        dk = self.rope.rotate(dscores.transpose(0, 1, 3, 2) @ lt.q, 0, inverse=True)
-
-        dn1 = np.zeros_like(lt.n1) if need_input else None
-        for proj, grad in (("q_proj", dq), ("k_proj", dk), ("v_proj", dv)):
-            module = attn_module(layer, proj)
-            merged = grad.transpose(0, 2, 1, 3).reshape((b, t, d))
-            if dn1 is None:
-                prop.adapter_only(module, lt.n1, merged)
-            else:
-                dn1 += prop.linear(module, lt.n1, merged)
+        dmid = dout + _rms_norm_backward(dn2, bt.mid, bt.inv2, norm2)
+        dn1 = self._attention_backward(layer, bt.attention, bt.n1, dmid, prop, need_input)
         if dn1 is None:
             return dmid  # first block: nothing trainable lies below, skip the input gradient
         norm1 = w[norm_weight(layer, "input_layernorm")]
-        return dmid + _rms_norm_backward(dn1, lt.x, lt.inv1, norm1)
+        return dmid + _rms_norm_backward(dn1, bt.x, bt.inv1, norm1)
+
+    def _mlp_backward(
+        self, layer: int, mt: MlpTape, x: Array, dout: Array, prop: _Backprop
+    ) -> Array:
+        """Gradient w.r.t. the MLP's input x, recording the adapter grads of its projections."""
+        dact = prop.linear(mlp_module(layer, "down_proj"), mt.act, dout)
+        dgate = dact * mt.up * (mt.gate_sig * (1.0 + mt.gate * (1.0 - mt.gate_sig)))
+        dup = dact * mt.gate_act
+        dx = prop.linear(mlp_module(layer, "gate_proj"), x, dgate)
+        dx += prop.linear(mlp_module(layer, "up_proj"), x, dup)
+        return dx
+
+    def _attention_backward(
+        self,
+        layer: int,
+        at: AttentionTape,
+        x: Array,
+        dout: Array,
+        prop: _Backprop,
+        need_input: bool,
+    ) -> Array | None:
+        """Gradient w.r.t. attention's input x (None when not needed), recording the adapter
+        grads of its projections."""
+        b, t, d = dout.shape
+        h, dh = self.config.n_heads, self.config.head_dim
+        dctx = prop.linear(attn_module(layer, "o_proj"), at.ctx, dout)
+        dctx_heads = dctx.reshape(b, t, h, dh).transpose(0, 2, 1, 3)
+        dprobs = dctx_heads @ at.v.transpose(0, 1, 3, 2)
+        dv = at.probs.transpose(0, 1, 3, 2) @ dctx_heads
+        dscores = dprobs  # softmax backward, in place
+        dscores -= np.sum(dprobs * at.probs, axis=-1, keepdims=True)
+        dscores *= at.probs
+        dscores *= self.dtype.type(1.0 / np.sqrt(dh))
+        dq = self.rope.rotate(dscores @ at.k, 0, inverse=True)
+        dk = self.rope.rotate(dscores.transpose(0, 1, 3, 2) @ at.q, 0, inverse=True)
+
+        dx = np.zeros_like(x) if need_input else None
+        for proj, grad in (("q_proj", dq), ("k_proj", dk), ("v_proj", dv)):
+            module = attn_module(layer, proj)
+            merged = grad.transpose(0, 2, 1, 3).reshape((b, t, d))
+            if dx is None:
+                prop.adapter_only(module, x, merged)
+            else:
+                dx += prop.linear(module, x, merged)
+        return dx
 
 
 class _Backprop:
