@@ -1,4 +1,5 @@
-"""Entry points: serve() as a context manager, shared_server(), `python -m tinker.local serve`."""
+"""The running server (LocalServer) and its entry points: serve() as a context manager,
+shared_server(), `python -m tinker.local serve`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import requests
 
 import tinker.local
-from tinker.local import serve, shared_server
+from tinker.local import LocalServer, serve, shared_server
 
 
 def test_serve_binds_loopback_and_close_stops_serving(tmp_path: pathlib.Path) -> None:
@@ -87,3 +88,8 @@ def test_serve_on_ipv6_loopback(tmp_path: pathlib.Path) -> None:
     with server:
         assert server.url.startswith("http://[::1]:")
         assert requests.get(f"{server.url}/api/v1/healthz", timeout=10).json() == {"status": "ok"}
+
+
+def test_server_fixture_type(server: LocalServer) -> None:
+    assert server.url.startswith("http://127.0.0.1:")
+    assert repr(server).startswith("LocalServer(url=")

@@ -1,4 +1,5 @@
-"""Training endpoints over real HTTP with the fake backend: futures, ordering, idempotency."""
+"""Training runs over real HTTP with the fake backend: create_model, get_info, the training
+operations and their order by seq_id, idempotent submits, failures, unloading."""
 
 from __future__ import annotations
 
@@ -8,48 +9,9 @@ from typing import Any
 import pytest
 
 from tinker import _wire, types
-from tinker.local import EngineConfig, LocalServer, serve
 
 from .fake_backend import FakeBackend
 from .wire_client import WireClient, datum, fwdbwd
-
-
-def test_health_and_capabilities(client: WireClient) -> None:
-    assert client.get("healthz").json() == {"status": "ok"}
-    assert client.get("get_server_capabilities").json() == {
-        "supported_models": [{"model_name": "fake/small"}, {"model_name": "fake/tiny"}]
-    }
-
-
-def test_client_config_turns_newer_sdk_features_off(client: WireClient) -> None:
-    flags = client.ok("client/config", {"sdk_version": "0.24.1"})
-    assert flags["pjwt_auth_enabled"] is False
-    assert flags["proto_write_fwdbwd"] is False
-    assert flags["create_model_via_load_weights"] is False
-
-
-def test_create_session_is_lenient_about_missing_and_null_fields(client: WireClient) -> None:
-    for body in (
-        {},
-        {"tags": None, "user_metadata": None, "sdk_version": None},
-        {"tags": ["a"], "sdk_version": "0.5.1", "type": "create_session", "future_field": 1},
-    ):
-        answer = client.ok("create_session", body)
-        assert set(answer) == {"type", "session_id"} and answer["type"] == "create_session"
-    assert client.ok("session_heartbeat", {"session_id": answer["session_id"]}) == {
-        "type": "session_heartbeat"
-    }
-
-
-def test_heartbeat_for_unknown_session_is_404(client: WireClient) -> None:
-    response = client.post("session_heartbeat", {"session_id": "nope"})
-    assert response.status_code == 404
-    assert response.json() == {"detail": "Session 'nope' not found."}
-
-
-def test_telemetry_is_accepted(client: WireClient) -> None:
-    body = {"events": [], "platform": "Linux", "sdk_version": "0.5.1", "session_id": "s"}
-    assert client.ok("telemetry", body) == {"status": "accepted"}
 
 
 def test_create_model_future_and_get_info(client: WireClient, backend: FakeBackend) -> None:
@@ -174,46 +136,6 @@ def test_a_missing_seq_id_is_skipped_after_the_gap_bound(client: WireClient) -> 
     assert result == {"metrics": {"step": 1.0}}
 
 
-def test_pending_poll_answers_408_try_again(client: WireClient, backend: FakeBackend) -> None:
-    model_id = client.model(client.session())
-    backend.gate.clear()
-    try:
-        request_id = client.submit("forward_backward", fwdbwd(model_id, 1))
-        response = client.post("retrieve_future", {"request_id": request_id})
-        assert response.status_code == 408
-        assert response.json() == {
-            "type": "try_again",
-            "request_id": request_id,
-            "queue_state": "active",
-        }
-    finally:
-        backend.gate.set()
-    assert "loss_fn_outputs" in client.result(request_id)
-
-
-def test_long_poll_returns_as_soon_as_the_result_is_ready(tmp_path: Any) -> None:
-    backend = FakeBackend()
-    config = EngineConfig(long_poll_seconds=30.0, session_idle_seconds=None)
-    with serve(data_dir=tmp_path, backend=backend, config=config) as server:
-        client = WireClient(server.url)
-        model_id = client.model(client.session())
-        backend.gate.clear()
-        request_id = client.submit("forward_backward", fwdbwd(model_id, 1))
-        answers: list[Any] = []
-        poll = threading.Thread(
-            target=lambda: answers.append(
-                client.post("retrieve_future", {"request_id": request_id})
-            )
-        )
-        poll.start()
-        poll.join(0.3)
-        assert poll.is_alive()  # held by the server while the op is blocked
-        backend.gate.set()
-        poll.join(10)  # far below the 30 s long-poll bound
-        assert not poll.is_alive()
-        assert answers[0].status_code == 200 and "loss_fn_outputs" in answers[0].json()
-
-
 def test_failures_come_back_as_200_with_a_category(client: WireClient) -> None:
     model_id = client.model(client.session())
     bad = fwdbwd(
@@ -239,22 +161,6 @@ def test_a_result_holding_nan_fails_instead_of_sending_invalid_json(client: Wire
         "category": "server",
     }
     assert client.run("forward_backward", fwdbwd(model_id, 2))["metrics"]["loss:sum"] > 0
-
-
-def test_unknown_and_expired_futures(tmp_path: Any) -> None:
-    config = EngineConfig(long_poll_seconds=0.2, result_grace_seconds=0.0, maintenance_seconds=60)
-    with serve(data_dir=tmp_path, backend=FakeBackend(), config=config) as server:
-        client = WireClient(server.url)
-        missing = client.post("retrieve_future", {"request_id": "no-such-id"})
-        assert missing.status_code == 404
-        assert missing.json() == {"detail": "Future 'no-such-id' not found."}
-        model_id = client.model(client.session())
-        request_id = client.submit("forward_backward", fwdbwd(model_id, 1))
-        client.result(request_id)
-        server.engine.maintain_once()
-        expired = client.post("retrieve_future", {"request_id": request_id})
-        assert expired.status_code == 410
-        assert "expired" in expired.json()["detail"]
 
 
 def test_optim_step_applies_server_side_defaults(client: WireClient, backend: FakeBackend) -> None:
@@ -302,8 +208,3 @@ def test_training_on_an_unknown_model_is_404(client: WireClient) -> None:
     response = client.post("forward_backward", fwdbwd("nobody:train:0", 1))
     assert response.status_code == 404
     assert response.json() == {"detail": "Model 'nobody:train:0' not found."}
-
-
-def test_server_fixture_type(server: LocalServer) -> None:
-    assert server.url.startswith("http://127.0.0.1:")
-    assert repr(server).startswith("LocalServer(url=")

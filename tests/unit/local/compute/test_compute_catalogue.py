@@ -1,5 +1,6 @@
-"""The packaged byte-level tokenizer: ids, special tokens, UTF-8 round trips, and that the
-files are what scripts/build_tokenizer.py produces."""
+"""The model catalogue: the registered sizes, and the packaged byte-level tokenizer (ids,
+special tokens, UTF-8 round trips, and that the files are what scripts/build_tokenizer.py
+produces)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from tokenizers import Tokenizer
 
 from tinker.local.compute.catalogue import (
     EOS_TOKEN_ID,
+    LOCAL_MODELS,
     SPECIAL_TOKENS,
     TOKENIZER_DIR,
     VOCAB_SIZE,
+    get_model_config,
     token_bytes,
 )
 
@@ -89,3 +92,10 @@ def test_assets_match_the_build_script(tmp_path: pathlib.Path) -> None:
     module.main(tmp_path)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         assert (tmp_path / name).read_text() == (TOKENIZER_DIR / name).read_text(), name
+
+
+def test_model_registry() -> None:
+    assert {"tinker-local/tiny", "tinker-local/small"} <= set(LOCAL_MODELS)
+    small = get_model_config("tinker-local/small")
+    assert (small.d_model, small.n_layers, small.max_seq_len) == (256, 4, 1024)
+    assert small.vocab_size == 260 and small.eos_token_id == 256
