@@ -156,16 +156,20 @@ class NumpyBackend:
 
     @property
     def user_errors(self) -> tuple[type[BaseException], ...]:
+        """UserInputError: everything compute rejects about a request."""
         return (UserInputError,)
 
     def model_names(self) -> list[str]:
+        """The catalogue's models, sorted."""
         return sorted(LOCAL_MODELS)
 
     def model_info(self, name: str) -> ModelInfo:
+        """Every local model shares the architecture name and the packaged tokenizer."""
         config = get_model_config(name)
         return ModelInfo(config.name, ARCH, str(TOKENIZER_DIR))
 
     def make_datum(self, tokens: np.ndarray, inputs: Mapping[str, np.ndarray]) -> DatumArrays:
+        """The trainer's datum: tokens and loss inputs as arrays."""
         return DatumArrays(tokens=tokens, inputs=dict(inputs))
 
     def new_trainer(
@@ -178,6 +182,7 @@ class NumpyBackend:
         train_attn: bool,
         train_unembed: bool,
     ) -> LoraTrainer:
+        """A fresh LoRA training state on the base model."""
         return LoraTrainer(
             base_model,
             rank=rank,
@@ -188,9 +193,11 @@ class NumpyBackend:
         )
 
     def base_sampler(self, base_model: str) -> LoraSampler:
+        """A sampler on the base weights alone."""
         return LoraSampler(SamplerWeights.base(base_model))
 
     def snapshot_sampler(self, snapshot: Any) -> LoraSampler:
+        """A sampler on a trainer's snapshot (what LoraTrainer.snapshot returned)."""
         if not isinstance(snapshot, SamplerWeights):
             raise TypeError(f"expected SamplerWeights, got {type(snapshot).__name__}")
         return LoraSampler(snapshot)
@@ -198,4 +205,5 @@ class NumpyBackend:
     def checkpoint_sampler(
         self, base_model: str, adapter: Mapping[str, np.ndarray], adapter_config: Mapping[str, Any]
     ) -> LoraSampler:
+        """A sampler on checkpoint tensors and their adapter_config."""
         return LoraSampler(SamplerWeights.from_checkpoint(base_model, adapter, adapter_config))

@@ -40,7 +40,7 @@ class Engine:
         self.sessions = Sessions(store, self.config.session_idle_seconds)
         context = EngineContext(store, backend, self.futures, self.sessions, self.config)
         self.samplers = Samplers(context)
-        self.training = TrainingRuns(context, self.samplers)
+        self.runs = TrainingRuns(context, self.samplers)
         self._lock = threading.Lock()
         self._archives: dict[str, tuple[CheckpointRef, float]] = {}
         self._stop = threading.Event()
@@ -52,7 +52,7 @@ class Engine:
     def close(self) -> None:
         """Stop background work: run queues, sample pool, maintenance, waiting polls."""
         self._stop.set()
-        self.training.close()
+        self.runs.close()
         self.samplers.close()
         self.futures.close()
         self._maintenance.join(timeout=5.0)
@@ -73,7 +73,7 @@ class Engine:
         ref = parse_tinker_path(tinker_path)
         if self.store.get_checkpoint(ref) is None:
             raise NotFound(f"Checkpoint {tinker_path!r} not found.")
-        run = self.training.run_row(ref.run_id)
+        run = self.runs.run_row(ref.run_id)
         return types.WeightsInfoResponse(
             base_model=run.base_model, is_lora=True, lora_rank=run.lora_rank
         )
@@ -128,7 +128,7 @@ class Engine:
         self.futures.sweep()
         ended = self.sessions.expire_idle()
         if ended:
-            self.training.unload_sessions(ended)
+            self.runs.unload_sessions(ended)
             self.samplers.forget_sessions(ended)
         wall = now()
         for ref in self.store.expired_checkpoints(wall):

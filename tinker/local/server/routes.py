@@ -173,7 +173,7 @@ class Routes:
         """POST create_model (future): a new LoRA training run."""
         req = _parse(request, types.CreateModelRequest)
         lora = req.lora_config or types.LoraConfig(rank=settings.DEFAULT_LORA_RANK)
-        submitted = self.engine.training.create_model(
+        submitted = self.engine.runs.create_model(
             req.session_id, req.model_seq_id, req.base_model, lora, req.user_metadata
         )
         return json_response(200, submitted)
@@ -181,7 +181,7 @@ class Routes:
     def get_info(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST get_info: model facts, including the tokenizer directory."""
         req = _parse(request, types.GetInfoRequest)
-        return json_response(200, self.engine.training.get_info(req.model_id))
+        return json_response(200, self.engine.runs.get_info(req.model_id))
 
     def forward(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST forward (future): loss and outputs, no gradients."""
@@ -198,7 +198,7 @@ class Routes:
     ) -> Response:
         data = [_datum(index, datum) for index, datum in enumerate(batch.data)]
         config = None if batch.loss_fn_config is None else dict(batch.loss_fn_config)
-        submitted = self.engine.training.forward(
+        submitted = self.engine.runs.forward(
             model_id, seq_id, data, str(batch.loss_fn), config, backward=backward
         )
         return json_response(200, submitted)
@@ -207,7 +207,7 @@ class Routes:
         """POST optim_step (future): apply Adam to the accumulated gradients."""
         req = _parse(request, types.OptimStepRequest)
         return json_response(
-            200, self.engine.training.optim_step(req.model_id, req.seq_id, req.adam_params)
+            200, self.engine.runs.optim_step(req.model_id, req.seq_id, req.adam_params)
         )
 
     def save_weights(self, request: Request, params: Mapping[str, str]) -> Response:
@@ -215,7 +215,7 @@ class Routes:
         req = _parse(request, types.SaveWeightsRequest)
         return json_response(
             200,
-            self.engine.training.save_weights(req.model_id, req.seq_id, req.path, req.ttl_seconds),
+            self.engine.runs.save_weights(req.model_id, req.seq_id, req.path, req.ttl_seconds),
         )
 
     def load_weights(self, request: Request, params: Mapping[str, str]) -> Response:
@@ -223,15 +223,13 @@ class Routes:
         req = _parse(request, types.LoadWeightsRequest)
         return json_response(
             200,
-            self.engine.training.load_weights(
-                req.model_id, req.seq_id, req.path, bool(req.optimizer)
-            ),
+            self.engine.runs.load_weights(req.model_id, req.seq_id, req.path, bool(req.optimizer)),
         )
 
     def save_weights_for_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST save_weights_for_sampler (future): named or ephemeral form."""
         req = _parse(request, types.SaveWeightsForSamplerRequest)
-        submitted = self.engine.training.save_weights_for_sampler(
+        submitted = self.engine.runs.save_weights_for_sampler(
             req.model_id, req.seq_id, req.path, req.sampling_session_seq_id, req.ttl_seconds
         )
         return json_response(200, submitted)
@@ -239,7 +237,7 @@ class Routes:
     def unload_model(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST unload_model (future): free a training run's memory."""
         req = _parse(request, types.UnloadModelRequest)
-        return json_response(200, self.engine.training.unload_model(req.model_id))
+        return json_response(200, self.engine.runs.unload_model(req.model_id))
 
     # sampling and futures
 
