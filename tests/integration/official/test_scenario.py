@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from tinker.local import EngineConfig, serve
-from tinker.local.server import LocalServer
+from tinker.local import EngineConfig, LocalServer, serve
 
 from .conftest import HERE, official_python
 
