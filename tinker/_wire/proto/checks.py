@@ -39,12 +39,15 @@ Error = type[_PathError]
 
 def check_dtype(value: int, error: Error, name: str = "dtype") -> DType:
     """`value` as a DType that has an element type (not DTYPE_UNSPECIFIED, not unknown)."""
+    found = _ELEMENT_TYPES.get(value)
+    if found is not None:
+        return found
     if value == DType.UNSPECIFIED:
         raise error("DTYPE_UNSPECIFIED is not an element type", name)
-    try:
-        return DType(value)
-    except ValueError:
-        raise error(f"unknown DType value {value}", name) from None
+    raise error(f"unknown DType value {value}", name)
+
+
+_ELEMENT_TYPES = {dtype.value: dtype for dtype in DType if dtype != DType.UNSPECIFIED}
 
 
 def check_shape(shape: Sequence[int], count: int | None, error: Error, name: str) -> None:

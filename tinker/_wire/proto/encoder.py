@@ -44,6 +44,7 @@ from tinker._wire.proto.messages import (
     StopTokens,
     Tensor,
     TopkLogprobs,
+    wire_dtype,
 )
 from tinker._wire.proto.wire import I32, I64, LEN, VARINT, pack_double, pack_float, tag, varint
 
@@ -55,13 +56,6 @@ Part = Union[bytes, Array]
 _INT32 = np.dtype("<i4")
 _INT64 = np.dtype("<i8")
 _FLOAT32 = np.dtype("<f4")
-_ELEMENTS: dict[DType, np.dtype[Any]] = {
-    DType.FLOAT32: _FLOAT32,
-    DType.INT64: _INT64,
-    DType.INT32: _INT32,
-    DType.BFLOAT16: np.dtype("<u2"),
-}
-
 # Field keys by field number, per wire type.
 _K_LEN = [tag(number, LEN) for number in range(8)]
 _K_VAR = [tag(number, VARINT) for number in range(8)]
@@ -171,8 +165,8 @@ def _wire_array(array: Any, dtype: np.dtype[Any], name: str) -> Array:
 
 
 def _element(dtype: DType) -> np.dtype[Any]:
-    element = _ELEMENTS.get(dtype)
-    return element if element is not None else _ELEMENTS[checks.check_dtype(dtype, _Error)]
+    """The numpy dtype of a valid element type; ProtobufEncodeError for any other value."""
+    return wire_dtype(checks.check_dtype(dtype, _Error))
 
 
 def _packed(number: int, values: Iterable[int], kind: str, name: str) -> bytes:
@@ -346,29 +340,28 @@ def _datum(datum: Datum) -> _Out:
     size = 0
     for index, chunk in enumerate(datum.model_input):
         try:
-            if type(chunk) is EncodedTextChunk:
-                tokens = _wire_array(chunk.tokens, _INT32, "encoded_text.tokens")
-                head = _text_chunk_frame(tokens.nbytes)
-                parts.append(head)
-                if tokens.nbytes:
-                    parts.append(tokens)
-                size += len(head) + tokens.nbytes
-            else:
+            if type(chunk) is not EncodedTextChunk:
                 size += _extend(parts, 1, _chunk(chunk))
+                continue
+            tokens = _wire_array(chunk.tokens, _INT32, "encoded_text.tokens")
         except ProtobufEncodeError as exc:
             raise exc.within(f"[{index}]").within("model_input") from None
+        head = _text_chunk_frame(tokens.nbytes)
+        parts.append(head)
+        if tokens.nbytes:
+            parts.append(tokens)
+        size += len(head) + tokens.nbytes
     inputs = datum.loss_fn_inputs
     for key in sorted(inputs) if len(inputs) > 1 else inputs:
         tensor = inputs[key]
         try:
-            element = _ELEMENTS.get(tensor.dtype)
-            if element is None or tensor.dense is None or tensor.sparse_csr is not None:
+            if tensor.dense is None or tensor.sparse_csr is not None:
                 entry = _Out()
                 entry.string(1, key, "key")
                 entry.message(2, _tensor(tensor))
                 size += _extend(parts, 2, entry)
                 continue
-            dense = _wire_array(tensor.dense, element, "dense")
+            dense = _wire_array(tensor.dense, _element(tensor.dtype), "dense")
             head, tail = _dense_input_frame(key, dense.nbytes, tensor.dtype, _shape(tensor.shape))
         except ProtobufEncodeError as exc:
             raise exc.within(f"[{key!r}]").within("loss_fn_inputs") from None
@@ -378,9 +371,10 @@ def _datum(datum: Datum) -> _Out:
         parts.append(tail)
         size += len(head) + dense.nbytes + len(tail)
     out.size = size
-    for number, name in ((3, "model_input_spans"), (4, "loss_fn_input_spans")):
-        for span in _each(getattr(datum, name), name, _provenance_span):
-            out.message(number, span)
+    if datum.model_input_spans or datum.loss_fn_input_spans:
+        for number, name in ((3, "model_input_spans"), (4, "loss_fn_input_spans")):
+            for span in _each(getattr(datum, name), name, _provenance_span):
+                out.message(number, span)
     return out
 
 

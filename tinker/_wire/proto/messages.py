@@ -72,16 +72,19 @@ class StopReason(enum.IntEnum):
 
 # numpy dtype string of each DType's elements on the wire (bfloat16 as raw 16-bit patterns).
 _WIRE_DTYPES = {DType.FLOAT32: "<f4", DType.INT64: "<i8", DType.INT32: "<i4", DType.BFLOAT16: "<u2"}
+_NUMPY_DTYPES: dict[int, np.dtype[Any]] = {}
 
 
 def wire_dtype(dtype: DType) -> np.dtype[Any]:
     """The numpy dtype that holds `dtype`'s elements; ValueError for DTYPE_UNSPECIFIED."""
-    import numpy as np
+    found = _NUMPY_DTYPES.get(dtype)
+    if found is None:
+        import numpy as np
 
-    try:
-        return np.dtype(_WIRE_DTYPES[dtype])
-    except KeyError:
-        raise ValueError(f"no element type for {DType(dtype).name}") from None
+        if dtype not in _WIRE_DTYPES:
+            raise ValueError(f"no element type for {DType(dtype).name}")
+        found = _NUMPY_DTYPES[dtype] = np.dtype(_WIRE_DTYPES[dtype])
+    return found
 
 
 # --- tensors ---------------------------------------------------------------------------------

@@ -84,7 +84,11 @@ def fields(
     """
     pos = start
     while pos < end:
-        key, pos = read_varint(buf, pos, end)
+        key = buf[pos]  # one-byte keys (fields 1 to 15) skip the general varint reader
+        if key < 0x80:
+            pos += 1
+        else:
+            key, pos = read_varint(buf, pos, end)
         number, wire_type = key >> 3, key & 7
         if number == 0 or key > _U32:
             raise ProtobufDecodeError(f"invalid field number {number} (tag {key})")
@@ -96,7 +100,11 @@ def fields(
             yield number, VARINT, value, 0
         elif wire_type == LEN:
             try:
-                length, pos = read_varint(buf, pos, end)
+                length = buf[pos] if pos < end else 0x80
+                if length < 0x80:
+                    pos += 1
+                else:
+                    length, pos = read_varint(buf, pos, end)
             except ProtobufDecodeError as exc:
                 raise exc.within(_label(names, number)) from None
             if length > end - pos:
@@ -235,6 +243,8 @@ def varint(value: int) -> bytes:
         return _SMALL[value]
     if 0 < value < 0x4000:
         return _TWO_BYTES((value & 0x7F) | 0x80 | (value >> 7) << 8)
+    if 0 < value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, (value >> 7 & 0x7F) | 0x80, value >> 14))
     value &= _U64
     out = bytearray()
     while value >= 0x80:
