@@ -293,10 +293,10 @@ def _output_array(index: int, name: str, tensor: types.TensorData) -> Array:
     where = f"loss_fn_outputs[{index}][{name!r}]"
     if tensor.dtype not in _NUMPY:
         raise ValueError(f"{where}: dtype {tensor.dtype!r} has no protobuf form")
-    array = np.ascontiguousarray(tensor.to_numpy(), _NUMPY[tensor.dtype])
+    array = tensor.to_numpy()
     if array.ndim == 0:
         raise ValueError(f"{where}: a 0-d output has no protobuf form (give it shape [1])")
-    return array
+    return np.ascontiguousarray(array, _NUMPY[tensor.dtype])
 
 
 def _record(group: list[dict[str, Array]]) -> m.ArrayRecord:
@@ -348,9 +348,11 @@ def _record_outputs(record: m.ArrayRecord) -> list[dict[str, types.TensorData]]:
         values = _widened(batched.data, batched.dtype)
         bounds = (batched.offsets // batched.data.itemsize).tolist()
         trailing = batched.trailing_shape
+        row = math.prod(trailing)
         for index, per_datum in enumerate(outputs):
             part = values[bounds[index] : bounds[index + 1]]
-            per_datum[name] = types.TensorData.from_numpy(part.reshape(-1, *trailing))
+            leading = part.size // row if row else 0  # the leading dimension is inferred
+            per_datum[name] = types.TensorData.from_numpy(part.reshape(leading, *trailing))
     return outputs
 
 
