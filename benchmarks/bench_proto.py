@@ -243,10 +243,10 @@ def main() -> int:
         {
             "decode floor (split the payload into views)": lambda: split_views(output),
             "proto.decode ForwardBackwardOutput": lambda: proto.decode(
-                output_body, proto.ForwardBackwardOutput
+                output_body, proto.messages.ForwardBackwardOutput
             ),
             "proto.decode + per-datum views": lambda: split_views(
-                proto.decode(output_body, proto.ForwardBackwardOutput)
+                proto.decode(output_body, proto.messages.ForwardBackwardOutput)
             ),
         },
         cheap,
@@ -257,7 +257,7 @@ def main() -> int:
                 output_body
             ),
             "proto.decode ForwardBackwardRequest (server)": lambda: proto.decode(
-                body, proto.ForwardBackwardRequest
+                body, proto.messages.ForwardBackwardRequest
             ),
             "zstd decompress (bounded)": lambda: compression.decompress(
                 packed, max_output_size=len(body)

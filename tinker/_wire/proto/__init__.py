@@ -1,7 +1,7 @@
 """The protobuf codec of the Tinker protocol (`tinker_public.proto`, PROTOCOL-0.38 section 9).
 
-Two layers. Messages: `encode(message)` and `decode(data, MessageClass)` for every message of
-the schema (dataclasses in `messages`, numeric payloads as numpy arrays). Mapping: the bodies
+Two layers. Messages: `encode(message)` and `decode(data, messages.X)` for every message of
+the schema (the dataclasses of `messages`, numeric payloads as numpy arrays). Mapping: the bodies
 the protocol sends, to and from `tinker.types` values (forward_backward requests, their
 outputs, sample responses). Importing this package is light: numpy and the codec modules load
 on the first call.
@@ -11,72 +11,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
+from tinker._wire.proto import messages
 from tinker._wire.proto.call import ForwardBackwardCall
 from tinker._wire.proto.errors import ProtobufDecodeError, ProtobufEncodeError
-from tinker._wire.proto.messages import (
-    ArrayRecord,
-    BatchedTensor,
-    Chunk,
-    Datum,
-    DmelChunk,
-    DType,
-    EncodedTextChunk,
-    ForwardBackwardOutput,
-    ForwardBackwardRequest,
-    ImageChunk,
-    ImageDimensions,
-    LossConfigValue,
-    Message,
-    PromptAltTokens,
-    PromptProvenanceSpan,
-    ProvenanceSpan,
-    SampledProvenanceSpan,
-    SampledSequence,
-    SampleResponse,
-    SamplingParams,
-    SparseCsr,
-    StopReason,
-    StopStrings,
-    StopTokens,
-    Tensor,
-    TopkLogprobs,
-    wire_dtype,
-)
 
 if TYPE_CHECKING:
     from tinker import types
 
 __all__ = [
     "CONTENT_TYPE",
-    "ArrayRecord",
-    "BatchedTensor",
-    "Chunk",
-    "DType",
-    "Datum",
-    "DmelChunk",
-    "EncodedTextChunk",
     "ForwardBackwardCall",
-    "ForwardBackwardOutput",
-    "ForwardBackwardRequest",
-    "ImageChunk",
-    "ImageDimensions",
-    "LossConfigValue",
-    "Message",
-    "PromptAltTokens",
-    "PromptProvenanceSpan",
     "ProtobufDecodeError",
     "ProtobufEncodeError",
-    "ProvenanceSpan",
-    "SampleResponse",
-    "SampledProvenanceSpan",
-    "SampledSequence",
-    "SamplingParams",
-    "SparseCsr",
-    "StopReason",
-    "StopStrings",
-    "StopTokens",
-    "Tensor",
-    "TopkLogprobs",
     "decode",
     "decode_forward_backward_output",
     "decode_forward_backward_request",
@@ -85,7 +31,7 @@ __all__ = [
     "encode_forward_backward_output",
     "encode_forward_backward_request",
     "encode_sample_response",
-    "wire_dtype",
+    "messages",
 ]
 
 CONTENT_TYPE = "application/x-protobuf"
@@ -97,7 +43,7 @@ BytesLike = bytes | bytearray | memoryview
 # --- messages --------------------------------------------------------------------------------
 
 
-def encode(message: Message) -> bytes:
+def encode(message: messages.Message) -> bytes:
     """The canonical bytes of any message of the schema; ProtobufEncodeError (a ValueError)
     names a value that cannot be written."""
     from tinker._wire.proto import encoder

@@ -86,15 +86,7 @@ def _check_csr(csr: SparseCsr, shape: Sequence[int], error: Error) -> None:
         raise error(f"{crow.size} row pointers for {rows} rows (needs rows + 1)", "crow_indices")
     if csr.values.size != nnz:
         raise error(f"{csr.values.size} values for {nnz} column indices", "values")
-    if crow[0] != 0 or crow[-1] != nnz:
-        raise error(
-            f"row pointers must run from 0 to {nnz} (the number of values), "
-            f"got {int(crow[0])} to {int(crow[-1])}",
-            "crow_indices",
-        )
-    steps = np.diff(crow)
-    if (steps < 0).any():
-        raise error("row pointers decrease", "crow_indices")
+    steps = _steps(crow, nnz, "row pointers", "the number of values", error, "crow_indices")
     if nnz:
         if int(col.min()) < 0 or int(col.max()) >= cols:
             raise error(f"column index outside [0, {cols})", "col_indices")
@@ -102,6 +94,23 @@ def _check_csr(csr: SparseCsr, shape: Sequence[int], error: Error) -> None:
         repeated = (same_row[1:] == same_row[:-1]) & (col[1:] <= col[:-1])
         if repeated.any():
             raise error("column indices must increase within each row", "col_indices")
+
+
+def _steps(
+    pointers: npt.NDArray[Any], total: int, what: str, meaning: str, error: Error, name: str
+) -> npt.NDArray[Any]:
+    """The gaps between consecutive `pointers`, which must run from 0 to `total` without
+    going back (CSR row pointers, byte offsets)."""
+    if pointers[0] != 0 or pointers[-1] != total:
+        raise error(
+            f"{what} must run from 0 to {total} ({meaning}), "
+            f"got {int(pointers[0])} to {int(pointers[-1])}",
+            name,
+        )
+    steps = np.diff(pointers)
+    if (steps < 0).any():
+        raise error(f"{what} decrease", name)
+    return steps
 
 
 def _int64(array: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
@@ -117,15 +126,7 @@ def check_batched_tensor(batched: BatchedTensor, error: Error) -> None:
         if data.size:
             raise error(f"no offsets for {data.size} values", "offsets")
         return
-    if offsets[0] != 0 or offsets[-1] != data.nbytes:
-        raise error(
-            f"offsets must run from 0 to {data.nbytes} (the bytes of data), "
-            f"got {int(offsets[0])} to {int(offsets[-1])}",
-            "offsets",
-        )
-    sizes = np.diff(offsets)
-    if (sizes < 0).any():
-        raise error("offsets decrease", "offsets")
+    sizes = _steps(offsets, data.nbytes, "offsets", "the bytes of data", error, "offsets")
     if (sizes % data.itemsize).any():
         raise error(f"an offset is not a multiple of {data.itemsize} bytes", "offsets")
     row = math.prod(batched.trailing_shape)

@@ -18,35 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from tinker._wire.proto import checks
+from tinker._wire.proto import messages as m
 from tinker._wire.proto.errors import ProtobufDecodeError
-from tinker._wire.proto.messages import (
-    ArrayRecord,
-    BatchedTensor,
-    Chunk,
-    Datum,
-    DmelChunk,
-    EncodedTextChunk,
-    ForwardBackwardOutput,
-    ForwardBackwardRequest,
-    ImageChunk,
-    ImageDimensions,
-    LossConfigValue,
-    Message,
-    PromptAltTokens,
-    PromptProvenanceSpan,
-    ProvenanceSpan,
-    SampledProvenanceSpan,
-    SampledSequence,
-    SampleResponse,
-    SamplingParams,
-    SparseCsr,
-    StopReason,
-    StopStrings,
-    StopTokens,
-    Tensor,
-    TopkLogprobs,
-    wire_dtype,
-)
+from tinker._wire.proto.schema import SCHEMA, Kind, Table
 from tinker._wire.proto.wire import (
     I32,
     I64,
@@ -67,18 +41,33 @@ __all__ = ["decode"]
 M = TypeVar("M")
 Buf = memoryview
 Spans = list[tuple[int, int]]
+Values = dict[str, Any]
 Array = npt.NDArray[Any]
+Decoder = Callable[[Buf, int, int], Any]
 
-_INT32 = np.dtype("<i4")
-_INT64 = np.dtype("<i8")
-_FLOAT32 = np.dtype("<f4")
+_WIRE_TYPES = {
+    **dict.fromkeys((Kind.STRING, Kind.BYTES, Kind.MESSAGE, Kind.STRING_LIST), LEN),
+    **dict.fromkeys((Kind.DOUBLE_MAP, Kind.MESSAGE_MAP), LEN),
+    **dict.fromkeys((Kind.INT32, Kind.INT64, Kind.UINT32, Kind.UINT64), VARINT),
+    **dict.fromkeys((Kind.BOOL, Kind.ENUM), VARINT),
+    Kind.DOUBLE: I64,
+    Kind.FLOAT: I32,
+}
+_VARINTS: dict[Kind, Callable[[int], Any]] = {
+    Kind.INT32: int32,
+    Kind.INT64: int64,
+    Kind.UINT32: uint32,
+    Kind.UINT64: int,
+    Kind.BOOL: bool,
+    Kind.ENUM: int32,
+}
 
 
 def decode(data: bytes | bytearray | memoryview, message_type: type[M]) -> M:
     """Parse `data` as one `message_type`; ProtobufDecodeError says what is wrong and where."""
     decoder = _DECODERS.get(message_type)
     if decoder is None:
-        if message_type is SparseCsr:
+        if message_type is m.SparseCsr:
             raise TypeError("a SparseCsr is decoded inside its Tensor, which gives its dtype")
         raise TypeError(f"{message_type!r} is not a message of tinker_public.proto")
     buf = memoryview(data).cast("B")
@@ -88,11 +77,96 @@ def decode(data: bytes | bytearray | memoryview, message_type: type[M]) -> M:
         raise exc.within(message_type.__name__) from None
 
 
-# --- helpers ---------------------------------------------------------------------------------
+# --- reading fields --------------------------------------------------------------------------
 
 
-def _array(buf: Buf, a: int, b: int, dtype: np.dtype[Any], name: str) -> Array:
-    """`buf[a:b]` as a read-only array of `dtype` (a view, no copy)."""
+# How _scan keeps each kind of field (small ints: compared on every field read).
+_NUMBER, _SPAN, _TEXT, _DOUBLE, _FLOAT, _TEXTS, _SPANS, _PACKED64, _PACKED32 = range(9)
+_ACTIONS = {
+    **dict.fromkeys(_VARINTS, _NUMBER),
+    Kind.BYTES: _SPAN,
+    Kind.STRING: _TEXT,
+    Kind.DOUBLE: _DOUBLE,
+    Kind.FLOAT: _FLOAT,
+    Kind.STRING_LIST: _TEXTS,
+    Kind.MESSAGE: _SPANS,
+    Kind.DOUBLE_MAP: _SPANS,
+    Kind.MESSAGE_MAP: _SPANS,
+    Kind.PACKED_INT64: _PACKED64,
+    Kind.PACKED_INT32: _PACKED32,
+}
+
+
+class _Plan:
+    """How to read one message: per field number its name, what to keep, the wire type it
+    must arrive with, its varint conversion and the other members of its oneof; per `bytes`
+    field of numbers its numpy dtype."""
+
+    __slots__ = ("dtypes", "names", "steps")
+
+    def __init__(self, table: Table) -> None:
+        self.names = table.names
+        self.steps = {
+            f.number: (
+                f.name,
+                _ACTIONS[f.kind],
+                _WIRE_TYPES.get(f.kind, LEN),
+                _VARINTS.get(f.kind, int),
+                tuple(n for n in table.oneofs.get(f.oneof, ()) if n != f.name),
+            )
+            for f in table.fields
+        }
+        self.dtypes = {f.name: np.dtype(f.array) for f in table.fields if f.array}
+
+
+def _scan(buf: Buf, start: int, end: int, plan: _Plan) -> Values:
+    """The known fields of one message by name: scalars converted, strings decoded, `bytes`
+    as their span, messages and map entries as lists of spans, packed numbers as lists."""
+    values: Values = {}
+    steps = plan.steps
+    for number, wire_type, a, b in fields(buf, start, end, plan.names):
+        step = steps.get(number)
+        if step is None:
+            continue  # an unknown field: skipped, as proto3 requires
+        name, action, wanted, convert, rivals = step
+        if action >= _PACKED64:
+            numbers = packed_int64s(buf, wire_type, a, b, name)
+            values.setdefault(name, []).extend(
+                numbers if action == _PACKED64 else map(int32, numbers)
+            )
+            continue
+        if wire_type != wanted:
+            expect(wire_type, wanted, name)
+        for rival in rivals:  # a oneof keeps only its last member
+            values.pop(rival, None)
+        if action == _NUMBER:
+            values[name] = convert(a)
+        elif action == _SPAN:
+            values[name] = (a, b)
+        elif action == _SPANS:
+            values.setdefault(name, []).append((a, b))
+        elif action == _TEXT:
+            values[name] = _string(buf, a, b, name)
+        elif action == _DOUBLE:
+            values[name] = float64(buf, a)
+        elif action == _FLOAT:
+            values[name] = float32(buf, a)
+        else:
+            items = values.setdefault(name, [])
+            items.append(_string(buf, a, b, f"{name}[{len(items)}]"))
+    return values
+
+
+def _string(buf: Buf, a: int, b: int, name: str) -> str:
+    try:
+        return str(buf[a:b], "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtobufDecodeError(f"invalid UTF-8 at byte {exc.start}", name) from None
+
+
+def _array(buf: Buf, span: tuple[int, int] | None, dtype: np.dtype[Any], name: str) -> Array:
+    """`buf[a:b]` as a read-only array of `dtype` (a view, no copy); empty when absent."""
+    a, b = span or (0, 0)
     size = b - a
     if size % dtype.itemsize:
         raise ProtobufDecodeError(
@@ -103,11 +177,13 @@ def _array(buf: Buf, a: int, b: int, dtype: np.dtype[Any], name: str) -> Array:
     return np.frombuffer(buf, dtype, size // dtype.itemsize, a)
 
 
-def _string(buf: Buf, a: int, b: int, name: str) -> str:
-    try:
-        return str(buf[a:b], "utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtobufDecodeError(f"invalid UTF-8 at byte {exc.start}", name) from None
+def _numbers(buf: Buf, values: Values, plan: _Plan, name: str) -> Array:
+    """A `bytes` field of numbers whose element type the schema fixes."""
+    return _array(buf, values.get(name), plan.dtypes[name], name)
+
+
+def _optional_numbers(buf: Buf, values: Values, plan: _Plan, name: str) -> Array | None:
+    return _numbers(buf, values, plan, name) if name in values else None
 
 
 def _merged(buf: Buf, spans: Spans) -> tuple[Buf, int, int]:
@@ -119,13 +195,7 @@ def _merged(buf: Buf, spans: Spans) -> tuple[Buf, int, int]:
     return joined, 0, len(joined)
 
 
-def _sub(
-    decoder: Callable[[Buf, int, int], M],
-    buf: Buf,
-    spans: Spans,
-    name: str,
-    index: int | None = None,
-) -> M:
+def _sub(decoder: Decoder, buf: Buf, spans: Spans, name: str, index: int | None = None) -> Any:
     """Decode a nested message (all its occurrences merged), locating errors under `name`
     (and `[index]` for an element of a repeated field)."""
     try:
@@ -134,536 +204,292 @@ def _sub(
         raise (exc if index is None else exc.within(f"[{index}]")).within(name) from None
 
 
-def _stop_reason(value: int) -> StopReason:
-    try:
-        return StopReason(int32(value))
-    except ValueError:
-        raise ProtobufDecodeError(
-            f"unknown StopReason value {int32(value)}", "stop_reason"
-        ) from None
+def _one(decoder: Decoder, buf: Buf, values: Values, name: str) -> Any:
+    """A singular message field, or None when absent."""
+    spans = values.get(name)
+    return None if spans is None else _sub(decoder, buf, spans, name)
 
 
-def _bytes_field(buf: Buf, wire_type: int, a: int, b: int, name: str) -> tuple[int, int]:
-    expect(wire_type, LEN, name)
-    return a, b
+def _many(decoder: Decoder, buf: Buf, values: Values, name: str) -> list[Any]:
+    """A repeated message field, element by element."""
+    spans = values.get(name, ())
+    return [_sub(decoder, buf, [span], name, index) for index, span in enumerate(spans)]
 
 
-def _map_entry(buf: Buf, a: int, b: int, value_type: int) -> tuple[str, Spans]:
-    """A map entry: its string key and the spans of its value (every occurrence of a
-    message value, to be merged; the last 8 bytes of a double)."""
-    key = ""
-    value: Spans = []
-    for number, wire_type, x, y in fields(buf, a, b, _ENTRY):
-        if number == 1:
-            expect(wire_type, LEN, "key")
-            key = _string(buf, x, y, "key")
-        elif number == 2:
-            expect(wire_type, value_type, "value")
-            if value_type == LEN:
-                value.append((x, y))
-            else:
-                value = [(x, y)]
-    return key, value
-
-
-_ENTRY = {1: "key", 2: "value"}
-
-
-def _message_map(
-    buf: Buf, spans: Spans, name: str, decoder: Callable[[Buf, int, int], M]
-) -> dict[str, M]:
-    out: dict[str, M] = {}
-    for a, b in spans:
+def _message_map(decoder: Decoder, buf: Buf, values: Values, name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for a, b in values.get(name, ()):
         try:
-            key, value = _map_entry(buf, a, b, LEN)
+            entry = _scan(buf, a, b, _MAP_ENTRY)
         except ProtobufDecodeError as exc:
             raise exc.within(name) from None
-        where = f"[{key!r}]"
+        key = entry.get("key", "")
+        spans = entry.get("value")
         try:
-            out[key] = decoder(*_merged(buf, value)) if value else decoder(buf, 0, 0)
+            out[key] = decoder(*_merged(buf, spans)) if spans else decoder(buf, 0, 0)
         except ProtobufDecodeError as exc:
-            raise exc.within(where).within(name) from None
+            raise exc.within(f"[{key!r}]").within(name) from None
     return out
 
 
-def _double_map(buf: Buf, spans: Spans, name: str) -> dict[str, float]:
+def _double_map(buf: Buf, values: Values, name: str) -> dict[str, float]:
     out: dict[str, float] = {}
-    for a, b in spans:
+    for a, b in values.get(name, ()):
         try:
-            key, value = _map_entry(buf, a, b, I64)
+            entry = _scan(buf, a, b, _DOUBLE_ENTRY)
         except ProtobufDecodeError as exc:
             raise exc.within(name) from None
-        out[key] = float64(buf, value[0][0]) if value else 0.0
+        out[entry.get("key", "")] = entry.get("value", 0.0)
     return out
+
+
+def _oneof_member(buf: Buf, start: int, end: int, plan: _Plan) -> tuple[str, Spans]:
+    """The member set in a message that is a single oneof of messages, and its spans."""
+    values = _scan(buf, start, end, plan)
+    if not values:
+        raise ProtobufDecodeError(f"none of {', '.join(plan.names.values())} is set")
+    ((member, spans),) = values.items()
+    return member, spans
+
+
+_T = {name: _Plan(table) for name, table in SCHEMA.items()}
+_MAP_ENTRY, _DOUBLE_ENTRY = _T["MapEntry"], _T["DoubleMapEntry"]
 
 
 # --- tensors ---------------------------------------------------------------------------------
 
-_SPARSE = {1: "values", 2: "crow_indices", 3: "col_indices"}
-_TENSOR = {1: "dense", 2: "sparse_csr", 3: "dtype", 4: "shape"}
-_BATCHED = {1: "data", 2: "offsets", 3: "dtype", 4: "trailing_shape"}
-_RECORD = {1: "type_tag", 2: "fields", 3: "num_datums"}
-_OUTPUT = {1: "loss_fn_output_type", 2: "loss_fn_outputs", 3: "metrics"}
 
-
-def _tensor(buf: Buf, start: int, end: int) -> Tensor:
-    dtype_value = 0
-    shape: list[int] = []
-    dense: tuple[int, int] | None = None
-    sparse: Spans = []
-    for number, wire_type, a, b in fields(buf, start, end, _TENSOR):
-        if number == 1:
-            dense, sparse = _bytes_field(buf, wire_type, a, b, "dense"), []
-        elif number == 2:
-            expect(wire_type, LEN, "sparse_csr")
-            dense = None
-            sparse.append((a, b))
-        elif number == 3:
-            expect(wire_type, VARINT, "dtype")
-            dtype_value = int32(a)
-        elif number == 4:
-            shape += packed_int64s(buf, wire_type, a, b, "shape")
-    dtype = checks.check_dtype(dtype_value, ProtobufDecodeError)
-    element = wire_dtype(dtype)
-    tensor = Tensor(dtype=dtype, shape=tuple(shape))
-    if dense is not None:
-        tensor.dense = _array(buf, dense[0], dense[1], element, "dense")
-    elif sparse:
+def _tensor(buf: Buf, start: int, end: int) -> m.Tensor:
+    values = _scan(buf, start, end, _T["Tensor"])
+    dtype = checks.check_dtype(values.get("dtype", 0), ProtobufDecodeError)
+    element = m.wire_dtype(dtype)
+    tensor = m.Tensor(dtype=dtype, shape=tuple(values.get("shape", ())))
+    if "dense" in values:
+        tensor.dense = _array(buf, values["dense"], element, "dense")
+    elif "sparse_csr" in values:
         tensor.sparse_csr = _sub(
-            lambda b, s, e: _sparse_csr(b, s, e, element), buf, sparse, "sparse_csr"
+            lambda b, s, e: _sparse_csr(b, s, e, element), buf, values["sparse_csr"], "sparse_csr"
         )
     checks.check_tensor(tensor, ProtobufDecodeError)
     return tensor
 
 
-def _sparse_csr(buf: Buf, start: int, end: int, element: np.dtype[Any]) -> SparseCsr:
-    spans = [(0, 0)] * 4
-    for number, wire_type, a, b in fields(buf, start, end, _SPARSE):
-        if number in _SPARSE:
-            spans[number] = _bytes_field(buf, wire_type, a, b, _SPARSE[number])
-    return SparseCsr(
-        values=_array(buf, *spans[1], element, "values"),
-        crow_indices=_array(buf, *spans[2], _INT64, "crow_indices"),
-        col_indices=_array(buf, *spans[3], _INT64, "col_indices"),
+def _sparse_csr(buf: Buf, start: int, end: int, element: np.dtype[Any]) -> m.SparseCsr:
+    plan = _T["SparseCsr"]
+    values = _scan(buf, start, end, plan)
+    return m.SparseCsr(
+        values=_array(buf, values.get("values"), element, "values"),
+        crow_indices=_numbers(buf, values, plan, "crow_indices"),
+        col_indices=_numbers(buf, values, plan, "col_indices"),
     )
 
 
-def _batched_tensor(buf: Buf, start: int, end: int) -> BatchedTensor:
-    data = offsets = (0, 0)
-    dtype_value = 0
-    trailing: list[int] = []
-    for number, wire_type, a, b in fields(buf, start, end, _BATCHED):
-        if number == 1:
-            data = _bytes_field(buf, wire_type, a, b, "data")
-        elif number == 2:
-            offsets = _bytes_field(buf, wire_type, a, b, "offsets")
-        elif number == 3:
-            expect(wire_type, VARINT, "dtype")
-            dtype_value = int32(a)
-        elif number == 4:
-            trailing += packed_int64s(buf, wire_type, a, b, "trailing_shape")
-    dtype = checks.check_dtype(dtype_value, ProtobufDecodeError)
-    batched = BatchedTensor(
-        data=_array(buf, *data, wire_dtype(dtype), "data"),
-        offsets=_array(buf, *offsets, _INT64, "offsets"),
+def _batched_tensor(buf: Buf, start: int, end: int) -> m.BatchedTensor:
+    plan = _T["BatchedTensor"]
+    values = _scan(buf, start, end, plan)
+    dtype = checks.check_dtype(values.get("dtype", 0), ProtobufDecodeError)
+    batched = m.BatchedTensor(
+        data=_array(buf, values.get("data"), m.wire_dtype(dtype), "data"),
+        offsets=_numbers(buf, values, plan, "offsets"),
         dtype=dtype,
-        trailing_shape=tuple(trailing),
+        trailing_shape=tuple(values.get("trailing_shape", ())),
     )
     checks.check_batched_tensor(batched, ProtobufDecodeError)
     return batched
 
 
-def _array_record(buf: Buf, start: int, end: int) -> ArrayRecord:
-    record = ArrayRecord()
-    entries: Spans = []
-    for number, wire_type, a, b in fields(buf, start, end, _RECORD):
-        if number == 1:
-            expect(wire_type, LEN, "type_tag")
-            record.type_tag = _string(buf, a, b, "type_tag")
-        elif number == 2:
-            expect(wire_type, LEN, "fields")
-            entries.append((a, b))
-        elif number == 3:
-            expect(wire_type, VARINT, "num_datums")
-            record.num_datums = int64(a)
-    record.fields = _message_map(buf, entries, "fields", _batched_tensor)
+def _array_record(buf: Buf, start: int, end: int) -> m.ArrayRecord:
+    values = _scan(buf, start, end, _T["ArrayRecord"])
+    record = m.ArrayRecord(
+        fields=_message_map(_batched_tensor, buf, values, "fields"),
+        num_datums=values.get("num_datums", 0),
+        type_tag=values.get("type_tag", ""),
+    )
     checks.check_array_record(record, ProtobufDecodeError)
     return record
 
 
-def _forward_backward_output(buf: Buf, start: int, end: int) -> ForwardBackwardOutput:
-    output = ForwardBackwardOutput()
-    metrics: Spans = []
-    for number, wire_type, a, b in fields(buf, start, end, _OUTPUT):
-        if number == 1:
-            expect(wire_type, LEN, "loss_fn_output_type")
-            output.loss_fn_output_type = _string(buf, a, b, "loss_fn_output_type")
-        elif number == 2:
-            expect(wire_type, LEN, "loss_fn_outputs")
-            index = len(output.loss_fn_outputs)
-            output.loss_fn_outputs.append(
-                _sub(_array_record, buf, [(a, b)], "loss_fn_outputs", index)
-            )
-        elif number == 3:
-            expect(wire_type, LEN, "metrics")
-            metrics.append((a, b))
-    output.metrics = _double_map(buf, metrics, "metrics")
-    return output
+def _forward_backward_output(buf: Buf, start: int, end: int) -> m.ForwardBackwardOutput:
+    values = _scan(buf, start, end, _T["ForwardBackwardOutput"])
+    return m.ForwardBackwardOutput(
+        loss_fn_outputs=_many(_array_record, buf, values, "loss_fn_outputs"),
+        metrics=_double_map(buf, values, "metrics"),
+        loss_fn_output_type=values.get("loss_fn_output_type", ""),
+    )
 
 
 # --- forward_backward request ----------------------------------------------------------------
 
-_REQUEST = {
-    1: "model_id",
-    2: "seq_id",
-    3: "data",
-    4: "loss_fn",
-    5: "loss_fn_config",
-    6: "forward_only",
-    7: "loss_fn_config_v2",
-}
-_DATUM = {1: "model_input", 2: "loss_fn_inputs", 3: "model_input_spans", 4: "loss_fn_input_spans"}
-_CHUNK = {1: "encoded_text", 2: "image", 3: "dmel"}
-_IMAGE = {1: "data", 2: "format", 3: "expected_tokens", 4: "override_dimensions"}
-_DIMENSIONS = {1: "width", 2: "height"}
-_SPAN = {1: "prompt_tokens", 2: "sampled_tokens"}
-_RUN = {1: "sequence_id", 2: "offset", 3: "length"}
-_CONFIG_VALUE = {1: "number", 2: "text"}
 
-
-def _forward_backward_request(buf: Buf, start: int, end: int) -> ForwardBackwardRequest:
-    request = ForwardBackwardRequest()
-    config: Spans = []
-    config_v2: Spans = []
-    for number, wire_type, a, b in fields(buf, start, end, _REQUEST):
-        if number == 1:
-            expect(wire_type, LEN, "model_id")
-            request.model_id = _string(buf, a, b, "model_id")
-        elif number == 2:
-            expect(wire_type, VARINT, "seq_id")
-            request.seq_id = int32(a)
-        elif number == 3:
-            expect(wire_type, LEN, "data")
-            index = len(request.data)
-            request.data.append(_sub(_datum, buf, [(a, b)], "data", index))
-        elif number == 4:
-            expect(wire_type, LEN, "loss_fn")
-            request.loss_fn = _string(buf, a, b, "loss_fn")
-        elif number == 5:
-            expect(wire_type, LEN, "loss_fn_config")
-            config.append((a, b))
-        elif number == 6:
-            expect(wire_type, VARINT, "forward_only")
-            request.forward_only = a != 0
-        elif number == 7:
-            expect(wire_type, LEN, "loss_fn_config_v2")
-            config_v2.append((a, b))
-    request.loss_fn_config = _double_map(buf, config, "loss_fn_config")
-    request.loss_fn_config_v2 = _message_map(
-        buf, config_v2, "loss_fn_config_v2", _loss_config_value
+def _forward_backward_request(buf: Buf, start: int, end: int) -> m.ForwardBackwardRequest:
+    values = _scan(buf, start, end, _T["ForwardBackwardRequest"])
+    return m.ForwardBackwardRequest(
+        model_id=values.get("model_id", ""),
+        seq_id=values.get("seq_id", 0),
+        data=_many(_datum, buf, values, "data"),
+        loss_fn=values.get("loss_fn", ""),
+        loss_fn_config=_double_map(buf, values, "loss_fn_config"),
+        forward_only=values.get("forward_only", False),
+        loss_fn_config_v2=_message_map(_loss_config_value, buf, values, "loss_fn_config_v2"),
     )
-    return request
 
 
-def _loss_config_value(buf: Buf, start: int, end: int) -> LossConfigValue:
-    value: LossConfigValue = None
-    for number, wire_type, a, b in fields(buf, start, end, _CONFIG_VALUE):
-        if number == 1:
-            expect(wire_type, I64, "number")
-            value = float64(buf, a)
-        elif number == 2:
-            expect(wire_type, LEN, "text")
-            value = _string(buf, a, b, "text")
+def _loss_config_value(buf: Buf, start: int, end: int) -> m.LossConfigValue:
+    values = _scan(buf, start, end, _T["LossConfigValue"])
+    value: m.LossConfigValue = values.get("number", values.get("text"))
     return value
 
 
-def _datum(buf: Buf, start: int, end: int) -> Datum:
-    datum = Datum()
-    inputs: Spans = []
-    for number, wire_type, a, b in fields(buf, start, end, _DATUM):
-        if number == 1:
-            expect(wire_type, LEN, "model_input")
-            index = len(datum.model_input)
-            datum.model_input.append(_sub(_chunk, buf, [(a, b)], "model_input", index))
-        elif number == 2:
-            expect(wire_type, LEN, "loss_fn_inputs")
-            inputs.append((a, b))
-        elif number in (3, 4):
-            name = _DATUM[number]
-            expect(wire_type, LEN, name)
-            spans = datum.model_input_spans if number == 3 else datum.loss_fn_input_spans
-            spans.append(_sub(_provenance_span, buf, [(a, b)], name, len(spans)))
-    datum.loss_fn_inputs = _message_map(buf, inputs, "loss_fn_inputs", _tensor)
-    return datum
-
-
-def _oneof(buf: Buf, start: int, end: int, names: dict[int, str]) -> tuple[int, Spans]:
-    """The member of a message that is a single oneof of messages: its number and spans."""
-    member, spans = 0, cast(Spans, [])
-    for number, wire_type, a, b in fields(buf, start, end, names):
-        if number in names:
-            expect(wire_type, LEN, names[number])
-            if number != member:
-                member, spans = number, []
-            spans.append((a, b))
-    if not member:
-        raise ProtobufDecodeError(f"none of {', '.join(names.values())} is set")
-    return member, spans
-
-
-def _chunk(buf: Buf, start: int, end: int) -> Chunk:
-    member, spans = _oneof(buf, start, end, _CHUNK)
-    decoder: Callable[[Buf, int, int], Chunk] = (
-        _encoded_text if member == 1 else _image if member == 2 else _dmel
+def _datum(buf: Buf, start: int, end: int) -> m.Datum:
+    values = _scan(buf, start, end, _T["Datum"])
+    return m.Datum(
+        model_input=_many(_chunk, buf, values, "model_input"),
+        loss_fn_inputs=_message_map(_tensor, buf, values, "loss_fn_inputs"),
+        model_input_spans=_many(_provenance_span, buf, values, "model_input_spans"),
+        loss_fn_input_spans=_many(_provenance_span, buf, values, "loss_fn_input_spans"),
     )
-    return _sub(decoder, buf, spans, _CHUNK[member])
 
 
-def _encoded_text(buf: Buf, start: int, end: int) -> EncodedTextChunk:
-    tokens = (0, 0)
-    for number, wire_type, a, b in fields(buf, start, end, {1: "tokens"}):
-        if number == 1:
-            tokens = _bytes_field(buf, wire_type, a, b, "tokens")
-    return EncodedTextChunk(tokens=_array(buf, *tokens, _INT32, "tokens"))
+def _chunk(buf: Buf, start: int, end: int) -> m.Chunk:
+    member, spans = _oneof_member(buf, start, end, _T["Chunk"])
+    return cast(m.Chunk, _sub(_CHUNK_DECODERS[member], buf, spans, member))
 
 
-def _image(buf: Buf, start: int, end: int) -> ImageChunk:
-    image = ImageChunk()
-    dimensions: Spans = []
-    for number, wire_type, a, b in fields(buf, start, end, _IMAGE):
-        if number == 1:
-            expect(wire_type, LEN, "data")
-            image.data = bytes(buf[a:b])
-        elif number == 2:
-            expect(wire_type, LEN, "format")
-            image.format = _string(buf, a, b, "format")
-        elif number == 3:
-            expect(wire_type, VARINT, "expected_tokens")
-            image.expected_tokens = int32(a)
-        elif number == 4:
-            expect(wire_type, LEN, "override_dimensions")
-            dimensions.append((a, b))
-    if dimensions:
-        image.override_dimensions = _sub(_image_dimensions, buf, dimensions, "override_dimensions")
-    return image
+def _encoded_text(buf: Buf, start: int, end: int) -> m.EncodedTextChunk:
+    plan = _T["EncodedTextChunk"]
+    return m.EncodedTextChunk(tokens=_numbers(buf, _scan(buf, start, end, plan), plan, "tokens"))
 
 
-def _image_dimensions(buf: Buf, start: int, end: int) -> ImageDimensions:
-    dimensions = ImageDimensions()
-    for number, wire_type, a, _ in fields(buf, start, end, _DIMENSIONS):
-        if number in _DIMENSIONS:
-            expect(wire_type, VARINT, _DIMENSIONS[number])
-            setattr(dimensions, _DIMENSIONS[number], uint32(a))
-    return dimensions
+def _image(buf: Buf, start: int, end: int) -> m.ImageChunk:
+    values = _scan(buf, start, end, _T["ImageChunk"])
+    data = values.get("data", (0, 0))
+    return m.ImageChunk(
+        data=bytes(buf[data[0] : data[1]]),
+        format=values.get("format", ""),
+        expected_tokens=values.get("expected_tokens"),
+        override_dimensions=_one(_image_dimensions, buf, values, "override_dimensions"),
+    )
 
 
-def _dmel(buf: Buf, start: int, end: int) -> DmelChunk:
-    chunk = DmelChunk()
-    for number, wire_type, a, b in fields(buf, start, end, {1: "dmel"}):
-        if number == 1:
-            expect(wire_type, LEN, "dmel")
-            chunk.dmel = bytes(buf[a:b])
-    return chunk
+def _image_dimensions(buf: Buf, start: int, end: int) -> m.ImageDimensions:
+    return m.ImageDimensions(**_scan(buf, start, end, _T["ImageDimensions"]))
 
 
-def _provenance_span(buf: Buf, start: int, end: int) -> ProvenanceSpan:
-    member, spans = _oneof(buf, start, end, _SPAN)
-    if member == 1:
-        return _sub(_prompt_run, buf, spans, "prompt_tokens")
-    return _sub(_sampled_run, buf, spans, "sampled_tokens")
+def _dmel(buf: Buf, start: int, end: int) -> m.DmelChunk:
+    a, b = _scan(buf, start, end, _T["DmelChunk"]).get("dmel", (0, 0))
+    return m.DmelChunk(dmel=bytes(buf[a:b]))
 
 
-def _prompt_run(buf: Buf, start: int, end: int) -> PromptProvenanceSpan:
-    return PromptProvenanceSpan(**_run(buf, start, end))
+_CHUNK_DECODERS: dict[str, Decoder] = {
+    "encoded_text": _encoded_text,
+    "image": _image,
+    "dmel": _dmel,
+}
 
 
-def _sampled_run(buf: Buf, start: int, end: int) -> SampledProvenanceSpan:
-    return SampledProvenanceSpan(**_run(buf, start, end))
+def _provenance_span(buf: Buf, start: int, end: int) -> m.ProvenanceSpan:
+    member, spans = _oneof_member(buf, start, end, _T["ProvenanceSpan"])
+    decoder = _prompt_run if member == "prompt_tokens" else _sampled_run
+    return cast(m.ProvenanceSpan, _sub(decoder, buf, spans, member))
 
 
-def _run(buf: Buf, start: int, end: int) -> dict[str, Any]:
-    """The fields of a prompt or sampled provenance span (they share one layout)."""
-    values: dict[str, Any] = {}
-    for number, wire_type, a, b in fields(buf, start, end, _RUN):
-        if number == 1:
-            expect(wire_type, LEN, "sequence_id")
-            values["sequence_id"] = _string(buf, a, b, "sequence_id")
-        elif number in (2, 3):
-            expect(wire_type, VARINT, _RUN[number])
-            values[_RUN[number]] = int64(a)
-    return values
+def _prompt_run(buf: Buf, start: int, end: int) -> m.PromptProvenanceSpan:
+    return m.PromptProvenanceSpan(**_scan(buf, start, end, _T["ProvenanceRun"]))
+
+
+def _sampled_run(buf: Buf, start: int, end: int) -> m.SampledProvenanceSpan:
+    return m.SampledProvenanceSpan(**_scan(buf, start, end, _T["ProvenanceRun"]))
 
 
 # --- sampling --------------------------------------------------------------------------------
 
-_SAMPLE = {
-    1: "sequences",
-    2: "prompt_logprobs",
-    3: "topk_prompt_logprobs",
-    4: "prompt_cache_hit_tokens",
-    5: "target_prompt_logprobs",
-    6: "prompt_alt_tokens",
-}
-_SEQUENCE = {1: "stop_reason", 2: "tokens", 3: "logprobs", 4: "topk_sampled_logprobs"}
-_TOPK = {1: "token_ids", 2: "logprobs", 3: "k", 4: "length"}
-_ALT = {1: "tokens", 2: "logprobs"}
-_PARAMS = {
-    1: "max_tokens",
-    2: "seed",
-    3: "temperature",
-    4: "top_k",
-    5: "top_p",
-    6: "stop_strs",
-    7: "stop_tokens",
-}
 
-
-def _sample_response(buf: Buf, start: int, end: int) -> SampleResponse:
-    response = SampleResponse()
-    nested: dict[int, Spans] = {3: [], 5: [], 6: []}
-    for number, wire_type, a, b in fields(buf, start, end, _SAMPLE):
-        if number == 1:
-            expect(wire_type, LEN, "sequences")
-            index = len(response.sequences)
-            response.sequences.append(_sub(_sampled_sequence, buf, [(a, b)], "sequences", index))
-        elif number == 2:
-            expect(wire_type, LEN, "prompt_logprobs")
-            response.prompt_logprobs = _array(buf, a, b, _FLOAT32, "prompt_logprobs")
-        elif number in nested:
-            expect(wire_type, LEN, _SAMPLE[number])
-            nested[number].append((a, b))
-        elif number == 4:
-            expect(wire_type, VARINT, "prompt_cache_hit_tokens")
-            response.prompt_cache_hit_tokens = int32(a)
-    if nested[3]:
-        response.topk_prompt_logprobs = _sub(_topk, buf, nested[3], "topk_prompt_logprobs")
-    if nested[5]:
-        response.target_prompt_logprobs = _sub(_tensor, buf, nested[5], "target_prompt_logprobs")
-    if nested[6]:
-        response.prompt_alt_tokens = _sub(_prompt_alt_tokens, buf, nested[6], "prompt_alt_tokens")
-    return response
-
-
-def _sampled_sequence(buf: Buf, start: int, end: int) -> SampledSequence:
-    stop_reason = StopReason.STOP
-    tokens = (0, 0)
-    logprobs: tuple[int, int] | None = None
-    topk: Spans = []
-    for number, wire_type, a, b in fields(buf, start, end, _SEQUENCE):
-        if number == 1:
-            expect(wire_type, VARINT, "stop_reason")
-            stop_reason = _stop_reason(a)
-        elif number == 2:
-            tokens = _bytes_field(buf, wire_type, a, b, "tokens")
-        elif number == 3:
-            logprobs = _bytes_field(buf, wire_type, a, b, "logprobs")
-        elif number == 4:
-            expect(wire_type, LEN, "topk_sampled_logprobs")
-            topk.append((a, b))
-    return SampledSequence(
-        stop_reason=stop_reason,
-        tokens=_array(buf, *tokens, _INT32, "tokens"),
-        logprobs=None if logprobs is None else _array(buf, *logprobs, _FLOAT32, "logprobs"),
-        topk_sampled_logprobs=_sub(_topk, buf, topk, "topk_sampled_logprobs") if topk else None,
+def _sample_response(buf: Buf, start: int, end: int) -> m.SampleResponse:
+    plan = _T["SampleResponse"]
+    values = _scan(buf, start, end, plan)
+    return m.SampleResponse(
+        sequences=_many(_sampled_sequence, buf, values, "sequences"),
+        prompt_logprobs=_optional_numbers(buf, values, plan, "prompt_logprobs"),
+        topk_prompt_logprobs=_one(_topk, buf, values, "topk_prompt_logprobs"),
+        prompt_cache_hit_tokens=values.get("prompt_cache_hit_tokens", 0),
+        target_prompt_logprobs=_one(_tensor, buf, values, "target_prompt_logprobs"),
+        prompt_alt_tokens=_one(_prompt_alt_tokens, buf, values, "prompt_alt_tokens"),
     )
 
 
-def _topk(buf: Buf, start: int, end: int) -> TopkLogprobs:
-    token_ids = logprobs = (0, 0)
-    k = length = 0
-    for number, wire_type, a, b in fields(buf, start, end, _TOPK):
-        if number == 1:
-            token_ids = _bytes_field(buf, wire_type, a, b, "token_ids")
-        elif number == 2:
-            logprobs = _bytes_field(buf, wire_type, a, b, "logprobs")
-        elif number == 3:
-            expect(wire_type, VARINT, "k")
-            k = uint32(a)
-        elif number == 4:
-            expect(wire_type, VARINT, "length")
-            length = uint32(a)
-    topk = TopkLogprobs(
-        token_ids=_array(buf, *token_ids, _INT32, "token_ids"),
-        logprobs=_array(buf, *logprobs, _FLOAT32, "logprobs"),
-        k=k,
-        length=length,
+def _sampled_sequence(buf: Buf, start: int, end: int) -> m.SampledSequence:
+    plan = _T["SampledSequence"]
+    values = _scan(buf, start, end, plan)
+    reason = values.get("stop_reason", 0)
+    if reason not in _STOP_REASONS:
+        raise ProtobufDecodeError(f"unknown StopReason value {reason}", "stop_reason")
+    return m.SampledSequence(
+        tokens=_numbers(buf, values, plan, "tokens"),
+        stop_reason=_STOP_REASONS[reason],
+        logprobs=_optional_numbers(buf, values, plan, "logprobs"),
+        topk_sampled_logprobs=_one(_topk, buf, values, "topk_sampled_logprobs"),
+    )
+
+
+_STOP_REASONS = {reason.value: reason for reason in m.StopReason}
+
+
+def _topk(buf: Buf, start: int, end: int) -> m.TopkLogprobs:
+    plan = _T["TopkLogprobs"]
+    values = _scan(buf, start, end, plan)
+    topk = m.TopkLogprobs(
+        token_ids=_numbers(buf, values, plan, "token_ids"),
+        logprobs=_numbers(buf, values, plan, "logprobs"),
+        k=values.get("k", 0),
+        length=values.get("length", 0),
     )
     checks.check_topk(topk, ProtobufDecodeError)
     return topk
 
 
-def _prompt_alt_tokens(buf: Buf, start: int, end: int) -> PromptAltTokens:
-    spans: dict[int, Spans] = {1: [], 2: []}
-    for number, wire_type, a, b in fields(buf, start, end, _ALT):
-        if number in spans:
-            expect(wire_type, LEN, _ALT[number])
-            spans[number].append((a, b))
-    return PromptAltTokens(
-        tokens=_sub(_tensor, buf, spans[1], "tokens") if spans[1] else None,
-        logprobs=_sub(_tensor, buf, spans[2], "logprobs") if spans[2] else None,
+def _prompt_alt_tokens(buf: Buf, start: int, end: int) -> m.PromptAltTokens:
+    values = _scan(buf, start, end, _T["PromptAltTokens"])
+    return m.PromptAltTokens(
+        tokens=_one(_tensor, buf, values, "tokens"),
+        logprobs=_one(_tensor, buf, values, "logprobs"),
     )
 
 
-def _sampling_params(buf: Buf, start: int, end: int) -> SamplingParams:
-    params = SamplingParams()
-    stop_member, stop_spans = 0, cast(Spans, [])
-    for number, wire_type, a, b in fields(buf, start, end, _PARAMS):
-        if number in (1, 4):
-            expect(wire_type, VARINT, _PARAMS[number])
-            setattr(params, _PARAMS[number], int32(a))
-        elif number == 2:
-            expect(wire_type, VARINT, "seed")
-            params.seed = a
-        elif number in (3, 5):
-            expect(wire_type, I32, _PARAMS[number])
-            setattr(params, _PARAMS[number], float32(buf, a))
-        elif number in (6, 7):
-            expect(wire_type, LEN, _PARAMS[number])
-            if number != stop_member:
-                stop_member, stop_spans = number, []
-            stop_spans.append((a, b))
-    if stop_member == 6:
-        params.stop = _sub(_stop_strings, buf, stop_spans, "stop_strs")
-    elif stop_member == 7:
-        params.stop = _sub(_stop_tokens, buf, stop_spans, "stop_tokens")
-    return params
+def _sampling_params(buf: Buf, start: int, end: int) -> m.SamplingParams:
+    values = _scan(buf, start, end, _T["SamplingParams"])
+    strings = _one(_stop_strings, buf, values, "stop_strs")
+    tokens = _one(_stop_tokens, buf, values, "stop_tokens")
+    values.pop("stop_strs", None)
+    values.pop("stop_tokens", None)
+    return m.SamplingParams(**values, stop=strings or tokens)
 
 
-def _stop_strings(buf: Buf, start: int, end: int) -> StopStrings:
-    stop = StopStrings()
-    for number, wire_type, a, b in fields(buf, start, end, {1: "values"}):
-        if number == 1:
-            expect(wire_type, LEN, "values")
-            stop.values.append(_string(buf, a, b, f"values[{len(stop.values)}]"))
-    return stop
+def _stop_strings(buf: Buf, start: int, end: int) -> m.StopStrings:
+    return m.StopStrings(**_scan(buf, start, end, _T["StopStrings"]))
 
 
-def _stop_tokens(buf: Buf, start: int, end: int) -> StopTokens:
-    stop = StopTokens()
-    for number, wire_type, a, b in fields(buf, start, end, {1: "values"}):
-        if number == 1:
-            stop.values += [int32(v) for v in packed_int64s(buf, wire_type, a, b, "values")]
-    return stop
+def _stop_tokens(buf: Buf, start: int, end: int) -> m.StopTokens:
+    return m.StopTokens(**_scan(buf, start, end, _T["StopTokens"]))
 
 
-_DECODERS: dict[type[Any], Callable[[Buf, int, int], Message]] = {
-    ArrayRecord: _array_record,
-    BatchedTensor: _batched_tensor,
-    Datum: _datum,
-    DmelChunk: _dmel,
-    EncodedTextChunk: _encoded_text,
-    ForwardBackwardOutput: _forward_backward_output,
-    ForwardBackwardRequest: _forward_backward_request,
-    ImageChunk: _image,
-    ImageDimensions: _image_dimensions,
-    PromptAltTokens: _prompt_alt_tokens,
-    PromptProvenanceSpan: _prompt_run,
-    SampledProvenanceSpan: _sampled_run,
-    SampleResponse: _sample_response,
-    SampledSequence: _sampled_sequence,
-    SamplingParams: _sampling_params,
-    StopStrings: _stop_strings,
-    StopTokens: _stop_tokens,
-    Tensor: _tensor,
-    TopkLogprobs: _topk,
+_DECODERS: dict[type[Any], Decoder] = {
+    m.ArrayRecord: _array_record,
+    m.BatchedTensor: _batched_tensor,
+    m.Datum: _datum,
+    m.DmelChunk: _dmel,
+    m.EncodedTextChunk: _encoded_text,
+    m.ForwardBackwardOutput: _forward_backward_output,
+    m.ForwardBackwardRequest: _forward_backward_request,
+    m.ImageChunk: _image,
+    m.ImageDimensions: _image_dimensions,
+    m.PromptAltTokens: _prompt_alt_tokens,
+    m.PromptProvenanceSpan: _prompt_run,
+    m.SampledProvenanceSpan: _sampled_run,
+    m.SampleResponse: _sample_response,
+    m.SampledSequence: _sampled_sequence,
+    m.SamplingParams: _sampling_params,
+    m.StopStrings: _stop_strings,
+    m.StopTokens: _stop_tokens,
+    m.Tensor: _tensor,
+    m.TopkLogprobs: _topk,
 }

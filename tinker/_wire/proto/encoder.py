@@ -4,83 +4,60 @@ Output is what a proto3 runtime writes with deterministic serialization: fields 
 order, scalars at their default value left out (except proto3 `optional` and oneof members,
 which are written when set), repeated numbers packed, map entries sorted by key with both key
 and value written. Numeric payloads go from their numpy buffers straight into the one final
-`bytes` (a single copy, no Python lists). The framing around the datum tensors depends only on
-their sizes, dtypes and shapes, so it is built once per distinct combination and reused.
+`bytes` (a single copy, no Python lists). The framing around a datum's token chunks and dense
+tensors depends only on their sizes, dtypes and shapes, so it is built once per distinct
+combination and reused.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
+from types import SimpleNamespace
 from typing import Any, Union, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from tinker._wire.proto import checks
+from tinker._wire.proto import messages as m
 from tinker._wire.proto.errors import ProtobufEncodeError
-from tinker._wire.proto.messages import (
-    ArrayRecord,
-    BatchedTensor,
-    Datum,
-    DmelChunk,
-    DType,
-    EncodedTextChunk,
-    ForwardBackwardOutput,
-    ForwardBackwardRequest,
-    ImageChunk,
-    ImageDimensions,
-    LossConfigValue,
-    Message,
-    PromptAltTokens,
-    PromptProvenanceSpan,
-    ProvenanceSpan,
-    SampledProvenanceSpan,
-    SampledSequence,
-    SampleResponse,
-    SamplingParams,
-    SparseCsr,
-    StopStrings,
-    StopTokens,
-    Tensor,
-    TopkLogprobs,
-    wire_dtype,
-)
+from tinker._wire.proto.schema import SCHEMA, Field, Kind, Label, Table
 from tinker._wire.proto.wire import I32, I64, LEN, VARINT, pack_double, pack_float, tag, varint
 
 __all__ = ["encode"]
 
 Array = npt.NDArray[Any]
 Part = Union[bytes, Array]
+_Error = ProtobufEncodeError
 
 _INT32 = np.dtype("<i4")
 _INT64 = np.dtype("<i8")
-_FLOAT32 = np.dtype("<f4")
+_DTYPES = {name: np.dtype(name) for name in ("<i4", "<i8", "<f4")}
+_RANGES = {
+    Kind.INT32: (-(1 << 31), (1 << 31) - 1),
+    Kind.ENUM: (-(1 << 31), (1 << 31) - 1),
+    Kind.UINT32: (0, (1 << 32) - 1),
+    Kind.INT64: (-(1 << 63), (1 << 63) - 1),
+    Kind.UINT64: (0, (1 << 64) - 1),
+}
 # Field keys by field number, per wire type.
 _K_LEN = [tag(number, LEN) for number in range(8)]
 _K_VAR = [tag(number, VARINT) for number in range(8)]
 _K_I64 = [tag(number, I64) for number in range(8)]
 _K_I32 = [tag(number, I32) for number in range(8)]
-
-_Error = ProtobufEncodeError
-_RANGES = {
-    "int32": (-(1 << 31), (1 << 31) - 1),
-    "uint32": (0, (1 << 32) - 1),
-    "int64": (-(1 << 63), (1 << 63) - 1),
-    "uint64": (0, (1 << 64) - 1),
-}
+_T = SCHEMA
 
 
-def encode(message: Message) -> bytes:
+def encode(message: m.Message) -> bytes:
     """The serialized bytes of `message`; ProtobufEncodeError names a value that cannot be
     written (wrong dtype, out of range, sizes that contradict shapes)."""
-    encoder = _ENCODERS.get(type(message))
-    if encoder is None:
-        if type(message) is SparseCsr:
-            raise TypeError("a SparseCsr is encoded inside its Tensor, which gives its dtype")
+    if type(message) is m.SparseCsr:
+        raise TypeError("a SparseCsr is encoded inside its Tensor, which gives its dtype")
+    if type(message) not in _ENCODERS:
         raise TypeError(f"{type(message).__name__} is not a message of tinker_public.proto")
     try:
-        out = encoder(message)
+        out = _message(message)
     except ProtobufEncodeError as exc:
         raise exc.within(type(message).__name__) from None
     return b"".join(cast("list[bytes]", out.parts))  # arrays are buffers too
@@ -112,20 +89,22 @@ class _Out:
     def message(self, number: int, child: _Out) -> None:
         self.size += _extend(self.parts, number, child)
 
-    def integer(self, number: int, value: int, kind: str, name: str) -> None:
-        """A varint field of proto type `kind` (int32, uint32, int64, uint64), checked."""
-        low, high = _RANGES[kind]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ProtobufEncodeError(f"expected an integer, got {type(value).__name__}", name)
-        if not low <= value <= high:
-            raise ProtobufEncodeError(f"{value} is outside the {kind} range", name)
-        self.raw(_K_VAR[number] + varint(int(value)))
+    def integer(self, number: int, value: int, kind: Kind, name: str) -> None:
+        """A varint field of an integer kind, range-checked."""
+        self.raw(_K_VAR[number] + varint(_integer(value, kind, name)))
 
     def string(self, number: int, text: str, name: str) -> None:
         self.payload(number, *_utf8(text, name))
 
-    def double(self, number: int, value: float, name: str) -> None:
-        self.raw(_K_I64[number] + pack_double(_real(value, name)))
+
+def _integer(value: Any, kind: Kind, name: str) -> int:
+    """`value` as an int within the range of `kind`."""
+    low, high = _RANGES[kind]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ProtobufEncodeError(f"expected an integer, got {type(value).__name__}", name)
+    if not low <= value <= high:
+        raise ProtobufEncodeError(f"{value} is outside the {kind.value} range", name)
+    return int(value)
 
 
 def _extend(parts: list[Part], number: int, child: _Out) -> int:
@@ -164,184 +143,247 @@ def _wire_array(array: Any, dtype: np.dtype[Any], name: str) -> Array:
     return np.ascontiguousarray(array, dtype)
 
 
-def _element(dtype: DType) -> np.dtype[Any]:
+def _element(dtype: m.DType) -> np.dtype[Any]:
     """The numpy dtype of a valid element type; ProtobufEncodeError for any other value."""
-    return wire_dtype(checks.check_dtype(dtype, _Error))
+    return m.wire_dtype(checks.check_dtype(dtype, _Error))
 
 
-def _packed(number: int, values: Iterable[int], kind: str, name: str) -> bytes:
+def _packed(number: int, values: Iterable[int], kind: Kind, name: str) -> bytes:
     """A packed repeated varint field (nothing when empty)."""
-    low, high = _RANGES[kind]
-    body = bytearray()
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ProtobufEncodeError(f"expected integers, got {type(value).__name__}", name)
-        if not low <= value <= high:
-            raise ProtobufEncodeError(f"{value} is outside the {kind} range", name)
-        body += varint(int(value))
-    return _K_LEN[number] + varint(len(body)) + body if body else b""
+    data = b"".join(varint(_integer(value, kind, name)) for value in values)
+    return _K_LEN[number] + varint(len(data)) + data if data else b""
 
 
-def _each(items: Iterable[Any], name: str, encode_one: Callable[[Any], _Out]) -> list[_Out]:
-    """Encode the elements of a repeated field, locating errors at `name[index]`."""
-    encoded = []
-    for index, item in enumerate(items):
+def _nested(encode_one: Callable[[Any], _Out], value: Any, name: str) -> _Out:
+    """Encode a nested message, locating its errors under `name`."""
+    try:
+        return encode_one(value)
+    except ProtobufEncodeError as exc:
+        raise exc.within(name) from None
+
+
+# --- fields from the schema ------------------------------------------------------------------
+
+
+Writer = Callable[["_Out", Field, Any], None]
+
+
+def _fields(message: Any, table: Table, special: Mapping[str, Writer] | None = None) -> _Out:
+    """Write `message`'s fields in number order as the schema says, `special` writers
+    (by field name) taking the place of the generic one for their field."""
+    out = _Out()
+    for field in table.fields:
+        writer = special.get(field.name) if special else None
+        if writer is not None:
+            writer(out, field, message)
+        else:
+            _field(out, field, getattr(message, field.name))
+    return out
+
+
+def _field(out: _Out, field: Field, value: Any) -> None:
+    number, name, kind = field.number, field.name, field.kind
+    if field.label is Label.REPEATED:
+        index = 0
         try:
-            encoded.append(encode_one(item))
+            for index, item in enumerate(value):  # noqa: B007 (the index locates errors)
+                out.message(number, _message(item))
         except ProtobufEncodeError as exc:
-            raise exc.within(f"[{index}]").within(name) from None
-    return encoded
+            raise exc.within(f"{name}[{index}]") from None
+        return
+    if kind is Kind.DOUBLE_MAP:
+        _map(out, field, value, lambda entry, item, where: entry.raw(_double(_VALUE, item, where)))
+        return
+    if kind is Kind.MESSAGE_MAP:
+        _map(out, field, value, _write_message_value)
+        return
+    if value is None or (field.label is Label.IMPLICIT and _is_default(value)):
+        return
+    if kind is Kind.STRING:
+        out.string(number, value, name)
+    elif kind is Kind.BYTES:
+        if field.array:
+            value = _wire_array(value, _DTYPES[field.array], name)
+        elif not isinstance(value, np.ndarray):  # raw bytes; arrays were made wire-ready
+            value = bytes(value)
+        out.payload(number, value, value.nbytes if isinstance(value, np.ndarray) else len(value))
+    elif kind in _RANGES:
+        out.integer(number, value, kind, name)
+    elif kind is Kind.BOOL:
+        out.raw(_K_VAR[number] + b"\x01")
+    elif kind is Kind.DOUBLE:
+        out.raw(_double(number, value, name))
+    elif kind is Kind.FLOAT:
+        try:
+            out.raw(_K_I32[number] + pack_float(_real(value, name)))
+        except OverflowError:
+            raise ProtobufEncodeError(f"{value} is outside the float32 range", name) from None
+    elif kind is Kind.MESSAGE:
+        out.message(number, _nested(_message, value, name))
+    elif kind is Kind.STRING_LIST:
+        for index, text in enumerate(value):
+            out.string(number, text, f"{name}[{index}]")
+    else:
+        out.raw(_packed(number, value, _PACKED[kind], name))
+
+
+_PACKED = {Kind.PACKED_INT32: Kind.INT32, Kind.PACKED_INT64: Kind.INT64}
+_KEY, _VALUE = (SCHEMA["MapEntry"].by_name[name].number for name in ("key", "value"))
 
 
 def _map(
-    entries: Mapping[str, Any], name: str, write_value: Callable[[_Out, Any], None]
-) -> list[_Out]:
-    """Map entries sorted by key, each with its key (field 1) and value (field 2)."""
-    encoded = []
-    for key in sorted(entries):
+    out: _Out, field: Field, mapping: Mapping[str, Any], write: Callable[[_Out, Any, str], None]
+) -> None:
+    """A map field: one entry per key, sorted, each with its key and value written."""
+    for key in sorted(mapping):
         entry = _Out()
-        entry.string(1, key, name)
-        try:
-            write_value(entry, entries[key])
-        except ProtobufEncodeError as exc:
-            raise exc.within(f"[{key!r}]").within(name) from None
-        encoded.append(entry)
-    return encoded
+        entry.string(_KEY, key, field.name)
+        write(entry, mapping[key], f"{field.name}[{key!r}]")
+        out.message(field.number, entry)
+
+
+def _write_message_value(entry: _Out, value: Any, where: str) -> None:
+    entry.message(_VALUE, _nested(_message, value, where))
+
+
+def _double(number: int, value: Any, name: str) -> bytes:
+    return _K_I64[number] + pack_double(_real(value, name))
+
+
+def _is_default(value: Any) -> bool:
+    """A proto3 implicit-presence value at its default (0, "", b"", False, empty array)."""
+    if isinstance(value, np.ndarray):
+        return value.size == 0
+    return not value
+
+
+def _message(message: Any) -> _Out:
+    encoder = _ENCODERS.get(type(message))
+    if encoder is None:
+        raise ProtobufEncodeError(f"{type(message).__name__} is not a message of the schema")
+    return encoder(message)
+
+
+def _oneof(table: Table, member: str, value: Any) -> SimpleNamespace:
+    """A view of a oneof-only message with `member` set to `value` (the others unset)."""
+    return SimpleNamespace(**{name: value if name == member else None for name in table.by_name})
 
 
 # --- tensors ---------------------------------------------------------------------------------
 
+_TENSOR = _T["Tensor"].by_name
+_DENSE, _DTYPE, _SHAPE = (_TENSOR[n].number for n in ("dense", "dtype", "shape"))
+
 
 @functools.lru_cache(maxsize=1024)
-def _dense_tensor_frame(nbytes: int, dtype: DType, shape: tuple[int, ...]) -> tuple[bytes, bytes]:
+def _dense_tensor_frame(nbytes: int, dtype: m.DType, shape: tuple[int, ...]) -> tuple[bytes, bytes]:
     """What a dense Tensor of `nbytes` writes before its values and after them."""
     element = _element(dtype)
-    checks.check_shape(shape, nbytes // element.itemsize, ProtobufEncodeError, "dense")
-    return _K_LEN[1] + varint(nbytes), _dtype_and_shape(dtype, shape)
+    checks.check_shape(shape, nbytes // element.itemsize, _Error, "dense")
+    return _K_LEN[_DENSE] + varint(nbytes), _dtype_and_shape(dtype, shape)
 
 
-def _dtype_and_shape(dtype: DType, shape: tuple[int, ...]) -> bytes:
-    return _K_VAR[3] + varint(dtype) + _packed(4, shape, "int64", "shape")
+def _dtype_and_shape(dtype: m.DType, shape: tuple[int, ...]) -> bytes:
+    return _K_VAR[_DTYPE] + varint(dtype) + _packed(_SHAPE, shape, Kind.INT64, "shape")
 
 
 def _shape(value: Any) -> tuple[int, ...]:
     return value if type(value) is tuple else tuple(value)
 
 
-def _tensor(tensor: Tensor) -> _Out:
-    out = _Out()
+def _tensor(tensor: m.Tensor) -> _Out:
     shape = _shape(tensor.shape)
     element = _element(tensor.dtype)
-    if tensor.sparse_csr is not None:
-        out.message(2, _sparse_csr(tensor, element, shape))
-    elif tensor.dense is not None:
+    if tensor.sparse_csr is None and tensor.dense is not None:
+        out = _Out()
         dense = _wire_array(tensor.dense, element, "dense")
         head, tail = _dense_tensor_frame(dense.nbytes, tensor.dtype, shape)
         out.parts = [head, dense, tail] if dense.nbytes else [head, tail]
         out.size = len(head) + dense.nbytes + len(tail)
         return out
-    else:
-        checks.check_shape(shape, 0, _Error, "shape")
-    out.raw(_dtype_and_shape(tensor.dtype, shape))
-    return out
+    sparse = None
+    if tensor.sparse_csr is not None:
+        csr = tensor.sparse_csr
+        sparse = m.SparseCsr(
+            values=_wire_array(csr.values, element, "sparse_csr.values"),
+            crow_indices=_wire_array(csr.crow_indices, _INT64, "sparse_csr.crow_indices"),
+            col_indices=_wire_array(csr.col_indices, _INT64, "sparse_csr.col_indices"),
+        )
+    written = m.Tensor(dtype=tensor.dtype, shape=shape, dense=tensor.dense, sparse_csr=sparse)
+    checks.check_tensor(written, _Error)
+    return _fields(written, _T["Tensor"], {"sparse_csr": _write_sparse})
 
 
-def _sparse_csr(tensor: Tensor, element: np.dtype[Any], shape: tuple[int, ...]) -> _Out:
-    """The sparse_csr member of a Tensor, checked against the Tensor's shape."""
-    csr = tensor.sparse_csr
-    assert csr is not None
-    arrays = (
-        _wire_array(csr.values, element, "sparse_csr.values"),
-        _wire_array(csr.crow_indices, _INT64, "sparse_csr.crow_indices"),
-        _wire_array(csr.col_indices, _INT64, "sparse_csr.col_indices"),
+def _write_sparse(out: _Out, field: Field, tensor: m.Tensor) -> None:
+    """The sparse_csr member of a checked Tensor (its value dtype is the Tensor's)."""
+    if tensor.sparse_csr is not None:
+        out.message(field.number, _fields(tensor.sparse_csr, _T["SparseCsr"]))
+
+
+def _batched_tensor(batched: m.BatchedTensor) -> _Out:
+    written = m.BatchedTensor(
+        data=_wire_array(batched.data, _element(batched.dtype), "data"),
+        offsets=_wire_array(batched.offsets, _INT64, "offsets"),
+        dtype=batched.dtype,
+        trailing_shape=_shape(batched.trailing_shape),
     )
-    written = SparseCsr(values=arrays[0], crow_indices=arrays[1], col_indices=arrays[2])
-    checks.check_tensor(
-        Tensor(dtype=tensor.dtype, shape=shape, dense=tensor.dense, sparse_csr=written), _Error
-    )
-    out = _Out()
-    for number, array in enumerate(arrays, 1):
-        if array.nbytes:
-            out.payload(number, array, array.nbytes)
-    return out
+    checks.check_batched_tensor(written, _Error)
+    return _fields(written, _T["BatchedTensor"])
 
 
-def _batched_tensor(batched: BatchedTensor) -> _Out:
-    element = _element(batched.dtype)
-    data = _wire_array(batched.data, element, "data")
-    offsets = _wire_array(batched.offsets, _INT64, "offsets")
-    trailing = _shape(batched.trailing_shape)
-    checks.check_batched_tensor(
-        BatchedTensor(data=data, offsets=offsets, dtype=batched.dtype, trailing_shape=trailing),
-        ProtobufEncodeError,
-    )
-    out = _Out()
-    if data.nbytes:
-        out.payload(1, data, data.nbytes)
-    if offsets.nbytes:
-        out.payload(2, offsets, offsets.nbytes)
-    out.raw(_dtype_and_shape(batched.dtype, trailing))
-    return out
-
-
-def _array_record(record: ArrayRecord) -> _Out:
-    checks.check_array_record(record, ProtobufEncodeError)
-    out = _Out()
-    if record.type_tag:
-        out.string(1, record.type_tag, "type_tag")
-    for entry in _map(record.fields, "fields", lambda e, v: e.message(2, _batched_tensor(v))):
-        out.message(2, entry)
-    if record.num_datums:
-        out.integer(3, record.num_datums, "int64", "num_datums")
-    return out
-
-
-def _forward_backward_output(output: ForwardBackwardOutput) -> _Out:
-    out = _Out()
-    if output.loss_fn_output_type:
-        out.string(1, output.loss_fn_output_type, "loss_fn_output_type")
-    for record in _each(output.loss_fn_outputs, "loss_fn_outputs", _array_record):
-        out.message(2, record)
-    for entry in _map(output.metrics, "metrics", lambda e, v: e.double(2, v, "value")):
-        out.message(3, entry)
-    return out
+def _array_record(record: m.ArrayRecord) -> _Out:
+    checks.check_array_record(record, _Error)
+    return _fields(record, _T["ArrayRecord"])
 
 
 # --- forward_backward request ----------------------------------------------------------------
+
+_DATUM = _T["Datum"].by_name
+_MODEL_INPUT, _LOSS_FN_INPUTS = _DATUM["model_input"].number, _DATUM["loss_fn_inputs"].number
+_ENCODED_TEXT = _T["Chunk"].by_name["encoded_text"].number
+_TOKENS = _T["EncodedTextChunk"].by_name["tokens"].number
 
 
 @functools.lru_cache(maxsize=1024)
 def _text_chunk_frame(nbytes: int) -> bytes:
     """What a Datum writes before the tokens of a text chunk: the model_input field, the
     Chunk's encoded_text member, the EncodedTextChunk's tokens field."""
-    tokens = _K_LEN[1] + varint(nbytes) if nbytes else b""
+    tokens = _K_LEN[_TOKENS] + varint(nbytes) if nbytes else b""
     text_size = len(tokens) + nbytes
-    member = _K_LEN[1] + varint(text_size)
+    member = _K_LEN[_ENCODED_TEXT] + varint(text_size)
     chunk_size = len(member) + text_size
-    return _K_LEN[1] + varint(chunk_size) + member + tokens
+    return _K_LEN[_MODEL_INPUT] + varint(chunk_size) + member + tokens
 
 
 @functools.lru_cache(maxsize=1024)
 def _dense_input_frame(
-    key: str, nbytes: int, dtype: DType, shape: tuple[int, ...]
+    key: str, nbytes: int, dtype: m.DType, shape: tuple[int, ...]
 ) -> tuple[bytes, bytes]:
     """What a Datum writes around the values of one dense loss_fn_inputs entry."""
     head, tail = _dense_tensor_frame(nbytes, dtype, shape)
     tensor_size = len(head) + nbytes + len(tail)
     key_bytes, key_size = _utf8(key, "key")
-    entry = _K_LEN[1] + varint(key_size) + key_bytes + _K_LEN[2] + varint(tensor_size)
-    return _K_LEN[2] + varint(len(entry) + tensor_size) + entry + head, tail
+    entry = _K_LEN[_KEY] + varint(key_size) + key_bytes + _K_LEN[_VALUE] + varint(tensor_size)
+    return _K_LEN[_LOSS_FN_INPUTS] + varint(len(entry) + tensor_size) + entry + head, tail
 
 
-def _datum(datum: Datum) -> _Out:
+def _datum(datum: m.Datum) -> _Out:
     """A Datum; text chunks and dense inputs (the bulk of a batch) use cached framing."""
     out = _Out()
-    parts = out.parts
-    size = 0
+    _write_model_input(out, _DATUM["model_input"], datum)
+    _write_loss_fn_inputs(out, _DATUM["loss_fn_inputs"], datum)
+    if datum.model_input_spans or datum.loss_fn_input_spans:
+        _write_spans(out, _DATUM["model_input_spans"], datum)
+        _write_spans(out, _DATUM["loss_fn_input_spans"], datum)
+    return out
+
+
+def _write_model_input(out: _Out, field: Field, datum: m.Datum) -> None:
+    parts, size = out.parts, 0
     for index, chunk in enumerate(datum.model_input):
         try:
-            if type(chunk) is not EncodedTextChunk:
-                size += _extend(parts, 1, _chunk(chunk))
+            if type(chunk) is not m.EncodedTextChunk:
+                size += _extend(parts, _MODEL_INPUT, _chunk(chunk))
                 continue
             tokens = _wire_array(chunk.tokens, _INT32, "encoded_text.tokens")
         except ProtobufEncodeError as exc:
@@ -351,15 +393,20 @@ def _datum(datum: Datum) -> _Out:
         if tokens.nbytes:
             parts.append(tokens)
         size += len(head) + tokens.nbytes
+    out.size += size
+
+
+def _write_loss_fn_inputs(out: _Out, field: Field, datum: m.Datum) -> None:
+    parts, size = out.parts, 0
     inputs = datum.loss_fn_inputs
     for key in sorted(inputs) if len(inputs) > 1 else inputs:
         tensor = inputs[key]
         try:
             if tensor.dense is None or tensor.sparse_csr is not None:
                 entry = _Out()
-                entry.string(1, key, "key")
-                entry.message(2, _tensor(tensor))
-                size += _extend(parts, 2, entry)
+                entry.string(_KEY, key, "key")
+                entry.message(_VALUE, _tensor(tensor))
+                size += _extend(parts, _LOSS_FN_INPUTS, entry)
                 continue
             dense = _wire_array(tensor.dense, _element(tensor.dtype), "dense")
             head, tail = _dense_input_frame(key, dense.nbytes, tensor.dtype, _shape(tensor.shape))
@@ -370,265 +417,108 @@ def _datum(datum: Datum) -> _Out:
             parts.append(dense)
         parts.append(tail)
         size += len(head) + dense.nbytes + len(tail)
-    out.size = size
-    if datum.model_input_spans or datum.loss_fn_input_spans:
-        for number, name in ((3, "model_input_spans"), (4, "loss_fn_input_spans")):
-            for span in _each(getattr(datum, name), name, _provenance_span):
-                out.message(number, span)
-    return out
+    out.size += size
 
 
-def _chunk(chunk: Any) -> _Out:
+def _write_spans(out: _Out, field: Field, datum: m.Datum) -> None:
+    """A list of provenance spans, each wrapped in its ProvenanceSpan oneof."""
+    for index, span in enumerate(getattr(datum, field.name)):
+        out.message(field.number, _nested(_provenance_span, span, f"{field.name}[{index}]"))
+
+
+_CHUNK_MEMBERS = {m.EncodedTextChunk: "encoded_text", m.ImageChunk: "image", m.DmelChunk: "dmel"}
+_SPAN_MEMBERS = {m.PromptProvenanceSpan: "prompt_tokens", m.SampledProvenanceSpan: "sampled_tokens"}
+
+
+def _chunk(chunk: m.Chunk) -> _Out:
     """A Chunk: the oneof member that matches the chunk's class."""
     member = _CHUNK_MEMBERS.get(type(chunk))
     if member is None:
         raise ProtobufEncodeError(f"{type(chunk).__name__} is not a chunk message")
-    number, name, encode_member = member
-    out = _Out()
-    try:
-        out.message(number, encode_member(chunk))
-    except ProtobufEncodeError as exc:
-        raise exc.within(name) from None
-    return out
+    return _fields(_oneof(_T["Chunk"], member, chunk), _T["Chunk"])
 
 
-def _encoded_text(chunk: EncodedTextChunk) -> _Out:
-    tokens = _wire_array(chunk.tokens, _INT32, "tokens")
-    out = _Out()
-    if tokens.nbytes:
-        out.payload(1, tokens, tokens.nbytes)
-    return out
-
-
-def _image(image: ImageChunk) -> _Out:
-    out = _Out()
-    if image.data:
-        out.payload(1, bytes(image.data), len(image.data))
-    if image.format:
-        out.string(2, image.format, "format")
-    if image.expected_tokens is not None:
-        out.integer(3, image.expected_tokens, "int32", "expected_tokens")
-    if image.override_dimensions is not None:
-        try:
-            out.message(4, _image_dimensions(image.override_dimensions))
-        except ProtobufEncodeError as exc:
-            raise exc.within("override_dimensions") from None
-    return out
-
-
-def _image_dimensions(dimensions: ImageDimensions) -> _Out:
-    out = _Out()
-    if dimensions.width:
-        out.integer(1, dimensions.width, "uint32", "width")
-    if dimensions.height:
-        out.integer(2, dimensions.height, "uint32", "height")
-    return out
-
-
-def _dmel(chunk: DmelChunk) -> _Out:
-    out = _Out()
-    if chunk.dmel:
-        out.payload(1, bytes(chunk.dmel), len(chunk.dmel))
-    return out
-
-
-_CHUNK_MEMBERS: dict[type[Any], tuple[int, str, Callable[[Any], _Out]]] = {
-    EncodedTextChunk: (1, "encoded_text", _encoded_text),
-    ImageChunk: (2, "image", _image),
-    DmelChunk: (3, "dmel", _dmel),
-}
-
-
-def _provenance_span(span: ProvenanceSpan) -> _Out:
-    if type(span) is PromptProvenanceSpan:
-        number, name = 1, "prompt_tokens"
-    elif type(span) is SampledProvenanceSpan:
-        number, name = 2, "sampled_tokens"
-    else:
+def _provenance_span(span: m.ProvenanceSpan) -> _Out:
+    member = _SPAN_MEMBERS.get(type(span))
+    if member is None:
         raise ProtobufEncodeError(f"{type(span).__name__} is not a provenance span message")
-    out = _Out()
-    try:
-        out.message(number, _run(span))
-    except ProtobufEncodeError as exc:
-        raise exc.within(name) from None
-    return out
+    return _fields(_oneof(_T["ProvenanceSpan"], member, span), _T["ProvenanceSpan"])
 
 
-def _run(span: ProvenanceSpan) -> _Out:
-    out = _Out()
-    if span.sequence_id:
-        out.string(1, span.sequence_id, "sequence_id")
-    if span.offset:
-        out.integer(2, span.offset, "int64", "offset")
-    if span.length:
-        out.integer(3, span.length, "int64", "length")
-    return out
+def _loss_config_value(value: m.LossConfigValue) -> _Out:
+    table = _T["LossConfigValue"]
+    if value is None:
+        return _Out()
+    return _fields(_oneof(table, "text" if isinstance(value, str) else "number", value), table)
 
 
-def _config_value(entry: _Out, value: LossConfigValue) -> None:
-    """Write a LossConfigValue as the value of a map entry: number, text, or neither."""
-    inner = _Out()
-    if isinstance(value, str):
-        inner.string(2, value, "text")
-    elif value is not None:
-        inner.double(1, value, "number")
-    entry.message(2, inner)
+def _forward_backward_request(request: m.ForwardBackwardRequest) -> _Out:
+    return _fields(request, _T["ForwardBackwardRequest"], {"loss_fn_config_v2": _write_config_v2})
 
 
-def _forward_backward_request(request: ForwardBackwardRequest) -> _Out:
-    out = _Out()
-    if request.model_id:
-        out.string(1, request.model_id, "model_id")
-    if request.seq_id:
-        out.integer(2, request.seq_id, "int32", "seq_id")
-    for datum in _each(request.data, "data", _datum):
-        out.message(3, datum)
-    if request.loss_fn:
-        out.string(4, request.loss_fn, "loss_fn")
-    config = _map(request.loss_fn_config, "loss_fn_config", lambda e, v: e.double(2, v, "value"))
-    for entry in config:
-        out.message(5, entry)
-    if request.forward_only:
-        out.raw(_K_VAR[6] + b"\x01")
-    for entry in _map(request.loss_fn_config_v2, "loss_fn_config_v2", _config_value):
-        out.message(7, entry)
-    return out
+def _write_config_v2(out: _Out, field: Field, request: m.ForwardBackwardRequest) -> None:
+    """loss_fn_config_v2 values are flattened LossConfigValues: a float, a str or None."""
+    _map(
+        out,
+        field,
+        request.loss_fn_config_v2,
+        lambda entry, item, where: entry.message(_VALUE, _nested(_loss_config_value, item, where)),
+    )
 
 
 # --- sampling --------------------------------------------------------------------------------
 
 
-def _optional_array(out: _Out, number: int, array: Any, dtype: np.dtype[Any], name: str) -> None:
-    """A proto3 `optional bytes` field of numbers: written whenever it is not None."""
-    if array is not None:
-        values = _wire_array(array, dtype, name)
-        out.payload(number, values, values.nbytes)
-
-
-def _nested(
-    out: _Out, number: int, value: Any, encode_value: Callable[[Any], _Out], name: str
-) -> None:
-    """A singular message field: written whenever it is not None."""
-    if value is not None:
-        try:
-            out.message(number, encode_value(value))
-        except ProtobufEncodeError as exc:
-            raise exc.within(name) from None
-
-
-def _topk(topk: TopkLogprobs) -> _Out:
-    token_ids = _wire_array(topk.token_ids, _INT32, "token_ids")
-    logprobs = _wire_array(topk.logprobs, _FLOAT32, "logprobs")
-    checks.check_topk(
-        TopkLogprobs(token_ids=token_ids, logprobs=logprobs, k=topk.k, length=topk.length),
-        ProtobufEncodeError,
+def _topk(topk: m.TopkLogprobs) -> _Out:
+    table = _T["TopkLogprobs"]
+    dtypes = {name: _DTYPES[table.by_name[name].array] for name in ("token_ids", "logprobs")}
+    written = m.TopkLogprobs(
+        token_ids=_wire_array(topk.token_ids, dtypes["token_ids"], "token_ids"),
+        logprobs=_wire_array(topk.logprobs, dtypes["logprobs"], "logprobs"),
+        k=topk.k,
+        length=topk.length,
     )
-    out = _Out()
-    if token_ids.nbytes:
-        out.payload(1, token_ids, token_ids.nbytes)
-    if logprobs.nbytes:
-        out.payload(2, logprobs, logprobs.nbytes)
-    if topk.k:
-        out.integer(3, topk.k, "uint32", "k")
-    if topk.length:
-        out.integer(4, topk.length, "uint32", "length")
-    return out
+    checks.check_topk(written, _Error)
+    return _fields(written, table)
 
 
-def _sampled_sequence(sequence: SampledSequence) -> _Out:
-    out = _Out()
-    if sequence.stop_reason:
-        out.integer(1, int(sequence.stop_reason), "int32", "stop_reason")
-    tokens = _wire_array(sequence.tokens, _INT32, "tokens")
-    if tokens.nbytes:
-        out.payload(2, tokens, tokens.nbytes)
-    _optional_array(out, 3, sequence.logprobs, _FLOAT32, "logprobs")
-    _nested(out, 4, sequence.topk_sampled_logprobs, _topk, "topk_sampled_logprobs")
-    return out
-
-
-def _prompt_alt_tokens(alt: PromptAltTokens) -> _Out:
-    out = _Out()
-    _nested(out, 1, alt.tokens, _tensor, "tokens")
-    _nested(out, 2, alt.logprobs, _tensor, "logprobs")
-    return out
-
-
-def _sample_response(response: SampleResponse) -> _Out:
-    out = _Out()
-    for sequence in _each(response.sequences, "sequences", _sampled_sequence):
-        out.message(1, sequence)
-    _optional_array(out, 2, response.prompt_logprobs, _FLOAT32, "prompt_logprobs")
-    _nested(out, 3, response.topk_prompt_logprobs, _topk, "topk_prompt_logprobs")
-    if response.prompt_cache_hit_tokens:
-        out.integer(4, response.prompt_cache_hit_tokens, "int32", "prompt_cache_hit_tokens")
-    _nested(out, 5, response.target_prompt_logprobs, _tensor, "target_prompt_logprobs")
-    _nested(out, 6, response.prompt_alt_tokens, _prompt_alt_tokens, "prompt_alt_tokens")
-    return out
-
-
-def _float32_field(out: _Out, number: int, value: float, name: str) -> None:
-    number_value = _real(value, name)
-    try:
-        out.raw(_K_I32[number] + pack_float(number_value))
-    except OverflowError:
-        raise ProtobufEncodeError(f"{number_value} is outside the float32 range", name) from None
-
-
-def _sampling_params(params: SamplingParams) -> _Out:
-    out = _Out()
-    if params.max_tokens is not None:
-        out.integer(1, params.max_tokens, "int32", "max_tokens")
-    if params.seed is not None:
-        out.integer(2, params.seed, "uint64", "seed")
-    if params.temperature is not None:
-        _float32_field(out, 3, params.temperature, "temperature")
-    if params.top_k is not None:
-        out.integer(4, params.top_k, "int32", "top_k")
-    if params.top_p is not None:
-        _float32_field(out, 5, params.top_p, "top_p")
-    if isinstance(params.stop, StopStrings):
-        _nested(out, 6, params.stop, _stop_strings, "stop_strs")
-    elif isinstance(params.stop, StopTokens):
-        _nested(out, 7, params.stop, _stop_tokens, "stop_tokens")
-    elif params.stop is not None:
+def _sampling_params(params: m.SamplingParams) -> _Out:
+    table = _T["SamplingParams"]
+    stop = params.stop
+    if stop is not None and type(stop) not in (m.StopStrings, m.StopTokens):
         raise ProtobufEncodeError(
-            f"expected StopStrings or StopTokens, got {type(params.stop).__name__}", "stop"
+            f"expected StopStrings or StopTokens, got {type(stop).__name__}", "stop"
         )
-    return out
+    view = SimpleNamespace(
+        **{f.name: getattr(params, f.name) for f in table.fields if not f.oneof},
+        stop_strs=stop if type(stop) is m.StopStrings else None,
+        stop_tokens=stop if type(stop) is m.StopTokens else None,
+    )
+    return _fields(view, table)
 
 
-def _stop_strings(stop: StopStrings) -> _Out:
-    out = _Out()
-    for index, value in enumerate(stop.values):
-        out.string(1, value, f"values[{index}]")
-    return out
-
-
-def _stop_tokens(stop: StopTokens) -> _Out:
-    out = _Out()
-    out.raw(_packed(1, stop.values, "int32", "values"))
-    return out
+def _generic(table: str) -> Callable[[Any], _Out]:
+    return lambda message: _fields(message, _T[table])
 
 
 _ENCODERS: dict[type[Any], Callable[[Any], _Out]] = {
-    ArrayRecord: _array_record,
-    BatchedTensor: _batched_tensor,
-    Datum: _datum,
-    DmelChunk: _dmel,
-    EncodedTextChunk: _encoded_text,
-    ForwardBackwardOutput: _forward_backward_output,
-    ForwardBackwardRequest: _forward_backward_request,
-    ImageChunk: _image,
-    ImageDimensions: _image_dimensions,
-    PromptAltTokens: _prompt_alt_tokens,
-    PromptProvenanceSpan: _run,
-    SampledProvenanceSpan: _run,
-    SampleResponse: _sample_response,
-    SampledSequence: _sampled_sequence,
-    SamplingParams: _sampling_params,
-    StopStrings: _stop_strings,
-    StopTokens: _stop_tokens,
-    Tensor: _tensor,
-    TopkLogprobs: _topk,
+    m.ArrayRecord: _array_record,
+    m.BatchedTensor: _batched_tensor,
+    m.Datum: _datum,
+    m.DmelChunk: _generic("DmelChunk"),
+    m.EncodedTextChunk: _generic("EncodedTextChunk"),
+    m.ForwardBackwardOutput: _generic("ForwardBackwardOutput"),
+    m.ForwardBackwardRequest: _forward_backward_request,
+    m.ImageChunk: _generic("ImageChunk"),
+    m.ImageDimensions: _generic("ImageDimensions"),
+    m.PromptAltTokens: _generic("PromptAltTokens"),
+    m.PromptProvenanceSpan: _generic("ProvenanceRun"),
+    m.SampledProvenanceSpan: _generic("ProvenanceRun"),
+    m.SampleResponse: _generic("SampleResponse"),
+    m.SampledSequence: _generic("SampledSequence"),
+    m.SamplingParams: _sampling_params,
+    m.StopStrings: _generic("StopStrings"),
+    m.StopTokens: _generic("StopTokens"),
+    m.Tensor: _tensor,
+    m.TopkLogprobs: _topk,
 }

@@ -92,21 +92,19 @@ def fields(
         number, wire_type = key >> 3, key & 7
         if number == 0 or key > _U32:
             raise ProtobufDecodeError(f"invalid field number {number} (tag {key})")
-        if wire_type == VARINT:
+        if wire_type in (VARINT, LEN):  # a value or a length: a varint
             try:
-                value, pos = read_varint(buf, pos, end)
-            except ProtobufDecodeError as exc:
-                raise exc.within(_label(names, number)) from None
-            yield number, VARINT, value, 0
-        elif wire_type == LEN:
-            try:
-                length = buf[pos] if pos < end else 0x80
-                if length < 0x80:
+                value = buf[pos] if pos < end else 0x80
+                if value < 0x80:
                     pos += 1
                 else:
-                    length, pos = read_varint(buf, pos, end)
+                    value, pos = read_varint(buf, pos, end)
             except ProtobufDecodeError as exc:
                 raise exc.within(_label(names, number)) from None
+            if wire_type == VARINT:
+                yield number, VARINT, value, 0
+                continue
+            length = value
             if length > end - pos:
                 raise ProtobufDecodeError(
                     f"length {length} runs past the end of the message ({end - pos} bytes left)",
