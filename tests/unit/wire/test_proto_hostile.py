@@ -364,3 +364,105 @@ def test_mutated_bodies_raise_only_decode_errors(seed: bytes, data: st.DataObjec
         else:
             body[position:position] = data.draw(st.binary(min_size=1, max_size=4))
     only_decode_errors(bytes(body))
+
+
+# --- values the encoder refuses --------------------------------------------------------------
+
+
+def datum_with(tensor: m.Tensor) -> m.ForwardBackwardRequest:
+    return m.ForwardBackwardRequest(data=[m.Datum(loss_fn_inputs={"w": tensor})])
+
+
+F32S = np.array([1.0, 2.0], np.float32)
+ENCODE_CASES: list[tuple[str, Any, str]] = [
+    (
+        "wrong element type",
+        datum_with(m.Tensor(dtype=m.DType.FLOAT32, dense=np.array([1, 2]))),
+        "ForwardBackwardRequest.data[0].loss_fn_inputs['w'].dense: int64 values where float32",
+    ),
+    (
+        "values that do not fill the shape",
+        datum_with(m.Tensor(dtype=m.DType.FLOAT32, shape=(3,), dense=F32S)),
+        "loss_fn_inputs['w'].dense: 2 values do not fill shape [3] (3 values)",
+    ),
+    (
+        "DTYPE_UNSPECIFIED",
+        datum_with(m.Tensor(dtype=m.DType.UNSPECIFIED, dense=F32S)),
+        "loss_fn_inputs['w'].dtype: DTYPE_UNSPECIFIED is not an element type",
+    ),
+    (
+        "both members of the oneof",
+        m.Tensor(
+            dtype=m.DType.FLOAT32,
+            shape=(1, 2),
+            dense=F32S,
+            sparse_csr=m.SparseCsr(
+                values=F32S, crow_indices=np.array([0, 2]), col_indices=np.array([0, 1])
+            ),
+        ),
+        "Tensor.dense: both dense and sparse_csr are set",
+    ),
+    (
+        "a malformed CSR layout",
+        m.Tensor(
+            dtype=m.DType.FLOAT32,
+            shape=(1, 2),
+            sparse_csr=m.SparseCsr(
+                values=F32S, crow_indices=np.array([0, 2]), col_indices=np.array([1, 1])
+            ),
+        ),
+        "Tensor.sparse_csr.col_indices: column indices must increase within each row",
+    ),
+    (
+        "seq_id beyond int32",
+        m.ForwardBackwardRequest(seq_id=2**31),
+        "ForwardBackwardRequest.seq_id: 2147483648 is outside the int32 range",
+    ),
+    (
+        "tokens as a list",
+        m.ForwardBackwardRequest(data=[m.Datum(model_input=[m.EncodedTextChunk(tokens=[1])])]),
+        "data[0].model_input[0].encoded_text.tokens: expected a numpy array, got list",
+    ),
+    (
+        "a chunk that is not a chunk",
+        m.ForwardBackwardRequest(data=[m.Datum(model_input=[m.DType.INT64])]),
+        "data[0].model_input[0]: DType is not a chunk message",
+    ),
+    (
+        "temperature beyond float32",
+        m.SamplingParams(temperature=1e39),
+        "SamplingParams.temperature: 1e+39 is outside the float32 range",
+    ),
+    (
+        "a stop that is neither",
+        m.SamplingParams(stop=["x"]),  # type: ignore[arg-type]
+        "SamplingParams.stop: expected StopStrings or StopTokens, got list",
+    ),
+    (
+        "a top-k table of the wrong size",
+        m.TopkLogprobs(token_ids=np.zeros(3, "<i4"), logprobs=np.zeros(3, "<f4"), k=2, length=1),
+        "TopkLogprobs.token_ids: 3 cells where length x k = 1 x 2 = 2",
+    ),
+    (
+        "a metric that is not a number",
+        m.ForwardBackwardOutput(metrics={"loss": "high"}),  # type: ignore[dict-item]
+        "ForwardBackwardOutput.metrics['loss']: expected a number, got str",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"), [c[1:] for c in ENCODE_CASES], ids=[c[0] for c in ENCODE_CASES]
+)
+def test_unencodable_values_name_the_field(message: Any, expected: str) -> None:
+    with pytest.raises(proto.ProtobufEncodeError) as raised:
+        proto.encode(message)
+    assert expected in str(raised.value)
+
+
+def test_a_sparse_csr_is_only_written_inside_its_tensor() -> None:
+    csr = m.SparseCsr(values=F32S, crow_indices=np.array([0, 2]), col_indices=np.array([0, 1]))
+    with pytest.raises(TypeError, match="inside its Tensor"):
+        proto.encode(csr)
+    with pytest.raises(TypeError, match="inside its Tensor"):
+        proto.decode(b"", m.SparseCsr)

@@ -154,12 +154,15 @@ def _packed(number: int, values: Iterable[int], kind: Kind, name: str) -> bytes:
     return _K_LEN[number] + varint(len(data)) + data if data else b""
 
 
-def _nested(encode_one: Callable[[Any], _Out], value: Any, name: str) -> _Out:
-    """Encode a nested message, locating its errors under `name`."""
+def _nested(
+    encode_one: Callable[[Any], _Out], value: Any, name: str, index: int | None = None
+) -> _Out:
+    """Encode a nested message, locating its errors under `name` (and `[index]` for an
+    element of a repeated field)."""
     try:
         return encode_one(value)
     except ProtobufEncodeError as exc:
-        raise exc.within(name) from None
+        raise (exc if index is None else exc.within(f"[{index}]")).within(name) from None
 
 
 # --- fields from the schema ------------------------------------------------------------------
@@ -184,12 +187,8 @@ def _fields(message: Any, table: Table, special: Mapping[str, Writer] | None = N
 def _field(out: _Out, field: Field, value: Any) -> None:
     number, name, kind = field.number, field.name, field.kind
     if field.label is Label.REPEATED:
-        index = 0
-        try:
-            for index, item in enumerate(value):  # noqa: B007 (the index locates errors)
-                out.message(number, _message(item))
-        except ProtobufEncodeError as exc:
-            raise exc.within(f"{name}[{index}]") from None
+        for index, item in enumerate(value):
+            out.message(number, _nested(_message, item, name, index))
         return
     if kind is Kind.DOUBLE_MAP:
         _map(out, field, value, lambda entry, item, where: entry.raw(_double(_VALUE, item, where)))
@@ -311,13 +310,7 @@ def _tensor(tensor: m.Tensor) -> _Out:
         )
     written = m.Tensor(dtype=tensor.dtype, shape=shape, dense=tensor.dense, sparse_csr=sparse)
     checks.check_tensor(written, _Error)
-    return _fields(written, _T["Tensor"], {"sparse_csr": _write_sparse})
-
-
-def _write_sparse(out: _Out, field: Field, tensor: m.Tensor) -> None:
-    """The sparse_csr member of a checked Tensor (its value dtype is the Tensor's)."""
-    if tensor.sparse_csr is not None:
-        out.message(field.number, _fields(tensor.sparse_csr, _T["SparseCsr"]))
+    return _fields(written, _T["Tensor"])  # its SparseCsr holds wire-ready arrays now
 
 
 def _batched_tensor(batched: m.BatchedTensor) -> _Out:
@@ -423,7 +416,7 @@ def _write_loss_fn_inputs(out: _Out, field: Field, datum: m.Datum) -> None:
 def _write_spans(out: _Out, field: Field, datum: m.Datum) -> None:
     """A list of provenance spans, each wrapped in its ProvenanceSpan oneof."""
     for index, span in enumerate(getattr(datum, field.name)):
-        out.message(field.number, _nested(_provenance_span, span, f"{field.name}[{index}]"))
+        out.message(field.number, _nested(_provenance_span, span, field.name, index))
 
 
 _CHUNK_MEMBERS = {m.EncodedTextChunk: "encoded_text", m.ImageChunk: "image", m.DmelChunk: "dmel"}
@@ -517,6 +510,7 @@ _ENCODERS: dict[type[Any], Callable[[Any], _Out]] = {
     m.SampleResponse: _generic("SampleResponse"),
     m.SampledSequence: _generic("SampledSequence"),
     m.SamplingParams: _sampling_params,
+    m.SparseCsr: _generic("SparseCsr"),  # inside a Tensor only: `encode` refuses it alone
     m.StopStrings: _generic("StopStrings"),
     m.StopTokens: _generic("StopTokens"),
     m.Tensor: _tensor,

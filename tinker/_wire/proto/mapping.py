@@ -68,7 +68,7 @@ def encode_forward_backward_request(call: ForwardBackwardCall) -> bytes:
     message = m.ForwardBackwardRequest(
         model_id=call.model_id,
         seq_id=call.seq_id,
-        data=[_datum_message(index, datum) for index, datum in enumerate(call.data)],
+        data=_datum_messages(call.data),
         loss_fn=call.loss_fn,
         loss_fn_config=config,
         forward_only=call.forward_only,
@@ -121,31 +121,44 @@ def _config_maps(
     return numbers, values
 
 
-def _datum_message(index: int, datum: types.Datum) -> m.Datum:
-    where = f"data[{index}]"
-    chunks = [
-        _chunk_message(f"{where}.model_input.chunks[{position}]", chunk)
-        for position, chunk in enumerate(datum.model_input.chunks)
-    ]
-    inputs = {
-        key: _tensor_message(f"{where}.loss_fn_inputs[{key!r}]", key, value)
-        for key, value in datum.loss_fn_inputs.items()
-    }
+def _datum_messages(data: Sequence[types.Datum]) -> list[m.Datum]:
+    messages = []
+    for index, datum in enumerate(data):
+        try:
+            messages.append(_datum_message(datum))
+        except ValueError as exc:
+            raise ValueError(f"data[{index}].{exc}") from None
+    return messages
+
+
+def _datum_message(datum: types.Datum) -> m.Datum:
+    chunks = []
+    for position, chunk in enumerate(datum.model_input.chunks):
+        try:
+            chunks.append(_chunk_message(chunk))
+        except ValueError as exc:
+            raise ValueError(f"model_input.chunks[{position}]: {exc}") from None
+    inputs = {}
+    for key, value in datum.loss_fn_inputs.items():
+        try:
+            inputs[key] = _tensor_message(key, value)
+        except ValueError as exc:
+            raise ValueError(f"loss_fn_inputs[{key!r}]: {exc}") from None
     return m.Datum(model_input=chunks, loss_fn_inputs=inputs)
 
 
-def _chunk_message(where: str, chunk: types.ModelInputChunk) -> m.Chunk:
+def _chunk_message(chunk: types.ModelInputChunk) -> m.Chunk:
     if isinstance(chunk, types.EncodedTextChunk):
         tokens = _numbers(chunk.tokens, np.dtype("<i8"))
         if tokens.size and int(tokens.max()) > _INT32_MAX:
-            raise ValueError(f"{where}: token id {int(tokens.max())} does not fit in int32")
+            raise ValueError(f"token id {int(tokens.max())} does not fit in int32")
         return m.EncodedTextChunk(tokens=tokens.astype("<i4"))
     if isinstance(chunk, types.ImageChunk):
         return m.ImageChunk(
             data=bytes(chunk.data), format=chunk.format, expected_tokens=chunk.expected_tokens
         )
     raise ValueError(
-        f"{where}: {type(chunk).__name__} has no protobuf form; forward and forward_backward "
+        f"{type(chunk).__name__} has no protobuf form; forward and forward_backward "
         "take token and inline image chunks only"
     )
 
@@ -158,14 +171,14 @@ def _numbers(values: Any, dtype: np.dtype[Any]) -> Array:
     return np.fromiter(values, dtype, len(values))
 
 
-def _tensor_message(where: str, key: str, tensor: types.TensorData) -> m.Tensor:
+def _tensor_message(key: str, tensor: types.TensorData) -> m.Tensor:
     dtype = _WIRE_DTYPE.get(tensor.dtype)
     if dtype is None:
-        raise ValueError(f"{where}: dtype {tensor.dtype!r} has no protobuf form")
+        raise ValueError(f"dtype {tensor.dtype!r} has no protobuf form")
     try:
         values = _numbers(tensor.data, _NUMPY[tensor.dtype])
     except (OverflowError, ValueError, TypeError) as exc:
-        raise ValueError(f"{where}: values do not fit {tensor.dtype}: {exc}") from None
+        raise ValueError(f"values do not fit {tensor.dtype}: {exc}") from None
     shape = () if tensor.shape is None else tuple(tensor.shape)
     if key in SPARSE_INPUT_KEYS and len(shape) == 2 and values.size == math.prod(shape):
         csr = sparse_csr_if_smaller(values.reshape(shape))
