@@ -145,7 +145,11 @@ def _wire_array(array: Any, dtype: np.dtype[Any], name: str) -> Array:
 
 def _element(dtype: m.DType) -> np.dtype[Any]:
     """The numpy dtype of a valid element type; ProtobufEncodeError for any other value."""
-    return m.wire_dtype(checks.check_dtype(dtype, _Error))
+    element = _ELEMENTS.get(dtype)
+    return m.wire_dtype(checks.check_dtype(dtype, _Error)) if element is None else element
+
+
+_ELEMENTS = {dtype: m.wire_dtype(dtype) for dtype in m.DType if dtype != m.DType.UNSPECIFIED}
 
 
 def _packed(number: int, values: Iterable[int], kind: Kind, name: str) -> bytes:
