@@ -149,7 +149,9 @@ def _element(dtype: m.DType) -> np.dtype[Any]:
     return m.wire_dtype(checks.check_dtype(dtype, _Error)) if element is None else element
 
 
-_ELEMENTS = {dtype: m.wire_dtype(dtype) for dtype in m.DType if dtype != m.DType.UNSPECIFIED}
+_ELEMENTS: dict[int, np.dtype[Any]] = {
+    dtype: m.wire_dtype(dtype) for dtype in m.DType if dtype != m.DType.UNSPECIFIED
+}
 
 
 def _packed(number: int, values: Iterable[int], kind: Kind, name: str) -> bytes:
