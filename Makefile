@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit demo bench bench-compare clean
+.PHONY: install test lint typecheck unit demo bench bench-compare official-venvs official-capture clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ bench: $(STAMP)
 
 bench-compare: $(STAMP)
 	$(PY) -m benchmarks --compare
+
+# The unmodified official SDKs 0.38.0 and 0.5.1 in their own venvs (default .venvs/, or
+# $TINKER_OFFICIAL_VENVS), for the opt-in tests (TINKER_OPTIN=1) and bench-compare.
+official-venvs:
+	$(PYTHON) scripts/official_venvs.py
+
+# Regenerate tests/fixtures/official-*: what the official SDKs send, captured.
+official-capture:
+	$(PYTHON) scripts/official_capture.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

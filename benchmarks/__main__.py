@@ -27,7 +27,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--compare",
         action="store_true",
-        help="also run the official SDK 0.5.1 (creates benchmarks/.venv-official)",
+        help="also run the official SDK 0.5.1 (creates .venvs/official-0.5.1)",
     )
     parser.add_argument("--quick", action="store_true", help="one repetition each (smoke run)")
     parser.add_argument("--only", nargs="*", default=None, help="workload keys to run")

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from tinker.local.models import LOCAL_MODELS, ModelConfig
-from tinker.local.sampler import Sampler
-from tinker.local.trainer import DatumArrays, LoraTrainer
+from tinker.local.compute.catalogue import LOCAL_MODELS, ModelConfig
+from tinker.local.compute.generation import LoraSampler
+from tinker.local.compute.trainer import DatumArrays, LoraTrainer
 
 
 def _best_of(repeats: int, fn: Callable[[], object]) -> float:
@@ -60,7 +60,7 @@ def bench_training(name: str, batch: int, seq: int, rank: int, repeats: int) -> 
 def bench_sampling(name: str, num_samples: int, max_tokens: int, repeats: int) -> dict[str, float]:
     """Generated tokens/s for num_samples continuations of a short prompt (no stop)."""
     trainer = LoraTrainer(name, rank=8, seed=0)
-    sampler = Sampler(trainer.snapshot())
+    sampler = LoraSampler(trainer.snapshot())
     prompt = list(b"Once upon a time")
 
     def run() -> Any:

@@ -1,7 +1,7 @@
 """Long-poll wake-up of the embedded server: result resolved -> the SDK future done.
 
 The server runs in this process, so one monotonic clock times both ends: the moment the
-engine resolves a result (ResultStore.resolve) and the moment the client's future completes
+engine resolves a result (FutureStore.resolve) and the moment the client's future completes
 (a done-callback). Prints the median and p99 over sample requests on tinker-local/tiny.
 """
 
@@ -14,7 +14,8 @@ import time
 
 import tinker
 from tinker import types
-from tinker.local import results, serve
+from tinker.local import serve
+from tinker.local.server import futures
 
 N_REQUESTS = 200
 
@@ -22,18 +23,19 @@ N_REQUESTS = 200
 def main() -> None:
     resolved_at: list[float] = []
     lock = threading.Lock()
-    original = results.ResultStore.resolve
+    original = futures.FutureStore.resolve
 
-    def recording(self: results.ResultStore, request_id: str, payload: dict[str, object]) -> None:
+    def recording(self: futures.FutureStore, request_id: str, body: bytes) -> None:
         with lock:
             resolved_at.append(time.monotonic())
-        original(self, request_id, payload)
+        original(self, request_id, body)
 
-    results.ResultStore.resolve = recording  # type: ignore[method-assign]
+    futures.FutureStore.resolve = recording  # type: ignore[method-assign]
     done_at: list[float] = []
-    with serve(data_dir=tempfile.mkdtemp()) as server, tinker.ServiceClient(
-        base_url=server.url, api_key="bench", telemetry=False
-    ) as service:
+    with (
+        serve(data_dir=tempfile.mkdtemp()) as server,
+        tinker.ServiceClient(base_url=server.url, api_key="bench", telemetry=False) as service,
+    ):
         sampler = service.create_sampling_client(base_model="tinker-local/tiny")
         prompt = types.ModelInput.from_ints([1, 2, 3])
         params = types.SamplingParams(max_tokens=4, seed=0)

@@ -14,6 +14,7 @@ from benchmarks.processes import ROOT
 SCRIPTS: dict[str, list[str]] = {
     "import (bench_import.py)": ["benchmarks/bench_import.py", "--runs", "7"],
     "wire format (bench_wire.py)": ["benchmarks/bench_wire.py", "--repeat", "3"],
+    "protobuf codec (bench_proto.py)": ["benchmarks/bench_proto.py", "--repeat", "5"],
     "transport (bench_transport.py)": ["benchmarks/bench_transport.py", "--ops", "2000"],
     "local compute (bench_compute.py)": ["benchmarks/bench_compute.py", "--repeats", "2"],
 }

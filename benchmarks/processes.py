@@ -15,7 +15,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = Path(__file__).resolve().parent / "client_runner.py"
-OFFICIAL_VENV = Path(__file__).resolve().parent / ".venv-official"
 API_KEY = "bench-key"
 
 
@@ -104,18 +103,9 @@ def run_client(
     return result
 
 
-def official_python(create: bool) -> str | None:
-    """The official SDK venv's interpreter; with `create`, build it first if it is missing."""
-    python = OFFICIAL_VENV / "bin" / "python"
-    ready = OFFICIAL_VENV / ".installed"
-    if ready.exists():
-        return str(python)
-    if not create:
-        return None
-    subprocess.run([sys.executable, "-m", "venv", str(OFFICIAL_VENV)], check=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet"]
-    # The CPU build of torch sits in this machine's wheel directory; plain `torch` would pull CUDA.
-    subprocess.run([*pip, "torch==2.13.0"], check=True)
-    subprocess.run([*pip, "tinker==0.5.1"], check=True)
-    ready.touch()
-    return str(python)
+def official_python(create: bool, version: str = "0.5.1") -> str | None:
+    """The official SDK venv's interpreter (scripts/official_venvs.py builds it with `create`)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import official_venvs
+
+    return official_venvs.official_python(version, create=create)

@@ -1,6 +1,6 @@
-"""Build the byte-level tokenizer shipped in tinker/local/assets/tokenizer.
+"""Build the byte-level tokenizer shipped in tinker/local/compute/assets/tokenizer.
 
-Ids 0..255 are the raw bytes, then the special tokens of tinker.local.models in order.
+Ids 0..255 are the raw bytes, then the special tokens of tinker.local.compute.catalogue, in order.
 Run: `python scripts/build_tokenizer.py` (needs only `tokenizers`).
 """
 
@@ -14,7 +14,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from tinker.local.models import (
+from tinker.local.compute.catalogue import (
     BYTE_TOKENS,
     EOS_TOKEN_ID,
     LOCAL_MODELS,

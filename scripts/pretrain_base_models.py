@@ -23,11 +23,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from pretrain_corpus import corpus_text
 
-from tinker.local import pretrained
-from tinker.local.blas import set_blas_threads
-from tinker.local.model import Tape, Transformer, log_softmax, random_base_weights
-from tinker.local.models import ModelConfig, get_model_config
-from tinker.local.optim import Adam, AdamParams
+from tinker.local.compute import pretrained
+from tinker.local.compute.blas import set_blas_threads
+from tinker.local.compute.catalogue import TOKENIZER_DIR, ModelConfig, get_model_config
+from tinker.local.compute.optimizers import Adam, AdamParams
+from tinker.local.compute.transformer import Tape, Transformer, log_softmax, random_base_weights
 
 Array = npt.NDArray[Any]
 
@@ -61,8 +61,6 @@ RECIPES: dict[str, Recipe] = {
 def encode(text: str) -> Array:
     """Token ids of `text` with the packaged tokenizer (special tokens recognised)."""
     from tokenizers import Tokenizer
-
-    from tinker.local.models import TOKENIZER_DIR
 
     tokenizer = Tokenizer.from_file(str(TOKENIZER_DIR / "tokenizer.json"))
     return np.asarray(tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.int64)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from tinker import RetryConfig, types
-from tinker.local.paths import parse_tinker_path
+from tinker.local.server.paths import parse_tinker_path
 
 MODEL = "tinker-local/tiny"
 VOCAB = 256  # byte tokens of tinker-local/tiny

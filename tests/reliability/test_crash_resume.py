@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from tinker import TinkerError
-from tinker.local.checkpoint_files import CheckpointFiles
-from tinker.local.paths import parse_tinker_path
+from tinker.local.server.checkpoint_files import CheckpointFiles
+from tinker.local.server.paths import parse_tinker_path
 
 from .runs import ADAM, MODEL, assert_bit_identical, batch, checkpoint_tensors, train
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tinker.local.faults import FaultDecision, FaultRule, Faults
+from tinker.local.server.faults import FaultDecision, FaultRule, Faults
 
 from .runs import (
     MODEL,

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinker.local
-from tinker.local.api import ROUTES
+from tinker.local.server.routes import ROUTES
 
 from .conftest import API_KEY
 from .runs import MODEL

@@ -165,8 +165,8 @@ def test_no_file_outside_the_data_directory_is_served(
     ],
 )
 def test_tinker_paths_with_traversal_are_rejected(path: str) -> None:
-    from tinker.local.paths import parse_tinker_path
-    from tinker.local.status import BadRequest
+    from tinker.local.server.http_errors import BadRequest
+    from tinker.local.server.paths import parse_tinker_path
 
     with pytest.raises(ValueError, match="Invalid tinker path"):
         types.ParsedCheckpointTinkerPath.from_tinker_path(path)

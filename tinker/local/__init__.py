@@ -12,17 +12,15 @@ import pathlib
 import threading
 from typing import TYPE_CHECKING
 
-from tinker.local.faults import FaultRule, Faults
-from tinker.local.paths import default_data_dir
-from tinker.local.settings import EngineConfig
+from tinker.local.server import settings
+from tinker.local.server.faults import FaultRule, Faults
+from tinker.local.server.settings import EngineConfig
 
 if TYPE_CHECKING:
-    from tinker.local.backend import Backend
-    from tinker.local.server import LocalServer
+    from tinker.local.compute.backend import Backend
+    from tinker.local.server.app import LocalServer
 
 __all__ = ["EngineConfig", "FaultRule", "Faults", "LocalServer", "serve", "shared_server"]
-
-DEFAULT_LONG_POLL_SECONDS = 20.0
 
 _shared: LocalServer | None = None
 _shared_lock = threading.Lock()
@@ -30,18 +28,18 @@ _shared_lock = threading.Lock()
 
 def serve(
     *,
-    host: str = "127.0.0.1",
-    port: int = 0,
+    host: str = settings.HOST,
+    port: int = settings.PORT,
     data_dir: str | pathlib.Path | None = None,
     api_key: str | None = None,
     faults: Faults | str | None = None,
-    long_poll_seconds: float = DEFAULT_LONG_POLL_SECONDS,
-    seq_gap_seconds: float = 10.0,
-    session_idle_seconds: float | None = 3600.0,
+    long_poll_seconds: float = settings.LONG_POLL_SECONDS,
+    seq_gap_seconds: float = settings.SEQ_GAP_SECONDS,
+    session_idle_seconds: float | None = settings.SESSION_IDLE_SECONDS,
     config: EngineConfig | None = None,
     backend: Backend | None = None,
-    max_body_bytes: int = 64 * 1024 * 1024,
-    idle_connection_seconds: float = 120.0,
+    max_body_bytes: int = settings.MAX_BODY_BYTES,
+    idle_connection_seconds: float = settings.IDLE_CONNECTION_SECONDS,
 ) -> LocalServer:
     """Start a local server on background threads and return it (port 0 picks a free port).
 
@@ -50,7 +48,7 @@ def serve(
     timing arguments. Larger bodies than `max_body_bytes` are refused with 413; a connection
     that sends nothing for `idle_connection_seconds` (e.g. a stalled partial request) is closed.
     """
-    from tinker.local.server import LocalServer
+    from tinker.local.server.app import LocalServer
 
     if isinstance(faults, str):
         faults = Faults.parse(faults)
@@ -61,10 +59,12 @@ def serve(
             session_idle_seconds=session_idle_seconds,
         )
     if backend is None:
-        from tinker.local.compute_backend import ComputeBackend
+        from tinker.local.compute.backend import NumpyBackend
 
-        backend = ComputeBackend()
-    directory = pathlib.Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+        backend = NumpyBackend()
+    directory = (
+        pathlib.Path(data_dir).expanduser() if data_dir is not None else settings.default_data_dir()
+    )
     return LocalServer(
         host=host,
         port=port,
@@ -90,7 +90,7 @@ def shared_server() -> LocalServer:
 
 def __getattr__(name: str) -> object:
     if name == "LocalServer":
-        from tinker.local.server import LocalServer
+        from tinker.local.server.app import LocalServer
 
         return LocalServer
     raise AttributeError(f"module 'tinker.local' has no attribute {name!r}")

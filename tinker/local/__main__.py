@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-API_KEY_ENV = "TINKER_LOCAL_API_KEY"
+from tinker.local.server import settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,23 +19,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tinker.local")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a local Tinker-compatible server")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
-        "--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)"
+        "--host", default=settings.HOST, help=f"address to bind (default {settings.HOST})"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=settings.CLI_PORT,
+        help=f"port (default {settings.CLI_PORT}; 0 picks a free one)",
     )
     serve.add_argument(
         "--data-dir",
         default=None,
         help="where runs and checkpoints are kept "
-        "(default $TINKER_LOCAL_DATA_DIR or ~/.cache/tinker-sync/local)",
+        f"(default ${settings.DATA_DIR_ENV} or ~/.cache/tinker-sync/local)",
     )
     serve.add_argument(
         "--api-key",
-        default=os.environ.get(API_KEY_ENV) or None,
-        help=f"require this X-API-Key on requests (default ${API_KEY_ENV}; none: no check)",
+        default=os.environ.get(settings.API_KEY_ENV) or None,
+        help="require this X-API-Key on requests "
+        f"(default ${settings.API_KEY_ENV}; none: no check)",
     )
     serve.add_argument(
-        "--long-poll-seconds", type=float, default=20.0, help="retrieve_future wait bound"
+        "--long-poll-seconds",
+        type=float,
+        default=settings.LONG_POLL_SECONDS,
+        help=f"retrieve_future wait bound (default {settings.LONG_POLL_SECONDS:g})",
     )
     serve.add_argument("--faults", default=None, help='fault spec, e.g. "train.5xx=0.1,seed=1"')
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")

@@ -1,4 +1,4 @@
-"""Importing the types (and the wire module) loads no heavy dependency."""
+"""Importing the types (and the wire codecs) loads no heavy dependency."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import subprocess
 import sys
 
 HEAVY = [
+    "backports.zstd",
     "cattrs",
+    "compression.zstd",
+    "google.protobuf",
     "numpy",
     "requests",
     "safetensors",
@@ -40,3 +43,12 @@ def test_import_wire_is_light_until_used() -> None:
 
 def test_top_level_type_access_does_not_load_numpy() -> None:
     assert loaded_after("import tinker; tinker.types.ModelInput.from_ints([1])") == []
+
+
+def test_binary_codecs_load_numpy_and_zstd_only_when_used() -> None:
+    assert loaded_after("from tinker._wire import proto, compression") == []
+    assert loaded_after("from tinker._wire.proto import ForwardBackwardCall, messages") == []
+    decode = "from tinker._wire import proto; proto.decode(b'', proto.messages.SampleResponse)"
+    assert loaded_after(decode) == ["numpy"]
+    zstd = loaded_after("from tinker._wire import compression; compression.compress(b'x')")
+    assert zstd in (["backports.zstd"], ["compression.zstd"])

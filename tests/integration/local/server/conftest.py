@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tinker.local import EngineConfig, serve
-from tinker.local.server import LocalServer
+from tinker.local import EngineConfig, LocalServer, serve
 
 from .fake_backend import FakeBackend
 from .wire_client import WireClient

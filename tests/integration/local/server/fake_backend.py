@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from tinker.local.backend import ModelInfo
+from tinker.local.compute.backend import ModelInfo
 
 
 class FakeUserError(ValueError):
@@ -106,6 +106,8 @@ class FakeTrainer:
             if "target_tokens" not in datum.inputs:
                 raise FakeUserError(f"datum {index}: missing target_tokens")
             logprobs = self._logprobs(datum)
+            if config and "diverge" in config:  # what a run whose weights became NaN returns
+                logprobs = np.full_like(logprobs, np.nan)
             weights = datum.inputs.get("weights", np.ones_like(logprobs))
             loss = -(weights * logprobs)
             total += float(loss.sum())

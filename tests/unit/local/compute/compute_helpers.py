@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tinker.local.models import VOCAB_SIZE
-from tinker.local.trainer import DatumArrays, LoraTrainer
+from tinker.local.compute.catalogue import VOCAB_SIZE
+from tinker.local.compute.trainer import DatumArrays, LoraTrainer
 
 TINY = "tinker-local/tiny"
 #: The same network with the random initial weights (for tests of the math from a known start).

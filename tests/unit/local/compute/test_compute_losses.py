@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from compute_helpers import TINY, TINY_RANDOM, ce_datum
 
-from tinker.local.errors import UserInputError
-from tinker.local.losses import LOSSES, get_loss
-from tinker.local.models import VOCAB_SIZE
-from tinker.local.trainer import DatumArrays, LoraTrainer
+from tinker.local.compute.catalogue import VOCAB_SIZE
+from tinker.local.compute.errors import UserInputError
+from tinker.local.compute.losses import LOSSES, get_loss
+from tinker.local.compute.trainer import DatumArrays, LoraTrainer
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from compute_helpers import TINY
 
-from tinker.local import pretrained
-from tinker.local.model import base_weights, random_base_weights, weight_shapes
-from tinker.local.models import LOCAL_MODELS, get_model_config
+from tinker.local.compute import pretrained
+from tinker.local.compute.catalogue import LOCAL_MODELS, get_model_config, weight_shapes
+from tinker.local.compute.transformer import base_weights, random_base_weights
 
 RECIPE = {"steps": 1}
 

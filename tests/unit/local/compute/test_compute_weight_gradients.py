@@ -9,8 +9,9 @@ import numpy as np
 import numpy.typing as npt
 from compute_helpers import TINY, directional_check
 
-from tinker.local.model import LoraPair, Tape, Transformer, base_weights, merge_lora
-from tinker.local.models import VOCAB_SIZE, get_model_config
+from tinker.local.compute.catalogue import VOCAB_SIZE, get_model_config
+from tinker.local.compute.lora import LoraPair, merge_lora
+from tinker.local.compute.transformer import Tape, Transformer, base_weights
 
 Array = npt.NDArray[Any]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tinker.local.faults import FaultRule, Faults
+from tinker.local.server.faults import FaultRule, Faults
 
 
 def test_parse_builds_rules_and_seed() -> None:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinker.local.ordering import OrderedQueue
-from tinker.local.status import ServiceUnavailable
+from tinker.local.server.http_errors import ServiceUnavailable
+from tinker.local.server.ordering import OrderedQueue
 
 
 def test_jobs_run_in_seq_id_order_when_submitted_backwards() -> None:
@@ -43,7 +43,7 @@ def test_gap_is_skipped_after_the_bounded_wait_and_logged(
         if seq == 4:
             done.set()
 
-    with caplog.at_level(logging.WARNING, logger="tinker.local.ordering"):
+    with caplog.at_level(logging.WARNING, logger="tinker.local.server.ordering"):
         queue.submit(1, lambda: job(1))
         queue.submit(4, lambda: job(4))
         queue.submit(3, lambda: job(3))
@@ -93,7 +93,7 @@ def test_unordered_job_runs_before_later_seq_ids() -> None:
 
 
 def test_closed_queue_rejects_new_jobs() -> None:
-    queue = OrderedQueue("run-closed")
+    queue = OrderedQueue("run-closed", gap_seconds=30.0)
     queue.close()
     with pytest.raises(ServiceUnavailable, match="no longer loaded"):
         queue.submit(1, lambda: None)

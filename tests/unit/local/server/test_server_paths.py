@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tinker.local.paths import checkpoint_ref, default_data_dir, parse_tinker_path, validate_name
-from tinker.local.status import BadRequest
+from tinker.local.server.http_errors import BadRequest
+from tinker.local.server.paths import (
+    checkpoint_ref,
+    parse_tinker_path,
+    validate_name,
+)
 
 RUN = "3f1e0c2a-0000-4000-8000-000000000001:train:0"
 
@@ -53,11 +57,3 @@ def test_unsafe_names_are_rejected_with_the_rule(name: str) -> None:
 def test_checkpoint_ref_requires_a_known_kind() -> None:
     with pytest.raises(BadRequest, match="weights/<name>"):
         checkpoint_ref(RUN, "optimizer/x")
-
-
-def test_data_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    monkeypatch.setenv("TINKER_LOCAL_DATA_DIR", "/tmp/explicit-dir")
-    assert str(default_data_dir()) == "/tmp/explicit-dir"
-    monkeypatch.delenv("TINKER_LOCAL_DATA_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", "/tmp/cachehome")
-    assert str(default_data_dir()) == "/tmp/cachehome/tinker-sync/local"

@@ -10,9 +10,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from tinker.local.paths import CheckpointRef
-from tinker.local.status import NotFound
-from tinker.local.store import RunRow, SamplerRow, SessionRow, Store
+from tinker.local.server.http_errors import NotFound
+from tinker.local.server.paths import CheckpointRef
+from tinker.local.server.store import RunRow, SamplerRow, SessionRow, Store
 
 RUN = "sess-1:train:0"
 

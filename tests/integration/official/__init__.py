@@ -1,0 +1,1 @@
+"""Tests and harness around the unmodified official SDKs (opt-in)."""

@@ -1,0 +1,148 @@
+"""Opt-in acceptance: one end-to-end scenario (scenario.py) run by every SDK on one tinker.local.
+
+The official SDK 0.38.0 with 0.38 idioms, the official SDK 0.5.1 with 0.5.1 idioms and tinker-sync
+with both, each in its own interpreter, against one `tinker.local.serve(...)` (and again against
+one with injected faults). Every run must pass every step and produce bit-identical losses and the
+same sampled tokens as the reference run (tinker-sync, 0.5.1 idioms, no faults).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tinker.local import EngineConfig, LocalServer, serve
+
+from .conftest import HERE, official_python
+
+SCENARIO = HERE / "scenario.py"
+FAULTS = "train.5xx=0.1,sample.429=0.2,poll.408=0.3,*.drop_response=0.03,seed=4"
+COMPARED = ("losses", "continuation", "forward_at_save", "sample_tokens", "rl_losses")
+SDKS: dict[str, Callable[[], str]] = {
+    "official-0.38.0": lambda: official_python("0.38.0"),
+    "official-0.5.1": lambda: official_python("0.5.1"),
+    "tinker-sync": lambda: sys.executable,
+}
+# Steps an SDK cannot do in that era's idioms: official 0.5.1 has no load_state_with_optimizer,
+# no pickling of SamplingClient and no ServiceClient.close().
+SKIPPED = {
+    ("official-0.5.1", "0.5.1"): [
+        "resume_with_optimizer",
+        "pickled_sampler_in_subprocess",
+        "close_session",
+    ]
+}
+
+OFFICIAL_038_MISSING = (
+    "tinker.local speaks only the 0.5.1 protocol: forward_backward bodies are protobuf (400 'The "
+    "request body is not valid JSON'), sample results must be protobuf, create-via-load "
+    "load_weights has no model_id (422), sessions/{id}/finish and the 0.38 REST paths are 404"
+)
+SYNC_038_MISSING = (
+    "tinker-sync lacks the 0.38 public API: ServiceClient(display_name=, project_id=) is refused, "
+    "tinker.RestClient(base_url=...), awaitable creation futures and close(status) are missing"
+)
+RUNS = [
+    pytest.param(
+        "official-0.38.0",
+        "0.38",
+        marks=pytest.mark.xfail(strict=False, reason=OFFICIAL_038_MISSING),
+    ),
+    pytest.param("official-0.5.1", "0.5.1"),
+    pytest.param("tinker-sync", "0.5.1"),
+    pytest.param(
+        "tinker-sync", "0.38", marks=pytest.mark.xfail(strict=False, reason=SYNC_038_MISSING)
+    ),
+]
+
+pytestmark = [pytest.mark.optin, pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str | None, LocalServer]]:
+    """One clean tinker.local and one with injected faults, shared by every run."""
+    config = EngineConfig(long_poll_seconds=2.0, session_idle_seconds=None)
+    root = tmp_path_factory.mktemp("scenario-servers")
+    with (
+        serve(data_dir=root / "clean", config=config) as clean,
+        serve(data_dir=root / "faults", config=config, faults=FAULTS) as faulty,
+    ):
+        yield {None: clean, FAULTS: faulty}
+
+
+def run_scenario(python: str, url: str, idioms: str, cwd: pathlib.Path) -> dict[str, Any]:
+    """Run scenario.py in `python`; return its results or fail naming the first failed step."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TINKER_", "PYTHON"))}
+    # A neutral working directory, so no interpreter imports this checkout's tinker/ by accident.
+    done = subprocess.run(
+        [python, str(SCENARIO), url, "--idioms", idioms],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env=env,
+    )
+    if done.returncode != 0 or "scenario: all steps passed" not in done.stdout:
+        failed = re.search(r"^STEP FAILED: .*$", done.stderr, re.MULTILINE)
+        first = failed.group(0) if failed else done.stderr.strip()[-2000:]
+        passed = re.findall(r"^step ok: (.*)$", done.stdout, re.MULTILINE)
+        pytest.fail(f"{first}\n(steps passed before it: {', '.join(passed)})", pytrace=False)
+    results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return results
+
+
+@pytest.fixture(scope="module")
+def reference(
+    servers: dict[str | None, LocalServer], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """tinker-sync with 0.5.1 idioms on the clean server: the numbers every run must match."""
+    cwd = tmp_path_factory.mktemp("reference")
+    return run_scenario(sys.executable, servers[None].url, "0.5.1", cwd)
+
+
+@pytest.mark.parametrize("faults", [None, FAULTS], ids=["clean", "faults"])
+@pytest.mark.parametrize(("sdk", "idioms"), RUNS)
+def test_scenario_passes_with_identical_numbers(
+    sdk: str,
+    idioms: str,
+    faults: str | None,
+    servers: dict[str | None, LocalServer],
+    reference: dict[str, Any],
+    tmp_path: pathlib.Path,
+) -> None:
+    results = run_scenario(SDKS[sdk](), servers[faults].url, idioms, tmp_path)
+    assert results["skipped"] == SKIPPED.get((sdk, idioms), [])
+    assert len(results["losses"]) >= 2 and results["losses"][-1] <= results["losses"][0] / 2
+    for key in COMPARED:
+        assert results[key] == reference[key], f"{key}: {results[key]} != {reference[key]}"
+
+
+@pytest.mark.xfail(strict=False, reason=OFFICIAL_038_MISSING)
+def test_every_public_call_of_official_038_goes_through_on_tinker_local(
+    servers: dict[str | None, LocalServer], tmp_path: pathlib.Path
+) -> None:
+    """The capture driver in probe mode: every public 0.38 call, failures listed, none stops it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TINKER_", "PYTHON"))}
+    done = subprocess.run(
+        [
+            official_python("0.38.0"),
+            str(HERE / "capture_driver_038.py"),
+            servers[None].url,
+            "probe",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env=env,
+    )
+    failures = re.findall(r"^FAILED .*$", done.stdout, re.MULTILINE)
+    assert done.returncode == 0 and not failures, "\n".join(failures) or done.stderr[-3000:]

@@ -1,0 +1,469 @@
+"""`tinker.types` values <-> protobuf bodies: the only module where SDK types meet messages.
+
+Requests: a ForwardBackwardCall (datums, loss, config, model, seq_id, forward_only) <->
+ForwardBackwardRequest bytes. Results: types.ForwardBackwardOutput and types.SampleResponse
+<-> their messages. Numeric values travel as numpy arrays; result tensors are built with
+TensorData.from_numpy. Rules (PROTOCOL-0.38 section 9): a loss_fn_config number goes to both
+config maps, a string only to v2, and v2 wins when decoding; int32 is widened to int64 and
+bfloat16 to float32 (bit-exact); a 2-D `target_tokens` or `weights` input travels as CSR when
+that is smaller; NaN prompt logprobs read as None; top-k cells holding the sentinel (token 0,
+logprob -99999.0) are dropped from the end of a row, and a row starting with one is None.
+
+What the current types cannot hold is not mapped: provenance spans and dmel chunks of
+requests, and prompt_cache_hit_tokens, target_prompt_logprobs, prompt_alt_tokens and
+per-sequence top-k of sample responses (the messages keep them all).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from tinker import types
+from tinker._wire.proto import messages as m
+from tinker._wire.proto.call import ForwardBackwardCall
+from tinker._wire.proto.checks import batched_datum_count
+from tinker._wire.proto.decoder import decode
+from tinker._wire.proto.encoder import encode
+from tinker._wire.proto.errors import ProtobufDecodeError
+
+__all__ = [
+    "ForwardBackwardCall",
+    "decode_forward_backward_output",
+    "decode_forward_backward_request",
+    "decode_sample_response",
+    "encode_forward_backward_output",
+    "encode_forward_backward_request",
+    "encode_sample_response",
+    "sparse_csr_if_smaller",
+]
+
+T = TypeVar("T")
+Array = npt.NDArray[Any]
+BytesLike = bytes | bytearray | memoryview
+
+TOPK_SENTINEL_TOKEN = 0
+TOPK_SENTINEL_LOGPROB = -99999.0
+# Inputs that may travel as CSR when that is smaller (PROTOCOL-0.38 section 9.5).
+SPARSE_INPUT_KEYS = frozenset({"target_tokens", "weights"})
+# A sparse tensor is densified for the current types only up to this many values.
+MAX_DENSIFIED_VALUES = 1 << 26
+
+_WIRE_DTYPE = {"int64": m.DType.INT64, "float32": m.DType.FLOAT32}
+_NUMPY: dict[str, np.dtype[Any]] = {"int64": np.dtype("<i8"), "float32": np.dtype("<f4")}
+_INT32_MAX = (1 << 31) - 1
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+def encode_forward_backward_request(call: ForwardBackwardCall) -> bytes:
+    """The ForwardBackwardRequest body of `call`; ValueError names a datum or config entry
+    that has no protobuf form (an image asset pointer, a value out of range, ...)."""
+    config, config_v2 = _config_maps(call.loss_fn_config)
+    message = m.ForwardBackwardRequest(
+        model_id=call.model_id,
+        seq_id=call.seq_id,
+        data=_datum_messages(call.data),
+        loss_fn=call.loss_fn,
+        loss_fn_config=config,
+        forward_only=call.forward_only,
+        loss_fn_config_v2=config_v2,
+    )
+    return encode(message)
+
+
+def decode_forward_backward_request(body: BytesLike) -> ForwardBackwardCall:
+    """A ForwardBackwardRequest body as a ForwardBackwardCall; ProtobufDecodeError says what
+    is malformed or cannot be represented by tinker.types."""
+    message = decode(body, m.ForwardBackwardRequest)
+    data = []
+    for index, datum in enumerate(message.data):
+        try:
+            data.append(_datum_value(datum))
+        except ProtobufDecodeError as exc:
+            raise exc.within(f"[{index}]").within("data").within("ForwardBackwardRequest") from None
+        except (TypeError, ValueError) as exc:
+            raise ProtobufDecodeError(
+                str(exc), "ForwardBackwardRequest", "data", f"[{index}]"
+            ) from None
+    config: dict[str, float | str] = dict(message.loss_fn_config)
+    config.update((k, v) for k, v in message.loss_fn_config_v2.items() if v is not None)
+    return ForwardBackwardCall(
+        model_id=message.model_id,
+        seq_id=message.seq_id,
+        data=data,
+        loss_fn=message.loss_fn,
+        loss_fn_config=config or None,
+        forward_only=message.forward_only,
+    )
+
+
+def _config_maps(
+    config: Mapping[str, Any] | None,
+) -> tuple[dict[str, float], dict[str, m.LossConfigValue]]:
+    numbers: dict[str, float] = {}
+    values: dict[str, m.LossConfigValue] = {}
+    for key, value in (config or {}).items():
+        if isinstance(value, str):
+            values[key] = value
+        elif isinstance(value, (bool, int, float, np.integer, np.floating)):
+            numbers[key] = values[key] = float(value)
+        else:
+            raise ValueError(
+                f"loss_fn_config[{key!r}]: expected a number or a string, "
+                f"got {type(value).__name__}"
+            )
+    return numbers, values
+
+
+def _datum_messages(data: Sequence[types.Datum]) -> list[m.Datum]:
+    messages = []
+    for index, datum in enumerate(data):
+        try:
+            messages.append(_datum_message(datum))
+        except ValueError as exc:
+            raise ValueError(f"data[{index}].{exc}") from None
+    return messages
+
+
+def _datum_message(datum: types.Datum) -> m.Datum:
+    chunks = []
+    for position, chunk in enumerate(datum.model_input.chunks):
+        try:
+            chunks.append(_chunk_message(chunk))
+        except ValueError as exc:
+            raise ValueError(f"model_input.chunks[{position}]: {exc}") from None
+    inputs = {}
+    for key, value in datum.loss_fn_inputs.items():
+        try:
+            inputs[key] = _tensor_message(key, value)
+        except ValueError as exc:
+            raise ValueError(f"loss_fn_inputs[{key!r}]: {exc}") from None
+    return m.Datum(model_input=chunks, loss_fn_inputs=inputs)
+
+
+def _chunk_message(chunk: types.ModelInputChunk) -> m.Chunk:
+    if isinstance(chunk, types.EncodedTextChunk):
+        tokens = _numbers(chunk.tokens, np.dtype("<i8"))
+        if tokens.size and int(tokens.max()) > _INT32_MAX:
+            raise ValueError(f"token id {int(tokens.max())} does not fit in int32")
+        return m.EncodedTextChunk(tokens=tokens.astype("<i4"))
+    if isinstance(chunk, types.ImageChunk):
+        return m.ImageChunk(
+            data=bytes(chunk.data), format=chunk.format, expected_tokens=chunk.expected_tokens
+        )
+    raise ValueError(
+        f"{type(chunk).__name__} has no protobuf form; forward and forward_backward "
+        "take token and inline image chunks only"
+    )
+
+
+def _numbers(values: Any, dtype: np.dtype[Any]) -> Array:
+    """Values (a list, a tuple or an array) as a 1-D array of `dtype`, without a detour
+    through a Python list when they already are an array."""
+    if isinstance(values, np.ndarray):
+        return np.ascontiguousarray(values, dtype).reshape(-1)
+    return np.fromiter(values, dtype, len(values))
+
+
+def _tensor_message(key: str, tensor: types.TensorData) -> m.Tensor:
+    dtype = _WIRE_DTYPE.get(tensor.dtype)
+    if dtype is None:
+        raise ValueError(f"dtype {tensor.dtype!r} has no protobuf form")
+    try:
+        values = _numbers(tensor.data, _NUMPY[tensor.dtype])
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise ValueError(f"values do not fit {tensor.dtype}: {exc}") from None
+    shape = () if tensor.shape is None else tuple(tensor.shape)
+    if key in SPARSE_INPUT_KEYS and len(shape) == 2 and values.size == math.prod(shape):
+        csr = sparse_csr_if_smaller(values.reshape(shape))
+        if csr is not None:
+            return m.Tensor(dtype=dtype, shape=shape, sparse_csr=csr)
+    return m.Tensor(dtype=dtype, shape=shape, dense=values)
+
+
+def sparse_csr_if_smaller(matrix: Array, pad_value: int = 0) -> m.SparseCsr | None:
+    """CSR of a 2-D array leaving out cells equal to `pad_value`, when it takes fewer numbers
+    than the dense form: (rows + 1) + 2 * nnz < rows * cols. Otherwise None."""
+    rows, cols = matrix.shape
+    listed = matrix != pad_value
+    nnz = int(np.count_nonzero(listed))
+    if (rows + 1) + 2 * nnz >= rows * cols:
+        return None
+    crow = np.zeros(rows + 1, np.int64)
+    np.cumsum(np.count_nonzero(listed, axis=1), out=crow[1:])
+    return m.SparseCsr(
+        values=matrix[listed], crow_indices=crow, col_indices=np.nonzero(listed)[1].astype("<i8")
+    )
+
+
+def _datum_value(datum: m.Datum) -> types.Datum:
+    chunks = []
+    for position, chunk in enumerate(datum.model_input):
+        try:
+            chunks.append(_chunk_value(chunk))
+        except ProtobufDecodeError as exc:
+            raise exc.within(f"[{position}]").within("model_input") from None
+    inputs = {}
+    for key, tensor in datum.loss_fn_inputs.items():
+        try:
+            inputs[key] = _tensor_data(tensor)
+        except ProtobufDecodeError as exc:
+            raise exc.within(f"[{key!r}]").within("loss_fn_inputs") from None
+    return types.Datum(model_input=types.ModelInput(chunks=chunks), loss_fn_inputs=inputs)
+
+
+def _chunk_value(chunk: m.Chunk) -> types.ModelInputChunk:
+    if isinstance(chunk, m.EncodedTextChunk):
+        return types.EncodedTextChunk(tokens=chunk.tokens.tolist())
+    if isinstance(chunk, m.ImageChunk):
+        if chunk.format not in ("png", "jpeg"):
+            raise ProtobufDecodeError(f"image format {chunk.format!r} is not png or jpeg", "image")
+        # The 0.38 chunk has no height, width or token count: its length is expected_tokens.
+        return types.ImageChunk.model_construct(
+            data=chunk.data,
+            format=chunk.format,
+            expected_tokens=chunk.expected_tokens,
+            tokens=chunk.expected_tokens or 0,
+            height=0,
+            width=0,
+        )
+    raise ProtobufDecodeError("dmel chunks have no tinker.types form", "dmel")
+
+
+def _widened(values: Array, dtype: m.DType) -> Array:
+    """int32 as int64 and bfloat16 as float32 (its 16 bits become the upper half)."""
+    if dtype == m.DType.INT32:
+        return values.astype(np.int64)
+    if dtype == m.DType.BFLOAT16:
+        return (values.astype(np.uint32) << 16).view(np.float32)
+    return values
+
+
+def _tensor_data(tensor: m.Tensor) -> types.TensorData:
+    """A Tensor as TensorData; a sparse one densified (the current TensorData is dense)."""
+    shape = tensor.shape
+    if tensor.sparse_csr is None:
+        values = np.empty(0, np.float32) if tensor.dense is None else tensor.dense
+        array = _widened(values, tensor.dtype)
+        return types.TensorData.from_numpy(array.reshape(shape) if shape else array)
+    rows, cols = shape
+    if rows * cols > MAX_DENSIFIED_VALUES:
+        raise ProtobufDecodeError(
+            f"a sparse {rows} x {cols} tensor is too large to densify "
+            f"(at most {MAX_DENSIFIED_VALUES} values)",
+            "sparse_csr",
+        )
+    csr = tensor.sparse_csr
+    listed = _widened(csr.values, tensor.dtype)
+    dense = np.zeros((rows, cols), listed.dtype)
+    row_of = np.repeat(np.arange(rows), np.diff(csr.crow_indices))
+    dense[row_of, csr.col_indices] = listed
+    return types.TensorData.from_numpy(dense)
+
+
+# --- forward_backward results ----------------------------------------------------------------
+
+
+def encode_forward_backward_output(output: types.ForwardBackwardOutput) -> bytes:
+    """The ForwardBackwardOutput body of `output`: per-datum outputs batched into records
+    (a new record wherever a field's dtype or trailing shape changes)."""
+    records: list[m.ArrayRecord] = []
+    names: list[str] | None = None
+    signature: tuple[Any, ...] | None = None
+    group: list[dict[str, Array]] = []
+    for index, outputs in enumerate(output.loss_fn_outputs):
+        arrays = {name: _output_array(index, name, td) for name, td in outputs.items()}
+        if names is None:
+            names = sorted(arrays)
+        elif sorted(arrays) != names:
+            raise ValueError(
+                f"loss_fn_outputs[{index}]: fields {sorted(arrays)} differ from the first "
+                f"datum's {names}; every datum must have the same outputs"
+            )
+        current = tuple((a.dtype.str, a.shape[1:]) for _, a in sorted(arrays.items()))
+        if group and current != signature:
+            records.append(_record(group))
+            group = []
+        signature = current
+        group.append(arrays)
+    if group:
+        records.append(_record(group))
+    message = m.ForwardBackwardOutput(
+        loss_fn_output_type=output.loss_fn_output_type,
+        loss_fn_outputs=records,
+        metrics=dict(output.metrics),
+    )
+    return encode(message)
+
+
+def _output_array(index: int, name: str, tensor: types.TensorData) -> Array:
+    where = f"loss_fn_outputs[{index}][{name!r}]"
+    if tensor.dtype not in _NUMPY:
+        raise ValueError(f"{where}: dtype {tensor.dtype!r} has no protobuf form")
+    array = tensor.to_numpy()
+    if array.ndim == 0:
+        raise ValueError(f"{where}: a 0-d output has no protobuf form (give it shape [1])")
+    return np.ascontiguousarray(array, _NUMPY[tensor.dtype])
+
+
+def _record(group: list[dict[str, Array]]) -> m.ArrayRecord:
+    fields = {}
+    for name, first in group[0].items():
+        arrays = [outputs[name] for outputs in group]
+        offsets = np.zeros(len(arrays) + 1, np.int64)
+        np.cumsum([a.nbytes for a in arrays], out=offsets[1:])
+        fields[name] = m.BatchedTensor(
+            data=np.concatenate([a.reshape(-1) for a in arrays]),
+            offsets=offsets,
+            dtype=_WIRE_DTYPE[first.dtype.name],
+            trailing_shape=first.shape[1:],
+        )
+    return m.ArrayRecord(fields=fields, num_datums=len(group))
+
+
+def decode_forward_backward_output(body: BytesLike) -> types.ForwardBackwardOutput:
+    """A ForwardBackwardOutput body as types.ForwardBackwardOutput (one dict of tensors per
+    datum, records concatenated in order); ProtobufDecodeError says what is wrong."""
+    message = decode(body, m.ForwardBackwardOutput)
+    names: list[str] | None = None
+    outputs: list[dict[str, types.TensorData]] = []
+    for index, record in enumerate(message.loss_fn_outputs):
+        if names is None:
+            names = sorted(record.fields)
+        elif sorted(record.fields) != names:
+            raise ProtobufDecodeError(
+                f"fields {sorted(record.fields)} differ from the first record's {names}",
+                "ForwardBackwardOutput",
+                "loss_fn_outputs",
+                f"[{index}]",
+            )
+        outputs += _record_outputs(record)
+    kind = message.loss_fn_output_type.rsplit(":", 1)[-1]
+    return types.ForwardBackwardOutput(
+        loss_fn_output_type=kind or ("" if message.loss_fn_outputs else "ArrayRecord"),
+        loss_fn_outputs=outputs,
+        metrics=dict(message.metrics),
+    )
+
+
+def _record_outputs(record: m.ArrayRecord) -> list[dict[str, types.TensorData]]:
+    count = record.num_datums
+    if not count and record.fields:
+        count = batched_datum_count(next(iter(record.fields.values())))
+    outputs: list[dict[str, types.TensorData]] = [{} for _ in range(count)]
+    for name, batched in record.fields.items():
+        values = _widened(batched.data, batched.dtype)
+        bounds = (batched.offsets // batched.data.itemsize).tolist()
+        trailing = batched.trailing_shape
+        row = math.prod(trailing)
+        for index, per_datum in enumerate(outputs):
+            part = values[bounds[index] : bounds[index + 1]]
+            leading = part.size // row if row else 0  # the leading dimension is inferred
+            per_datum[name] = types.TensorData.from_numpy(part.reshape(leading, *trailing))
+    return outputs
+
+
+# --- sample results --------------------------------------------------------------------------
+
+
+def encode_sample_response(response: types.SampleResponse) -> bytes:
+    """The SampleResponse body of `response` (None prompt logprobs become NaN)."""
+    sequences = []
+    for index, sequence in enumerate(response.sequences):
+        where = f"sequences[{index}]"
+        tokens = _numbers(sequence.tokens, np.dtype("<i8"))
+        if tokens.size and (int(tokens.min()) < -_INT32_MAX - 1 or int(tokens.max()) > _INT32_MAX):
+            raise ValueError(f"{where}.tokens: a token id does not fit in int32")
+        sequences.append(
+            m.SampledSequence(
+                stop_reason=m.StopReason.LENGTH
+                if sequence.stop_reason == "length"
+                else m.StopReason.STOP,
+                tokens=tokens.astype("<i4"),
+                logprobs=None
+                if sequence.logprobs is None
+                else _numbers(sequence.logprobs, np.dtype("<f4")),
+            )
+        )
+    prompt = response.prompt_logprobs
+    message = m.SampleResponse(
+        sequences=sequences,
+        prompt_logprobs=None
+        if prompt is None
+        else np.array([math.nan if v is None else v for v in prompt], "<f4"),
+        topk_prompt_logprobs=_topk_message(response.topk_prompt_logprobs),
+    )
+    return encode(message)
+
+
+def _topk_message(
+    rows: Sequence[Sequence[tuple[int, float]] | None] | None,
+) -> m.TopkLogprobs | None:
+    """Rows of (token, logprob) pairs as a dense table, short rows padded with the sentinel."""
+    if rows is None:
+        return None
+    k = max((len(row) for row in rows if row), default=0)
+    token_ids = np.full((len(rows), k), TOPK_SENTINEL_TOKEN, "<i4")
+    logprobs = np.full((len(rows), k), TOPK_SENTINEL_LOGPROB, "<f4")
+    for index, row in enumerate(rows):
+        for column, (token, logprob) in enumerate(row or ()):
+            token_ids[index, column] = token
+            logprobs[index, column] = logprob
+    return m.TopkLogprobs(
+        token_ids=token_ids.reshape(-1), logprobs=logprobs.reshape(-1), k=k, length=len(rows)
+    )
+
+
+def decode_sample_response(body: BytesLike) -> types.SampleResponse:
+    """A SampleResponse body as types.SampleResponse; ProtobufDecodeError says what is wrong."""
+    message = decode(body, m.SampleResponse)
+    sequences = [
+        types.SampledSequence(
+            stop_reason="length" if sequence.stop_reason == m.StopReason.LENGTH else "stop",
+            tokens=sequence.tokens.tolist(),
+            logprobs=_present(sequence.logprobs, lambda values: values.tolist()),
+        )
+        for sequence in message.sequences
+    ]
+    return types.SampleResponse(
+        sequences=sequences,
+        prompt_logprobs=_present(message.prompt_logprobs, _nan_as_none),
+        topk_prompt_logprobs=_topk_rows(message.topk_prompt_logprobs),
+    )
+
+
+def _present(values: Array | None, convert: Callable[[Array], T]) -> T | None:
+    """An optional numeric field converted, or None when absent or empty (both read alike)."""
+    return None if values is None or values.size == 0 else convert(values)
+
+
+def _nan_as_none(values: Array) -> list[float | None]:
+    listed: list[float | None] = values.tolist()
+    for index in np.flatnonzero(np.isnan(values)).tolist():
+        listed[index] = None
+    return listed
+
+
+def _topk_rows(topk: m.TopkLogprobs | None) -> list[list[tuple[int, float]] | None] | None:
+    if topk is None or topk.k == 0 or topk.length == 0:
+        return None
+    token_ids = topk.token_ids.reshape(topk.length, topk.k)
+    logprobs = topk.logprobs.reshape(topk.length, topk.k)
+    filled = (token_ids != TOPK_SENTINEL_TOKEN) | (logprobs != TOPK_SENTINEL_LOGPROB)
+    rows: list[list[tuple[int, float]] | None] = []
+    table = zip(token_ids.tolist(), logprobs.tolist(), filled.tolist(), strict=True)
+    for ids, lps, cells in table:
+        if not cells[0]:
+            rows.append(None)
+            continue
+        width = len(cells)
+        while not cells[width - 1]:
+            width -= 1
+        rows.append(list(zip(ids[:width], lps[:width], strict=True)))
+    return rows

@@ -1,0 +1,100 @@
+"""A running local server: store + engine + HTTP transport on background threads.
+
+`LocalServer` owns everything it starts; `close()` stops the HTTP loop, ends open connections,
+stops the engine's threads and closes the database. Usable as a context manager.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import threading
+from types import TracebackType
+
+from tinker.local.compute.backend import Backend
+from tinker.local.server.engine import Engine
+from tinker.local.server.faults import Faults
+from tinker.local.server.http import LocalHTTPServer, ServerOptions
+from tinker.local.server.routes import Routes
+from tinker.local.server.settings import EngineConfig
+from tinker.local.server.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class LocalServer:
+    """An in-process Tinker-compatible server; `url` is the SDK's base_url."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        data_dir: pathlib.Path,
+        api_key: str | None,
+        faults: Faults | None,
+        config: EngineConfig,
+        backend: Backend,
+        max_body_bytes: int,
+        idle_connection_seconds: float,
+    ) -> None:
+        self.data_dir = data_dir
+        self.store = Store(data_dir)
+        try:
+            self.engine = Engine(self.store, backend, config)
+            options = ServerOptions(
+                api_key=api_key,
+                faults=faults,
+                max_body_bytes=max_body_bytes,
+                idle_connection_seconds=idle_connection_seconds,
+            )
+            self._httpd = LocalHTTPServer((host, port), Routes(self.engine), options)
+        except BaseException:
+            if hasattr(self, "engine"):
+                self.engine.close()
+            self.store.close()
+            raise
+        self.url = self._httpd.url
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="tinker-local-http",
+            daemon=True,
+        )
+        self._thread.start()
+        logger.info("Tinker local server listening on %s (data directory %s)", self.url, data_dir)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop serving and release threads, sockets and the database (idempotent)."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self.engine.close()
+        self._httpd.close_connections()
+        self._thread.join(timeout=5.0)
+        self.store.close()
+        logger.info("Tinker local server on %s stopped", self.url)
+
+    def __enter__(self) -> LocalServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running"
+        return f"LocalServer(url={self.url!r}, data_dir={str(self.data_dir)!r}, {state})"

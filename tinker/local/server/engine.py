@@ -1,0 +1,139 @@
+"""The local server's engine: sessions, training runs, samplers and futures behind one object.
+
+It wires the parts together (sessions, runs, samplers, futures, store), serves the checkpoint
+operations of the REST endpoints and runs the periodic maintenance: expired results, idle
+sessions, checkpoints past their TTL, old archive links.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+
+from tinker import types
+from tinker.local.compute.backend import Backend
+from tinker.local.server.context import EngineContext
+from tinker.local.server.futures import FutureStore
+from tinker.local.server.http_errors import Gone, NotFound
+from tinker.local.server.paths import CheckpointRef, parse_tinker_path
+from tinker.local.server.runs import TrainingRuns
+from tinker.local.server.samplers import Samplers
+from tinker.local.server.sessions import Sessions
+from tinker.local.server.settings import EngineConfig
+from tinker.local.server.store import Store, expiry_time, now
+
+logger = logging.getLogger(__name__)
+
+
+class Engine:
+    """All server state except HTTP: thread-safe, shared by the request handler threads."""
+
+    def __init__(self, store: Store, backend: Backend, config: EngineConfig | None = None) -> None:
+        self.store = store
+        self.backend = backend
+        self.config = config or EngineConfig()
+        self.futures = FutureStore(
+            delivered_grace_seconds=self.config.result_grace_seconds,
+            undelivered_seconds=self.config.result_max_age_seconds,
+        )
+        self.sessions = Sessions(store, self.config.session_idle_seconds)
+        context = EngineContext(store, backend, self.futures, self.sessions, self.config)
+        self.samplers = Samplers(context)
+        self.runs = TrainingRuns(context, self.samplers)
+        self._lock = threading.Lock()
+        self._archives: dict[str, tuple[CheckpointRef, float]] = {}
+        self._stop = threading.Event()
+        self._maintenance = threading.Thread(
+            target=self._maintain, name="tinker-local-maintenance", daemon=True
+        )
+        self._maintenance.start()
+
+    def close(self) -> None:
+        """Stop background work: run queues, sample pool, maintenance, waiting polls."""
+        self._stop.set()
+        self.runs.close()
+        self.samplers.close()
+        self.futures.close()
+        self._maintenance.join(timeout=5.0)
+
+    def model_names(self) -> list[str]:
+        """Names of the base models this server trains and samples."""
+        return self.backend.model_names()
+
+    def retrieve(self, request_id: str, timeout: float | None = None) -> bytes | None:
+        """The result or failure body, or None if still pending after the long-poll bound."""
+        wait = self.config.long_poll_seconds if timeout is None else timeout
+        return self.futures.wait(request_id, wait)
+
+    # checkpoints (REST)
+
+    def weights_info(self, tinker_path: str) -> types.WeightsInfoResponse:
+        """WeightsInfoResponse for a checkpoint of this server (own or published)."""
+        ref = parse_tinker_path(tinker_path)
+        if self.store.get_checkpoint(ref) is None:
+            raise NotFound(f"Checkpoint {tinker_path!r} not found.")
+        run = self.runs.run_row(ref.run_id)
+        return types.WeightsInfoResponse(
+            base_model=run.base_model, is_lora=True, lora_rank=run.lora_rank
+        )
+
+    def delete_checkpoint(self, ref: CheckpointRef) -> None:
+        """Delete a checkpoint's row and files; NotFound if it does not exist."""
+        if not self.store.delete_checkpoint(ref):
+            raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+
+    def set_public(self, ref: CheckpointRef, public: bool) -> None:
+        """Publish or unpublish (idempotent); NotFound if the checkpoint does not exist."""
+        if not self.store.set_public(ref, public):
+            raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+
+    def set_ttl(self, ref: CheckpointRef, ttl_seconds: float | None) -> None:
+        """Expire a checkpoint `ttl_seconds` from now, or never (None); NotFound if missing."""
+        if not self.store.set_expiry(ref, expiry_time(ttl_seconds)):
+            raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+
+    def archive_token(self, ref: CheckpointRef) -> tuple[str, float]:
+        """A short-lived download token for a checkpoint's archive and its expiry (Unix time)."""
+        if self.store.get_checkpoint(ref) is None:
+            raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+        token = secrets.token_urlsafe(24)
+        expires = now() + self.config.archive_url_seconds
+        with self._lock:
+            self._archives[token] = (ref, expires)
+        return token, expires
+
+    def archive(self, token: str) -> tuple[CheckpointRef, bytes]:
+        """The tar archive a download token points to; NotFound/Gone for bad or old tokens."""
+        with self._lock:
+            entry = self._archives.get(token)
+        if entry is None:
+            raise NotFound("Unknown archive link.")
+        ref, expires = entry
+        if now() > expires:
+            raise Gone("This archive link has expired; ask for a new one.")
+        return ref, self.store.files.archive(ref)
+
+    # maintenance
+
+    def _maintain(self) -> None:
+        while not self._stop.wait(self.config.maintenance_seconds):
+            try:
+                self.maintain_once()
+            except Exception:
+                logger.exception("local server maintenance failed")
+
+    def maintain_once(self) -> None:
+        """Drop expired results, idle sessions, expired checkpoints and archive links."""
+        self.futures.sweep()
+        ended = self.sessions.expire_idle()
+        if ended:
+            self.runs.unload_sessions(ended)
+            self.samplers.forget_sessions(ended)
+        wall = now()
+        for ref in self.store.expired_checkpoints(wall):
+            logger.info("deleting expired checkpoint %s", ref.tinker_path)
+            self.store.delete_checkpoint(ref)
+        with self._lock:
+            for token in [t for t, (_, exp) in self._archives.items() if exp < wall]:
+                del self._archives[token]

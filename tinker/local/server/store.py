@@ -1,0 +1,450 @@
+"""Persistent metadata of the local server in SQLite: sessions, runs, checkpoints, samplers.
+
+One connection guarded by a lock (WAL journal), in `<data_dir>/tinker-local.sqlite3`. Checkpoint
+files live beside it (server.checkpoint_files). Everything here survives a server restart.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+
+from tinker.local.server.checkpoint_files import CheckpointFiles
+from tinker.local.server.http_errors import BadRequest
+from tinker.local.server.paths import CheckpointRef
+
+DB_FILE = "tinker-local.sqlite3"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    tags TEXT NOT NULL,
+    user_metadata TEXT,
+    sdk_version TEXT,
+    expired_at REAL
+);
+CREATE TABLE IF NOT EXISTS training_runs (
+    run_id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    model_seq_id INTEGER NOT NULL,
+    base_model TEXT NOT NULL,
+    lora_rank INTEGER NOT NULL,
+    seed INTEGER,
+    train_mlp INTEGER NOT NULL,
+    train_attn INTEGER NOT NULL,
+    train_unembed INTEGER NOT NULL,
+    user_metadata TEXT,
+    created_at REAL NOT NULL,
+    last_request_at REAL NOT NULL,
+    corrupted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS training_runs_session ON training_runs(session_id);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    size_bytes INTEGER,
+    public INTEGER NOT NULL DEFAULT 0,
+    expires_at REAL,
+    PRIMARY KEY (run_id, kind, name)
+);
+CREATE INDEX IF NOT EXISTS checkpoints_time ON checkpoints(created_at);
+CREATE TABLE IF NOT EXISTS samplers (
+    sampler_id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    base_model TEXT NOT NULL,
+    model_path TEXT,
+    source TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samplers_session ON samplers(session_id);
+"""
+
+
+@attrs.frozen
+class SessionRow:
+    """A client session (create_session) and when it was last seen."""
+
+    session_id: str
+    created_at: float
+    last_seen_at: float
+    tags: list[str]
+    user_metadata: dict[str, Any] | None
+    sdk_version: str | None
+    expired_at: float | None
+
+
+@attrs.frozen
+class RunRow:
+    """A training run (create_model): its base model, LoRA settings and metadata."""
+
+    run_id: str
+    session_id: str
+    model_seq_id: int
+    base_model: str
+    lora_rank: int
+    seed: int | None
+    train_mlp: bool
+    train_attn: bool
+    train_unembed: bool
+    user_metadata: dict[str, Any] | None
+    created_at: float
+    last_request_at: float
+    corrupted: bool = False
+
+
+@attrs.frozen
+class CheckpointRow:
+    """A saved checkpoint: which one, when, how big, published or not, expiry."""
+
+    ref: CheckpointRef
+    created_at: float
+    size_bytes: int | None
+    public: bool
+    expires_at: float | None
+
+
+@attrs.frozen
+class SamplerRow:
+    """A sampling session: base model, optional checkpoint path, how it was made."""
+
+    sampler_id: str
+    session_id: str
+    base_model: str
+    model_path: str | None
+    source: str  # "base", "checkpoint" or "ephemeral"
+    created_at: float
+
+
+class Store:
+    """SQLite metadata plus the checkpoint files of one data directory (thread-safe)."""
+
+    def __init__(self, data_dir: pathlib.Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self.files = CheckpointFiles(data_dir)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            data_dir / DB_FILE, check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed row (an acknowledged checkpoint) is on disk, even after power loss.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close the database connection (idempotent)."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
+
+    # sessions
+
+    def add_session(self, row: SessionRow) -> None:
+        """Record a new session."""
+
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.session_id,
+                    row.created_at,
+                    row.last_seen_at,
+                    json.dumps(row.tags),
+                    _dump(row.user_metadata),
+                    row.sdk_version,
+                    row.expired_at,
+                ),
+            )
+
+    def touch_session(self, session_id: str, when: float) -> None:
+        """Record activity of a session."""
+
+        with self._tx() as db:
+            db.execute(
+                "UPDATE sessions SET last_seen_at = ? WHERE session_id = ?", (when, session_id)
+            )
+
+    def expire_session(self, session_id: str, when: float) -> None:
+        """Mark a session as ended (kept for listing)."""
+
+        with self._tx() as db:
+            db.execute(
+                "UPDATE sessions SET expired_at = ? WHERE session_id = ? AND expired_at IS NULL",
+                (when, session_id),
+            )
+
+    def get_session(self, session_id: str) -> SessionRow | None:
+        """The session, or None if unknown."""
+
+        rows = self._query("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
+        return _session(rows[0]) if rows else None
+
+    def list_sessions(self, limit: int, offset: int) -> list[SessionRow]:
+        """A page of sessions, newest first."""
+
+        rows = self._query(
+            "SELECT * FROM sessions ORDER BY created_at DESC, session_id LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [_session(row) for row in rows]
+
+    # training runs
+
+    def add_run(self, row: RunRow) -> None:
+        """Record a training run (replacing a re-created one of the same id)."""
+
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO training_runs VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.run_id,
+                    row.session_id,
+                    row.model_seq_id,
+                    row.base_model,
+                    row.lora_rank,
+                    row.seed,
+                    int(row.train_mlp),
+                    int(row.train_attn),
+                    int(row.train_unembed),
+                    _dump(row.user_metadata),
+                    row.created_at,
+                    row.last_request_at,
+                    int(row.corrupted),
+                ),
+            )
+
+    def touch_run(self, run_id: str, when: float) -> None:
+        """Record the time of a run's latest request."""
+
+        with self._tx() as db:
+            db.execute(
+                "UPDATE training_runs SET last_request_at = ? WHERE run_id = ?", (when, run_id)
+            )
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        """The training run, or None if unknown."""
+
+        rows = self._query("SELECT * FROM training_runs WHERE run_id = ?", (run_id,))
+        return _run(rows[0]) if rows else None
+
+    def list_runs(self, limit: int, offset: int) -> tuple[list[RunRow], int]:
+        """A page of training runs, newest first, and the total count."""
+
+        rows = self._query(
+            "SELECT * FROM training_runs ORDER BY created_at DESC, run_id LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        total = self._query("SELECT COUNT(*) FROM training_runs")[0][0]
+        return [_run(row) for row in rows], int(total)
+
+    def runs_of_session(self, session_id: str) -> list[str]:
+        """Ids of a session's training runs in creation order."""
+
+        rows = self._query(
+            "SELECT run_id FROM training_runs WHERE session_id = ? ORDER BY model_seq_id",
+            (session_id,),
+        )
+        return [str(row[0]) for row in rows]
+
+    # checkpoints
+
+    def save_checkpoint(
+        self,
+        ref: CheckpointRef,
+        adapter: Mapping[str, Any],
+        adapter_config: Mapping[str, Any],
+        optimizer: Mapping[str, Any] | None,
+        *,
+        when: float,
+        expires_at: float | None,
+    ) -> CheckpointRow:
+        """Write the files atomically, then record (or replace) the checkpoint's row."""
+        size = self.files.write(ref, adapter, adapter_config, optimizer)
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, 0, ?)",
+                (ref.run_id, ref.kind, ref.name, when, size, expires_at),
+            )
+        return CheckpointRow(ref, when, size, False, expires_at)
+
+    def get_checkpoint(self, ref: CheckpointRef) -> CheckpointRow | None:
+        """The checkpoint's record, or None if unknown."""
+
+        rows = self._query(
+            "SELECT * FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
+            (ref.run_id, ref.kind, ref.name),
+        )
+        return _checkpoint(rows[0]) if rows else None
+
+    def list_checkpoints(
+        self, run_id: str | None, limit: int, offset: int
+    ) -> tuple[list[CheckpointRow], int]:
+        """Checkpoints of one run (or all runs when run_id is None), newest first."""
+        where, args = ("WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
+        rows = self._query(
+            f"SELECT * FROM checkpoints {where} ORDER BY created_at DESC, run_id, kind, name "
+            "LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        total = self._query(f"SELECT COUNT(*) FROM checkpoints {where}", args)[0][0]
+        return [_checkpoint(row) for row in rows], int(total)
+
+    def latest_checkpoint(self, run_id: str, kind: str) -> CheckpointRow | None:
+        """A run's newest checkpoint of one kind, or None."""
+
+        rows = self._query(
+            "SELECT * FROM checkpoints WHERE run_id = ? AND kind = ? "
+            "ORDER BY created_at DESC LIMIT 1",
+            (run_id, kind),
+        )
+        return _checkpoint(rows[0]) if rows else None
+
+    def set_public(self, ref: CheckpointRef, public: bool) -> bool:
+        """Set the publish flag; False when the checkpoint does not exist."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE checkpoints SET public = ? WHERE run_id = ? AND kind = ? AND name = ?",
+                (int(public), ref.run_id, ref.kind, ref.name),
+            )
+            return cursor.rowcount > 0
+
+    def set_expiry(self, ref: CheckpointRef, expires_at: float | None) -> bool:
+        """Set or clear a checkpoint's expiry time; False when it does not exist."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE checkpoints SET expires_at = ? WHERE run_id = ? AND kind = ? AND name = ?",
+                (expires_at, ref.run_id, ref.kind, ref.name),
+            )
+            return cursor.rowcount > 0
+
+    def delete_checkpoint(self, ref: CheckpointRef) -> bool:
+        """Remove the row and then the files; False when the checkpoint does not exist."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "DELETE FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
+                (ref.run_id, ref.kind, ref.name),
+            )
+            existed = cursor.rowcount > 0
+        self.files.delete(ref)
+        return existed
+
+    def expired_checkpoints(self, now: float) -> list[CheckpointRef]:
+        """Checkpoints whose expiry time has passed."""
+
+        rows = self._query(
+            "SELECT * FROM checkpoints WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+        )
+        return [_checkpoint(row).ref for row in rows]
+
+    # samplers
+
+    def add_sampler(self, row: SamplerRow) -> None:
+        """Record a sampling session (a repeated id is ignored)."""
+
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO samplers VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    row.sampler_id,
+                    row.session_id,
+                    row.base_model,
+                    row.model_path,
+                    row.source,
+                    row.created_at,
+                ),
+            )
+
+    def get_sampler(self, sampler_id: str) -> SamplerRow | None:
+        """The sampler, or None if unknown."""
+
+        rows = self._query("SELECT * FROM samplers WHERE sampler_id = ?", (sampler_id,))
+        return SamplerRow(*rows[0]) if rows else None
+
+    def samplers_of_session(self, session_id: str) -> list[str]:
+        """Ids of a session's samplers in creation order."""
+
+        rows = self._query(
+            "SELECT sampler_id FROM samplers WHERE session_id = ? ORDER BY created_at, sampler_id",
+            (session_id,),
+        )
+        return [str(row[0]) for row in rows]
+
+
+def now() -> float:
+    """Wall-clock time in seconds (timestamps in the store are Unix times)."""
+    return time.time()
+
+
+def _dump(value: Mapping[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value))
+
+
+def _load(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def _session(row: tuple[Any, ...]) -> SessionRow:
+    sid, created, seen, tags, meta, version, expired = row
+    return SessionRow(sid, created, seen, json.loads(tags), _load(meta), version, expired)
+
+
+def _run(row: tuple[Any, ...]) -> RunRow:
+    (rid, sid, seq, base, rank, seed, mlp, attn, unembed, meta, created, last, bad) = row
+    return RunRow(
+        rid,
+        sid,
+        seq,
+        base,
+        rank,
+        seed,
+        bool(mlp),
+        bool(attn),
+        bool(unembed),
+        _load(meta),
+        created,
+        last,
+        bool(bad),
+    )
+
+
+def _checkpoint(row: tuple[Any, ...]) -> CheckpointRow:
+    run_id, kind, name, created, size, public, expires = row
+    return CheckpointRow(CheckpointRef(run_id, kind, name), created, size, bool(public), expires)
+
+
+def expiry_time(ttl_seconds: float | None) -> float | None:
+    """The Unix time `ttl_seconds` from now (None: never); BadRequest unless positive."""
+    if ttl_seconds is None:
+        return None
+    if ttl_seconds <= 0:
+        raise BadRequest(f"ttl_seconds must be positive, got {ttl_seconds}.")
+    return now() + ttl_seconds
