@@ -96,7 +96,9 @@ class FakeRest:
         return self._answer("list_user_checkpoints", (limit, offset), response)
 
     def get_checkpoint_archive_url_from_tinker_path(self, tinker_path: str) -> Future[Any]:
-        response = CheckpointArchiveUrlResponse(url=self.archive_url, expires=ago(minutes=-15))
+        response = CheckpointArchiveUrlResponse(
+            url=self.archive_url, expires=ago(minutes=-15)
+        )
         return self._answer("get_checkpoint_archive_url_from_tinker_path", (tinker_path,), response)
 
     def delete_checkpoint_from_tinker_path(self, tinker_path: str) -> Future[Any]:

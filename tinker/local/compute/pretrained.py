@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from tinker.local.compute.catalogue import ModelConfig
+from tinker.local.compute.catalogue import ModelConfig, weight_shapes
 
 Array = npt.NDArray[Any]
 
@@ -77,11 +77,7 @@ def write_weights(
     return path
 
 
-def load_weights(
-    config: ModelConfig,
-    expected_shapes: Mapping[str, tuple[int, ...]],
-    directory: pathlib.Path = WEIGHTS_DIR,
-) -> dict[str, Array]:
+def load_weights(config: ModelConfig, directory: pathlib.Path = WEIGHTS_DIR) -> dict[str, Array]:
     """The float16 weights of `config`'s family, checked against the manifest and the shapes."""
     from safetensors.numpy import load
 
@@ -107,7 +103,7 @@ def load_weights(
         )
     weights = load(data)
     shapes = {name: tuple(w.shape) for name, w in weights.items()}
-    if shapes != dict(expected_shapes):
+    if shapes != weight_shapes(config):
         raise PretrainedWeightsError(
             f"{path} holds tensors {sorted(shapes)} that do not fit {config.family}; {REBUILD_HINT}"
         )

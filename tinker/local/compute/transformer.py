@@ -85,10 +85,7 @@ def base_weights(config: ModelConfig, dtype: npt.DTypeLike = np.float32) -> Mapp
     with _BASE_LOCK:
         cached = _BASE_CACHE.get(key)
         if cached is None:
-            if config.pretrained:
-                source = load_weights(config, weight_shapes(config))
-            else:
-                source = random_base_weights(config)
+            source = load_weights(config) if config.pretrained else random_base_weights(config)
             cached = {}
             for name, value in source.items():
                 array = np.ascontiguousarray(value, dtype=dtype)

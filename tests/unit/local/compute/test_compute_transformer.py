@@ -1,5 +1,5 @@
-"""Exact LoRA gradients: every loss and every adapter against central finite differences
-(on the random-weight twin, whose well-conditioned start keeps the differences accurate)."""
+"""Exact LoRA gradients: every loss and every adapter against central finite differences (on
+the random-weight twin, whose well-conditioned start keeps the differences accurate)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from compute_helpers import TINY_RANDOM, ce_datum, directional_check, random_adapter
+from compute_helpers import TINY, TINY_RANDOM, ce_datum, directional_check, random_adapter
 
 from tinker.local.compute.trainer import DatumArrays, LoraTrainer
 
@@ -130,12 +130,12 @@ def test_gradient_with_subset_of_adapters_matches_finite_differences() -> None:
 def test_gradients_accumulate_across_calls_and_forward_leaves_them() -> None:
     rng = np.random.default_rng(5)
     data = [ce_datum(rng, n) for n in (5, 9, 2)]
-    whole = LoraTrainer(TINY_RANDOM, rank=4, seed=1, dtype=np.float64)
+    whole = LoraTrainer(TINY, rank=4, seed=1, dtype=np.float64)
     point = random_adapter(whole, rng)
     whole.load(point, None)
     whole.forward_backward(data, "cross_entropy", None)
 
-    chunked = LoraTrainer(TINY_RANDOM, rank=4, seed=1, dtype=np.float64)
+    chunked = LoraTrainer(TINY, rank=4, seed=1, dtype=np.float64)
     chunked.load(point, None)
     chunked.forward_backward(data[:1], "cross_entropy", None)
     chunked.forward(data, "cross_entropy", None)
@@ -148,14 +148,14 @@ def test_gradients_accumulate_across_calls_and_forward_leaves_them() -> None:
 
 def test_forward_does_not_create_gradients() -> None:
     rng = np.random.default_rng(2)
-    trainer = LoraTrainer(TINY_RANDOM, rank=2, seed=0)
+    trainer = LoraTrainer(TINY, rank=2, seed=0)
     trainer.forward([ce_datum(rng, 4)], "cross_entropy", None)
     assert all(not g.any() for g in trainer.accumulated_gradients().values())
 
 
 def test_padding_does_not_change_a_datums_outputs() -> None:
     rng = np.random.default_rng(4)
-    trainer = LoraTrainer(TINY_RANDOM, rank=2, seed=0, dtype=np.float64)
+    trainer = LoraTrainer(TINY, rank=2, seed=0, dtype=np.float64)
     trainer.load(random_adapter(trainer, rng), None)
     short, long = ce_datum(rng, 3), ce_datum(rng, 20)
     alone = trainer.forward([short], "cross_entropy", None).outputs[0]
@@ -167,11 +167,11 @@ def test_grouped_batches_equal_one_datum_at_a_time() -> None:
     """Long and short datums (several padded groups) give the per-datum results."""
     rng = np.random.default_rng(8)
     data = [ce_datum(rng, n) for n in (200, 30, 31, 150, 5, 200, 199, 200, 180, 2)]
-    together = LoraTrainer(TINY_RANDOM, rank=2, seed=0, dtype=np.float64)
+    together = LoraTrainer(TINY, rank=2, seed=0, dtype=np.float64)
     point = random_adapter(together, rng)
     together.load(point, None)
     result = together.forward_backward(data, "cross_entropy", None)
-    alone = LoraTrainer(TINY_RANDOM, rank=2, seed=0, dtype=np.float64)
+    alone = LoraTrainer(TINY, rank=2, seed=0, dtype=np.float64)
     alone.load(point, None)
     total = 0.0
     for datum, out in zip(data, result.outputs, strict=True):
