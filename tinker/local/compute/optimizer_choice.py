@@ -77,6 +77,32 @@ class OptimizerChoice:
         """The optimizer_config object for GetInfoResponse / WeightsInfoResponse."""
         return {"type": DIMUON, "version": VERSION} if self.kind == DIMUON else {"type": ADAMW}
 
+    def params_from(self, fields: Mapping[str, Any]) -> OptimizerParams:
+        """This family's per-step parameters from wire fields (adam_params or
+        optimizer_params); unknown fields, a wrong `type` and bad values are user errors."""
+        cls = _PARAMS[self.kind]
+        given = dict(fields)
+        kind = given.pop("type", self.kind)
+        if kind != self.kind:
+            raise UserInputError(
+                f"optimizer params of type {kind!r} do not match this run's optimizer "
+                f"{self.display_name} ({self.kind!r})"
+            )
+        known = set(attrs.fields_dict(cls))
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise UserInputError(
+                f"{cls.__name__} has no field(s) {unknown} (fields: {', '.join(sorted(known))})"
+            )
+        for key, value in given.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserInputError(f"{cls.__name__}.{key} must be a number, got {value!r}")
+        if self.kind == DIMUON and "learning_rate" not in given:
+            raise UserInputError("DimuonParams.learning_rate is required")
+        params: OptimizerParams = cls(**{k: float(v) for k, v in given.items()})
+        params.validate()
+        return params
+
     def new_state(self, params: Mapping[str, Array]) -> OptimizerState:
         """Fresh optimizer state for these parameters."""
         return Dimuon(params) if self.kind == DIMUON else Adam(params)
