@@ -61,7 +61,7 @@ def test_implementation_accepts_every_protocol_parameter(
                 parameter.VAR_KEYWORD,
             )
             assert not required or parameter.name in wanted, (
-                f"{implementation.__name__}.{name} requires {parameter.name!r} (not in the protocol)"
+                f"{implementation.__name__}.{name} requires {parameter.name!r} (not in protocol)"
             )
 
 
