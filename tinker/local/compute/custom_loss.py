@@ -20,9 +20,9 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from tinker.local.compute import graph_ops
+from tinker.local.compute import graph_ops, graph_values
 from tinker.local.compute.errors import UserInputError
-from tinker.local.compute.graph_ops import DType, Opaque, Tape, Var
+from tinker.local.compute.graph_values import DType, Opaque, Tape, Var
 
 Array = npt.NDArray[Any]
 
@@ -156,7 +156,7 @@ class CustomLoss:
             kwargs = {k: _resolve(v, env) for k, v in node.kwargs.items()}
             try:
                 env[node.name] = op(tape, *args, **kwargs)
-            except (graph_ops.GraphValueError, TypeError, ValueError, IndexError) as exc:
+            except (graph_values.GraphValueError, TypeError, ValueError, IndexError) as exc:
                 raise UserInputError(
                     f"datum {index}: custom loss {self.name!r}, node {node.name!r} "
                     f"({node.target}): {exc}"
@@ -189,7 +189,7 @@ def reduce_metrics(per_datum: Sequence[Mapping[str, float]]) -> dict[str, float]
 
 
 def _scalar(index: int, loss: str, what: str, raw: Any) -> float:
-    array = np.asarray(graph_ops.value(raw))
+    array = np.asarray(graph_values.value(raw))
     if array.dtype == object or array.size != 1 or not np.issubdtype(array.dtype, np.number):
         described = list(array.shape) if array.dtype != object else type(raw).__name__
         raise UserInputError(
@@ -230,7 +230,7 @@ def _resolve(arg: Any, env: Mapping[str, Any]) -> Any:
 
 
 def _index_value(x: Any) -> Any:
-    raw = graph_ops.value(x)
+    raw = graph_values.value(x)
     if isinstance(raw, np.ndarray) and raw.size == 1:
         return int(raw.reshape(()))
     return raw
