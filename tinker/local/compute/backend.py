@@ -26,6 +26,7 @@ from tinker.local.compute.export import WrittenFiles, export_peft_adapter, link_
 from tinker.local.compute.generation import LoraSampler, SamplerWeights
 from tinker.local.compute.inflight import InflightSampler, InflightTarget
 from tinker.local.compute.optimizer_choice import OptimizerChoice, OptimizerParams, state_kind
+from tinker.local.compute.prefix_cache import PrefixCache
 from tinker.local.compute.prompt_scoring import TargetTable
 from tinker.local.compute.stability import ProvenanceSpan, StabilityStore
 from tinker.local.compute.trainer import DatumArrays, LoraTrainer
@@ -313,8 +314,19 @@ class Backend(Protocol):
         ...
 
 
+#: Bytes of prompt prefixes (keys, values, logits) kept for all samplers of one backend.
+PREFIX_CACHE_BYTES = 256 << 20
+
+
 class NumpyBackend:
-    """Backend protocol over the numpy model of this package."""
+    """Backend protocol over the numpy model of this package.
+
+    Its samplers share one prefix cache, bounded in bytes; each sampler has its own namespace
+    in it (a fresh KV namespace per sampling session).
+    """
+
+    def __init__(self, prefix_cache_bytes: int = PREFIX_CACHE_BYTES) -> None:
+        self._prefix_cache = PrefixCache(prefix_cache_bytes)
 
     @property
     def user_errors(self) -> tuple[type[BaseException], ...]:
@@ -408,17 +420,18 @@ class NumpyBackend:
 
     def base_sampler(self, base_model: str) -> LoraSampler:
         """A sampler on the base weights alone."""
-        return LoraSampler(SamplerWeights.base(base_model))
+        return LoraSampler(SamplerWeights.base(base_model), prefix_cache=self._prefix_cache)
 
     def snapshot_sampler(self, snapshot: Any) -> LoraSampler:
         """A sampler on a trainer's snapshot (what LoraTrainer.snapshot returned)."""
-        return LoraSampler(_snapshot(snapshot))
+        return LoraSampler(_snapshot(snapshot), prefix_cache=self._prefix_cache)
 
     def checkpoint_sampler(
         self, base_model: str, adapter: Mapping[str, np.ndarray], adapter_config: Mapping[str, Any]
     ) -> LoraSampler:
         """A sampler on checkpoint tensors and their adapter_config."""
-        return LoraSampler(SamplerWeights.from_checkpoint(base_model, adapter, adapter_config))
+        weights = SamplerWeights.from_checkpoint(base_model, adapter, adapter_config)
+        return LoraSampler(weights, prefix_cache=self._prefix_cache)
 
     def inflight_target(self, snapshot: Any) -> InflightTarget:
         """A training run's in-flight slot, holding `snapshot` until the next publish."""
@@ -428,7 +441,7 @@ class NumpyBackend:
         """A sampler that reads `target` at every request."""
         if not isinstance(target, InflightTarget):
             raise TypeError(f"expected InflightTarget, got {type(target).__name__}")
-        return InflightSampler(target)
+        return InflightSampler(target, prefix_cache=self._prefix_cache)
 
     def export_external(
         self,

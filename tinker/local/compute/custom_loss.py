@@ -63,8 +63,8 @@ class Node:
 
 
 @attrs.frozen
-class DatumLoss:
-    """One datum's loss, its gradient w.r.t. the logprobs, and its metrics."""
+class GraphLoss:
+    """One datum's loss from the graph, its gradient w.r.t. the logprobs, and its metrics."""
 
     loss: float
     grad: Array
@@ -134,7 +134,7 @@ class CustomLoss:
                     "rows (one per model_input position)"
                 )
 
-    def evaluate(self, index: int, logprobs: Array, inputs: Mapping[str, Array]) -> DatumLoss:
+    def evaluate(self, index: int, logprobs: Array, inputs: Mapping[str, Array]) -> GraphLoss:
         """Run the graph on one datum; the gradient is exact (reverse mode, float64)."""
         tape = Tape()
         leaf = tape.leaf(logprobs)
@@ -165,7 +165,7 @@ class CustomLoss:
 
     def _finish(
         self, index: int, node: Node, env: Mapping[str, Any], tape: Tape, leaf: Var
-    ) -> DatumLoss:
+    ) -> GraphLoss:
         loss_value, metric_values = _resolve(node.args[0], env)
         loss = _scalar(index, self.name, "the loss", loss_value)
         grad = tape.backward(loss_value, leaf) if isinstance(loss_value, Var) else None
@@ -173,7 +173,7 @@ class CustomLoss:
             key: _scalar(index, self.name, f"metric {key!r}", metric)
             for key, metric in metric_values.items()
         }
-        return DatumLoss(loss, np.zeros_like(leaf.value) if grad is None else grad, metrics)
+        return GraphLoss(loss, np.zeros_like(leaf.value) if grad is None else grad, metrics)
 
 
 def reduce_metrics(per_datum: Sequence[Mapping[str, float]]) -> dict[str, float]:

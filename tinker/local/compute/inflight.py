@@ -6,8 +6,8 @@ holding the newest `SamplerWeights` and a version number. The server decides whe
 client created by that save samples from weights at least as new as it). An
 `InflightSampler` reads the target when each request starts and samples from whatever it
 holds then; later publishes move every in-flight sampler of the run at once. Each sampler has
-its own prefix cache (a fresh KV namespace per sampling session), keyed by the weights
-version, so a publish never serves a stale prefix and never clears the cache.
+its own namespace in the prefix cache (a fresh KV namespace per sampling session), keyed by the
+weights version, so a publish never serves a stale prefix and never clears the cache.
 """
 
 from __future__ import annotations
@@ -47,10 +47,17 @@ class InflightTarget:
 class InflightSampler:
     """A Sampler over an InflightTarget: each request uses the weights current when it starts."""
 
-    def __init__(self, target: InflightTarget, *, dtype: npt.DTypeLike = np.float32) -> None:
+    def __init__(
+        self,
+        target: InflightTarget,
+        *,
+        dtype: npt.DTypeLike = np.float32,
+        prefix_cache: PrefixCache | None = None,
+    ) -> None:
         self._target = target
         self._dtype = np.dtype(dtype)
-        self._cache = PrefixCache()
+        self._cache = prefix_cache if prefix_cache is not None else PrefixCache()
+        self._namespace = object()
         self._lock = threading.Lock()
         self._sampler: LoraSampler | None = None
         self._version = -1
@@ -66,7 +73,10 @@ class InflightSampler:
         with self._lock:
             if self._sampler is None or version != self._version:
                 self._sampler = LoraSampler(
-                    weights, dtype=self._dtype, prefix_cache=self._cache, weights_key=version
+                    weights,
+                    dtype=self._dtype,
+                    prefix_cache=self._cache,
+                    weights_key=(self._namespace, version),
                 )
                 self._version = version
             return self._sampler

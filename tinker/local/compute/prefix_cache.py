@@ -28,8 +28,8 @@ Array = npt.NDArray[Any]
 
 #: Prompt tokens per prefill step; also the granularity of cached prefixes.
 PREFILL_BLOCK = 16
-#: Default byte budget of one cache (keys, values and logits of all entries).
-DEFAULT_CACHE_BYTES = 64 << 20
+#: Default byte budget of a cache of one sampler's own (keys, values and logits of all entries).
+DEFAULT_CACHE_BYTES = 16 << 20
 
 
 @attrs.frozen

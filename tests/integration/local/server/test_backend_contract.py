@@ -114,3 +114,16 @@ def test_numpy_backend_inflight_and_files(tmp_path: pathlib.Path) -> None:
     assert "adapter_model.safetensors" in written.files
     copied = backend.copy_checkpoint(tmp_path / "export", tmp_path / "copy")
     assert copied.files == written.files
+
+
+def test_numpy_backend_samplers_share_a_bounded_cache_in_separate_namespaces() -> None:
+    backend = NumpyBackend(prefix_cache_bytes=1 << 20)
+    snapshot = backend.new_trainer(
+        "tinker-local/tiny", rank=2, seed=0, train_mlp=True, train_attn=True, train_unembed=True
+    ).snapshot()
+    first, second = backend.snapshot_sampler(snapshot), backend.snapshot_sampler(snapshot)
+    prompt = [256, *b"a prompt of more than sixteen tokens"]
+    assert first.sample(prompt, max_tokens=1).prompt_cache_hit_tokens == 0
+    assert first.sample(prompt, max_tokens=1).prompt_cache_hit_tokens == 32
+    assert second.sample(prompt, max_tokens=1).prompt_cache_hit_tokens == 0
+    assert first.prefix_cache is second.prefix_cache and 0 < first.prefix_cache.nbytes <= 1 << 20
