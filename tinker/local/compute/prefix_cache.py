@@ -27,7 +27,7 @@ from tinker.local.compute.transformer import KVCache, Transformer
 Array = npt.NDArray[Any]
 
 #: Prompt tokens per prefill step; also the granularity of cached prefixes.
-PREFILL_BLOCK = 16
+PREFILL_BLOCK = 32
 #: Default byte budget of a cache of one sampler's own (keys, values and logits of all entries).
 DEFAULT_CACHE_BYTES = 16 << 20
 

@@ -203,15 +203,15 @@ def test_prefix_cache_hits_are_bit_identical_to_cold_runs(
 ) -> None:
     options = {"num_samples": 3, "max_tokens": 8, "seed": 4, "prompt_logprobs": True,
                "topk_prompt_logprobs": 3, "topk_sample_logprobs": 2, "stop": []}  # fmt: skip
-    long_prompt = PROMPT + list(b" jumped over the dog and ran")
+    long_prompt = PROMPT + list(b" jumped over the dog and ran, and then it ran on")
     warm = LoraSampler(trainer.snapshot(), dtype=dtype)
     first = warm.sample(long_prompt, **options)
     assert first.prompt_cache_hit_tokens == 0
     repeat = warm.sample(long_prompt, **options)
-    assert repeat.prompt_cache_hit_tokens == 48  # 3 blocks of 16, once for all 3 samples
-    extended = long_prompt + list(b", and on")
+    assert repeat.prompt_cache_hit_tokens == 64  # 2 blocks of 32, once for all 3 samples
+    extended = long_prompt + list(b" and on and on")
     grown = warm.sample(extended, **{**options, "max_tokens": 3})
-    assert grown.prompt_cache_hit_tokens == 48
+    assert grown.prompt_cache_hit_tokens == 64
     for prompt, result, opts in (
         (long_prompt, repeat, options),
         (extended, grown, {**options, "max_tokens": 3}),
@@ -226,11 +226,11 @@ def test_prefix_cache_hits_are_bit_identical_to_cold_runs(
 def test_prefix_cache_memory_is_bounded() -> None:
     cache = PrefixCache(max_bytes=120_000)
     sampler = LoraSampler(LoraTrainer(TINY, rank=1, seed=0).snapshot(), prefix_cache=cache)
-    prompts = [[256, i, *b"a shared beginning of text"] for i in range(6)]
+    prompts = [[256, i, *b"a shared beginning of text, then some more"] for i in range(6)]
     for prompt in prompts:
         sampler.sample(prompt, max_tokens=1)
         assert 0 < cache.nbytes <= 120_000
-    assert sampler.sample(prompts[-1], max_tokens=1).prompt_cache_hit_tokens == 16
+    assert sampler.sample(prompts[-1], max_tokens=1).prompt_cache_hit_tokens == 32
     assert sampler.sample(prompts[0], max_tokens=1).prompt_cache_hit_tokens == 0  # evicted
 
 
