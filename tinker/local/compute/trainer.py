@@ -30,7 +30,7 @@ from tinker.local.compute.lora import (
 )
 from tinker.local.compute.losses import SAMPLED_MASK, get_loss
 from tinker.local.compute.optimizer_choice import OptimizerChoice, OptimizerParams
-from tinker.local.compute.optimizers import STEP_KEY, AdamParams, read_step
+from tinker.local.compute.optimizers import AdamParams, read_step
 from tinker.local.compute.stability import ProvenanceSpan, StabilityStore, resolve_behaviour
 from tinker.local.compute.transformer import (
     Tape,
@@ -47,7 +47,6 @@ MICROBATCH_TOKENS = 1024
 MICROBATCH_ATTENTION = 1 << 22
 #: A datum joins a padded group only if it is at least this fraction of the group's width.
 MIN_FILL = 0.75
-OPTIMIZER_STEP_KEY = STEP_KEY
 CUSTOM_LOSS = "custom"
 
 
@@ -252,11 +251,9 @@ class LoraTrainer:
         unknown = sorted(set(loss_fn_config or {}) - {"loss_id"})
         if unknown:
             raise UserInputError(f"loss_fn_config keys {unknown} are not accepted by 'custom'")
-        vocab = self.config.vocab_size
-
-        def check(index: int, length: int, inputs: Mapping[str, Array], _vocab: int) -> None:
+        def check(index: int, length: int, inputs: Mapping[str, Array], vocab_size: int) -> None:
             custom_loss.check_datum(index, inputs)
-            _check_targets(index, length, inputs["target_tokens"], vocab)
+            _check_targets(index, length, inputs["target_tokens"], vocab_size)
 
         self._check_data(data, check)
 
