@@ -13,11 +13,17 @@ Choices where the service's behaviour is not documented:
   EOS too; stop=[] disables every stop. The stopping token is included in the output.
 * Sampled-token logprobs are log_softmax(z / T) at the chosen token (not renormalised for
   top_k/top_p); with temperature 0 (greedy) they are the untempered log_softmax(z).
+
+The 0.38 request fields are computed by prompt_scoring (topk_sample_logprobs,
+target_prompt_logprobs, prompt_alt_tokens_k, prompt_logprobs_last_n); the prompt is prefilled
+through a prefix cache (prefix_cache) whose hits are reported as prompt_cache_hit_tokens; with
+record_stability_info every sequence carries the SequenceRecord that stable_reinforce needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Hashable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -25,6 +31,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from tinker.local.compute import prompt_scoring as scoring
 from tinker.local.compute.blas import limit_blas_threads
 from tinker.local.compute.catalogue import get_model_config, linear_shapes, token_bytes
 from tinker.local.compute.errors import UserInputError
@@ -36,6 +43,9 @@ from tinker.local.compute.lora import (
     parse_peft_name,
     peft_name,
 )
+from tinker.local.compute.prefix_cache import PrefixCache, prefill
+from tinker.local.compute.prompt_scoring import PromptAltTokens, TargetTable, TopkTable
+from tinker.local.compute.stability import SequenceRecord
 from tinker.local.compute.transformer import (
     KVCache,
     Transformer,
@@ -106,22 +116,44 @@ class SamplerWeights:
         return cls(base_model, MappingProxyType(frozen), rank, lora_alpha)
 
 
+#: Distinguishes the prefix-cache entries of samplers that share one cache.
+_WEIGHTS_KEYS = itertools.count()
+
+
 @attrs.frozen
 class SampledOutput:
-    """One generated continuation."""
+    """One generated continuation; `topk_logprobs` when topk_sample_logprobs > 0 and
+    `stability` when record_stability_info was asked for."""
 
     tokens: list[int]
     logprobs: list[float]
     stop_reason: str
+    topk_logprobs: TopkTable | None = None
+    stability: SequenceRecord | None = None
 
 
 @attrs.frozen
 class SampleResult:
-    """num_samples continuations, and prompt logprobs when asked for (entry 0 is None)."""
+    """num_samples continuations, prompt logprobs when asked for (None where not scored),
+    and the 0.38 extras (prompt_scoring)."""
 
     sequences: list[SampledOutput]
     prompt_logprobs: list[float | None] | None
     topk_prompt_logprobs: list[list[tuple[int, float]] | None] | None
+    prompt_cache_hit_tokens: int = 0
+    target_prompt_logprobs: TargetTable | None = None
+    prompt_alt_tokens: PromptAltTokens | None = None
+
+
+@attrs.frozen
+class Choice:
+    """One decoding step: chosen tokens, their logprobs (as reported), their behaviour
+    logprobs (of the distribution actually sampled from) and the reported distribution."""
+
+    tokens: Array
+    logprobs: Array
+    behaviour: Array
+    logp: Array
 
 
 @attrs.frozen
@@ -183,13 +215,14 @@ class SamplingOptions:
             raise UserInputError(f"top_p must be in (0, 1], got {top_p}")
         return cls(float(temperature), int(top_k), float(top_p))
 
-    def choose(self, logits: Array, rng: np.random.Generator) -> tuple[Array, Array]:
-        """Pick one token per row of logits (n, V); returns (tokens, their logprobs)."""
+    def choose(self, logits: Array, rng: np.random.Generator) -> Choice:
+        """Pick one token per row of logits (n, V)."""
         rows = np.arange(logits.shape[0])
         z = logits.astype(np.float64)
         if self.temperature == 0.0:
             tokens = np.argmax(z, axis=-1)
-            return tokens, log_softmax(z)[rows, tokens]
+            logp = log_softmax(z)
+            return Choice(tokens, logp[rows, tokens], np.zeros(len(rows)), logp)
         logp = log_softmax(z / self.temperature)
         order = np.argsort(-logp, axis=-1, kind="stable")
         probs = np.exp(np.take_along_axis(logp, order, axis=-1))
@@ -197,6 +230,7 @@ class SamplingOptions:
         cumulative = np.cumsum(probs[:, :keep], axis=-1)
         draws = rng.random(len(rows))
         tokens = np.empty(len(rows), dtype=np.int64)
+        kept_mass = np.empty(len(rows), dtype=np.float64)
         for row in rows:
             cum = cumulative[row]
             count = keep
@@ -204,17 +238,34 @@ class SamplingOptions:
                 count = min(keep, int(np.searchsorted(cum / cum[-1], self.top_p)) + 1)
             pick = int(np.searchsorted(cum[:count], draws[row] * cum[count - 1], side="right"))
             tokens[row] = order[row, min(pick, count - 1)]
-        return tokens, logp[rows, tokens]
+            kept_mass[row] = cum[count - 1]
+        picked = logp[rows, tokens]
+        return Choice(tokens, picked, picked - np.log(kept_mass), logp)
 
 
 class LoraSampler:
-    """Generates continuations from one SamplerWeights; sample() is safe to call from threads."""
+    """Generates continuations from one SamplerWeights; sample() is safe to call from threads.
 
-    def __init__(self, weights: SamplerWeights) -> None:
+    `prefix_cache` defaults to a cache of this sampler's own (a fresh KV namespace per
+    sampling session); samplers sharing one cache need distinct `weights_key`s unless their
+    weights are equal. `dtype` float64 gives reference-precision sampling for tests.
+    """
+
+    def __init__(
+        self,
+        weights: SamplerWeights,
+        *,
+        dtype: npt.DTypeLike = np.float32,
+        prefix_cache: PrefixCache | None = None,
+        weights_key: Hashable | None = None,
+    ) -> None:
         limit_blas_threads()
         self.weights = weights
         self.config = get_model_config(weights.base_model)
-        base = base_weights(self.config, np.float32)
+        self.dtype = np.dtype(dtype)
+        self.prefix_cache = prefix_cache if prefix_cache is not None else PrefixCache()
+        self.weights_key = weights_key if weights_key is not None else next(_WEIGHTS_KEYS)
+        base = base_weights(self.config, self.dtype)
         merged: Mapping[str, Array] = base
         if weights.adapter:
             modules = list(dict.fromkeys(parse_peft_name(n)[0] for n in weights.adapter))
@@ -235,6 +286,11 @@ class LoraSampler:
         seed: int | None = None,
         prompt_logprobs: bool = False,
         topk_prompt_logprobs: int = 0,
+        topk_sample_logprobs: int = 0,
+        target_prompt_logprobs: TargetTable | None = None,
+        prompt_alt_tokens_k: int = 0,
+        prompt_logprobs_last_n: int | None = None,
+        record_stability_info: bool = False,
     ) -> SampleResult:
         """num_samples continuations of `prompt` (batched together after one prefill)."""
         cfg = self.config
@@ -245,20 +301,37 @@ class LoraSampler:
             max_tokens = DEFAULT_MAX_TOKENS
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
             raise UserInputError(f"max_tokens must be a non-negative integer, got {max_tokens!r}")
-        if isinstance(topk_prompt_logprobs, bool) or topk_prompt_logprobs < 0:
-            raise UserInputError(f"topk_prompt_logprobs must be >= 0, got {topk_prompt_logprobs!r}")
+        top_prompt = scoring.check_width("topk_prompt_logprobs", topk_prompt_logprobs)
+        top_sample = scoring.check_width("topk_sample_logprobs", topk_sample_logprobs)
+        alt_k = scoring.check_width("prompt_alt_tokens_k", prompt_alt_tokens_k)
+        first = scoring.first_scored(len(tokens), prompt_logprobs_last_n, prompt_logprobs)
+        targets = target_prompt_logprobs
+        if targets is not None:
+            scoring.check_targets(targets, len(tokens), cfg.vocab_size)
         options = SamplingOptions.checked(temperature, top_k, top_p)
         rule = parse_stop(stop, cfg.vocab_size, cfg.eos_token_id)
         rng = seeded_rng(seed, "seed")
         budget = min(max_tokens, cfg.max_seq_len - len(tokens))
 
-        cache = KVCache(cfg, 1, len(tokens) + max(budget - 1, 0), np.float32)
-        logits = self._network.forward(tokens[None, :], cache=cache)[0]
-        result_prompt, result_topk = _prompt_logprobs(
-            tokens, logits, prompt_logprobs, min(topk_prompt_logprobs, cfg.vocab_size)
+        capacity = len(tokens) + max(budget - 1, 0)
+        filled = prefill(self._network, tokens, capacity, self.prefix_cache, self.weights_key)
+        logp = log_softmax(filled.logits.astype(np.float64))
+        record = (tokens, options) if record_stability_info else None
+        sequences = self._generate(
+            filled.kv, filled.logits[-1], num_samples, budget, options, rule, rng, top_sample,
+            record,
+        )  # fmt: skip
+        alt = None
+        if alt_k:
+            alt = scoring.draw_alt_tokens(filled.logits, alt_k, options.temperature, _alt_rng(seed))
+        return SampleResult(
+            sequences,
+            scoring.prompt_logprobs(tokens, logp, first) if prompt_logprobs else None,
+            scoring.topk_prompt_logprobs(logp, top_prompt, first) if top_prompt else None,
+            filled.hit_tokens,
+            None if targets is None else scoring.score_targets(targets, logp),
+            alt,
         )
-        sequences = self._generate(cache, logits[-1], num_samples, budget, options, rule, rng)
-        return SampleResult(sequences, result_prompt, result_topk)
 
     def _check_prompt(self, prompt: Sequence[int]) -> Array:
         cfg = self.config
@@ -285,22 +358,32 @@ class LoraSampler:
         options: SamplingOptions,
         rule: StopRule,
         rng: np.random.Generator,
+        top_sample: int,
+        record: tuple[Array, SamplingOptions] | None,
     ) -> list[SampledOutput]:
         """Decode all samples in one batch, dropping rows from the batch as they stop."""
         out_tokens: list[list[int]] = [[] for _ in range(num_samples)]
         out_logprobs: list[list[float]] = [[] for _ in range(num_samples)]
+        behaviour: list[list[float]] = [[] for _ in range(num_samples)]
+        topk: list[list[TopkTable]] = [[] for _ in range(num_samples)]
         texts = [b""] * num_samples
         stopped = [False] * num_samples
         active = list(range(num_samples))
         cache.select(np.zeros(num_samples, dtype=np.int64))
         logits = np.repeat(first_logits[None, :], num_samples, axis=0)
         for step in range(budget):
-            chosen, logprobs = options.choose(logits, rng)
+            choice = options.choose(logits, rng)
+            step_topk = scoring.topk_table(choice.logp, top_sample) if top_sample else None
             still: list[int] = []
             for row, sample in enumerate(active):
-                token = int(chosen[row])
+                token = int(choice.tokens[row])
                 out_tokens[sample].append(token)
-                out_logprobs[sample].append(float(logprobs[row]))
+                out_logprobs[sample].append(float(choice.logprobs[row]))
+                behaviour[sample].append(float(choice.behaviour[row]))
+                if step_topk is not None:
+                    topk[sample].append(
+                        TopkTable(step_topk.token_ids[row], step_topk.logprobs[row])
+                    )
                 if rule.strings:
                     texts[sample] += token_bytes(token)
                 if rule.hit(token, texts[sample]):
@@ -309,32 +392,50 @@ class LoraSampler:
                     still.append(row)
             if not still or step == budget - 1:
                 break
+            chosen = choice.tokens
             if len(still) < len(active):
                 cache.select(np.asarray(still))
                 chosen = chosen[still]
                 active = [active[row] for row in still]
             logits = self._network.forward(chosen[:, None], cache=cache)[:, -1]
         return [
-            SampledOutput(out_tokens[s], out_logprobs[s], "stop" if stopped[s] else "length")
+            SampledOutput(
+                out_tokens[s],
+                out_logprobs[s],
+                "stop" if stopped[s] else "length",
+                _stack_rows(topk[s], top_sample) if top_sample else None,
+                None if record is None else _record(record, out_tokens[s], behaviour[s]),
+            )
             for s in range(num_samples)
         ]
 
 
-def _prompt_logprobs(
-    tokens: Array, logits: Array, want: bool, top: int
-) -> tuple[list[float | None] | None, list[list[tuple[int, float]] | None] | None]:
-    """Untempered log p(x_i | x_<i) per prompt position (entry 0 None), and the top-k lists."""
-    if not want and top == 0:
-        return None, None
-    logp = log_softmax(logits)
-    values: list[float | None] | None = None
-    if want:
-        picked = logp[np.arange(len(tokens) - 1), tokens[1:]]
-        values = [None, *(float(v) for v in picked)]
-    ranked: list[list[tuple[int, float]] | None] | None = None
-    if top:
-        order = np.argsort(-logp[:-1], axis=-1, kind="stable")[:, :top]
-        ranked = [None]
-        for position in range(len(tokens) - 1):
-            ranked.append([(int(t), float(logp[position, t])) for t in order[position]])
-    return values, ranked
+def _stack_rows(rows: list[TopkTable], k: int) -> TopkTable:
+    """Per-position top-k rows of one sequence as one (n, k) table."""
+    if not rows:
+        return TopkTable(np.zeros((0, k), np.int64), np.zeros((0, k), np.float64))
+    return TopkTable(
+        np.stack([r.token_ids for r in rows]), np.stack([r.logprobs for r in rows])
+    )
+
+
+def _record(
+    request: tuple[Array, SamplingOptions], tokens: list[int], behaviour: list[float]
+) -> SequenceRecord:
+    prompt, options = request
+    return SequenceRecord(
+        prompt,
+        np.asarray(tokens, dtype=np.int64),
+        np.asarray(behaviour, dtype=np.float64),
+        options.temperature,
+        options.top_k,
+        options.top_p,
+    )
+
+
+def _alt_rng(seed: int | None) -> np.random.Generator:
+    """A stream for alternative-token draws, independent of the sampling stream of `seed`."""
+    if seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+

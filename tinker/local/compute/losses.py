@@ -13,8 +13,25 @@ r = exp(lp - q) (not detached):
     cispo                l = -clip(r, lo, hi) lp A             g = -clip(r, lo, hi) A
                              (the clipped ratio is a constant)
     dro                  l = -(lp A - beta (lp - q)^2 / 2)     g = -A + beta (lp - q)
+    gspo                 rho = exp(S + lp - sg(lp)) with S = mean over {i: mask_i != 0} of
+                         sg(lp_i) - q_i (0 for an empty mask); then as ppo with rho for r
+    stable_reinforce     r = exp(sg(lp) - b) with b the recorded behaviour log-prob (below);
+                         m = [sampled] [lo <= r <= hi];  l = -m r A  g = -m A r
 
 lo and hi are absolute ratio bounds (loss_fn_config clip_low_threshold, clip_high_threshold).
+
+gspo (GSPO-token) reads `sequence_ratio_mask`: every token's ratio has the value of the
+sequence's geometric-mean ratio over the masked tokens and the gradient of its own log-prob.
+Its default band (1 - 3e-4, 1 + 4e-4) is the GSPO paper's; ratios of whole sequences move far
+less than token ratios, so the band is narrow.
+
+stable_reinforce is a REINFORCE with masked importance sampling against the sampler's recorded
+behaviour (stability.py): b is the exact log-prob of each sampled token under the distribution
+it was drawn from, looked up through the datum's provenance spans, not the client's `logprobs`
+input. Positions not sampled (prompt spans) carry no loss, and tokens whose ratio left the
+band [lo, hi] (default [0.5, 2]) are dropped rather than clipped, so that no token whose
+sampler and learner disagree strongly (stale weights, other numerics) steers the update. This is
+a documented variant: the service's exact formula is not public.
 """
 
 from __future__ import annotations
@@ -37,9 +54,16 @@ CISPO_DEFAULT_CLIP = (0.0, 4.0)
 #: DRO default beta: the value used in the docs' example (the service default is unknown).
 DRO_DEFAULT_BETA = 0.05
 
+#: GSPO's default ratio band (the GSPO paper's epsilons 3e-4 below and 4e-4 above 1).
+GSPO_DEFAULT_CLIP = (1.0 - 3e-4, 1.0 + 4e-4)
+#: stable_reinforce's band: tokens whose ratio lies outside are masked.
+STABLE_REINFORCE_DEFAULT_BAND = (0.5, 2.0)
+
 RL_INPUTS = ("target_tokens", "logprobs", "advantages")
 #: RL losses accept `weights` (the docs' RL example sends it) but no formula uses it.
 RL_OPTIONAL = ("weights",)
+#: Internal input the trainer adds for stable_reinforce: 1 where the target was sampled.
+SAMPLED_MASK = "sampled_mask"
 
 
 @attrs.frozen
@@ -63,6 +87,8 @@ class LossSpec:
     optional: tuple[str, ...]
     config_defaults: Mapping[str, float]
     formula: LossFormula
+    #: True when the trainer must look up recorded behaviour log-probs (stable_reinforce).
+    needs_provenance: bool = False
 
     def resolve_config(self, config: Mapping[str, float] | None) -> dict[str, float]:
         """Defaults overridden by `config`; unknown keys or non-numbers raise UserInputError."""
@@ -164,6 +190,28 @@ def _dro(lp: Array, inputs: Mapping[str, Array], config: Mapping[str, float]) ->
     return TokenLoss(-(lp * adv - 0.5 * beta * gap * gap), -adv + beta * gap)
 
 
+def _gspo(lp: Array, inputs: Mapping[str, Array], config: Mapping[str, float]) -> TokenLoss:
+    q = inputs["logprobs"].astype(lp.dtype)
+    adv = inputs["advantages"].astype(lp.dtype)
+    masked = inputs["sequence_ratio_mask"] != 0
+    mean_log_ratio = float(np.mean(lp[masked] - q[masked])) if masked.any() else 0.0
+    rho = np.full_like(lp, np.exp(mean_log_ratio))
+    low, high = config["clip_low_threshold"], config["clip_high_threshold"]
+    elementwise = -np.minimum(rho * adv, np.clip(rho, low, high) * adv)
+    active = ((adv > 0) & (rho <= high)) | ((adv < 0) & (rho >= low))
+    return TokenLoss(elementwise, np.where(active, -adv * rho, 0.0).astype(lp.dtype))
+
+
+def _stable_reinforce(
+    lp: Array, inputs: Mapping[str, Array], config: Mapping[str, float]
+) -> TokenLoss:
+    ratio, _q, adv = _ratio(lp, inputs)
+    low, high = config["clip_low_threshold"], config["clip_high_threshold"]
+    live = (inputs[SAMPLED_MASK] != 0) & (ratio >= low) & (ratio <= high)
+    value = np.where(live, -ratio * adv, 0.0).astype(lp.dtype)
+    return TokenLoss(value, value.copy())
+
+
 def _clip_defaults(low: float, high: float) -> Mapping[str, float]:
     return MappingProxyType({"clip_low_threshold": low, "clip_high_threshold": high})
 
@@ -206,6 +254,23 @@ LOSSES: Mapping[str, LossSpec] = MappingProxyType(
                 RL_OPTIONAL,
                 MappingProxyType({"beta": DRO_DEFAULT_BETA}),
                 _dro,
+            ),
+            LossSpec(
+                "gspo",
+                "GSPOLossReturn",
+                (*RL_INPUTS, "sequence_ratio_mask"),
+                RL_OPTIONAL,
+                _clip_defaults(*GSPO_DEFAULT_CLIP),
+                _gspo,
+            ),
+            LossSpec(
+                "stable_reinforce",
+                "StableReinforceLossReturn",
+                ("target_tokens", "advantages"),
+                ("logprobs", *RL_OPTIONAL),
+                _clip_defaults(*STABLE_REINFORCE_DEFAULT_BAND),
+                _stable_reinforce,
+                needs_provenance=True,
             ),
         )
     }

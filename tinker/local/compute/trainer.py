@@ -1,11 +1,12 @@
-"""LoRA training state for one model: forward / forward_backward with the Tinker losses,
-gradient accumulation across calls, Adam(W) steps, and exact state round trips.
+"""LoRA training state for one model: forward / forward_backward with the Tinker losses
+(built-in, stable_reinforce against recorded sampler behaviour, and uploaded custom graphs),
+gradient accumulation across calls, AdamW or Dimuon steps, and exact state round trips.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -14,6 +15,7 @@ import numpy.typing as npt
 
 from tinker.local.compute.blas import limit_blas_threads
 from tinker.local.compute.catalogue import ModelConfig, get_model_config, linear_shapes
+from tinker.local.compute.custom_loss import CustomLoss, reduce_metrics
 from tinker.local.compute.errors import UserInputError
 from tinker.local.compute.generation import SamplerWeights
 from tinker.local.compute.lora import (
@@ -26,8 +28,10 @@ from tinker.local.compute.lora import (
     merge_lora,
     peft_name,
 )
-from tinker.local.compute.losses import LossSpec, get_loss
-from tinker.local.compute.optimizers import Adam, AdamParams
+from tinker.local.compute.losses import SAMPLED_MASK, get_loss
+from tinker.local.compute.optimizer_choice import OptimizerChoice, OptimizerParams
+from tinker.local.compute.optimizers import AdamParams, read_step
+from tinker.local.compute.stability import ProvenanceSpan, StabilityStore, resolve_behaviour
 from tinker.local.compute.transformer import (
     Tape,
     Transformer,
@@ -43,15 +47,32 @@ MICROBATCH_TOKENS = 1024
 MICROBATCH_ATTENTION = 1 << 22
 #: A datum joins a padded group only if it is at least this fraction of the group's width.
 MIN_FILL = 0.75
-OPTIMIZER_STEP_KEY = "step"
+CUSTOM_LOSS = "custom"
 
 
 @attrs.frozen
 class DatumArrays:
-    """One datum: model_input tokens (N,) int64 and its loss_fn_inputs, each of length N."""
+    """One datum: model_input tokens (N,) int64, its loss_fn_inputs (first dimension N), and
+    optionally its provenance: spans tiling the model_input and the target_tokens."""
 
     tokens: Array
     inputs: Mapping[str, Array]
+    model_input_spans: tuple[ProvenanceSpan, ...] | None = None
+    loss_fn_input_spans: tuple[ProvenanceSpan, ...] | None = None
+
+
+@attrs.frozen
+class DatumLoss:
+    """One datum's summed loss, d loss / d logprobs, per-token losses (None for custom losses,
+    which have no per-token value) and metrics."""
+
+    loss: float
+    grad: Array
+    elementwise: Array | None
+    metrics: Mapping[str, float]
+
+
+DatumLossFn = Callable[[int, Array], DatumLoss]
 
 
 @attrs.frozen
@@ -64,7 +85,8 @@ class LossResult:
 
 
 class LoraTrainer:
-    """Trainable LoRA adapters on a frozen local base model, with Adam state and grad buffers.
+    """Trainable LoRA adapters on a frozen local base model, with optimizer state (AdamW or
+    Dimuon, fixed at creation) and gradient buffers.
 
     Calls are serialised by a lock; the engine orders them by seq_id.
     """
@@ -78,6 +100,7 @@ class LoraTrainer:
         train_mlp: bool = True,
         train_attn: bool = True,
         train_unembed: bool = True,
+        optimizer: OptimizerChoice | Mapping[str, Any] | str | None = None,
         dtype: npt.DTypeLike = np.float32,
     ) -> None:
         limit_blas_threads()
@@ -97,7 +120,10 @@ class LoraTrainer:
         self._base = base_weights(self.config, self.dtype)
         self._params = self._init_params(seed)
         self._grads = {name: np.zeros_like(p) for name, p in self._params.items()}
-        self._adam = Adam(self._params)
+        if not isinstance(optimizer, OptimizerChoice):
+            optimizer = OptimizerChoice.parse(optimizer)
+        self.optimizer = optimizer
+        self._optimizer = self.optimizer.new_state(self._params)
         self._network: Transformer | None = None
         self._clock = 0
         self._lock = threading.RLock()
@@ -133,39 +159,126 @@ class LoraTrainer:
     # -- forward / backward -------------------------------------------------------------
 
     def forward(
-        self, data: Sequence[DatumArrays], loss_fn: str, loss_fn_config: Mapping[str, float] | None
+        self,
+        data: Sequence[DatumArrays],
+        loss_fn: str,
+        loss_fn_config: Mapping[str, Any] | None,
+        *,
+        custom_loss: CustomLoss | None = None,
+        stability: StabilityStore | None = None,
     ) -> LossResult:
-        """Loss and per-datum outputs at the current weights; gradients are not touched."""
-        return self._run(data, loss_fn, loss_fn_config, backward=False)
+        """Loss and per-datum outputs at the current weights; gradients are not touched.
+
+        `custom_loss` is the compiled graph for loss_fn "custom" (the server resolves the
+        config's loss_id); `stability` is the session's store for stable_reinforce.
+        """
+        return self._run(data, loss_fn, loss_fn_config, custom_loss, stability, backward=False)
 
     def forward_backward(
-        self, data: Sequence[DatumArrays], loss_fn: str, loss_fn_config: Mapping[str, float] | None
+        self,
+        data: Sequence[DatumArrays],
+        loss_fn: str,
+        loss_fn_config: Mapping[str, Any] | None,
+        *,
+        custom_loss: CustomLoss | None = None,
+        stability: StabilityStore | None = None,
     ) -> LossResult:
         """As forward, and adds dL/d(adapter) into the gradient buffers (sum reduction)."""
-        return self._run(data, loss_fn, loss_fn_config, backward=True)
+        return self._run(data, loss_fn, loss_fn_config, custom_loss, stability, backward=True)
 
     def _run(
         self,
         data: Sequence[DatumArrays],
         loss_fn: str,
-        loss_fn_config: Mapping[str, float] | None,
+        loss_fn_config: Mapping[str, Any] | None,
+        custom_loss: CustomLoss | None,
+        stability: StabilityStore | None,
         *,
         backward: bool,
     ) -> LossResult:
-        spec = get_loss(loss_fn)
-        config = spec.resolve_config(loss_fn_config)
-        self._check_data(spec, data)
+        if loss_fn == CUSTOM_LOSS:
+            output_type, loss_of = self._custom_loss(data, loss_fn_config, custom_loss)
+        else:
+            output_type, loss_of = self._builtin_loss(data, loss_fn, loss_fn_config, stability)
         with self._lock:
             network = self._transformer()
             outputs: list[dict[str, Array]] = [{} for _ in data]
+            per_datum: list[Mapping[str, float]] = [{} for _ in data]
             total = 0.0
             for group in _microbatches([len(d.tokens) for d in data], self.config.n_heads):
-                total += self._run_group(network, spec, config, data, group, outputs, backward)
+                total += self._run_group(
+                    network, loss_of, data, group, outputs, per_datum, backward
+                )
             self._clock += 1
             metrics = {"loss:sum": total, "clock_cycle:unique": float(self._clock)}
-        return LossResult(spec.output_type, outputs, metrics)
+            metrics.update(reduce_metrics(per_datum))
+        return LossResult(output_type, outputs, metrics)
 
-    def _check_data(self, spec: LossSpec, data: Sequence[DatumArrays]) -> None:
+    def _builtin_loss(
+        self,
+        data: Sequence[DatumArrays],
+        loss_fn: str,
+        loss_fn_config: Mapping[str, Any] | None,
+        stability: StabilityStore | None,
+    ) -> tuple[str, DatumLossFn]:
+        """A built-in loss: checked config and inputs, recorded behaviour where needed."""
+        spec = get_loss(loss_fn)
+        config = spec.resolve_config(loss_fn_config)
+        self._check_data(data, spec.check_inputs)
+        inputs = [d.inputs for d in data]
+        if spec.needs_provenance:
+            store = stability if stability is not None else StabilityStore()
+            inputs = [self._with_behaviour(i, d, store) for i, d in enumerate(data)]
+
+        def loss_of(index: int, lp: Array) -> DatumLoss:
+            token_loss = spec.formula(lp, inputs[index], config)
+            total = float(np.sum(token_loss.elementwise, dtype=np.float64))
+            return DatumLoss(total, token_loss.grad, token_loss.elementwise, {})
+
+        return spec.output_type, loss_of
+
+    def _custom_loss(
+        self,
+        data: Sequence[DatumArrays],
+        loss_fn_config: Mapping[str, Any] | None,
+        custom_loss: CustomLoss | None,
+    ) -> tuple[str, DatumLossFn]:
+        """An uploaded graph, run per datum with exact gradients (custom_loss.py)."""
+        if custom_loss is None:
+            raise UserInputError(
+                "loss_fn 'custom' needs the loss_id of a loss created with create_custom_loss"
+            )
+        unknown = sorted(set(loss_fn_config or {}) - {"loss_id"})
+        if unknown:
+            raise UserInputError(f"loss_fn_config keys {unknown} are not accepted by 'custom'")
+        def check(index: int, length: int, inputs: Mapping[str, Array], vocab_size: int) -> None:
+            custom_loss.check_datum(index, inputs)
+            _check_targets(index, length, inputs["target_tokens"], vocab_size)
+
+        self._check_data(data, check)
+
+        def loss_of(index: int, lp: Array) -> DatumLoss:
+            result = custom_loss.evaluate(index, lp, data[index].inputs)
+            return DatumLoss(result.loss, result.grad.astype(lp.dtype), None, result.metrics)
+
+        return "CustomLossReturn", loss_of
+
+    @staticmethod
+    def _with_behaviour(index: int, datum: DatumArrays, store: StabilityStore) -> dict[str, Array]:
+        """The datum's inputs with `logprobs` replaced by the recorded behaviour log-probs."""
+        targets = datum.inputs["target_tokens"]
+        behaviour = resolve_behaviour(index, targets, datum.loss_fn_input_spans, store)
+        return {
+            **datum.inputs,
+            "logprobs": behaviour.logprobs,
+            SAMPLED_MASK: behaviour.sampled.astype(np.float64),
+        }
+
+    def _check_data(
+        self,
+        data: Sequence[DatumArrays],
+        check_inputs: Callable[[int, int, Mapping[str, Array], int], None],
+    ) -> None:
         if not data:
             raise UserInputError("data must contain at least one datum")
         limit = self.config.max_seq_len
@@ -186,51 +299,56 @@ class LoraTrainer:
                     f"datum {index}: model_input token {tokens[bad[0]]} at position {bad[0]} is "
                     f"outside the vocabulary (0..{self.config.vocab_size - 1})"
                 )
-            spec.check_inputs(index, tokens.shape[0], datum.inputs, self.config.vocab_size)
+            check_inputs(index, tokens.shape[0], datum.inputs, self.config.vocab_size)
 
     def _run_group(
         self,
         network: Transformer,
-        spec: LossSpec,
-        config: Mapping[str, float],
+        loss_of: DatumLossFn,
         data: Sequence[DatumArrays],
         group: list[int],
         outputs: list[dict[str, Array]],
+        per_datum: list[Mapping[str, float]],
         backward: bool,
     ) -> float:
-        """Forward (and backward) one padded micro-batch; fills `outputs`, returns its loss sum."""
+        """Forward (and backward) one padded micro-batch; fills `outputs` and `per_datum`,
+        returns its loss sum. Targets may be (N,) or (N, K): K logprobs per position."""
         lengths = [len(data[i].tokens) for i in group]
         width = max(lengths)
+        columns = max(_columns(data[i].inputs["target_tokens"]) for i in group)
         tokens = np.zeros((len(group), width), dtype=np.int64)
-        targets = np.zeros((len(group), width), dtype=np.int64)
+        targets = np.zeros((len(group), width, columns), dtype=np.int64)
         for row, i in enumerate(group):
+            target = data[i].inputs["target_tokens"]
             tokens[row, : lengths[row]] = data[i].tokens
-            targets[row, : lengths[row]] = data[i].inputs["target_tokens"]
+            targets[row, : lengths[row], : _columns(target)] = target.reshape(lengths[row], -1)
         tapes: list[Tape] | None = [] if backward else None
         logits = network.forward(tokens, tape=tapes)
         logp = log_softmax(logits)
-        picked = np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+        picked = np.take_along_axis(logp, targets, axis=-1)
         grad_lp = np.zeros_like(picked)
         total = 0.0
         for row, i in enumerate(group):
-            n = lengths[row]
-            lp = picked[row, :n]
-            token_loss = spec.formula(lp, data[i].inputs, config)
-            grad_lp[row, :n] = token_loss.grad
-            outputs[i] = {
-                "logprobs": lp.astype(np.float32),
-                "elementwise_loss": token_loss.elementwise.astype(np.float32),
-            }
-            total += float(np.sum(token_loss.elementwise, dtype=np.float64))
+            n, target = lengths[row], data[i].inputs["target_tokens"]
+            lp = picked[row, :n, : _columns(target)].reshape(target.shape)
+            result = loss_of(i, lp)
+            grad_lp[row, :n, : _columns(target)] = result.grad.reshape(n, -1)
+            outputs[i] = {"logprobs": lp.astype(np.float32)}
+            if result.elementwise is not None:
+                outputs[i]["elementwise_loss"] = result.elementwise.astype(np.float32)
+            per_datum[i] = result.metrics
+            total += result.loss
         if tapes:
-            # dL/dlogits = g * (onehot(target) - softmax)
-            dlogits = -np.exp(logp) * grad_lp[..., None]
-            np.put_along_axis(
-                dlogits,
-                targets[..., None],
-                np.take_along_axis(dlogits, targets[..., None], axis=-1) + grad_lp[..., None],
-                axis=-1,
-            )
+            # dL/dlogits = sum_k g_k * (onehot(target_k) - softmax)
+            dlogits = -np.exp(logp) * grad_lp.sum(axis=-1, keepdims=True)
+            for k in range(columns):
+                column = targets[..., k : k + 1]
+                np.put_along_axis(
+                    dlogits,
+                    column,
+                    np.take_along_axis(dlogits, column, axis=-1) + grad_lp[..., k : k + 1],
+                    axis=-1,
+                )
             grads = network.backward(tapes[0], dlogits, self._pairs(self._params), self.scale)
             for module, pair in grads.items():
                 self._grads[peft_name(module, "A")] += pair.a
@@ -240,19 +358,20 @@ class LoraTrainer:
     # -- optimizer ------------------------------------------------------------------------
 
     def optim_step(
-        self,
-        *,
-        learning_rate: float = 1e-4,
-        beta1: float = 0.9,
-        beta2: float = 0.95,
-        eps: float = 1e-12,
-        weight_decay: float = 0.0,
-        grad_clip_norm: float = 0.0,
+        self, params: OptimizerParams | None = None, **adam: float
     ) -> dict[str, float] | None:
-        """One Adam(W) step on the accumulated gradients, which are then zeroed."""
-        params = AdamParams(learning_rate, beta1, beta2, eps, weight_decay, grad_clip_norm)
+        """One step of this run's optimizer on the accumulated gradients, then zeroed.
+
+        `params` is AdamParams or DimuonParams (it must match the optimizer chosen at
+        creation); Adam keyword arguments (learning_rate=..., beta1=...) build AdamParams.
+        """
+        if params is None:
+            params = AdamParams(**adam)
+        elif adam:
+            raise TypeError("pass either optimizer params or Adam keyword arguments, not both")
+        self.optimizer.check_params(params)
         with self._lock:
-            metrics = self._adam.step(self._params, self._grads, params)
+            metrics = self._optimizer.step(self._params, self._grads, params)
             self._network = None
         return metrics
 
@@ -264,15 +383,14 @@ class LoraTrainer:
             return {name: p.astype(np.float32, copy=True) for name, p in self._params.items()}
 
     def optimizer_tensors(self) -> dict[str, Array]:
-        """Adam state: `<name>.exp_avg`, `<name>.exp_avg_sq` per adapter tensor and `step`."""
+        """Optimizer state: Adam's `<name>.exp_avg`, `<name>.exp_avg_sq` or Dimuon's
+        `<name>.momentum` and marker, plus `step` (optimizers.py, dimuon.py)."""
         with self._lock:
-            tensors = {OPTIMIZER_STEP_KEY: np.array([self._adam.step_count], dtype=np.int64)}
-            for name in self._params:
-                tensors[f"{name}.exp_avg"] = self._adam.exp_avg[name].astype(np.float32, copy=True)
-                tensors[f"{name}.exp_avg_sq"] = self._adam.exp_avg_sq[name].astype(
-                    np.float32, copy=True
-                )
-            return tensors
+            return self._optimizer.state_tensors()
+
+    def optimizer_config(self) -> dict[str, Any]:
+        """This run's optimizer_config ({"type": "adamw"} or {"type": "dimuon", ...})."""
+        return self.optimizer.config()
 
     def accumulated_gradients(self) -> dict[str, Array]:
         """Copies of the gradient buffers (what the next optim_step will use)."""
@@ -280,35 +398,24 @@ class LoraTrainer:
             return {name: g.copy() for name, g in self._grads.items()}
 
     def load(self, adapter: Mapping[str, Array], optimizer: Mapping[str, Array] | None) -> None:
-        """Replace the weights (and Adam state; None -> fresh Adam). Gradients are zeroed."""
+        """Replace the weights (and optimizer state; None -> fresh state). Gradients are
+        zeroed. State of the other optimizer family is rejected."""
         expected = {name: p.shape for name, p in self._params.items()}
         check_adapter_tensors(adapter, expected, what="adapter")
         if optimizer is not None:
-            moments = {
-                f"{n}.{kind}": s for n, s in expected.items() for kind in ("exp_avg", "exp_avg_sq")
-            }
+            self.optimizer.check_state_kind(optimizer)
+            bookkeeping = self.optimizer.bookkeeping_keys()
             check_adapter_tensors(
-                {k: v for k, v in optimizer.items() if k != OPTIMIZER_STEP_KEY},
-                moments,
+                {k: v for k, v in optimizer.items() if k not in bookkeeping},
+                self.optimizer.state_shapes(expected),
                 what="optimizer",
             )
-            step = np.asarray(optimizer.get(OPTIMIZER_STEP_KEY, np.array([-1])))
-            if (
-                step.size != 1
-                or not np.issubdtype(step.dtype, np.integer)
-                or int(step.ravel()[0]) < 0
-            ):
-                raise UserInputError("optimizer state needs a non-negative integer 'step' tensor")
+            read_step(optimizer)
         with self._lock:
             self._params = {n: np.array(adapter[n], dtype=self.dtype) for n in expected}
-            self._adam = Adam(self._params)
+            self._optimizer = self.optimizer.new_state(self._params)
             if optimizer is not None:
-                self._adam.step_count = int(np.asarray(optimizer[OPTIMIZER_STEP_KEY]).ravel()[0])
-                for n in expected:
-                    self._adam.exp_avg[n] = np.array(optimizer[f"{n}.exp_avg"], dtype=self.dtype)
-                    self._adam.exp_avg_sq[n] = np.array(
-                        optimizer[f"{n}.exp_avg_sq"], dtype=self.dtype
-                    )
+                self._optimizer.load_state(optimizer)
             self._grads = {name: np.zeros_like(p) for name, p in self._params.items()}
             self._network = None
 
@@ -320,6 +427,29 @@ class LoraTrainer:
         """An immutable copy of the current adapter for sampling."""
         return SamplerWeights.create(
             self.config.name, self.adapter_tensors(), self.rank, self.lora_alpha
+        )
+
+
+def _columns(targets: Array) -> int:
+    """Logprobs per position: 1 for (N,) targets, K for (N, K)."""
+    return 1 if targets.ndim == 1 else int(targets.shape[1])
+
+
+def _check_targets(index: int, length: int, targets: Array, vocab_size: int) -> None:
+    """target_tokens of shape (N,) or (N, K), K >= 1, integers inside the vocabulary."""
+    where = f"datum {index}"
+    if targets.ndim not in (1, 2) or targets.shape[0] != length or 0 in targets.shape:
+        raise UserInputError(
+            f"{where}: target_tokens has shape {list(targets.shape)}, expected [{length}] or "
+            f"[{length}, K]"
+        )
+    if not np.issubdtype(targets.dtype, np.integer):
+        raise UserInputError(f"{where}: target_tokens must be integers, got {targets.dtype}")
+    bad = np.flatnonzero((targets.ravel() < 0) | (targets.ravel() >= vocab_size))
+    if bad.size:
+        raise UserInputError(
+            f"{where}: target_tokens contains {targets.ravel()[bad[0]]}, outside the "
+            f"vocabulary (0..{vocab_size - 1})"
         )
 
 

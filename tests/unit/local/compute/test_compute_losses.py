@@ -181,7 +181,15 @@ def test_missing_required_input_is_named() -> None:
 
 
 def test_loss_table_is_complete() -> None:
-    assert list(LOSSES) == ["cross_entropy", "importance_sampling", "ppo", "cispo", "dro"]
+    assert list(LOSSES) == [
+        "cross_entropy",
+        "importance_sampling",
+        "ppo",
+        "cispo",
+        "dro",
+        "gspo",
+        "stable_reinforce",
+    ]
     assert dict(get_loss("ppo").config_defaults) == {
         "clip_low_threshold": 0.8,
         "clip_high_threshold": 1.2,
