@@ -37,7 +37,7 @@ def test_prompt_logprobs_equal_forward_logprobs(trained: LoraTrainer, sampler: L
     """In float64 the sampler's prompt logprobs are the trainer's; in float32 they agree to
     float32 rounding (the prompt is prefilled in blocks, the trainer runs it in one pass)."""
     seq = [256, *b"The cat sat on the mat."]
-    exact = LoraTrainer(TINY, rank=4, seed=0, dtype=np.float64)
+    exact = LoraTrainer(TINY_RANDOM, rank=4, seed=0, dtype=np.float64)
     exact.load(trained.adapter_tensors(), None)
     exact_sampler = LoraSampler(trained.snapshot(), dtype=np.float64)
     result = exact_sampler.sample(seq, max_tokens=1, prompt_logprobs=True)

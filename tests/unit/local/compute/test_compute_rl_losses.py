@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from compute_helpers import TINY, directional_check, random_adapter
+from compute_helpers import TINY_RANDOM, directional_check, random_adapter
 
 from tinker.local.compute.catalogue import VOCAB_SIZE
 from tinker.local.compute.errors import UserInputError
@@ -82,7 +82,7 @@ def test_stable_reinforce_uses_recorded_behaviour_and_masks_unsampled_positions(
     rng = np.random.default_rng(1)
     store = StabilityStore()
     datum = _rl_datum(store, rng, spread=1.0)
-    trainer = LoraTrainer(TINY, rank=2, seed=0, dtype=np.float64)
+    trainer = LoraTrainer(TINY_RANDOM, rank=2, seed=0, dtype=np.float64)
     trainer.load(random_adapter(trainer, rng), None)
     # a client `logprobs` input is accepted but the recorded behaviour wins
     datum = DatumArrays(
@@ -106,7 +106,7 @@ def test_stable_reinforce_parameter_gradient_matches_finite_differences() -> Non
     rng = np.random.default_rng(5)
     store = StabilityStore()
     data = [_rl_datum(store, rng)]
-    trainer = LoraTrainer(TINY, rank=2, seed=0, dtype=np.float64)
+    trainer = LoraTrainer(TINY_RANDOM, rank=2, seed=0, dtype=np.float64)
     config = {"clip_low_threshold": 0.0, "clip_high_threshold": 1e9}  # no token at the edge
     point = {k: v.astype(np.float64) for k, v in random_adapter(trainer, rng).items()}
 
@@ -127,7 +127,7 @@ def test_stable_reinforce_rejects_data_without_matching_records() -> None:
     rng = np.random.default_rng(2)
     store = StabilityStore()
     datum = _rl_datum(store, rng)
-    trainer = LoraTrainer(TINY, rank=1, seed=0)
+    trainer = LoraTrainer(TINY_RANDOM, rank=1, seed=0)
     bare = DatumArrays(datum.tokens, datum.inputs)
     with pytest.raises(UserInputError, match="datum 0: stable_reinforce needs provenance"):
         trainer.forward([bare], "stable_reinforce", None, stability=store)
