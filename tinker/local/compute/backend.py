@@ -16,6 +16,7 @@ import numpy as np
 
 from tinker.local.compute.catalogue import LOCAL_MODELS, TOKENIZER_DIR, get_model_config
 from tinker.local.compute.errors import UserInputError
+from tinker.local.compute.generation import DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS
 from tinker.local.compute.generation import LoraSampler, SamplerWeights
 from tinker.local.compute.trainer import DatumArrays, LoraTrainer
 
