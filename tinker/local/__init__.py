@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from tinker.local.server.app import AttachedServer, LocalServer
 
 __all__ = [
+    "AttachedServer",
     "DataDirectoryInUse",
     "EngineConfig",
     "FaultRule",
@@ -134,8 +135,8 @@ def _start_or_attach() -> LocalServer | AttachedServer:
 
 
 def __getattr__(name: str) -> object:
-    if name == "LocalServer":
-        from tinker.local.server.app import LocalServer
+    if name in ("AttachedServer", "LocalServer"):
+        from tinker.local.server import app
 
-        return LocalServer
+        return getattr(app, name)
     raise AttributeError(f"module 'tinker.local' has no attribute {name!r}")

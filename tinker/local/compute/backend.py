@@ -1,9 +1,10 @@
 """The seam between the halves: what the server's engine needs from compute, and its numpy
 implementation.
 
-The protocols (Backend, Trainer, Sampler and their results) are all the server knows of
-compute; `NumpyBackend` implements them over the trainer, generation and catalogue modules.
-The server's tests plug in a small fake that follows the same contract.
+The protocols (Backend, Trainer, Sampler and their results) and DEFAULT_MAX_TOKENS (what a
+sample without max_tokens generates, which the server's sample limits count) are all the
+server knows of compute; `NumpyBackend` implements them over the trainer, generation and
+catalogue modules. The server's tests plug in a small fake that follows the same contract.
 """
 
 from __future__ import annotations

@@ -105,17 +105,34 @@ class Router(Protocol):
         ...
 
 
+def _at_least(low: float) -> Callable[[Any, attrs.Attribute[Any], float], None]:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+        if not value >= low:
+            raise ValueError(f"{attribute.name} must be at least {low}, got {value!r}")
+
+    return check
+
+
+def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value!r}")
+
+
 @attrs.frozen
 class ServerOptions:
     """Transport settings: API key (None disables the check), faults, limits, advertised URL."""
 
     api_key: str | None = attrs.field(default=None, repr=False)
     faults: Faults | None = None
-    max_body_bytes: int = settings.MAX_BODY_BYTES
-    idle_connection_seconds: float = settings.IDLE_CONNECTION_SECONDS
-    request_deadline_seconds: float = settings.REQUEST_DEADLINE_SECONDS
-    max_connections: int = settings.MAX_CONNECTIONS
-    linger_seconds: float = settings.LINGER_SECONDS
+    max_body_bytes: int = attrs.field(default=settings.MAX_BODY_BYTES, validator=_at_least(0))
+    idle_connection_seconds: float = attrs.field(
+        default=settings.IDLE_CONNECTION_SECONDS, validator=_positive
+    )
+    request_deadline_seconds: float = attrs.field(
+        default=settings.REQUEST_DEADLINE_SECONDS, validator=_positive
+    )
+    max_connections: int = attrs.field(default=settings.MAX_CONNECTIONS, validator=_at_least(1))
+    linger_seconds: float = attrs.field(default=settings.LINGER_SECONDS, validator=_at_least(0))
     #: The URL links (archive downloads) are built from; None: the address the server is bound to.
     public_url: str | None = None
 
@@ -157,35 +174,30 @@ class LocalHTTPServer(HTTPServer):
         """The URL of links the server hands out (never taken from a request's Host header)."""
         return (self.options.public_url or self.url).rstrip("/")
 
-    def connection_count(self) -> int:
-        """Client connections open now."""
-        with self._slots:
-            return len(self._open)
-
     def get_request(self) -> tuple[socket.socket, Any]:
-        """Accept a connection once one is free: close the longest-idle connection at the cap,
-        or wait (leaving new connections in the listen backlog) while every one is busy."""
+        """Accept a connection once there is room: at the cap, close the longest-idle connection
+        and wait for its thread to end; while every connection is busy, new ones wait in the
+        listen backlog (without a thread)."""
         with self._slots:
-            if not self._make_room_locked():
+            if not self._has_room_locked():
                 self._slots.wait(0.1)
-                if not self._make_room_locked():
-                    raise OSError("every connection is busy")  # serve_forever tries again
+                if not self._has_room_locked():
+                    raise OSError("no room for a connection yet")  # serve_forever tries again
         return self.socket.accept()
 
-    def _make_room_locked(self) -> bool:
-        """True when a new connection fits, after closing the longest-idle one if needed."""
-        staying = [c for c in self._open.values() if not c.evicted]
-        if len(staying) < self.options.max_connections:
+    def _has_room_locked(self) -> bool:
+        if len(self._open) < self.options.max_connections:
             return True
-        idle = [c for c in staying if c.idle_since is not None]
-        if not idle:
-            return False
-        victim = min(idle, key=lambda connection: connection.idle_since or 0.0)
-        victim.evicted = True
-        logger.debug("closing an idle connection to make room (%d open)", len(self._open))
-        with contextlib.suppress(OSError):
-            victim.socket.shutdown(socket.SHUT_RDWR)
-        return True
+        if any(connection.evicted for connection in self._open.values()):
+            return False  # room is being made
+        idle = [c for c in self._open.values() if c.idle_since is not None]
+        if idle:
+            victim = min(idle, key=lambda connection: connection.idle_since or 0.0)
+            victim.evicted = True
+            logger.debug("closing an idle connection to make room (%d open)", len(self._open))
+            with contextlib.suppress(OSError):
+                victim.socket.shutdown(socket.SHUT_RDWR)
+        return False
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve the connection on a thread of its own."""

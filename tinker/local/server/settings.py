@@ -25,7 +25,7 @@ IDLE_CONNECTION_SECONDS = 120.0  # a connection silent this long (e.g. a stalled
 REQUEST_DEADLINE_SECONDS = 60.0  # headers + body of one request must arrive within this
 MAX_CONNECTIONS = 256  # connections served at once (one thread each); more wait in the backlog
 LISTEN_BACKLOG = 1024  # connections the kernel queues while the server is at MAX_CONNECTIONS
-LINGER_SECONDS = 2.0  # how long an unread body is drained after an early answer (401, 404, 413)
+LINGER_SECONDS = 10.0  # how long an unread body is drained after an early answer (401, 404, 413)
 
 # Request bodies and query strings: what any field may hold (server.validation checks them).
 MAX_JSON_DEPTH = 32  # nesting of JSON arrays and objects

@@ -338,15 +338,19 @@ class Store:
     ) -> CheckpointRow:
         """Write a new version durably, commit the row naming it, remove the one it replaced."""
         directory, size = self.files.create(ref, adapter, adapter_config, optimizer)
-        with self._tx() as db:
-            replaced = db.execute(
-                "SELECT directory FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
-                (ref.run_id, ref.kind, ref.name),
-            ).fetchone()
-            db.execute(
-                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-                (ref.run_id, ref.kind, ref.name, when, size, expires_at, directory),
-            )
+        try:
+            with self._tx() as db:
+                replaced = db.execute(
+                    "SELECT directory FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
+                    (ref.run_id, ref.kind, ref.name),
+                ).fetchone()
+                db.execute(
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                    (ref.run_id, ref.kind, ref.name, when, size, expires_at, directory),
+                )
+        except BaseException:
+            self.files.remove(directory)  # no row names it: the save did not happen
+            raise
         crash_points.reached("save.committed")
         if replaced is not None:
             self.files.remove(replaced[0])

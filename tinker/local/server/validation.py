@@ -113,7 +113,7 @@ def _visit(value: Any, path: str, field: str | None, depth: int) -> None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise BadRequest(f"{_name(path)}: keys must be strings, got {key!r}.")
-                _check_string(key, f"{path} key {_short(key)}", None)
+                _check_string(key, f"{_name(path)} key {_short(key)}", None)
                 _visit(item, _join(path, key), key if keys_are_fields else None, depth + 1)
         elif isinstance(value, (list, tuple)):
             _check_sequence(value, path, field, depth + 1)

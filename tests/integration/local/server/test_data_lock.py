@@ -15,8 +15,7 @@ import pytest
 import requests
 
 import tinker.local
-from tinker.local import DataDirectoryInUse, LocalServer, serve
-from tinker.local.server.app import AttachedServer
+from tinker.local import AttachedServer, DataDirectoryInUse, LocalServer, serve
 
 from .conftest import FAST
 from .fake_backend import FakeBackend
