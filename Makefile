@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit demo bench bench-compare official-venvs official-capture clean
+.PHONY: install test test-slow lint typecheck unit demo bench bench-compare official-venvs official-capture clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,10 +19,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict tinker
 
+# Tests marked slow (but not opt-in) are left to `make test-slow`.
 unit: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow or optin"
 
 test: lint typecheck unit
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m "slow and not optin"
 
 demo: $(STAMP)
 	$(PY) -m tinker.demo

@@ -1,4 +1,4 @@
-"""`make demo`: fine-tune a model with LoRA, sample from it, then improve it with RL.
+"""`make demo`: fine-tune a pretrained model with LoRA, sample from it, then improve it with RL.
 
 By default everything runs offline on the embedded server (`base_url="local"`) with the
 `tinker-local/small` model. With TINKER_API_KEY set and `--base-model` naming a hosted model,
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -19,7 +20,13 @@ import tinker
 from tinker import types
 
 PROMPT_TEXT = "The lighthouse keeper"
-VOWELS = frozenset(b"aeiouAEIOU")
+RL_PROMPT_TEXT = "The sailor"
+RL_LEARNING_RATE = 1e-3
+RL_GROUPS = 4
+RL_GROUP_SIZE = 8
+RL_MAX_TOKENS = 24
+#: Steps averaged at each end of the RL run to report the change in reward.
+REPORT_WINDOW = 3
 
 
 def load_corpus() -> str:
@@ -42,10 +49,9 @@ def supervised_batch(tokens: Sequence[int], window: int, stride: int) -> list[ty
     return batch
 
 
-def vowel_reward(completion: bytes) -> float:
-    """A verifiable toy reward: the share of vowels among the letters of the completion."""
-    letters = [b for b in completion if chr(b).isalpha()]
-    return sum(b in VOWELS for b in letters) / len(letters) if letters else 0.0
+def sea_reward(completion: bytes) -> float:
+    """A verifiable toy reward: 1 when the completion mentions the sea, else 0."""
+    return 1.0 if re.search(rb"\bsea\b", completion, re.IGNORECASE) else 0.0
 
 
 def rl_datum(
@@ -65,6 +71,13 @@ def rl_datum(
     )
 
 
+def sample_once(sampler: tinker.SamplingClient, prompt: list[int], seed: int) -> list[int]:
+    """One seeded temperature-1 completion of `prompt`, as the RL loop samples them."""
+    params = types.SamplingParams(max_tokens=RL_MAX_TOKENS, temperature=1.0, seed=seed)
+    response = sampler.sample(types.ModelInput.from_ints(prompt), 1, params).result()
+    return list(response.sequences[0].tokens)
+
+
 def complete(sampler: tinker.SamplingClient, prompt: list[int], max_tokens: int) -> list[int]:
     """Greedy completion of `prompt`."""
     params = types.SamplingParams(max_tokens=max_tokens, temperature=0.0)
@@ -79,10 +92,10 @@ def show(label: str, tokenizer: object, prompt: list[int], completion: list[int]
     print(f"  {label}: {decode(prompt)!r} -> {shown!r}")
 
 
-def run(base_model: str, base_url: str | None, sft_steps: int, rl_steps: int) -> int:
+def run(base_model: str, base_url: str | None, sft_steps: int, rl_steps: int, seed: int = 0) -> int:
     started = time.monotonic()
     with tinker.ServiceClient(base_url=base_url) as service:
-        trainer = service.create_lora_training_client(base_model=base_model, rank=16, seed=0)
+        trainer = service.create_lora_training_client(base_model=base_model, rank=16, seed=seed)
         tokenizer = trainer.get_tokenizer()
         corpus = load_corpus()
         tokens = tokenizer.encode(corpus, add_special_tokens=False)
@@ -115,30 +128,50 @@ def run(base_model: str, base_url: str | None, sft_steps: int, rl_steps: int) ->
         show("after training", tokenizer, prompt, after)
         matched = tokenizer.decode(prompt + after).startswith(corpus.rstrip("\n")[:80])
 
-        print(f"RL with importance_sampling on a vowel-share reward, {rl_steps} steps:")
-        rewards = rl_loop(trainer, sampler, prompt, rl_steps)
+        rl_prompt = tokenizer.encode(RL_PROMPT_TEXT, add_special_tokens=False)
+        print(f"RL, {rl_steps} steps of importance_sampling; reward 1 for mentioning the sea:")
+        show("before RL", tokenizer, rl_prompt, sample_once(sampler, rl_prompt, seed))
+        rewards = rl_loop(trainer, sampler, rl_prompt, rl_steps, seed)
+        sampler = trainer.save_weights_and_get_sampling_client()
+        show("after RL", tokenizer, rl_prompt, sample_once(sampler, rl_prompt, seed))
+        window = min(REPORT_WINDOW, len(rewards))
         print(
             f"done in {time.monotonic() - started:.0f} s: loss/token {first_loss:.2f} -> "
-            f"{last_loss:.2f}, sample matches text: {matched}, "
-            f"reward {rewards[0]:.3f} -> {rewards[-1]:.3f}"
+            f"{last_loss:.2f}, sample matches text: {matched}, RL reward "
+            f"{statistics.fmean(rewards[:window]):.3f} (first {window} steps) -> "
+            f"{statistics.fmean(rewards[-window:]):.3f} (last {window} steps)"
         )
         return 0 if last_loss < first_loss and matched else 1
 
 
 def rl_loop(
-    trainer: tinker.TrainingClient, sampler: tinker.SamplingClient, prompt: list[int], steps: int
+    trainer: tinker.TrainingClient,
+    sampler: tinker.SamplingClient,
+    prompt: list[int],
+    steps: int,
+    seed: int = 0,
 ) -> list[float]:
     """Group-baseline REINFORCE: sample, score, and push up the better-than-average samples."""
-    params = types.SamplingParams(max_tokens=24, temperature=1.0)
     model_input = types.ModelInput.from_ints(prompt)
-    adam = types.AdamParams(learning_rate=2e-3)
+    adam = types.AdamParams(learning_rate=RL_LEARNING_RATE)
     history = []
     for step in range(1, steps + 1):
-        futures = [sampler.sample(model_input, 8, params) for _ in range(4)]
+        futures = [
+            sampler.sample(
+                model_input,
+                RL_GROUP_SIZE,
+                types.SamplingParams(
+                    max_tokens=RL_MAX_TOKENS,
+                    temperature=1.0,
+                    seed=(seed * steps + step) * RL_GROUPS + group,
+                ),
+            )
+            for group in range(RL_GROUPS)
+        ]
         batch, step_rewards = [], []
         for future in futures:
             sequences = future.result().sequences
-            rewards = [vowel_reward(bytes(_byte_values(s.tokens))) for s in sequences]
+            rewards = [sea_reward(bytes(_byte_values(s.tokens))) for s in sequences]
             baseline = statistics.fmean(rewards)
             step_rewards.extend(rewards)
             for sequence, reward in zip(sequences, rewards, strict=True):
@@ -159,13 +192,14 @@ def _byte_values(tokens: Sequence[int]) -> list[int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tinker.demo", description=__doc__)
     parser.add_argument("--base-model", default=os.environ.get("TINKER_DEMO_BASE_MODEL"))
-    parser.add_argument("--sft-steps", type=int, default=40)
-    parser.add_argument("--rl-steps", type=int, default=10)
+    parser.add_argument("--sft-steps", type=int, default=20)
+    parser.add_argument("--rl-steps", type=int, default=12)
     parser.add_argument("--local-model", default="tinker-local/small")
+    parser.add_argument("--seed", type=int, default=0, help="LoRA and sampling seed")
     args = parser.parse_args(argv)
     hosted = bool(os.environ.get("TINKER_API_KEY")) and args.base_model is not None
     base_model = args.base_model if hosted else args.local_model
-    return run(base_model, None if hosted else "local", args.sft_steps, args.rl_steps)
+    return run(base_model, None if hosted else "local", args.sft_steps, args.rl_steps, args.seed)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 import pytest
 
@@ -17,9 +18,11 @@ def test_corpus_windows_are_shifted_next_token_pairs() -> None:
     assert batch[0].loss_fn_inputs["weights"].tolist() == [1.0] * 4
 
 
-def test_vowel_reward_counts_letters_only() -> None:
-    assert demo.vowel_reward(b"aa bb!!") == 0.5
-    assert demo.vowel_reward(b"123") == 0.0
+def test_sea_reward_wants_the_word_sea() -> None:
+    assert demo.sea_reward(b" walked by the sea.") == 1.0
+    assert demo.sea_reward(b"Sea breeze") == 1.0
+    assert demo.sea_reward(b" sat on a seat near the seashore") == 0.0
+    assert demo.sea_reward(b"") == 0.0
 
 
 def test_demo_trains_samples_and_runs_rl(
@@ -35,9 +38,12 @@ def test_demo_trains_samples_and_runs_rl(
 
         shared_server().close()
     out = capsys.readouterr().out
-    steps = [line for line in out.splitlines() if "loss/token" in line and "step" in line]
+    lines = [line.strip() for line in out.splitlines()]
+    steps = [line for line in lines if line.startswith("step") and "loss/token" in line]
     losses = [float(line.split()[-1]) for line in steps]
     assert len(losses) == 2 and losses[-1] < losses[0]
     assert "saved tinker://" in out and "/weights/demo-sft" in out
     assert out.count("mean reward") == 2
     assert "before training:" in out and "after training:" in out
+    assert "before RL:" in out and "after RL:" in out
+    assert re.search(r"RL reward \d\.\d{3} \(first 2 steps\) -> \d\.\d{3} \(last 2 steps\)", out)

@@ -40,7 +40,11 @@ def _check_heads(instance: ModelConfig, attribute: attrs.Attribute[int], value: 
 
 @attrs.frozen
 class ModelConfig:
-    """Shape of one local decoder-only transformer (pre-norm, RoPE, SiLU-gated MLP)."""
+    """Shape of one local decoder-only transformer (pre-norm, RoPE, SiLU-gated MLP).
+
+    `family` names the weights: a pretrained model and its `-random` twin share the random
+    initialisation pretraining starts from; `pretrained` says which of the two is served.
+    """
 
     name: str
     vocab_size: int
@@ -53,6 +57,8 @@ class ModelConfig:
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     init_std: float = 0.02  # LM head init std (near-uniform start)
+    family: str = attrs.field(default=attrs.Factory(lambda self: self.name, takes_self=True))
+    pretrained: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -60,10 +66,15 @@ class ModelConfig:
         return self.d_model // self.n_heads
 
 
-def _config(
+#: Name suffix of the twin of a pretrained model that keeps its random initial weights.
+RANDOM_SUFFIX = "-random"
+
+
+def _configs(
     name: str, *, d_model: int, n_layers: int, n_heads: int, d_ff: int, ctx: int
-) -> ModelConfig:
-    return ModelConfig(
+) -> tuple[ModelConfig, ModelConfig]:
+    """The pretrained model `name` and its `-random` twin."""
+    pretrained = ModelConfig(
         name=name,
         vocab_size=VOCAB_SIZE,
         d_model=d_model,
@@ -72,15 +83,17 @@ def _config(
         d_ff=d_ff,
         max_seq_len=ctx,
         eos_token_id=EOS_TOKEN_ID,
+        pretrained=True,
     )
+    return pretrained, attrs.evolve(pretrained, name=name + RANDOM_SUFFIX, pretrained=False)
 
 
 LOCAL_MODELS: Mapping[str, ModelConfig] = MappingProxyType(
     {
         cfg.name: cfg
         for cfg in (
-            _config("tinker-local/tiny", d_model=64, n_layers=2, n_heads=4, d_ff=192, ctx=256),
-            _config("tinker-local/small", d_model=256, n_layers=4, n_heads=8, d_ff=768, ctx=1024),
+            *_configs("tinker-local/tiny", d_model=64, n_layers=2, n_heads=4, d_ff=192, ctx=256),
+            *_configs("tinker-local/small", d_model=256, n_layers=4, n_heads=8, d_ff=768, ctx=1024),
         )
     }
 )
@@ -130,4 +143,15 @@ def linear_shapes(config: ModelConfig) -> dict[str, tuple[int, int]]:
         shapes[mlp_module(layer, "up_proj")] = (ff, d)
         shapes[mlp_module(layer, "down_proj")] = (d, ff)
     shapes[UNEMBED] = (config.vocab_size, d)
+    return shapes
+
+
+def weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Name and shape of every weight of the network, in canonical order."""
+    shapes: dict[str, tuple[int, ...]] = {EMBED: (config.vocab_size, config.d_model)}
+    shapes.update(linear_shapes(config))
+    for layer in range(config.n_layers):
+        shapes[norm_weight(layer, "input_layernorm")] = (config.d_model,)
+        shapes[norm_weight(layer, "post_attention_layernorm")] = (config.d_model,)
+    shapes[FINAL_NORM] = (config.d_model,)
     return shapes

@@ -1,5 +1,6 @@
 """Numpy decoder-only transformer with LoRA: forward (optionally taped, optionally KV-cached)
-and an exact backward pass for the LoRA parameters only (the base weights are frozen).
+and one exact backward pass that yields the LoRA gradients (base weights frozen) or, for
+pretraining, the gradients of every weight.
 
 Architecture: token embedding, n_layers pre-norm blocks (RMSNorm -> multi-head causal
 attention with rotary positions -> residual; RMSNorm -> SiLU-gated MLP -> residual),
@@ -25,12 +26,13 @@ from tinker.local.compute.catalogue import (
     UNEMBED,
     ModelConfig,
     attn_module,
-    linear_shapes,
     mlp_module,
     norm_weight,
+    weight_shapes,
 )
 from tinker.local.compute.errors import UserInputError
 from tinker.local.compute.lora import LoraPair
+from tinker.local.compute.pretrained import load_weights
 
 Array = npt.NDArray[Any]
 
@@ -46,27 +48,29 @@ def _name_seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
 
 
-def _init_base(config: ModelConfig) -> dict[str, Array]:
-    """Seeded random base weights (float64), deterministic from the model name.
+def random_base_weights(config: ModelConfig) -> dict[str, Array]:
+    """Seeded random weights (float64), deterministic from the model family's name: the
+    weights of a `-random` model and the starting point of pretraining.
 
     Hidden projections use std 1/sqrt(fan_in) (residual outputs further / sqrt(2 layers)), so
     the frozen random network already mixes context; the LM head starts small (near-uniform
     predictions, loss ~ log(vocab)).
     """
-    rng = np.random.default_rng(_name_seed(config.name))
-    weights: dict[str, Array] = {EMBED: rng.normal(0.0, 1.0, (config.vocab_size, config.d_model))}
-    for module, (out_dim, in_dim) in linear_shapes(config).items():
-        if module == UNEMBED:
+    rng = np.random.default_rng(_name_seed(config.family))
+    weights: dict[str, Array] = {}
+    for name, shape in weight_shapes(config).items():
+        if len(shape) == 1:  # norm gains
+            weights[name] = np.ones(shape)
+            continue
+        if name == EMBED:
+            std = 1.0
+        elif name == UNEMBED:
             std = config.init_std
-        elif module.endswith(("o_proj", "down_proj")):
-            std = 1.0 / np.sqrt(in_dim * 2 * config.n_layers)
+        elif name.endswith(("o_proj", "down_proj")):
+            std = 1.0 / np.sqrt(shape[1] * 2 * config.n_layers)
         else:
-            std = 1.0 / np.sqrt(in_dim)
-        weights[module] = rng.normal(0.0, std, (out_dim, in_dim))
-    for layer in range(config.n_layers):
-        weights[norm_weight(layer, "input_layernorm")] = np.ones(config.d_model)
-        weights[norm_weight(layer, "post_attention_layernorm")] = np.ones(config.d_model)
-    weights[FINAL_NORM] = np.ones(config.d_model)
+            std = 1.0 / np.sqrt(shape[1])
+        weights[name] = rng.normal(0.0, std, shape)
     return weights
 
 
@@ -75,13 +79,15 @@ _BASE_LOCK = threading.Lock()
 
 
 def base_weights(config: ModelConfig, dtype: npt.DTypeLike = np.float32) -> Mapping[str, Array]:
-    """Frozen base weights, built once per process and dtype; the arrays are read-only."""
+    """Frozen base weights (the shipped pretrained ones, or the random initialisation), loaded
+    once per process and dtype; the arrays are read-only."""
     key = (config.name, np.dtype(dtype).name)
     with _BASE_LOCK:
         cached = _BASE_CACHE.get(key)
         if cached is None:
+            source = load_weights(config) if config.pretrained else random_base_weights(config)
             cached = {}
-            for name, value in _init_base(config).items():
+            for name, value in source.items():
                 array = np.ascontiguousarray(value, dtype=dtype)
                 array.flags.writeable = False
                 cached[name] = array
@@ -201,6 +207,7 @@ class BlockTape:
 class Tape:
     """Everything recorded by a taped forward pass."""
 
+    tokens: Array
     layers: list[BlockTape]
     final_x: Array
     final_n: Array
@@ -238,7 +245,7 @@ class Transformer:
         if cache is not None:
             cache.length += tokens.shape[1]
         if tape is not None:
-            tape.append(Tape(block_tapes, x, final_n, final_inv))
+            tape.append(Tape(tokens, block_tapes, x, final_n, final_inv))
         return logits
 
     def _block(
@@ -304,27 +311,41 @@ class Transformer:
         self, tape: Tape, dlogits: Array, adapters: Mapping[str, LoraPair], scale: float
     ) -> dict[str, LoraPair]:
         """Gradients of sum(dlogits * logits) w.r.t. every adapter's A and B (exact)."""
-        prop = _Backprop(self.weights, adapters, self.dtype.type(scale))
-        dn = prop.linear(UNEMBED, tape.final_n, dlogits)
-        dx = _rms_norm_backward(dn, tape.final_x, tape.final_inv, self.weights[FINAL_NORM])
-        for layer in reversed(range(self.config.n_layers)):
-            dx = self._block_backward(layer, tape.layers[layer], dx, prop, need_input=layer > 0)
+        prop = _Backprop(self.weights, adapters, self.dtype.type(scale), all_weights=False)
+        self._backpropagate(tape, dlogits, prop)
         return prop.grads
+
+    def weight_gradients(self, tape: Tape, dlogits: Array) -> dict[str, Array]:
+        """Gradients of sum(dlogits * logits) w.r.t. every weight of the network (exact)."""
+        prop = _Backprop(self.weights, {}, self.dtype.type(0.0), all_weights=True)
+        dx = self._backpropagate(tape, dlogits, prop)
+        embed = np.zeros_like(self.weights[EMBED])
+        np.add.at(embed, tape.tokens.reshape(-1), dx.reshape(-1, embed.shape[1]))
+        prop.weight_grads[EMBED] = embed
+        return prop.weight_grads
+
+    def _backpropagate(self, tape: Tape, dlogits: Array, prop: _Backprop) -> Array:
+        """Run `prop` from the logits down; returns the gradient w.r.t. the embedded tokens
+        (with all_weights; else the first block's output gradient, which nothing needs)."""
+        dn = prop.linear(UNEMBED, tape.final_n, dlogits)
+        dx = prop.norm(FINAL_NORM, dn, tape.final_x, tape.final_inv)
+        for layer in reversed(range(self.config.n_layers)):
+            need_input = layer > 0 or prop.all_weights
+            dx = self._block_backward(layer, tape.layers[layer], dx, prop, need_input=need_input)
+        return dx
 
     def _block_backward(
         self, layer: int, bt: BlockTape, dout: Array, prop: _Backprop, *, need_input: bool
     ) -> Array:
         """Gradient w.r.t. the block's input (dout when not needed), recording adapter grads:
         the forward pass in reverse, MLP first, then attention."""
-        w = self.weights
         dn2 = self._mlp_backward(layer, bt.mlp, bt.n2, dout, prop)
-        norm2 = w[norm_weight(layer, "post_attention_layernorm")]
-        dmid = dout + _rms_norm_backward(dn2, bt.mid, bt.inv2, norm2)
+        norm2 = norm_weight(layer, "post_attention_layernorm")
+        dmid = dout + prop.norm(norm2, dn2, bt.mid, bt.inv2)
         dn1 = self._attention_backward(layer, bt.attention, bt.n1, dmid, prop, need_input)
         if dn1 is None:
             return dmid  # first block: nothing trainable lies below, skip the input gradient
-        norm1 = w[norm_weight(layer, "input_layernorm")]
-        return dmid + _rms_norm_backward(dn1, bt.x, bt.inv1, norm1)
+        return dmid + prop.norm(norm_weight(layer, "input_layernorm"), dn1, bt.x, bt.inv1)
 
     def _mlp_backward(
         self, layer: int, mt: MlpTape, x: Array, dout: Array, prop: _Backprop
@@ -373,13 +394,30 @@ class Transformer:
 
 
 class _Backprop:
-    """Backpropagation through the frozen linear layers, collecting LoRA gradients."""
+    """Backpropagation through the linear layers and norms, collecting LoRA gradients and,
+    with all_weights, the gradient of every weight it passes."""
 
-    def __init__(self, weights: Mapping[str, Array], adapters: Mapping[str, LoraPair], scale: Any):
+    def __init__(
+        self,
+        weights: Mapping[str, Array],
+        adapters: Mapping[str, LoraPair],
+        scale: Any,
+        *,
+        all_weights: bool,
+    ) -> None:
         self.weights = weights
         self.adapters = adapters
         self.scale = scale
+        self.all_weights = all_weights
         self.grads: dict[str, LoraPair] = {}
+        self.weight_grads: dict[str, Array] = {}
+
+    def norm(self, name: str, dy: Array, x: Array, inv: Array) -> Array:
+        """Gradient w.r.t. the input of RMSNorm `name` (and of its weight, with all_weights)."""
+        if self.all_weights:
+            grad: Array = np.sum((dy * (x * inv)).reshape(-1, dy.shape[-1]), axis=0)
+            self.weight_grads[name] = grad
+        return _rms_norm_backward(dy, x, inv, self.weights[name])
 
     def adapter_only(self, module: str, x: Array, dy: Array) -> None:
         """Record dA and dB of `module`'s adapter (if any) for input x and output grad dy."""
@@ -395,6 +433,9 @@ class _Backprop:
     def linear(self, module: str, x: Array, dy: Array) -> Array:
         """As adapter_only, and return the gradient w.r.t. x (through the merged weight)."""
         self.adapter_only(module, x, dy)
+        if self.all_weights:
+            grad: Array = dy.reshape(-1, dy.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+            self.weight_grads[module] = grad
         return _linear_input_grad(dy, self.weights[module])
 
 

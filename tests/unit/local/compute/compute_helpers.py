@@ -12,6 +12,8 @@ from tinker.local.compute.catalogue import VOCAB_SIZE
 from tinker.local.compute.trainer import DatumArrays, LoraTrainer
 
 TINY = "tinker-local/tiny"
+#: The same network with the random initial weights (for tests of the math from a known start).
+TINY_RANDOM = "tinker-local/tiny-random"
 
 
 def ce_datum(rng: np.random.Generator, n: int) -> DatumArrays:

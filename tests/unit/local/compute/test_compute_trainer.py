@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from compute_helpers import TINY, ce_datum, sequence_datum
+from compute_helpers import TINY, TINY_RANDOM, ce_datum, sequence_datum
 
 from tinker.local.compute.catalogue import EOS_TOKEN_ID, VOCAB_SIZE
 from tinker.local.compute.errors import UnknownModelError, UserInputError
@@ -102,7 +102,9 @@ def test_load_rejects_mismatched_tensors() -> None:
 
 def test_constructor_validation() -> None:
     with pytest.raises(
-        UnknownModelError, match="known models: tinker-local/small, tinker-local/tiny"
+        UnknownModelError,
+        match="known models: tinker-local/small, tinker-local/small-random, tinker-local/tiny, "
+        "tinker-local/tiny-random",
     ):
         LoraTrainer("meta-llama/Llama-3.1-8B", rank=8, seed=0)
     with pytest.raises(UserInputError, match="lora rank must be a positive integer, got 0"):
@@ -132,8 +134,8 @@ def test_fresh_adapter_first_step_moves_only_b_by_about_lr() -> None:
             np.testing.assert_allclose(nonzero, 1e-3, rtol=1e-3)
 
 
-def test_training_memorises_text_and_sampling_reproduces_it() -> None:
-    trainer = LoraTrainer(TINY, rank=8, seed=0)
+def test_training_from_random_weights_memorises_text_and_sampling_reproduces_it() -> None:
+    trainer = LoraTrainer(TINY_RANDOM, rank=8, seed=0)
     datum = sequence_datum([EOS_TOKEN_ID, *TEXT, EOS_TOKEN_ID])
     tokens = len(datum.tokens)
     uniform = math.log(VOCAB_SIZE)

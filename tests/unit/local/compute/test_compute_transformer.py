@@ -1,4 +1,5 @@
-"""Exact LoRA gradients: every loss and every adapter against central finite differences."""
+"""Exact LoRA gradients: every loss and every adapter against central finite differences (on
+the random-weight twin, whose well-conditioned start keeps the differences accurate)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from compute_helpers import TINY, ce_datum, directional_check, random_adapter
+from compute_helpers import TINY, TINY_RANDOM, ce_datum, directional_check, random_adapter
 
 from tinker.local.compute.trainer import DatumArrays, LoraTrainer
 
@@ -52,7 +53,7 @@ def test_every_adapter_gradient_matches_finite_differences(
     loss_fn: str, config: dict[str, float] | None
 ) -> None:
     rng = np.random.default_rng(7)
-    trainer = LoraTrainer(TINY, rank=2, seed=3, dtype=np.float64)
+    trainer = LoraTrainer(TINY_RANDOM, rank=2, seed=3, dtype=np.float64)
     point = random_adapter(trainer, rng)
     trainer.load(point, None)
     if loss_fn == "cross_entropy":
@@ -77,7 +78,7 @@ def test_every_adapter_gradient_matches_finite_differences(
 def test_cispo_gradient_is_the_detached_ratio_surrogate(config: dict[str, float] | None) -> None:
     """CISPO's gradient is -clip(r)*A per token: the CE gradient with weights clip(r)*A."""
     rng = np.random.default_rng(9)
-    trainer = LoraTrainer(TINY, rank=2, seed=3, dtype=np.float64)
+    trainer = LoraTrainer(TINY_RANDOM, rank=2, seed=3, dtype=np.float64)
     point = random_adapter(trainer, rng)
     trainer.load(point, None)
     data = _rl_data(trainer, rng)
@@ -108,7 +109,7 @@ def test_cispo_gradient_is_the_detached_ratio_surrogate(config: dict[str, float]
 def test_gradient_with_subset_of_adapters_matches_finite_differences() -> None:
     rng = np.random.default_rng(11)
     trainer = LoraTrainer(
-        TINY, rank=3, seed=0, train_mlp=False, train_unembed=False, dtype=np.float64
+        TINY_RANDOM, rank=3, seed=0, train_mlp=False, train_unembed=False, dtype=np.float64
     )
     point = random_adapter(trainer, rng)
     trainer.load(point, None)
