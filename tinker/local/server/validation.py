@@ -89,7 +89,8 @@ def check_field(name: str, value: Any) -> None:
     _visit(value, name, name, 0)
 
 
-def _visit(value: Any, path: str, field: str | None, depth: int) -> None:
+def _visit(value: Any, path: str, field: str | None, depth: int, free: bool = False) -> None:
+    """`field` names the value's field (its rules apply); `free`: inside caller-chosen keys."""
     if value is None or isinstance(value, (bool, bytes, np.bool_)):
         return
     if isinstance(value, (np.integer, np.floating)):
@@ -109,14 +110,14 @@ def _visit(value: Any, path: str, field: str | None, depth: int) -> None:
         if depth >= settings.MAX_JSON_DEPTH:
             raise BadRequest(f"{_name(path)}: nested deeper than {settings.MAX_JSON_DEPTH} levels.")
         if isinstance(value, Mapping):
-            keys_are_fields = field not in FREE_FORM
+            free = free or field in FREE_FORM
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise BadRequest(f"{_name(path)}: keys must be strings, got {key!r}.")
                 _check_string(key, f"{_name(path)} key {_short(key)}", None)
-                _visit(item, _join(path, key), key if keys_are_fields else None, depth + 1)
+                _visit(item, _join(path, key), None if free else key, depth + 1, free)
         elif isinstance(value, (list, tuple)):
-            _check_sequence(value, path, field, depth + 1)
+            _check_sequence(value, path, field, depth + 1, free)
         else:
             for name in _field_names(value, path):
                 _visit(getattr(value, name), _join(path, name), name, depth + 1)
@@ -133,7 +134,9 @@ def _field_names(model: Any, path: str) -> list[str]:
     return [name for name in names if not name.startswith("_")]
 
 
-def _check_sequence(values: Sequence[Any], path: str, field: str | None, depth: int) -> None:
+def _check_sequence(
+    values: Sequence[Any], path: str, field: str | None, depth: int, free: bool
+) -> None:
     """Elements inherit the field's rule (e.g. a list of seeds); plain number lists in C."""
     kinds = set(map(type, values))
     if kinds == {int} or kinds == {float}:
@@ -144,7 +147,7 @@ def _check_sequence(values: Sequence[Any], path: str, field: str | None, depth: 
             _check_number(extreme, f"{path}[{values.index(extreme)}]", field)
         return
     for index, item in enumerate(values):
-        _visit(item, f"{path}[{index}]", field, depth)
+        _visit(item, f"{path}[{index}]", field, depth, free)
 
 
 def _check_number(value: int | float, path: str, field: str | None) -> None:

@@ -62,7 +62,7 @@ def test_dataclasses_and_arrays_as_a_binary_format_decodes_them() -> None:
         ({"data": [1.0, float("nan")]}, "data[1]: nan is not a finite number."),
         ({"data": [1, "x\x00"]}, "data[1]: contains a NUL character."),
         ({"num_samples": [5, 0]}, "num_samples[1]: 0 is out of range (1 to 128)."),
-        ({"user_metadata": {"seed": -1}}, None),  # caller-chosen keys are not field names
+        ({"user_metadata": {"seed": -1, "a": [{"seed": -1}]}}, None),  # caller-chosen keys
         (
             {"a": validation.OversizedNumber(700)},
             "a: a number of 700 characters is out of range (at most 100).",
