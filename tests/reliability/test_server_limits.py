@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import pathlib
+import resource
 import socket
 import sys
 import threading
@@ -41,6 +42,16 @@ def _reset_peak(pid: int) -> None:
     pathlib.Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
 
 
+def _allow_files(count: int) -> None:
+    """Raise this process's open-file limit to `count`, or skip when the hard limit is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= count:
+        return
+    if hard != resource.RLIM_INFINITY and hard < count:
+        pytest.skip(f"needs {count} open files, the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, hard))
+
+
 def test_unauthenticated_uploads_do_not_reach_the_servers_memory(
     tmp_path: pathlib.Path, processes: list[ServerProcess]
 ) -> None:
@@ -71,6 +82,7 @@ def test_unauthenticated_uploads_do_not_reach_the_servers_memory(
 def test_two_thousand_sockets_leave_the_thread_count_bounded(
     tmp_path: pathlib.Path, processes: list[ServerProcess]
 ) -> None:
+    _allow_files(2200)
     server = ServerProcess(tmp_path)
     processes.append(server)
     host, port = server.url.removeprefix("http://").rsplit(":", 1)
