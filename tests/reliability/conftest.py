@@ -12,6 +12,8 @@ import pytest
 from tinker import _futures, _http, _retry
 from tinker._retry import Backoff
 
+from .processes import ServerProcess
+
 API_KEY = "tml-reliability-secret-0123456789"
 MODEL = "tinker-local/tiny"
 # Retry delays small enough that a run with ~10% failed requests still finishes in seconds.
@@ -77,3 +79,12 @@ def make_client() -> Iterator[Callable[..., Any]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[ServerProcess]]:
+    """Servers in subprocesses: every one appended here is stopped after the test."""
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.stop()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import pathlib
+import sqlite3
 from typing import Any
 
 import numpy as np
 
 from tinker import RetryConfig, types
+from tinker.local.server.checkpoint_files import CheckpointData, CheckpointFiles
 from tinker.local.server.paths import parse_tinker_path
+from tinker.local.server.store import DB_FILE
 
 MODEL = "tinker-local/tiny"
 VOCAB = 256  # byte tokens of tinker-local/tiny
@@ -40,8 +45,27 @@ def train(trainer: Any, first: int, last: int) -> list[float]:
 
 
 def checkpoint_tensors(server: Any, tinker_path: str) -> dict[str, np.ndarray]:
-    """Adapter and optimizer tensors of a checkpoint, read from the server's data directory."""
-    data = server.store.files.read(parse_tinker_path(tinker_path), with_optimizer=True)
+    """Adapter and optimizer tensors of a checkpoint of an in-process server."""
+    return _tensors(
+        server.store.read_checkpoint(parse_tinker_path(tinker_path), with_optimizer=True)
+    )
+
+
+def checkpoint_on_disk(data_dir: pathlib.Path, tinker_path: str) -> dict[str, np.ndarray]:
+    """Adapter and optimizer tensors of a checkpoint, read from a data directory (read-only, so
+    a server of another process may be running on it)."""
+    ref = parse_tinker_path(tinker_path)
+    uri = f"file:{data_dir / DB_FILE}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        row = db.execute(
+            "SELECT directory FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
+            (ref.run_id, ref.kind, ref.name),
+        ).fetchone()
+    assert row is not None, f"{tinker_path} has no row"
+    return _tensors(CheckpointFiles(data_dir).read(row[0], ref, with_optimizer=True))
+
+
+def _tensors(data: CheckpointData) -> dict[str, np.ndarray]:
     tensors = {f"adapter/{k}": v for k, v in data.adapter.items()}
     tensors.update({f"optimizer/{k}": v for k, v in (data.optimizer or {}).items()})
     return tensors

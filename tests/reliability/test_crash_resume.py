@@ -8,21 +8,24 @@ bit-identical to an uninterrupted run.
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import pathlib
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tinker import TinkerError
-from tinker.local.server.checkpoint_files import CheckpointFiles
-from tinker.local.server.paths import parse_tinker_path
 
-from .runs import ADAM, MODEL, assert_bit_identical, batch, checkpoint_tensors, train
+from .processes import ServerProcess
+from .runs import (
+    ADAM,
+    MODEL,
+    assert_bit_identical,
+    batch,
+    checkpoint_on_disk,
+    checkpoint_tensors,
+    train,
+)
 
 SAVED_AT = 10
 TOTAL = 20
@@ -30,53 +33,10 @@ TOTAL = 20
 CLIENT_BOUNDS = {"timeout": 5.0, "max_retries": 2, "submit_retry_seconds": 1.0}
 
 
-class ServerProcess:
-    """`python -m tinker.local serve` in a subprocess; its URL is read from its first line."""
-
-    def __init__(self, data_dir: pathlib.Path, port: int = 0) -> None:
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "tinker.local", "serve", "--port", str(port)),
-                *("--data-dir", str(data_dir), "--long-poll-seconds", "1"),
-                *("--log-level", "WARNING"),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "TINKER_TELEMETRY": "0"},
-        )
-        assert self.process.stdout is not None
-        first = self.process.stdout.readline()
-        assert first.startswith("Tinker local server: "), first
-        self.url = first.split(": ", 1)[1].strip()
-        self.port = int(self.url.rsplit(":", 1)[1])
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        if server.process.poll() is None:
-            server.kill()
-        if server.process.stdout is not None:
-            server.process.stdout.close()
-
-
 def _clear(error: BaseException) -> bool:
     if isinstance(error, TinkerError):
         return True
     return isinstance(error, ValueError) and str(error).startswith("Error retrieving result")
-
-
-def _on_disk(data_dir: pathlib.Path, tinker_path: str) -> dict[str, Any]:
-    data = CheckpointFiles(data_dir).read(parse_tinker_path(tinker_path), with_optimizer=True)
-    tensors = {f"adapter/{k}": v for k, v in data.adapter.items()}
-    tensors.update({f"optimizer/{k}": v for k, v in (data.optimizer or {}).items()})
-    return tensors
 
 
 @pytest.mark.usefixtures("fast_backoff")
@@ -101,7 +61,7 @@ def test_kill_restart_and_resume_matches_an_uninterrupted_run(
     train(trainer, 0, SAVED_AT)
     state_path = trainer.save_state(f"step-{SAVED_AT}").result().path
     sampler_path = trainer.save_weights_for_sampler(f"step-{SAVED_AT}").result().path
-    saved = _on_disk(data_dir, state_path)
+    saved = checkpoint_on_disk(data_dir, state_path)
     in_flight = []
     for step in range(SAVED_AT, SAVED_AT + 5):
         in_flight.append(trainer.forward_backward(batch(step), "cross_entropy"))
@@ -128,10 +88,10 @@ def test_kill_restart_and_resume_matches_an_uninterrupted_run(
     rest = make_client(second.url, **CLIENT_BOUNDS).create_rest_client()
     listed = {c.tinker_path for c in rest.list_checkpoints(trainer.model_id).result().checkpoints}
     assert {state_path, sampler_path} <= listed
-    assert_bit_identical(_on_disk(data_dir, state_path), saved)
+    assert_bit_identical(checkpoint_on_disk(data_dir, state_path), saved)
 
     resumed = make_client(second.url, **CLIENT_BOUNDS)
     resumed_trainer = resumed.create_training_client_from_state_with_optimizer(state_path)
     train(resumed_trainer, SAVED_AT, TOTAL)
     final_path = resumed_trainer.save_state("end").result().path
-    assert_bit_identical(_on_disk(data_dir, final_path), expected)
+    assert_bit_identical(checkpoint_on_disk(data_dir, final_path), expected)

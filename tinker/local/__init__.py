@@ -8,21 +8,35 @@ foreground.
 from __future__ import annotations
 
 import atexit
+import logging
 import pathlib
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from tinker.local.server import settings
+from tinker.local.server.data_lock import DataDirectoryInUse
 from tinker.local.server.faults import FaultRule, Faults
 from tinker.local.server.settings import EngineConfig
 
 if TYPE_CHECKING:
     from tinker.local.compute.backend import Backend
-    from tinker.local.server.app import LocalServer
+    from tinker.local.server.app import AttachedServer, LocalServer
 
-__all__ = ["EngineConfig", "FaultRule", "Faults", "LocalServer", "serve", "shared_server"]
+__all__ = [
+    "AttachedServer",
+    "DataDirectoryInUse",
+    "EngineConfig",
+    "FaultRule",
+    "Faults",
+    "LocalServer",
+    "serve",
+    "shared_server",
+]
 
-_shared: LocalServer | None = None
+logger = logging.getLogger(__name__)
+
+_shared: LocalServer | AttachedServer | None = None
 _shared_lock = threading.Lock()
 
 
@@ -40,15 +54,23 @@ def serve(
     backend: Backend | None = None,
     max_body_bytes: int = settings.MAX_BODY_BYTES,
     idle_connection_seconds: float = settings.IDLE_CONNECTION_SECONDS,
+    request_deadline_seconds: float = settings.REQUEST_DEADLINE_SECONDS,
+    max_connections: int = settings.MAX_CONNECTIONS,
+    public_url: str | None = None,
 ) -> LocalServer:
     """Start a local server on background threads and return it (port 0 picks a free port).
 
-    `data_dir` defaults to $TINKER_LOCAL_DATA_DIR or the user cache directory; `faults` takes a
-    Faults or a spec string such as "train.5xx=0.1,seed=1". `config`, when given, replaces the
-    timing arguments. Larger bodies than `max_body_bytes` are refused with 413; a connection
-    that sends nothing for `idle_connection_seconds` (e.g. a stalled partial request) is closed.
+    `data_dir` defaults to $TINKER_LOCAL_DATA_DIR or the user cache directory; only one server
+    at a time may use it (a second one raises DataDirectoryInUse naming the first). `faults`
+    takes a Faults or a spec string such as "train.5xx=0.1,seed=1". `config`, when given,
+    replaces the timing arguments. Larger bodies than `max_body_bytes` are refused with 413; a
+    connection that sends nothing for `idle_connection_seconds` is closed, and so is one whose
+    request (headers and body) takes longer than `request_deadline_seconds`. At most
+    `max_connections` are served at once. Download links are built from `public_url` (default:
+    the server's own address).
     """
     from tinker.local.server.app import LocalServer
+    from tinker.local.server.http import ServerOptions
 
     if isinstance(faults, str):
         faults = Faults.parse(faults)
@@ -65,32 +87,56 @@ def serve(
     directory = (
         pathlib.Path(data_dir).expanduser() if data_dir is not None else settings.default_data_dir()
     )
-    return LocalServer(
-        host=host,
-        port=port,
-        data_dir=directory,
+    options = ServerOptions(
         api_key=api_key,
         faults=faults,
-        config=config,
-        backend=backend,
         max_body_bytes=max_body_bytes,
         idle_connection_seconds=idle_connection_seconds,
+        request_deadline_seconds=request_deadline_seconds,
+        max_connections=max_connections,
+        public_url=public_url,
+    )
+    return LocalServer(
+        host=host, port=port, data_dir=directory, config=config, backend=backend, options=options
     )
 
 
-def shared_server() -> LocalServer:
-    """The process-wide local server (started on first use, closed at exit)."""
+def shared_server() -> LocalServer | AttachedServer:
+    """The local server behind `base_url="local"`: started in this process on first use (and
+    closed at exit), or, when another process already serves the default data directory, that
+    process's server (one server per data directory)."""
     global _shared
     with _shared_lock:
         if _shared is None or _shared.closed:
-            _shared = serve()
+            _shared = _start_or_attach()
             atexit.register(_shared.close)
         return _shared
 
 
-def __getattr__(name: str) -> object:
-    if name == "LocalServer":
-        from tinker.local.server.app import LocalServer
+def _start_or_attach() -> LocalServer | AttachedServer:
+    from tinker.local.server.app import AttachedServer
 
-        return LocalServer
+    deadline = time.monotonic() + settings.ATTACH_WAIT_SECONDS
+    while True:
+        try:
+            return serve()
+        except DataDirectoryInUse as in_use:
+            if in_use.url is not None and in_use.pid is not None:
+                logger.info(
+                    "using the local server of process %d at %s (it serves %s)",
+                    in_use.pid,
+                    in_use.url,
+                    in_use.data_dir,
+                )
+                return AttachedServer(in_use.url, in_use.data_dir, in_use.pid)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # the other server is starting: its URL comes next
+
+
+def __getattr__(name: str) -> object:
+    if name in ("AttachedServer", "LocalServer"):
+        from tinker.local.server import app
+
+        return getattr(app, name)
     raise AttributeError(f"module 'tinker.local' has no attribute {name!r}")

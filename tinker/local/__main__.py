@@ -46,6 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=settings.LONG_POLL_SECONDS,
         help=f"retrieve_future wait bound (default {settings.LONG_POLL_SECONDS:g})",
     )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=settings.MAX_CONNECTIONS,
+        help=f"connections served at once (default {settings.MAX_CONNECTIONS})",
+    )
+    serve.add_argument(
+        "--public-url",
+        default=None,
+        help="the URL clients reach this server at, for the links it hands out "
+        "(default: http://<host>:<port>)",
+    )
     serve.add_argument("--faults", default=None, help='fault spec, e.g. "train.5xx=0.1,seed=1"')
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
@@ -76,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             api_key=args.api_key,
             faults=args.faults,
             long_poll_seconds=args.long_poll_seconds,
+            max_connections=args.max_connections,
+            public_url=args.public_url,
         )
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"tinker.local: cannot start the server: {exc}\n")

@@ -1,9 +1,10 @@
 """The seam between the halves: what the server's engine needs from compute, and its numpy
 implementation.
 
-The protocols (Backend, Trainer, Sampler and their results) are all the server knows of
-compute; `NumpyBackend` implements them over the trainer, generation and catalogue modules.
-The server's tests plug in a small fake that follows the same contract.
+The protocols (Backend, Trainer, Sampler and their results) and DEFAULT_MAX_TOKENS (what a
+sample without max_tokens generates, which the server's sample limits count) are all the
+server knows of compute; `NumpyBackend` implements them over the trainer, generation and
+catalogue modules. The server's tests plug in a small fake that follows the same contract.
 
 Objects the server only passes back (datums, snapshots, compiled custom losses, stability
 stores, in-flight targets, target tables, optimizer params) are opaque to it: it gets them from
@@ -23,6 +24,7 @@ from tinker.local.compute.catalogue import LOCAL_MODELS, TOKENIZER_DIR, get_mode
 from tinker.local.compute.custom_loss import CustomLoss
 from tinker.local.compute.errors import UserInputError
 from tinker.local.compute.export import WrittenFiles, export_peft_adapter, link_or_copy
+from tinker.local.compute.generation import DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS
 from tinker.local.compute.generation import LoraSampler, SamplerWeights
 from tinker.local.compute.inflight import InflightSampler, InflightTarget
 from tinker.local.compute.optimizer_choice import OptimizerChoice, OptimizerParams, state_kind

@@ -1,19 +1,22 @@
 """A running local server: store + engine + HTTP transport on background threads.
 
-`LocalServer` owns everything it starts; `close()` stops the HTTP loop, ends open connections,
-stops the engine's threads and closes the database. Usable as a context manager.
+`LocalServer` owns everything it starts, the data directory's lock included (a second server
+on the same directory refuses to start); `close()` stops the HTTP loop, ends open connections,
+stops the engine's threads, closes the database and lets the directory go. Usable as a context
+manager.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
+import sys
 import threading
 from types import TracebackType
 
 from tinker.local.compute.backend import Backend
 from tinker.local.server.engine import Engine
-from tinker.local.server.faults import Faults
 from tinker.local.server.http import LocalHTTPServer, ServerOptions
 from tinker.local.server.routes import Routes
 from tinker.local.server.settings import EngineConfig
@@ -31,23 +34,14 @@ class LocalServer:
         host: str,
         port: int,
         data_dir: pathlib.Path,
-        api_key: str | None,
-        faults: Faults | None,
         config: EngineConfig,
         backend: Backend,
-        max_body_bytes: int,
-        idle_connection_seconds: float,
+        options: ServerOptions,
     ) -> None:
         self.data_dir = data_dir
-        self.store = Store(data_dir)
+        self.store = Store(data_dir)  # takes the data directory's lock, or refuses to start
         try:
             self.engine = Engine(self.store, backend, config)
-            options = ServerOptions(
-                api_key=api_key,
-                faults=faults,
-                max_body_bytes=max_body_bytes,
-                idle_connection_seconds=idle_connection_seconds,
-            )
             self._httpd = LocalHTTPServer((host, port), Routes(self.engine), options)
         except BaseException:
             if hasattr(self, "engine"):
@@ -55,6 +49,7 @@ class LocalServer:
             self.store.close()
             raise
         self.url = self._httpd.url
+        self.store.lock.announce(self.url)
         self._closed = False
         self._close_lock = threading.Lock()
         self._thread = threading.Thread(
@@ -98,3 +93,32 @@ class LocalServer:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running"
         return f"LocalServer(url={self.url!r}, data_dir={str(self.data_dir)!r}, {state})"
+
+
+class AttachedServer:
+    """A local server that another process runs, used from this one (what `base_url="local"`
+    gets when another process already serves the default data directory)."""
+
+    def __init__(self, url: str, data_dir: pathlib.Path, pid: int) -> None:
+        self.url = url
+        self.data_dir = data_dir
+        self.pid = pid
+
+    @property
+    def closed(self) -> bool:
+        """True once the process that runs the server has ended."""
+        if sys.platform == "win32":
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def close(self) -> None:
+        """Nothing to release in this process: the server belongs to the other one."""
+
+    def __repr__(self) -> str:
+        return f"AttachedServer(url={self.url!r}, data_dir={str(self.data_dir)!r}, pid={self.pid})"

@@ -1,34 +1,52 @@
-"""Checkpoint files on disk: safetensors + adapter_config.json, written atomically, read exactly.
+"""Checkpoint files on disk: one directory per saved version, written durably, never replaced.
 
-Layout: <root>/checkpoints/<run>/<weights|sampler_weights>/<name>/ with
-`adapter_model.safetensors`, `adapter_config.json`, `checkpoint_complete` and, for training
-checkpoints, `optimizer.safetensors`. A checkpoint directory appears under its final name only
-once every file is written and synced (write to a temporary name, fsync, rename).
+Layout under the data directory:
+
+    checkpoints/<label>.<32 hex digits>/   one saved version: adapter_model.safetensors,
+                                           adapter_config.json, checkpoint_complete and, for
+                                           training checkpoints, optimizer.safetensors
+    staging/<32 hex digits>/               a version being written
+
+A version is written in staging (every file and the directory fsynced), then renamed into
+checkpoints/ under a name never used before (the parent fsynced). The store's row names the
+version directory (server.store), so no name the client chose decides a path and two
+checkpoints never share a directory; a version directory no row names is debris of an
+interrupted save or delete, which `recover` removes at start-up with the staging area.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import pathlib
+import re
 import shutil
 import tarfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import attrs
 import numpy as np
 
+from tinker.local.server import crash_points
 from tinker.local.server.http_errors import NotFound
-from tinker.local.server.paths import CheckpointRef, run_dir_name
+from tinker.local.server.paths import CheckpointRef
+
+logger = logging.getLogger(__name__)
 
 ADAPTER_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 COMPLETE_FILE = "checkpoint_complete"
 ARCHIVE_FILES = (CONFIG_FILE, ADAPTER_FILE, COMPLETE_FILE)
+CHECKPOINTS_DIR = "checkpoints"
+STAGING_DIR = "staging"
+
+_VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=+@-]*\.[0-9a-f]{32}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+@-]+")
 
 
 @attrs.frozen
@@ -41,101 +59,151 @@ class CheckpointData:
 
 
 class CheckpointFiles:
-    """Reads and writes checkpoint directories below one root, never outside it."""
+    """Writes, reads and removes version directories below one data directory."""
 
     def __init__(self, root: pathlib.Path) -> None:
-        self._root = root.resolve()
-        self._base = self._root / "checkpoints"
+        root = root.resolve()
+        self._base = root / CHECKPOINTS_DIR
+        self._staging = root / STAGING_DIR
         self._base.mkdir(parents=True, exist_ok=True)
+        self._staging.mkdir(exist_ok=True)
 
-    def directory(self, ref: CheckpointRef) -> pathlib.Path:
-        """The directory of `ref`, checked to lie inside the data directory."""
-        path = (self._base / run_dir_name(ref.run_id) / ref.kind / ref.name).resolve()
-        if self._base not in path.parents:
-            raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
-        return path
-
-    def write(
+    def create(
         self,
         ref: CheckpointRef,
         adapter: Mapping[str, np.ndarray],
         adapter_config: Mapping[str, Any],
         optimizer: Mapping[str, np.ndarray] | None,
-    ) -> int:
-        """Write a checkpoint atomically (replacing one of the same name); returns its size."""
+    ) -> tuple[str, int]:
+        """Write a new version of `ref` durably; returns its directory name and size in bytes."""
         from safetensors.numpy import save
 
-        final = self.directory(ref)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = final.parent / f".tmp-{ref.name}-{uuid.uuid4().hex}"
+        files: dict[str, bytes] = {
+            ADAPTER_FILE: save(_contiguous(adapter)),
+            CONFIG_FILE: json.dumps(dict(adapter_config), indent=2, sort_keys=True).encode(),
+        }
+        if optimizer is not None:
+            files[OPTIMIZER_FILE] = save(_contiguous(optimizer))
+        files[COMPLETE_FILE] = b""
+        token = uuid.uuid4().hex
+        staging = self._staging / token
         staging.mkdir()
         try:
-            files: dict[str, bytes] = {
-                ADAPTER_FILE: save(_contiguous(adapter)),
-                CONFIG_FILE: json.dumps(dict(adapter_config), indent=2, sort_keys=True).encode(),
-            }
-            if optimizer is not None:
-                files[OPTIMIZER_FILE] = save(_contiguous(optimizer))
-            files[COMPLETE_FILE] = b""
-            for file_name, content in files.items():
+            for index, (file_name, content) in enumerate(files.items()):
                 _write_synced(staging / file_name, content)
+                if index == 0:
+                    crash_points.reached("save.writing")
             _fsync_dir(staging)
-            self._replace(staging, final)
+            crash_points.reached("save.staged")
+            name = f"{_label(ref)}.{token}"
+            os.rename(staging, self._base / name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return sum(len(content) for content in files.values())
+        _fsync_dir(self._base)
+        crash_points.reached("save.renamed")
+        return name, sum(len(content) for content in files.values())
 
-    def read(self, ref: CheckpointRef, *, with_optimizer: bool) -> CheckpointData:
-        """Load a checkpoint's tensors (bit-exact) and config; NotFound if it is incomplete."""
+    def read(self, directory: str, ref: CheckpointRef, *, with_optimizer: bool) -> CheckpointData:
+        """Load a version's tensors (bit-exact) and config; NotFound if its files are gone."""
         from safetensors.numpy import load
 
-        directory = self.directory(ref)
-        if not (directory / COMPLETE_FILE).is_file():
-            raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
-        adapter = load((directory / ADAPTER_FILE).read_bytes())
-        config = json.loads((directory / CONFIG_FILE).read_text())
-        optimizer = None
-        if with_optimizer and (directory / OPTIMIZER_FILE).is_file():
-            optimizer = load((directory / OPTIMIZER_FILE).read_bytes())
+        path = self._path(directory, ref)
+        try:
+            if not (path / COMPLETE_FILE).is_file():
+                raise FileNotFoundError(path / COMPLETE_FILE)
+            adapter = load((path / ADAPTER_FILE).read_bytes())
+            config = json.loads((path / CONFIG_FILE).read_text())
+            optimizer = None
+            if with_optimizer and (path / OPTIMIZER_FILE).is_file():
+                optimizer = load((path / OPTIMIZER_FILE).read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"The files of checkpoint {ref.tinker_path!r} are gone.") from None
         return CheckpointData(dict(adapter), config, None if optimizer is None else dict(optimizer))
 
-    def has_optimizer(self, ref: CheckpointRef) -> bool:
-        """True when the checkpoint carries optimizer state."""
-        return (self.directory(ref) / OPTIMIZER_FILE).is_file()
+    def has_optimizer(self, directory: str, ref: CheckpointRef) -> bool:
+        """True when the version carries optimizer state."""
+        return (self._path(directory, ref) / OPTIMIZER_FILE).is_file()
 
-    def delete(self, ref: CheckpointRef) -> None:
-        """Remove a checkpoint directory (no error if it is already gone)."""
-        shutil.rmtree(self.directory(ref), ignore_errors=True)
-
-    def archive(self, ref: CheckpointRef) -> bytes:
+    def archive(self, directory: str, ref: CheckpointRef) -> bytes:
         """A tar of adapter_config.json, adapter_model.safetensors and checkpoint_complete."""
-        directory = self.directory(ref)
-        if not (directory / COMPLETE_FILE).is_file():
-            raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+        path = self._path(directory, ref)
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             for file_name in ARCHIVE_FILES:
-                path = directory / file_name
-                if path.is_symlink() or not path.is_file():
-                    raise NotFound(f"Checkpoint {ref.tinker_path!r} is missing {file_name}.")
-                content = path.read_bytes()
+                member = path / file_name
+                try:
+                    if member.is_symlink():
+                        raise FileNotFoundError(member)
+                    content = member.read_bytes()
+                    modified = int(member.stat().st_mtime)
+                except (FileNotFoundError, IsADirectoryError):
+                    raise NotFound(
+                        f"The files of checkpoint {ref.tinker_path!r} are gone."
+                    ) from None
                 info = tarfile.TarInfo(file_name)
                 info.size = len(content)
-                info.mtime = int(path.stat().st_mtime)
+                info.mtime = modified
                 info.mode = 0o644
                 tar.addfile(info, io.BytesIO(content))
         return buffer.getvalue()
 
-    def _replace(self, staging: pathlib.Path, final: pathlib.Path) -> None:
-        if final.exists():
-            trash = final.parent / f".old-{final.name}-{uuid.uuid4().hex}"
-            os.replace(final, trash)
-            os.replace(staging, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, final)
-        _fsync_dir(final.parent)
+    def complete(self, directory: str) -> bool:
+        """True when the version directory holds a finished checkpoint."""
+        path = self._inside(directory)
+        return path is not None and (path / COMPLETE_FILE).is_file()
+
+    def remove(self, directory: str) -> None:
+        """Remove a version directory (no error if it is already gone)."""
+        path = self._inside(directory)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def recover(self, referenced: Collection[str]) -> list[str]:
+        """Remove the staging area's contents and every version no row names; their names."""
+        staged = _entries(self._staging)
+        for entry in staged:
+            _remove(entry)
+        removed = [entry.name for entry in staged]
+        wanted = set(referenced)
+        for entry in _entries(self._base):
+            if _VERSION.fullmatch(entry.name) and entry.name not in wanted:
+                _remove(entry)
+                removed.append(entry.name)
+        if removed:
+            _fsync_dir(self._base)
+        return removed
+
+    def _path(self, directory: str, ref: CheckpointRef) -> pathlib.Path:
+        """The version directory of `ref`; NotFound unless it lies inside checkpoints/."""
+        path = self._inside(directory)
+        if path is None:
+            raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+        return path
+
+    def _inside(self, directory: str) -> pathlib.Path | None:
+        path = (self._base / directory).resolve()
+        return path if self._base in path.parents else None
+
+
+def _label(ref: CheckpointRef) -> str:
+    """A readable prefix for a version directory (uniqueness comes from the random suffix)."""
+    text = _UNSAFE.sub("_", f"{ref.run_id}_{ref.kind}_{ref.name}")
+    return text.lstrip(".-=+@")[:96] or "checkpoint"
+
+
+def _entries(directory: pathlib.Path) -> list[pathlib.Path]:
+    try:
+        return sorted(directory.iterdir())
+    except FileNotFoundError:
+        return []
+
+
+def _remove(path: pathlib.Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _contiguous(tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

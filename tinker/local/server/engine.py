@@ -8,13 +8,14 @@ sessions, checkpoints past their TTL, old archive links.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 
 from tinker import types
 from tinker.local.compute.backend import Backend
 from tinker.local.server.context import EngineContext
-from tinker.local.server.futures import FutureStore
+from tinker.local.server.futures import FutureStore, UnknownFuture
 from tinker.local.server.http_errors import Gone, NotFound
 from tinker.local.server.paths import CheckpointRef, parse_tinker_path
 from tinker.local.server.runs import TrainingRuns
@@ -24,6 +25,9 @@ from tinker.local.server.settings import EngineConfig
 from tinker.local.server.store import Store, expiry_time, now
 
 logger = logging.getLogger(__name__)
+
+# Request ids of training operations: `<run id>:<seq_id>`, the run id `<session>:train:<n>`.
+_RUN_OF_REQUEST = re.compile(r"(.+:train:[0-9]+):[^:]+")
 
 
 class Engine:
@@ -62,9 +66,27 @@ class Engine:
         return self.backend.model_names()
 
     def retrieve(self, request_id: str, timeout: float | None = None) -> bytes | None:
-        """The result or failure body, or None if still pending after the long-poll bound."""
+        """The result or failure body, or None if still pending after the long-poll bound.
+
+        NotFound for an id this server does not know says how to resume after a restart.
+        """
         wait = self.config.long_poll_seconds if timeout is None else timeout
-        return self.futures.wait(request_id, wait)
+        try:
+            return self.futures.wait(request_id, wait)
+        except UnknownFuture:
+            raise NotFound(self._unknown_future(request_id)) from None
+
+    def _unknown_future(self, request_id: str) -> str:
+        resume = "create_training_client_from_state_with_optimizer(<its last checkpoint>)"
+        run = _RUN_OF_REQUEST.match(request_id)
+        latest = self.store.latest_checkpoint(run.group(1), "weights") if run else None
+        if latest is not None:
+            resume = f"create_training_client_from_state_with_optimizer({latest.ref.tinker_path!r})"
+        return (
+            f"Future {request_id!r} is unknown to this server: it was never submitted here, or "
+            "the server restarted since then, losing the work in progress. To resume a training "
+            f"run, start from its last checkpoint: {resume}."
+        )
 
     # checkpoints (REST)
 
@@ -112,7 +134,7 @@ class Engine:
         ref, expires = entry
         if now() > expires:
             raise Gone("This archive link has expired; ask for a new one.")
-        return ref, self.store.files.archive(ref)
+        return ref, self.store.checkpoint_archive(ref)
 
     # maintenance
 

@@ -18,6 +18,10 @@ import attrs
 from tinker.local.server.http_errors import Gone, NotFound, ServiceUnavailable
 
 
+class UnknownFuture(NotFound):
+    """404: a request id this store never held (or forgot long ago)."""
+
+
 @attrs.define(slots=True)
 class _Entry:
     condition: threading.Condition
@@ -66,7 +70,7 @@ class FutureStore:
     def wait(self, request_id: str, timeout: float) -> bytes | None:
         """Return the final body, waiting up to `timeout` seconds; None if still pending.
 
-        Raises NotFound for an id never seen, Gone for an expired one.
+        Raises UnknownFuture for an id never seen, Gone for an expired one.
         """
         deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
@@ -120,4 +124,4 @@ class FutureStore:
             return entry
         if request_id in self._expired:
             raise Gone(f"The result of request {request_id!r} has expired; submit it again.")
-        raise NotFound(f"Future {request_id!r} not found.")
+        raise UnknownFuture(f"Future {request_id!r} not found.")

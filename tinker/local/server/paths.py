@@ -78,10 +78,3 @@ def parse_tinker_path(path: str) -> CheckpointRef:
     except (TypeError, ValueError) as exc:
         raise BadRequest(str(exc)) from exc
     return checkpoint_ref(parsed.training_run_id, parsed.checkpoint_id)
-
-
-def run_dir_name(run_id: str) -> str:
-    """Directory name for a run's checkpoints (':' is not portable in file names)."""
-    if not is_valid_run_id(run_id):
-        raise BadRequest(f"Invalid training run id {run_id!r}.")
-    return run_id.replace(":", "_")

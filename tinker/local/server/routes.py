@@ -1,24 +1,24 @@
-"""The local server's endpoints: parse the body with tinker.types/_wire, call the engine, answer.
+"""The local server's endpoints: parse the body (server.bodies), call the engine, answer.
 
 One handler per endpoint of the Tinker API below /api/v1 (ROUTES), plus the archive download
-link. Bodies are parsed leniently (missing `type`, explicit nulls, unknown fields ignored); a
-body that does not fit its request model is a 422, a semantically bad one (unknown model, bad
-name) a 400.
+link. Bodies, query and path parameters all pass server.bodies and server.validation: a value
+beyond a limit is a 400 naming the field, a body that does not fit its request model a 422, a
+semantically bad one (unknown model, bad name) a 400. Bodies are parsed leniently (missing
+`type`, explicit nulls, unknown fields ignored).
 """
 
 from __future__ import annotations
 
 import email.utils
-import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
 
 import attrs
 import numpy as np
 
-from tinker import _wire, types
-from tinker.local.server import responses, settings
+from tinker import types
+from tinker.local.server import responses, settings, validation
+from tinker.local.server.bodies import parse, parse_object, query_int, structure
 from tinker.local.server.engine import Engine
 from tinker.local.server.http import Endpoint, Request, Response, json_response
 from tinker.local.server.http_errors import BadRequest, MethodNotAllowed, NotFound, Unprocessable
@@ -27,10 +27,7 @@ from tinker.local.server.runs import DatumInput
 from tinker.local.server.samplers import SampleSpec
 from tinker.local.server.store import RunRow
 
-M = TypeVar("M")
 Handler = Callable[..., Response]  # (request, params=...)
-
-MAX_PAGE = 1000
 _RUN = r"(?P<run>[^/]+)"
 _CKPT = r"(?P<ckpt>[^/]+/[^/]+)"
 _RUN_CKPTS = f"training_runs/{_RUN}/checkpoints"
@@ -72,6 +69,14 @@ ROUTES: tuple[tuple[str, str, str, str], ...] = (
 )
 # Reachable without the API key: health checks and signed (token) archive links.
 PUBLIC = frozenset({"healthz", "archive_download"})
+# The field each path parameter holds (server.validation checks it like a body field).
+PATH_FIELDS = {
+    "run": "training_run_id",
+    "ckpt": "checkpoint_id",
+    "session": "session_id",
+    "sampler": "sampler_id",
+    "token": "request_id",
+}
 
 
 @attrs.frozen
@@ -111,8 +116,7 @@ class Routes:
             if route.method != method:
                 allowed.append(route.method)
                 continue
-            bound = functools.partial(route.handler, params=match.groupdict())
-            return Endpoint(route.name, route.family, route.public, bound)
+            return Endpoint(route.name, route.family, route.public, _bind(route, match))
         if allowed:
             raise MethodNotAllowed("Method Not Allowed", allowed=tuple(sorted(set(allowed))))
         raise NotFound("Not Found")
@@ -121,11 +125,11 @@ class Routes:
 
     def create_session(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_session: a new session id."""
-        body = _object(request)
+        body = parse_object(request)
         body["tags"] = body.get("tags") or []  # missing or null: none
         body["sdk_version"] = body.get("sdk_version") or "unknown"
         body.setdefault("user_metadata", None)
-        req = _structure(body, types.CreateSessionRequest)
+        req = structure(body, types.CreateSessionRequest)
         session_id = self.engine.sessions.create(req.tags, req.user_metadata, req.sdk_version)
         return json_response(
             200, types.CreateSessionResponse(type="create_session", session_id=session_id)
@@ -133,13 +137,13 @@ class Routes:
 
     def session_heartbeat(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST session_heartbeat: keep a session alive."""
-        req = _parse(request, types.SessionHeartbeatRequest)
+        req = parse(request, types.SessionHeartbeatRequest)
         self.engine.sessions.require(req.session_id)
         return json_response(200, types.SessionHeartbeatResponse(type="session_heartbeat"))
 
     def create_sampling_session(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_sampling_session: a sampler on a base model or checkpoint."""
-        req = _parse(request, types.CreateSamplingSessionRequest)
+        req = parse(request, types.CreateSamplingSessionRequest)
         sampler_id = self.engine.samplers.create_session(
             req.session_id, req.sampling_session_seq_id, req.base_model, req.model_path
         )
@@ -159,19 +163,19 @@ class Routes:
 
     def client_config(self, request: Request, params: Mapping[str, str]) -> Response:
         """Feature flags of newer SDKs: plain API-key auth and the JSON forward paths."""
-        _object(request)
+        parse_object(request)
         return json_response(200, responses.CLIENT_CONFIG)
 
     def telemetry(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST telemetry: accepted and dropped (the local server keeps no telemetry)."""
-        _object(request)
+        parse_object(request)
         return json_response(200, types.TelemetryResponse(status="accepted"))
 
     # training
 
     def create_model(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_model (future): a new LoRA training run."""
-        req = _parse(request, types.CreateModelRequest)
+        req = parse(request, types.CreateModelRequest)
         lora = req.lora_config or types.LoraConfig(rank=settings.DEFAULT_LORA_RANK)
         submitted = self.engine.runs.create_model(
             req.session_id, req.model_seq_id, req.base_model, lora, req.user_metadata
@@ -180,17 +184,17 @@ class Routes:
 
     def get_info(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST get_info: model facts, including the tokenizer directory."""
-        req = _parse(request, types.GetInfoRequest)
+        req = parse(request, types.GetInfoRequest)
         return json_response(200, self.engine.runs.get_info(req.model_id))
 
     def forward(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST forward (future): loss and outputs, no gradients."""
-        req = _parse(request, types.ForwardRequest)
+        req = parse(request, types.ForwardRequest)
         return self._forward(req.model_id, req.seq_id, req.forward_input, backward=False)
 
     def forward_backward(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST forward_backward (future): loss, outputs, accumulated gradients."""
-        req = _parse(request, types.ForwardBackwardRequest)
+        req = parse(request, types.ForwardBackwardRequest)
         return self._forward(req.model_id, req.seq_id, req.forward_backward_input, backward=True)
 
     def _forward(
@@ -205,14 +209,14 @@ class Routes:
 
     def optim_step(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST optim_step (future): apply Adam to the accumulated gradients."""
-        req = _parse(request, types.OptimStepRequest)
+        req = parse(request, types.OptimStepRequest)
         return json_response(
             200, self.engine.runs.optim_step(req.model_id, req.seq_id, req.adam_params)
         )
 
     def save_weights(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST save_weights (future): a training checkpoint."""
-        req = _parse(request, types.SaveWeightsRequest)
+        req = parse(request, types.SaveWeightsRequest)
         return json_response(
             200,
             self.engine.runs.save_weights(req.model_id, req.seq_id, req.path, req.ttl_seconds),
@@ -220,7 +224,7 @@ class Routes:
 
     def load_weights(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST load_weights (future): weights (and optimizer state) from a checkpoint."""
-        req = _parse(request, types.LoadWeightsRequest)
+        req = parse(request, types.LoadWeightsRequest)
         return json_response(
             200,
             self.engine.runs.load_weights(req.model_id, req.seq_id, req.path, bool(req.optimizer)),
@@ -228,7 +232,7 @@ class Routes:
 
     def save_weights_for_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST save_weights_for_sampler (future): named or ephemeral form."""
-        req = _parse(request, types.SaveWeightsForSamplerRequest)
+        req = parse(request, types.SaveWeightsForSamplerRequest)
         submitted = self.engine.runs.save_weights_for_sampler(
             req.model_id, req.seq_id, req.path, req.sampling_session_seq_id, req.ttl_seconds
         )
@@ -236,14 +240,14 @@ class Routes:
 
     def unload_model(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST unload_model (future): free a training run's memory."""
-        req = _parse(request, types.UnloadModelRequest)
+        req = parse(request, types.UnloadModelRequest)
         return json_response(200, self.engine.runs.unload_model(req.model_id))
 
     # sampling and futures
 
     def asample(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST asample (future): sample continuations of a prompt."""
-        req = _parse(request, types.SampleRequest)
+        req = parse(request, types.SampleRequest)
         sampling = req.sampling_params
         spec = SampleSpec(
             prompt=_tokens(req.prompt, "prompt"),
@@ -269,7 +273,7 @@ class Routes:
 
     def retrieve_future(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST retrieve_future: long-poll; 408 try_again while still pending."""
-        req = _parse(request, types.FutureRetrieveRequest)
+        req = parse(request, types.FutureRetrieveRequest)
         body = self.engine.retrieve(req.request_id)
         if body is None:
             return json_response(408, responses.try_again(req.request_id))
@@ -279,7 +283,7 @@ class Routes:
 
     def weights_info(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST weights_info: base model and rank of a checkpoint."""
-        body = _object(request)
+        body = parse_object(request)
         path = body.get("tinker_path")
         if not isinstance(path, str):
             raise Unprocessable("weights_info needs a string field 'tinker_path'.")
@@ -302,7 +306,7 @@ class Routes:
     def list_checkpoints(self, request: Request, params: Mapping[str, str]) -> Response:
         """GET training_runs/{id}/checkpoints, newest first."""
         run = self._run_row(params["run"])
-        limit, offset = _page(request, default_limit=MAX_PAGE)
+        limit, offset = _page(request, default_limit=settings.MAX_PAGE)
         rows, total = self.engine.store.list_checkpoints(run.run_id, limit, offset)
         return json_response(200, responses.checkpoints_page(rows, total, limit, offset))
 
@@ -329,7 +333,7 @@ class Routes:
 
     def set_checkpoint_ttl(self, request: Request, params: Mapping[str, str]) -> Response:
         """PUT .../ttl (newer SDKs): expire after ttl_seconds, or never (null)."""
-        ttl = _object(request).get("ttl_seconds")
+        ttl = parse_object(request).get("ttl_seconds")
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int)):
             raise Unprocessable(f"ttl_seconds must be an integer or null, got {ttl!r}.")
         self.engine.set_ttl(_ref(params), ttl)
@@ -394,22 +398,16 @@ class Routes:
         return responses.training_run(row, last, last_sampler)
 
 
-def _object(request: Request) -> dict[str, Any]:
-    body = request.json()
-    if not isinstance(body, dict):
-        raise Unprocessable(f"The request body must be a JSON object, got {type(body).__name__}.")
-    return body
+def _bind(route: _Route, match: re.Match[str]) -> Callable[[Request], Response]:
+    """The route's handler with its path parameters, checked when the request is handled."""
+    params = match.groupdict()
 
+    def handle(request: Request) -> Response:
+        for name, value in params.items():
+            validation.check_field(PATH_FIELDS[name], value)
+        return route.handler(request, params=params)
 
-def _structure(body: dict[str, Any], model: type[M]) -> M:
-    try:
-        return _wire.structure(body, model)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise Unprocessable(str(exc)) from exc
-
-
-def _parse(request: Request, model: type[M]) -> M:
-    return _structure(_object(request), model)
+    return handle
 
 
 def _tokens(model_input: types.ModelInput, where: str) -> list[int]:
@@ -441,30 +439,25 @@ def _datum(index: int, datum: types.Datum) -> DatumInput:
     tokens = np.asarray(_tokens(datum.model_input, f"datum {index}"), dtype=np.int64)
     inputs: dict[str, np.ndarray] = {}
     for key, tensor in datum.loss_fn_inputs.items():
-        array = tensor.to_numpy()
+        with np.errstate(over="ignore"):  # values beyond float32 become inf, refused below
+            array = tensor.to_numpy()
         if key == "target_tokens":
             if array.dtype.kind not in "iu":
                 raise BadRequest(f"datum {index}: target_tokens must be int64, got {tensor.dtype}.")
             inputs[key] = array.astype(np.int64)
         else:
             inputs[key] = array.astype(np.float32)
+            if not np.isfinite(inputs[key]).all():
+                raise BadRequest(
+                    f"datum {index}: loss_fn_inputs[{key!r}] holds values beyond the float32 range."
+                )
     return DatumInput(tokens, inputs)
 
 
 def _page(request: Request, *, default_limit: int) -> tuple[int, int]:
-    def number(name: str, default: int) -> int:
-        raw = request.query.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise BadRequest(f"Query parameter {name!r} must be an integer, got {raw!r}.") from None
-        if value < 0:
-            raise BadRequest(f"Query parameter {name!r} must not be negative, got {value}.")
-        return value
-
-    return min(number("limit", default_limit), MAX_PAGE), number("offset", 0)
+    """`limit` (at most MAX_PAGE) and `offset` of a list endpoint."""
+    limit = query_int(request, "limit", default_limit)
+    return min(limit, settings.MAX_PAGE), query_int(request, "offset", 0)
 
 
 def _ref(params: Mapping[str, str]) -> CheckpointRef:

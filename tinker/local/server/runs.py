@@ -270,12 +270,12 @@ class TrainingRuns:
                     f"Checkpoint {path!r} is for base model {source.base_model!r}, but this "
                     f"training run uses {row.base_model!r}."
                 )
-            if optimizer and not self._store.files.has_optimizer(ref):
+            if optimizer and not self._store.checkpoint_has_optimizer(ref):
                 raise BadRequest(
                     f"Checkpoint {path!r} has no optimizer state (sampler checkpoints hold "
                     "weights only); load it without the optimizer."
                 )
-            data = self._store.files.read(ref, with_optimizer=optimizer)
+            data = self._store.read_checkpoint(ref, with_optimizer=optimizer)
             trainer.load(data.adapter, data.optimizer)
             return types.LoadWeightsResponse(path=path)
 

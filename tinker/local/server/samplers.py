@@ -17,12 +17,12 @@ from typing import Any
 import attrs
 
 from tinker import types
-from tinker.local.compute.backend import Sampler
-from tinker.local.server import responses
+from tinker.local.compute.backend import DEFAULT_MAX_TOKENS, Sampler
+from tinker.local.server import responses, settings
 from tinker.local.server.context import EngineContext
 from tinker.local.server.http_errors import BadRequest, Gone, NotFound, TooManyRequests
 from tinker.local.server.paths import parse_tinker_path
-from tinker.local.server.store import SamplerRow, now
+from tinker.local.server.store import CheckpointRow, SamplerRow, now
 
 
 @attrs.frozen
@@ -123,10 +123,11 @@ class Samplers:
         """
         if not spec.prompt:
             raise BadRequest("The prompt must contain at least one token.")
-        if spec.num_samples < 1:
-            raise BadRequest(f"num_samples must be at least 1, got {spec.num_samples}.")
+        _check_size(spec)
         if sampler_id is not None:
             row = self.get(sampler_id)
+            if row.source == "checkpoint" and row.model_path is not None:
+                self._checkpoint_row(row.model_path)
             self._ctx.sessions.touch(row.session_id)
             key = sampler_id
             suffix = str(seq_id) if seq_id is not None else uuid.uuid4().hex
@@ -189,7 +190,13 @@ class Samplers:
         return run.base_model, "checkpoint"
 
     def _sampler_for(self, key: str, row: SamplerRow) -> Sampler:
-        """A built sampler from the LRU cache, or built now from a snapshot, checkpoint or base."""
+        """A built sampler from the LRU cache, or built now from a snapshot, checkpoint or base.
+
+        A checkpoint's sampler is cached per saved version: after the checkpoint is saved
+        again the next sample loads the new weights; after it is deleted, samples fail.
+        """
+        if row.source != "ephemeral" and row.model_path is not None:
+            key = f"{key}@{self._checkpoint_row(row.model_path).directory}"
         with self._lock:
             cached = self._built.get(key)
             if cached is not None:
@@ -207,7 +214,8 @@ class Samplers:
         elif row.model_path is None:
             sampler = self._backend.base_sampler(row.base_model)
         else:
-            data = self._store.files.read(parse_tinker_path(row.model_path), with_optimizer=False)
+            ref = parse_tinker_path(row.model_path)
+            data = self._store.read_checkpoint(ref, with_optimizer=False)
             sampler = self._backend.checkpoint_sampler(
                 row.base_model, data.adapter, data.adapter_config
             )
@@ -216,6 +224,29 @@ class Samplers:
             while len(self._built) > self._ctx.config.max_cached_samplers:
                 self._built.popitem(last=False)
         return sampler
+
+    def _checkpoint_row(self, model_path: str) -> CheckpointRow:
+        """The current row of a sampler's checkpoint; NotFound once it was deleted."""
+        row = self._store.get_checkpoint(parse_tinker_path(model_path))
+        if row is None:
+            raise NotFound(
+                f"Checkpoint {model_path!r} was deleted (or has expired), so samplers on it "
+                "cannot sample any more; create a sampler on another checkpoint."
+            )
+        return row
+
+
+def _check_size(spec: SampleSpec) -> None:
+    """BadRequest when the request would hold more than MAX_SAMPLE_TOKENS in its KV cache."""
+    max_tokens = DEFAULT_MAX_TOKENS if spec.max_tokens is None else spec.max_tokens
+    held = spec.num_samples * (len(spec.prompt) + max_tokens)
+    if held > settings.MAX_SAMPLE_TOKENS:
+        raise BadRequest(
+            f"num_samples x (prompt tokens + max_tokens) = {spec.num_samples} x "
+            f"({len(spec.prompt)} + {max_tokens}) = {held} tokens is over the limit of "
+            f"{settings.MAX_SAMPLE_TOKENS} per sample request; ask for fewer samples or tokens "
+            "(or send several requests)."
+        )
 
 
 def _session_of(sampler_id: str) -> str:

@@ -17,11 +17,30 @@ PORT = 0  # serve(): any free port
 CLI_PORT = 8000  # python -m tinker.local serve
 API_KEY_ENV = "TINKER_LOCAL_API_KEY"  # the command line's --api-key default
 DATA_DIR_ENV = "TINKER_LOCAL_DATA_DIR"
+ATTACH_WAIT_SECONDS = 10.0  # base_url="local": wait this long for another process's server URL
 
 # The HTTP transport.
-MAX_BODY_BYTES = 64 * 1024 * 1024  # larger request bodies are refused with 413
+MAX_BODY_BYTES = 64 * 1024 * 1024  # larger request bodies are refused with 413 (before reading)
 IDLE_CONNECTION_SECONDS = 120.0  # a connection silent this long (e.g. a stalled body) is closed
-LISTEN_BACKLOG = 128  # connections the kernel queues before the server accepts them
+REQUEST_DEADLINE_SECONDS = 60.0  # headers + body of one request must arrive within this
+MAX_CONNECTIONS = 256  # connections served at once (one thread each); more wait in the backlog
+LISTEN_BACKLOG = 1024  # connections the kernel queues while the server is at MAX_CONNECTIONS
+LINGER_SECONDS = 10.0  # how long an unread body is drained after an early answer (401, 404, 413)
+
+# Request bodies and query strings: what any field may hold (server.validation checks them).
+MAX_JSON_DEPTH = 32  # nesting of JSON arrays and objects
+MAX_NUMBER_CHARS = 100  # digits (and sign, point, exponent) of one JSON number literal
+MAX_STRING_CHARS = 65_536  # characters of any string (no NUL, no lone surrogate)
+MAX_ID_CHARS = 512  # characters of ids, model names, paths and checkpoint names
+MAX_PAGE = 1000  # entries per page of a list endpoint (a larger `limit` gives this many)
+MAX_TTL_SECONDS = 100 * 365 * 86_400  # a checkpoint ttl_seconds (100 years)
+
+# Sampling: a request may ask for at most MAX_NUM_SAMPLES continuations, and
+# num_samples x (prompt tokens + max_tokens) at most MAX_SAMPLE_TOKENS: that product is the
+# number of token positions its KV cache holds (8 KiB each on tinker-local/small, 1 KiB on tiny),
+# so one request holds at most 256 MiB.
+MAX_NUM_SAMPLES = 128
+MAX_SAMPLE_TOKENS = 32_768
 
 # The engine (the defaults of EngineConfig's fields that serve() also takes one by one).
 LONG_POLL_SECONDS = 20.0  # one retrieve_future waits this long before answering 408

@@ -1,28 +1,40 @@
-"""Persistent metadata of the local server in SQLite: sessions, runs, checkpoints, samplers.
+"""Persistent state of the local server: SQLite metadata and the checkpoint files beside it.
 
-One connection guarded by a lock (WAL journal), in `<data_dir>/tinker-local.sqlite3`. Checkpoint
-files live beside it (server.checkpoint_files). Everything here survives a server restart.
+One connection guarded by a lock (WAL journal, synchronous=FULL), in
+`<data_dir>/tinker-local.sqlite3`; one Store per data directory (server.data_lock). A
+checkpoint's row names the version directory holding its files (server.checkpoint_files), and
+the row is the switch: a save writes a new version durably, commits the row naming it, then
+removes the version it replaced; a delete commits the row's removal, then removes its version.
+A crash at any step leaves each row naming a complete version; the directories no row names
+are removed when the store opens again. Everything here survives a restart.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import pathlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
-from tinker.local.server.checkpoint_files import CheckpointFiles
-from tinker.local.server.http_errors import BadRequest
+from tinker.local.server import crash_points
+from tinker.local.server.checkpoint_files import CheckpointData, CheckpointFiles
+from tinker.local.server.data_lock import DataDirectoryLock
+from tinker.local.server.http_errors import BadRequest, NotFound
 from tinker.local.server.paths import CheckpointRef
 
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
 DB_FILE = "tinker-local.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -58,6 +70,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     size_bytes INTEGER,
     public INTEGER NOT NULL DEFAULT 0,
     expires_at REAL,
+    directory TEXT NOT NULL,
     PRIMARY KEY (run_id, kind, name)
 );
 CREATE INDEX IF NOT EXISTS checkpoints_time ON checkpoints(created_at);
@@ -107,13 +120,15 @@ class RunRow:
 
 @attrs.frozen
 class CheckpointRow:
-    """A saved checkpoint: which one, when, how big, published or not, expiry."""
+    """A saved checkpoint: which one, when, how big, published or not, expiry, and the version
+    directory (below checkpoints/) holding its files."""
 
     ref: CheckpointRef
     created_at: float
     size_bytes: int | None
     public: bool
     expires_at: float | None
+    directory: str
 
 
 @attrs.frozen
@@ -134,21 +149,55 @@ class Store:
     def __init__(self, data_dir: pathlib.Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
-        self.files = CheckpointFiles(data_dir)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            data_dir / DB_FILE, check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a committed row (an acknowledged checkpoint) is on disk, even after power loss.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.lock = DataDirectoryLock(data_dir)
+        try:
+            self.files = CheckpointFiles(data_dir)
+            self._lock = threading.Lock()
+            self._db = sqlite3.connect(
+                data_dir / DB_FILE, check_same_thread=False, isolation_level=None, timeout=30.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed row (an acknowledged checkpoint) is on disk, even after power loss.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+            self._recover()
+        except BaseException:
+            if hasattr(self, "_db"):
+                self._db.close()
+            self.lock.release()
+            raise
 
     def close(self) -> None:
-        """Close the database connection (idempotent)."""
+        """Close the database connection and let the data directory go (idempotent)."""
         with self._lock:
             self._db.close()
+        self.lock.release()
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring a version 1 database up to date: its rows name no
+        version directory, their files are at checkpoints/<run, ':' as '_'>/<kind>/<name>."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(checkpoints)")}
+        if columns and "directory" not in columns:
+            self._db.execute("ALTER TABLE checkpoints ADD COLUMN directory TEXT")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "UPDATE checkpoints SET directory = "
+            "replace(run_id, ':', '_') || '/' || kind || '/' || name WHERE directory IS NULL"
+        )
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _recover(self) -> None:
+        """Remove what interrupted saves and deletes left behind; report rows without files."""
+        rows = [_checkpoint(row) for row in self._query("SELECT * FROM checkpoints")]
+        removed = self.files.recover({row.directory for row in rows})
+        if removed:
+            logger.info(
+                "removed %d directories of interrupted checkpoint saves or deletes", len(removed)
+            )
+        for row in rows:
+            if not self.files.complete(row.directory):
+                path, directory = row.ref.tinker_path, row.directory
+                logger.warning("the files of checkpoint %s are missing (%s)", path, directory)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -287,14 +336,26 @@ class Store:
         when: float,
         expires_at: float | None,
     ) -> CheckpointRow:
-        """Write the files atomically, then record (or replace) the checkpoint's row."""
-        size = self.files.write(ref, adapter, adapter_config, optimizer)
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, 0, ?)",
-                (ref.run_id, ref.kind, ref.name, when, size, expires_at),
-            )
-        return CheckpointRow(ref, when, size, False, expires_at)
+        """Write a new version durably, commit the row naming it, remove the one it replaced."""
+        directory, size = self.files.create(ref, adapter, adapter_config, optimizer)
+        try:
+            with self._tx() as db:
+                replaced = db.execute(
+                    "SELECT directory FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
+                    (ref.run_id, ref.kind, ref.name),
+                ).fetchone()
+                db.execute(
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                    (ref.run_id, ref.kind, ref.name, when, size, expires_at, directory),
+                )
+        except BaseException:
+            self.files.remove(directory)  # no row names it: the save did not happen
+            raise
+        crash_points.reached("save.committed")
+        if replaced is not None:
+            self.files.remove(replaced[0])
+        crash_points.reached("save.cleaned")
+        return CheckpointRow(ref, when, size, False, expires_at, directory)
 
     def get_checkpoint(self, ref: CheckpointRef) -> CheckpointRow | None:
         """The checkpoint's record, or None if unknown."""
@@ -304,6 +365,33 @@ class Store:
             (ref.run_id, ref.kind, ref.name),
         )
         return _checkpoint(rows[0]) if rows else None
+
+    def read_checkpoint(self, ref: CheckpointRef, *, with_optimizer: bool) -> CheckpointData:
+        """A checkpoint's tensors and config; NotFound if there is no such checkpoint."""
+        return self._with_files(
+            ref, lambda row: self.files.read(row.directory, ref, with_optimizer=with_optimizer)
+        )
+
+    def checkpoint_has_optimizer(self, ref: CheckpointRef) -> bool:
+        """True when the checkpoint carries optimizer state."""
+        return self._with_files(ref, lambda row: self.files.has_optimizer(row.directory, ref))
+
+    def checkpoint_archive(self, ref: CheckpointRef) -> bytes:
+        """The checkpoint's tar archive (server.checkpoint_files)."""
+        return self._with_files(ref, lambda row: self.files.archive(row.directory, ref))
+
+    def _with_files(self, ref: CheckpointRef, use: Callable[[CheckpointRow], T]) -> T:
+        """`use(row)`, again with the new row when a save replaced the version meanwhile."""
+        while True:
+            row = self.get_checkpoint(ref)
+            if row is None:
+                raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+            try:
+                return use(row)
+            except NotFound:
+                again = self.get_checkpoint(ref)
+                if again is None or again.directory == row.directory:
+                    raise
 
     def list_checkpoints(
         self, run_id: str | None, limit: int, offset: int
@@ -347,15 +435,23 @@ class Store:
             return cursor.rowcount > 0
 
     def delete_checkpoint(self, ref: CheckpointRef) -> bool:
-        """Remove the row and then the files; False when the checkpoint does not exist."""
+        """Remove the row, then the version it named; False when the checkpoint does not exist
+        (and then nothing is removed)."""
         with self._tx() as db:
-            cursor = db.execute(
+            row = db.execute(
+                "SELECT directory FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
+                (ref.run_id, ref.kind, ref.name),
+            ).fetchone()
+            if row is None:
+                return False
+            db.execute(
                 "DELETE FROM checkpoints WHERE run_id = ? AND kind = ? AND name = ?",
                 (ref.run_id, ref.kind, ref.name),
             )
-            existed = cursor.rowcount > 0
-        self.files.delete(ref)
-        return existed
+        crash_points.reached("delete.committed")
+        self.files.remove(row[0])
+        crash_points.reached("delete.cleaned")
+        return True
 
     def expired_checkpoints(self, now: float) -> list[CheckpointRef]:
         """Checkpoints whose expiry time has passed."""
@@ -437,8 +533,9 @@ def _run(row: tuple[Any, ...]) -> RunRow:
 
 
 def _checkpoint(row: tuple[Any, ...]) -> CheckpointRow:
-    run_id, kind, name, created, size, public, expires = row
-    return CheckpointRow(CheckpointRef(run_id, kind, name), created, size, bool(public), expires)
+    run_id, kind, name, created, size, public, expires, directory = row
+    ref = CheckpointRef(run_id, kind, name)
+    return CheckpointRow(ref, created, size, bool(public), expires, directory)
 
 
 def expiry_time(ttl_seconds: float | None) -> float | None:

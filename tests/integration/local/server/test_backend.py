@@ -12,7 +12,8 @@ import tokenizers
 from safetensors.numpy import load as load_safetensors
 
 from tinker import _wire, types
-from tinker.local import EngineConfig, serve
+from tinker.local import EngineConfig, LocalServer, serve
+from tinker.local.server.paths import parse_tinker_path
 
 from .wire_client import WireClient, datum
 
@@ -123,7 +124,7 @@ def test_state_round_trip_gives_identical_outputs(real_client: WireClient) -> No
     assert after["loss_fn_outputs"] == before["loss_fn_outputs"]  # bit-exact via JSON floats
 
 
-def test_sampling_and_archive_round_trip(real_client: WireClient, real_server: object) -> None:
+def test_sampling_and_archive_round_trip(real_client: WireClient, real_server: LocalServer) -> None:
     session_id = real_client.session()
     model_id = _model(real_client, session_id)
     real_client.run("forward_backward", _batch(model_id, 1))
@@ -162,8 +163,9 @@ def test_sampling_and_archive_round_trip(real_client: WireClient, real_server: o
         member = tar.extractfile("adapter_model.safetensors")
         assert member is not None
         tensors = load_safetensors(member.read())
-    directory = pathlib.Path(real_server.data_dir)  # type: ignore[attr-defined]
-    on_disk = next(directory.rglob("sampler_weights/arc/adapter_model.safetensors"))
+    row = real_server.store.get_checkpoint(parse_tinker_path(saved["path"]))
+    assert row is not None
+    on_disk = real_server.data_dir / "checkpoints" / row.directory / "adapter_model.safetensors"
     stored = load_safetensors(on_disk.read_bytes())
     assert sorted(tensors) == sorted(stored)
     assert all(tensors[name].tobytes() == stored[name].tobytes() for name in stored)
@@ -200,3 +202,47 @@ def test_sampler_checkpoint_samples_identically_after_restart(tmp_path: pathlib.
         )["sampling_session_id"]
         again = client.run("asample", {**sample, "sampling_session_id": sampler})
     assert again == first
+
+
+def test_a_sampler_follows_its_checkpoint_when_it_is_saved_again_or_deleted(
+    real_client: WireClient,
+) -> None:
+    client = real_client
+    session_id = client.session()
+    model_id = _model(client, session_id)
+    save = {"model_id": model_id, "path": "live"}
+    path = client.run("save_weights_for_sampler", {**save, "seq_id": 1})["path"]
+    sampler = client.ok(
+        "create_sampling_session",
+        {"session_id": session_id, "sampling_session_seq_id": 0, "model_path": path},
+    )["sampling_session_id"]
+    ask = {
+        "prompt": {"chunks": [{"tokens": [72, 101, 108, 108, 111]}]},
+        "sampling_params": {"max_tokens": 1, "seed": 1},
+        "prompt_logprobs": True,
+        "sampling_session_id": sampler,
+    }
+    before = client.run("asample", {**ask, "seq_id": 0})["prompt_logprobs"]
+
+    optim = {"adam_params": {"learning_rate": 0.05}, "model_id": model_id}
+    for seq in (2, 4):
+        client.run("forward_backward", _batch(model_id, seq))
+        client.run("optim_step", {**optim, "seq_id": seq + 1})
+    client.run("save_weights_for_sampler", {**save, "seq_id": 6})  # the same name, new weights
+    after = client.run("asample", {**ask, "seq_id": 1})["prompt_logprobs"]
+    fresh = client.ok(
+        "create_sampling_session",
+        {"session_id": session_id, "sampling_session_seq_id": 1, "model_path": path},
+    )["sampling_session_id"]
+    expected = client.run("asample", {**ask, "sampling_session_id": fresh, "seq_id": 0})
+    assert after == expected["prompt_logprobs"] != before
+
+    assert (
+        client.delete(f"training_runs/{model_id}/checkpoints/sampler_weights/live").status_code
+        == 204
+    )
+    refused = client.post("asample", {**ask, "seq_id": 2})
+    assert refused.status_code == 404
+    assert (
+        "was deleted (or has expired), so samplers on it cannot sample" in refused.json()["detail"]
+    )

@@ -204,3 +204,17 @@ def test_percent_encoded_run_id_is_routed(client: WireClient) -> None:
     _, model_id = _trained(client)
     encoded = model_id.replace(":", "%3A")
     assert client.get(f"training_runs/{encoded}").json()["training_run_id"] == model_id
+
+
+def test_delete_of_a_lookalike_run_id_deletes_nothing(client: WireClient) -> None:
+    _, model_id = _trained(client)
+    saved = client.run("save_weights", {"model_id": model_id, "path": "keep", "seq_id": 3})
+    lookalike = model_id.replace(":", "_")  # once mapped to the same directory
+    gone = client.delete(f"training_runs/{lookalike}/checkpoints/weights/keep")
+    assert gone.status_code == 404
+    assert gone.json() == {"detail": f"Checkpoint 'tinker://{lookalike}/weights/keep' not found."}
+    listed = client.get(f"training_runs/{model_id}/checkpoints").json()["checkpoints"]
+    assert [c["tinker_path"] for c in listed] == [saved["path"]]
+    other = client.model(client.session())
+    body = {"model_id": other, "path": saved["path"], "optimizer": True, "seq_id": 1}
+    assert client.run("load_weights", body) == {"path": saved["path"]}

@@ -57,7 +57,12 @@ def test_unknown_and_expired_futures(tmp_path: Any) -> None:
         client = WireClient(server.url)
         missing = client.post("retrieve_future", {"request_id": "no-such-id"})
         assert missing.status_code == 404
-        assert missing.json() == {"detail": "Future 'no-such-id' not found."}
+        assert missing.json() == {
+            "detail": "Future 'no-such-id' is unknown to this server: it was never submitted "
+            "here, or the server restarted since then, losing the work in progress. To resume a "
+            "training run, start from its last checkpoint: "
+            "create_training_client_from_state_with_optimizer(<its last checkpoint>)."
+        }
         model_id = client.model(client.session())
         request_id = client.submit("forward_backward", fwdbwd(model_id, 1))
         client.result(request_id)

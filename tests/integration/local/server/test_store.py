@@ -128,3 +128,21 @@ def test_ttl_can_be_set_and_cleared_over_rest(client: WireClient) -> None:
     assert client.http.put(url, json={"ttl_seconds": -5}, timeout=10).status_code == 400
     missing = url.replace("/keep/", "/nope/")
     assert client.http.put(missing, json={"ttl_seconds": 60}, timeout=10).status_code == 404
+
+
+def test_a_poll_after_a_restart_says_how_to_resume(tmp_path: pathlib.Path) -> None:
+    data = tmp_path / "data"
+    with serve(data_dir=data, backend=FakeBackend(), config=FAST) as server:
+        client = WireClient(server.url)
+        model_id = client.model(client.session())
+        saved = client.run("save_weights", {"model_id": model_id, "path": "state", "seq_id": 1})
+        pending = client.submit("forward_backward", fwdbwd(model_id, 2))
+    with serve(data_dir=data, backend=FakeBackend(), config=FAST) as server:
+        lost = WireClient(server.url).post("retrieve_future", {"request_id": pending})
+    assert lost.status_code == 404
+    assert lost.json()["detail"] == (
+        f"Future {pending!r} is unknown to this server: it was never submitted here, or the "
+        "server restarted since then, losing the work in progress. To resume a training run, "
+        "start from its last checkpoint: "
+        f"create_training_client_from_state_with_optimizer({saved['path']!r})."
+    )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import pathlib
+import sqlite3
 import tarfile
 
 import numpy as np
 import pytest
+from safetensors.numpy import save
 
 from tinker.local.server.http_errors import NotFound
 from tinker.local.server.paths import CheckpointRef
@@ -71,13 +75,13 @@ def test_checkpoint_round_trip_is_bit_exact(tmp_path: pathlib.Path) -> None:
         ref, tensors, {"r": 4}, {"m": tensors["step"]}, when=5.0, expires_at=None
     )
     assert row.size_bytes is not None and row.size_bytes > 0
-    data = store.files.read(ref, with_optimizer=True)
+    data = store.read_checkpoint(ref, with_optimizer=True)
     for name, array in tensors.items():
         assert data.adapter[name].dtype == array.dtype
         assert data.adapter[name].tobytes() == array.tobytes()
     assert data.adapter_config == {"r": 4}
     assert data.optimizer is not None and data.optimizer["m"].tolist() == [7]
-    assert store.files.read(ref, with_optimizer=False).optimizer is None
+    assert store.read_checkpoint(ref, with_optimizer=False).optimizer is None
     store.close()
 
 
@@ -86,9 +90,11 @@ def test_saving_the_same_name_replaces_it_without_leftovers(tmp_path: pathlib.Pa
     ref = CheckpointRef(RUN, "sampler_weights", "s")
     store.save_checkpoint(ref, {"x": np.zeros(2, np.float32)}, {}, None, when=1.0, expires_at=None)
     store.save_checkpoint(ref, {"x": np.ones(2, np.float32)}, {}, None, when=2.0, expires_at=None)
-    assert store.files.read(ref, with_optimizer=False).adapter["x"].tolist() == [1.0, 1.0]
-    siblings = sorted(p.name for p in store.files.directory(ref).parent.iterdir())
-    assert siblings == ["s"]
+    assert store.read_checkpoint(ref, with_optimizer=False).adapter["x"].tolist() == [1.0, 1.0]
+    row = store.get_checkpoint(ref)
+    assert row is not None
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == [row.directory]
+    assert list((tmp_path / "staging").iterdir()) == []
     assert store.list_checkpoints(RUN, 10, 0)[1] == 1
     store.close()
 
@@ -116,12 +122,15 @@ def test_delete_removes_row_and_files(tmp_path: pathlib.Path) -> None:
     store = Store(tmp_path)
     ref = CheckpointRef(RUN, "weights", "gone")
     store.save_checkpoint(ref, {"x": np.zeros(1, np.float32)}, {}, None, when=1.0, expires_at=None)
-    directory = store.files.directory(ref)
+    row = store.get_checkpoint(ref)
+    assert row is not None
+    directory = tmp_path / "checkpoints" / row.directory
+    assert (directory / "checkpoint_complete").is_file()
     assert store.delete_checkpoint(ref) is True
     assert not directory.exists()
     assert store.delete_checkpoint(ref) is False
     with pytest.raises(NotFound):
-        store.files.read(ref, with_optimizer=False)
+        store.read_checkpoint(ref, with_optimizer=False)
     store.close()
 
 
@@ -144,7 +153,7 @@ def test_archive_holds_exactly_the_three_files(tmp_path: pathlib.Path) -> None:
     store.save_checkpoint(
         ref, tensors, {"r": 4, "lora_alpha": 32}, {"m": tensors["step"]}, when=1.0, expires_at=None
     )
-    with tarfile.open(fileobj=io.BytesIO(store.files.archive(ref))) as tar:
+    with tarfile.open(fileobj=io.BytesIO(store.checkpoint_archive(ref))) as tar:
         assert sorted(tar.getnames()) == [
             "adapter_config.json",
             "adapter_model.safetensors",
@@ -152,4 +161,74 @@ def test_archive_holds_exactly_the_three_files(tmp_path: pathlib.Path) -> None:
         ]
         config = tar.extractfile("adapter_config.json")
         assert config is not None and json.load(config) == {"lora_alpha": 32, "r": 4}
+    store.close()
+
+
+def test_names_that_once_shared_a_directory_never_share_files(tmp_path: pathlib.Path) -> None:
+    store = Store(tmp_path)
+    colon = CheckpointRef("s:train:0", "weights", "c")
+    underscore = CheckpointRef("s_train_0", "weights", "c")
+    store.save_checkpoint(colon, {"x": np.ones(2, np.float32)}, {}, None, when=1, expires_at=None)
+    assert store.delete_checkpoint(underscore) is False  # no row: nothing is touched
+    store.save_checkpoint(
+        underscore, {"x": np.zeros(2, np.float32)}, {}, None, when=2, expires_at=None
+    )
+    first, second = store.get_checkpoint(colon), store.get_checkpoint(underscore)
+    assert first is not None and second is not None and first.directory != second.directory
+    assert store.delete_checkpoint(underscore) is True
+    assert store.read_checkpoint(colon, with_optimizer=False).adapter["x"].tolist() == [1.0, 1.0]
+    store.close()
+
+
+def test_opening_removes_staging_and_unreferenced_versions_only(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(tmp_path)
+    ref = CheckpointRef(RUN, "weights", "kept")
+    store.save_checkpoint(ref, _tensors(), {"r": 4}, None, when=1.0, expires_at=None)
+    store.close()
+    (tmp_path / "staging" / "0123abcd").mkdir()
+    (tmp_path / "staging" / "0123abcd" / "adapter_model.safetensors").write_bytes(b"partial")
+    orphan = tmp_path / "checkpoints" / f"sess-1_train_0_weights_gone.{'a' * 32}"
+    orphan.mkdir()
+    (orphan / "checkpoint_complete").write_bytes(b"")
+    foreign = tmp_path / "checkpoints" / "notes"  # not a version directory: left alone
+    foreign.mkdir()
+
+    with caplog.at_level(logging.INFO, logger="tinker.local"):
+        again = Store(tmp_path)
+    assert "removed 2 directories of interrupted checkpoint saves or deletes" in caplog.text
+    assert list((tmp_path / "staging").iterdir()) == []
+    assert not orphan.exists() and foreign.exists()
+    row = again.get_checkpoint(ref)
+    assert row is not None and (tmp_path / "checkpoints" / row.directory).is_dir()
+    assert again.read_checkpoint(ref, with_optimizer=False).adapter_config == {"r": 4}
+    again.close()
+
+
+def test_a_version_1_data_directory_keeps_its_checkpoints(tmp_path: pathlib.Path) -> None:
+    legacy = tmp_path / "checkpoints" / "sess-1_train_0" / "weights" / "old"
+    legacy.mkdir(parents=True)
+    (legacy / "adapter_model.safetensors").write_bytes(save({"x": np.arange(3, dtype=np.float32)}))
+    (legacy / "adapter_config.json").write_text('{"r": 2}')
+    (legacy / "checkpoint_complete").write_bytes(b"")
+    with contextlib.closing(sqlite3.connect(tmp_path / "tinker-local.sqlite3")) as db:
+        db.execute(
+            "CREATE TABLE checkpoints (run_id TEXT NOT NULL, kind TEXT NOT NULL, "
+            "name TEXT NOT NULL, created_at REAL NOT NULL, size_bytes INTEGER, "
+            "public INTEGER NOT NULL DEFAULT 0, expires_at REAL, "
+            "PRIMARY KEY (run_id, kind, name))"
+        )
+        db.execute(
+            "INSERT INTO checkpoints VALUES ('sess-1:train:0', 'weights', 'old', 1, 9, 0, NULL)"
+        )
+        db.execute("PRAGMA user_version=1")
+        db.commit()
+
+    store = Store(tmp_path)
+    ref = CheckpointRef(RUN, "weights", "old")
+    assert store.read_checkpoint(ref, with_optimizer=False).adapter["x"].tolist() == [0, 1, 2]
+    assert legacy.is_dir()  # a version 1 directory is not debris
+    assert store.delete_checkpoint(ref) is True
+    assert not legacy.exists()
     store.close()
