@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from tinker.types.inputs import Datum
-    from tinker.types.tensors import TensorDtype
+    from tinker.types._inputs import Datum
+    from tinker.types._tensors import TensorDtype
 
 __all__ = [
     "INPUT_KEY_DTYPES",
