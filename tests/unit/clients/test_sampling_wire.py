@@ -137,7 +137,7 @@ def test_pickle_reattaches_without_a_new_session(fake: FakeService, sampler: Any
 
 
 def test_queue_state_warning_is_debounced(sampler: Any, caplog: pytest.LogCaptureFixture) -> None:
-    from tinker._futures import QueueState
+    from tinker._poller import QueueState
 
     with caplog.at_level("WARNING", logger="tinker"):
         sampler.on_queue_state_change(QueueState.ACTIVE)

@@ -272,7 +272,7 @@ def test_get_tokenizer_uses_the_tokenizer_id_of_get_info(
 
 
 def test_training_queue_state_warning(trainer: Any, caplog: pytest.LogCaptureFixture) -> None:
-    from tinker._futures import QueueState
+    from tinker._poller import QueueState
 
     with caplog.at_level("WARNING", logger="tinker"):
         trainer.on_queue_state_change(QueueState.PAUSED_CAPACITY)
