@@ -7,6 +7,8 @@ patches), so the fake is a small threaded http.server. It records every request 
 - `direct(method, path, handler)`: the endpoint answers `handler(body)` at once;
 - `future(path, handler)`: the endpoint answers `{request_id}`; polling that id answers
   `handler(body)` (a Reply list scripts several polls, the last one repeating);
+- `route(method, pattern, handler)`: paths matching the regex answer `handler(request,
+  *groups)` at once (REST resources with ids in their path);
 - any other POST is a submit answered `{request_id}` whose result is `{"echo": body}`, at once
   (`auto_complete`) or when the test calls `complete`; any other method answers its method and
   path;
@@ -21,6 +23,7 @@ import collections
 import http.server
 import itertools
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -31,6 +34,8 @@ import attrs
 from requests.structures import CaseInsensitiveDict
 
 Handler = Callable[[Any], Any]
+# (the request, the groups of the path pattern) -> a body, or a Reply
+RouteHandler = Callable[..., Any]
 
 PLUMBING = frozenset(
     {
@@ -113,6 +118,7 @@ class FakeService:
         self.ids = itertools.count()
         self._direct: dict[tuple[str, str], Handler] = {}
         self._futures: dict[str, Handler] = {}
+        self._routes: list[tuple[str, re.Pattern[str], RouteHandler]] = []
         # Optional hook: (path, body) -> a reply that replaces the normal answer, or None.
         self.intercept: Callable[[str, Any], Reply | None] | None = None
         self.server = _QuietServer(("127.0.0.1", 0), _Handler)
@@ -147,6 +153,10 @@ class FakeService:
     def future(self, path: str, handler: Handler) -> None:
         """POST `path` answers a request id; polling it answers `handler(body)`."""
         self._futures[path] = handler
+
+    def route(self, method: str, pattern: str, handler: RouteHandler) -> None:
+        """`method` on a path matching `pattern` (whole path) answers `handler(request, *groups)`."""
+        self._routes.append((method, re.compile(pattern), handler))
 
     def push(self, path: str, *replies: Reply) -> None:
         """Answer the next requests to `path` with `replies`, in order."""
@@ -202,8 +212,9 @@ class FakeService:
     ) -> Reply:
         body = json.loads(raw) if raw else None
         path, _, query = target.partition("?")
+        request = Recorded(method, path, headers, body, query)
         with self.cond:
-            self.requests.append(Recorded(method, path, headers, body, query))
+            self.requests.append(request)
             self.cond.notify_all()
             if self.script[path]:
                 return self.script[path].popleft()
@@ -216,6 +227,10 @@ class FakeService:
         handler = self._direct.get((method, path))
         if handler is not None:
             return _as_reply(handler(body))
+        for route_method, pattern, route_handler in self._routes:
+            match = pattern.fullmatch(path)
+            if route_method == method and match is not None:
+                return _as_reply(route_handler(request, *match.groups()))
         if path == "/api/v1/create_session":
             return Reply(200, {"session_id": self.session_id, "type": "create_session"})
         if path == "/api/v1/session_heartbeat":
