@@ -61,6 +61,11 @@ class RestClient(ClientBase):
         )
         return flatten(self._runtime.submit(call))
 
+    def _page(self, path: str, result: type[Any], limit: object, offset: object) -> APIFuture[Any]:
+        """One page (`limit` >= 1 items from `offset` >= 0) of a list resource."""
+        limit, offset = validation.check_page(limit, offset)
+        return self._send("GET", path, result, params={"limit": limit, "offset": offset})
+
     def get_training_run(self, training_run_id: str) -> APIFuture[types.TrainingRun]:
         """The training run `training_run_id` (a model id); NotFoundError if there is none."""
         run_id = validation.check_id(training_run_id, "training_run_id")
@@ -91,13 +96,7 @@ class RestClient(ClientBase):
     ) -> APIFuture[types.TrainingRunsResponse]:
         """One page of the account's training runs (`limit` >= 1 from `offset` >= 0), with
         the cursor to the next."""
-        limit, offset = validation.check_page(limit, offset)
-        return self._send(
-            "GET",
-            "/api/v1/training_runs",
-            types.TrainingRunsResponse,
-            params={"limit": limit, "offset": offset},
-        )
+        return self._page("/api/v1/training_runs", types.TrainingRunsResponse, limit, offset)
 
     list_training_runs_async = twins.awaiting(list_training_runs)
 
@@ -114,13 +113,7 @@ class RestClient(ClientBase):
         self, limit: int = 100, offset: int = 0
     ) -> APIFuture[types.CheckpointsListResponse]:
         """One page of the checkpoints of all the account's runs, newest first."""
-        limit, offset = validation.check_page(limit, offset)
-        return self._send(
-            "GET",
-            "/api/v1/checkpoints",
-            types.CheckpointsListResponse,
-            params={"limit": limit, "offset": offset},
-        )
+        return self._page("/api/v1/checkpoints", types.CheckpointsListResponse, limit, offset)
 
     list_user_checkpoints_async = twins.awaiting(list_user_checkpoints)
 
@@ -222,13 +215,7 @@ class RestClient(ClientBase):
         self, limit: int = 20, offset: int = 0
     ) -> APIFuture[types.ListSessionsResponse]:
         """One page of the account's session ids."""
-        limit, offset = validation.check_page(limit, offset)
-        return self._send(
-            "GET",
-            "/api/v1/sessions",
-            types.ListSessionsResponse,
-            params={"limit": limit, "offset": offset},
-        )
+        return self._page("/api/v1/sessions", types.ListSessionsResponse, limit, offset)
 
     list_sessions_async = twins.awaiting(list_sessions)
 
