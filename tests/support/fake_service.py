@@ -155,7 +155,7 @@ class FakeService:
         self._futures[path] = handler
 
     def route(self, method: str, pattern: str, handler: RouteHandler) -> None:
-        """`method` on a path matching `pattern` (whole path) answers `handler(request, *groups)`."""
+        """`method` on a path fully matching `pattern` answers `handler(request, *groups)`."""
         self._routes.append((method, re.compile(pattern), handler))
 
     def push(self, path: str, *replies: Reply) -> None:
