@@ -10,6 +10,7 @@ is decoded the same way.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import attrs
 
 from tinker import _wire
-from tinker._futures import APIFuture, chain, completed, transform
+from tinker._futures import APIFuture, completed, transform
 from tinker._poller import Poller, QueueStateObserver
 from tinker._retry import TRANSPORT, CallAttempts, RetryEnv, RetryExecutor, RetryPolicy
 from tinker._transport import HttpRequest, Reply, Traffic, Transport
@@ -109,6 +110,29 @@ def _as_is(body: Any) -> Any:
     return body
 
 
+class _Attempt:
+    """One attempt of a call: encode the body (once, on the first attempt's thread), send it
+    with the attempt's identity, raise an error status, decode the answer."""
+
+    __slots__ = ("call", "request", "transport")
+
+    def __init__(self, transport: Transport, call: ApiCall) -> None:
+        self.transport = transport
+        self.call = call
+        self.request: HttpRequest | None = None
+
+    def __call__(self, attempts: CallAttempts) -> Any:
+        if self.request is None:
+            self.request = self.call.encode()
+        reply = self.transport.send(
+            self.request,
+            retry_count=attempts.retry_count,
+            idempotency_key=attempts.idempotency_key,
+        )
+        expected = None if self.call.poll_as is not None else self.call.result
+        return decode(reply.raise_for_status(), expected)
+
+
 class CallRunner:
     """Runs ApiCalls: encode, send under the retry policy, decode, track server-side futures.
 
@@ -136,9 +160,8 @@ class CallRunner:
         """Run `call` in this thread (it waits through retry pauses); with `poll_as`, also wait
         for the polled result."""
         started = self._env.clock()
-        request = call.encode()
         attempts = call.retry.attempts(self._env, call.what)
-        data = self._executor.call(attempts, self._attempt(call, request))
+        data = self._executor.call(attempts, _Attempt(self._transport, call))
         if call.poll_as is None:
             return data
         return self._track(call, data, started).result()
@@ -146,31 +169,13 @@ class CallRunner:
     def submit(self, call: ApiCall) -> APIFuture[APIFuture[Any]]:
         """Send `call` from the pool of its traffic kind; a future that resolves once it was
         sent, to the future of its result (polled when `poll_as`, else already done)."""
-        pool = self._pools[call.traffic]
         started = self._env.clock()
+        attempts = call.retry.attempts(self._env, call.what)
+        attempt = _Attempt(self._transport, call)
+        sent = self._executor.submit(attempts, attempt, pool=self._pools[call.traffic])
+        return transform(sent, functools.partial(self._after_send, call, started))
 
-        def send(request: HttpRequest) -> APIFuture[Any]:
-            attempts = call.retry.attempts(self._env, call.what)
-            return self._executor.submit(attempts, self._attempt(call, request), pool=pool)
-
-        sent = chain(pool.run(call.encode), send)
-        return transform(sent, lambda data: self._after_send(call, data, started))
-
-    def _attempt(self, call: ApiCall, request: HttpRequest) -> Callable[[CallAttempts], Any]:
-        """One attempt: send with the attempt's identity, raise an error status, decode."""
-
-        def attempt(attempts: CallAttempts) -> Any:
-            reply = self._transport.send(
-                request,
-                retry_count=attempts.retry_count,
-                idempotency_key=attempts.idempotency_key,
-            )
-            expected = None if call.poll_as is not None else call.result
-            return decode(reply.raise_for_status(), expected)
-
-        return attempt
-
-    def _after_send(self, call: ApiCall, data: Any, started: float) -> APIFuture[Any]:
+    def _after_send(self, call: ApiCall, started: float, data: Any) -> APIFuture[Any]:
         if call.poll_as is None:
             return completed(data)
         return self._track(call, data, started)

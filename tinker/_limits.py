@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import functools
 import logging
 import threading
 import time
@@ -111,9 +112,9 @@ class InFlightLimit:
             reject(out, exc)
             self._release()
             return
-        current.add_done_callback(lambda done: self._finished(done, out))
+        current.add_done_callback(functools.partial(self._finished, out))
 
-    def _finished(self, done: concurrent.futures.Future[Any], out: APIFuture[Any]) -> None:
+    def _finished(self, out: APIFuture[Any], done: concurrent.futures.Future[Any]) -> None:
         settle_from(out, done)
         self._release()
 
@@ -188,7 +189,14 @@ class SampleLimiter:
 
     def admit(self, start: Callable[[], concurrent.futures.Future[T]]) -> APIFuture[T]:
         """Call `start()` (an asample submit) once a slot is free and the back-off is over."""
-        return self._slots.run(lambda: chain(self.window_passed(), lambda _: start()))
+        return self._slots.run(functools.partial(self._after_backoff, start))
+
+    def _after_backoff(
+        self, start: Callable[[], concurrent.futures.Future[T]]
+    ) -> concurrent.futures.Future[T]:
+        if self.backoff_remaining() <= 0.0:
+            return start()
+        return chain(self.window_passed(), lambda _: start())
 
     def window_passed(self) -> APIFuture[None]:
         """A future that resolves once the shared back-off is over (at once when there is none)."""
@@ -319,26 +327,35 @@ class SampleRetries:
     def run(self, attempt: Callable[[], concurrent.futures.Future[T]]) -> APIFuture[T]:
         """Run `attempt()` (non-blocking: submit and poll one sample) until it succeeds or the
         policy gives up; a future of its value."""
-        return self._limit.run(lambda: self._retried(attempt))
+        return self._limit.run(functools.partial(self._retried, attempt))
 
     def _retried(self, attempt: Callable[[], concurrent.futures.Future[T]]) -> APIFuture[T]:
         out: APIFuture[T] = APIFuture()
-        current: list[concurrent.futures.Future[T]] = []
-
-        def start(_attempts: Any) -> concurrent.futures.Future[T]:
-            current[:] = [attempt()]
-            return current[0]
-
-        def cancel_current() -> None:
-            for future in current:
-                future.cancel()
-
-        self._watchdog.watch(out, cancel_current)
+        sample = _Sample(attempt)
+        self._watchdog.watch(out, sample.cancel)
         attempts = SampleAttempts(
             self.config, name=self._name, on_rate_limited=self._on_rate_limited
         )
-        return self._executor.chain(attempts, start, into=out)
+        return self._executor.chain(attempts, sample.start, into=out)
 
     def _after_fork_in_child(self) -> None:
         self._limit._after_fork_in_child()
         self._watchdog._after_fork_in_child()
+
+
+class _Sample:
+    """One sample's attempts: starts them and remembers the current one (to cancel it)."""
+
+    __slots__ = ("attempt", "current")
+
+    def __init__(self, attempt: Callable[[], concurrent.futures.Future[Any]]) -> None:
+        self.attempt = attempt
+        self.current: concurrent.futures.Future[Any] | None = None
+
+    def start(self, _attempts: object) -> concurrent.futures.Future[Any]:
+        self.current = self.attempt()
+        return self.current
+
+    def cancel(self) -> None:
+        if self.current is not None:
+            self.current.cancel()

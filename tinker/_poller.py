@@ -23,6 +23,7 @@ entries, not threads. A batch poller (many ids per request) can sit beside it an
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import enum
 import logging
 import threading
@@ -289,7 +290,7 @@ class Poller:
         self._executor = executor or RetryExecutor()
         self.pool = WorkerPool(max_workers, name=name)
         self._lock = threading.Lock()
-        self._jobs: set[PollJob] = set()
+        self._jobs: dict[concurrent.futures.Future[Any], PollJob] = {}
         self._closed = False
 
     @property
@@ -341,13 +342,13 @@ class Poller:
         with self._lock:
             closed = self._closed
             if not closed:
-                self._jobs.add(job)
+                self._jobs[future] = job
         if closed:
-            reject(job.future, TinkerError(f"client closed; request {request_id} is not polled"))
-            return job.future
-        job.future.add_done_callback(lambda _: self._forget(job))
+            reject(future, TinkerError(f"client closed; request {request_id} is not polled"))
+            return future
+        future.add_done_callback(self._forget)
         self._start(job)
-        return job.future
+        return future
 
     def poll_once(self, job: PollJob) -> Any:
         """Send one poll for `job`: its result, or NotReady / the final error raised."""
@@ -361,13 +362,13 @@ class Poller:
     def _start(self, job: PollJob) -> None:
         self._executor.submit(job, self.poll_once, pool=self.pool, into=job.future)
 
-    def _forget(self, job: PollJob) -> None:
+    def _forget(self, future: concurrent.futures.Future[Any]) -> None:
         with self._lock:
-            self._jobs.discard(job)
+            self._jobs.pop(future, None)
 
     def resume_inherited(self) -> None:
         """In a forked child: poll again every future inherited from the parent."""
-        for job in list(self._jobs):
+        for job in list(self._jobs.values()):
             if not job.future.done():
                 self._start(job)
 
@@ -377,7 +378,7 @@ class Poller:
             if self._closed:
                 return
             self._closed = True
-            jobs = list(self._jobs)
+            jobs = list(self._jobs.values())
         for job in jobs:
             reject(job.future, TinkerError(f"{reason}; request {job.request_id} did not finish"))
         self.pool.close()

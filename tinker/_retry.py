@@ -39,7 +39,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -443,23 +443,8 @@ class RetryExecutor:
         a closed pool fails it with ClientClosedError.
         """
         out: APIFuture[T] = into if into is not None else APIFuture()
-
-        def dropped(reason: BaseException) -> None:
-            reject(out, reason)
-
-        def step() -> None:
-            if out.done():
-                return
-            try:
-                value = attempt(attempts)
-            except Exception as exc:
-                self._after_failure(out, attempts, exc, pool, step)
-            except BaseException as exc:
-                reject(out, exc)
-            else:
-                resolve(out, value)
-
-        if not pool.call_later(0.0, step, dropped):
+        run = _PooledRun(attempts, attempt, out, pool, self._pauses)
+        if not pool.call_later(0.0, run.step, run.dropped):
             reject(out, ClientClosedError("this client has been closed"))
         return out
 
@@ -470,48 +455,92 @@ class RetryExecutor:
         success. Pauses are timers; an `into` settled by someone else stops the retries."""
         if self._timers is None:
             raise RuntimeError("chain needs an executor with timers")
-        timers = self._timers
-
-        def step() -> None:
-            if into.done():
-                return
-            try:
-                current = start(attempts)
-            except Exception as exc:
-                self._after_failure(into, attempts, exc, timers, step)
-                return
-            current.add_done_callback(finished)
-
-        def finished(done: concurrent.futures.Future[T]) -> None:
-            if into.done() or done.cancelled():
-                return
-            exc = done.exception()
-            if exc is None:
-                resolve(into, done.result())
-            elif isinstance(exc, Exception):
-                self._after_failure(into, attempts, exc, timers, step)
-            else:
-                reject(into, exc)
-
-        step()
+        _ChainedRun(attempts, start, into, self._timers, self._pauses).step()
         return into
 
-    def _after_failure(
+
+class _Run(Generic[A, T]):
+    """The retries of one call in flight: one small object per call (not a web of closures),
+    so that thousands of calls in flight stay cheap to hold and to garbage-collect."""
+
+    __slots__ = ("attempt", "attempts", "out", "pauses", "scheduler")
+
+    def __init__(
         self,
-        out: APIFuture[Any],
-        attempts: Attempts,
-        error: Exception,
+        attempts: A,
+        attempt: Callable[[A], Any],
+        out: APIFuture[T],
         scheduler: Scheduler,
-        step: Callable[[], None],
+        pauses: Pauses,
     ) -> None:
-        """Schedule the next attempt after the policy's pause, or fail `out` for good."""
+        self.attempts = attempts
+        self.attempt = attempt
+        self.out = out
+        self.scheduler = scheduler
+        self.pauses = pauses
+
+    def step(self) -> None:
+        """Make the next attempt."""
+        raise NotImplementedError
+
+    def dropped(self, reason: BaseException) -> None:
+        """The scheduler closed before the next attempt."""
+        reject(self.out, reason)
+
+    def failed(self, error: Exception) -> None:
+        """Schedule the next attempt after the policy's pause, or fail the call for good."""
         try:
-            pause = attempts.pause_after(error)
+            pause = self.attempts.pause_after(error)
         except Exception as exc:  # a bug in a policy must fail the call, not lose it
             logger.exception("retry policy failed on %s", type(error).__name__)
-            reject(out, exc)
+            reject(self.out, exc)
             return
         if pause is None:
-            reject(out, error)
-        elif not self._pauses.later(scheduler, pause, step, lambda reason: reject(out, reason)):
-            reject(out, ClientClosedError("the client was closed while the request waited"))
+            reject(self.out, error)
+        elif not self.pauses.later(self.scheduler, pause, self.step, self.dropped):
+            reject(self.out, ClientClosedError("the client was closed while the request waited"))
+
+
+class _PooledRun(_Run[A, T]):
+    """Attempts that block, each run on a worker of the scheduler (a pool)."""
+
+    __slots__ = ()
+
+    def step(self) -> None:
+        if self.out.done():  # cancelled by its owner
+            return
+        try:
+            value = self.attempt(self.attempts)
+        except Exception as exc:
+            self.failed(exc)
+        except BaseException as exc:
+            reject(self.out, exc)
+        else:
+            resolve(self.out, value)
+
+
+class _ChainedRun(_Run[A, T]):
+    """Attempts that return futures; pauses on the scheduler (the timers)."""
+
+    __slots__ = ()
+
+    def step(self) -> None:
+        if self.out.done():
+            return
+        try:
+            current = self.attempt(self.attempts)
+        except Exception as exc:
+            self.failed(exc)
+            return
+        current.add_done_callback(self.finished)
+
+    def finished(self, done: concurrent.futures.Future[Any]) -> None:
+        if self.out.done() or done.cancelled():
+            return
+        exc = done.exception()
+        if exc is None:
+            resolve(self.out, done.result())
+        elif isinstance(exc, Exception):
+            self.failed(exc)
+        else:
+            reject(self.out, exc)

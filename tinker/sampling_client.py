@@ -243,7 +243,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
             prompt_logprobs=include_prompt_logprobs,
             topk_prompt_logprobs=topk_prompt_logprobs,
         )
-        return self._retries.run(lambda: self._attempt(request))
+        return self._retries.run(functools.partial(self._attempt, request))
 
     sample_async = twins.awaiting(sample)
 
@@ -251,25 +251,24 @@ class SamplingClient(ClientBase, QueueStateObserver):
         self, request: Callable[..., types.SampleRequest]
     ) -> APIFuture[types.SampleResponse]:
         """One attempt: admitted by the session's limiter, sent with a fresh seq_id, polled."""
-        runtime = self._runtime
-
-        def submit() -> APIFuture[APIFuture[Any]]:
-            return runtime.submit(
-                ApiCall(
-                    traffic=Traffic.SAMPLE,
-                    method="POST",
-                    path="/api/v1/asample",
-                    body=request(seq_id=self._next_seq_id()),
-                    result=types.SampleResponse,
-                    retry=SAMPLE_SUBMIT,
-                    headers=BACKPRESSURE_HEADERS,
-                    poll_as="Sample",
-                    observer=self,
-                )
-            )
-
-        admitted: APIFuture[APIFuture[Any]] = runtime.sample_limiter.admit(submit)
+        submit = functools.partial(self._submit, request)
+        admitted: APIFuture[APIFuture[Any]] = self._runtime.sample_limiter.admit(submit)
         return flatten(admitted)
+
+    def _submit(self, request: Callable[..., types.SampleRequest]) -> APIFuture[APIFuture[Any]]:
+        return self._runtime.submit(
+            ApiCall(
+                traffic=Traffic.SAMPLE,
+                method="POST",
+                path="/api/v1/asample",
+                body=request(seq_id=self._next_seq_id()),
+                result=types.SampleResponse,
+                retry=SAMPLE_SUBMIT,
+                headers=BACKPRESSURE_HEADERS,
+                poll_as="Sample",
+                observer=self,
+            )
+        )
 
     def compute_logprobs(self, prompt: types.ModelInput) -> APIFuture[list[float | None]]:
         """The log-probability of every prompt token given the ones before it.
