@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tinker._futures import APIFuture, chain, reject, resolve, settle_from
+from tinker._futures import APIFuture, chain, failed, reject, resolve, settle_from
 from tinker._retry import RetryConfig, RetryExecutor, SampleAttempts
 from tinker._workers import ClientClosedError, Pauses, Scheduler
 
@@ -76,18 +76,36 @@ class InFlightLimit:
         """Operations waiting for a slot."""
         return len(self._waiting)
 
-    def run(self, start: Callable[[], concurrent.futures.Future[T]]) -> APIFuture[T]:
-        """A future that follows `start()`'s, which is called once a slot is free."""
-        out: APIFuture[T] = APIFuture()
+    def run(self, start: Callable[[], APIFuture[T]]) -> APIFuture[T]:
+        """`start()`'s future when a slot is free now; else a future that follows it, called
+        once a slot frees up."""
         with self._lock:
-            self._waiting.append((start, out, self._clock()))
-            arm = self._running >= self.limit and not self._notice_armed
-            arm = arm and self._timers is not None
-            self._notice_armed = self._notice_armed or arm
+            free = not self._waiting and self._running < self.limit
+            if free:
+                self._running += 1
+            else:
+                out: APIFuture[T] = APIFuture()
+                self._waiting.append((start, out, self._clock()))
+                arm = self._timers is not None and not self._notice_armed
+                self._notice_armed = self._notice_armed or arm
+        if free:
+            return self._start_now(start)
         if arm and self._timers is not None:
             self._timers.call_later(WAIT_LOG_INTERVAL, self._notice)
         self._pump()
         return out
+
+    def _start_now(self, start: Callable[[], APIFuture[T]]) -> APIFuture[T]:
+        try:
+            current = start()
+        except BaseException as exc:
+            self._release()
+            return failed(exc)
+        current.add_done_callback(self._released)
+        return current
+
+    def _released(self, _done: concurrent.futures.Future[Any]) -> None:
+        self._release()
 
     def _pump(self) -> None:
         """Start waiters while slots are free. One thread pumps at a time; a start that
@@ -187,13 +205,11 @@ class SampleLimiter:
         with self._lock:
             return max(0.0, self._backoff_until - self._clock())
 
-    def admit(self, start: Callable[[], concurrent.futures.Future[T]]) -> APIFuture[T]:
+    def admit(self, start: Callable[[], APIFuture[T]]) -> APIFuture[T]:
         """Call `start()` (an asample submit) once a slot is free and the back-off is over."""
         return self._slots.run(functools.partial(self._after_backoff, start))
 
-    def _after_backoff(
-        self, start: Callable[[], concurrent.futures.Future[T]]
-    ) -> concurrent.futures.Future[T]:
+    def _after_backoff(self, start: Callable[[], APIFuture[T]]) -> APIFuture[T]:
         if self.backoff_remaining() <= 0.0:
             return start()
         return chain(self.window_passed(), lambda _: start())
