@@ -30,6 +30,7 @@ __all__ = [
     "FaultRule",
     "Faults",
     "LocalServer",
+    "close_shared_server",
     "serve",
     "shared_server",
 ]
@@ -111,6 +112,14 @@ def shared_server() -> LocalServer | AttachedServer:
             _shared = _start_or_attach()
             atexit.register(_shared.close)
         return _shared
+
+
+def close_shared_server() -> None:
+    """Close the server behind `base_url="local"` if this process has one (starts nothing)."""
+    with _shared_lock:
+        shared = _shared
+    if shared is not None:
+        shared.close()
 
 
 def _start_or_attach() -> LocalServer | AttachedServer:
