@@ -1,8 +1,9 @@
 """The local server's engine: sessions, training runs, samplers and futures behind one object.
 
-It wires the parts together (sessions, runs, samplers, futures, store), serves the checkpoint
-operations of the REST endpoints and runs the periodic maintenance: expired results, idle
-sessions, checkpoints past their TTL, old archive links.
+It wires the parts together (sessions, runs, samplers, futures, store), ends sessions (idle
+expiry, or the client's finish), serves the checkpoint operations of the REST endpoints and
+runs the periodic maintenance: expired results, idle sessions, checkpoints past their TTL,
+old archive links.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import threading
 from tinker import types
 from tinker.local.compute.backend import Backend
 from tinker.local.server.context import EngineContext
-from tinker.local.server.futures import FutureStore, UnknownFuture
+from tinker.local.server.futures import Completion, FutureStore, Target, UnknownFuture
 from tinker.local.server.http_errors import Gone, NotFound
+from tinker.local.server.outcomes import Outcome
 from tinker.local.server.paths import CheckpointRef, parse_tinker_path
 from tinker.local.server.runs import TrainingRuns
 from tinker.local.server.samplers import Samplers
@@ -65,8 +67,8 @@ class Engine:
         """Names of the base models this server trains and samples."""
         return self.backend.model_names()
 
-    def retrieve(self, request_id: str, timeout: float | None = None) -> bytes | None:
-        """The result or failure body, or None if still pending after the long-poll bound.
+    def retrieve(self, request_id: str, timeout: float | None = None) -> Outcome | None:
+        """The result or failure, or None if still pending after the long-poll bound.
 
         NotFound for an id this server does not know says how to resume after a restart.
         """
@@ -75,6 +77,34 @@ class Engine:
             return self.futures.wait(request_id, wait)
         except UnknownFuture:
             raise NotFound(self._unknown_future(request_id)) from None
+
+    def completions(
+        self, target: Target, after: int, timeout: float | None, acknowledged: list[str]
+    ) -> tuple[list[Completion], int]:
+        """retrieve_futures: the target's completions after cursor `after`, waiting up to the
+        batch-poll bound (`timeout` shortens it; 0 answers at once)."""
+        wait = self.config.batch_poll_seconds
+        if timeout is not None:
+            wait = min(wait, max(0.0, timeout))
+        self.samplers.get(target.sampling_session_id)
+        return self.futures.completions(target, after, wait, acknowledged)
+
+    def cancel(self, request_id: str) -> bool:
+        """cancel_future: stop the request's work if it has not started (False otherwise)."""
+        try:
+            return self.futures.cancel(request_id)
+        except UnknownFuture:
+            raise NotFound(self._unknown_future(request_id)) from None
+
+    def finish_session(self, session_id: str, reason: str, detail: str | None) -> None:
+        """The client ends its session: the first reason is kept, and the session's runs,
+        samplers' weights and pending completions are let go."""
+        if self.sessions.finish(session_id, reason, detail):
+            self._end_sessions([session_id])
+
+    def _end_sessions(self, session_ids: list[str]) -> None:
+        self.runs.unload_sessions(session_ids)
+        self.samplers.forget_sessions(session_ids)
 
     def _unknown_future(self, request_id: str) -> str:
         resume = "create_training_client_from_state_with_optimizer(<its last checkpoint>)"
@@ -150,8 +180,7 @@ class Engine:
         self.futures.sweep()
         ended = self.sessions.expire_idle()
         if ended:
-            self.runs.unload_sessions(ended)
-            self.samplers.forget_sessions(ended)
+            self._end_sessions(ended)
         wall = now()
         for ref in self.store.expired_checkpoints(wall):
             logger.info("deleting expired checkpoint %s", ref.tinker_path)

@@ -39,7 +39,12 @@ def test_base_model_sampling_session_and_sample(client: WireClient) -> None:
     assert answer == {"type": "create_sampling_session", "sampling_session_id": sampler_id}
     assert client.ok("create_sampling_session", body) == answer  # retried: same sampler
     submitted = client.ok("asample", _sample_body(sampler_id, 0))
-    assert submitted == {"request_id": f"{sampler_id}:0", "model_id": None}
+    request_id = f"{sampler_id}:0"
+    assert submitted == {
+        "request_id": request_id,
+        "model_id": None,
+        "sample_sequence_ids": [f"{request_id}/0", f"{request_id}/1"],
+    }
     result = client.result(submitted["request_id"])
     assert result == {
         "type": "sample",
