@@ -70,6 +70,7 @@ class LocalServer:
             self.store.close()
             raise
         self.url = self._httpd.url
+        self.faults = options.faults  # what it injects and has injected (None: no faults)
         self.store.lock.announce(self.url)
         self._closed = False
         self._close_lock = threading.Lock()
