@@ -5,8 +5,9 @@ ids or hostile text, a query string of hostile numbers and strings, and a body i
 formats the route is fuzzed with (BODY_FORMATS: JSON for every route; protobuf, plain or
 zstd-compressed, for forward_backward): random JSON, a valid body with one field replaced by a
 hostile value, nesting far beyond the limit, or a valid protobuf body truncated, flipped or
-extended (and its zstd frame likewise, or a small frame that expands past the limit). The answer must come within REQUEST_TIMEOUT and be no 5xx, and
-an accepted future must resolve without a server-side failure.
+extended (and its zstd frame likewise, or a small frame that expands past the limit). The
+answer must come within REQUEST_TIMEOUT and be no 5xx, and an accepted future must resolve
+without a server-side failure.
 
 The default profile sends a few requests per route (seconds); TINKER_OPTIN=1 sends hundreds.
 """
