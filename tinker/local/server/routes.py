@@ -314,7 +314,7 @@ class Routes:
         if req.optimizer_params is not None:
             fields: Mapping[str, Any] = req.optimizer_params
         elif req.adam_params is not None:
-            fields = req.adam_params.model_dump()
+            fields = {"type": "adamw", **req.adam_params.model_dump()}
         else:
             raise Unprocessable("optim_step needs adam_params or optimizer_params.")
         return json_response(200, self.engine.runs.optim_step(req.model_id, req.seq_id, fields))

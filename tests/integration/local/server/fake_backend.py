@@ -28,6 +28,7 @@ class FakeUserError(ValueError):
 
 
 MODELS = {"fake/tiny": 16, "fake/small": 32}
+FAILING_MAX_TOKENS = 13  # a sample asking for this many tokens fails (in its job)
 OPTIMIZERS = {"adamw": {"type": "adamw"}, "dimuon": {"type": "dimuon", "version": 1}}
 
 
@@ -217,6 +218,8 @@ class FakeTrainer:
     def optimizer_tensors(self) -> dict[str, np.ndarray]:
         tensors = {f"{name}.exp_avg": m.copy() for name, m in self.moments.items()}
         tensors["step"] = np.array([self.steps], np.int64)
+        if self.optimizer == "dimuon":
+            tensors["dimuon.version"] = np.array([1], np.int64)
         return tensors
 
     def load(
@@ -274,6 +277,8 @@ class FakeSampler:
         **_: Any,
     ) -> FakeSample:
         self._backend.record("sample")
+        if max_tokens == FAILING_MAX_TOKENS:
+            raise FakeUserError(f"the fake sampler refuses max_tokens={FAILING_MAX_TOKENS}")
         key = tuple(prompt)
         hit = len(prompt) if key in self._seen else 0
         self._seen.add(key)
