@@ -17,27 +17,13 @@ from tinker.local import LocalServer, serve
 
 from .conftest import FAST
 from .fake_backend import FAILING_MAX_TOKENS, FakeBackend
-from .wire_client import WireClient
+from .wire_client import WireClient, sample_body
 
 CLONE = 1_000_000_000
 
 
 def _sample(sampler_id: str, seq_id: int, max_tokens: int = 3) -> dict[str, Any]:
-    return {
-        "num_samples": 1,
-        "prompt": {"chunks": [{"tokens": [1, 2, 3], "type": "encoded_text"}]},
-        "sampling_params": {
-            "max_tokens": max_tokens,
-            "temperature": 1.0,
-            "top_k": -1,
-            "top_p": 1.0,
-        },
-        "sampling_session_id": sampler_id,
-        "seq_id": seq_id,
-        "prompt_logprobs": False,
-        "topk_prompt_logprobs": 0,
-        "type": "sample",
-    }
+    return sample_body(sampler_id, seq_id, [1, 2, 3], max_tokens=max_tokens)
 
 
 def _sampler(client: WireClient) -> str:

@@ -12,7 +12,7 @@ from tinker._wire import proto
 from tinker._wire.proto import messages
 
 from .fake_backend import FakeBackend, FakeStore
-from .wire_client import WireClient, fwdbwd
+from .wire_client import WireClient, fwdbwd, sample_body
 
 PROMPT = [10, 11, 12]
 
@@ -23,20 +23,7 @@ def _sampler(client: WireClient, session_id: str) -> str:
 
 
 def _sample(sampler_id: str, seq_id: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "num_samples": 2,
-        "prompt": {"chunks": [{"tokens": PROMPT, "type": "encoded_text"}]},
-        "sampling_params": {"max_tokens": 3, "temperature": 1.0, "top_k": -1, "top_p": 1.0},
-        "sampling_session_id": sampler_id,
-        "seq_id": seq_id,
-        "prompt_logprobs": False,
-        "topk_prompt_logprobs": 0,
-        "topk_sample_logprobs": 0,
-        "prompt_alt_tokens_k": 0,
-        "record_stability_info": False,
-        "type": "sample",
-        **extra,
-    }
+    return sample_body(sampler_id, seq_id, PROMPT, num_samples=2, **extra)
 
 
 def _response(client: WireClient, request_id: str) -> messages.SampleResponse:

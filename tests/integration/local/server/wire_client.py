@@ -149,3 +149,35 @@ def fwdbwd(model_id: str, seq_id: int, data: list[dict[str, Any]] | None = None)
             "loss_fn_config": None,
         },
     }
+
+
+def sample_body(
+    sampler_id: str,
+    seq_id: int,
+    prompt: list[int],
+    *,
+    num_samples: int = 1,
+    max_tokens: int = 3,
+    **extra: Any,
+) -> dict[str, Any]:
+    """An asample body as 0.38 clients send it: every default, chunk types; `extra` adds or
+    replaces fields."""
+    return {
+        "num_samples": num_samples,
+        "prompt": {"chunks": [{"tokens": prompt, "type": "encoded_text"}]},
+        "sampling_params": {
+            "max_tokens": max_tokens,
+            "temperature": 1.0,
+            "top_k": -1,
+            "top_p": 1.0,
+        },
+        "sampling_session_id": sampler_id,
+        "seq_id": seq_id,
+        "prompt_logprobs": False,
+        "topk_prompt_logprobs": 0,
+        "topk_sample_logprobs": 0,
+        "prompt_alt_tokens_k": 0,
+        "record_stability_info": False,
+        "type": "sample",
+        **extra,
+    }
