@@ -172,6 +172,10 @@ def _valid_body(name: str, target: Target) -> dict[str, Any]:
             "retrieved_request_ids": [],
         },
         "cancel_future": {"request_id": f"{target.sampler_id}:0"},
+        "save_weights_external": {**model, "path": "fuzz-export", "ttl_seconds": 3600},
+        "copy_weights": {"source_path": target.checkpoint, "destination_project_id": "fuzz"},
+        "search_sessions": {"display_name": "x", "statuses": [{"type": "active"}], "limit": 5},
+        "assign_session_project": {"project_id": "fuzz"},
         "create_custom_loss": {
             "session_id": target.session_id,
             "custom_loss_seq_id": 0,

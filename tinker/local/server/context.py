@@ -1,4 +1,5 @@
-"""What the parts of the engine share: store, backend, futures, sessions, settings; running jobs.
+"""What the parts of the engine share: store, backend, futures, sessions, settings, accounting;
+running jobs.
 
 A job returns its result as a `tinker.types` model or a server.outcomes Result (one with a
 protobuf form too); that outcome resolves its future. A job's exception becomes a failed future
@@ -15,6 +16,7 @@ from typing import TypeVar
 import attrs
 
 from tinker.local.compute.backend import Backend, ModelInfo
+from tinker.local.server.accounting import Accounting
 from tinker.local.server.futures import FutureStore
 from tinker.local.server.http_errors import BadRequest, HTTPError
 from tinker.local.server.outcomes import JobValue, Outcome
@@ -36,6 +38,7 @@ class EngineContext:
     futures: FutureStore
     sessions: Sessions
     config: EngineConfig
+    accounting: Accounting
 
     def known_model(self, name: str) -> ModelInfo:
         """The backend's catalogue entry of `name`, or BadRequest naming the known models."""

@@ -10,6 +10,7 @@ create_custom_loss (section 6.10).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 import attrs
@@ -100,3 +101,85 @@ class CustomLossBody(WireModel):
     name: str
     inputs: list[dict[str, Any]]
     graph: dict[str, Any]
+
+
+_STATUSES = ("active", "cancelled", "failed", "client_finished")
+_FINISH_REASONS = ("success", "errored", "interrupted")
+
+
+@wire
+@attrs.frozen(kw_only=True)
+class SearchOwner(WireModel):
+    """Whose sessions a search lists: own, accessible, or those of named users (1 to 10)."""
+
+    type: Literal["own", "accessible", "user"] = "own"
+    owner_urns: list[str] | None = None
+
+    def _validate(self) -> None:
+        if self.type == "user" and not 1 <= len(self.owner_urns or []) <= 10:
+            raise ValueError("owner of type 'user' needs 1 to 10 owner_urns")
+
+
+@wire
+@attrs.frozen(kw_only=True)
+class SearchCursor(WireModel):
+    """Where the previous page of a session search ended."""
+
+    last_created_at: dt.datetime
+    last_session_id: str
+
+
+@wire
+@attrs.frozen(kw_only=True)
+class SearchBody(WireModel):
+    """sessions/search: every given criterion must match (session_id or display_name either)."""
+
+    session_id: str | None = None
+    project_ids: list[str] | None = None
+    user_metadata: dict[str, str] = attrs.field(factory=dict)
+    display_name: str | None = None
+    owner: SearchOwner = attrs.field(factory=SearchOwner)
+    statuses: list[dict[str, Any]] | None = None
+    limit: int = 50
+    cursor: SearchCursor | None = None
+
+    def _validate(self) -> None:
+        if self.display_name is not None and not self.display_name:
+            raise ValueError("display_name must not be empty")
+        if not 1 <= self.limit <= 200:
+            raise ValueError(f"limit must be in 1..200, got {self.limit}")
+        if self.statuses is not None:
+            if not self.statuses:
+                raise ValueError("statuses must list at least one status")
+            for status in self.statuses:
+                if status.get("type") not in _STATUSES:
+                    raise ValueError(f"status type must be one of {_STATUSES}, got {status!r}")
+                reasons = status.get("reasons")
+                if reasons is not None and (
+                    not reasons or any(r not in _FINISH_REASONS for r in reasons)
+                ):
+                    raise ValueError(f"reasons must list some of {_FINISH_REASONS}")
+
+
+@wire
+@attrs.frozen(kw_only=True)
+class SaveExternalBody(WireModel):
+    """save_weights_external: export the weights as `external_weights/<path>`."""
+
+    model_id: str
+    path: str
+    seq_id: int | None = None
+    ttl_seconds: int | None = None
+    age_encryption_recipients: list[str] | None = None
+
+
+@wire
+@attrs.frozen(kw_only=True)
+class CopyBody(WireModel):
+    """copy_weights: a checkpoint under a new training run (in a project or a session)."""
+
+    source_path: str
+    destination_project_id: str | None = None
+    ttl_seconds: int | None = None
+    session_id: str | None = None
+    model_seq_id: int | None = None

@@ -3,7 +3,8 @@ store records; `tinker._wire` encodes them (compact UTF-8 JSON, only the fields 
 
 Bodies without a model in `tinker.types` are plain dicts: errors are FastAPI-style
 `{"detail": ...}` (the detail is a string, or the list of problems of a 422), and the result
-of create_custom_loss is `{"loss_id", "type"}`.
+of create_custom_loss is `{"loss_id", "type"}` and that of save_weights_external
+`{"path", "size_bytes", "type"}`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def try_again(request_id: str, reason: str | None = None) -> types.TryAgainRespo
 def metadata_only(size: int) -> types.FutureCompleteMetadata:
     """The poll answer announcing a finished result of `size` bytes without its payload."""
     return types.FutureCompleteMetadata(response_payload_size=size)
+
+
+def exported(path: str, size_bytes: int | None) -> dict[str, Any]:
+    """The result of save_weights_external."""
+    return {"path": path, "size_bytes": size_bytes, "type": "save_weights_external"}
 
 
 def created_loss(loss_id: str) -> dict[str, str]:

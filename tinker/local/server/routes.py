@@ -21,10 +21,11 @@ from typing import Any
 
 import attrs
 
-from tinker import types
+from tinker import _wire, types
 from tinker._wire import proto
 from tinker._wire.proto import messages
-from tinker.local.server import batches, extensions, responses, settings, validation
+from tinker.local.server import batches, extensions, reports, responses, settings, validation
+from tinker.local.server.accounting import PROJECTS
 from tinker.local.server.bodies import (
     media_type,
     parse,
@@ -78,8 +79,10 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("POST", "save_weights", "save_weights", "train", _BOTH),
     ("POST", "load_weights", "load_weights", "train", _BOTH),
     ("POST", "save_weights_for_sampler", "save_weights_for_sampler", "train", _BOTH),
+    ("POST", "save_weights_external", "save_weights_external", "train", NEW),
     ("POST", "unload_model", "unload_model", "train", OLD),
     ("POST", "create_custom_loss", "create_custom_loss", "train", NEW),
+    ("POST", "copy_weights", "copy_weights", "train", NEW),
     ("POST", "asample", "asample", "sample", _BOTH),
     ("POST", "retrieve_future", "retrieve_future", "poll", _BOTH),
     ("POST", "retrieve_futures", "retrieve_futures", "poll", NEW),
@@ -94,13 +97,20 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("POST", f"{_RUN_CKPTS}/{_CKPT}/publish", "publish_checkpoint", "rest", _BOTH),
     ("DELETE", f"{_RUN_CKPTS}/{_CKPT}/publish", "unpublish_checkpoint", "rest", _BOTH),
     ("PUT", f"{_RUN_CKPTS}/{_CKPT}/ttl", "set_checkpoint_ttl", "rest", _BOTH),
+    ("GET", f"{_RUN_CKPTS}/{_CKPT}/external_weights_urls", "external_weights_urls", "rest", NEW),
     ("GET", "checkpoints", "list_user_checkpoints", "rest", _BOTH),
     ("GET", "sessions", "list_sessions", "rest", _BOTH),
     ("GET", _SESSION, "get_session", "rest", _BOTH),
+    ("POST", "sessions/search", "search_sessions", "rest", NEW),
+    ("PUT", f"{_SESSION}/project", "assign_session_project", "rest", NEW),
+    ("GET", f"{_SESSION}/trace_export", "export_session_trace", "rest", NEW),
+    ("GET", "billing/usage/events", "billing_usage", "rest", NEW),
+    ("GET", "billing/usage/checkpoints/current", "storage_usage", "rest", NEW),
+    ("GET", "audit", "audit_log", "rest", NEW),
     ("GET", "samplers/(?P<sampler>[^/]+)", "get_sampler", "rest", _BOTH),
-    ("GET", "archives/(?P<token>[A-Za-z0-9_-]+)", "archive_download", "rest", OLD),
+    ("GET", "archives/(?P<token>[A-Za-z0-9_-]+)", "archive_download", "rest", _BOTH),
 )
-# Reachable without the API key: health checks and signed (token) archive links.
+# Reachable without the API key: health checks and signed (token) download links.
 PUBLIC = frozenset({"healthz", "archive_download"})
 # The field each path parameter holds (server.validation checks it like a body field).
 PATH_FIELDS = {
@@ -373,6 +383,20 @@ class Routes:
         req = parse(request, types.UnloadModelRequest)
         return json_response(200, self.engine.runs.unload_model(req.model_id))
 
+    def save_weights_external(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST save_weights_external (0.38, future): the weights exported for other tools."""
+        req = parse(request, extensions.SaveExternalBody)
+        submitted = self.engine.runs.save_weights_external(
+            req.model_id, req.seq_id, req.path, req.ttl_seconds, req.age_encryption_recipients
+        )
+        return json_response(200, submitted)
+
+    def copy_weights(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST copy_weights (0.38): a checkpoint under a new run, sharing its files."""
+        req = parse(request, extensions.CopyBody)
+        key = request.headers.get("x-idempotency-key")
+        return json_response(200, {"tinker_path": self.engine.exports.copy(req, key)})
+
     def create_custom_loss(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_custom_loss (0.38, future): a traced loss for forward_backward."""
         req = parse(request, extensions.CustomLossBody)
@@ -530,15 +554,24 @@ class Routes:
         return Response(302, headers=headers)
 
     def archive_download(self, request: Request, params: Mapping[str, str]) -> Response:
-        """GET archives/{token}: the tar behind a download link (no API key needed)."""
-        ref, archive = self.engine.archive(params["token"])
-        file_name = f"{ref.name}.tar"
+        """GET archives/{token}: the file behind a download link (no API key needed)."""
+        download = self.engine.downloads.get(params["token"])
         return Response(
             200,
-            archive,
-            content_type="application/x-tar",
-            headers=(("Content-Disposition", f'attachment; filename="{file_name}"'),),
+            download.produce(),
+            content_type=download.content_type,
+            headers=(("Content-Disposition", f'attachment; filename="{download.file_name}"'),),
         )
+
+    def external_weights_urls(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET .../external_weights_urls (0.38): download links of an export's files."""
+        answer = self.engine.exports.file_links(_ref(params), request.base_url)
+        return json_response(200, answer)
+
+    def export_session_trace(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET sessions/{id}/trace_export (0.38): a link to the session's trace."""
+        answer = self.engine.exports.trace(params["session"], request.base_url)
+        return json_response(200, answer)
 
     def list_sessions(self, request: Request, params: Mapping[str, str]) -> Response:
         """GET sessions: a page of session ids."""
@@ -548,14 +581,53 @@ class Routes:
         return json_response(200, types.ListSessionsResponse(sessions=sessions))
 
     def get_session(self, request: Request, params: Mapping[str, str]) -> Response:
-        """GET sessions/{id}: its training runs and samplers."""
+        """GET sessions/{id}: its training runs and samplers (and, for 0.38, its metadata
+        and display name)."""
         session_id = params["session"]
-        if self.engine.store.get_session(session_id) is None:
+        row = self.engine.store.get_session(session_id)
+        if row is None:
             raise NotFound(f"Session {session_id!r} not found.")
         answer = types.GetSessionResponse(
             training_run_ids=self.engine.store.runs_of_session(session_id),
             sampler_ids=self.engine.store.samplers_of_session(session_id),
         )
+        extra = {"user_metadata": row.user_metadata, "display_name": row.display_name}
+        return json_response(200, {**_wire.unstructure(answer), **extra})
+
+    def search_sessions(self, request: Request, params: Mapping[str, str]) -> Response:
+        """POST sessions/search (0.38): sessions by id, name, project, metadata, status."""
+        search = parse(request, extensions.SearchBody)
+        return json_response(200, reports.search_sessions(self.engine.store, search))
+
+    def assign_session_project(self, request: Request, params: Mapping[str, str]) -> Response:
+        """PUT sessions/{id}/project (0.38): move a session and its runs to a project."""
+        body = parse_object(request)
+        project = body.get("project_id")
+        if not isinstance(project, str):
+            raise Unprocessable("The body needs a string field 'project_id'.")
+        session_id = params["session"]
+        if not reports.assign_project(self.engine.store, session_id, project):
+            raise NotFound(f"Session {session_id!r} not found.")
+        self.engine.accounting.audit(
+            PROJECTS, "session_project_assigned", session_id=session_id, project_id=project
+        )
+        return json_response(200, {})
+
+    def billing_usage(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET billing/usage/events (0.38): hourly token counts, at zero cost."""
+        start = reports.parse_time("starting_on", request.query.get("starting_on"))
+        end = reports.parse_time("ending_before", request.query.get("ending_before"))
+        return json_response(200, reports.billing_usage(self.engine.store, start, end))
+
+    def storage_usage(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET billing/usage/checkpoints/current (0.38): checkpoint storage per project."""
+        project = request.query.get("project_id") or None
+        return json_response(200, reports.storage_usage(self.engine.store, project))
+
+    def audit_log(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET audit (0.38): checkpoint and project events, of one day if asked."""
+        event_type = request.query.get("event_type") or "all"
+        answer = reports.audit_log(self.engine.store, event_type, request.query.get("day"))
         return json_response(200, answer)
 
     def get_sampler(self, request: Request, params: Mapping[str, str]) -> Response:

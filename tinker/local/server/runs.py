@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import pathlib
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +30,7 @@ from tinker.local.server.context import EngineContext
 from tinker.local.server.http_errors import BadRequest, NotFound
 from tinker.local.server.ordering import OrderedQueue
 from tinker.local.server.outcomes import JobValue
-from tinker.local.server.paths import CheckpointRef, parse_tinker_path, validate_name
+from tinker.local.server.paths import CheckpointRef, loadable_path, validate_name
 from tinker.local.server.results import ForwardResult
 from tinker.local.server.samplers import Samplers
 from tinker.local.server.store import RunRow, expiry_time, now
@@ -144,7 +145,7 @@ class TrainingRuns:
         settings, weights and (optionally) optimizer state of a checkpoint; the future
         resolves to LoadWeightsResponse."""
         self._ctx.sessions.require(session_id)
-        ref = parse_tinker_path(source.path)
+        ref = loadable_path(source.path)
         if self._store.get_checkpoint(ref) is None:
             raise NotFound(f"Checkpoint {source.path!r} not found.")
         origin = self.run_row(ref.run_id)
@@ -281,6 +282,8 @@ class TrainingRuns:
                 raise RuntimeError(
                     f"backend returned {len(result.outputs)} outputs for {len(batch.data)} datums"
                 )
+            tokens = sum(len(d.tokens) for d in batch.data)
+            self._ctx.accounting.trained(row.session_id, row.base_model, tokens)
             return ForwardResult(result, {"clock_cycle:unique": float(next(self._cycle))})
 
         return self._submit(batch.model_id, batch.seq_id, work)
@@ -381,11 +384,44 @@ class TrainingRuns:
 
         return self._submit(model_id, seq_id, snapshot)
 
+    def save_weights_external(
+        self,
+        model_id: str,
+        seq_id: int | None,
+        name: str,
+        ttl_seconds: float | None,
+        age_encryption_recipients: Sequence[str] | None,
+    ) -> types.UntypedAPIFuture:
+        """Queue an export of the weights for other tools (a PEFT adapter directory, the
+        backend's format) as checkpoint `external_weights/<name>`; resolves to its path and
+        size."""
+        if age_encryption_recipients:
+            raise BadRequest(
+                "age encryption of exported weights is not available on the local server; "
+                "export without age_encryption_recipients."
+            )
+        ref = CheckpointRef(model_id, "external_weights", validate_name(name))
+        expires = expiry_time(ttl_seconds)
+        row = self.run_row(model_id)
+
+        def work(trainer: Trainer) -> JobValue:
+            adapter, config = trainer.adapter_tensors(), trainer.adapter_config()
+
+            def export(directory: pathlib.Path) -> int:
+                files = self._backend.export_external(directory, row.base_model, adapter, config)
+                return files.size_bytes
+
+            saved = self._store.save_files(ref, export, when=now(), expires_at=expires)
+            self._ctx.accounting.checkpoint_saved(row.session_id, row.base_model, ref.tinker_path)
+            return responses.exported(ref.tinker_path, saved.size_bytes)
+
+        return self._submit(model_id, seq_id, work)
+
     def load_weights(
         self, model_id: str, seq_id: int | None, path: str, optimizer: bool
     ) -> types.UntypedAPIFuture:
         """Queue loading a checkpoint's weights (and optionally its optimizer state)."""
-        ref = parse_tinker_path(path)
+        ref = loadable_path(path)
         row = self.run_row(model_id)
         source = CheckpointSource(path, optimizer)
 
@@ -515,6 +551,8 @@ class TrainingRuns:
             expires_at=expires,
             user_metadata=user_metadata,
         )
+        row = self.run_row(ref.run_id)
+        self._ctx.accounting.checkpoint_saved(row.session_id, row.base_model, ref.tinker_path)
 
     def _submit(
         self,

@@ -31,7 +31,7 @@ from tinker.local.server.extensions import TargetTokens
 from tinker.local.server.futures import Target
 from tinker.local.server.http_errors import BadRequest, Gone, NotFound, TooManyRequests
 from tinker.local.server.outcomes import JobValue
-from tinker.local.server.paths import parse_tinker_path
+from tinker.local.server.paths import loadable_path, parse_tinker_path
 from tinker.local.server.results import SampleResult
 from tinker.local.server.store import CheckpointRow, SamplerRow, now
 
@@ -229,6 +229,14 @@ class Samplers:
             if records is not None:
                 for sequence_id, sequence in zip(sequence_ids, result.sequences, strict=True):
                     records.put(sequence_id, sequence.stability)
+            self._ctx.accounting.sampled(
+                row.session_id,
+                row.base_model,
+                prompt_tokens=len(spec.prompt),
+                num_samples=spec.num_samples,
+                cache_hits=result.prompt_cache_hit_tokens,
+                sampled_tokens=sum(len(sequence.tokens) for sequence in result.sequences),
+            )
             return SampleResult(result)
 
         def execute() -> None:
@@ -302,7 +310,7 @@ class Samplers:
                 raise BadRequest("Give base_model or model_path to sample from.")
             self._ctx.known_model(base_model)
             return base_model, "base"
-        ref = parse_tinker_path(model_path)
+        ref = loadable_path(model_path)
         if self._store.get_checkpoint(ref) is None:
             raise NotFound(f"Checkpoint {model_path!r} not found.")
         run = self._store.get_run(ref.run_id)

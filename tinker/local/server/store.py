@@ -91,6 +91,22 @@ CREATE TABLE IF NOT EXISTS samplers (
     clients INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS samplers_session ON samplers(session_id);
+CREATE TABLE IF NOT EXISTS usage (
+    bucket_start REAL NOT NULL,
+    session_id TEXT NOT NULL,
+    base_model TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    cached INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    PRIMARY KEY (bucket_start, session_id, base_model, kind, cached)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    timestamp REAL NOT NULL,
+    category TEXT NOT NULL,
+    event TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit(timestamp);
 """
 
 
@@ -159,6 +175,29 @@ class CheckpointRow:
     expires_at: float | None
     directory: str
     user_metadata: dict[str, str] | None = None
+
+
+@attrs.frozen
+class UsageRow:
+    """What one session used of one base model in one hour: `kind` is training,
+    sampling_prefill (`cached` or not), sampling_sample (tokens) or checkpoint (a count)."""
+
+    bucket_start: float
+    session_id: str
+    base_model: str
+    kind: str
+    cached: bool
+    amount: int
+
+
+@attrs.frozen
+class AuditRow:
+    """An event of the audit log: its category (checkpoints, projects), name and details."""
+
+    timestamp: float
+    category: str
+    event: str
+    details: dict[str, Any]
 
 
 @attrs.frozen
@@ -390,6 +429,30 @@ class Store:
     ) -> CheckpointRow:
         """Write a new version durably, commit the row naming it, remove the one it replaced."""
         directory, size = self.files.create(ref, adapter, adapter_config, optimizer)
+        return self._commit(ref, directory, size, when, expires_at, user_metadata)
+
+    def save_files(
+        self,
+        ref: CheckpointRef,
+        write: Callable[[pathlib.Path], int],
+        *,
+        when: float,
+        expires_at: float | None,
+    ) -> CheckpointRow:
+        """As save_checkpoint, for a version whose files `write` makes (exports, copies: see
+        CheckpointFiles.create_with)."""
+        directory, size = self.files.create_with(ref, write)
+        return self._commit(ref, directory, size, when, expires_at, None)
+
+    def _commit(
+        self,
+        ref: CheckpointRef,
+        directory: str,
+        size: int,
+        when: float,
+        expires_at: float | None,
+        user_metadata: Mapping[str, str] | None,
+    ) -> CheckpointRow:
         try:
             with self._tx() as db:
                 replaced = db.execute(
@@ -437,6 +500,18 @@ class Store:
     def checkpoint_has_optimizer(self, ref: CheckpointRef) -> bool:
         """True when the checkpoint carries optimizer state."""
         return self._with_files(ref, lambda row: self.files.has_optimizer(row.directory, ref))
+
+    def checkpoint_path(self, ref: CheckpointRef) -> pathlib.Path:
+        """The directory of a checkpoint's current version (to copy it)."""
+        return self._with_files(ref, lambda row: self.files.path_of(row.directory, ref))
+
+    def checkpoint_listing(self, ref: CheckpointRef) -> dict[str, int]:
+        """A checkpoint's files (relative name -> bytes)."""
+        return self._with_files(ref, lambda row: self.files.listing(row.directory, ref))
+
+    def checkpoint_file(self, ref: CheckpointRef, name: str) -> bytes:
+        """One file of a checkpoint, by its name in checkpoint_listing."""
+        return self._with_files(ref, lambda row: self.files.read_file(row.directory, ref, name))
 
     def checkpoint_archive(self, ref: CheckpointRef) -> bytes:
         """The checkpoint's tar archive (server.checkpoint_files)."""
@@ -558,6 +633,73 @@ class Store:
                 "SELECT clients FROM samplers WHERE sampler_id = ?", (sampler_id,)
             ).fetchone()
         return None if row is None else int(row[0])
+
+    # sessions' projects, usage and audit (the REST endpoints of 0.38)
+
+    def set_session_project(self, session_id: str, project_id: str) -> bool:
+        """Move a session to a project; False when the session does not exist."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE sessions SET project_id = ? WHERE session_id = ?", (project_id, session_id)
+            )
+            return cursor.rowcount > 0
+
+    def all_sessions(self) -> list[SessionRow]:
+        """Every session, newest first."""
+        rows = self._query("SELECT * FROM sessions ORDER BY created_at DESC, session_id")
+        return [_session(row) for row in rows]
+
+    def add_usage(self, row: UsageRow) -> None:
+        """Add `row.amount` to its hour's total."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
+                "(bucket_start, session_id, base_model, kind, cached) "
+                "DO UPDATE SET amount = amount + excluded.amount",
+                (
+                    row.bucket_start,
+                    row.session_id,
+                    row.base_model,
+                    row.kind,
+                    int(row.cached),
+                    row.amount,
+                ),
+            )
+
+    def usage_between(self, start: float, end: float) -> list[UsageRow]:
+        """The hourly totals of buckets starting in [start, end)."""
+        rows = self._query(
+            "SELECT * FROM usage WHERE bucket_start >= ? AND bucket_start < ? "
+            "ORDER BY bucket_start, session_id, base_model, kind, cached",
+            (start, end),
+        )
+        return [UsageRow(b, s, m, k, bool(c), int(a)) for b, s, m, k, c, a in rows]
+
+    def add_audit(self, row: AuditRow) -> None:
+        """Append an event to the audit log."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO audit VALUES (?, ?, ?, ?)",
+                (row.timestamp, row.category, row.event, json.dumps(row.details)),
+            )
+
+    def audit_between(self, start: float, end: float, category: str | None) -> list[AuditRow]:
+        """Events in [start, end), oldest first, of one category (None: all)."""
+        where = "timestamp >= ? AND timestamp < ?"
+        args: tuple[Any, ...] = (start, end)
+        if category is not None:
+            where, args = where + " AND category = ?", (*args, category)
+        rows = self._query(f"SELECT * FROM audit WHERE {where} ORDER BY timestamp", args)
+        return [AuditRow(t, c, e, json.loads(d)) for t, c, e, d in rows]
+
+    def checkpoint_totals(self) -> list[tuple[str, str | None, int, int]]:
+        """(session id, its project, checkpoints, bytes) of every session with checkpoints."""
+        rows = self._query(
+            "SELECT r.session_id, s.project_id, COUNT(*), COALESCE(SUM(c.size_bytes), 0) "
+            "FROM checkpoints c JOIN training_runs r ON c.run_id = r.run_id "
+            "LEFT JOIN sessions s ON s.session_id = r.session_id GROUP BY r.session_id"
+        )
+        return [(str(sid), project, int(count), int(size)) for sid, project, count, size in rows]
 
     def samplers_of_session(self, session_id: str) -> list[str]:
         """Ids of a session's samplers in creation order."""
