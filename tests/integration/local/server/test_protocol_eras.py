@@ -110,6 +110,9 @@ def test_a_server_speaking_only_0_5_1_refuses_what_0_38_added(old_only: WireClie
         ("join_sampling_session", {"sampling_session_id": "x"}),
         ("sessions/x/finish", {"reason": {"type": "success"}}),
         ("create_custom_loss", {}),
+        ("save_weights_external", {}),
+        ("copy_weights", {}),
+        ("sessions/search", {}),
     ):
         assert old_only.post(endpoint, body).status_code == 404, endpoint
     model_id = old_only.model(old_only.session())
