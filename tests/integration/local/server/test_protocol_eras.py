@@ -112,9 +112,10 @@ def test_a_server_speaking_only_0_5_1_refuses_what_0_38_added(old_only: WireClie
         ("create_custom_loss", {}),
         ("save_weights_external", {}),
         ("copy_weights", {}),
-        ("sessions/search", {}),
     ):
         assert old_only.post(endpoint, body).status_code == 404, endpoint
+    # Without the search route, sessions/search is only the path of GET sessions/{id}.
+    assert old_only.post("sessions/search", {}).status_code == 405
     model_id = old_only.model(old_only.session())
     refused = old_only.post_proto("forward_backward", b"")
     assert refused.status_code == 415
