@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tinker.local.server.faults import FaultRule, Faults
+from tinker.local.server.faults import NO_FAULT, FaultRule, Faults
 
 
 def test_parse_builds_rules_and_seed() -> None:
@@ -28,6 +28,23 @@ def test_429_everywhere_except_polls_of_old_clients_and_408_only_on_polls() -> N
     pending = Faults({"*": FaultRule(timeout_408=1.0)})
     assert pending.decide("train", "forward").status is None
     assert pending.decide("poll", "retrieve_future").status == 408
+
+
+def test_a_billing_pause_answers_402_to_new_clients_until_it_ends() -> None:
+    now = [100.0]
+    faults = Faults({}, clock=lambda: now[0])
+    assert faults.decide("train", "optim_step", lambda: True) == NO_FAULT
+    faults.pause_billing(30)
+    assert faults.decide("train", "optim_step", lambda: True).status == 402
+    assert faults.decide("train", "optim_step").status is None  # a 0.5.1 client
+    assert faults.decide("session", "create_session", lambda: True).status is None
+    now[0] += 30
+    assert faults.decide("train", "optim_step", lambda: True) == NO_FAULT
+    assert faults.injected == {"train.402": 1}
+    parsed = Faults.parse("billing_paused=60")
+    assert parsed.decide("poll", "retrieve_future", lambda: True).status == 402
+    with pytest.raises(ValueError, match="0 seconds or more"):
+        parsed.pause_billing(-1)
 
 
 def test_402_only_for_new_clients_on_calls_they_pause_on() -> None:
