@@ -47,12 +47,25 @@ SKIPPED = {
     ]
 }
 
-PROBE_DIFFERENCES = (
-    "the capture driver expects what only the capture server does (a sample that never "
-    "finishes) and makes calls the local text models refuse (image chunks, 2-D distillation "
-    "targets, a config for importance_sampling, stable_reinforce without provenance spans, "
-    "sampling a deleted checkpoint)"
-)
+# The probe's calls that tinker.local answers with an error, on purpose, and why (a piece of
+# each error message): what the capture driver expects only of the capture server, and calls
+# the local text models or the local server refuse.
+PROBE_REFUSALS = {
+    # The capture server never finishes this sample; a real one finishes it quickly.
+    "SamplingClient.sample.abandoned_then_cancelled": "the never-finishing sample finished",
+    # The local models read tokens only.
+    "TrainingClient.forward_backward.image_chunk": "ImageChunk chunks are not supported",
+    # 2-D (top-K distillation) targets are optional for a local backend and not supported.
+    "TrainingClient.forward.sparse_2d_target_tokens": "has shape [4, 4], expected [4]",
+    # importance_sampling takes no loss_fn_config (COMPUTE 1.2).
+    "TrainingClient.forward_backward.importance_sampling_numpy_config": "accepted keys: none",
+    # The driver's stable_reinforce datum has no provenance spans naming sampled sequences.
+    "TrainingClient.forward_backward.stable_reinforce": "needs provenance spans",
+    # No age encryption library: exports with recipients are refused.
+    "TrainingClient.save_weights_external.all_arguments": "age encryption",
+    # The driver deleted this sampler's checkpoint a few calls earlier.
+    "SamplingClient.sample_async": "was deleted",
+}
 SYNC_038_MISSING = (
     "tinker-sync lacks the 0.38 public API: ServiceClient(display_name=, project_id=) is refused, "
     "tinker.RestClient(base_url=...), awaitable creation futures and close(status) are missing"
@@ -144,11 +157,11 @@ def test_0_5_1_clients_pass_on_a_server_speaking_only_0_5_1(
         assert results[key] == reference[key], f"{key}: {results[key]} != {reference[key]}"
 
 
-@pytest.mark.xfail(strict=False, reason=PROBE_DIFFERENCES)
 def test_every_public_call_of_official_038_goes_through_on_tinker_local(
     servers: dict[str | None, LocalServer], tmp_path: pathlib.Path
 ) -> None:
-    """The capture driver in probe mode: every public 0.38 call, failures listed, none stops it."""
+    """The capture driver in probe mode: every public 0.38 call, failures listed, none stops it;
+    only the known refusals fail, each for its reason."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TINKER_", "PYTHON"))}
     done = subprocess.run(
         [
@@ -163,5 +176,10 @@ def test_every_public_call_of_official_038_goes_through_on_tinker_local(
         cwd=tmp_path,
         env=env,
     )
-    failures = re.findall(r"^FAILED .*$", done.stdout, re.MULTILINE)
-    assert done.returncode == 0 and not failures, "\n".join(failures) or done.stderr[-3000:]
+    failures = dict(re.findall(r"^FAILED ([\w.]+): (.*)$", done.stdout, re.MULTILINE))
+    assert set(failures) == set(PROBE_REFUSALS), "\n".join(
+        f"{label}: {failures.get(label, 'passed')}" for label in set(failures) ^ set(PROBE_REFUSALS)
+    )
+    for label, reason in PROBE_REFUSALS.items():
+        assert reason in failures[label], (label, failures[label])
+    assert len(re.findall(r"^ok ", done.stdout, re.MULTILINE)) >= 80, done.stdout[-3000:]
