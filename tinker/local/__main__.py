@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='protocol eras and 0.38 features: "both" (default), "0.5.1" or "0.38", then '
         'optional <feature>=on|off, e.g. "both,jwt_auth=on" (features: zstd, '
         "retrieve_futures, join_sampling_session, jwt_auth, parallel_chunks, sample_cancel, "
-        "custom_loss_server_side)",
+        "custom_loss_server_side, pyqwest)",
     )
     serve.add_argument("--faults", default=None, help='fault spec, e.g. "train.5xx=0.1,seed=1"')
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")

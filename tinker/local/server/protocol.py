@@ -9,7 +9,10 @@ SDK's fallback can be tested; "0.38" speaks only today's (the endpoints 0.38 rem
 
 Features are switched one by one, for tests: zstd request bodies, the retrieve_futures batch
 poller, join_sampling_session, JWT auth (only with an API key), parallel forward_backward
-chunks, cancel_future of abandoned samples, and server-side custom losses.
+chunks, cancel_future of abandoned samples, server-side custom losses, and the client's HTTP
+transport. The official 0.38 client's default transport (pyqwest) is off by default: a process
+that used its retrieve_futures poller aborts at exit now and then (SIGABRT after Python has
+finished, about one run in eight here); on plain httpx it does not.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class ProtocolOptions:
     parallel_chunks: bool = True
     sample_cancel: bool = True
     custom_loss_server_side: bool = True
+    pyqwest: bool = False
 
     @classmethod
     def parse(cls, spec: str) -> ProtocolOptions:
@@ -86,7 +90,7 @@ class ProtocolOptions:
             sample_no_retries=False,
             sample_enable_stuck_detection=True,
             sample_max_concurrent_requests=settings.SAMPLE_MAX_CONCURRENT_REQUESTS,
-            use_pyqwest_transport=True,
+            use_pyqwest_transport=self.pyqwest,
             sample_use_retrieve_futures=self.retrieve_futures,
             custom_loss_server_side=self.custom_loss_server_side,
             sample_join_sampling_session=self.join_sampling_session,

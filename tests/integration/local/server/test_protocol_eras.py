@@ -32,7 +32,7 @@ DEFAULT_CONFIG = {
     "sample_no_retries": False,
     "sample_enable_stuck_detection": True,
     "sample_max_concurrent_requests": 2000,
-    "use_pyqwest_transport": True,
+    "use_pyqwest_transport": False,
     "sample_use_retrieve_futures": True,
     "custom_loss_server_side": True,
     "sample_join_sampling_session": True,
@@ -84,7 +84,7 @@ def test_client_config_says_what_the_server_switches_on(client: WireClient) -> N
 def test_features_are_switched_one_by_one(tmp_path: pathlib.Path) -> None:
     spec = (
         "both,zstd=off,retrieve_futures=off,join_sampling_session=off,parallel_chunks=off,"
-        "sample_cancel=off,custom_loss_server_side=off"
+        "sample_cancel=off,custom_loss_server_side=off,pyqwest=on"
     )
     with _serve(tmp_path, spec) as server, WireClient(server.url) as client:
         flags = client.ok("client/config", CONFIG_REQUEST)
@@ -95,6 +95,7 @@ def test_features_are_switched_one_by_one(tmp_path: pathlib.Path) -> None:
         "sample_join_sampling_session": False,
         "parallel_fwdbwd_chunks": False,
         "custom_loss_server_side": False,
+        "use_pyqwest_transport": True,
     }
     assert flags == {**DEFAULT_CONFIG, **switched}
     assert dynamic["sample_cancel_enabled"] is False

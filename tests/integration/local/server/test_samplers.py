@@ -207,6 +207,10 @@ def test_full_sample_queue_answers_429(tmp_path: pathlib.Path) -> None:
         finally:
             backend.gate.set()
         client.result(held)
+        # A 0.38 client resubmits with the seq_id of the refused attempt: a new request.
+        again = client.ok("asample", _sample_body(sampler_id, 1))
+        assert again["request_id"] == f"{sampler_id}:1"
+        assert "sequences" in client.result(again["request_id"])
         assert client.post("asample", _sample_body(sampler_id, 2)).status_code == 200
 
 
