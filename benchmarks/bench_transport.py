@@ -28,9 +28,12 @@ from typing import Any
 
 import urllib3
 
+from tinker import _wire
+from tinker._calls import ApiCall
 from tinker._futures import APIFuture
-from tinker._http import platform_headers
-from tinker._runtime import Runtime, RuntimeOptions, Traffic
+from tinker._runtime import Runtime, RuntimeOptions
+from tinker._session import open_session
+from tinker._transport import HttpRequest, Traffic, platform_headers
 from tinker.config import ClientConfig
 
 RESULT = {
@@ -139,12 +142,19 @@ POLL_HEADERS = {
 }
 
 
+def _as_is(body: Any) -> Any:
+    return body
+
+
+def _asample(body: dict[str, Any]) -> ApiCall:
+    return ApiCall(traffic=Traffic.SAMPLE, method="POST", path="/api/v1/asample", body=body)
+
+
 def tinker_runtime(runtime: Runtime, ops: int, threads: int) -> None:
     def submit(n: int) -> APIFuture[Any]:
-        request_id = runtime.call(Traffic.SAMPLE, "POST", "/api/v1/asample", body={"n": n})[
-            "request_id"
-        ]
-        return runtime.track(request_id, "Sample", None, submitted_at=time.monotonic())
+        started = time.monotonic()
+        request_id = runtime.call(_asample({"n": n}))["request_id"]
+        return runtime.poller.track(request_id, "Sample", _as_is, submitted_at=started)
 
     with concurrent.futures.ThreadPoolExecutor(threads) as executor:
         futures = list(executor.map(submit, range(ops)))
@@ -156,7 +166,7 @@ def transport_benchmark(ops: int, threads: int) -> None:
     process, url = start_server()
     try:
         config = ClientConfig(api_key="k", base_url=url, telemetry=False)
-        runtime = Runtime.start(config, options=RuntimeOptions(heartbeat=False))
+        runtime = open_session(config, options=RuntimeOptions(heartbeat=False))
         raw_urllib3(url, 200, threads)  # warm up both
         tinker_runtime(runtime, 200, threads)
         rows = []
@@ -183,13 +193,14 @@ def _poll_with_threads(runtime: Runtime, submitted: list[tuple[float, str]], rec
 
     def poll_until_done(ready_at: float, request_id: str) -> None:
         while True:
-            reply = runtime.transport.send(
-                Traffic.POLL,
-                "POST",
-                "/api/v1/retrieve_future",
-                content=json.dumps({"request_id": request_id}).encode(),
+            poll = HttpRequest(
+                traffic=Traffic.POLL,
+                method="POST",
+                path="/api/v1/retrieve_future",
+                content=_wire.dumps({"request_id": request_id}),
                 timeout=45.0,
             )
+            reply = runtime.transport.send(poll)
             if reply.status_code == 200:
                 record(ready_at)
                 return
@@ -205,7 +216,7 @@ def _poll_with_pool(runtime: Runtime, submitted: list[tuple[float, str]], record
     """The Runtime's scheme: its bounded poll pool, round robin over pending futures."""
     futures = []
     for ready_at, request_id in submitted:
-        future = runtime.track(request_id, "Sample", None)
+        future = runtime.poller.track(request_id, "Sample", _as_is)
         future.add_done_callback(lambda _f, r=ready_at: record(r))
         futures.append(future)
     for future in futures:
@@ -216,7 +227,7 @@ def _run_scheme(
     url: str, poll: Any, pending: int, spread: float, workers: int, shuffle: bool
 ) -> tuple[list[float], int, float]:
     config = ClientConfig(api_key="k", base_url=url, telemetry=False, pool_sizes={"poll": 2000})
-    runtime = Runtime.start(config, options=RuntimeOptions(heartbeat=False, poll_workers=workers))
+    runtime = open_session(config, options=RuntimeOptions(heartbeat=False, poll_workers=workers))
     latencies: list[float] = []
     peak_threads = [threading.active_count()]
     lock = threading.Lock()
@@ -233,7 +244,7 @@ def _run_scheme(
         random.Random(0).shuffle(delays)
     for n, delay in enumerate(delays):
         body = {"n": n, "delay": delay}
-        answer = runtime.call(Traffic.SAMPLE, "POST", "/api/v1/asample", body=body)
+        answer = runtime.call(_asample(body))
         submitted.append((float(answer["request_id"].split(":")[0]), answer["request_id"]))
     poll(runtime, submitted, record)
     cpu = time.process_time() - cpu_start

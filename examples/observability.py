@@ -4,9 +4,10 @@ The embedded server is started with fault injection (random 503s on training sub
 back-pressure on sampling, 408 "still pending" and 503 answers while polling). The work still
 completes, because every layer retries; the `tinker` logger tells you what happened:
 
-- INFO  tinker._http      "POST /api/v1/forward_backward failed (HTTP 503); retry 1 of 10 in 0.41s"
-- DEBUG tinker._futures   "request ... still pending (408)" / "polling ... got HTTP 503"
-- DEBUG tinker._throttle  "sampling backs off after HTTP 429: ..."
+- INFO  tinker._retry.transport  "POST /api/v1/forward_backward failed (HTTP 503); retry 1 of 10
+  in 0.41s"
+- DEBUG tinker._poller   "request ... still pending (408)" / "polling ... got HTTP 503"
+- DEBUG tinker._limits   "sampling backs off after HTTP 429: ..."
 - WARNING "Training is paused for ..." when the server reports a paused queue (never locally)
 
 Setting TINKER_LOG=debug (or info) before creating the ServiceClient does the same as the
@@ -35,11 +36,11 @@ DEFAULT_FAULTS = "train.5xx=0.15,sample.429=0.1,poll.408=0.3,poll.5xx=0.1,seed=2
 
 # Which logger and message tell of which kind of retry.
 RETRY_SIGNS = {
-    "http retry": ("tinker._http", "; retry "),
+    "http retry": ("tinker._retry.transport", "; retry "),
     "submit retry": ("tinker._retry", "; retry "),
-    "poll 408 (queue state)": ("tinker._futures", "(408)"),
-    "poll 5xx": ("tinker._futures", "got HTTP 5"),
-    "sample 429 back-off": ("tinker._throttle", "backs off"),
+    "poll 408 (queue state)": ("tinker._poller", "(408)"),
+    "poll 5xx": ("tinker._poller", "got HTTP 5"),
+    "sample 429 back-off": ("tinker._limits", "backs off"),
 }
 
 

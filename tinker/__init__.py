@@ -36,8 +36,8 @@ _LAZY: dict[str, str] = {
     "SamplingClient": "tinker.sampling_client",
     "RestClient": "tinker.rest_client",
     "APIFuture": "tinker._futures",
-    "QueueState": "tinker._futures",
-    "QueueStateObserver": "tinker._futures",
+    "QueueState": "tinker._poller",
+    "QueueStateObserver": "tinker._poller",
     "RetryConfig": "tinker._retry",
 }
 

@@ -1,23 +1,51 @@
-"""Retry policies as values: which failures retry, how long to wait, and when to give up.
+"""Retry policies as values, and the one executor that runs the attempts of every call.
 
-Three layers (PROTOCOL.md section 10): the transport layer (a bounded number of attempts of one
-HTTP call, honouring Retry-After), the submit layer (a wall-clock deadline around a whole call)
-and the sample-level `RetryConfig` (no attempt cap, a progress timeout instead). Everything here
-is pure: clocks, sleeps and random numbers are passed in, so tests drive them.
+A policy says which failures earn another attempt and how long to pause first; for each call it
+makes a fresh `Attempts` state that decides after every failure. `RetryExecutor` runs the
+attempts in one of three ways, which differ only in where a pause waits:
+
+- `call`: in the calling thread, which sleeps (the caller's own thread, or one kept for
+  blocking work: the blocking pool, the heartbeat and telemetry threads);
+- `submit`: each attempt on a worker of a pool; a pause is a delayed entry in the pool's queue,
+  so no thread waits (training and sampling submits, polls);
+- `chain`: attempts that return futures (a whole sample); a pause is a timer.
+
+The policies:
+- `RetryPolicy` (TRANSPORT, SUBMIT, NO_RETRY, SAMPLE_SUBMIT): the transport layer retries one
+  HTTP call after a connection error or a 408/409/429/5xx answer (or whatever `x-should-retry`
+  says) up to `max_retries` times, pausing for the server's `retry-after-ms`/`retry-after` when
+  it lies in (0, 60] s, else `min(0.5 * 2**n, 10)` s shortened by up to 25 %; its attempts share
+  one idempotency key. With `deadline_layer`, a call whose transport attempts all failed starts
+  over with a new key after `min(2**a, 30)` s, until `deadline` (the client's
+  `submit_retry_seconds`, 300 by default) has passed since the first attempt.
+- `RetryConfig` (public, one per SamplingClient): a whole sample is submitted again after a
+  retryable failure (connection errors, expired promises, 408/409/429/5xx) after
+  `min(0.5 * 2**n, 10)` s +-25 %, with no attempt cap (a progress timeout bounds it, see
+  tinker._limits); an HTTP 429 on the submit instead backs every sampler of the session off and
+  resubmits once that pause is over.
+- Polling (tinker._poller): a result that is not ready is polled again at once; a connection
+  error pauses `min(2**k, 30)` s (POLL_BACKOFF).
+
+Clocks and random numbers are passed in, so tests drive them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import logging
 import random
+import time
+import uuid
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
-from tinker.errors import APIConnectionError, APIStatusError
+from tinker._futures import APIFuture, reject, resolve
+from tinker._workers import ClientClosedError, Pauses, Scheduler
+from tinker.errors import APIConnectionError, APIStatusError, RateLimitError
 from tinker.lib.retryable_exception import RetryableException
 
 __all__ = [
@@ -28,16 +56,23 @@ __all__ = [
     "SUBMIT_BACKOFF",
     "TRANSPORT",
     "TRANSPORT_BACKOFF",
+    "Attempts",
     "Backoff",
+    "CallAttempts",
     "RetryConfig",
+    "RetryEnv",
+    "RetryExecutor",
     "RetryPolicy",
+    "SampleAttempts",
     "is_retryable_status",
+    "new_idempotency_key",
     "retry_after_seconds",
-    "run_with_deadline",
     "should_retry_response",
 ]
 
 logger = logging.getLogger(__name__)
+# The transport layer's retries log under their own name (they are the common, quiet kind).
+transport_logger = logging.getLogger(f"{__name__}.transport")
 T = TypeVar("T")
 
 # Status codes that the transport and submit layers retry (plus every status >= 500).
@@ -124,6 +159,37 @@ def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
     return None
 
 
+class Attempts(Protocol):
+    """The retry state of one call: after each failed attempt, whether and when to try again."""
+
+    def pause_after(self, error: Exception) -> float | None:
+        """Seconds to pause before the next attempt, or None to give up (`error` is raised)."""
+        ...
+
+
+A = TypeVar("A", bound=Attempts)
+
+# Hears of every failed attempt of a deadline-layer call: (error, attempt, elapsed, will_retry).
+FailureReport = Callable[[BaseException, int, float, bool], None]
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for one logical call (reused by its transport retries)."""
+    return f"stainless-python-retry-{uuid.uuid4()}"
+
+
+@attrs.frozen
+class RetryEnv:
+    """What policies take from their surroundings: clocks, randomness, the client's defaults."""
+
+    clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+    uniform: Callable[[], float] = random.random
+    max_retries: int = 10
+    deadline: float = 300.0
+    on_failure: FailureReport | None = None
+
+
 @attrs.frozen
 class RetryPolicy:
     """How one call retries.
@@ -145,6 +211,10 @@ class RetryPolicy:
             return is_retryable_status(exc.status_code, retry_429=self.retry_429)
         return isinstance(exc, (APIConnectionError, TimeoutError))
 
+    def attempts(self, env: RetryEnv, what: str) -> CallAttempts:
+        """The retry state of one call (`what` names it in log lines, e.g. "POST /api/v1/x")."""
+        return CallAttempts(self, env, what)
+
 
 # Transport retries only: create_session, create_model, create_sampling_session.
 TRANSPORT = RetryPolicy()
@@ -152,50 +222,88 @@ TRANSPORT = RetryPolicy()
 SUBMIT = RetryPolicy(deadline_layer=True)
 # One attempt: heartbeats and polls.
 NO_RETRY = RetryPolicy(max_retries=0)
-# The asample submit: one attempt per try, 5-minute layer, 429 left to the sample limiter.
+# The asample submit: one attempt per try, 5-minute layer, 429 left to the sample-level policy.
 SAMPLE_SUBMIT = RetryPolicy(max_retries=0, deadline_layer=True, retry_429=False)
 
 
-def run_with_deadline(
-    attempt: Callable[[], T],
-    *,
-    deadline: float,
-    is_retryable: Callable[[BaseException], bool],
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-    what: str,
-    on_failure: Callable[[BaseException, int, float, bool], None] | None = None,
-) -> T:
-    """Call `attempt` until it succeeds, fails for good, or `deadline` seconds have passed.
+class CallAttempts:
+    """The state of one call under a RetryPolicy: transport attempts inside the deadline layer.
 
-    Pauses `min(2**a, 30)` s between attempts, trimmed so that no pause ends past the deadline;
-    after the deadline the last error is raised. Every retry logs a warning naming `what`;
-    `on_failure(error, attempt_number, elapsed, will_retry)` hears of every failed attempt.
+    `retry_count` (the attempt within the current round) and `idempotency_key` go on the wire
+    with every attempt.
     """
-    start = clock()
-    retries = 0
-    while True:
-        try:
-            return attempt()
-        except Exception as exc:
-            elapsed = clock() - start
-            will_retry = is_retryable(exc) and elapsed < deadline
-            if on_failure is not None:
-                on_failure(exc, retries + 1, elapsed, will_retry)
-            if not will_retry:
-                raise
-            delay = min(SUBMIT_BACKOFF.delay(retries), deadline - elapsed)
-            logger.warning(
-                "%s failed (%s: %s); retry %d in %.1fs (giving up %.0fs after the first attempt)",
-                what,
-                type(exc).__name__,
-                exc,
-                retries + 1,
-                delay,
-                deadline,
-            )
-            sleep(delay)
-            retries += 1
+
+    def __init__(self, policy: RetryPolicy, env: RetryEnv, what: str) -> None:
+        self._policy = policy
+        self._env = env
+        self._what = what
+        self._max_retries = env.max_retries if policy.max_retries is None else policy.max_retries
+        self._deadline = policy.deadline or env.deadline
+        self._started = env.clock()
+        self._round = 0
+        self.retry_count = 0
+        self.idempotency_key = new_idempotency_key()
+
+    def pause_after(self, error: Exception) -> float | None:
+        """The transport layer's pause while it has retries left, then the deadline layer's."""
+        if self.retry_count < self._max_retries and _transport_retryable(error):
+            return self._transport_pause(error)
+        if not self._policy.deadline_layer:
+            return None
+        elapsed = self._env.clock() - self._started
+        will_retry = self._policy.is_retryable(error) and elapsed < self._deadline
+        if self._env.on_failure is not None:
+            self._env.on_failure(error, self._round + 1, elapsed, will_retry)
+        if not will_retry:
+            return None
+        delay = min(SUBMIT_BACKOFF.delay(self._round), self._deadline - elapsed)
+        logger.warning(
+            "%s failed (%s: %s); retry %d in %.1fs (giving up %.0fs after the first attempt)",
+            self._what,
+            type(error).__name__,
+            error,
+            self._round + 1,
+            delay,
+            self._deadline,
+        )
+        self._round += 1
+        self.retry_count = 0
+        self.idempotency_key = new_idempotency_key()
+        return delay
+
+    def _transport_pause(self, error: Exception) -> float:
+        response = getattr(error, "response", None)
+        server_delay = None
+        if response is not None:
+            server_delay = retry_after_seconds(response.headers, self._env.wall_clock())
+        if server_delay is None:
+            delay = TRANSPORT_BACKOFF.delay(self.retry_count, self._env.uniform)
+        else:
+            delay = server_delay
+        if isinstance(error, APIStatusError):
+            reason = f"HTTP {error.status_code}"
+        else:
+            reason = type(error).__name__
+        self.retry_count += 1
+        transport_logger.info(
+            "%s failed (%s); retry %d of %d in %.2fs",
+            self._what,
+            reason,
+            self.retry_count,
+            self._max_retries,
+            delay,
+        )
+        return delay
+
+
+def _transport_retryable(error: Exception) -> bool:
+    """No answer, or an error status that the transport layer retries."""
+    if isinstance(error, APIConnectionError):
+        return True
+    response = getattr(error, "response", None)
+    if isinstance(error, APIStatusError) and response is not None:
+        return should_retry_response(error.status_code, response.headers)
+    return False
 
 
 def _default_retryable_exceptions() -> tuple[type[BaseException], ...]:
@@ -250,3 +358,189 @@ class RetryConfig:
         return APIConnectionError(
             f"No progress made in {float(self.progress_timeout)}s. Requests appear to be stuck."
         )
+
+
+class SampleAttempts:
+    """The state of one sample under its RetryConfig (see the module docstring);
+    `on_rate_limited` starts the shared 429 back-off."""
+
+    def __init__(
+        self, config: RetryConfig, *, name: str, on_rate_limited: Callable[[], None] | None
+    ) -> None:
+        self._config = config
+        self._name = name
+        self._on_rate_limited = on_rate_limited
+        self._backoff = config.backoff()
+        self._tries = 0
+        self._rate_limited = 0
+
+    def pause_after(self, error: Exception) -> float | None:
+        """No pause after a 429 on submit (the shared back-off holds the resubmit), a
+        jittered backoff after another retryable failure, None otherwise."""
+        if self._on_rate_limited is not None and isinstance(error, RateLimitError):
+            self._on_rate_limited()
+            self._rate_limited += 1
+            level = logging.WARNING if self._rate_limited % 20 == 0 else logging.DEBUG
+            logger.log(level, "asample got HTTP 429 (%d in a row); backing off", self._rate_limited)
+            return 0.0
+        self._rate_limited = 0
+        if not self._config.is_retryable(error):
+            return None
+        delay = self._backoff.delay(self._tries)
+        self._tries += 1
+        logger.log(
+            logging.WARNING if self._tries > 2 else logging.DEBUG,
+            "%s: sample attempt %d failed (%s: %s); retrying in %.2fs",
+            self._name,
+            self._tries,
+            type(error).__name__,
+            error,
+            delay,
+        )
+        return delay
+
+
+class RetryExecutor:
+    """Runs the attempts of a call under its `Attempts` state; see the module docstring.
+
+    `sleep` pauses `call` (it may raise to stop: the client closed); `timers` runs the pauses
+    of `chain`; `pauses` says how a pause of `submit` and `chain` passes.
+    """
+
+    def __init__(
+        self,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        timers: Scheduler | None = None,
+        pauses: Pauses | None = None,
+    ) -> None:
+        self._sleep = sleep
+        self._timers = timers
+        self._pauses = pauses or Pauses()
+
+    def call(self, attempts: A, attempt: Callable[[A], T]) -> T:
+        """Run the attempts in this thread and return the first success (or raise)."""
+        while True:
+            try:
+                return attempt(attempts)
+            except Exception as exc:
+                pause = attempts.pause_after(exc)
+                if pause is None:
+                    raise
+            self._sleep(pause)
+
+    def submit(
+        self,
+        attempts: A,
+        attempt: Callable[[A], T],
+        *,
+        pool: Scheduler,
+        into: APIFuture[T] | None = None,
+    ) -> APIFuture[T]:
+        """Run each attempt on a worker of `pool`; a future of the first success.
+
+        Pauses wait in the pool's queue. A future cancelled by its owner stops the retries;
+        a closed pool fails it with ClientClosedError.
+        """
+        out: APIFuture[T] = into if into is not None else APIFuture()
+        run = _PooledRun(attempts, attempt, out, pool, self._pauses)
+        if not pool.call_later(0.0, run.step, run.dropped):
+            reject(out, ClientClosedError("this client has been closed"))
+        return out
+
+    def chain(
+        self, attempts: A, start: Callable[[A], concurrent.futures.Future[T]], *, into: APIFuture[T]
+    ) -> APIFuture[T]:
+        """Start attempts that return futures (the first one now); `into` gets the first
+        success. Pauses are timers; an `into` settled by someone else stops the retries."""
+        if self._timers is None:
+            raise RuntimeError("chain needs an executor with timers")
+        _ChainedRun(attempts, start, into, self._timers, self._pauses).step()
+        return into
+
+
+class _Run(Generic[A, T]):
+    """The retries of one call in flight: one small object per call (not a web of closures),
+    so that thousands of calls in flight stay cheap to hold and to garbage-collect."""
+
+    __slots__ = ("attempt", "attempts", "out", "pauses", "scheduler")
+
+    def __init__(
+        self,
+        attempts: A,
+        attempt: Callable[[A], Any],
+        out: APIFuture[T],
+        scheduler: Scheduler,
+        pauses: Pauses,
+    ) -> None:
+        self.attempts = attempts
+        self.attempt = attempt
+        self.out = out
+        self.scheduler = scheduler
+        self.pauses = pauses
+
+    def step(self) -> None:
+        """Make the next attempt."""
+        raise NotImplementedError
+
+    def dropped(self, reason: BaseException) -> None:
+        """The scheduler closed before the next attempt."""
+        reject(self.out, reason)
+
+    def failed(self, error: Exception) -> None:
+        """Schedule the next attempt after the policy's pause, or fail the call for good."""
+        try:
+            pause = self.attempts.pause_after(error)
+        except Exception as exc:  # a bug in a policy must fail the call, not lose it
+            logger.exception("retry policy failed on %s", type(error).__name__)
+            reject(self.out, exc)
+            return
+        if pause is None:
+            reject(self.out, error)
+        elif not self.pauses.later(self.scheduler, pause, self.step, self.dropped):
+            reject(self.out, ClientClosedError("the client was closed while the request waited"))
+
+
+class _PooledRun(_Run[A, T]):
+    """Attempts that block, each run on a worker of the scheduler (a pool)."""
+
+    __slots__ = ()
+
+    def step(self) -> None:
+        if self.out.done():  # cancelled by its owner
+            return
+        try:
+            value = self.attempt(self.attempts)
+        except Exception as exc:
+            self.failed(exc)
+        except BaseException as exc:
+            reject(self.out, exc)
+        else:
+            resolve(self.out, value)
+
+
+class _ChainedRun(_Run[A, T]):
+    """Attempts that return futures; pauses on the scheduler (the timers)."""
+
+    __slots__ = ()
+
+    def step(self) -> None:
+        if self.out.done():
+            return
+        try:
+            current = self.attempt(self.attempts)
+        except Exception as exc:
+            self.failed(exc)
+            return
+        current.add_done_callback(self.finished)
+
+    def finished(self, done: concurrent.futures.Future[Any]) -> None:
+        if self.out.done() or done.cancelled():
+            return
+        exc = done.exception()
+        if exc is None:
+            resolve(self.out, done.result())
+        elif isinstance(exc, Exception):
+            self.failed(exc)
+        else:
+            reject(self.out, exc)

@@ -1,10 +1,12 @@
-"""Telemetry: a bounded event queue flushed in batches by one daemon thread (PROTOCOL.md 11).
+"""Telemetry: a bounded event queue flushed in batches by one daemon thread.
 
-Events queue without blocking (past 10000 they are dropped with a warning); the flusher sends
-batches of up to 100 every 10 s, or at once when 100 events are waiting. A failed batch is
-retried a bounded number of times and then dropped, so a dead endpoint never wedges the
-flusher, and `close()` drains what it can within a short deadline. Secrets are scrubbed from
-every payload.
+Events (SESSION_START, SESSION_END, GENERIC_EVENT, UNHANDLED_EXCEPTION, each with an id, a
+per-session index, a severity and a UTC timestamp) queue without blocking; past 10000 they are
+dropped with a warning. The flusher sends batches of up to 100 to `POST /api/v1/telemetry`
+(answered `{"status": "accepted"}`) every 10 s, or at once when 100 events are waiting. A failed
+batch is retried a bounded number of times and then dropped, so a dead endpoint never wedges
+the flusher, and `close()` drains what it can within a short deadline. Secrets are scrubbed
+from every payload.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tinker.errors import RequestErrorCategory, RequestFailedError
+from tinker._calls import ApiCall
+from tinker._retry import RetryPolicy
+from tinker._transport import Traffic
+from tinker.errors import APIResponseValidationError, RequestErrorCategory, RequestFailedError
 
-__all__ = ["Telemetry", "is_user_error"]
+__all__ = ["Telemetry", "is_user_error", "send_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,24 @@ CLOSE_DRAIN_SECONDS = 1.0
 
 # (batch body, timeout in seconds, final) -> None; raises when the batch was not accepted.
 BatchSender = Callable[[dict[str, Any], float, bool], None]
+# Runs one ApiCall in the calling thread and returns the decoded answer.
+CallFn = Callable[[ApiCall], Any]
+
+
+def send_batch(call: CallFn, body: dict[str, Any], timeout: float, final: bool) -> None:
+    """POST one batch (two transport retries, none for the final drain); raise unless accepted."""
+    data = call(
+        ApiCall(
+            traffic=Traffic.TELEMETRY,
+            method="POST",
+            path="/api/v1/telemetry",
+            body=body,
+            timeout=timeout,
+            retry=RetryPolicy(max_retries=0 if final else 2),
+        )
+    )
+    if not isinstance(data, dict) or data.get("status") != "accepted":
+        raise APIResponseValidationError(f"telemetry not accepted: {data!r}", body=data)
 
 
 def _iso_utc(epoch: float) -> str:
@@ -160,6 +183,24 @@ class Telemetry:
         if fatal:
             self.session_end()
             self._wake.set()
+
+    def submit_failure(
+        self, error: BaseException, attempt: int, elapsed: float, will_retry: bool
+    ) -> None:
+        """Record a failed attempt of a call retried under the submit deadline."""
+        data: dict[str, Any] = {
+            "exception": str(error),
+            "exception_type": type(error).__name__,
+            "attempt_count": attempt,
+            "elapsed_time": elapsed,
+            "should_retry": will_retry,
+            "is_user_error": is_user_error(error),
+        }
+        status = getattr(error, "status_code", None)
+        if isinstance(status, int):
+            data["status_code"] = status
+        severity = "WARNING" if will_retry or data["is_user_error"] else "ERROR"
+        self.generic_event("InternalClientHolder.execute_with_retries.exception", data, severity)
 
     @property
     def queued(self) -> int:

@@ -1,9 +1,14 @@
 """SamplingClient: text generation and prompt logprobs from one sampler (base model or weights).
 
-`sample()` returns a future at once. Each call runs PROTOCOL 7.3: submit `asample` under the
-session's shared limiter (a 429 pushes every sampler back one second and resubmits), poll the
-result, and on a retryable failure (an expired promise, 5xx, connection errors) submit again
-after a jittered backoff, with a fresh seq_id per attempt and a progress timeout over all.
+`sample()` returns a future at once. The path of one sample: the arguments are checked in the
+caller's thread (`_validation`); the sample-level retries (`_limits.SampleRetries`, under the
+client's RetryConfig) start an attempt; the session's `SampleLimiter` admits it (a bounded
+number in flight, none during the shared 429 back-off); the attempt's ApiCall, with a fresh
+seq_id, is POSTed to `/api/v1/asample` with the `X-Tinker-Sampling-Backpressure: 1` header
+(`_calls`); the request id goes to the poller, whose result is decoded into a SampleResponse.
+An HTTP 429 on submit backs every sampler of the session off for one second and resubmits; an
+expired promise, a 5xx or a connection error resubmits after a jittered backoff; a progress
+timeout bounds it all.
 
 A SamplingClient pickles to a small handle (config, session id, sampler id, retry config) and
 re-attaches to the same session in another process. The handle carries the API key, so a
@@ -17,6 +22,7 @@ original, which the server would otherwise take for retries of the original's re
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -24,78 +30,62 @@ import secrets
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 
+from tinker import _twins as twins
+from tinker import _validation as validation
 from tinker import types
-from tinker._futures import (
-    APIFuture,
-    QueueState,
-    QueueStateObserver,
-    chain,
-    completed,
-    transform,
-)
-from tinker._ops import (
-    ClientBase,
-    QueuePauseWarner,
-    check_retry_config,
-    check_tinker_path,
-    submit_and_track,
-)
+from tinker._calls import ApiCall
+from tinker._futures import APIFuture, completed, flatten, transform
+from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._retry import SAMPLE_SUBMIT, TRANSPORT, RetryConfig
-from tinker._runtime import Runtime, Traffic
-from tinker._sync import Thunk, await_future, warn_if_blocking_loop
+from tinker._runtime import ClientBase, Runtime
+from tinker._session import attach
+from tinker._transport import Traffic
 from tinker.config import ClientConfig
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
-__all__ = ["SamplerHandle", "SamplingClient", "plan_sampling_client"]
+__all__ = ["SamplerHandle", "SamplingClient", "open_sampling_client"]
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 BACKPRESSURE_HEADERS = {"X-Tinker-Sampling-Backpressure": "1"}
 
 
-def plan_sampling_client(
+def open_sampling_client(
     runtime: Runtime,
     model_path: str | None,
     base_model: str | None,
     retry_config: RetryConfig | None,
-) -> Thunk[SamplingClient]:
-    """Validate the arguments now; the thunk creates the sampling session (blocking)."""
-    if model_path is None and base_model is None:
-        raise ValueError("create_sampling_client needs model_path or base_model")
-    if model_path is not None:
-        check_tinker_path(model_path, "model_path")
-    if base_model is not None and (not isinstance(base_model, str) or not base_model):
-        raise ValueError(f"base_model must be a non-empty str, got {base_model!r}")
-    check_retry_config(retry_config)
+) -> SamplingClient:
+    """Create a sampling session (blocking, transport retries only) and its client.
 
-    def create() -> SamplingClient:
-        request = types.CreateSamplingSessionRequest(
-            session_id=runtime.session_id,
-            sampling_session_seq_id=runtime.next_sampling_session_seq_id(),
-            base_model=base_model,
-            model_path=model_path,
-        )
-        response: types.CreateSamplingSessionResponse = runtime.call(
-            Traffic.SESSION,
-            "POST",
-            "/api/v1/create_sampling_session",
+    The arguments must have passed `_validation.check_sampler_source`.
+    """
+    request = types.CreateSamplingSessionRequest(
+        session_id=runtime.session_id,
+        sampling_session_seq_id=runtime.next_sampling_session_seq_id(),
+        base_model=base_model,
+        model_path=model_path,
+    )
+    response: types.CreateSamplingSessionResponse = runtime.call(
+        ApiCall(
+            traffic=Traffic.SESSION,
+            method="POST",
+            path="/api/v1/create_sampling_session",
             body=request,
             result=types.CreateSamplingSessionResponse,
             retry=TRANSPORT,
         )
-        return SamplingClient(
-            runtime,
-            sampling_session_id=response.sampling_session_id,
-            retry_config=retry_config,
-            base_model=base_model,
-        )
-
-    return create
+    )
+    return SamplingClient(
+        runtime,
+        sampling_session_id=response.sampling_session_id,
+        retry_config=retry_config,
+        base_model=base_model,
+    )
 
 
 @attrs.frozen
@@ -110,9 +100,8 @@ class SamplerHandle:
 
 
 def _reattach(handle: SamplerHandle) -> SamplingClient:
-    runtime = Runtime.attach(handle.config, handle.session_id)
     client = SamplingClient(
-        runtime,
+        attach(handle.config, handle.session_id),
         sampling_session_id=handle.sampling_session_id,
         retry_config=handle.retry_config,
         base_model=handle.base_model,
@@ -150,7 +139,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
         retry_config: RetryConfig | None = None,
         base_model: str | None = None,
     ) -> None:
-        check_retry_config(retry_config)
+        validation.check_retry_config(retry_config)
         super().__init__(runtime)
         self.sampling_session_id = sampling_session_id
         self.retry_config = retry_config if retry_config is not None else RetryConfig()
@@ -159,7 +148,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
         self._seq_ids = itertools.count()
         self._seq_lock = threading.Lock()
         _LIVE_CLIENTS.add(self)
-        self._retry_handler = runtime.sample_retrier(
+        self._retries = runtime.sample_retries(
             self.retry_config, name=f"sampler {sampling_session_id}"
         )
         self._warn_paused = QueuePauseWarner(
@@ -187,7 +176,10 @@ class SamplingClient(ClientBase, QueueStateObserver):
                 base_model=base_model,
             )
             return completed(client)
-        return holder.spawn(plan_sampling_client(holder, model_path, base_model, retry_config))
+        model_path, base_model = validation.check_sampler_source(
+            model_path, base_model, retry_config
+        )
+        return holder.spawn(open_sampling_client, holder, model_path, base_model, retry_config)
 
     def __repr__(self) -> str:
         return (
@@ -217,31 +209,6 @@ class SamplingClient(ClientBase, QueueStateObserver):
         with self._seq_lock:
             return next(self._seq_ids)
 
-    def _attempt(
-        self, build: Callable[[int], types.SampleRequest]
-    ) -> APIFuture[types.SampleResponse]:
-        """One attempt: submit under the shared limiter (on the submit pool), then poll."""
-        runtime = self._runtime
-
-        def submit_once() -> APIFuture[types.SampleResponse]:
-            return submit_and_track(
-                runtime,
-                Traffic.SAMPLE,
-                "/api/v1/asample",
-                build(self._next_seq_id()),
-                request_type="Sample",
-                result=types.SampleResponse,
-                retry=SAMPLE_SUBMIT,
-                observer=self,
-                headers=BACKPRESSURE_HEADERS,
-            )
-
-        def limited() -> APIFuture[types.SampleResponse]:
-            # Looked up on the pool thread: a forked child's runtime has a fresh limiter.
-            return runtime.sample_limiter.submit(submit_once)
-
-        return chain(runtime.submit(limited), _identity)
-
     def sample(
         self,
         prompt: types.ModelInput,
@@ -250,52 +217,75 @@ class SamplingClient(ClientBase, QueueStateObserver):
         include_prompt_logprobs: bool = False,
         topk_prompt_logprobs: int = 0,
     ) -> APIFuture[types.SampleResponse]:
-        """Generate `num_samples` continuations of `prompt`; returns a future at once."""
-        _check_sample_args(
+        """Generate `num_samples` continuations of `prompt`; returns a future at once.
+
+        `sampling_params` sets max_tokens, temperature, top_k/top_p, stop sequences and the
+        seed (only the fields you set are sent). With `include_prompt_logprobs`, the response
+        also has the log-probability of every prompt token given the ones before it, and
+        `topk_prompt_logprobs` > 0 adds the top-k alternatives per prompt position.
+
+        The future resolves to a SampleResponse (`sequences`: tokens, logprobs and
+        stop_reason of each continuation). Raises TypeError/ValueError in the caller's thread
+        for a bad argument. Resubmits (with a fresh seq_id) after an HTTP 429, an expired
+        request, a 5xx or a connection error, per the client's RetryConfig; the future fails
+        with RequestFailedError when the server rejects the request, or APIConnectionError
+        when no sample made progress for `progress_timeout` seconds.
+        """
+        validation.check_sample_args(
             prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs
         )
+        request = functools.partial(
+            types.SampleRequest,
+            num_samples=num_samples,
+            prompt=prompt,
+            sampling_params=sampling_params,
+            sampling_session_id=self.sampling_session_id,
+            prompt_logprobs=include_prompt_logprobs,
+            topk_prompt_logprobs=topk_prompt_logprobs,
+        )
+        return self._retries.run(functools.partial(self._attempt, request))
 
-        def build(seq_id: int) -> types.SampleRequest:
-            return types.SampleRequest(
-                num_samples=num_samples,
-                prompt=prompt,
-                sampling_params=sampling_params,
-                sampling_session_id=self.sampling_session_id,
-                seq_id=seq_id,
-                prompt_logprobs=include_prompt_logprobs,
-                topk_prompt_logprobs=topk_prompt_logprobs,
+    sample_async = twins.awaiting(sample)
+
+    def _attempt(
+        self, request: Callable[..., types.SampleRequest]
+    ) -> APIFuture[types.SampleResponse]:
+        """One attempt: admitted by the session's limiter, sent with a fresh seq_id, polled."""
+        submit = functools.partial(self._submit, request)
+        admitted: APIFuture[APIFuture[Any]] = self._runtime.sample_limiter.admit(submit)
+        return flatten(admitted)
+
+    def _submit(self, request: Callable[..., types.SampleRequest]) -> APIFuture[APIFuture[Any]]:
+        return self._runtime.submit(
+            ApiCall(
+                traffic=Traffic.SAMPLE,
+                method="POST",
+                path="/api/v1/asample",
+                body=request(seq_id=self._next_seq_id()),
+                result=types.SampleResponse,
+                retry=SAMPLE_SUBMIT,
+                headers=BACKPRESSURE_HEADERS,
+                poll_as="Sample",
+                observer=self,
             )
-
-        return self._retry_handler.execute(lambda: self._attempt(build))
-
-    async def sample_async(
-        self,
-        prompt: types.ModelInput,
-        num_samples: int,
-        sampling_params: types.SamplingParams,
-        include_prompt_logprobs: bool = False,
-        topk_prompt_logprobs: int = 0,
-    ) -> types.SampleResponse:
-        """Like `sample`, awaiting the response."""
-        future = self.sample(
-            prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs
         )
-        return await await_future(future)
 
     def compute_logprobs(self, prompt: types.ModelInput) -> APIFuture[list[float | None]]:
-        """Log-probability of every prompt token given the ones before (the first is None)."""
+        """The log-probability of every prompt token given the ones before it.
+
+        Returns at once a future of one value per token; the first is None (nothing precedes
+        it). One sample of a single token is drawn and discarded.
+        """
         future = self.sample(
             prompt, 1, types.SamplingParams(max_tokens=1), include_prompt_logprobs=True
         )
         return transform(future, _prompt_logprobs)
 
-    async def compute_logprobs_async(self, prompt: types.ModelInput) -> list[float | None]:
-        """Like `compute_logprobs`, awaiting the result."""
-        return await await_future(self.compute_logprobs(prompt))
+    compute_logprobs_async = twins.awaiting(compute_logprobs)
 
     def get_tokenizer(self) -> Tokenizer:
         """The tokenizer of the sampler's base model (asks the server for it if unknown)."""
-        warn_if_blocking_loop(
+        twins.warn_if_blocking_loop(
             "SamplingClient.get_tokenizer", "call it once before the loop or in a worker thread"
         )
         with self._tokenizer_lock:
@@ -303,11 +293,13 @@ class SamplingClient(ClientBase, QueueStateObserver):
                 base_model = self._base_model
                 if base_model is None:
                     sampler: types.GetSamplerResponse = self._runtime.call(
-                        Traffic.TRAIN,
-                        "GET",
-                        f"/api/v1/samplers/{self.sampling_session_id}",
-                        result=types.GetSamplerResponse,
-                        retry=TRANSPORT,
+                        ApiCall(
+                            traffic=Traffic.TRAIN,
+                            method="GET",
+                            path=f"/api/v1/samplers/{self.sampling_session_id}",
+                            result=types.GetSamplerResponse,
+                            retry=TRANSPORT,
+                        )
                     )
                     base_model = self._base_model = sampler.base_model
                 self._tokenizer = get_tokenizer(tokenizer_id_for_model(base_model))
@@ -318,41 +310,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
         self._warn_paused(queue_state)
 
 
-def _identity(value: T) -> T:
-    return value
-
-
 def _prompt_logprobs(response: types.SampleResponse) -> list[float | None]:
     if response.prompt_logprobs is None:
         raise ValueError("the sampler returned no prompt_logprobs")
     return list(response.prompt_logprobs)
-
-
-def _check_sample_args(
-    prompt: object,
-    num_samples: object,
-    sampling_params: object,
-    include_prompt_logprobs: object,
-    topk_prompt_logprobs: object,
-) -> None:
-    if not isinstance(prompt, types.ModelInput):
-        raise TypeError(f"prompt must be a ModelInput, got {type(prompt).__name__}")
-    if not isinstance(num_samples, int) or isinstance(num_samples, bool):
-        raise TypeError(f"num_samples must be an int, got {num_samples!r}")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    if not isinstance(sampling_params, types.SamplingParams):
-        raise TypeError(
-            f"sampling_params must be a SamplingParams, got {type(sampling_params).__name__}"
-        )
-    max_tokens = sampling_params.max_tokens
-    if max_tokens is not None and max_tokens < 0:
-        raise ValueError(f"sampling_params.max_tokens must be >= 0, got {max_tokens}")
-    if not isinstance(include_prompt_logprobs, bool):
-        raise TypeError(f"include_prompt_logprobs must be a bool, got {include_prompt_logprobs!r}")
-    if (
-        not isinstance(topk_prompt_logprobs, int)
-        or isinstance(topk_prompt_logprobs, bool)
-        or topk_prompt_logprobs < 0
-    ):
-        raise ValueError(f"topk_prompt_logprobs must be an int >= 0, got {topk_prompt_logprobs!r}")

@@ -1,47 +1,38 @@
 """TrainingClient: forward/backward passes, optimizer steps and checkpoints of one LoRA model.
 
-Every training operation takes its sequence number(s) in the caller's thread at call time and
-is submitted through the model's ordered lane, so the server sees operations in call order
-while their results are polled concurrently. Operations return an `APIFuture` at once.
+Every training operation takes its sequence number(s) in the caller's thread when it is called
+and goes out through the model's ordered lane, so the server sees operations in call order
+while their results are polled concurrently. Operations return an APIFuture at once; their
+`*_async` twins return it once the request is on the server.
+
+The path of one `forward_backward(data, "cross_entropy")`, top to bottom:
+`_validation.check_batch` (caller's thread) -> chunks of at most 128 datums
+(`_chunking.chunk_data`) -> one ApiCall per chunk, built with its reserved seq_id (`_queue`)
+-> the lane sends them in order (`_lanes`) -> the runtime's CallRunner encodes each body
+(`_wire`) and POSTs it under the SUBMIT retry policy (`_calls`, `_retry`, `_transport`) -> the
+request id goes to the poller (`_poller`) -> each polled result is decoded into a
+ForwardBackwardOutput -> the chunk results are merged (`_chunking.merge_outputs`) -> the
+APIFuture resolves.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from tinker import _twins as twins
+from tinker import _validation as validation
 from tinker import types
+from tinker._calls import ApiCall
 from tinker._chunking import MAX_CHUNK_LEN, MAX_CHUNK_NUMBER_COUNT, chunk_data, merge_outputs
-from tinker._futures import (
-    APIFuture,
-    QueueState,
-    QueueStateObserver,
-    chain,
-    combine,
-    completed,
-    transform,
-)
-from tinker._ops import (
-    ClientBase,
-    QueuePauseWarner,
-    check_retry_config,
-    check_tinker_path,
-    submit_and_track,
-)
+from tinker._futures import APIFuture, combine, completed, flatten, queued, transform
+from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
-from tinker._runtime import Runtime, Traffic
-from tinker._sync import (
-    Queued,
-    Thunk,
-    async_method,
-    blocking_method,
-    queued_async_method,
-    queued_method,
-    warn_if_blocking_loop,
-)
+from tinker._runtime import ClientBase, Runtime
+from tinker._transport import Traffic
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
 if TYPE_CHECKING:
@@ -53,67 +44,6 @@ __all__ = ["MAX_CHUNK_LEN", "MAX_CHUNK_NUMBER_COUNT", "CustomLossFnV1", "Trainin
 CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
 
 logger = logging.getLogger(__name__)
-
-
-def _empty_output() -> types.ForwardBackwardOutput:
-    """What an empty batch returns, without any request."""
-    return types.ForwardBackwardOutput(loss_fn_output_type="", loss_fn_outputs=[], metrics={})
-
-
-def _check_data(data: object) -> list[types.Datum]:
-    if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
-        raise TypeError(f"data must be a list of Datum, got {type(data).__name__}")
-    batch = list(data)
-    for index, datum in enumerate(batch):
-        if not isinstance(datum, types.Datum):
-            raise TypeError(f"data[{index}] must be a Datum, got {type(datum).__name__}")
-    return batch
-
-
-def _check_batch(
-    data: object, loss_fn: object, loss_fn_config: object
-) -> tuple[list[types.Datum], types.LossFnType, dict[str, float] | None]:
-    """Validate a forward/forward_backward batch in the caller's thread."""
-    if not isinstance(loss_fn, str) or loss_fn not in types.LOSS_FN_TYPES:
-        raise ValueError(f"unknown loss_fn {loss_fn!r}; expected one of {types.LOSS_FN_TYPES}")
-    if loss_fn_config is not None:
-        if not isinstance(loss_fn_config, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
-            for k, v in loss_fn_config.items()
-        ):
-            raise TypeError(f"loss_fn_config must be a dict[str, float], got {loss_fn_config!r}")
-        loss_fn_config = {k: float(v) for k, v in loss_fn_config.items()}
-    batch = _check_data(data)
-    types.validate_batch(batch, loss_fn)
-    return batch, cast(types.LossFnType, loss_fn), loss_fn_config
-
-
-def _check_name(name: object, what: str) -> str:
-    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
-        raise ValueError(
-            f"{what} must be a non-empty str without '/' (not '.' or '..'), got {name!r}"
-        )
-    return name
-
-
-def _check_adam(params: types.AdamParams) -> None:
-    """ValueError for a NaN, infinite or negative setting, or a beta outside [0, 1)."""
-    for name in ("learning_rate", "eps", "weight_decay", "grad_clip_norm"):
-        value = getattr(params, name)
-        if not 0 <= value < math.inf:  # NaN fails too
-            raise ValueError(f"adam_params.{name} must be finite and >= 0, got {value}")
-    for name in ("beta1", "beta2"):
-        value = getattr(params, name)
-        if not 0 <= value < 1:
-            raise ValueError(f"adam_params.{name} must be in [0, 1), got {value}")
-
-
-def _check_ttl(ttl_seconds: object) -> int | None:
-    if ttl_seconds is None:
-        return None
-    if not isinstance(ttl_seconds, int) or isinstance(ttl_seconds, bool) or ttl_seconds <= 0:
-        raise ValueError(f"ttl_seconds must be a positive int or None, got {ttl_seconds!r}")
-    return ttl_seconds
 
 
 class TrainingClient(ClientBase, QueueStateObserver):
@@ -133,141 +63,106 @@ class TrainingClient(ClientBase, QueueStateObserver):
     def __repr__(self) -> str:
         return f"TrainingClient(model_id={self.model_id!r})"
 
-    # -- ordered operations ------------------------------------------------------------------
+    # -- forward passes ----------------------------------------------------------------------
 
-    def _ordered(
-        self, path: str, request_type: str, result: type[Any], build: Callable[[int], object]
-    ) -> Queued[Any]:
-        """Reserve one seq_id now and submit `build(seq_id)` to `path` in lane order."""
-        (submit,) = self._submit_ordered(path, request_type, result, [build])
-        return Queued(chain(submit, _identity), (submit,))
-
-    def _submit_ordered(
+    def forward(
         self,
-        path: str,
-        request_type: str,
-        result: type[Any],
-        builders: Sequence[Callable[[int], object]],
-    ) -> list[APIFuture[APIFuture[Any]]]:
-        """Reserve consecutive seq_ids now, build every body, then queue them on the lane.
+        data: list[types.Datum],
+        loss_fn: types.LossFnType,
+        loss_fn_config: dict[str, float] | None = None,
+    ) -> APIFuture[types.ForwardBackwardOutput]:
+        """The loss and per-token outputs of `data`, without gradients.
 
-        Each returned future resolves, once that request is submitted, to its result future.
-        A body that fails to build gives back every reserved seq_id, so the lane never stalls.
+        Takes the same arguments and returns the same output as `forward_backward` (see
+        there), leaves the accumulated gradients untouched, and runs after every operation
+        called before it (an earlier optim_step included). Returns its future at once.
         """
-        seq_ids = self._lane.reserve(len(builders))
-        try:
-            bodies = [build(seq_id) for build, seq_id in zip(builders, seq_ids, strict=True)]
-        except BaseException:
-            for seq_id in seq_ids:
-                self._lane.skip(seq_id)
-            raise
+        return self._forward_like(data, loss_fn, loss_fn_config, backward=False)
 
-        def submitter(body: object) -> Callable[[], APIFuture[Any]]:
-            return lambda: submit_and_track(
-                self._runtime,
-                Traffic.TRAIN,
-                path,
-                body,
-                request_type=request_type,
-                result=result,
-                retry=SUBMIT,
-                observer=self,
-            )
+    forward_async = twins.once_submitted(forward)
 
-        return [
-            self._lane.submit(seq_id, submitter(body))
-            for seq_id, body in zip(seq_ids, bodies, strict=True)
-        ]
+    def forward_backward(
+        self,
+        data: list[types.Datum],
+        loss_fn: types.LossFnType,
+        loss_fn_config: dict[str, float] | None = None,
+    ) -> APIFuture[types.ForwardBackwardOutput]:
+        """The loss and per-token outputs of `data`; the gradients are added to the model's.
+
+        `data`: the examples; in each Datum, `loss_fn_inputs` has one entry per token of
+        `model_input` under the keys `loss_fn` takes:
+        - "cross_entropy": `target_tokens` (int64) and `weights` (float32); the loss is
+          -sum(weights * logprob of the target);
+        - "importance_sampling", "ppo", "cispo", "dro": `target_tokens`, `logprobs` (the
+          sampler's, float32) and `advantages` (float32); `weights` is accepted and unused.
+        `loss_fn_config`: float settings of the loss (ppo and cispo: `clip_low_threshold`,
+        `clip_high_threshold`; dro: `beta`).
+
+        Losses are sums over tokens and datums. Gradients accumulate over calls until
+        `optim_step`. Batches over 128 datums (or 500,000 numbers) go out as several requests
+        in order, and their results are merged: outputs concatenated, metrics combined by the
+        reduction after their ':' (`loss:sum` is summed, `*:mean` weighted by the outputs of
+        each chunk, `*:unique` kept per chunk as `key`, `key_1`, ...).
+
+        Returns at once a future of a ForwardBackwardOutput: `loss_fn_outputs` has per datum
+        `logprobs` and `elementwise_loss` (TensorData, one value per token), `metrics` has
+        `loss:sum` and the server's counters. An empty `data` resolves at once without a
+        request. Raises TypeError/ValueError in the caller's thread for a bad argument (an
+        unknown loss, a missing or unexpected input key, a wrong dtype or length, a NaN);
+        the future fails with the service's error (e.g. RequestFailedError).
+        """
+        return self._forward_like(data, loss_fn, loss_fn_config, backward=True)
+
+    forward_backward_async = twins.once_submitted(forward_backward)
 
     def _forward_like(
         self, data: object, loss_fn: object, loss_fn_config: object, *, backward: bool
-    ) -> Queued[types.ForwardBackwardOutput]:
-        batch, loss_fn_name, config = _check_batch(data, loss_fn, loss_fn_config)
+    ) -> APIFuture[types.ForwardBackwardOutput]:
+        batch, loss, config = validation.check_batch(data, loss_fn, loss_fn_config)
         if not batch:
-            return Queued(completed(_empty_output()))
-        inputs = [
-            types.ForwardBackwardInput(data=chunk, loss_fn=loss_fn_name, loss_fn_config=config)
+            return completed(_empty_output())
+        chunks = [
+            types.ForwardBackwardInput(data=chunk, loss_fn=loss, loss_fn_config=config)
             for chunk in chunk_data(batch)
         ]
-        model_id = self.model_id
+        call = self._forward_backward_call if backward else self._forward_call
+        submits = self._queue([functools.partial(call, chunk) for chunk in chunks])
+        results = [flatten(submit) for submit in submits]
+        return queued(combine(results, _merge_chunk_results), submits)
 
-        def request(fb_input: types.ForwardBackwardInput) -> Callable[[int], object]:
-            if backward:
-                return lambda seq_id: types.ForwardBackwardRequest(
-                    forward_backward_input=fb_input, model_id=model_id, seq_id=seq_id
-                )
-            return lambda seq_id: types.ForwardRequest(
-                forward_input=fb_input, model_id=model_id, seq_id=seq_id
-            )
-
-        path, kind = (
-            ("/api/v1/forward_backward", "ForwardBackward")
-            if backward
-            else ("/api/v1/forward", "Forward")
+    def _forward_backward_call(self, chunk: types.ForwardBackwardInput, seq_id: int) -> ApiCall:
+        body = types.ForwardBackwardRequest(
+            forward_backward_input=chunk, model_id=self.model_id, seq_id=seq_id
         )
-        builders = [request(fb_input) for fb_input in inputs]
-        submits = self._submit_ordered(path, kind, types.ForwardBackwardOutput, builders)
-        results = [chain(submit, _identity) for submit in submits]
-        return Queued(combine(results, _merge_chunk_results), submits)
+        return self._call(
+            "/api/v1/forward_backward", "ForwardBackward", body, types.ForwardBackwardOutput
+        )
 
-    def _queue_forward(
-        self,
-        data: list[types.Datum],
-        loss_fn: types.LossFnType,
-        loss_fn_config: dict[str, float] | None = None,
-    ) -> Queued[types.ForwardBackwardOutput]:
-        """Loss and per-token outputs without gradients (chunked, in call order)."""
-        return self._forward_like(data, loss_fn, loss_fn_config, backward=False)
+    def _forward_call(self, chunk: types.ForwardBackwardInput, seq_id: int) -> ApiCall:
+        body = types.ForwardRequest(forward_input=chunk, model_id=self.model_id, seq_id=seq_id)
+        return self._call("/api/v1/forward", "Forward", body, types.ForwardBackwardOutput)
 
-    forward = queued_method(_queue_forward)
-    forward_async = queued_async_method(_queue_forward)
-
-    def _queue_forward_backward(
-        self,
-        data: list[types.Datum],
-        loss_fn: types.LossFnType,
-        loss_fn_config: dict[str, float] | None = None,
-    ) -> Queued[types.ForwardBackwardOutput]:
-        """Loss, outputs and accumulated gradients (chunked, in call order)."""
-        return self._forward_like(data, loss_fn, loss_fn_config, backward=True)
-
-    forward_backward = queued_method(_queue_forward_backward)
-    forward_backward_async = queued_async_method(_queue_forward_backward)
-
+    @twins.blocking
     def forward_backward_custom(
         self, data: list[types.Datum], loss_fn: CustomLossFnV1
     ) -> APIFuture[types.ForwardBackwardOutput]:
-        """Backward pass of a loss computed on the client, through a linear surrogate.
+        """A backward pass of a loss computed here, on the client, through a linear surrogate.
 
-        `loss_fn(data, logprobs)` gets the per-token target logprobs of each datum. With torch
-        it returns `(loss_tensor, metrics)`; a numpy loss (no torch, or marked with
-        `tinker.lib.custom_loss.numpy_loss`) returns `(loss: float, metrics: dict[str, float],
-        grads: list[np.ndarray])` with grads[i] = dloss/dlogprobs[i]. The result's metrics
-        carry the user's loss as `loss:sum`, the server's surrogate as `surrogate_loss:sum`.
-        Blocks until the forward pass has finished and the backward pass is queued.
+        `loss_fn(data, logprobs)` gets the per-token target logprobs of each datum (from a
+        `forward` with cross_entropy). With torch it returns `(loss_tensor, metrics)`; a numpy
+        loss (no torch, or marked with `tinker.lib.custom_loss.numpy_loss`) returns
+        `(loss: float, metrics: dict[str, float], grads: list[np.ndarray])` with grads[i] =
+        dloss/dlogprobs[i]. The backward pass is a cross_entropy one with weights = -grads,
+        whose gradient is exactly the user loss's. Every datum needs `target_tokens`.
+
+        Blocks until the forward pass has finished and the backward pass is queued; returns
+        the backward's future, whose metrics carry the user's loss as `loss:sum`, the
+        server's surrogate as `surrogate_loss:sum`, and the user's metrics.
         """
-        warn_if_blocking_loop("TrainingClient.forward_backward_custom")
-        batch = _check_custom_batch(data, loss_fn)
-        forward = self.forward([_forward_view(d) for d in batch], "cross_entropy")
-        return self._custom_backward(batch, loss_fn, forward.result()).result
-
-    async def forward_backward_custom_async(
-        self, data: list[types.Datum], loss_fn: CustomLossFnV1
-    ) -> APIFuture[types.ForwardBackwardOutput]:
-        """Like `forward_backward_custom`; returns once the backward pass is submitted."""
-        batch = _check_custom_batch(data, loss_fn)
-        forward_view = [_forward_view(d) for d in batch]
-        forward = await self.forward(forward_view, "cross_entropy").result_async()
-        return await self._custom_backward(batch, loss_fn, forward).submitted()
-
-    def _custom_backward(
-        self,
-        batch: list[types.Datum],
-        loss_fn: CustomLossFnV1,
-        forward: types.ForwardBackwardOutput,
-    ) -> Queued[types.ForwardBackwardOutput]:
+        batch = validation.check_custom_batch(data, loss_fn)
         if not batch:
-            return Queued(completed(_empty_output()))
+            return completed(_empty_output())
+        forward = self.forward([_forward_view(d) for d in batch], "cross_entropy").result()
         # numpy and the loss machinery load here, so a sampling-only program never pays for them.
         import numpy as np
 
@@ -295,106 +190,148 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 metrics=metrics,
             )
 
-        return self._forward_like(linear, "cross_entropy", None, backward=True).map(with_user_loss)
+        backward = self._forward_like(linear, "cross_entropy", None, backward=True)
+        return transform(backward, with_user_loss)
 
-    def _queue_optim_step(self, adam_params: types.AdamParams) -> Queued[types.OptimStepResponse]:
-        """Apply the accumulated gradients with Adam, after every earlier operation."""
-        if not isinstance(adam_params, types.AdamParams):
-            raise TypeError(f"adam_params must be an AdamParams, got {type(adam_params).__name__}")
-        _check_adam(adam_params)
-        return self._ordered(
-            "/api/v1/optim_step",
-            "OptimStep",
-            types.OptimStepResponse,
-            lambda seq_id: types.OptimStepRequest(
-                adam_params=adam_params, model_id=self.model_id, seq_id=seq_id
-            ),
+    forward_backward_custom_async = twins.offloaded(forward_backward_custom)
+
+    # -- optimizer and checkpoints -----------------------------------------------------------
+
+    def optim_step(self, adam_params: types.AdamParams) -> APIFuture[types.OptimStepResponse]:
+        """Apply the accumulated gradients with Adam(W) and zero them, after every earlier
+        operation. Only the AdamParams fields you set are sent (the server defaults the rest).
+
+        Raises TypeError/ValueError for a NaN, infinite or negative setting, or a beta
+        outside [0, 1). Returns at once a future of an OptimStepResponse (its `metrics`, if
+        the server reports any).
+        """
+        params = validation.check_adam(adam_params)
+        return self._queue_one(
+            lambda seq_id: self._call(
+                "/api/v1/optim_step",
+                "OptimStep",
+                types.OptimStepRequest(adam_params=params, model_id=self.model_id, seq_id=seq_id),
+                types.OptimStepResponse,
+            )
         )
 
-    optim_step = queued_method(_queue_optim_step)
-    optim_step_async = queued_async_method(_queue_optim_step)
+    optim_step_async = twins.once_submitted(optim_step)
 
-    def _queue_save_state(
+    def save_state(
         self, name: str, ttl_seconds: int | None = None
-    ) -> Queued[types.SaveWeightsResponse]:
-        """Save weights and optimizer state as `tinker://<model_id>/weights/<name>`."""
-        _check_name(name, "name")
-        ttl = _check_ttl(ttl_seconds)
-        return self._ordered(
-            "/api/v1/save_weights",
-            "SaveWeights",
-            types.SaveWeightsResponse,
-            lambda seq_id: types.SaveWeightsRequest(
-                model_id=self.model_id, path=name, seq_id=seq_id, **_ttl_field(ttl)
-            ),
+    ) -> APIFuture[types.SaveWeightsResponse]:
+        """Save the weights and optimizer state as `tinker://<model_id>/weights/<name>`.
+
+        `name`: non-empty, without '/'; `ttl_seconds`: a positive lifetime, or None to keep it.
+        Returns at once a future of a SaveWeightsResponse (its `path`).
+        """
+        validation.check_name(name, "name")
+        ttl = validation.check_ttl(ttl_seconds)
+        return self._queue_one(
+            lambda seq_id: self._call(
+                "/api/v1/save_weights",
+                "SaveWeights",
+                types.SaveWeightsRequest(
+                    model_id=self.model_id, path=name, seq_id=seq_id, **_ttl_field(ttl)
+                ),
+                types.SaveWeightsResponse,
+            )
         )
 
-    save_state = queued_method(_queue_save_state)
-    save_state_async = queued_async_method(_queue_save_state)
+    save_state_async = twins.once_submitted(save_state)
 
-    def _load(self, path: str, optimizer: bool) -> Queued[types.LoadWeightsResponse]:
-        check_tinker_path(path)
-        return self._ordered(
-            "/api/v1/load_weights",
-            "LoadWeights",
-            types.LoadWeightsResponse,
-            lambda seq_id: types.LoadWeightsRequest(
-                model_id=self.model_id, path=path, optimizer=optimizer, seq_id=seq_id
-            ),
-        )
+    def load_state(self, path: str) -> APIFuture[types.LoadWeightsResponse]:
+        """Load the weights (not the optimizer state) of a `tinker://.../weights/...` checkpoint.
 
-    def _queue_load_state(self, path: str) -> Queued[types.LoadWeightsResponse]:
-        """Load the weights (not the optimizer state) of a training checkpoint."""
+        Returns at once a future of a LoadWeightsResponse.
+        """
         return self._load(path, optimizer=False)
 
-    load_state = queued_method(_queue_load_state)
-    load_state_async = queued_async_method(_queue_load_state)
+    load_state_async = twins.once_submitted(load_state)
 
-    def _queue_load_state_with_optimizer(self, path: str) -> Queued[types.LoadWeightsResponse]:
-        """Load the weights and the optimizer state of a training checkpoint."""
+    def load_state_with_optimizer(self, path: str) -> APIFuture[types.LoadWeightsResponse]:
+        """Load the weights and the optimizer state of a `tinker://.../weights/...` checkpoint.
+
+        Returns at once a future of a LoadWeightsResponse.
+        """
         return self._load(path, optimizer=True)
 
-    load_state_with_optimizer = queued_method(_queue_load_state_with_optimizer)
-    load_state_with_optimizer_async = queued_async_method(_queue_load_state_with_optimizer)
+    load_state_with_optimizer_async = twins.once_submitted(load_state_with_optimizer)
 
-    def _queue_save_weights_for_sampler(
-        self, name: str, ttl_seconds: int | None = None
-    ) -> Queued[types.SaveWeightsForSamplerResponse]:
-        """Save sampler weights as `tinker://<model_id>/sampler_weights/<name>`."""
-        _check_name(name, "name")
-        ttl = _check_ttl(ttl_seconds)
-        saved = self._ordered(
-            "/api/v1/save_weights_for_sampler",
-            "SaveWeightsForSampler",
-            types.SaveWeightsForSamplerResponseInternal,
-            lambda seq_id: types.SaveWeightsForSamplerRequest(
-                model_id=self.model_id, path=name, seq_id=seq_id, **_ttl_field(ttl)
-            ),
+    def _load(self, path: str, *, optimizer: bool) -> APIFuture[types.LoadWeightsResponse]:
+        validation.check_tinker_path(path)
+        return self._queue_one(
+            lambda seq_id: self._call(
+                "/api/v1/load_weights",
+                "LoadWeights",
+                types.LoadWeightsRequest(
+                    model_id=self.model_id, path=path, optimizer=optimizer, seq_id=seq_id
+                ),
+                types.LoadWeightsResponse,
+            )
         )
-        return saved.map(_sampler_path)
 
-    save_weights_for_sampler = queued_method(_queue_save_weights_for_sampler)
-    save_weights_for_sampler_async = queued_async_method(_queue_save_weights_for_sampler)
+    def save_weights_for_sampler(
+        self, name: str, ttl_seconds: int | None = None
+    ) -> APIFuture[types.SaveWeightsForSamplerResponse]:
+        """Save the weights for sampling as `tinker://<model_id>/sampler_weights/<name>`.
+
+        `name`: non-empty, without '/'; `ttl_seconds`: a positive lifetime, or None to keep it.
+        Returns at once a future of a SaveWeightsForSamplerResponse (its `path`, which
+        `create_sampling_client` takes).
+        """
+        validation.check_name(name, "name")
+        ttl = validation.check_ttl(ttl_seconds)
+        saved = self._queue_one(
+            lambda seq_id: self._call(
+                "/api/v1/save_weights_for_sampler",
+                "SaveWeightsForSampler",
+                types.SaveWeightsForSamplerRequest(
+                    model_id=self.model_id, path=name, seq_id=seq_id, **_ttl_field(ttl)
+                ),
+                types.SaveWeightsForSamplerResponseInternal,
+            )
+        )
+        return transform(saved, _sampler_path)
+
+    save_weights_for_sampler_async = twins.once_submitted(save_weights_for_sampler)
 
     def save_weights_and_get_sampling_client_submit(
         self, retry_config: RetryConfig | None = None
     ) -> APIFuture[SamplingClient]:
-        """Snapshot the current weights into an ephemeral sampler; returns a future at once."""
-        check_retry_config(retry_config)
+        """Snapshot the current weights into an ephemeral sampler; returns a future at once.
+
+        The future resolves to a SamplingClient on the snapshot (nothing is saved by name).
+        """
+        validation.check_retry_config(retry_config)
         sampling_session_seq_id = self._runtime.next_sampling_session_seq_id()
-        saved = self._ordered(
-            "/api/v1/save_weights_for_sampler",
-            "SaveWeightsForSampler",
-            types.SaveWeightsForSamplerResponseInternal,
-            lambda seq_id: types.SaveWeightsForSamplerRequest(
-                model_id=self.model_id,
-                sampling_session_seq_id=sampling_session_seq_id,
-                seq_id=seq_id,
-            ),
+        saved = self._queue_one(
+            lambda seq_id: self._call(
+                "/api/v1/save_weights_for_sampler",
+                "SaveWeightsForSampler",
+                types.SaveWeightsForSamplerRequest(
+                    model_id=self.model_id,
+                    sampling_session_seq_id=sampling_session_seq_id,
+                    seq_id=seq_id,
+                ),
+                types.SaveWeightsForSamplerResponseInternal,
+            )
         )
-        return transform(
-            saved.result, lambda response: self._ephemeral_sampler(response, retry_config)
-        )
+        return transform(saved, lambda response: self._ephemeral_sampler(response, retry_config))
+
+    @twins.blocking
+    def save_weights_and_get_sampling_client(
+        self, name: str | None = None, retry_config: RetryConfig | None = None
+    ) -> SamplingClient:
+        """Snapshot the current weights into an ephemeral sampler and return its client.
+
+        `name` is ignored (kept for compatibility); blocks until the snapshot exists.
+        """
+        return self.save_weights_and_get_sampling_client_submit(retry_config).result()
+
+    save_weights_and_get_sampling_client_async = twins.offloaded(
+        save_weights_and_get_sampling_client
+    )
 
     def _ephemeral_sampler(
         self,
@@ -411,55 +348,47 @@ class TrainingClient(ClientBase, QueueStateObserver):
             retry_config=retry_config,
         )
 
-    def _plan_save_weights_and_get_sampling_client(
-        self, name: str | None = None, retry_config: RetryConfig | None = None
-    ) -> Thunk[SamplingClient]:
-        """Snapshot the current weights into an ephemeral sampler (`name` is ignored)."""
-        future = self.save_weights_and_get_sampling_client_submit(retry_config)
-        return future.result
+    def unload_model(self) -> APIFuture[types.UnloadModelResponse]:
+        """Release the model on the server once every earlier operation has been sent.
 
-    save_weights_and_get_sampling_client = blocking_method(
-        _plan_save_weights_and_get_sampling_client
-    )
-    save_weights_and_get_sampling_client_async = async_method(
-        _plan_save_weights_and_get_sampling_client
-    )
-
-    def _queue_unload_model(self) -> Queued[types.UnloadModelResponse]:
-        """Release the model on the server once every earlier operation is submitted."""
-        return self._ordered(
-            "/api/v1/unload_model",
-            "UnloadModel",
-            types.UnloadModelResponse,
-            lambda _seq_id: types.UnloadModelRequest(model_id=self.model_id),
+        Returns at once a future of an UnloadModelResponse.
+        """
+        return self._queue_one(
+            lambda _seq_id: self._call(
+                "/api/v1/unload_model",
+                "UnloadModel",
+                types.UnloadModelRequest(model_id=self.model_id),
+                types.UnloadModelResponse,
+            )
         )
 
-    unload_model = queued_method(_queue_unload_model)
-    unload_model_async = queued_async_method(_queue_unload_model)
+    unload_model_async = twins.once_submitted(unload_model)
 
     # -- immediate calls ---------------------------------------------------------------------
 
-    def _plan_get_info(self) -> Thunk[types.GetInfoResponse]:
-        """Model metadata: base model, LoRA rank, tokenizer id."""
-        return lambda: self._get_info(retry=True)
+    @twins.blocking
+    def get_info(self) -> types.GetInfoResponse:
+        """Model metadata: base model, LoRA rank, tokenizer id (blocks; not ordered)."""
+        return self._get_info(retry=True)
 
-    get_info = blocking_method(_plan_get_info)
-    get_info_async = async_method(_plan_get_info)
+    get_info_async = twins.offloaded(get_info)
 
     def _get_info(self, *, retry: bool) -> types.GetInfoResponse:
         info: types.GetInfoResponse = self._runtime.call(
-            Traffic.TRAIN,
-            "POST",
-            "/api/v1/get_info",
-            body=types.GetInfoRequest(model_id=self.model_id),
-            result=types.GetInfoResponse,
-            retry=SUBMIT if retry else TRANSPORT,
+            ApiCall(
+                traffic=Traffic.TRAIN,
+                method="POST",
+                path="/api/v1/get_info",
+                body=types.GetInfoRequest(model_id=self.model_id),
+                result=types.GetInfoResponse,
+                retry=SUBMIT if retry else TRANSPORT,
+            )
         )
         return info
 
     def get_tokenizer(self) -> Tokenizer:
         """The model's tokenizer (loaded once per process, cached on this client)."""
-        warn_if_blocking_loop(
+        twins.warn_if_blocking_loop(
             "TrainingClient.get_tokenizer", "call it once before the loop or in a worker thread"
         )
         with self._tokenizer_lock:
@@ -474,24 +403,66 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 self._tokenizer = get_tokenizer(tokenizer_id)
             return self._tokenizer
 
-    def _plan_create_sampling_client(
+    @twins.blocking
+    def create_sampling_client(
         self, model_path: str, retry_config: RetryConfig | None = None
-    ) -> Thunk[SamplingClient]:
-        """A SamplingClient on saved sampler weights (outside the ordered queue)."""
-        from tinker.sampling_client import plan_sampling_client
+    ) -> SamplingClient:
+        """A SamplingClient on saved sampler weights (`tinker://...`), outside the ordered
+        queue; blocks while the sampling session is created."""
+        from tinker.sampling_client import open_sampling_client
 
-        return plan_sampling_client(self._runtime, model_path, None, retry_config)
+        validation.check_sampler_source(model_path, None, retry_config)
+        return open_sampling_client(self._runtime, model_path, None, retry_config)
 
-    create_sampling_client = blocking_method(_plan_create_sampling_client)
-    create_sampling_client_async = async_method(_plan_create_sampling_client)
+    create_sampling_client_async = twins.offloaded(create_sampling_client)
 
     def on_queue_state_change(self, queue_state: QueueState) -> None:
         """Warn (at most once a minute) while the server pauses this model's queue."""
         self._warn_paused(queue_state)
 
+    # -- the ordered queue -------------------------------------------------------------------
 
-def _identity(value: Any) -> Any:
-    return value
+    def _call(self, path: str, poll_as: str, body: object, result: type[Any]) -> ApiCall:
+        """A training operation: POSTed under the 5-minute retry policy, its result polled."""
+        return ApiCall(
+            traffic=Traffic.TRAIN,
+            method="POST",
+            path=path,
+            body=body,
+            result=result,
+            retry=SUBMIT,
+            poll_as=poll_as,
+            observer=self,
+        )
+
+    def _queue(
+        self, builders: Sequence[Callable[[int], ApiCall]]
+    ) -> list[APIFuture[APIFuture[Any]]]:
+        """Reserve consecutive seq_ids now, build each call with its own, and queue them on
+        the lane. Each future resolves, once that request is sent, to its result's future.
+        A call that fails to build gives every reserved seq_id back, so the lane never stalls.
+        """
+        seq_ids = self._lane.reserve(len(builders))
+        try:
+            calls = [build(seq_id) for build, seq_id in zip(builders, seq_ids, strict=True)]
+        except BaseException:
+            for seq_id in seq_ids:
+                self._lane.skip(seq_id)
+            raise
+        return [
+            self._lane.submit(seq_id, functools.partial(self._runtime.submit, call))
+            for seq_id, call in zip(seq_ids, calls, strict=True)
+        ]
+
+    def _queue_one(self, build: Callable[[int], ApiCall]) -> APIFuture[Any]:
+        """Queue one operation; the future of its result."""
+        (submit,) = self._queue([build])
+        return queued(flatten(submit), [submit])
+
+
+def _empty_output() -> types.ForwardBackwardOutput:
+    """What an empty batch returns, without any request."""
+    return types.ForwardBackwardOutput(loss_fn_output_type="", loss_fn_outputs=[], metrics={})
 
 
 def _merge_chunk_results(
@@ -501,16 +472,6 @@ def _merge_chunk_results(
     return types.ForwardBackwardOutput(
         loss_fn_output_type=kind, loss_fn_outputs=merged, metrics=metrics
     )
-
-
-def _check_custom_batch(data: object, loss_fn: object) -> list[types.Datum]:
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-    batch = _check_data(data)
-    for index, datum in enumerate(batch):
-        if "target_tokens" not in datum.loss_fn_inputs:
-            raise ValueError(f"data[{index}].loss_fn_inputs lacks 'target_tokens'")
-    return batch
 
 
 def _cross_entropy_datum(datum: types.Datum, weights: types.TensorData) -> types.Datum:

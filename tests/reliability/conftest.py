@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tinker import _futures, _http, _retry
+from tinker import _poller, _retry
 from tinker._retry import Backoff
 
 from .processes import ServerProcess
@@ -40,9 +40,9 @@ def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shrink the transport, submit and poll backoff schedules for this test."""
-    monkeypatch.setattr(_http, "TRANSPORT_BACKOFF", FAST)
+    monkeypatch.setattr(_retry, "TRANSPORT_BACKOFF", FAST)
     monkeypatch.setattr(_retry, "SUBMIT_BACKOFF", FAST)
-    monkeypatch.setattr(_futures, "POLL_BACKOFF", FAST)
+    monkeypatch.setattr(_poller, "POLL_BACKOFF", FAST)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tinker import _http, types
+from tinker import _transport, types
 
 from .runs import MODEL
 
@@ -222,14 +222,14 @@ def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clients]:
 def wire(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Paths of the requests sent during the test (background heartbeats and polls aside)."""
     sent: list[str] = []
-    original = _http.Transport.send
+    original = _transport.Transport.send
 
-    def counting(self: Any, traffic: Any, method: str, path: str, **kwargs: Any) -> Any:
-        if not any(part in path for part in IGNORED_PATHS):
-            sent.append(f"{method} {path}")
-        return original(self, traffic, method, path, **kwargs)
+    def counting(self: Any, request: _transport.HttpRequest, **kwargs: Any) -> Any:
+        if not any(part in request.path for part in IGNORED_PATHS):
+            sent.append(f"{request.method} {request.path}")
+        return original(self, request, **kwargs)
 
-    monkeypatch.setattr(_http.Transport, "send", counting)
+    monkeypatch.setattr(_transport.Transport, "send", counting)
     return sent
 
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 import tinker
-from tinker import _http, types
+from tinker import _transport, types
 from tinker.config import ClientConfig
 
 from .conftest import API_KEY
@@ -25,13 +25,13 @@ SECRET = API_KEY.encode()
 def sent_bodies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
     """Every request body the SDK puts on the wire (telemetry included)."""
     bodies: list[bytes] = []
-    original = _http.Transport.send
+    original = _transport.Transport.send
 
-    def recording(self: Any, *args: Any, **kwargs: Any) -> Any:
-        bodies.append(kwargs.get("content") or b"")
-        return original(self, *args, **kwargs)
+    def recording(self: Any, request: _transport.HttpRequest, **kwargs: Any) -> Any:
+        bodies.append(request.content or b"")
+        return original(self, request, **kwargs)
 
-    monkeypatch.setattr(_http.Transport, "send", recording)
+    monkeypatch.setattr(_transport.Transport, "send", recording)
     yield bodies
 
 
@@ -181,10 +181,10 @@ def test_tls_verification_is_on_unless_turned_off_explicitly(
         monkeypatch.delenv(name, raising=False)
     config = ClientConfig(api_key=API_KEY, base_url="https://tinker.example")
     assert config.verify_tls is True
-    transport = _http.Transport(config)
+    transport = _transport.Transport(config)
     try:
         assert {pool.cert_reqs for pool in transport._pools.values()} == {"CERT_REQUIRED"}
-        off = _http.Transport(
+        off = _transport.Transport(
             ClientConfig(api_key=API_KEY, base_url=config.base_url, verify_tls=False)
         )
         try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import concurrent.futures
 from typing import TypeVar
 
-from tinker._futures import APIFuture, QueueState, QueueStateObserver, reject, resolve
+from tinker._futures import APIFuture, settle_from
+from tinker._poller import QueueState, QueueStateObserver
 from tinker.rest_client import RestClient
 from tinker.sampling_client import SamplingClient
 from tinker.service_client import ServiceClient
@@ -35,13 +36,9 @@ class AwaitableConcurrentFuture(APIFuture[T]):
 
     def _follow(self, source: concurrent.futures.Future[T]) -> None:
         if source.cancelled():
-            super().cancel()
-            return
-        exc = source.exception()
-        if exc is not None:
-            reject(self, exc)
+            super().cancel()  # this class's cancel() would cancel the source again
         else:
-            resolve(self, source.result())
+            settle_from(self, source)
 
     def cancel(self) -> bool:
         """Cancel the wrapped future (and this one with it)."""

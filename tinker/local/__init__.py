@@ -32,6 +32,7 @@ __all__ = [
     "Faults",
     "LocalServer",
     "ProtocolOptions",
+    "close_shared_server",
     "serve",
     "shared_server",
 ]
@@ -123,6 +124,14 @@ def shared_server() -> LocalServer | AttachedServer:
             _shared = _start_or_attach()
             atexit.register(_shared.close)
         return _shared
+
+
+def close_shared_server() -> None:
+    """Close the server behind `base_url="local"` if this process has one (starts nothing)."""
+    with _shared_lock:
+        shared = _shared
+    if shared is not None:
+        shared.close()
 
 
 def _start_or_attach() -> LocalServer | AttachedServer:

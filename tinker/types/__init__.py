@@ -1,11 +1,46 @@
 """Wire types of the Tinker API: requests, responses and data, with the official names.
 
+The models are defined in private modules (`_inputs`, `_training`, `_sampling`, ...); import
+them from here. The one-name modules (`tinker.types.datum`, `tinker.types.sample_request`, ...)
+only alias them, so that code written for the official SDK's module paths keeps working.
+
 Importing this package is light: it needs attrs only (numpy, torch and cattrs load on first
 use of a helper that needs them).
 """
 
 from tinker.errors import RequestErrorCategory
 from tinker.types._base import WireModel, fields_set
+from tinker.types._events import (
+    EventType,
+    GenericEvent,
+    SessionEndEvent,
+    SessionStartEvent,
+    Severity,
+    TelemetryBatch,
+    TelemetryEvent,
+    TelemetryResponse,
+    TelemetrySendRequest,
+    UnhandledExceptionEvent,
+)
+from tinker.types._inputs import (
+    Datum,
+    EncodedTextChunk,
+    ImageAssetPointerChunk,
+    ImageChunk,
+    LossFnInputs,
+    LossFnOutput,
+    ModelInput,
+    ModelInputChunk,
+)
+from tinker.types._losses import (
+    INPUT_KEY_DTYPES,
+    LOSS_FN_INPUT_KEYS,
+    LOSS_FN_OPTIONAL_KEYS,
+    LOSS_FN_TYPES,
+    LossFnType,
+    validate_batch,
+)
+from tinker.types._paths import CheckpointType, ParsedCheckpointTinkerPath
 from tinker.types._protocol import (
     AuthTokenResponse,
     CancelFutureRequest,
@@ -24,35 +59,7 @@ from tinker.types._protocol import (
     SessionFinishReason,
     SessionFinishRequest,
 )
-from tinker.types.futures import (
-    FutureRetrieveRequest,
-    FutureRetrieveResponse,
-    ModelID,
-    RequestFailedResponse,
-    RequestID,
-    TryAgainResponse,
-    UntypedAPIFuture,
-)
-from tinker.types.inputs import (
-    Datum,
-    EncodedTextChunk,
-    ImageAssetPointerChunk,
-    ImageChunk,
-    LossFnInputs,
-    LossFnOutput,
-    ModelInput,
-    ModelInputChunk,
-)
-from tinker.types.losses import (
-    INPUT_KEY_DTYPES,
-    LOSS_FN_INPUT_KEYS,
-    LOSS_FN_OPTIONAL_KEYS,
-    LOSS_FN_TYPES,
-    LossFnType,
-    validate_batch,
-)
-from tinker.types.paths import CheckpointType, ParsedCheckpointTinkerPath
-from tinker.types.rest import (
+from tinker.types._rest import (
     Checkpoint,
     CheckpointArchiveUrlResponse,
     CheckpointsListResponse,
@@ -65,7 +72,16 @@ from tinker.types.rest import (
     WeightsInfoRequest,
     WeightsInfoResponse,
 )
-from tinker.types.sampling import (
+from tinker.types._retrieval import (
+    FutureRetrieveRequest,
+    FutureRetrieveResponse,
+    ModelID,
+    RequestFailedResponse,
+    RequestID,
+    TryAgainResponse,
+    UntypedAPIFuture,
+)
+from tinker.types._sampling import (
     CreateSamplingSessionRequest,
     CreateSamplingSessionResponse,
     SampledSequence,
@@ -74,7 +90,7 @@ from tinker.types.sampling import (
     SamplingParams,
     StopReason,
 )
-from tinker.types.session import (
+from tinker.types._service import (
     CreateSessionRequest,
     CreateSessionResponse,
     GetServerCapabilitiesResponse,
@@ -83,20 +99,8 @@ from tinker.types.session import (
     SessionHeartbeatResponse,
     SupportedModel,
 )
-from tinker.types.telemetry import (
-    EventType,
-    GenericEvent,
-    SessionEndEvent,
-    SessionStartEvent,
-    Severity,
-    TelemetryBatch,
-    TelemetryEvent,
-    TelemetryResponse,
-    TelemetrySendRequest,
-    UnhandledExceptionEvent,
-)
-from tinker.types.tensors import TensorData, TensorDtype
-from tinker.types.training import (
+from tinker.types._tensors import TensorData, TensorDtype
+from tinker.types._training import (
     AdamParams,
     CreateModelRequest,
     CreateModelResponse,

@@ -1,5 +1,5 @@
-"""Official module path: re-exports AdamParams."""
+"""Official import path `tinker.types.adam_params`: aliases `AdamParams`, no code of its own."""
 
-from tinker.types.training import AdamParams
+from tinker.types._training import AdamParams
 
 __all__ = ["AdamParams"]

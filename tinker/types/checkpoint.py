@@ -1,6 +1,9 @@
-"""Official module path: re-exports Checkpoint, CheckpointType, ParsedCheckpointTinkerPath."""
+"""Official import path `tinker.types.checkpoint`, no code of its own.
 
-from tinker.types.paths import CheckpointType, ParsedCheckpointTinkerPath
-from tinker.types.rest import Checkpoint
+Aliases `CheckpointType`, `ParsedCheckpointTinkerPath`, `Checkpoint`.
+"""
+
+from tinker.types._paths import CheckpointType, ParsedCheckpointTinkerPath
+from tinker.types._rest import Checkpoint
 
 __all__ = ["Checkpoint", "CheckpointType", "ParsedCheckpointTinkerPath"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports CheckpointArchiveUrlResponse."""
+"""Official import path `tinker.types.checkpoint_archive_url_response`, no code of its own.
 
-from tinker.types.rest import CheckpointArchiveUrlResponse
+Aliases `CheckpointArchiveUrlResponse`.
+"""
+
+from tinker.types._rest import CheckpointArchiveUrlResponse
 
 __all__ = ["CheckpointArchiveUrlResponse"]

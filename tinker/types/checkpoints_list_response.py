@@ -1,5 +1,8 @@
-"""Official module path: re-exports CheckpointsListResponse."""
+"""Official import path `tinker.types.checkpoints_list_response`, no code of its own.
 
-from tinker.types.rest import CheckpointsListResponse
+Aliases `CheckpointsListResponse`.
+"""
+
+from tinker.types._rest import CheckpointsListResponse
 
 __all__ = ["CheckpointsListResponse"]

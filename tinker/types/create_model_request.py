@@ -1,5 +1,8 @@
-"""Official module path: re-exports CreateModelRequest."""
+"""Official import path `tinker.types.create_model_request`, no code of its own.
 
-from tinker.types.training import CreateModelRequest
+Aliases `CreateModelRequest`.
+"""
+
+from tinker.types._training import CreateModelRequest
 
 __all__ = ["CreateModelRequest"]

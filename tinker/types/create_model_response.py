@@ -1,5 +1,8 @@
-"""Official module path: re-exports CreateModelResponse."""
+"""Official import path `tinker.types.create_model_response`, no code of its own.
 
-from tinker.types.training import CreateModelResponse
+Aliases `CreateModelResponse`.
+"""
+
+from tinker.types._training import CreateModelResponse
 
 __all__ = ["CreateModelResponse"]

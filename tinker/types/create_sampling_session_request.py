@@ -1,5 +1,8 @@
-"""Official module path: re-exports CreateSamplingSessionRequest."""
+"""Official import path `tinker.types.create_sampling_session_request`, no code of its own.
 
-from tinker.types.sampling import CreateSamplingSessionRequest
+Aliases `CreateSamplingSessionRequest`.
+"""
+
+from tinker.types._sampling import CreateSamplingSessionRequest
 
 __all__ = ["CreateSamplingSessionRequest"]

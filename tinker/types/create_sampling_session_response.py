@@ -1,5 +1,8 @@
-"""Official module path: re-exports CreateSamplingSessionResponse."""
+"""Official import path `tinker.types.create_sampling_session_response`, no code of its own.
 
-from tinker.types.sampling import CreateSamplingSessionResponse
+Aliases `CreateSamplingSessionResponse`.
+"""
+
+from tinker.types._sampling import CreateSamplingSessionResponse
 
 __all__ = ["CreateSamplingSessionResponse"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports CreateSessionRequest."""
+"""Official import path `tinker.types.create_session_request`, no code of its own.
 
-from tinker.types.session import CreateSessionRequest
+Aliases `CreateSessionRequest`.
+"""
+
+from tinker.types._service import CreateSessionRequest
 
 __all__ = ["CreateSessionRequest"]

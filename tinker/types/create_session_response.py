@@ -1,5 +1,8 @@
-"""Official module path: re-exports CreateSessionResponse."""
+"""Official import path `tinker.types.create_session_response`, no code of its own.
 
-from tinker.types.session import CreateSessionResponse
+Aliases `CreateSessionResponse`.
+"""
+
+from tinker.types._service import CreateSessionResponse
 
 __all__ = ["CreateSessionResponse"]

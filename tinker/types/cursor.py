@@ -1,5 +1,5 @@
-"""Official module path: re-exports Cursor."""
+"""Official import path `tinker.types.cursor`: aliases `Cursor`, no code of its own."""
 
-from tinker.types.rest import Cursor
+from tinker.types._rest import Cursor
 
 __all__ = ["Cursor"]

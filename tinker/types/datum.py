@@ -1,5 +1,5 @@
-"""Official module path: re-exports Datum."""
+"""Official import path `tinker.types.datum`: aliases `Datum`, no code of its own."""
 
-from tinker.types.inputs import Datum
+from tinker.types._inputs import Datum
 
 __all__ = ["Datum"]

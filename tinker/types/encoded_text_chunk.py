@@ -1,5 +1,8 @@
-"""Official module path: re-exports EncodedTextChunk."""
+"""Official import path `tinker.types.encoded_text_chunk`, no code of its own.
 
-from tinker.types.inputs import EncodedTextChunk
+Aliases `EncodedTextChunk`.
+"""
+
+from tinker.types._inputs import EncodedTextChunk
 
 __all__ = ["EncodedTextChunk"]

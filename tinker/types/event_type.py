@@ -1,5 +1,5 @@
-"""Official module path: re-exports EventType."""
+"""Official import path `tinker.types.event_type`: aliases `EventType`, no code of its own."""
 
-from tinker.types.telemetry import EventType
+from tinker.types._events import EventType
 
 __all__ = ["EventType"]

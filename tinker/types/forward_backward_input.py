@@ -1,5 +1,8 @@
-"""Official module path: re-exports ForwardBackwardInput."""
+"""Official import path `tinker.types.forward_backward_input`, no code of its own.
 
-from tinker.types.training import ForwardBackwardInput
+Aliases `ForwardBackwardInput`.
+"""
+
+from tinker.types._training import ForwardBackwardInput
 
 __all__ = ["ForwardBackwardInput"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports ForwardBackwardOutput."""
+"""Official import path `tinker.types.forward_backward_output`, no code of its own.
 
-from tinker.types.training import ForwardBackwardOutput
+Aliases `ForwardBackwardOutput`.
+"""
+
+from tinker.types._training import ForwardBackwardOutput
 
 __all__ = ["ForwardBackwardOutput"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports ForwardBackwardRequest."""
+"""Official import path `tinker.types.forward_backward_request`, no code of its own.
 
-from tinker.types.training import ForwardBackwardRequest
+Aliases `ForwardBackwardRequest`.
+"""
+
+from tinker.types._training import ForwardBackwardRequest
 
 __all__ = ["ForwardBackwardRequest"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports ForwardRequest."""
+"""Official import path `tinker.types.forward_request`, no code of its own.
 
-from tinker.types.training import ForwardRequest
+Aliases `ForwardRequest`.
+"""
+
+from tinker.types._training import ForwardRequest
 
 __all__ = ["ForwardRequest"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports FutureRetrieveRequest."""
+"""Official import path `tinker.types.future_retrieve_request`, no code of its own.
 
-from tinker.types.futures import FutureRetrieveRequest
+Aliases `FutureRetrieveRequest`.
+"""
+
+from tinker.types._retrieval import FutureRetrieveRequest
 
 __all__ = ["FutureRetrieveRequest"]

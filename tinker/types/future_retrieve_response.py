@@ -1,5 +1,8 @@
-"""Official module path: re-exports FutureRetrieveResponse."""
+"""Official import path `tinker.types.future_retrieve_response`, no code of its own.
 
-from tinker.types.futures import FutureRetrieveResponse
+Aliases `FutureRetrieveResponse`.
+"""
+
+from tinker.types._retrieval import FutureRetrieveResponse
 
 __all__ = ["FutureRetrieveResponse"]

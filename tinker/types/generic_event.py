@@ -1,5 +1,5 @@
-"""Official module path: re-exports GenericEvent."""
+"""Official import path `tinker.types.generic_event`: aliases `GenericEvent`, no code of its own."""
 
-from tinker.types.telemetry import GenericEvent
+from tinker.types._events import GenericEvent
 
 __all__ = ["GenericEvent"]

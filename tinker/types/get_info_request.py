@@ -1,5 +1,8 @@
-"""Official module path: re-exports GetInfoRequest."""
+"""Official import path `tinker.types.get_info_request`, no code of its own.
 
-from tinker.types.training import GetInfoRequest
+Aliases `GetInfoRequest`.
+"""
+
+from tinker.types._training import GetInfoRequest
 
 __all__ = ["GetInfoRequest"]

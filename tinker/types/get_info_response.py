@@ -1,5 +1,8 @@
-"""Official module path: re-exports GetInfoResponse, ModelData."""
+"""Official import path `tinker.types.get_info_response`, no code of its own.
 
-from tinker.types.training import GetInfoResponse, ModelData
+Aliases `GetInfoResponse`, `ModelData`.
+"""
+
+from tinker.types._training import GetInfoResponse, ModelData
 
 __all__ = ["GetInfoResponse", "ModelData"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports GetSamplerResponse."""
+"""Official import path `tinker.types.get_sampler_response`, no code of its own.
 
-from tinker.types.rest import GetSamplerResponse
+Aliases `GetSamplerResponse`.
+"""
+
+from tinker.types._rest import GetSamplerResponse
 
 __all__ = ["GetSamplerResponse"]

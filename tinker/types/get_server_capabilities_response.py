@@ -1,5 +1,8 @@
-"""Official module path: re-exports GetServerCapabilitiesResponse, SupportedModel."""
+"""Official import path `tinker.types.get_server_capabilities_response`, no code of its own.
 
-from tinker.types.session import GetServerCapabilitiesResponse, SupportedModel
+Aliases `GetServerCapabilitiesResponse`, `SupportedModel`.
+"""
+
+from tinker.types._service import GetServerCapabilitiesResponse, SupportedModel
 
 __all__ = ["GetServerCapabilitiesResponse", "SupportedModel"]

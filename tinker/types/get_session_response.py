@@ -1,5 +1,8 @@
-"""Official module path: re-exports GetSessionResponse."""
+"""Official import path `tinker.types.get_session_response`, no code of its own.
 
-from tinker.types.rest import GetSessionResponse
+Aliases `GetSessionResponse`.
+"""
+
+from tinker.types._rest import GetSessionResponse
 
 __all__ = ["GetSessionResponse"]

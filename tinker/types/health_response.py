@@ -1,5 +1,8 @@
-"""Official module path: re-exports HealthResponse."""
+"""Official import path `tinker.types.health_response`, no code of its own.
 
-from tinker.types.session import HealthResponse
+Aliases `HealthResponse`.
+"""
+
+from tinker.types._service import HealthResponse
 
 __all__ = ["HealthResponse"]

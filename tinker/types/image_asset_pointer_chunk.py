@@ -1,5 +1,8 @@
-"""Official module path: re-exports ImageAssetPointerChunk."""
+"""Official import path `tinker.types.image_asset_pointer_chunk`, no code of its own.
 
-from tinker.types.inputs import ImageAssetPointerChunk
+Aliases `ImageAssetPointerChunk`.
+"""
+
+from tinker.types._inputs import ImageAssetPointerChunk
 
 __all__ = ["ImageAssetPointerChunk"]

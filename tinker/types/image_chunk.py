@@ -1,5 +1,5 @@
-"""Official module path: re-exports ImageChunk."""
+"""Official import path `tinker.types.image_chunk`: aliases `ImageChunk`, no code of its own."""
 
-from tinker.types.inputs import ImageChunk
+from tinker.types._inputs import ImageChunk
 
 __all__ = ["ImageChunk"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports ListSessionsResponse."""
+"""Official import path `tinker.types.list_sessions_response`, no code of its own.
 
-from tinker.types.rest import ListSessionsResponse
+Aliases `ListSessionsResponse`.
+"""
+
+from tinker.types._rest import ListSessionsResponse
 
 __all__ = ["ListSessionsResponse"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports LoadWeightsRequest."""
+"""Official import path `tinker.types.load_weights_request`, no code of its own.
 
-from tinker.types.training import LoadWeightsRequest
+Aliases `LoadWeightsRequest`.
+"""
+
+from tinker.types._training import LoadWeightsRequest
 
 __all__ = ["LoadWeightsRequest"]

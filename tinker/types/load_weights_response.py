@@ -1,5 +1,8 @@
-"""Official module path: re-exports LoadWeightsResponse."""
+"""Official import path `tinker.types.load_weights_response`, no code of its own.
 
-from tinker.types.training import LoadWeightsResponse
+Aliases `LoadWeightsResponse`.
+"""
+
+from tinker.types._training import LoadWeightsResponse
 
 __all__ = ["LoadWeightsResponse"]

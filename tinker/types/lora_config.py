@@ -1,5 +1,5 @@
-"""Official module path: re-exports LoraConfig."""
+"""Official import path `tinker.types.lora_config`: aliases `LoraConfig`, no code of its own."""
 
-from tinker.types.training import LoraConfig
+from tinker.types._training import LoraConfig
 
 __all__ = ["LoraConfig"]

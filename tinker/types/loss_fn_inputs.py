@@ -1,5 +1,8 @@
-"""Official module path: re-exports LossFnInputs."""
+"""Official import path `tinker.types.loss_fn_inputs`, no code of its own.
 
-from tinker.types.inputs import LossFnInputs
+Aliases `LossFnInputs`.
+"""
+
+from tinker.types._inputs import LossFnInputs
 
 __all__ = ["LossFnInputs"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports LossFnOutput."""
+"""Official import path `tinker.types.loss_fn_output`, no code of its own.
 
-from tinker.types.inputs import LossFnOutput
+Aliases `LossFnOutput`.
+"""
+
+from tinker.types._inputs import LossFnOutput
 
 __all__ = ["LossFnOutput"]

@@ -1,5 +1,5 @@
-"""Official module path: re-exports LossFnType."""
+"""Official import path `tinker.types.loss_fn_type`: aliases `LossFnType`, no code of its own."""
 
-from tinker.types.losses import LossFnType
+from tinker.types._losses import LossFnType
 
 __all__ = ["LossFnType"]

@@ -1,5 +1,5 @@
-"""Official module path: re-exports ModelID."""
+"""Official import path `tinker.types.model_id`: aliases `ModelID`, no code of its own."""
 
-from tinker.types.futures import ModelID
+from tinker.types._retrieval import ModelID
 
 __all__ = ["ModelID"]

@@ -1,5 +1,5 @@
-"""Official module path: re-exports ModelInput."""
+"""Official import path `tinker.types.model_input`: aliases `ModelInput`, no code of its own."""
 
-from tinker.types.inputs import ModelInput
+from tinker.types._inputs import ModelInput
 
 __all__ = ["ModelInput"]

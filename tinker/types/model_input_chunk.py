@@ -1,5 +1,8 @@
-"""Official module path: re-exports ModelInputChunk."""
+"""Official import path `tinker.types.model_input_chunk`, no code of its own.
 
-from tinker.types.inputs import ModelInputChunk
+Aliases `ModelInputChunk`.
+"""
+
+from tinker.types._inputs import ModelInputChunk
 
 __all__ = ["ModelInputChunk"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports OptimStepRequest."""
+"""Official import path `tinker.types.optim_step_request`, no code of its own.
 
-from tinker.types.training import OptimStepRequest
+Aliases `OptimStepRequest`.
+"""
+
+from tinker.types._training import OptimStepRequest
 
 __all__ = ["OptimStepRequest"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports OptimStepResponse."""
+"""Official import path `tinker.types.optim_step_response`, no code of its own.
 
-from tinker.types.training import OptimStepResponse
+Aliases `OptimStepResponse`.
+"""
+
+from tinker.types._training import OptimStepResponse
 
 __all__ = ["OptimStepResponse"]

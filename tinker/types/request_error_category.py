@@ -1,4 +1,7 @@
-"""Official module path: re-exports RequestErrorCategory."""
+"""Official import path `tinker.types.request_error_category`, no code of its own.
+
+Aliases `RequestErrorCategory`.
+"""
 
 from tinker.errors import RequestErrorCategory
 

@@ -1,5 +1,8 @@
-"""Official module path: re-exports RequestFailedResponse."""
+"""Official import path `tinker.types.request_failed_response`, no code of its own.
 
-from tinker.types.futures import RequestFailedResponse
+Aliases `RequestFailedResponse`.
+"""
+
+from tinker.types._retrieval import RequestFailedResponse
 
 __all__ = ["RequestFailedResponse"]

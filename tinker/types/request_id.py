@@ -1,5 +1,5 @@
-"""Official module path: re-exports RequestID."""
+"""Official import path `tinker.types.request_id`: aliases `RequestID`, no code of its own."""
 
-from tinker.types.futures import RequestID
+from tinker.types._retrieval import RequestID
 
 __all__ = ["RequestID"]

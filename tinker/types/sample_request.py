@@ -1,5 +1,8 @@
-"""Official module path: re-exports SampleRequest."""
+"""Official import path `tinker.types.sample_request`, no code of its own.
 
-from tinker.types.sampling import SampleRequest
+Aliases `SampleRequest`.
+"""
+
+from tinker.types._sampling import SampleRequest
 
 __all__ = ["SampleRequest"]

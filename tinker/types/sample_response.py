@@ -1,5 +1,8 @@
-"""Official module path: re-exports SampleResponse."""
+"""Official import path `tinker.types.sample_response`, no code of its own.
 
-from tinker.types.sampling import SampleResponse
+Aliases `SampleResponse`.
+"""
+
+from tinker.types._sampling import SampleResponse
 
 __all__ = ["SampleResponse"]

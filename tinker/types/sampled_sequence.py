@@ -1,5 +1,8 @@
-"""Official module path: re-exports SampledSequence."""
+"""Official import path `tinker.types.sampled_sequence`, no code of its own.
 
-from tinker.types.sampling import SampledSequence
+Aliases `SampledSequence`.
+"""
+
+from tinker.types._sampling import SampledSequence
 
 __all__ = ["SampledSequence"]

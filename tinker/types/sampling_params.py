@@ -1,5 +1,8 @@
-"""Official module path: re-exports SamplingParams."""
+"""Official import path `tinker.types.sampling_params`, no code of its own.
 
-from tinker.types.sampling import SamplingParams
+Aliases `SamplingParams`.
+"""
+
+from tinker.types._sampling import SamplingParams
 
 __all__ = ["SamplingParams"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports SaveWeightsForSamplerRequest."""
+"""Official import path `tinker.types.save_weights_for_sampler_request`, no code of its own.
 
-from tinker.types.training import SaveWeightsForSamplerRequest
+Aliases `SaveWeightsForSamplerRequest`.
+"""
+
+from tinker.types._training import SaveWeightsForSamplerRequest
 
 __all__ = ["SaveWeightsForSamplerRequest"]

@@ -1,6 +1,9 @@
-"""Official module path: re-exports the save_weights_for_sampler results."""
+"""Official import path `tinker.types.save_weights_for_sampler_response`, no code of its own.
 
-from tinker.types.training import (
+Aliases `SaveWeightsForSamplerResponse`, `SaveWeightsForSamplerResponseInternal`.
+"""
+
+from tinker.types._training import (
     SaveWeightsForSamplerResponse,
     SaveWeightsForSamplerResponseInternal,
 )

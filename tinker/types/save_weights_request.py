@@ -1,5 +1,8 @@
-"""Official module path: re-exports SaveWeightsRequest."""
+"""Official import path `tinker.types.save_weights_request`, no code of its own.
 
-from tinker.types.training import SaveWeightsRequest
+Aliases `SaveWeightsRequest`.
+"""
+
+from tinker.types._training import SaveWeightsRequest
 
 __all__ = ["SaveWeightsRequest"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports SaveWeightsResponse."""
+"""Official import path `tinker.types.save_weights_response`, no code of its own.
 
-from tinker.types.training import SaveWeightsResponse
+Aliases `SaveWeightsResponse`.
+"""
+
+from tinker.types._training import SaveWeightsResponse
 
 __all__ = ["SaveWeightsResponse"]

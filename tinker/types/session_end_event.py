@@ -1,5 +1,8 @@
-"""Official module path: re-exports SessionEndEvent."""
+"""Official import path `tinker.types.session_end_event`, no code of its own.
 
-from tinker.types.telemetry import SessionEndEvent
+Aliases `SessionEndEvent`.
+"""
+
+from tinker.types._events import SessionEndEvent
 
 __all__ = ["SessionEndEvent"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports SessionHeartbeatRequest."""
+"""Official import path `tinker.types.session_heartbeat_request`, no code of its own.
 
-from tinker.types.session import SessionHeartbeatRequest
+Aliases `SessionHeartbeatRequest`.
+"""
+
+from tinker.types._service import SessionHeartbeatRequest
 
 __all__ = ["SessionHeartbeatRequest"]

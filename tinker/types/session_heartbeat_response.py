@@ -1,5 +1,8 @@
-"""Official module path: re-exports SessionHeartbeatResponse."""
+"""Official import path `tinker.types.session_heartbeat_response`, no code of its own.
 
-from tinker.types.session import SessionHeartbeatResponse
+Aliases `SessionHeartbeatResponse`.
+"""
+
+from tinker.types._service import SessionHeartbeatResponse
 
 __all__ = ["SessionHeartbeatResponse"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports SessionStartEvent."""
+"""Official import path `tinker.types.session_start_event`, no code of its own.
 
-from tinker.types.telemetry import SessionStartEvent
+Aliases `SessionStartEvent`.
+"""
+
+from tinker.types._events import SessionStartEvent
 
 __all__ = ["SessionStartEvent"]

@@ -1,5 +1,5 @@
-"""Official module path: re-exports Severity."""
+"""Official import path `tinker.types.severity`: aliases `Severity`, no code of its own."""
 
-from tinker.types.telemetry import Severity
+from tinker.types._events import Severity
 
 __all__ = ["Severity"]

@@ -1,5 +1,5 @@
-"""Official module path: re-exports StopReason."""
+"""Official import path `tinker.types.stop_reason`: aliases `StopReason`, no code of its own."""
 
-from tinker.types.sampling import StopReason
+from tinker.types._sampling import StopReason
 
 __all__ = ["StopReason"]

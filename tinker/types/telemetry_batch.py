@@ -1,5 +1,8 @@
-"""Official module path: re-exports TelemetryBatch."""
+"""Official import path `tinker.types.telemetry_batch`, no code of its own.
 
-from tinker.types.telemetry import TelemetryBatch
+Aliases `TelemetryBatch`.
+"""
+
+from tinker.types._events import TelemetryBatch
 
 __all__ = ["TelemetryBatch"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports TelemetryEvent."""
+"""Official import path `tinker.types.telemetry_event`, no code of its own.
 
-from tinker.types.telemetry import TelemetryEvent
+Aliases `TelemetryEvent`.
+"""
+
+from tinker.types._events import TelemetryEvent
 
 __all__ = ["TelemetryEvent"]

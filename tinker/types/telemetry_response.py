@@ -1,5 +1,8 @@
-"""Official module path: re-exports TelemetryResponse."""
+"""Official import path `tinker.types.telemetry_response`, no code of its own.
 
-from tinker.types.telemetry import TelemetryResponse
+Aliases `TelemetryResponse`.
+"""
+
+from tinker.types._events import TelemetryResponse
 
 __all__ = ["TelemetryResponse"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports TelemetrySendRequest."""
+"""Official import path `tinker.types.telemetry_send_request`, no code of its own.
 
-from tinker.types.telemetry import TelemetrySendRequest
+Aliases `TelemetrySendRequest`.
+"""
+
+from tinker.types._events import TelemetrySendRequest
 
 __all__ = ["TelemetrySendRequest"]

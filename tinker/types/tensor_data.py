@@ -1,5 +1,5 @@
-"""Official module path: re-exports TensorData."""
+"""Official import path `tinker.types.tensor_data`: aliases `TensorData`, no code of its own."""
 
-from tinker.types.tensors import TensorData
+from tinker.types._tensors import TensorData
 
 __all__ = ["TensorData"]

@@ -1,5 +1,5 @@
-"""Official module path: re-exports TensorDtype."""
+"""Official import path `tinker.types.tensor_dtype`: aliases `TensorDtype`, no code of its own."""
 
-from tinker.types.tensors import TensorDtype
+from tinker.types._tensors import TensorDtype
 
 __all__ = ["TensorDtype"]

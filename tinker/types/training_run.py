@@ -1,5 +1,5 @@
-"""Official module path: re-exports TrainingRun."""
+"""Official import path `tinker.types.training_run`: aliases `TrainingRun`, no code of its own."""
 
-from tinker.types.rest import TrainingRun
+from tinker.types._rest import TrainingRun
 
 __all__ = ["TrainingRun"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports TrainingRunsResponse."""
+"""Official import path `tinker.types.training_runs_response`, no code of its own.
 
-from tinker.types.rest import TrainingRunsResponse
+Aliases `TrainingRunsResponse`.
+"""
+
+from tinker.types._rest import TrainingRunsResponse
 
 __all__ = ["TrainingRunsResponse"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports TryAgainResponse."""
+"""Official import path `tinker.types.try_again_response`, no code of its own.
 
-from tinker.types.futures import TryAgainResponse
+Aliases `TryAgainResponse`.
+"""
+
+from tinker.types._retrieval import TryAgainResponse
 
 __all__ = ["TryAgainResponse"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports UnhandledExceptionEvent."""
+"""Official import path `tinker.types.unhandled_exception_event`, no code of its own.
 
-from tinker.types.telemetry import UnhandledExceptionEvent
+Aliases `UnhandledExceptionEvent`.
+"""
+
+from tinker.types._events import UnhandledExceptionEvent
 
 __all__ = ["UnhandledExceptionEvent"]

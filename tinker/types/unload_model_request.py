@@ -1,5 +1,8 @@
-"""Official module path: re-exports UnloadModelRequest."""
+"""Official import path `tinker.types.unload_model_request`, no code of its own.
 
-from tinker.types.training import UnloadModelRequest
+Aliases `UnloadModelRequest`.
+"""
+
+from tinker.types._training import UnloadModelRequest
 
 __all__ = ["UnloadModelRequest"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports UnloadModelResponse."""
+"""Official import path `tinker.types.unload_model_response`, no code of its own.
 
-from tinker.types.training import UnloadModelResponse
+Aliases `UnloadModelResponse`.
+"""
+
+from tinker.types._training import UnloadModelResponse
 
 __all__ = ["UnloadModelResponse"]

@@ -1,5 +1,8 @@
-"""Official module path: re-exports UntypedAPIFuture."""
+"""Official import path `tinker.types.untyped_api_future`, no code of its own.
 
-from tinker.types.futures import UntypedAPIFuture
+Aliases `UntypedAPIFuture`.
+"""
+
+from tinker.types._retrieval import UntypedAPIFuture
 
 __all__ = ["UntypedAPIFuture"]

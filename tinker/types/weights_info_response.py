@@ -1,5 +1,8 @@
-"""Official module path: re-exports WeightsInfoResponse."""
+"""Official import path `tinker.types.weights_info_response`, no code of its own.
 
-from tinker.types.rest import WeightsInfoResponse
+Aliases `WeightsInfoResponse`.
+"""
+
+from tinker.types._rest import WeightsInfoResponse
 
 __all__ = ["WeightsInfoResponse"]

@@ -23,7 +23,7 @@ def local_module() -> Iterator[Any]:
     """The tinker.local package; the process-wide shared server is closed after the test."""
     local = local_server_module()
     yield local
-    local.shared_server().close()
+    local.close_shared_server()
 
 
 @pytest.fixture

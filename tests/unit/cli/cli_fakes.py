@@ -1,16 +1,25 @@
-"""An in-memory stand-in for the SDK clients, injected into the CLI through its client factory."""
+"""The CLI suite's adapters over the shared fake service (tests/support/fake_service.py).
+
+The CLI gets real SDK clients talking to the fake service, which serves canned training runs,
+checkpoints, sessions and samples. The adapters record each call the CLI makes and can fail a
+named call with any exception (without a request), so that the CLI's error handling is tested
+too; everything else goes over the wire.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from concurrent.futures import Future
 from typing import Any
 
+from support.fake_service import FakeService, Recorded, Reply
+
+from tinker import _wire
 from tinker.cli.context import Connection
 from tinker.types import (
     Checkpoint,
-    CheckpointArchiveUrlResponse,
     CheckpointsListResponse,
     Cursor,
     GetSessionResponse,
@@ -20,6 +29,9 @@ from tinker.types import (
     TrainingRun,
     TrainingRunsResponse,
 )
+
+API_KEY = "tml-cli-tests"
+CHECKPOINT = r"/api/v1/training_runs/([^/]+)/checkpoints/(.+)"
 
 
 def ago(**delta: float) -> dt.datetime:
@@ -38,10 +50,14 @@ def checkpoint(run: str, kind: str, name: str, **fields: Any) -> Checkpoint:
     )
 
 
-def _done(value: Any) -> Future[Any]:
-    future: Future[Any] = Future()
-    future.set_result(value)
-    return future
+def _json(model: Any) -> Any:
+    """A model as the service sends it: every field, in JSON."""
+    return _wire.dump_model(model, mode="json")
+
+
+def _page(request: Recorded, default_limit: int) -> tuple[int, int]:
+    params = request.params
+    return int(params.get("limit", default_limit)), int(params.get("offset", 0))
 
 
 def _failed(exc: BaseException) -> Future[Any]:
@@ -50,77 +66,132 @@ def _failed(exc: BaseException) -> Future[Any]:
     return future
 
 
-class FakeRest:
-    """RestClient double: serves canned data, records calls, fails on request."""
+class SdkSession:
+    """One real ServiceClient on the fake service, made on first use and closed at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, http: FakeService) -> None:
+        self.http = http
+        self._service: Any = None
+
+    def service(self) -> Any:
+        if self._service is None:
+            from tinker.service_client import ServiceClient
+
+            self._service = ServiceClient(api_key=API_KEY, base_url=self.http.url, telemetry=False)
+        return self._service
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.close()
+
+
+class FakeRest:
+    """The CLI's RestClient: a real one, on `runs`, `checkpoints` and `sessions` served by the
+    fake service; `calls` records each call, `errors[name]` fails that call."""
+
+    def __init__(self, sdk: SdkSession) -> None:
+        self.sdk = sdk
         self.runs: list[TrainingRun] = []
         self.checkpoints: dict[str, list[Checkpoint]] = {}
         self.sessions: dict[str, GetSessionResponse] = {}
         self.archive_url = "http://127.0.0.1:1/never"
         self.errors: dict[str, BaseException] = {}
         self.calls: list[tuple[Any, ...]] = []
+        self._serve(sdk.http)
 
-    def _answer(self, method: str, args: tuple[Any, ...], value: Any) -> Future[Any]:
+    def _serve(self, http: FakeService) -> None:
+        http.route("GET", r"/api/v1/training_runs", self._list_runs)
+        http.route("GET", r"/api/v1/training_runs/([^/]+)", self._get_run)
+        http.route("GET", r"/api/v1/training_runs/([^/]+)/checkpoints", self._run_checkpoints)
+        http.route("GET", r"/api/v1/checkpoints", self._user_checkpoints)
+        http.route("GET", CHECKPOINT + "/archive", self._archive)
+        for method, suffix in (("DELETE", ""), ("POST", "/publish"), ("DELETE", "/publish")):
+            http.route(method, CHECKPOINT + re.escape(suffix), lambda *_: Reply(200, None))
+        http.route("PUT", CHECKPOINT + "/ttl", lambda *_: Reply(200, None))
+        http.route("GET", r"/api/v1/sessions", self._list_sessions)
+        http.route("GET", r"/api/v1/sessions/([^/]+)", self._get_session)
+
+    # -- what the service answers --------------------------------------------------------------
+
+    def _list_runs(self, request: Recorded) -> Any:
+        limit, offset = _page(request, 20)
+        cursor = Cursor(offset=offset, limit=limit, total_count=len(self.runs))
+        page = self.runs[offset : offset + limit]
+        return _json(TrainingRunsResponse(training_runs=page, cursor=cursor))
+
+    def _get_run(self, _request: Recorded, run_id: str) -> Any:
+        match = [r for r in self.runs if r.training_run_id == run_id]
+        return _json(match[0]) if match else Reply(404, {"detail": "no such run"})
+
+    def _run_checkpoints(self, _request: Recorded, run_id: str) -> Any:
+        found = list(self.checkpoints.get(run_id, []))
+        return _json(CheckpointsListResponse(checkpoints=found))
+
+    def _user_checkpoints(self, request: Recorded) -> Any:
+        limit, offset = _page(request, 100)
+        everything = sorted(
+            (c for cs in self.checkpoints.values() for c in cs),
+            key=lambda c: c.time,
+            reverse=True,
+        )
+        cursor = Cursor(offset=offset, limit=limit, total_count=len(everything))
+        page = everything[offset : offset + limit]
+        return _json(CheckpointsListResponse(checkpoints=page, cursor=cursor))
+
+    def _archive(self, *_: Any) -> Reply:
+        return Reply(302, None, {"Location": self.archive_url})
+
+    def _list_sessions(self, request: Recorded) -> Any:
+        limit, offset = _page(request, 20)
+        return _json(ListSessionsResponse(sessions=list(self.sessions)[offset : offset + limit]))
+
+    def _get_session(self, _request: Recorded, session_id: str) -> Any:
+        found = self.sessions.get(session_id)
+        return _json(found) if found is not None else Reply(404, {"detail": "no such session"})
+
+    # -- what the CLI calls ----------------------------------------------------------------------
+
+    def _call(self, method: str, *args: Any) -> Future[Any]:
         self.calls.append((method, *args))
         if method in self.errors:
             return _failed(self.errors[method])
-        return _done(value)
-
-    def _all_checkpoints(self) -> list[Checkpoint]:
-        found = [c for cs in self.checkpoints.values() for c in cs]
-        return sorted(found, key=lambda c: c.time, reverse=True)
+        future: Future[Any] = getattr(self.sdk.service().create_rest_client(), method)(*args)
+        return future
 
     def list_training_runs(self, limit: int = 20, offset: int = 0) -> Future[Any]:
-        page = self.runs[offset : offset + limit]
-        cursor = Cursor(offset=offset, limit=limit, total_count=len(self.runs))
-        response = TrainingRunsResponse(training_runs=page, cursor=cursor)
-        return self._answer("list_training_runs", (limit, offset), response)
+        return self._call("list_training_runs", limit, offset)
 
     def get_training_run(self, training_run_id: str) -> Future[Any]:
-        match = [r for r in self.runs if r.training_run_id == training_run_id]
-        return self._answer("get_training_run", (training_run_id,), match[0] if match else None)
+        return self._call("get_training_run", training_run_id)
 
     def list_checkpoints(self, training_run_id: str) -> Future[Any]:
-        response = CheckpointsListResponse(
-            checkpoints=list(self.checkpoints.get(training_run_id, []))
-        )
-        return self._answer("list_checkpoints", (training_run_id,), response)
+        return self._call("list_checkpoints", training_run_id)
 
     def list_user_checkpoints(self, limit: int = 100, offset: int = 0) -> Future[Any]:
-        everything = self._all_checkpoints()
-        response = CheckpointsListResponse(
-            checkpoints=everything[offset : offset + limit],
-            cursor=Cursor(offset=offset, limit=limit, total_count=len(everything)),
-        )
-        return self._answer("list_user_checkpoints", (limit, offset), response)
+        return self._call("list_user_checkpoints", limit, offset)
 
     def get_checkpoint_archive_url_from_tinker_path(self, tinker_path: str) -> Future[Any]:
-        response = CheckpointArchiveUrlResponse(
-            url=self.archive_url, expires=ago(minutes=-15)
-        )
-        return self._answer("get_checkpoint_archive_url_from_tinker_path", (tinker_path,), response)
+        return self._call("get_checkpoint_archive_url_from_tinker_path", tinker_path)
 
     def delete_checkpoint_from_tinker_path(self, tinker_path: str) -> Future[Any]:
-        return self._answer("delete_checkpoint_from_tinker_path", (tinker_path,), None)
+        return self._call("delete_checkpoint_from_tinker_path", tinker_path)
 
     def publish_checkpoint_from_tinker_path(self, tinker_path: str) -> Future[Any]:
-        return self._answer("publish_checkpoint_from_tinker_path", (tinker_path,), None)
+        return self._call("publish_checkpoint_from_tinker_path", tinker_path)
 
     def unpublish_checkpoint_from_tinker_path(self, tinker_path: str) -> Future[Any]:
-        return self._answer("unpublish_checkpoint_from_tinker_path", (tinker_path,), None)
+        return self._call("unpublish_checkpoint_from_tinker_path", tinker_path)
 
     def set_checkpoint_ttl_from_tinker_path(
         self, tinker_path: str, ttl_seconds: int | None
     ) -> Future[Any]:
-        return self._answer("set_checkpoint_ttl_from_tinker_path", (tinker_path, ttl_seconds), None)
+        return self._call("set_checkpoint_ttl_from_tinker_path", tinker_path, ttl_seconds)
 
     def list_sessions(self, limit: int = 20, offset: int = 0) -> Future[Any]:
-        page = list(self.sessions)[offset : offset + limit]
-        return self._answer("list_sessions", (limit, offset), ListSessionsResponse(sessions=page))
+        return self._call("list_sessions", limit, offset)
 
     def get_session(self, session_id: str) -> Future[Any]:
-        return self._answer("get_session", (session_id,), self.sessions.get(session_id))
+        return self._call("get_session", session_id)
 
 
 class FakeClients:
@@ -164,11 +235,22 @@ class CharTokenizer:
 
 
 class FakeSampler:
-    """SamplingClient double: answers each sample call with canned sequences."""
+    """The CLI's SamplingClient: a real one whose samples the fake service answers with
+    `sequences`; `calls` records each sample call; its tokenizer is CharTokenizer."""
 
-    def __init__(self, sequences: list[SampledSequence]) -> None:
+    def __init__(self, sdk: SdkSession, sequences: list[SampledSequence]) -> None:
         self.sequences = sequences
         self.calls: list[dict[str, Any]] = []
+        self.client: Any = None
+        sdk.http.future("/api/v1/asample", self._answer)
+        sdk.http.direct(
+            "POST",
+            "/api/v1/create_sampling_session",
+            lambda b: {"sampling_session_id": f"S:sample:{b['sampling_session_seq_id']}"},
+        )
+
+    def _answer(self, body: Any) -> Any:
+        return _json(SampleResponse(sequences=self.sequences[: body["num_samples"]]))
 
     def get_tokenizer(self) -> CharTokenizer:
         return CharTokenizer()
@@ -177,16 +259,20 @@ class FakeSampler:
         self.calls.append(
             {"prompt": prompt, "num_samples": num_samples, "sampling_params": sampling_params}
         )
-        return _done(SampleResponse(sequences=self.sequences[:num_samples]))
+        future: Future[Any] = self.client.sample(prompt, num_samples, sampling_params)
+        return future
 
 
-class FakeService:
-    """ServiceClient double: hands out one FakeSampler and records how it was asked for."""
+class FakeServiceClient:
+    """The CLI's ServiceClient: real sampling clients, handed out as the one FakeSampler;
+    `created` records how they were asked for."""
 
-    def __init__(self, sampler: FakeSampler) -> None:
+    def __init__(self, sdk: SdkSession, sampler: FakeSampler) -> None:
+        self.sdk = sdk
         self.sampler = sampler
         self.created: list[dict[str, Any]] = []
 
     def create_sampling_client(self, **kwargs: Any) -> FakeSampler:
         self.created.append(kwargs)
+        self.sampler.client = self.sdk.service().create_sampling_client(**kwargs)
         return self.sampler

@@ -1,10 +1,14 @@
+"""Fixtures of the CLI tests: the CLI run in-process on real clients of the shared fake."""
+
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import attrs
 import pytest
-from cli_fakes import FakeClients, FakeRest
+from cli_fakes import FakeClients, FakeRest, SdkSession
+from support.fake_service import FakeService
 
 from tinker.cli import main
 from tinker.cli.context import Context
@@ -45,5 +49,19 @@ class Cli:
 
 
 @pytest.fixture
-def cli() -> Cli:
-    return Cli(FakeClients(FakeRest()))
+def sdk() -> Iterator[SdkSession]:
+    """A ServiceClient (made on first use) on a fresh fake service."""
+    with FakeService() as http:
+        session = SdkSession(http)
+        yield session
+        session.close()
+
+
+@pytest.fixture
+def rest(sdk: SdkSession) -> FakeRest:
+    return FakeRest(sdk)
+
+
+@pytest.fixture
+def cli(rest: FakeRest) -> Cli:
+    return Cli(FakeClients(rest))

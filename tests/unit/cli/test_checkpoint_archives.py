@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from cli_fakes import FakeClients, FakeRest, TtyBuffer
+from cli_fakes import FakeClients, FakeRest, SdkSession, TtyBuffer
 from conftest import Cli
 
 from tinker.checkpoints import (
@@ -153,8 +153,8 @@ def server() -> Iterator[_ArchiveServer]:
 
 
 @pytest.fixture
-def rest(server: _ArchiveServer) -> FakeRest:
-    fake = FakeRest()
+def rest(sdk: SdkSession, server: _ArchiveServer) -> FakeRest:
+    fake = FakeRest(sdk)
     fake.archive_url = server.url
     return fake
 

@@ -63,10 +63,9 @@ def _run_with_stderr(stderr: io.StringIO, rest: FakeRest, *argv: str) -> int:
 
 
 def test_traceback_only_on_a_terminal_or_with_debug_logging(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, rest: FakeRest
 ) -> None:
     monkeypatch.delenv("TINKER_LOG", raising=False)
-    rest = FakeRest()
     rest.errors["get_session"] = RuntimeError("kaput")
     plain, tty, debug = io.StringIO(), TtyBuffer(), io.StringIO()
     assert _run_with_stderr(plain, rest, "session", "info", "s") == 1
@@ -81,10 +80,9 @@ def test_traceback_only_on_a_terminal_or_with_debug_logging(
         )
 
 
-def test_the_api_key_is_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_api_key_is_never_printed(monkeypatch: pytest.MonkeyPatch, rest: FakeRest) -> None:
     monkeypatch.setenv("TINKER_API_KEY", "tml-from-env")
     monkeypatch.setenv("TINKER_LOG", "debug")
-    rest = FakeRest()
     rest.errors["get_session"] = errors.AuthenticationError(
         "Error code: 401 - bad key tml-from-env / tml-explicit", status_code=401
     )
@@ -125,8 +123,10 @@ def test_usage_errors_exit_2_with_argparse_message() -> None:
     assert "unrecognized arguments: --bogus" in result.stderr
 
 
-def test_no_traceback_for_the_clis_own_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_traceback_for_the_clis_own_messages(
+    monkeypatch: pytest.MonkeyPatch, rest: FakeRest
+) -> None:
     monkeypatch.delenv("TINKER_LOG", raising=False)
     err = TtyBuffer()
-    assert _run_with_stderr(err, FakeRest(), "checkpoint", "info", "tinker://r/weights/x") == 1
+    assert _run_with_stderr(err, rest, "checkpoint", "info", "tinker://r/weights/x") == 1
     assert err.getvalue() == "Error: checkpoint not found: tinker://r/weights/x\n"

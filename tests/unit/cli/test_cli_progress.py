@@ -36,8 +36,7 @@ def test_bytes_without_a_total_and_disabled_display() -> None:
     assert quiet.getvalue() == ""
 
 
-def test_paging_shows_progress_on_a_terminal_but_not_when_piped() -> None:
-    rest = FakeRest()
+def test_paging_shows_progress_on_a_terminal_but_not_when_piped(rest: FakeRest) -> None:
     rest.checkpoints = {"r": [checkpoint("r", "training", f"{i}") for i in range(1500)]}
     outputs = []
     for stderr in (TtyBuffer(), io.StringIO()):

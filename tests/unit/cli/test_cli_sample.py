@@ -4,7 +4,7 @@ import json
 import pathlib
 
 import pytest
-from cli_fakes import FakeClients, FakeRest, FakeSampler, FakeService
+from cli_fakes import FakeClients, FakeRest, FakeSampler, FakeServiceClient, SdkSession
 from conftest import Cli
 
 from tinker import types
@@ -17,18 +17,18 @@ SEQUENCES = [
 
 
 @pytest.fixture
-def sampler() -> FakeSampler:
-    return FakeSampler(list(SEQUENCES))
+def sampler(sdk: SdkSession) -> FakeSampler:
+    return FakeSampler(sdk, list(SEQUENCES))
 
 
 @pytest.fixture
-def service(sampler: FakeSampler) -> FakeService:
-    return FakeService(sampler)
+def service(sdk: SdkSession, sampler: FakeSampler) -> FakeServiceClient:
+    return FakeServiceClient(sdk, sampler)
 
 
 @pytest.fixture
-def scli(service: FakeService) -> Cli:
-    return Cli(FakeClients(FakeRest(), service))
+def scli(rest: FakeRest, service: FakeServiceClient) -> Cli:
+    return Cli(FakeClients(rest, service))
 
 
 def _params(sampler: FakeSampler) -> types.SamplingParams:
@@ -38,7 +38,7 @@ def _params(sampler: FakeSampler) -> types.SamplingParams:
 
 
 def test_text_prompt_prints_the_decoded_completion(
-    scli: Cli, service: FakeService, sampler: FakeSampler
+    scli: Cli, service: FakeServiceClient, sampler: FakeSampler
 ) -> None:
     result = scli("sample", "--base-model", "tinker-local/tiny", "--prompt", "Hello")
     assert (result.code, result.out, result.err) == (0, " world\n", "")
@@ -52,7 +52,7 @@ def test_text_prompt_prints_the_decoded_completion(
 
 
 def test_every_sampling_option_is_passed(
-    scli: Cli, service: FakeService, sampler: FakeSampler
+    scli: Cli, service: FakeServiceClient, sampler: FakeSampler
 ) -> None:
     argv = [
         "sample", "--model-path", "tinker://run-1/sampler_weights/s", "--prompt-tokens", "1, 2,3",

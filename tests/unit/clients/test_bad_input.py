@@ -7,11 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.fake_service import FakeService
 
 from tinker import types
 from tinker.service_client import NoTrainableLayersError
-
-from .conftest import FakeService
 
 
 def _datum(**inputs: Any) -> types.Datum:

@@ -8,10 +8,9 @@ import datetime
 from typing import Any
 
 import pytest
+from support.fake_service import FakeService, Reply
 
 from tinker._futures import APIFuture
-
-from .conftest import FakeService, Reply
 
 CHECKPOINT = {
     "checkpoint_id": "weights/0001",

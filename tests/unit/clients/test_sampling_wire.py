@@ -6,11 +6,12 @@ import pickle
 from typing import Any
 
 import pytest
+from support.fake_service import FakeService, Reply
 
 from tinker import types
 from tinker._retry import RetryConfig
 
-from .conftest import API_KEY, FakeService, Reply
+from .conftest import API_KEY
 
 SAMPLE = {
     "sequences": [{"tokens": [5, 6], "logprobs": [-0.5, -0.25], "stop_reason": "length"}],
@@ -56,7 +57,7 @@ def test_sample_body_and_header(fake: FakeService, sampler: Any) -> None:
     sampler.sample(prompt, 1, types.SamplingParams()).result(timeout=10)
     assert response.sequences[0].tokens == [5, 6]
     assert response.sequences[0].stop_reason == "length"
-    calls = fake.requests_to("/api/v1/asample")
+    calls = fake.seen("/api/v1/asample")
     assert [c.body for c in calls] == [
         {
             "num_samples": 2,
@@ -96,7 +97,7 @@ def test_compute_logprobs(fake: FakeService, sampler: Any) -> None:
 def test_429_backs_off_and_resubmits_with_a_new_seq_id(fake: FakeService, sampler: Any) -> None:
     answers = iter([Reply(429, {"detail": "slow down"})])
     fake.direct("POST", "/api/v1/asample", lambda _b: next(answers, {"request_id": "ok"}))
-    fake.script("ok", [Reply(body=SAMPLE)])
+    fake.script_polls("ok", [Reply(body=SAMPLE)])
     result = sampler.sample(types.ModelInput.from_ints([1]), 1, types.SamplingParams())
     assert result.result(timeout=10).sequences[0].tokens == [5, 6]
     assert [b["seq_id"] for b in fake.bodies("/api/v1/asample")] == [0, 1]
@@ -133,11 +134,11 @@ def test_pickle_reattaches_without_a_new_session(fake: FakeService, sampler: Any
     clone = pickle.loads(blob)
     assert clone.sampling_session_id == sampler.sampling_session_id
     assert clone.holder is sampler.holder  # same process: the open runtime is reused
-    assert len(fake.requests_to("/api/v1/create_session")) == 1
+    assert len(fake.seen("/api/v1/create_session")) == 1
 
 
 def test_queue_state_warning_is_debounced(sampler: Any, caplog: pytest.LogCaptureFixture) -> None:
-    from tinker._futures import QueueState
+    from tinker._poller import QueueState
 
     with caplog.at_level("WARNING", logger="tinker"):
         sampler.on_queue_state_change(QueueState.ACTIVE)
@@ -187,7 +188,7 @@ def test_get_tokenizer_asks_for_the_base_model_when_unknown(
     client = SamplingClient(service.holder, sampling_session_id="S:sample:7")
     assert client.get_tokenizer().encode("y x") == [1, 0]
     assert client.get_tokenizer() is client.get_tokenizer()
-    assert len(fake.requests_to("/api/v1/samplers/S:sample:7")) == 1
+    assert len(fake.seen("/api/v1/samplers/S:sample:7")) == 1
 
 
 def test_retries_still_fire_in_a_forked_child(fake: FakeService, service: Any) -> None:

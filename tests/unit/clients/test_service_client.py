@@ -7,16 +7,17 @@ import logging
 from typing import Any
 
 import pytest
+from support.fake_service import FakeService
 
 from tinker import types
 from tinker.errors import TinkerError
 from tinker.service_client import ServiceClient
 
-from .conftest import API_KEY, FakeService
+from .conftest import API_KEY
 
 
 def test_session_creation_body_and_headers(fake: FakeService, service: ServiceClient) -> None:
-    (call,) = fake.requests_to("/api/v1/create_session")
+    (call,) = fake.seen("/api/v1/create_session")
     assert call.body == {"tags": [], "user_metadata": {}, "sdk_version": "0.5.1"}
     assert call.headers["X-API-Key"] == API_KEY
     assert service.session_id == "S"
@@ -30,12 +31,12 @@ def test_user_metadata_and_default_headers(
     with ServiceClient(
         {"who": "me"},
         api_key=API_KEY,
-        base_url=fake.base_url,
+        base_url=fake.url,
         default_headers={"X-Extra": "1"},
         telemetry=False,
     ):
         pass
-    (call,) = fake.requests_to("/api/v1/create_session")
+    (call,) = fake.seen("/api/v1/create_session")
     assert call.body["user_metadata"] == {"who": "me"}
     assert call.headers["X-Extra"] == "1"
 
@@ -45,8 +46,8 @@ def test_missing_api_key_is_a_tinker_error(
 ) -> None:
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
     with pytest.raises(TinkerError, match="API key"):
-        ServiceClient(base_url=fake.base_url)
-    assert fake.calls == []
+        ServiceClient(base_url=fake.url)
+    assert fake.requests == []
 
 
 def test_capabilities(fake: FakeService, service: ServiceClient) -> None:
@@ -125,7 +126,7 @@ def test_sync_call_inside_a_loop_works_and_warns_once(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("tinker._sync._warned", set())
+    monkeypatch.setattr("tinker._twins._warned", set())
     fake.direct("GET", "/api/v1/get_server_capabilities", lambda _b: {"supported_models": []})
 
     async def inside() -> None:
@@ -143,7 +144,7 @@ def test_close_is_idempotent_and_context_manager_closes(
     fake: FakeService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
-    with ServiceClient(api_key=API_KEY, base_url=fake.base_url, telemetry=False) as client:
+    with ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False) as client:
         runtime = client.holder
     assert runtime.closed
     client.close()
@@ -153,7 +154,7 @@ def test_close_is_idempotent_and_context_manager_closes(
 def test_config_and_settings_are_exclusive(fake: FakeService) -> None:
     from tinker.config import ClientConfig
 
-    config = ClientConfig(api_key=API_KEY, base_url=fake.base_url, telemetry=False)
+    config = ClientConfig(api_key=API_KEY, base_url=fake.url, telemetry=False)
     with pytest.raises(TypeError, match="either config"):
         ServiceClient(config=config, timeout=3.0)
     with ServiceClient(config=config) as client:
@@ -163,11 +164,11 @@ def test_config_and_settings_are_exclusive(fake: FakeService) -> None:
 def test_constructor_inside_a_loop_warns_with_advice(
     fake: FakeService, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("tinker._sync._warned", set())
+    monkeypatch.setattr("tinker._twins._warned", set())
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
 
     async def inside() -> str:
-        with ServiceClient(api_key=API_KEY, base_url=fake.base_url, telemetry=False) as client:
+        with ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False) as client:
             return client.session_id
 
     with caplog.at_level(logging.WARNING, logger="tinker"):

@@ -6,11 +6,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.fake_service import FakeService
 
 from tinker import types
 from tinker._custom_loss import numpy_loss
-
-from .conftest import FakeService
 
 
 def _datum(n: int = 3, offset: int = 0) -> types.Datum:
@@ -81,9 +80,9 @@ def test_create_model_body_and_model_seq_ids(fake: FakeService, service: Any) ->
             },
         },
     ]
-    polls = fake.requests_to("/api/v1/retrieve_future")
+    polls = fake.seen("/api/v1/retrieve_future")
     assert polls[0].headers["X-Tinker-Request-Type"] == "CreateModel"
-    assert fake.requests_to("/api/v1/create_model")[0].headers["X-API-Key"]
+    assert fake.seen("/api/v1/create_model")[0].headers["X-API-Key"]
 
 
 def test_130_datums_go_out_as_128_and_2_then_optim_step(
@@ -124,17 +123,17 @@ def test_forward_uses_forward_input(fb_service: FakeService, trainer: Any) -> No
     assert set(body) == {"forward_input", "model_id", "seq_id"}
     assert body["forward_input"]["loss_fn_config"] == {"x": 1.0}
     assert body["seq_id"] == 1
-    polls = fb_service.requests_to("/api/v1/retrieve_future")
+    polls = fb_service.seen("/api/v1/retrieve_future")
     assert polls[-1].headers["X-Tinker-Request-Type"] == "Forward"
 
 
 def test_empty_batch_resolves_locally(fake: FakeService, trainer: Any) -> None:
-    before = len(fake.calls)
+    before = len(fake.requests)
     result = trainer.forward_backward([], "cross_entropy").result(timeout=1)
     assert result.loss_fn_output_type == ""
     assert result.loss_fn_outputs == []
     assert result.metrics == {}
-    assert len(fake.calls) == before
+    assert len(fake.requests) == before
 
 
 def test_checkpoint_operations_bodies(fake: FakeService, trainer: Any) -> None:
@@ -200,7 +199,7 @@ def test_failed_submit_does_not_block_later_ones(fake: FakeService, trainer: Any
 
 
 def _bad_request() -> Any:
-    from .conftest import Reply
+    from support.fake_service import Reply
 
     return Reply(400, {"detail": "bad"})
 
@@ -268,11 +267,11 @@ def test_get_tokenizer_uses_the_tokenizer_id_of_get_info(
     tokenizer = trainer.get_tokenizer()
     assert tokenizer.encode("b a") == [1, 0]
     assert trainer.get_tokenizer() is tokenizer
-    assert len(fake.requests_to("/api/v1/get_info")) == 1
+    assert len(fake.seen("/api/v1/get_info")) == 1
 
 
 def test_training_queue_state_warning(trainer: Any, caplog: pytest.LogCaptureFixture) -> None:
-    from tinker._futures import QueueState
+    from tinker._poller import QueueState
 
     with caplog.at_level("WARNING", logger="tinker"):
         trainer.on_queue_state_change(QueueState.PAUSED_CAPACITY)

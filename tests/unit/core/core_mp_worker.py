@@ -6,18 +6,30 @@ import os
 import threading
 from typing import Any
 
-from tinker._futures import chain
-from tinker._runtime import Runtime, Traffic
+from tinker._calls import ApiCall
+from tinker._futures import flatten
+from tinker._runtime import Runtime
+from tinker._session import attach
+from tinker._transport import Traffic
 
 
 def use_runtime(runtime: Runtime, n: int) -> dict[str, Any]:
     """Make an immediate call and a polled call through `runtime`; report what the child saw."""
-    again = Runtime.attach(runtime.config, runtime.session_id)
-    immediate = runtime.call(Traffic.TRAIN, "GET", f"/api/v1/items/{n}")
-    submitted = runtime.spawn(
-        lambda: runtime.call(Traffic.SAMPLE, "POST", "/api/v1/asample", body={"n": n})["request_id"]
+    again = attach(runtime.config, runtime.session_id)
+    immediate = runtime.call(
+        ApiCall(traffic=Traffic.TRAIN, method="GET", path=f"/api/v1/items/{n}")
     )
-    polled = chain(submitted, lambda rid: runtime.track(rid, "Sample", None)).result(timeout=20)
+    asample = ApiCall(
+        traffic=Traffic.SAMPLE,
+        method="POST",
+        path="/api/v1/asample",
+        body={"n": n},
+        poll_as="Sample",
+    )
+    # blocking work of the child's blocking pool, waiting on the child's submit pool and poller
+    polled = runtime.spawn(lambda: flatten(runtime.submit(asample)).result(timeout=20)).result(
+        timeout=20
+    )
     heartbeats = [t for t in threading.enumerate() if t.name == "tinker-heartbeat"]
     return {
         "pid": os.getpid(),

@@ -8,7 +8,16 @@ import threading
 
 import pytest
 
-from tinker._futures import APIFuture, chain, combine, completed, failed, transform
+from tinker._futures import (
+    APIFuture,
+    chain,
+    combine,
+    completed,
+    failed,
+    flatten,
+    queued,
+    transform,
+)
 
 
 def resolve_later(future: APIFuture[int], value: int, delay: float = 0.01) -> None:
@@ -140,3 +149,24 @@ def test_resolving_a_cancelled_future_is_harmless() -> None:
     resolve(future, 1)
     reject(future, ValueError())
     assert future.cancelled()
+
+
+def test_flatten_follows_the_future_a_submit_resolves_to() -> None:
+    submit: APIFuture[APIFuture[int]] = APIFuture()
+    inner: APIFuture[int] = APIFuture("req-8")
+    result = flatten(submit)
+    submit.set_result(inner)
+    assert result.request_id == "req-8" and not result.done()
+    inner.set_exception(KeyError("late"))
+    assert isinstance(result.exception(0), KeyError)
+
+
+def test_queued_results_keep_their_submits_through_transform() -> None:
+    submit: APIFuture[APIFuture[int]] = APIFuture()
+    result = queued(flatten(submit), [submit])
+    assert result._submits == (submit,)
+    doubled = transform(result, lambda value: 2 * value)
+    assert doubled._submits == (submit,)
+    submit.set_result(completed(4))
+    assert doubled.result(0) == 8
+    assert transform(completed(1), str)._submits == ()

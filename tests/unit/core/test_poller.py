@@ -1,4 +1,4 @@
-"""The poller: every outcome of PROTOCOL.md 4.3, poll headers, back-off, bounded workers."""
+"""The poller: every outcome of a poll, poll headers, back-off, bounded workers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tinker._futures import APIFuture, Poller, QueueState, QueueStateObserver
-from tinker._http import Reply
+from tinker._futures import APIFuture
+from tinker._poller import Poller, PollJob, QueueState, QueueStateObserver
+from tinker._transport import Reply
 from tinker.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -149,19 +150,23 @@ def test_connection_errors_back_off_exponentially_and_reset_on_a_response() -> N
     )  # fmt: skip
     poller = Poller(sender, max_workers=1)
     job_future: APIFuture[Any] = APIFuture("r")
-    from tinker._futures import _PollJob
-
-    job = _PollJob(
+    job = PollJob(
         future=job_future,
         request_id="r",
         request_type="Forward",
         structure=lambda body: body,
         type_name="dict",
-        observer=None,
-        on_expired=None,
-        roundtrip=None,
     )
-    delays = [poller._poll_once(job) for _ in range(6)]
+
+    def poll_once() -> float | None:
+        """The pause before the next poll (None: resolved)."""
+        try:
+            job_future.set_result(poller.poll_once(job))
+        except Exception as exc:
+            return job.pause_after(exc)
+        return None
+
+    delays = [poll_once() for _ in range(6)]
     assert delays == [1.0, 2.0, 4.0, 0.0, 1.0, None]
     assert job_future.result(0) == {"done": True}
 
@@ -170,13 +175,13 @@ def test_cancelled_future_is_dropped_without_polling() -> None:
     sender = ScriptedSender()
     poller = Poller(sender, max_workers=1)
     gate = threading.Event()
-    poller._cond.acquire()  # hold the queue so the job cannot be taken yet
+    poller.pool._cond.acquire()  # hold the queue so the job cannot be taken yet
     try:
         future = poller.track("r", "Forward", lambda b: b)
         future.cancel()
         gate.set()
     finally:
-        poller._cond.release()
+        poller.pool._cond.release()
     for _ in range(100):
         if poller.pending == 0:
             break

@@ -8,8 +8,8 @@ from typing import Any, Literal, Union
 import attrs
 
 from tinker.types._base import WireModel, wire
-from tinker.types.losses import INPUT_KEY_DTYPES
-from tinker.types.tensors import TensorData, is_numpy_array, is_torch_tensor
+from tinker.types._losses import INPUT_KEY_DTYPES
+from tinker.types._tensors import TensorData, is_numpy_array, is_torch_tensor
 
 __all__ = [
     "Datum",

@@ -8,7 +8,7 @@ import attrs
 
 from tinker.errors import RequestErrorCategory
 from tinker.types._base import WireModel, wire
-from tinker.types.training import (
+from tinker.types._training import (
     CreateModelResponse,
     ForwardBackwardOutput,
     LoadWeightsResponse,

@@ -8,7 +8,7 @@ from typing import Literal
 import attrs
 
 from tinker.types._base import WireModel, wire
-from tinker.types.inputs import ModelInput
+from tinker.types._inputs import ModelInput
 
 __all__ = [
     "CreateSamplingSessionRequest",

@@ -1,21 +1,20 @@
-"""Transport: one HTTP request in, a parsed reply or a typed error out.
+"""Transport: one `HttpRequest` in, one `Reply` (any status) or a typed connection error out.
 
 One `requests.Session` per traffic kind (its own keep-alive connection pool, sized from the
-config), the protocol's headers on every request (PROTOCOL.md 1.3), and the transport retry
-layer (PROTOCOL.md 10.1) with one idempotency key per logical call. Header values that carry
-secrets never reach a log line.
+config), and the protocol's headers on every request: the API key, the platform headers, the
+read timeout, and for every method but GET the JSON content type and an idempotency key
+(`stainless-python-retry-<uuid>`, reused by the retries of one call, with their count in
+`x-stainless-retry-count`). Retrying is not done here: `tinker._retry` runs the attempts.
+Header values that carry secrets never reach a log line.
 """
 
 from __future__ import annotations
 
 import enum
 import importlib
-import json
 import logging
 import os
 import platform
-import random
-import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
@@ -30,7 +29,7 @@ import urllib3
 import urllib3.exceptions
 import urllib3.util
 
-from tinker._retry import TRANSPORT_BACKOFF, retry_after_seconds, should_retry_response
+from tinker import _wire
 from tinker.config import LOCAL_BASE_URL, ClientConfig
 from tinker.errors import (
     APIConnectionError,
@@ -39,7 +38,7 @@ from tinker.errors import (
     status_error,
 )
 
-__all__ = ["Reply", "Traffic", "Transport", "encode_json", "json_body", "platform_headers"]
+__all__ = ["HttpRequest", "Reply", "Traffic", "Transport", "platform_headers"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +56,20 @@ class Traffic(enum.Enum):
 
 
 @attrs.frozen
+class HttpRequest:
+    """One HTTP exchange, ready to send: the body is already encoded (JSON bytes or None)."""
+
+    traffic: Traffic
+    method: str
+    path: str
+    content: bytes | None = None
+    params: Mapping[str, object] | None = None
+    headers: Mapping[str, str] | None = None
+    timeout: float | None = None  # read timeout in seconds; None: the config's
+    allow_redirects: bool = False
+
+
+@attrs.frozen
 class Reply:
     """One HTTP response: status, headers and the body (parsed JSON, raw text, or None)."""
 
@@ -66,13 +79,22 @@ class Reply:
     is_json: bool
     url: str
 
+    def raise_for_status(self) -> Reply:
+        """This reply, or the `status_error` of its status when that is 400 or more."""
+        if self.status_code >= 400:
+            raise status_error(self.status_code, self.body, response=self)
+        return self
 
-def encode_json(obj: object) -> bytes:
-    """Compact UTF-8 JSON; NaN and infinities are refused with a clear ValueError."""
-    try:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    except ValueError as exc:
-        raise ValueError(f"request body is not valid JSON (NaN or infinity?): {exc}") from None
+    def json(self) -> Any:
+        """The parsed JSON body (None when empty); APIResponseValidationError if not JSON."""
+        if self.body is not None and not self.is_json:
+            raise APIResponseValidationError(
+                f"Expected a JSON response from {self.url}, got: {str(self.body)[:200]!r}",
+                status_code=self.status_code,
+                response=self,
+                body=self.body,
+            )
+        return self.body
 
 
 def _os_name() -> str:
@@ -131,24 +153,18 @@ def resolve_base_url(config: ClientConfig) -> str:
 
 
 class Transport:
-    """Sends requests on per-traffic keep-alive sessions and applies the transport retries."""
+    """Sends requests on per-traffic keep-alive sessions, one attempt each."""
 
     def __init__(
         self,
         config: ClientConfig,
         *,
         base_url: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        uniform: Callable[[], float] = random.random,
-        wall_clock: Callable[[], float] = time.time,
         adapter_factory: Callable[[], requests.adapters.BaseAdapter] | None = None,
     ) -> None:
         self.config = config
         self._adapter_factory = adapter_factory
         self.base_url = base_url if base_url is not None else resolve_base_url(config)
-        self.sleep = sleep
-        self._uniform = uniform
-        self._wall_clock = wall_clock
         self._secrets = config.secrets()
         self._environment = _environment_settings(self.base_url, config.verify_tls)
         # Through a proxy every request takes the requests.Session path (it knows proxies).
@@ -212,22 +228,12 @@ class Transport:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def send(
-        self,
-        traffic: Traffic,
-        method: str,
-        path: str,
-        *,
-        content: bytes | None = None,
-        params: Mapping[str, object] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        retry_count: int = 0,
-        idempotency_key: str | None = None,
-        allow_redirects: bool = False,
+        self, request: HttpRequest, *, retry_count: int = 0, idempotency_key: str | None = None
     ) -> Reply:
-        """One attempt. Raises APIConnectionError / APITimeoutError when no response arrives."""
-        method = method.upper()
-        read_timeout = self.config.timeout if timeout is None else timeout
+        """One attempt; any status is a Reply. APIConnectionError / APITimeoutError when no
+        response arrives. `retry_count` and `idempotency_key` identify the attempt of a call."""
+        method = request.method.upper()
+        read_timeout = self.config.timeout if request.timeout is None else request.timeout
         call_headers = {
             "x-stainless-retry-count": str(retry_count),
             "x-stainless-read-timeout": _seconds_header(read_timeout),
@@ -235,21 +241,21 @@ class Transport:
         if method != "GET":
             call_headers["Content-Type"] = "application/json"
             call_headers["X-Idempotency-Key"] = idempotency_key or new_idempotency_key()
-        if headers:
-            call_headers.update(headers)
-        url = self.url(path)
+        if request.headers:
+            call_headers.update(request.headers)
+        url = self.url(request.path)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, self.redact(call_headers))
         try:
             response = self._exchange(
-                traffic,
+                request.traffic,
                 method,
                 url,
-                content,
-                params,
+                request.content,
+                request.params,
                 call_headers,
                 (min(self.config.connect_timeout, read_timeout), read_timeout),
-                allow_redirects,
+                request.allow_redirects,
             )
         except requests.Timeout as exc:
             raise APITimeoutError() from exc
@@ -355,71 +361,6 @@ class Transport:
             session.cookies.update(response.cookies)
         return response
 
-    def request(
-        self,
-        traffic: Traffic,
-        method: str,
-        path: str,
-        *,
-        content: bytes | None = None,
-        params: Mapping[str, object] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        allow_redirects: bool = False,
-    ) -> Reply:
-        """Send with transport retries; error statuses raise `status_error`, 2xx/3xx return.
-
-        Retries connection errors, timeouts and 408/409/429/5xx (or what `x-should-retry` says)
-        up to `max_retries` times (None: the config's), reusing one idempotency key.
-        """
-        retries = self.config.max_retries if max_retries is None else max_retries
-        key = new_idempotency_key() if method.upper() != "GET" else None
-        attempt = 0
-        while True:
-            try:
-                reply = self.send(
-                    traffic,
-                    method,
-                    path,
-                    content=content,
-                    params=params,
-                    headers=headers,
-                    timeout=timeout,
-                    retry_count=attempt,
-                    idempotency_key=key,
-                    allow_redirects=allow_redirects,
-                )
-            except APIConnectionError as exc:
-                if attempt >= retries:
-                    raise
-                delay = TRANSPORT_BACKOFF.delay(attempt, self._uniform)
-                reason = type(exc).__name__
-            else:
-                if reply.status_code < 400:
-                    return reply
-                if attempt >= retries or not should_retry_response(
-                    reply.status_code, reply.headers
-                ):
-                    raise status_error(reply.status_code, reply.body, response=reply)
-                server_delay = retry_after_seconds(reply.headers, self._wall_clock())
-                if server_delay is None:
-                    delay = TRANSPORT_BACKOFF.delay(attempt, self._uniform)
-                else:
-                    delay = server_delay
-                reason = f"HTTP {reply.status_code}"
-            logger.info(
-                "%s %s failed (%s); retry %d of %d in %.2fs",
-                method,
-                path,
-                reason,
-                attempt + 1,
-                retries,
-                delay,
-            )
-            self.sleep(delay)
-            attempt += 1
-
     def redact(self, headers: Mapping[str, str]) -> dict[str, str]:
         """A copy of `headers` safe to log: secret values replaced by '***'."""
         return {
@@ -466,20 +407,8 @@ def _reply(status: int, headers: Mapping[str, str], content: bytes, url: str) ->
     is_json = False
     if content:
         try:
-            body = json.loads(content)
+            body = _wire.loads(content)
             is_json = True
         except ValueError:
             body = content.decode("utf-8", errors="replace")
     return Reply(status_code=status, headers=headers, body=body, is_json=is_json, url=url)
-
-
-def json_body(reply: Reply) -> Any:
-    """The parsed JSON body of a successful reply (None when empty); raise if not JSON."""
-    if reply.body is not None and not reply.is_json:
-        raise APIResponseValidationError(
-            f"Expected a JSON response from {reply.url}, got: {str(reply.body)[:200]!r}",
-            status_code=reply.status_code,
-            response=reply,
-            body=reply.body,
-        )
-    return reply.body

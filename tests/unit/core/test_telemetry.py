@@ -1,106 +1,29 @@
-"""Heartbeat and telemetry: intervals, warnings, batching, overflow, drain on close."""
+"""Telemetry: event fields, batching, overflow, bounded retries, drain on close, scrubbing."""
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from typing import Any
 
 import pytest
-from core_fake_service import FakeService, RuntimeFactory, Scripted
+from core_helpers import RuntimeFactory
+from support.fake_service import FakeService, FakeTime, Reply
 
-from tinker._runtime import Heartbeat, RuntimeOptions
-from tinker._telemetry import MAX_QUEUE_SIZE, Telemetry, is_user_error
+from tinker._calls import ApiCall
+from tinker._retry import SUBMIT
+from tinker._runtime import RuntimeOptions
+from tinker._session import open_session
+from tinker._telemetry import MAX_QUEUE_SIZE, Telemetry, is_user_error, send_batch
+from tinker._transport import Traffic
+from tinker.config import ClientConfig
 from tinker.errors import (
     APIConnectionError,
+    APIStatusError,
     RequestErrorCategory,
     RequestFailedError,
     status_error,
 )
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_heartbeat_waits_ten_seconds_between_beats_and_stops_at_once() -> None:
-    waits: list[float] = []
-    beats = threading.Semaphore(0)
-    stop_after = 3
-
-    heartbeat: Heartbeat
-
-    def wait(seconds: float) -> bool:
-        waits.append(seconds)
-        if len(waits) > stop_after:
-            heartbeat.stop()
-            return True
-        return False
-
-    heartbeat = Heartbeat(beats.release, session_id="s", wait=wait)
-    heartbeat.start()
-    assert heartbeat._thread is not None
-    heartbeat._thread.join(5)
-    assert not heartbeat._thread.is_alive()
-    assert waits == [10.0] * (stop_after + 1)
-    assert sum(beats.acquire(timeout=0) for _ in range(10)) == stop_after
-
-
-def test_heartbeat_warns_on_each_failure_once_120s_pass_without_success(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    clock = ManualClock()
-    outcomes: list[Exception | None] = []
-
-    def beat() -> None:
-        outcome = outcomes.pop(0)
-        if outcome is not None:
-            raise outcome
-
-    heartbeat = Heartbeat(beat, session_id="S-1", clock=clock)
-    caplog.set_level(logging.DEBUG, logger="tinker")
-
-    def warnings() -> int:
-        return sum(r.levelno == logging.WARNING for r in caplog.records)
-
-    for _ in range(12):  # 120 s of failures: quiet
-        clock.now += 10
-        outcomes.append(APIConnectionError())
-        assert heartbeat.beat_once() is False
-    assert warnings() == 0
-    for expected in (1, 2):  # every failed beat past 120 s warns
-        clock.now += 10
-        outcomes.append(APIConnectionError())
-        heartbeat.beat_once()
-        assert warnings() == expected
-    message = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING][-1]
-    assert "S-1" in message and "If this persists, the session will be terminated." in message
-    clock.now += 10
-    outcomes.append(None)
-    assert heartbeat.beat_once() is True
-    clock.now += 10
-    outcomes.append(APIConnectionError())
-    heartbeat.beat_once()
-    assert warnings() == 2  # success reset the 120 s window
-
-
-def test_runtime_heartbeat_body_has_no_retries_and_a_10s_timeout(
-    service: FakeService, make_runtime: RuntimeFactory
-) -> None:
-    runtime = make_runtime(options=RuntimeOptions(heartbeat=False))
-    service.push("/api/v1/session_heartbeat", Scripted(503))
-    with pytest.raises(Exception, match="503"):
-        runtime._send_heartbeat()
-    runtime._send_heartbeat()
-    first, second = service.seen("/api/v1/session_heartbeat")
-    assert first.body == {"session_id": "sess-1"}
-    assert first.headers["x-stainless-read-timeout"] == "10"
-    assert second.headers["x-stainless-retry-count"] == "0"  # a new call, not a retry
 
 
 class Collector:
@@ -262,6 +185,34 @@ def test_runtime_sends_session_start_and_checks_acceptance(
     assert [e["event"] for e in sent.body["events"]] == ["SESSION_START"]
     assert sent.headers["x-stainless-read-timeout"] == "5"
     assert "sk-test-key" not in str(sent.body)
-    service.push("/api/v1/telemetry", Scripted(200, {"status": "rejected"}))
+    service.push("/api/v1/telemetry", Reply(200, {"status": "rejected"}))
     with pytest.raises(Exception, match="not accepted"):
-        runtime._send_telemetry({"events": []}, 5.0, True)
+        send_batch(runtime.call, {"events": []}, 5.0, True)
+
+
+def test_submit_layer_failures_are_reported_to_telemetry(service: FakeService) -> None:
+    fake = FakeTime()
+    config = ClientConfig(api_key="k", base_url=service.url, telemetry=True, max_retries=0)
+    options = RuntimeOptions(heartbeat=False, clock=fake.clock, sleep=fake.sleep)
+    optim_step = ApiCall(
+        traffic=Traffic.TRAIN, method="POST", path="/api/v1/optim_step", body={}, retry=SUBMIT
+    )
+    with open_session(config, options=options) as runtime:
+        service.push("/api/v1/optim_step", Reply(503))
+        runtime.call(optim_step)
+        service.push("/api/v1/optim_step", Reply(400, {"detail": "bad"}))
+        with pytest.raises(APIStatusError):
+            runtime.call(optim_step)
+        assert runtime.telemetry is not None and runtime.telemetry.flush(timeout=5)
+    events = [e for r in service.seen("/api/v1/telemetry") for e in r.body["events"]]
+    failures = [
+        e
+        for e in events
+        if e.get("event_name") == "InternalClientHolder.execute_with_retries.exception"
+    ]
+    retried, fatal = failures
+    assert retried["severity"] == "WARNING" and retried["event_data"]["should_retry"] is True
+    assert retried["event_data"]["status_code"] == 503
+    assert retried["event_data"]["attempt_count"] == 1
+    assert fatal["event_data"]["should_retry"] is False
+    assert fatal["event_data"]["is_user_error"] is True and fatal["severity"] == "WARNING"

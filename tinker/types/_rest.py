@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from tinker.types._base import WireModel, wire
-from tinker.types.paths import CheckpointType
+from tinker.types._paths import CheckpointType
 
 __all__ = [
     "Checkpoint",

@@ -7,8 +7,8 @@ from typing import Any, Literal
 import attrs
 
 from tinker.types._base import WireModel, wire
-from tinker.types.inputs import Datum, LossFnOutput
-from tinker.types.losses import LossFnType
+from tinker.types._inputs import Datum, LossFnOutput
+from tinker.types._losses import LossFnType
 
 __all__ = [
     "AdamParams",

@@ -1,20 +1,22 @@
-"""Sampling flow control: the shared 429 back-off, in-flight bounds, sample-level retries."""
+"""Sampling flow control: the shared 429 back-off, in-flight bounds that bind without holding
+threads, the progress watchdog, and sample-level retries."""
 
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_fake_service import FakeService, FakeTime, RuntimeFactory, Scripted
+from core_helpers import RuntimeFactory
+from support.fake_service import FakeService, FakeTime, Reply
 
-from tinker._futures import APIFuture, chain, completed, failed
-from tinker._retry import SAMPLE_SUBMIT, RetryConfig
-from tinker._runtime import RuntimeOptions, Traffic
-from tinker._sample_retry import SampleRetryHandler
-from tinker._throttle import SampleLimiter, Timers
+from tinker._calls import ApiCall
+from tinker._futures import APIFuture, completed, failed, flatten
+from tinker._limits import InFlightLimit, SampleLimiter, SampleRetries
+from tinker._retry import SAMPLE_SUBMIT, RetryConfig, RetryExecutor
+from tinker._runtime import RuntimeOptions
+from tinker._transport import Traffic
 from tinker.errors import APIConnectionError, RateLimitError, RequestFailedError, status_error
 from tinker.lib.retryable_exception import RetryableException
 
@@ -25,81 +27,15 @@ def rate_limited() -> RateLimitError:
     return error
 
 
-def test_a_429_sets_a_shared_one_second_window_that_every_sampler_honours() -> None:
-    fake = FakeTime()
-    limiter = SampleLimiter(clock=fake.clock, sleep=fake.sleep)
-    attempts: list[float] = []
-
-    def attempt() -> str:
-        attempts.append(fake.now)
-        if len(attempts) < 3:
-            raise rate_limited()
-        return "request-id"
-
-    assert limiter.submit(attempt) == "request-id"
-    assert attempts == [0.0, 1.0, 2.0]
-    assert fake.sleeps == [1.0, 1.0]
-    # Another sampler submitting right after a 429 waits for the same window.
-    limiter.back_off()
-    hit_at = fake.now
-    fake.now += 0.25
-    limiter.submit(lambda: attempts.append(fake.now))
-    assert attempts[-1] == pytest.approx(hit_at + 1.0)
-    assert fake.sleeps[-1] == pytest.approx(0.75)
-
-
-def test_long_back_off_is_slept_in_one_second_steps() -> None:
-    fake = FakeTime()
-    limiter = SampleLimiter(clock=fake.clock, sleep=fake.sleep, backoff_seconds=1.0)
-    limiter._backoff_until = 2.5
-    limiter.wait_for_turn()
-    assert fake.sleeps == [1.0, 1.0, 0.5]
-
-
-def test_other_errors_pass_through_the_limiter() -> None:
-    limiter = SampleLimiter()
-
-    def attempt() -> None:
-        raise status_error(500, None)
-
-    with pytest.raises(Exception, match="500"):
-        limiter.submit(attempt)
-    assert limiter.backoff_remaining() == 0.0 and limiter.in_flight == 0
-
-
-def test_in_flight_submits_are_bounded() -> None:
-    limiter = SampleLimiter(max_in_flight=3)
-    release = threading.Event()
-    peak = [0]
-    lock = threading.Lock()
-
-    def attempt() -> None:
-        with lock:
-            peak[0] = max(peak[0], limiter.in_flight)
-        release.wait(5)
-
-    threads = [threading.Thread(target=limiter.submit, args=(attempt,)) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    threading.Event().wait(0.1)
-    assert limiter.in_flight == 3
-    release.set()
-    for thread in threads:
-        thread.join(5)
-    assert peak[0] == 3 and limiter.in_flight == 0
-    with pytest.raises(ValueError):
-        SampleLimiter(max_in_flight=0)
-
-
-class ManualTimers(Timers):
+class ManualTimers:
     """Timers whose callbacks the test runs by hand, with their requested delays."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.scheduled: list[tuple[float, Callable[[], None]]] = []
 
-    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+    def call_later(self, delay: float, fn: Callable[[], None], on_drop: Any = None) -> bool:
         self.scheduled.append((delay, fn))
+        return True
 
     def run_next(self) -> float:
         delay, fn = self.scheduled.pop(0)
@@ -107,8 +43,114 @@ class ManualTimers(Timers):
         return delay
 
 
-def handler(config: RetryConfig, fake: FakeTime, timers: ManualTimers) -> SampleRetryHandler:
-    return SampleRetryHandler(config, timers=timers, clock=fake.clock)
+def limited_sampler(
+    fake: FakeTime, limiter: SampleLimiter, config: RetryConfig | None = None
+) -> SampleRetries:
+    """Sample-level retries under `limiter`, on fake time."""
+    return SampleRetries(
+        config or RetryConfig(progress_timeout=0),
+        executor=RetryExecutor(timers=fake),
+        timers=fake,
+        clock=fake.clock,
+        on_rate_limited=limiter.back_off,
+    )
+
+
+def test_a_429_sets_a_shared_one_second_window_that_every_sampler_honours() -> None:
+    fake = FakeTime()
+    limiter = SampleLimiter(clock=fake.clock, timers=fake)
+    attempts: list[float] = []
+
+    def attempt() -> APIFuture[str]:
+        attempts.append(fake.now)
+        if len(attempts) < 3:
+            return failed(rate_limited())
+        return completed("request-id")
+
+    sampler = limited_sampler(fake, limiter)
+    result = sampler.run(lambda: limiter.admit(attempt))
+    assert result.result(0) == "request-id"
+    assert attempts == [0.0, 1.0, 2.0]
+    assert fake.sleeps == [1.0, 1.0]
+    # Another sampler submitting right after a 429 waits for the same window.
+    limiter.back_off()
+    hit_at = fake.now
+    fake.now += 0.25
+    limiter.admit(lambda: completed(attempts.append(fake.now))).result(0)
+    assert attempts[-1] == pytest.approx(hit_at + 1.0)
+    assert fake.sleeps[-1] == pytest.approx(0.75)
+
+
+def test_long_back_off_is_waited_in_one_second_steps() -> None:
+    fake = FakeTime()
+    limiter = SampleLimiter(clock=fake.clock, timers=fake, backoff_seconds=1.0)
+    limiter._backoff_until = 2.5
+    assert limiter.window_passed().done()
+    assert fake.sleeps == [1.0, 1.0, 0.5]
+
+
+def test_other_errors_pass_through_the_limiter() -> None:
+    fake = FakeTime()
+    limiter = SampleLimiter(clock=fake.clock, timers=fake)
+    submitted = limiter.admit(lambda: failed(status_error(500, None)))
+    with pytest.raises(Exception, match="500"):
+        submitted.result(0)
+    assert limiter.backoff_remaining() == 0.0 and limiter.in_flight == 0
+
+
+def test_in_flight_submits_are_bounded_and_the_rest_wait_without_a_thread() -> None:
+    timers = ManualTimers()  # holds the periodic "still waiting" notice
+    limiter = SampleLimiter(max_in_flight=3, timers=timers)
+    peak = [0]
+    pending = [APIFuture[None]() for _ in range(8)]
+    started: list[int] = []
+
+    def attempt(index: int) -> Callable[[], APIFuture[None]]:
+        def start() -> APIFuture[None]:
+            peak[0] = max(peak[0], limiter.in_flight)
+            started.append(index)
+            return pending[index]
+
+        return start
+
+    admitted = [limiter.admit(attempt(i)) for i in range(8)]  # returns at once, no thread
+    assert limiter.in_flight == 3 and started == [0, 1, 2]
+    for index in range(8):
+        pending[index].set_result(None)
+    assert all(future.done() for future in admitted)
+    assert peak[0] == 3 and limiter.in_flight == 0 and started == list(range(8))
+    with pytest.raises(ValueError):
+        SampleLimiter(max_in_flight=0, timers=timers)
+
+
+def test_waiters_of_a_full_limit_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    scheduled: list[Callable[[], None]] = []
+
+    class Timers:
+        def call_later(self, delay: float, fn: Callable[[], None], on_drop: Any = None) -> bool:
+            scheduled.append(fn)
+            return True
+
+    now = [0.0]
+    limit = InFlightLimit(1, what="sample submits", timers=Timers(), clock=lambda: now[0])
+    blocker: APIFuture[None] = APIFuture()
+    limit.run(lambda: blocker)
+    limit.run(lambda: completed(None))
+    assert limit.waiting == 1 and len(scheduled) == 1
+    now[0] = 30.0
+    scheduled.pop()()
+    assert "1 sample submits waiting for a free slot, the oldest for 30s (1 of 1 in flight)" in (
+        caplog.text
+    )
+    blocker.set_result(None)
+    assert limit.waiting == 0 and limit.in_flight == 0
+    scheduled.pop()()  # nothing waits any more: the notice stops
+    assert scheduled == []
+
+
+def handler(config: RetryConfig, fake: FakeTime, timers: ManualTimers) -> SampleRetries:
+    executor = RetryExecutor(timers=timers)
+    return SampleRetries(config, executor=executor, timers=timers, clock=fake.clock)
 
 
 def test_retryable_failures_are_resubmitted_with_backoff_until_success() -> None:
@@ -128,7 +170,7 @@ def test_retryable_failures_are_resubmitted_with_backoff_until_success() -> None
         result: APIFuture[Any] = outcomes.pop(0)
         return result
 
-    future = handler(config, fake, timers).execute(attempt)
+    future = handler(config, fake, timers).run(attempt)
     delays = [timers.run_next() for _ in range(4)]
     assert delays == [0.5, 1.0, 2.0, 4.0]
     assert future.result(0) == "tokens" and len(calls) == 5
@@ -141,7 +183,7 @@ def test_retryable_failures_are_resubmitted_with_backoff_until_success() -> None
 )  # fmt: skip
 def test_non_retryable_failures_reach_the_caller(error: Exception) -> None:
     fake, timers = FakeTime(), ManualTimers()
-    future = handler(RetryConfig(progress_timeout=0), fake, timers).execute(lambda: failed(error))
+    future = handler(RetryConfig(progress_timeout=0), fake, timers).run(lambda: failed(error))
     assert future.exception(0) is error and timers.scheduled == []
 
 
@@ -150,7 +192,7 @@ def test_no_progress_for_the_timeout_fails_requests_in_flight() -> None:
     config = RetryConfig(progress_timeout=1800.0)
     retry = handler(config, fake, timers)
     stuck: APIFuture[Any] = APIFuture()
-    future = retry.execute(lambda: stuck)
+    future = retry.run(lambda: stuck)
     delay, watchdog = timers.scheduled.pop(0)
     assert delay == 1800.0
     fake.now = 1000.0
@@ -171,8 +213,8 @@ def test_success_counts_as_progress_for_other_requests() -> None:
     retry = handler(RetryConfig(progress_timeout=100.0), fake, timers)
     slow: APIFuture[Any] = APIFuture()
     quick: APIFuture[Any] = APIFuture()
-    slow_result = retry.execute(lambda: slow)
-    retry.execute(lambda: quick)
+    slow_result = retry.run(lambda: slow)
+    retry.run(lambda: quick)
     fake.now = 90.0
     quick.set_result("ok")
     fake.now = 150.0
@@ -196,7 +238,7 @@ def test_at_most_max_connections_run_and_the_rest_queue() -> None:
 
         return attempt
 
-    outs = [retry.execute(attempt_for(i)) for i in range(5)]
+    outs = [retry.run(attempt_for(i)) for i in range(5)]
     assert started == [0, 1] and retry.in_flight == 2
     inners[1].set_result(1)
     assert started == [0, 1, 2]
@@ -210,19 +252,6 @@ def test_at_most_max_connections_run_and_the_rest_queue() -> None:
     assert retry.in_flight == 0
 
 
-def test_timers_run_callbacks_in_time_order() -> None:
-    timers = Timers()
-    ran: list[str] = []
-    done = threading.Event()
-    timers.call_later(0.05, lambda: (ran.append("late"), done.set()))
-    timers.call_later(0.0, lambda: ran.append("now"))
-    assert done.wait(5)
-    assert ran == ["now", "late"]
-    timers.close()
-    timers.call_later(0.0, lambda: ran.append("after close"))
-    assert timers.pending == 0
-
-
 def test_sample_pipeline_resubmits_after_429_and_after_an_expired_future(
     service: FakeService, make_runtime: RuntimeFactory
 ) -> None:
@@ -230,35 +259,35 @@ def test_sample_pipeline_resubmits_after_429_and_after_an_expired_future(
     runtime = make_runtime(
         options=RuntimeOptions(heartbeat=False, clock=fake.clock, sleep=fake.sleep)
     )
-    service.push("/api/v1/asample", Scripted(429, {"detail": "busy"}))
+    service.push("/api/v1/asample", Reply(429, {"detail": "busy"}))
     expired = {"req-0"}
 
-    def intercept(path: str, body: Any) -> Scripted | None:
+    def intercept(path: str, body: Any) -> Reply | None:
         if path == "/api/v1/retrieve_future" and body["request_id"] in expired:
             expired.discard(body["request_id"])
-            return Scripted(410, {"detail": "expired"})
+            return Reply(410, {"detail": "expired"})
         return None
 
     service.intercept = intercept
     seq_ids = itertools.count()
 
-    def submit() -> str:
-        request_id: str = runtime.call(
-            Traffic.SAMPLE,
-            "POST",
-            "/api/v1/asample",
+    def submit() -> APIFuture[APIFuture[Any]]:
+        call = ApiCall(
+            traffic=Traffic.SAMPLE,
+            method="POST",
+            path="/api/v1/asample",
             body={"seq_id": next(seq_ids)},
             retry=SAMPLE_SUBMIT,
             headers={"X-Tinker-Sampling-Backpressure": "1"},
-        )["request_id"]
-        return request_id
+            poll_as="Sample",
+        )
+        return runtime.submit(call)
 
     def attempt() -> APIFuture[Any]:
-        submitted = runtime.submit(runtime.sample_limiter.submit, submit)
-        return chain(submitted, lambda rid: runtime.track(rid, "Sample", None))
+        return flatten(runtime.sample_limiter.admit(submit))
 
-    retrier = runtime.sample_retrier(RetryConfig(retry_delay_base=0.0))
-    result = retrier.execute(attempt).result(timeout=20)
+    retrier = runtime.sample_retries(RetryConfig(retry_delay_base=0.0))
+    result = retrier.run(attempt).result(timeout=20)
     assert result == {"echo": {"seq_id": 2}}
     asamples = service.seen("/api/v1/asample")
     assert [r.body["seq_id"] for r in asamples] == [0, 1, 2]

@@ -1,7 +1,8 @@
 """Loss functions: their names, the `loss_fn_inputs` each one takes, and a batch check.
 
-The tables are facts of the service (reference/COMPUTE.md section 1); the local server uses
-the same tables to validate what it receives.
+The tables are facts of the service: which inputs each loss takes (an unknown key is refused
+with HTTP 400) and their wire dtypes. The local server uses the same tables to validate what
+it receives.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from tinker.types.inputs import Datum
-    from tinker.types.tensors import TensorDtype
+    from tinker.types._inputs import Datum
+    from tinker.types._tensors import TensorDtype
 
 __all__ = [
     "INPUT_KEY_DTYPES",

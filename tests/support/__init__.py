@@ -1,0 +1,1 @@
+"""Test doubles shared by the suites (on the path through `pythonpath = tests`)."""

@@ -1,0 +1,197 @@
+"""API calls as values, and the runner that carries one from the client method to the wire.
+
+A client method builds one `ApiCall` (traffic kind, method, path, body, expected result, retry
+policy, headers, timeout; for an endpoint that answers with a server-side future, the request
+type its polls report and the queue-state observer). `CallRunner` does the rest, in order:
+the codec (`tinker._wire`) encodes the body, the transport sends it under the call's retry
+policy (tinker._retry), the reply is decoded, and a request id goes to the poller, whose result
+is decoded the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from tinker import _wire
+from tinker._futures import APIFuture, completed, transform
+from tinker._poller import Poller, QueueStateObserver
+from tinker._retry import TRANSPORT, CallAttempts, RetryEnv, RetryExecutor, RetryPolicy
+from tinker._transport import HttpRequest, Reply, Traffic, Transport
+from tinker._workers import WorkerPool
+from tinker.errors import APIResponseValidationError, status_error
+
+__all__ = ["ApiCall", "CallRunner", "decode"]
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen(kw_only=True)
+class ApiCall:
+    """One call of the API, as the client method means it; nothing here is encoded yet.
+
+    `body` is a request model or JSON-ready data. `result` is what a 2xx answer (or, with
+    `poll_as`, the polled result) is structured into: a model class, None or dict for the parsed
+    JSON, or `Reply` for the raw reply (which then also returns 3xx instead of raising).
+    `poll_as` marks an endpoint that answers `{request_id}`: the request type its polls report.
+    """
+
+    traffic: Traffic
+    method: str
+    path: str
+    body: object | None = None
+    params: Mapping[str, object] | None = None
+    result: type[Any] | None = None
+    retry: RetryPolicy = TRANSPORT
+    headers: Mapping[str, str] | None = None
+    timeout: float | None = None
+    allow_redirects: bool = False
+    poll_as: str | None = None
+    observer: QueueStateObserver | None = None
+
+    @property
+    def what(self) -> str:
+        """How log lines name this call, e.g. "POST /api/v1/forward_backward"."""
+        return f"{self.method} {self.path}"
+
+    def encode(self) -> HttpRequest:
+        """The HTTP request: the body as compact JSON bytes (NaN and Infinity refused)."""
+        return HttpRequest(
+            traffic=self.traffic,
+            method=self.method,
+            path=self.path,
+            content=None if self.body is None else _encode_body(self.body),
+            params=self.params,
+            headers=self.headers,
+            timeout=self.timeout,
+            allow_redirects=self.allow_redirects,
+        )
+
+
+def _encode_body(body: object) -> bytes:
+    if isinstance(body, (dict, list)) or attrs.has(type(body)):
+        return _wire.dumps(body)
+    raise TypeError(f"request body must be a dict or a request model, got {type(body).__name__}")
+
+
+def decode(reply: Reply, result: type[Any] | None) -> Any:
+    """A successful reply's body structured into `result` (see ApiCall); 3xx raise unless
+    `result` is Reply; a body that does not fit raises APIResponseValidationError."""
+    if result is Reply:
+        return reply
+    if reply.status_code >= 300:
+        raise status_error(reply.status_code, reply.body, response=reply)
+    data = reply.json()
+    if result is None or result is dict:
+        return data
+    try:
+        return _wire.structure(data, result)
+    except Exception as exc:
+        raise APIResponseValidationError(
+            f"Response from {reply.url} does not match {result.__name__}: {exc}",
+            status_code=reply.status_code,
+            response=reply,
+            body=data,
+        ) from exc
+
+
+def _structure_result(result: type[Any] | None) -> Callable[[Any], Any]:
+    """How the poller structures a polled result body."""
+    if result is None or result is dict:
+        return _as_is
+    return lambda body: _wire.structure(body, result)
+
+
+def _as_is(body: Any) -> Any:
+    return body
+
+
+class _Attempt:
+    """One attempt of a call: encode the body (once, on the first attempt's thread), send it
+    with the attempt's identity, raise an error status, decode the answer."""
+
+    __slots__ = ("call", "request", "transport")
+
+    def __init__(self, transport: Transport, call: ApiCall) -> None:
+        self.transport = transport
+        self.call = call
+        self.request: HttpRequest | None = None
+
+    def __call__(self, attempts: CallAttempts) -> Any:
+        if self.request is None:
+            self.request = self.call.encode()
+        reply = self.transport.send(
+            self.request,
+            retry_count=attempts.retry_count,
+            idempotency_key=attempts.idempotency_key,
+        )
+        expected = None if self.call.poll_as is not None else self.call.result
+        return decode(reply.raise_for_status(), expected)
+
+
+class CallRunner:
+    """Runs ApiCalls: encode, send under the retry policy, decode, track server-side futures.
+
+    `pools` says which pool runs the background calls of each traffic kind; `poller` tracks the
+    results of future-returning endpoints. Without them only `call` of a direct endpoint works
+    (what opening a session needs).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        executor: RetryExecutor,
+        env: RetryEnv,
+        poller: Poller | None = None,
+        pools: Mapping[Traffic, WorkerPool] | None = None,
+    ) -> None:
+        self._transport = transport
+        self._executor = executor
+        self._env = env
+        self._poller = poller
+        self._pools = pools or {}
+
+    def call(self, call: ApiCall) -> Any:
+        """Run `call` in this thread (it waits through retry pauses); with `poll_as`, also wait
+        for the polled result."""
+        started = self._env.clock()
+        attempts = call.retry.attempts(self._env, call.what)
+        data = self._executor.call(attempts, _Attempt(self._transport, call))
+        if call.poll_as is None:
+            return data
+        return self._track(call, data, started).result()
+
+    def submit(self, call: ApiCall) -> APIFuture[APIFuture[Any]]:
+        """Send `call` from the pool of its traffic kind; a future that resolves once it was
+        sent, to the future of its result (polled when `poll_as`, else already done)."""
+        started = self._env.clock()
+        attempts = call.retry.attempts(self._env, call.what)
+        attempt = _Attempt(self._transport, call)
+        sent = self._executor.submit(attempts, attempt, pool=self._pools[call.traffic])
+        return transform(sent, functools.partial(self._after_send, call, started))
+
+    def _after_send(self, call: ApiCall, started: float, data: Any) -> APIFuture[Any]:
+        if call.poll_as is None:
+            return completed(data)
+        return self._track(call, data, started)
+
+    def _track(self, call: ApiCall, data: Any, started: float) -> APIFuture[Any]:
+        """Hand the request id of a future-returning endpoint's answer to the poller."""
+        request_id = data.get("request_id") if isinstance(data, Mapping) else None
+        if not isinstance(request_id, str):
+            raise ValueError(f"{call.path} answered without a request_id: {data!r}")
+        if self._poller is None:
+            raise RuntimeError(f"{call.path} answers with a future but nothing polls here")
+        return self._poller.track(
+            request_id,
+            call.poll_as or "",
+            _structure_result(call.result),
+            type_name=getattr(call.result, "__name__", "object"),
+            observer=call.observer,
+            submitted_at=started,
+        )

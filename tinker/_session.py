@@ -1,0 +1,146 @@
+"""Sessions: opening one on the service, and the per-process registry that re-attaches to it.
+
+`open_session` creates a session (`POST /api/v1/create_session` with the tags, user metadata
+and SDK version; transport retries only), logs the messages the service sends back, and starts
+its Runtime. Every open Runtime of the process is registered under (base_url, session_id): a
+pickled Runtime, or a client handle holding one, re-attaches in another process to the same
+session without creating a new one, and in this process to the very same Runtime. After
+`os.fork()` the child gives every registered Runtime fresh locks and pools at once; at
+interpreter exit every open Runtime is closed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tinker._calls import ApiCall, CallRunner
+from tinker._retry import TRANSPORT, RetryEnv, RetryExecutor
+from tinker._runtime import Runtime, RuntimeOptions
+from tinker._transport import Traffic, Transport
+from tinker.config import ClientConfig
+from tinker.errors import APIResponseValidationError
+
+__all__ = ["attach", "open_session"]
+
+logger = logging.getLogger(__name__)
+
+_registry: dict[tuple[str, str], Runtime] = {}
+_registry_lock = threading.Lock()
+
+_SERVER_MESSAGES = (
+    ("info_message", logging.INFO),
+    ("warning_message", logging.WARNING),
+    ("error_message", logging.ERROR),
+)
+
+
+def open_session(
+    config: ClientConfig,
+    *,
+    user_metadata: Mapping[str, Any] | None = None,
+    options: RuntimeOptions | None = None,
+) -> Runtime:
+    """Create a session on the service (blocking, transport retries only) and run it."""
+    config.apply_log_level()
+    options = options or RuntimeOptions()
+    transport = Transport(config, adapter_factory=options.http_adapter)
+    try:
+        session_id = _create_session(transport, config, user_metadata, options)
+    except BaseException:
+        transport.close()
+        raise
+    runtime = Runtime(
+        config,
+        session_id,
+        options=options,
+        transport=transport,
+        new_session=True,
+        on_close=_forget,
+    )
+    with _registry_lock:
+        _registry[(config.base_url, session_id)] = runtime
+    return runtime
+
+
+def _create_session(
+    transport: Transport,
+    config: ClientConfig,
+    user_metadata: Mapping[str, Any] | None,
+    options: RuntimeOptions,
+) -> str:
+    runner = CallRunner(
+        transport,
+        executor=RetryExecutor(sleep=options.sleep or time.sleep),
+        env=RetryEnv(max_retries=config.max_retries, deadline=config.submit_retry_seconds),
+    )
+    body = {
+        "tags": list(config.tags),
+        "user_metadata": dict(user_metadata or {}),
+        "sdk_version": config.sdk_version,
+    }
+    data = runner.call(
+        ApiCall(
+            traffic=Traffic.SESSION,
+            method="POST",
+            path="/api/v1/create_session",
+            body=body,
+            retry=TRANSPORT,
+        )
+    )
+    session_id = data.get("session_id") if isinstance(data, dict) else None
+    if not isinstance(session_id, str):
+        raise APIResponseValidationError(
+            f"create_session answered without a session_id: {data!r}", body=data
+        )
+    for key, level in _SERVER_MESSAGES:
+        message = data.get(key)
+        if message:
+            logger.log(level, "%s", message)
+    return session_id
+
+
+def attach(
+    config: ClientConfig, session_id: str, *, options: RuntimeOptions | None = None
+) -> Runtime:
+    """The open Runtime of this process for the session, or a new one (no new session)."""
+    key = (config.base_url, session_id)
+    with _registry_lock:
+        existing = _registry.get(key)
+        if existing is not None and not existing.closed:
+            return existing
+        runtime = Runtime(config, session_id, options=options, on_close=_forget)
+        _registry[key] = runtime
+    return runtime
+
+
+def _forget(runtime: Runtime) -> None:
+    """Drop a closed runtime from the registry (unless another one took its place)."""
+    key = (runtime.config.base_url, runtime.session_id)
+    with _registry_lock:
+        if _registry.get(key) is runtime:
+            del _registry[key]
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for runtime in list(_registry.values()):
+        runtime._after_fork_in_child()
+
+
+def _close_all_at_exit() -> None:
+    for runtime in list(_registry.values()):
+        try:
+            runtime.close()
+        except Exception:
+            logger.debug("closing a runtime at exit failed", exc_info=True)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_close_all_at_exit)

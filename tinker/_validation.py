@@ -1,0 +1,264 @@
+"""Every check of the clients' arguments, run in the caller's thread before anything is sent.
+
+A bad argument raises here, naming the argument and what is wrong with it (TypeError for a
+wrong type, ValueError for a wrong value), and nothing reaches the wire. The checks of a
+batch's contents (loss inputs, their dtypes, lengths and values) are the loss tables' own:
+`tinker.types.validate_batch`, next to the tables they read; the field types of every wire model
+are checked by the models when they are built (tinker/types/_checks.py), on the server too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, cast
+
+from tinker import types
+from tinker._retry import RetryConfig
+
+if TYPE_CHECKING:
+    import requests.adapters
+
+__all__ = [
+    "NoTrainableLayersError",
+    "adapter_factory",
+    "check_adam",
+    "check_batch",
+    "check_checkpoint_path",
+    "check_custom_batch",
+    "check_data",
+    "check_id",
+    "check_lora_args",
+    "check_metadata",
+    "check_name",
+    "check_page",
+    "check_retry_config",
+    "check_sample_args",
+    "check_sampler_source",
+    "check_tinker_path",
+    "check_ttl",
+]
+
+TINKER_SCHEME = "tinker://"
+
+
+class NoTrainableLayersError(ValueError, AssertionError):
+    """All of train_mlp, train_attn and train_unembed are False.
+
+    A ValueError like every other bad argument, and an AssertionError for code written against
+    the official SDK, which asserts this.
+    """
+
+
+# -- shared ------------------------------------------------------------------------------------
+
+
+def check_tinker_path(path: object, what: str = "path") -> str:
+    """`path` itself if it is a `tinker://` string, else a ValueError/TypeError naming it."""
+    if not isinstance(path, str):
+        raise TypeError(f"{what} must be a str starting with 'tinker://', got {path!r}")
+    if not path.startswith(TINKER_SCHEME) or len(path) == len(TINKER_SCHEME):
+        raise ValueError(f"{what} must start with 'tinker://', got {path!r}")
+    return path
+
+
+def check_checkpoint_path(tinker_path: object) -> types.ParsedCheckpointTinkerPath:
+    """A `tinker://<run>/<weights|sampler_weights>/<name>` path, parsed."""
+    return types.ParsedCheckpointTinkerPath.from_tinker_path(
+        check_tinker_path(tinker_path, "tinker_path")
+    )
+
+
+def check_retry_config(retry_config: object) -> None:
+    """TypeError unless `retry_config` is None or a RetryConfig."""
+    if retry_config is not None and not isinstance(retry_config, RetryConfig):
+        raise TypeError(f"retry_config must be a RetryConfig, got {type(retry_config).__name__}")
+
+
+def check_ttl(ttl_seconds: object) -> int | None:
+    """A checkpoint lifetime: a positive int of seconds, or None (kept forever)."""
+    if ttl_seconds is None:
+        return None
+    if not isinstance(ttl_seconds, int) or isinstance(ttl_seconds, bool) or ttl_seconds <= 0:
+        raise ValueError(f"ttl_seconds must be a positive int or None, got {ttl_seconds!r}")
+    return ttl_seconds
+
+
+def check_metadata(user_metadata: object) -> dict[str, str] | None:
+    """User metadata: None or a dict of str to str (copied)."""
+    if user_metadata is None:
+        return None
+    if not isinstance(user_metadata, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in user_metadata.items()
+    ):
+        raise TypeError(f"user_metadata must be a dict[str, str], got {user_metadata!r}")
+    return dict(user_metadata)
+
+
+# -- ServiceClient -------------------------------------------------------------------------------
+
+
+def adapter_factory(spec: object) -> Callable[[], requests.adapters.BaseAdapter]:
+    """`http_adapter=` as a factory; anything but an adapter or a callable is a TypeError."""
+    import requests.adapters
+
+    if isinstance(spec, requests.adapters.BaseAdapter):
+        return lambda: spec
+    if callable(spec):
+        return cast("Callable[[], requests.adapters.BaseAdapter]", spec)
+    raise TypeError(
+        "http_adapter must be a requests.adapters.BaseAdapter or a function returning one, "
+        f"got {type(spec).__name__}"
+    )
+
+
+def check_lora_args(
+    base_model: object, rank: object, seed: object, flags: Mapping[str, object]
+) -> None:
+    """The arguments of create_lora_training_client (at least one layer group trains)."""
+    if not isinstance(base_model, str) or not base_model:
+        raise ValueError(f"base_model must be a non-empty str, got {base_model!r}")
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+        raise ValueError(f"rank must be an int >= 1, got {rank!r}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise TypeError(f"seed must be an int or None, got {seed!r}")
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool, got {value!r}")
+    if not any(flags.values()):
+        raise NoTrainableLayersError(
+            "at least one of train_mlp, train_attn and train_unembed must be True"
+        )
+
+
+def check_sampler_source(
+    model_path: object, base_model: object, retry_config: object
+) -> tuple[str | None, str | None]:
+    """What a sampling client samples from: saved sampler weights or a base model."""
+    if model_path is None and base_model is None:
+        raise ValueError("create_sampling_client needs model_path or base_model")
+    if model_path is not None:
+        check_tinker_path(model_path, "model_path")
+    if base_model is not None and (not isinstance(base_model, str) or not base_model):
+        raise ValueError(f"base_model must be a non-empty str, got {base_model!r}")
+    check_retry_config(retry_config)
+    return cast("str | None", model_path), base_model
+
+
+# -- TrainingClient ------------------------------------------------------------------------------
+
+
+def check_data(data: object) -> list[types.Datum]:
+    """A batch: a sequence (not a string) of Datum, as a list."""
+    if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
+        raise TypeError(f"data must be a list of Datum, got {type(data).__name__}")
+    batch = list(data)
+    for index, datum in enumerate(batch):
+        if not isinstance(datum, types.Datum):
+            raise TypeError(f"data[{index}] must be a Datum, got {type(datum).__name__}")
+    return batch
+
+
+def check_batch(
+    data: object, loss_fn: object, loss_fn_config: object
+) -> tuple[list[types.Datum], types.LossFnType, dict[str, float] | None]:
+    """A forward/forward_backward batch, its loss name and its loss config (as floats)."""
+    if not isinstance(loss_fn, str) or loss_fn not in types.LOSS_FN_TYPES:
+        raise ValueError(f"unknown loss_fn {loss_fn!r}; expected one of {types.LOSS_FN_TYPES}")
+    if loss_fn_config is not None:
+        if not isinstance(loss_fn_config, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            for k, v in loss_fn_config.items()
+        ):
+            raise TypeError(f"loss_fn_config must be a dict[str, float], got {loss_fn_config!r}")
+        loss_fn_config = {k: float(v) for k, v in loss_fn_config.items()}
+    batch = check_data(data)
+    types.validate_batch(batch, loss_fn)
+    return batch, cast(types.LossFnType, loss_fn), loss_fn_config
+
+
+def check_custom_batch(data: object, loss_fn: object) -> list[types.Datum]:
+    """A forward_backward_custom batch: callable loss, every datum with target_tokens."""
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    batch = check_data(data)
+    for index, datum in enumerate(batch):
+        if "target_tokens" not in datum.loss_fn_inputs:
+            raise ValueError(f"data[{index}].loss_fn_inputs lacks 'target_tokens'")
+    return batch
+
+
+def check_adam(params: object) -> types.AdamParams:
+    """AdamParams with finite, non-negative settings and betas in [0, 1)."""
+    if not isinstance(params, types.AdamParams):
+        raise TypeError(f"adam_params must be an AdamParams, got {type(params).__name__}")
+    for name in ("learning_rate", "eps", "weight_decay", "grad_clip_norm"):
+        value = getattr(params, name)
+        if not 0 <= value < math.inf:  # NaN fails too
+            raise ValueError(f"adam_params.{name} must be finite and >= 0, got {value}")
+    for name in ("beta1", "beta2"):
+        value = getattr(params, name)
+        if not 0 <= value < 1:
+            raise ValueError(f"adam_params.{name} must be in [0, 1), got {value}")
+    return params
+
+
+def check_name(name: object, what: str) -> str:
+    """A checkpoint name: non-empty, no '/', not '.' or '..'."""
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise ValueError(
+            f"{what} must be a non-empty str without '/' (not '.' or '..'), got {name!r}"
+        )
+    return name
+
+
+# -- SamplingClient ------------------------------------------------------------------------------
+
+
+def check_sample_args(
+    prompt: object,
+    num_samples: object,
+    sampling_params: object,
+    include_prompt_logprobs: object,
+    topk_prompt_logprobs: object,
+) -> None:
+    """The arguments of SamplingClient.sample."""
+    if not isinstance(prompt, types.ModelInput):
+        raise TypeError(f"prompt must be a ModelInput, got {type(prompt).__name__}")
+    if not isinstance(num_samples, int) or isinstance(num_samples, bool):
+        raise TypeError(f"num_samples must be an int, got {num_samples!r}")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    if not isinstance(sampling_params, types.SamplingParams):
+        raise TypeError(
+            f"sampling_params must be a SamplingParams, got {type(sampling_params).__name__}"
+        )
+    max_tokens = sampling_params.max_tokens
+    if max_tokens is not None and max_tokens < 0:
+        raise ValueError(f"sampling_params.max_tokens must be >= 0, got {max_tokens}")
+    if not isinstance(include_prompt_logprobs, bool):
+        raise TypeError(f"include_prompt_logprobs must be a bool, got {include_prompt_logprobs!r}")
+    if (
+        not isinstance(topk_prompt_logprobs, int)
+        or isinstance(topk_prompt_logprobs, bool)
+        or topk_prompt_logprobs < 0
+    ):
+        raise ValueError(f"topk_prompt_logprobs must be an int >= 0, got {topk_prompt_logprobs!r}")
+
+
+# -- RestClient ----------------------------------------------------------------------------------
+
+
+def check_id(value: object, what: str) -> str:
+    """An id that goes into a URL: a non-empty str."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty str, got {value!r}")
+    return value
+
+
+def check_page(limit: object, offset: object) -> tuple[int, int]:
+    """A page of a list: limit >= 1, offset >= 0."""
+    for name, value, least in (("limit", limit, 1), ("offset", offset, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+    return cast(int, limit), cast(int, offset)
