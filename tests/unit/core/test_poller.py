@@ -413,9 +413,8 @@ def test_the_bounds_also_apply_to_a_tracked_future(caplog: pytest.LogCaptureFixt
         server="http://gone:1",
         limits=PollLimits(unreachable_after=0.3),
     )
-    with caplog.at_level(logging.CRITICAL, logger="tinker"):
-        with patch_backoff(0.05):
-            error = poller.track("s", "Sample", dict).exception(timeout=5)
+    with caplog.at_level(logging.CRITICAL, logger="tinker"), patch_backoff(0.05):
+        error = poller.track("s", "Sample", dict).exception(timeout=5)
     assert type(error) is APIConnectionError
     assert "Create a new SamplingClient" in str(error)
 

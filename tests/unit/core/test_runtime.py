@@ -4,7 +4,6 @@ waits), and the session counters."""
 from __future__ import annotations
 
 import logging
-
 import socket
 import threading
 import time
