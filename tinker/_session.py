@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures.thread  # noqa: F401  (its exit hook must be registered before ours)
+import hashlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
+
+import attrs
 
 from tinker._calls import ApiCall, CallRunner
 from tinker._retry import TRANSPORT, RetryEnv, RetryExecutor
@@ -33,7 +36,7 @@ from tinker._transport import Traffic, Transport, close_local_server, resolve_ba
 from tinker.config import ClientConfig
 from tinker.errors import APIResponseValidationError
 
-__all__ = ["attach", "open_session"]
+__all__ = ["attach", "open_session", "sessionless"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +55,16 @@ def open_session(
     *,
     user_metadata: Mapping[str, Any] | None = None,
     options: RuntimeOptions | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Runtime:
-    """Create a session on the service (blocking, transport retries only) and run it."""
+    """Create a session on the service (blocking, transport retries only) and run it.
+
+    `labels` are further session fields sent only when set (`project_id`, `display_name`)."""
     config.apply_log_level()
     options = options or RuntimeOptions()
     transport = Transport(config, adapter_factory=options.http_adapter)
     try:
-        session_id = _create_session(transport, config, user_metadata, options)
+        session_id = _create_session(transport, config, user_metadata, options, labels or {})
     except BaseException:
         transport.close()
         raise
@@ -80,6 +86,7 @@ def _create_session(
     config: ClientConfig,
     user_metadata: Mapping[str, Any] | None,
     options: RuntimeOptions,
+    labels: Mapping[str, str],
 ) -> str:
     runner = CallRunner(
         transport,
@@ -90,6 +97,7 @@ def _create_session(
         "tags": list(config.tags),
         "user_metadata": dict(user_metadata or {}),
         "sdk_version": config.sdk_version,
+        **labels,
     }
     data = runner.call(
         ApiCall(
@@ -122,6 +130,21 @@ def attach(
         if existing is not None and not existing.closed:
             return existing
         runtime = Runtime(config, session_id, options=options, on_close=_forget)
+        _registry[key] = runtime
+    return runtime
+
+
+def sessionless(config: ClientConfig) -> Runtime:
+    """The process-wide runtime without a session for (server, API key): REST and admin calls
+    share it; it has no heartbeat nor telemetry and stays open until exit."""
+    config = attrs.evolve(config, telemetry=False)
+    digest = hashlib.sha256((config.api_key or "").encode()).hexdigest()
+    key = (resolve_base_url(config), f"sessionless:{digest}")
+    with _registry_lock:
+        existing = _registry.get(key)
+        if existing is not None and not existing.closed:
+            return existing
+        runtime = Runtime(config, "", options=RuntimeOptions(heartbeat=False))
         _registry[key] = runtime
     return runtime
 

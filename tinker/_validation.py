@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
+
+import attrs
 
 from tinker import types
 from tinker._retry import RetryConfig
@@ -20,21 +22,28 @@ if TYPE_CHECKING:
     import requests.adapters
 
 __all__ = [
+    "FINISH_STATUSES",
     "NoTrainableLayersError",
+    "StateSource",
     "adapter_factory",
+    "check_access_scope",
     "check_adam",
     "check_batch",
     "check_checkpoint_path",
     "check_custom_batch",
     "check_data",
+    "check_finish",
+    "check_header_overrides",
     "check_id",
     "check_lora_args",
     "check_metadata",
     "check_name",
+    "check_optional_str",
     "check_page",
     "check_retry_config",
     "check_sample_args",
     "check_sampler_source",
+    "check_session_labels",
     "check_tinker_path",
     "check_ttl",
 ]
@@ -96,6 +105,65 @@ def check_metadata(user_metadata: object) -> dict[str, str] | None:
 
 
 # -- ServiceClient -------------------------------------------------------------------------------
+
+
+def check_optional_str(value: object, what: str) -> str | None:
+    """None or a non-empty str."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{what} must be a non-empty str or None, got {value!r}")
+    return value
+
+
+def check_session_labels(project_id: object, display_name: object) -> dict[str, str]:
+    """The session fields that are set, among `project_id` and `display_name`."""
+    labels = {"project_id": project_id, "display_name": display_name}
+    return {
+        name: value
+        for name, value in labels.items()
+        if check_optional_str(value, name) is not None and isinstance(value, str)
+    }
+
+
+def check_header_overrides(default_headers: object, overrides: object) -> dict[str, str] | None:
+    """`default_headers` then `default_headers_overrides` (each None or a mapping), merged;
+    the header names and values are checked by the ClientConfig they go into."""
+    merged: dict[str, str] = {}
+    for what, headers in (
+        ("default_headers", default_headers),
+        ("default_headers_overrides", overrides),
+    ):
+        if headers is None:
+            continue
+        if not isinstance(headers, Mapping):
+            raise TypeError(f"{what} must be a mapping of str to str, got {type(headers).__name__}")
+        merged.update(headers)
+    if default_headers is None and overrides is None:
+        return None
+    return merged
+
+
+FINISH_STATUSES = ("success", "errored", "interrupted")
+
+
+def check_finish(status: object, detail: object) -> types.SessionFinishRequest:
+    """The body that finishes a session: a known status and an optional str detail."""
+    if status not in FINISH_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(FINISH_STATUSES)}; got {status!r}")
+    if detail is not None and not isinstance(detail, str):
+        raise TypeError(f"detail must be a str or None, got {type(detail).__name__}")
+    return types.SessionFinishRequest(
+        reason=types.SessionFinishReason(type=cast("Any", status)), detail=detail
+    )
+
+
+@attrs.frozen
+class StateSource:
+    """A checked checkpoint to create a training client from."""
+
+    path: str
+    base_model: str | None
+    weights_access_token: str | None
+    optimizer: bool
 
 
 def adapter_factory(spec: object) -> Callable[[], requests.adapters.BaseAdapter]:
@@ -256,6 +324,14 @@ def check_id(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{what} must be a non-empty str, got {value!r}")
     return value
+
+
+def check_access_scope(access_scope: object) -> dict[str, object]:
+    """The query of an `access_scope`: "owned" (the server's default, not sent) or
+    "accessible"."""
+    if access_scope not in ("owned", "accessible"):
+        raise ValueError(f"access_scope must be 'owned' or 'accessible', got {access_scope!r}")
+    return {} if access_scope == "owned" else {"access_scope": access_scope}
 
 
 def check_page(limit: object, offset: object) -> tuple[int, int]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime
 import email.utils
 import functools
-from typing import Any
+import os
+from typing import Any, Literal
 
 from tinker import _twins as twins
 from tinker import _validation as validation
@@ -19,26 +20,46 @@ from tinker import types
 from tinker._calls import ApiCall
 from tinker._futures import APIFuture, flatten, transform
 from tinker._retry import SUBMIT, TRANSPORT
-from tinker._runtime import ClientBase
-from tinker._session import attach
+from tinker._runtime import ClientBase, Runtime
+from tinker._session import attach, sessionless
 from tinker._transport import Reply, Traffic
 from tinker.config import ClientConfig
 from tinker.errors import status_error
 
-__all__ = ["ARCHIVE_URL_DEFAULT_LIFETIME", "RestClient"]
+__all__ = ["ARCHIVE_URL_DEFAULT_LIFETIME", "AccessScope", "RestClient"]
 
 ARCHIVE_URL_DEFAULT_LIFETIME = datetime.timedelta(minutes=15)
+AccessScope = Literal["owned", "accessible"]
 
 
 class RestClient(ClientBase):
-    """Read and manage the account's training runs, checkpoints, sessions and samplers."""
+    """Read and manage the account's training runs, checkpoints, sessions and samplers.
+
+    `RestClient(base_url=..., api_key=...)` (each else from the environment) needs no
+    ServiceClient and creates no session: every RestClient of one server and key shares one
+    process-wide runtime. `ServiceClient.create_rest_client()` gives the same.
+    """
+
+    def __init__(
+        self,
+        _holder: Runtime | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        if _holder is None:
+            config = ClientConfig.from_env(base_url=base_url, api_key=api_key)
+            _holder = sessionless(config)
+        elif base_url is not None or api_key is not None:
+            raise ValueError("pass either a runtime or base_url/api_key to RestClient, not both")
+        super().__init__(_holder)
 
     def __repr__(self) -> str:
-        return f"RestClient(base_url={self._runtime.config.base_url!r})"
+        return f"{type(self).__name__}(base_url={self._runtime.config.base_url!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         runtime = self._runtime
-        return (_reattach, (runtime.portable_config(), runtime.session_id))
+        return (_reattach, (type(self), runtime.portable_config(), runtime.session_id))
 
     def _send(
         self,
@@ -48,6 +69,7 @@ class RestClient(ClientBase):
         *,
         params: dict[str, object] | None = None,
         body: object | None = None,
+        headers: dict[str, str] | None = None,
     ) -> APIFuture[Any]:
         """One REST call in the background, retried for up to 5 minutes; its future."""
         call = ApiCall(
@@ -58,25 +80,50 @@ class RestClient(ClientBase):
             params=params,
             result=result,
             retry=SUBMIT,
+            headers=headers,
         )
         return self._runtime.operation(flatten(self._runtime.submit(call)))
 
-    def _page(self, path: str, result: type[Any], limit: object, offset: object) -> APIFuture[Any]:
+    def _page(
+        self,
+        path: str,
+        result: type[Any],
+        limit: object,
+        offset: object,
+        extra: dict[str, object] | None = None,
+    ) -> APIFuture[Any]:
         """One page (`limit` >= 1 items from `offset` >= 0) of a list resource."""
         limit, offset = validation.check_page(limit, offset)
-        return self._send("GET", path, result, params={"limit": limit, "offset": offset})
+        params = {"limit": limit, "offset": offset, **(extra or {})}
+        return self._send("GET", path, result, params=params)
 
-    def get_training_run(self, training_run_id: str) -> APIFuture[types.TrainingRun]:
-        """The training run `training_run_id` (a model id); NotFoundError if there is none."""
+    def get_server_capabilities(self) -> APIFuture[types.GetServerCapabilitiesResponse]:
+        """The models this service can train and sample."""
+        return self._send(
+            "GET", "/api/v1/get_server_capabilities", types.GetServerCapabilitiesResponse
+        )
+
+    get_server_capabilities_async = twins.awaiting(get_server_capabilities)
+
+    def get_training_run(
+        self, training_run_id: str, access_scope: AccessScope = "owned"
+    ) -> APIFuture[types.TrainingRun]:
+        """The training run `training_run_id` (a model id); NotFoundError if there is none.
+        `access_scope="accessible"` also finds runs shared with the caller."""
         run_id = validation.check_id(training_run_id, "training_run_id")
-        return self._send("GET", f"/api/v1/training_runs/{run_id}", types.TrainingRun)
+        params = validation.check_access_scope(access_scope)
+        return self._send(
+            "GET", f"/api/v1/training_runs/{run_id}", types.TrainingRun, params=params
+        )
 
     get_training_run_async = twins.awaiting(get_training_run)
 
-    def get_training_run_by_tinker_path(self, tinker_path: str) -> APIFuture[types.TrainingRun]:
+    def get_training_run_by_tinker_path(
+        self, tinker_path: str, access_scope: AccessScope = "owned"
+    ) -> APIFuture[types.TrainingRun]:
         """The training run that a `tinker://` checkpoint path belongs to."""
         parsed = validation.check_checkpoint_path(tinker_path)
-        return self.get_training_run(parsed.training_run_id)
+        return self.get_training_run(parsed.training_run_id, access_scope)
 
     get_training_run_by_tinker_path_async = twins.awaiting(get_training_run_by_tinker_path)
 
@@ -92,11 +139,18 @@ class RestClient(ClientBase):
     get_weights_info_by_tinker_path_async = twins.awaiting(get_weights_info_by_tinker_path)
 
     def list_training_runs(
-        self, limit: int = 20, offset: int = 0
+        self,
+        limit: int = 20,
+        offset: int = 0,
+        access_scope: AccessScope = "owned",
+        project_id: str | None = None,
     ) -> APIFuture[types.TrainingRunsResponse]:
         """One page of the account's training runs (`limit` >= 1 from `offset` >= 0), with
-        the cursor to the next."""
-        return self._page("/api/v1/training_runs", types.TrainingRunsResponse, limit, offset)
+        the cursor to the next; only those of `project_id` when given."""
+        extra = validation.check_access_scope(access_scope)
+        if validation.check_optional_str(project_id, "project_id") is not None:
+            extra["project_id"] = project_id
+        return self._page("/api/v1/training_runs", types.TrainingRunsResponse, limit, offset, extra)
 
     list_training_runs_async = twins.awaiting(list_training_runs)
 
@@ -204,20 +258,65 @@ class RestClient(ClientBase):
 
     set_checkpoint_ttl_from_tinker_path_async = twins.awaiting(set_checkpoint_ttl_from_tinker_path)
 
-    def get_session(self, session_id: str) -> APIFuture[types.GetSessionResponse]:
+    def get_session(
+        self, session_id: str, access_scope: AccessScope = "owned"
+    ) -> APIFuture[types.GetSessionResponse]:
         """The training runs and samplers of a session."""
         sid = validation.check_id(session_id, "session_id")
-        return self._send("GET", f"/api/v1/sessions/{sid}", types.GetSessionResponse)
+        params = validation.check_access_scope(access_scope)
+        return self._send("GET", f"/api/v1/sessions/{sid}", types.GetSessionResponse, params=params)
 
     get_session_async = twins.awaiting(get_session)
 
     def list_sessions(
-        self, limit: int = 20, offset: int = 0
+        self, limit: int = 20, offset: int = 0, access_scope: AccessScope = "owned"
     ) -> APIFuture[types.ListSessionsResponse]:
         """One page of the account's session ids."""
-        return self._page("/api/v1/sessions", types.ListSessionsResponse, limit, offset)
+        extra = validation.check_access_scope(access_scope)
+        return self._page("/api/v1/sessions", types.ListSessionsResponse, limit, offset, extra)
 
     list_sessions_async = twins.awaiting(list_sessions)
+
+    def assign_session_project(self, session_id: str, project_id: str) -> APIFuture[None]:
+        """Move a session (and its training runs and samplers) into the project `project_id`."""
+        sid = validation.check_id(session_id, "session_id")
+        project = validation.check_id(project_id, "project_id")
+        return self._send(
+            "PUT", f"/api/v1/sessions/{sid}/project", None, body={"project_id": project}
+        )
+
+    assign_session_project_async = twins.awaiting(assign_session_project)
+
+    def copy_weights(
+        self,
+        path: str,
+        destination_project_id: str | None = None,
+        *,
+        ttl_seconds: int | None = None,
+        weights_access_token: str | None = None,
+    ) -> APIFuture[str]:
+        """Copy the checkpoint `path` into the project `destination_project_id` (else
+        TINKER_PROJECT_ID; ValueError if neither); the copy shares the files and belongs to a
+        new run that cannot be trained. The future's value is the copy's `tinker://` path."""
+        source = validation.check_tinker_path(path)
+        if destination_project_id is None:
+            destination_project_id = os.environ.get("TINKER_PROJECT_ID") or None
+        if destination_project_id is None:
+            raise ValueError(
+                "copy_weights needs a destination project: pass destination_project_id "
+                "(ServiceClient: project_id) or set TINKER_PROJECT_ID"
+            )
+        project = validation.check_id(destination_project_id, "destination_project_id")
+        body: dict[str, object] = {"source_path": source, "destination_project_id": project}
+        ttl = validation.check_ttl(ttl_seconds)
+        if ttl is not None:
+            body["ttl_seconds"] = ttl
+        token = validation.check_optional_str(weights_access_token, "weights_access_token")
+        headers = {} if token is None else {"X-Tinker-Weights-Access-Token": token}
+        copied = self._send("POST", "/api/v1/copy_weights", None, body=body, headers=headers)
+        return transform(copied, _copied_path)
+
+    copy_weights_async = twins.awaiting(copy_weights)
 
     def get_sampler(self, sampler_id: str) -> APIFuture[types.GetSamplerResponse]:
         """Base model and weights path of a sampler."""
@@ -254,5 +353,15 @@ def _archive_expiry(raw: str | None, now: datetime.datetime) -> datetime.datetim
     return now + ARCHIVE_URL_DEFAULT_LIFETIME
 
 
-def _reattach(config: ClientConfig, session_id: str) -> RestClient:
-    return RestClient(attach(config, session_id))
+def _copied_path(answer: object) -> str:
+    """The `tinker_path` of a copy_weights answer."""
+    path = answer.get("tinker_path") if isinstance(answer, dict) else None
+    if not isinstance(path, str):
+        raise ValueError(f"copy_weights answered without a tinker_path: {answer!r}")
+    return path
+
+
+def _reattach(cls: type[RestClient], config: ClientConfig, session_id: str) -> RestClient:
+    """A RestClient of `cls` on the same session (or the session-less runtime) elsewhere."""
+    runtime = attach(config, session_id) if session_id else sessionless(config)
+    return cls(runtime)

@@ -38,6 +38,7 @@ from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._calls import ApiCall
+from tinker._client_future import ClientFuture, forwarding
 from tinker._futures import APIFuture, completed, flatten, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._retry import SAMPLE_SUBMIT, TRANSPORT, RetryConfig
@@ -48,7 +49,12 @@ from tinker.config import ClientConfig
 from tinker.errors import NotFoundError
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
-__all__ = ["SamplerHandle", "SamplingClient", "open_sampling_client"]
+__all__ = [
+    "BackcompatSamplingClientFuture",
+    "SamplerHandle",
+    "SamplingClient",
+    "open_sampling_client",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +100,28 @@ def open_sampling_client(
             response=exc.response,
             body=exc.body,
         ) from None
+    if base_model is None:
+        base_model = _sampler_base_model(runtime, response.sampling_session_id)
     return SamplingClient(
         runtime,
         sampling_session_id=response.sampling_session_id,
         retry_config=retry_config,
         base_model=base_model,
     )
+
+
+def _sampler_base_model(runtime: Runtime, sampling_session_id: str) -> str:
+    """The base model of a sampler, asked of the server (blocking)."""
+    sampler: types.GetSamplerResponse = runtime.call(
+        ApiCall(
+            traffic=Traffic.TRAIN,
+            method="GET",
+            path=f"/api/v1/samplers/{sampling_session_id}",
+            result=types.GetSamplerResponse,
+            retry=TRANSPORT,
+        )
+    )
+    return sampler.base_model
 
 
 @attrs.frozen
@@ -309,23 +331,23 @@ class SamplingClient(ClientBase, QueueStateObserver):
 
     compute_logprobs_async = twins.awaiting(compute_logprobs)
 
+    def get_base_model(self) -> str:
+        """The sampler's base model (known since creation; asked of the server only for a
+        client built from a bare sampling session id)."""
+        advice = "call it once before the loop or in a worker thread"
+        with _loopguard.calling("SamplingClient.get_base_model", advice), self._tokenizer_lock:
+            if self._base_model is None:
+                self._base_model = _sampler_base_model(self._runtime, self.sampling_session_id)
+            return self._base_model
+
+    get_base_model_async = twins.offloaded(get_base_model)
+
     def get_tokenizer(self) -> Tokenizer:
-        """The tokenizer of the sampler's base model (asks the server for it if unknown)."""
+        """The tokenizer of the sampler's base model."""
+        base_model = self.get_base_model()
         advice = "call it once before the loop or in a worker thread"
         with _loopguard.calling("SamplingClient.get_tokenizer", advice), self._tokenizer_lock:
             if self._tokenizer is None:
-                base_model = self._base_model
-                if base_model is None:
-                    sampler: types.GetSamplerResponse = self._runtime.call(
-                        ApiCall(
-                            traffic=Traffic.TRAIN,
-                            method="GET",
-                            path=f"/api/v1/samplers/{self.sampling_session_id}",
-                            result=types.GetSamplerResponse,
-                            retry=TRANSPORT,
-                        )
-                    )
-                    base_model = self._base_model = sampler.base_model
                 self._tokenizer = get_tokenizer(tokenizer_id_for_model(base_model))
             return self._tokenizer
 
@@ -338,3 +360,10 @@ def _prompt_logprobs(response: types.SampleResponse) -> list[float | None]:
     if response.prompt_logprobs is None:
         raise ValueError("the sampler returned no prompt_logprobs")
     return list(response.prompt_logprobs)
+
+
+@forwarding(SamplingClient)
+class BackcompatSamplingClientFuture(ClientFuture[SamplingClient], SamplingClient):
+    """What client creation returns: the SamplingClient being created, a Future of it
+    (`.result()`, done callbacks) and awaitable. Used as the client, each method waits for
+    the creation and forwards; pickling waits for the client and pickles it."""

@@ -1,15 +1,22 @@
-"""ServiceClient: the entry point. Opens a session and creates the other clients.
+"""ServiceClient: the entry point. Holds a session and creates the other clients.
 
-`ServiceClient()` reads TINKER_API_KEY / TINKER_BASE_URL (explicit arguments win) and blocks
-while the session is created. `base_url="local"` runs against the embedded server in this
-process and needs no API key. Use it as a context manager, or call `close()`.
+`ServiceClient()` reads TINKER_API_KEY / TINKER_BASE_URL / TINKER_PROJECT_ID (explicit
+arguments win) and does no I/O: the session is created by the first call that needs one
+(creating a training or sampling client, or reading `holder` / `session_id`), which blocks
+while it is created. `base_url="local"` runs against the embedded server in this process and
+needs no API key. Client creation returns at once an object that is the client, a Future of
+it and awaitable (tinker._client_future). Use the ServiceClient as a context manager, or call
+`close(status)`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import requests.adapters
 
@@ -17,33 +24,47 @@ from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._calls import ApiCall
+from tinker._futures import APIFuture, resolve
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
-from tinker._runtime import ClientBase, RuntimeOptions
-from tinker._session import open_session
+from tinker._runtime import Runtime, RuntimeOptions
+from tinker._session import open_session, sessionless
+from tinker._telemetry import Telemetry
 from tinker._transport import Traffic
 from tinker._validation import NoTrainableLayersError
 from tinker.config import ClientConfig
+from tinker.errors import NotFoundError
 from tinker.rest_client import RestClient
-from tinker.sampling_client import SamplingClient, open_sampling_client
-from tinker.training_client import TrainingClient
+from tinker.sampling_client import (
+    BackcompatSamplingClientFuture,
+    open_sampling_client,
+)
+from tinker.training_client import BackcompatTrainingClientFuture, TrainingClient
 
-__all__ = ["NoTrainableLayersError", "ServiceClient"]
+__all__ = ["CONSOLE_URL", "NoTrainableLayersError", "ServiceClient"]
 
 logger = logging.getLogger(__name__)
 
+CONSOLE_URL = "https://tinker.thinkingmachines.ai"
+
 # A requests adapter, or a function building one per kind of traffic.
 HTTPAdapterSpec = Union[requests.adapters.BaseAdapter, Callable[[], requests.adapters.BaseAdapter]]
+FinishStatus = Literal["success", "errored", "interrupted"]
+_FIRST_USE_ADVICE = "create the first client before the loop starts or with asyncio.to_thread()"
 
 
-class ServiceClient(ClientBase):
-    """One session with a Tinker service; creates training, sampling and REST clients."""
+class ServiceClient:
+    """One session with a Tinker service (opened on first use); creates training, sampling and
+    REST clients."""
 
     def __init__(
         self,
         user_metadata: dict[str, str] | None = None,
+        project_id: str | None = None,
         *,
-        api_key: str | None = None,
+        display_name: str | None = None,
         base_url: str | None = None,
+        api_key: str | None = None,
+        default_headers_overrides: Mapping[str, str] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
         default_headers: Mapping[str, str] | None = None,
@@ -51,76 +72,167 @@ class ServiceClient(ClientBase):
         http_adapter: HTTPAdapterSpec | None = None,
         **options: Any,
     ) -> None:
-        """Open a session (blocking). `options` are further ClientConfig fields.
+        """Check the settings; no I/O. `options` are further ClientConfig fields.
 
-        `config` gives a complete ClientConfig instead (then no other argument may be given).
+        `project_id` (else TINKER_PROJECT_ID) and `display_name` label the session;
+        `default_headers_overrides` are added to every request after `default_headers`.
+        `config` gives a complete ClientConfig instead (then no other setting may be given).
         `http_adapter` is a requests transport adapter (or a function that builds one) mounted
         for all of this client's traffic: custom TLS, proxies, instrumentation or test doubles.
         It stays in this process: a client re-attached elsewhere uses the stock adapter.
         """
-        metadata = validation.check_metadata(user_metadata)
+        self._metadata = validation.check_metadata(user_metadata)
+        if project_id is None:
+            project_id = os.environ.get("TINKER_PROJECT_ID") or None
+        self._labels = validation.check_session_labels(project_id, display_name)
+        headers = validation.check_header_overrides(default_headers, default_headers_overrides)
         explicit: dict[str, Any] = {
             "api_key": api_key,
             "base_url": base_url,
             "timeout": timeout,
             "max_retries": max_retries,
-            "default_headers": default_headers,
+            "default_headers": headers,
             **options,
         }
         if config is None:
-            config = ClientConfig.from_env(**explicit)
+            config = ClientConfig.from_env(require_api_key=False, **explicit)
         elif any(value is not None for value in explicit.values()):
             raise TypeError("pass either config= or individual settings, not both")
-        runtime_options = None
+        self._config = config
+        self._runtime_options = None
         if http_adapter is not None:
-            runtime_options = RuntimeOptions(http_adapter=validation.adapter_factory(http_adapter))
-        advice = "create it before the loop starts or with asyncio.to_thread()"
-        with _loopguard.calling("ServiceClient", advice):
-            runtime = open_session(config, user_metadata=metadata, options=runtime_options)
-        super().__init__(runtime)
-        logger.info("ServiceClient initialized for session %s", self._runtime.session_id)
+            self._runtime_options = RuntimeOptions(
+                http_adapter=validation.adapter_factory(http_adapter)
+            )
+        self._lock = threading.Lock()
+        self._session: Runtime | None = None
+        self._closed: APIFuture[None] | None = None
+
+    # -- the session -----------------------------------------------------------------------
+
+    @property
+    def holder(self) -> Runtime:
+        """The runtime of this client's session; the session is created on first use."""
+        with self._lock:
+            if self._closed is not None:
+                raise RuntimeError("ServiceClient is closed")
+            if self._session is None:
+                self._config.check_api_key()
+                advice = (
+                    "create the first client before the loop starts or with asyncio.to_thread()"
+                )
+                with _loopguard.calling("ServiceClient", advice):
+                    self._session = open_session(
+                        self._config,
+                        user_metadata=self._metadata,
+                        options=self._runtime_options,
+                        labels=self._labels,
+                    )
+                logger.info("ServiceClient opened session %s", self._session.session_id)
+            return self._session
+
+    @property
+    def project_id(self) -> str | None:
+        """The project of the session and the destination of `copy_weights`."""
+        return self._labels.get("project_id")
 
     @property
     def session_id(self) -> str:
-        """The id of this client's session."""
-        return self._runtime.session_id
+        """The id of this client's session (creating the session if there is none yet)."""
+        return self.holder.session_id
+
+    def _sessionless(self) -> Runtime:
+        """The runtime without a session that REST-only calls use."""
+        if self._closed is not None:
+            raise RuntimeError("ServiceClient is closed")
+        self._config.check_api_key()
+        return sessionless(self._config)
 
     def __repr__(self) -> str:
-        return (
-            f"ServiceClient(session_id={self.session_id!r}, "
-            f"base_url={self._runtime.config.base_url!r})"
-        )
+        session = self._session.session_id if self._session is not None else None
+        return f"ServiceClient(session_id={session!r}, base_url={self._config.base_url!r})"
 
     def __enter__(self) -> ServiceClient:
+        if self._closed is not None:
+            raise RuntimeError("ServiceClient is closed")
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            status: FinishStatus = "success"
+        elif issubclass(exc_type, Exception):
+            status = "errored"
+        else:
+            status = "interrupted"
+        self.close(status).result()
 
-    def close(self) -> None:
-        """Stop the session's background work (heartbeat, polling, telemetry); idempotent.
+    def close(self, status: FinishStatus = "success", detail: str | None = None) -> APIFuture[None]:
+        """Finish the session on the server (if one was created) with `status` ("success",
+        "errored" or "interrupted") and `detail`, and stop its background work.
 
-        Operations still pending fail instead of hanging.
+        Returns a future that resolves once both are done; idempotent (a second call returns
+        the first one's future). Operations still pending fail instead of hanging; later calls
+        that need the session raise RuntimeError("ServiceClient is closed").
         """
-        self._runtime.close()
+        reason = validation.check_finish(status, detail)
+        with self._lock:
+            if self._closed is not None:
+                return self._closed
+            session, self._session = self._session, None
+            self._closed = done = APIFuture[None]()
+        if session is None:
+            resolve(done, None)
+            return done
+        worker = threading.Thread(
+            target=_finish_and_close, args=(session, reason, done), name="tinker-close"
+        )
+        worker.start()
+        return done
+
+    def get_telemetry(self) -> Telemetry | None:
+        """The session's telemetry (None before the session exists, or when disabled)."""
+        session = self._session
+        return session.telemetry if session is not None else None
+
+    def get_console_url(self) -> str:
+        """The web console page of this session (of all sessions before it exists); no request."""
+        session = self._session
+        if session is None:
+            return f"{CONSOLE_URL}/sessions"
+        return f"{CONSOLE_URL}/sessions/{urllib.parse.quote(session.session_id, safe='')}"
+
+    # -- REST on no session ----------------------------------------------------------------
 
     @twins.blocking
     def get_server_capabilities(self) -> types.GetServerCapabilitiesResponse:
         """The models this service can train and sample (blocks; retried for up to 5 min)."""
-        capabilities: types.GetServerCapabilitiesResponse = self._runtime.call(
-            ApiCall(
-                traffic=Traffic.SESSION,
-                method="GET",
-                path="/api/v1/get_server_capabilities",
-                result=types.GetServerCapabilitiesResponse,
-                retry=SUBMIT,
-            )
-        )
-        return capabilities
+        return self.create_rest_client().get_server_capabilities().result()
 
     get_server_capabilities_async = twins.offloaded(get_server_capabilities)
 
-    @twins.blocking
+    def create_rest_client(self) -> RestClient:
+        """A RestClient for the same service and API key (no session, no network call)."""
+        return RestClient(self._sessionless())
+
+    def copy_weights(
+        self,
+        path: str,
+        *,
+        ttl_seconds: int | None = None,
+        weights_access_token: str | None = None,
+    ) -> APIFuture[str]:
+        """Copy the checkpoint `path` into this client's project (`project_id`, else
+        TINKER_PROJECT_ID; ValueError if neither is set); the future's value is the copy's
+        `tinker://` path."""
+        return self.create_rest_client().copy_weights(
+            path,
+            self.project_id,
+            ttl_seconds=ttl_seconds,
+            weights_access_token=weights_access_token,
+        )
+
+    # -- training clients ------------------------------------------------------------------
+
     def create_lora_training_client(
         self,
         base_model: str,
@@ -130,116 +242,195 @@ class ServiceClient(ClientBase):
         train_attn: bool = True,
         train_unembed: bool = True,
         user_metadata: dict[str, str] | None = None,
-    ) -> TrainingClient:
-        """A TrainingClient on a new LoRA adapter of `base_model`; blocks until it exists.
+    ) -> BackcompatTrainingClientFuture:
+        """A TrainingClient on a new LoRA adapter of `base_model`; returns at once.
 
         `rank`: the LoRA rank (>= 1); `seed`: the adapter's initialisation seed (None: the
         server picks); `train_mlp`, `train_attn`, `train_unembed`: which layer groups get an
         adapter (at least one must be True, else NoTrainableLayersError); `user_metadata`:
         str to str, stored with the training run. Raises TypeError/ValueError for a bad
-        argument before anything is sent.
+        argument before anything is sent. The returned object is the client (its methods
+        wait for the model), a Future of it (`.result()`) and awaitable.
         """
         flags = {"train_mlp": train_mlp, "train_attn": train_attn, "train_unembed": train_unembed}
         validation.check_lora_args(base_model, rank, seed, flags)
         metadata = validation.check_metadata(user_metadata)
-        return self._create_model(base_model, rank, seed, flags, metadata)
-
-    create_lora_training_client_async = twins.offloaded(create_lora_training_client)
-
-    def _create_model(
-        self,
-        base_model: str,
-        rank: int,
-        seed: int | None,
-        flags: Mapping[str, bool],
-        metadata: dict[str, str] | None,
-    ) -> TrainingClient:
-        runtime = self._runtime
+        runtime = self.holder
         model_seq_id = runtime.next_model_seq_id()
-        request = types.CreateModelRequest(
-            session_id=runtime.session_id,
-            model_seq_id=model_seq_id,
-            base_model=base_model,
-            user_metadata=metadata,
-            lora_config=types.LoraConfig(
-                rank=rank,
-                seed=seed,
-                train_unembed=flags["train_unembed"],
-                train_mlp=flags["train_mlp"],
-                train_attn=flags["train_attn"],
-            ),
+        work = runtime.spawn(
+            _create_model, runtime, model_seq_id, base_model, rank, seed, flags, metadata
         )
-        created: types.CreateModelResponse = runtime.call(
-            ApiCall(
-                traffic=Traffic.TRAIN,
-                method="POST",
-                path="/api/v1/create_model",
-                body=request,
-                result=types.CreateModelResponse,
-                retry=TRANSPORT,
-                poll_as="CreateModel",
-            )
-        )
-        return TrainingClient(runtime, created.model_id, model_seq_id=model_seq_id)
+        return BackcompatTrainingClientFuture(work)
 
-    @twins.blocking
+    create_lora_training_client_async = twins.awaiting(
+        create_lora_training_client, returns="TrainingClient"
+    )
+
     def create_training_client_from_state(
-        self, path: str, user_metadata: dict[str, str] | None = None
-    ) -> TrainingClient:
+        self,
+        path: str,
+        base_model: str | None = None,
+        user_metadata: dict[str, str] | None = None,
+        weights_access_token: str | None = None,
+    ) -> BackcompatTrainingClientFuture:
         """A TrainingClient on a new LoRA adapter initialised with the weights (not the
         optimizer state) of the `tinker://.../weights/...` checkpoint `path`; the adapter
-        takes the checkpoint's base model, rank and trained layer groups. Blocks until the
-        weights are loaded."""
-        return self._from_state(path, user_metadata, optimizer=False)
+        takes the checkpoint's base model (or `base_model`, which must be compatible), rank
+        and trained layer groups. `weights_access_token` opens another account's checkpoint.
+        Returns at once (see create_lora_training_client)."""
+        return self._from_state(path, base_model, user_metadata, weights_access_token, False)
 
-    create_training_client_from_state_async = twins.offloaded(create_training_client_from_state)
+    create_training_client_from_state_async = twins.awaiting(
+        create_training_client_from_state, returns="TrainingClient"
+    )
 
-    @twins.blocking
     def create_training_client_from_state_with_optimizer(
-        self, path: str, user_metadata: dict[str, str] | None = None
-    ) -> TrainingClient:
+        self,
+        path: str,
+        base_model: str | None = None,
+        user_metadata: dict[str, str] | None = None,
+        weights_access_token: str | None = None,
+    ) -> BackcompatTrainingClientFuture:
         """Like `create_training_client_from_state`, also resuming the optimizer state."""
-        return self._from_state(path, user_metadata, optimizer=True)
+        return self._from_state(path, base_model, user_metadata, weights_access_token, True)
 
-    create_training_client_from_state_with_optimizer_async = twins.offloaded(
-        create_training_client_from_state_with_optimizer
+    create_training_client_from_state_with_optimizer_async = twins.awaiting(
+        create_training_client_from_state_with_optimizer, returns="TrainingClient"
     )
 
     def _from_state(
-        self, path: str, user_metadata: dict[str, str] | None, *, optimizer: bool
-    ) -> TrainingClient:
-        validation.check_tinker_path(path)
+        self,
+        path: str,
+        base_model: str | None,
+        user_metadata: dict[str, str] | None,
+        weights_access_token: str | None,
+        optimizer: bool,
+    ) -> BackcompatTrainingClientFuture:
+        if isinstance(base_model, Mapping) and user_metadata is None:
+            # 0.5.1 took user_metadata second: `(path, {"k": "v"})` still means metadata.
+            base_model, user_metadata = None, dict(base_model)
+        source = validation.StateSource(
+            path=validation.check_tinker_path(path),
+            base_model=validation.check_optional_str(base_model, "base_model"),
+            weights_access_token=validation.check_optional_str(
+                weights_access_token, "weights_access_token"
+            ),
+            optimizer=optimizer,
+        )
         metadata = validation.check_metadata(user_metadata)
-        info = self.create_rest_client().get_weights_info_by_tinker_path(path).result()
-        if not info.is_lora or info.lora_rank is None:
-            raise ValueError(f"{path} is not a LoRA checkpoint; only LoRA runs can be resumed")
-        flags = {
-            name: value if isinstance(value := getattr(info, name, None), bool) else True
-            for name in ("train_mlp", "train_attn", "train_unembed")
-        }
-        validation.check_lora_args(info.base_model, info.lora_rank, None, flags)
-        training = self._create_model(info.base_model, info.lora_rank, None, flags, metadata)
-        load = training.load_state_with_optimizer if optimizer else training.load_state
-        load(path).result()
-        return training
+        runtime = self.holder
+        work = runtime.spawn(_create_from_state, runtime, source, metadata)
+        return BackcompatTrainingClientFuture(work)
 
-    @twins.blocking
+    # -- sampling clients ------------------------------------------------------------------
+
     def create_sampling_client(
         self,
         model_path: str | None = None,
         base_model: str | None = None,
         retry_config: RetryConfig | None = None,
-    ) -> SamplingClient:
+    ) -> BackcompatSamplingClientFuture:
         """A SamplingClient on saved sampler weights (`model_path`, a `tinker://` path) or on
-        a base model; blocks while the sampling session is created. `retry_config` sets its
-        sample-level retries."""
+        a base model; returns at once (the client, a Future of it and awaitable).
+        `retry_config` sets its sample-level retries."""
         model_path, base_model = validation.check_sampler_source(
             model_path, base_model, retry_config
         )
-        return open_sampling_client(self._runtime, model_path, base_model, retry_config)
+        runtime = self.holder
+        work = runtime.spawn(open_sampling_client, runtime, model_path, base_model, retry_config)
+        return BackcompatSamplingClientFuture(work)
 
-    create_sampling_client_async = twins.offloaded(create_sampling_client)
+    create_sampling_client_async = twins.awaiting(create_sampling_client, returns="SamplingClient")
 
-    def create_rest_client(self) -> RestClient:
-        """A RestClient sharing this session (no network call)."""
-        return RestClient(self._runtime)
+
+def _finish_and_close(
+    runtime: Runtime, reason: types.SessionFinishRequest, done: APIFuture[None]
+) -> None:
+    """Tell the server the session is finished (a server of the 0.5.1 era has no such route),
+    then close the runtime; resolve `done` either way."""
+    try:
+        runtime.call(
+            ApiCall(
+                traffic=Traffic.TRAIN,
+                method="POST",
+                path=f"/api/v1/sessions/{runtime.session_id}/finish",
+                body=reason,
+                retry=TRANSPORT,
+            )
+        )
+    except NotFoundError:
+        logger.debug("the server has no session finish route; closing without it")
+    except Exception:
+        logger.warning("finishing session %s failed", runtime.session_id, exc_info=True)
+    finally:
+        runtime.close()
+        resolve(done, None)
+
+
+def _create_model(
+    runtime: Runtime,
+    model_seq_id: int,
+    base_model: str,
+    rank: int,
+    seed: int | None,
+    flags: Mapping[str, bool],
+    metadata: dict[str, str] | None,
+) -> TrainingClient:
+    """Create the model (blocking, on the runtime's blocking pool) and its client."""
+    request = types.CreateModelRequest(
+        session_id=runtime.session_id,
+        model_seq_id=model_seq_id,
+        base_model=base_model,
+        user_metadata=metadata,
+        lora_config=types.LoraConfig(
+            rank=rank,
+            seed=seed,
+            train_unembed=flags["train_unembed"],
+            train_mlp=flags["train_mlp"],
+            train_attn=flags["train_attn"],
+        ),
+    )
+    created: types.CreateModelResponse = runtime.call(
+        ApiCall(
+            traffic=Traffic.TRAIN,
+            method="POST",
+            path="/api/v1/create_model",
+            body=request,
+            result=types.CreateModelResponse,
+            retry=TRANSPORT,
+            poll_as="CreateModel",
+        )
+    )
+    client = TrainingClient(runtime, created.model_id, model_seq_id=model_seq_id)
+    client.get_info()  # cached: get_info() and get_tokenizer() send nothing later
+    return client
+
+
+def _create_from_state(
+    runtime: Runtime, source: validation.StateSource, metadata: dict[str, str] | None
+) -> TrainingClient:
+    """A new model shaped like the checkpoint, then the checkpoint loaded into it (blocking)."""
+    info: types.WeightsInfoResponse = runtime.call(
+        ApiCall(
+            traffic=Traffic.TRAIN,
+            method="POST",
+            path="/api/v1/weights_info",
+            body={"tinker_path": source.path},
+            result=types.WeightsInfoResponse,
+            retry=SUBMIT,
+        )
+    )
+    if not info.is_lora or info.lora_rank is None:
+        raise ValueError(f"{source.path} is not a LoRA checkpoint; only LoRA runs can be resumed")
+    flags = {
+        name: value if isinstance(value := getattr(info, name, None), bool) else True
+        for name in ("train_mlp", "train_attn", "train_unembed")
+    }
+    base_model = source.base_model or info.base_model
+    validation.check_lora_args(base_model, info.lora_rank, None, flags)
+    model_seq_id = runtime.next_model_seq_id()
+    training = _create_model(
+        runtime, model_seq_id, base_model, info.lora_rank, None, flags, metadata
+    )
+    training._load(source.path, source.optimizer, source.weights_access_token).result()
+    return training

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._calls import ApiCall
 from tinker._chunking import MAX_CHUNK_LEN, MAX_CHUNK_NUMBER_COUNT, chunk_data, merge_outputs
+from tinker._client_future import ClientFuture, forwarding
 from tinker._futures import APIFuture, combine, flatten, queued, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
@@ -36,9 +38,18 @@ from tinker._transport import Traffic
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
 if TYPE_CHECKING:
-    from tinker.sampling_client import SamplingClient
+    from tinker.sampling_client import BackcompatSamplingClientFuture, SamplingClient
 
-__all__ = ["MAX_CHUNK_LEN", "MAX_CHUNK_NUMBER_COUNT", "CustomLossFnV1", "TrainingClient"]
+__all__ = [
+    "CONSOLE_URL",
+    "MAX_CHUNK_LEN",
+    "MAX_CHUNK_NUMBER_COUNT",
+    "BackcompatTrainingClientFuture",
+    "CustomLossFnV1",
+    "TrainingClient",
+]
+
+CONSOLE_URL = "https://tinker.thinkingmachines.ai"
 
 # A custom loss: fn(data, logprobs) -> (loss, metrics) with torch, or (loss, metrics, grads).
 CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
@@ -49,7 +60,14 @@ logger = logging.getLogger(__name__)
 class TrainingClient(ClientBase, QueueStateObserver):
     """A handle on one LoRA training run (`model_id`), made by ServiceClient."""
 
-    def __init__(self, runtime: Runtime, model_id: str, *, model_seq_id: int | None = None):
+    def __init__(
+        self,
+        runtime: Runtime,
+        model_id: str,
+        *,
+        model_seq_id: int | None = None,
+        info: types.GetInfoResponse | None = None,
+    ):
         super().__init__(runtime)
         self.model_id = model_id
         self.model_seq_id = model_seq_id
@@ -59,7 +77,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         )
         self._tokenizer: Tokenizer | None = None
         self._tokenizer_lock = threading.Lock()
-        self._info: types.GetInfoResponse | None = None
+        self._info = info
 
     def __repr__(self) -> str:
         return f"TrainingClient(model_id={self.model_id!r})"
@@ -241,7 +259,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 "/api/v1/save_weights",
                 "SaveWeights",
                 types.SaveWeightsRequest(
-                    model_id=self.model_id, path=name, seq_id=seq_id, **_ttl_field(ttl)
+                    model_id=self.model_id, path=name, seq_id=seq_id, **_set_fields(ttl_seconds=ttl)
                 ),
                 types.SaveWeightsResponse,
             )
@@ -249,32 +267,44 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     save_state_async = twins.once_submitted(save_state)
 
-    def load_state(self, path: str) -> APIFuture[types.LoadWeightsResponse]:
-        """Load the weights (not the optimizer state) of a `tinker://.../weights/...` checkpoint.
+    def load_state(
+        self, path: str, weights_access_token: str | None = None
+    ) -> APIFuture[types.LoadWeightsResponse]:
+        """Load the weights (not the optimizer state) of a `tinker://.../weights/...` checkpoint;
+        `weights_access_token` opens another account's checkpoint.
 
         Returns at once a future of a LoadWeightsResponse.
         """
-        return self._load(path, optimizer=False)
+        return self._load(path, False, weights_access_token)
 
     load_state_async = twins.once_submitted(load_state)
 
-    def load_state_with_optimizer(self, path: str) -> APIFuture[types.LoadWeightsResponse]:
+    def load_state_with_optimizer(
+        self, path: str, weights_access_token: str | None = None
+    ) -> APIFuture[types.LoadWeightsResponse]:
         """Load the weights and the optimizer state of a `tinker://.../weights/...` checkpoint.
 
         Returns at once a future of a LoadWeightsResponse.
         """
-        return self._load(path, optimizer=True)
+        return self._load(path, True, weights_access_token)
 
     load_state_with_optimizer_async = twins.once_submitted(load_state_with_optimizer)
 
-    def _load(self, path: str, *, optimizer: bool) -> APIFuture[types.LoadWeightsResponse]:
+    def _load(
+        self, path: str, optimizer: bool, weights_access_token: str | None
+    ) -> APIFuture[types.LoadWeightsResponse]:
         validation.check_tinker_path(path)
+        token = validation.check_optional_str(weights_access_token, "weights_access_token")
         return self._queue_one(
             lambda seq_id: self._call(
                 "/api/v1/load_weights",
                 "LoadWeights",
                 types.LoadWeightsRequest(
-                    model_id=self.model_id, path=path, optimizer=optimizer, seq_id=seq_id
+                    model_id=self.model_id,
+                    path=path,
+                    optimizer=optimizer,
+                    seq_id=seq_id,
+                    **_set_fields(weights_access_token=token),
                 ),
                 types.LoadWeightsResponse,
             )
@@ -296,7 +326,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 "/api/v1/save_weights_for_sampler",
                 "SaveWeightsForSampler",
                 types.SaveWeightsForSamplerRequest(
-                    model_id=self.model_id, path=name, seq_id=seq_id, **_ttl_field(ttl)
+                    model_id=self.model_id, path=name, seq_id=seq_id, **_set_fields(ttl_seconds=ttl)
                 ),
                 types.SaveWeightsForSamplerResponseInternal,
             ),
@@ -328,18 +358,22 @@ class TrainingClient(ClientBase, QueueStateObserver):
             lambda response: self._ephemeral_sampler(response, retry_config),
         )
 
-    @twins.blocking
     def save_weights_and_get_sampling_client(
         self, name: str | None = None, retry_config: RetryConfig | None = None
-    ) -> SamplingClient:
-        """Snapshot the current weights into an ephemeral sampler and return its client.
+    ) -> BackcompatSamplingClientFuture:
+        """Snapshot the current weights into an ephemeral sampler; returns its client at once
+        (the client, a Future of it and awaitable), after every earlier operation.
 
-        `name` is ignored (kept for compatibility); blocks until the snapshot exists.
+        `name` is ignored (kept for compatibility): nothing is saved by name.
         """
-        return self.save_weights_and_get_sampling_client_submit(retry_config).result()
+        from tinker.sampling_client import BackcompatSamplingClientFuture
 
-    save_weights_and_get_sampling_client_async = twins.offloaded(
-        save_weights_and_get_sampling_client
+        return BackcompatSamplingClientFuture(
+            self.save_weights_and_get_sampling_client_submit(retry_config)
+        )
+
+    save_weights_and_get_sampling_client_async = twins.awaiting(
+        save_weights_and_get_sampling_client, returns="SamplingClient"
     )
 
     def _ephemeral_sampler(
@@ -377,8 +411,8 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     @twins.blocking
     def get_info(self) -> types.GetInfoResponse:
-        """Model metadata: base model, LoRA rank, tokenizer id (asks the server once, then
-        answers from memory; not ordered)."""
+        """Model metadata: base model, LoRA rank, tokenizer id (fetched when the client was
+        created, then answered from memory; not ordered)."""
         return self._get_info(retry=True)
 
     get_info_async = twins.offloaded(get_info)
@@ -413,18 +447,23 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 self._tokenizer = get_tokenizer(tokenizer_id)
             return self._tokenizer
 
-    @twins.blocking
+    def get_console_url(self) -> str:
+        """The web console page of this training run; no request."""
+        return f"{CONSOLE_URL}/training_runs/{urllib.parse.quote(self.model_id, safe='')}"
+
     def create_sampling_client(
         self, model_path: str, retry_config: RetryConfig | None = None
-    ) -> SamplingClient:
+    ) -> BackcompatSamplingClientFuture:
         """A SamplingClient on saved sampler weights (`tinker://...`), outside the ordered
-        queue; blocks while the sampling session is created."""
-        from tinker.sampling_client import open_sampling_client
+        queue; returns at once (the client, a Future of it and awaitable)."""
+        from tinker.sampling_client import BackcompatSamplingClientFuture, open_sampling_client
 
         validation.check_sampler_source(model_path, None, retry_config)
-        return open_sampling_client(self._runtime, model_path, None, retry_config)
+        runtime = self._runtime
+        work = runtime.spawn(open_sampling_client, runtime, model_path, None, retry_config)
+        return BackcompatSamplingClientFuture(work)
 
-    create_sampling_client_async = twins.offloaded(create_sampling_client)
+    create_sampling_client_async = twins.awaiting(create_sampling_client, returns="SamplingClient")
 
     def on_queue_state_change(self, queue_state: QueueState) -> None:
         """Warn (at most once a minute) while the server pauses this model's queue."""
@@ -504,8 +543,9 @@ def _forward_view(datum: types.Datum) -> types.Datum:
     return _cross_entropy_datum(datum, weights)
 
 
-def _ttl_field(ttl: int | None) -> dict[str, Any]:
-    return {} if ttl is None else {"ttl_seconds": ttl}
+def _set_fields(**fields: Any) -> dict[str, Any]:
+    """The optional request fields that are set (a field left out is not sent)."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _sampler_path(
@@ -514,3 +554,10 @@ def _sampler_path(
     if response.path is None:
         raise ValueError("save_weights_for_sampler answered without a path")
     return types.SaveWeightsForSamplerResponse(path=response.path)
+
+
+@forwarding(TrainingClient)
+class BackcompatTrainingClientFuture(ClientFuture[TrainingClient], TrainingClient):
+    """What client creation returns: the TrainingClient being created, a Future of it
+    (`.result()`, done callbacks) and awaitable. Used as the client, each method waits for
+    the creation and forwards."""
