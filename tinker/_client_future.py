@@ -33,8 +33,8 @@ class ClientFuture(APIFuture[C]):
             self._before_wait = source._before_wait
 
     def __getattr__(self, name: str) -> Any:
-        """Public instance attributes of the client (`model_id`, ...), once it exists."""
-        if name.startswith("_"):
+        """Instance attributes of the client (`model_id`, ...), once it exists."""
+        if name.startswith("__") or "_source" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
         return getattr(self.result(), name)
 
@@ -72,13 +72,14 @@ def _property_forwarder(name: str, prop: property) -> property:
 
 
 def forwarding(client_class: type) -> Callable[[F], F]:
-    """Class decorator: give a ClientFuture subclass a forwarder for every public method and
-    property of `client_class` (not its static methods, nor the names of the future itself)."""
+    """Class decorator: give a ClientFuture subclass a forwarder for every method and property
+    of `client_class` (not its static methods, special methods, nor the future's own names),
+    so that no method of the client ever runs on the future itself."""
     own = set(dir(APIFuture))
 
     def decorate(cls: F) -> F:
         for name in dir(client_class):
-            if name.startswith("_") or name in own:
+            if name.startswith("__") or name in own:
                 continue
             static = inspect.getattr_static(client_class, name)
             if isinstance(static, (staticmethod, classmethod)):

@@ -11,6 +11,7 @@ it and awaitable (tinker._client_future). Use the ServiceClient as a context man
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -24,7 +25,7 @@ from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._calls import ApiCall
-from tinker._futures import APIFuture, resolve
+from tinker._futures import APIFuture, chain, reject, resolve
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import Runtime, RuntimeOptions
 from tinker._session import open_session, sessionless
@@ -105,31 +106,58 @@ class ServiceClient:
                 http_adapter=validation.adapter_factory(http_adapter)
             )
         self._lock = threading.Lock()
-        self._session: Runtime | None = None
+        self._opening: APIFuture[Runtime] | None = None
         self._closed: APIFuture[None] | None = None
 
     # -- the session -----------------------------------------------------------------------
 
     @property
     def holder(self) -> Runtime:
-        """The runtime of this client's session; the session is created on first use."""
+        """The runtime of this client's session; the session is created on first use (this
+        waits for it)."""
+        opening = self._opening_session()
+        with _loopguard.calling("ServiceClient", _FIRST_USE_ADVICE):
+            return opening.result()
+
+    def _opening_session(self) -> APIFuture[Runtime]:
+        """The session's runtime, future: the first call starts creating the session on a
+        thread of its own, so that no caller waits for it unless it asks to."""
         with self._lock:
             if self._closed is not None:
                 raise RuntimeError("ServiceClient is closed")
-            if self._session is None:
+            if self._opening is None:
                 self._config.check_api_key()
-                advice = (
-                    "create the first client before the loop starts or with asyncio.to_thread()"
-                )
-                with _loopguard.calling("ServiceClient", advice):
-                    self._session = open_session(
-                        self._config,
-                        user_metadata=self._metadata,
-                        options=self._runtime_options,
-                        labels=self._labels,
-                    )
-                logger.info("ServiceClient opened session %s", self._session.session_id)
-            return self._session
+                self._opening = APIFuture()
+                threading.Thread(
+                    target=self._open, args=(self._opening,), name="tinker-open-session"
+                ).start()
+            return self._opening
+
+    def _open(self, opening: APIFuture[Runtime]) -> None:
+        try:
+            runtime = open_session(
+                self._config,
+                user_metadata=self._metadata,
+                options=self._runtime_options,
+                labels=self._labels,
+            )
+        except BaseException as exc:
+            reject(opening, exc)
+            return
+        logger.info("ServiceClient opened session %s", runtime.session_id)
+        resolve(opening, runtime)
+
+    def _start(self, fn: Callable[..., Any], *args: Any) -> APIFuture[Any]:
+        """Run blocking work `fn(runtime, *args)` on the session's blocking pool once the
+        session exists; returns at once. Work started earlier starts first."""
+        return chain(self._opening_session(), lambda runtime: runtime.spawn(fn, runtime, *args))
+
+    def _session(self) -> Runtime | None:
+        """The session's runtime if it has been created, else None (never waits)."""
+        opening = self._opening
+        if opening is None or not opening.done() or opening.exception() is not None:
+            return None
+        return opening.result()
 
     @property
     def project_id(self) -> str | None:
@@ -142,14 +170,16 @@ class ServiceClient:
         return self.holder.session_id
 
     def _sessionless(self) -> Runtime:
-        """The runtime without a session that REST-only calls use."""
-        if self._closed is not None:
-            raise RuntimeError("ServiceClient is closed")
+        """The runtime that REST-only calls use: the shared one without a session, or this
+        client's session when it has its own http_adapter (which stays with its runtime)."""
+        if self._runtime_options is not None:
+            return self.holder
         self._config.check_api_key()
         return sessionless(self._config)
 
     def __repr__(self) -> str:
-        session = self._session.session_id if self._session is not None else None
+        runtime = self._session()
+        session = runtime.session_id if runtime is not None else None
         return f"ServiceClient(session_id={session!r}, base_url={self._config.base_url!r})"
 
     def __enter__(self) -> ServiceClient:
@@ -178,25 +208,22 @@ class ServiceClient:
         with self._lock:
             if self._closed is not None:
                 return self._closed
-            session, self._session = self._session, None
+            opening = self._opening
             self._closed = done = APIFuture[None]()
-        if session is None:
+        if opening is None:
             resolve(done, None)
-            return done
-        worker = threading.Thread(
-            target=_finish_and_close, args=(session, reason, done), name="tinker-close"
-        )
-        worker.start()
+        else:
+            opening.add_done_callback(functools.partial(_close_opened, reason, done))
         return done
 
     def get_telemetry(self) -> Telemetry | None:
         """The session's telemetry (None before the session exists, or when disabled)."""
-        session = self._session
+        session = self._session()
         return session.telemetry if session is not None else None
 
     def get_console_url(self) -> str:
         """The web console page of this session (of all sessions before it exists); no request."""
-        session = self._session
+        session = self._session()
         if session is None:
             return f"{CONSOLE_URL}/sessions"
         return f"{CONSOLE_URL}/sessions/{urllib.parse.quote(session.session_id, safe='')}"
@@ -255,10 +282,18 @@ class ServiceClient:
         flags = {"train_mlp": train_mlp, "train_attn": train_attn, "train_unembed": train_unembed}
         validation.check_lora_args(base_model, rank, seed, flags)
         metadata = validation.check_metadata(user_metadata)
-        runtime = self.holder
-        model_seq_id = runtime.next_model_seq_id()
-        work = runtime.spawn(
-            _create_model, runtime, model_seq_id, base_model, rank, seed, flags, metadata
+        work = chain(
+            self._opening_session(),
+            lambda runtime: runtime.spawn(
+                _create_model,
+                runtime,
+                runtime.next_model_seq_id(),  # taken in call order, before the work runs
+                base_model,
+                rank,
+                seed,
+                flags,
+                metadata,
+            ),
         )
         return BackcompatTrainingClientFuture(work)
 
@@ -318,8 +353,7 @@ class ServiceClient:
             optimizer=optimizer,
         )
         metadata = validation.check_metadata(user_metadata)
-        runtime = self.holder
-        work = runtime.spawn(_create_from_state, runtime, source, metadata)
+        work = self._start(_create_from_state, source, metadata)
         return BackcompatTrainingClientFuture(work)
 
     # -- sampling clients ------------------------------------------------------------------
@@ -336,11 +370,23 @@ class ServiceClient:
         model_path, base_model = validation.check_sampler_source(
             model_path, base_model, retry_config
         )
-        runtime = self.holder
-        work = runtime.spawn(open_sampling_client, runtime, model_path, base_model, retry_config)
+        work = self._start(open_sampling_client, model_path, base_model, retry_config)
         return BackcompatSamplingClientFuture(work)
 
     create_sampling_client_async = twins.awaiting(create_sampling_client, returns="SamplingClient")
+
+
+def _close_opened(
+    reason: types.SessionFinishRequest, done: APIFuture[None], opening: APIFuture[Runtime]
+) -> None:
+    """Once the session exists (or failed to), finish and close it on a thread of its own."""
+    if opening.exception() is not None:
+        resolve(done, None)
+        return
+    worker = threading.Thread(
+        target=_finish_and_close, args=(opening.result(), reason, done), name="tinker-close"
+    )
+    worker.start()
 
 
 def _finish_and_close(

@@ -208,7 +208,8 @@ def test_base_url_local_uses_an_in_process_server(tmp_path: pathlib.Path) -> Non
     process = _cli_process("--base-url", "local", "-f", "json", "session", "list", env=env)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
-    assert len(json.loads(out)["sessions"]) == 1  # the CLI's own session, in a fresh data dir
+    # a fresh data dir, and REST commands open no session of their own
+    assert json.loads(out)["sessions"] == []
 
 
 def test_local_serve_runs_until_ctrl_c(tmp_path: pathlib.Path) -> None:

@@ -52,7 +52,7 @@ def test_a_factory_builds_one_adapter_per_kind_of_traffic(server: Any) -> None:
     ) as service:
         service.get_server_capabilities()
     assert len(built) == 5
-    assert sum(len(a.paths) for a in built) == 2  # create_session + capabilities
+    assert sum(len(a.paths) for a in built) == 3  # create_session, capabilities, finish
 
 
 def test_a_wrong_adapter_is_a_type_error_before_any_request() -> None:

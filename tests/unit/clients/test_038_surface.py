@@ -59,8 +59,6 @@ def test_failed_creation_fails_the_future_and_every_forwarded_call(
     assert repr(created).startswith("<BackcompatTrainingClientFuture: failed: ")
     with pytest.raises(Exception, match="no such model"):
         created.forward_backward([], "cross_entropy")
-    with pytest.raises(AttributeError):
-        created._lane  # noqa: B018  (private names are not forwarded)
 
 
 def test_sampling_creation_future_pickles_as_its_client(

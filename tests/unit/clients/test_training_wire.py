@@ -52,7 +52,9 @@ def test_create_model_body_and_model_seq_ids(fake: FakeService, service: Any) ->
         "base/model", rank=4, seed=7, train_mlp=False, user_metadata={"k": "v"}
     )
     assert (first.model_id, second.model_id) == ("M0", "M1")
-    assert fake.bodies("/api/v1/create_model") == [
+    # the creations run concurrently: model_seq_ids follow call order, requests need not
+    bodies = sorted(fake.bodies("/api/v1/create_model"), key=lambda b: b["model_seq_id"])
+    assert bodies == [
         {
             "session_id": "S",
             "model_seq_id": 0,
