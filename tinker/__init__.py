@@ -18,7 +18,9 @@ from tinker.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BillingError,
     ConflictError,
+    ExperimentalWarning,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
@@ -28,6 +30,8 @@ from tinker.errors import (
     TinkerError,
     UnprocessableEntityError,
 )
+
+__title__ = "tinker"
 
 # Public name -> module that defines it (imported on first attribute access).
 _LAZY: dict[str, str] = {
@@ -41,6 +45,38 @@ _LAZY: dict[str, str] = {
     "RetryConfig": "tinker._retry",
 }
 
+# Wire types re-exported at the top level, as the official SDKs do (loaded with tinker.types).
+_TOP_LEVEL_TYPES = (
+    "AdamOptimizerConfig",
+    "AdamParams",
+    "Checkpoint",
+    "CheckpointType",
+    "Datum",
+    "DimuonOptimizerConfig",
+    "DimuonParams",
+    "DmelChunk",
+    "EncodedTextChunk",
+    "ForwardBackwardOutput",
+    "LoraConfig",
+    "ModelID",
+    "ModelInput",
+    "ModelInputChunk",
+    "OptimParams",
+    "OptimStepRequest",
+    "OptimStepResponse",
+    "ParsedCheckpointTinkerPath",
+    "PromptProvenanceSpan",
+    "SampleRequest",
+    "SampleResponse",
+    "SampledProvenanceSpan",
+    "SampledSequence",
+    "SamplingParams",
+    "StopReason",
+    "TensorData",
+    "TensorDtype",
+    "TrainingRun",
+)
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -49,7 +85,9 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BillingError",
     "ConflictError",
+    "ExperimentalWarning",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -58,9 +96,11 @@ __all__ = [
     "RequestFailedError",
     "TinkerError",
     "UnprocessableEntityError",
+    "__title__",
     "__version__",
     "types",
     *_LAZY,
+    *_TOP_LEVEL_TYPES,
 ]
 
 
