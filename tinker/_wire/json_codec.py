@@ -36,6 +36,9 @@ from tinker.types import (
     DataModel,
     DmelChunk,
     EncodedTextChunk,
+    FutureCompletion,
+    FutureFailed,
+    FutureFinished,
     ImageAssetPointerChunk,
     ImageChunk,
     ModelInputChunk,
@@ -72,9 +75,13 @@ _CHUNK_TYPES: dict[str, type[WireModel]] = {
     "image_asset_pointer": ImageAssetPointerChunk,
     "dmel": DmelChunk,
 }
-_OWN_UNION_HOOKS = (ModelInputChunk, TelemetryEvent)
+_OWN_UNION_HOOKS = (ModelInputChunk, TelemetryEvent, FutureCompletion)
 # Keys that tell a union's members apart, tried in this order.
 _DISCRIMINATORS = ("type", "state", "event")
+_COMPLETION_STATES: dict[str, type[WireModel]] = {
+    "finished": FutureFinished,
+    "failed": FutureFailed,
+}
 _EVENT_TYPES: dict[str, type[WireModel]] = {
     typing.cast(str, attrs.fields_dict(cls)["event"].default): cls
     for cls in typing.get_args(TelemetryEvent)
@@ -448,6 +455,9 @@ def _register_structuring(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(
         TelemetryEvent, lambda data, _: conv.structure(data, _event_class(data))
     )
+    conv.register_structure_hook(
+        FutureCompletion, lambda data, _: conv.structure(data, _completion_class(data))
+    )
 
 
 def _passthrough(value: Any, _: Any) -> Any:
@@ -455,8 +465,8 @@ def _passthrough(value: Any, _: Any) -> Any:
 
 
 def _is_model_union(tp: Any) -> bool:
-    """A union of two or more model classes (None aside), except the chunk and telemetry
-    unions, which have hooks of their own."""
+    """A union of two or more model classes (None aside), except the chunk, telemetry and
+    completion unions, which have hooks of their own."""
     if typing.get_origin(tp) not in (Union, types.UnionType) or tp in _OWN_UNION_HOOKS:
         return False
     members = [arg for arg in typing.get_args(tp) if arg is not type(None)]
@@ -537,6 +547,18 @@ def _chunk_class(data: Any) -> type[WireModel]:
         "cannot tell the chunk kind: expected 'tokens' (a list), 'data' and 'format', "
         f"'location' or 'dmel'; got keys {sorted(data)}"
     )
+
+
+def _completion_class(data: Any) -> type[WireModel]:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"a completion must be a JSON object, got {type(data).__name__}")
+    cls = _COMPLETION_STATES.get(data.get("state"))  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(
+            f"unknown completion state {data.get('state')!r}; expected one of "
+            f"{list(_COMPLETION_STATES)}"
+        )
+    return cls
 
 
 def _event_class(data: Any) -> type[WireModel]:
