@@ -404,18 +404,23 @@ def _register_structuring(conv: cattrs.Converter) -> None:
     from cattrs.gen import make_dict_structure_fn
 
     conv.register_structure_hook_factory(
-        lambda tp: not _mentions(tp, _is_model), lambda tp: _passthrough
+        lambda tp: not _mentions(tp, _is_any_model), lambda tp: _passthrough
     )
     for leaf in (str, int, float, bool, bytes, dt.datetime):
         conv.register_structure_hook(leaf, _passthrough)
 
     def model_structure_fn(cls: type[WireModel]) -> Callable[[Any, Any], WireModel]:
-        generated = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=cls is TensorData)
+        generated = make_dict_structure_fn(cls, conv)
+        nullable = _required_nullable_fields(cls)
 
         def structure_model(data: Any, tp: Any) -> WireModel:
             if not isinstance(data, Mapping):
                 raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-            return generated(cls._wire_in(data), tp)
+            data = cls._wire_in(data)
+            missing = [name for name in nullable if name not in data]
+            if missing:  # the 0.38 form leaves out null values, even of required fields
+                data = {**data, **dict.fromkeys(missing)}
+            return generated(data, tp)
 
         return structure_model
 
@@ -430,8 +435,20 @@ def _register_structuring(conv: cattrs.Converter) -> None:
     def data_structure_fn(cls: type[DataModel]) -> Callable[[Any, Any], DataModel]:
         keys = frozenset(cls._json_keys)
         tag = cls._json_tag
+        hints = typing.get_type_hints(cls)
+        fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        # Nested models are structured here (errors then carry their path); the rest is left
+        # to the constructor, which checks and converts every value.
+        nested = {
+            key: hints[key]
+            for key in cls._json_keys
+            if key in fields and _mentions(hints[key], _is_data_model)
+        }
+        required = _required_keys(cls)
 
         def structure_data(data: Any, _: Any) -> DataModel:
+            from cattrs.errors import ClassValidationError
+
             if tag and isinstance(data, Mapping) and tag in data:
                 data = data[tag]
             if not isinstance(data, Mapping):
@@ -439,7 +456,27 @@ def _register_structuring(conv: cattrs.Converter) -> None:
             extra = data.keys() - keys
             if extra and cls._json_forbid_extra:
                 raise ValueError(f"unexpected keys {sorted(extra)}")
-            return cls(**{key: value for key, value in data.items() if key in keys})
+            errors: list[Exception] = [
+                _at_key(KeyError(key), cls, key, None) for key in required if key not in data
+            ]
+            values: dict[str, Any] = {}
+            for key, value in data.items():
+                if key not in keys:
+                    continue
+                tp = nested.get(key)
+                if tp is not None and value is not None:
+                    try:
+                        value = conv.structure(value, tp)
+                    except Exception as exc:  # noqa: BLE001  (gathered, raised below)
+                        errors.append(_at_key(exc, cls, key, tp))
+                        continue
+                values[key] = value
+            if not errors:
+                try:
+                    return cls(**values)
+                except (TypeError, ValueError) as exc:
+                    errors.append(exc)
+            raise ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
 
         return structure_data
 
@@ -462,6 +499,44 @@ def _register_structuring(conv: cattrs.Converter) -> None:
 
 def _passthrough(value: Any, _: Any) -> Any:
     return value
+
+
+def _required_keys(cls: type[DataModel]) -> tuple[str, ...]:
+    """Wire keys a JSON object of `cls` must have: its constructor's parameters without a
+    default, and the keys the class names as required."""
+    import inspect
+
+    aliases = cls._json_aliases
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    missing_default = [
+        aliases.get(p.name, p.name)
+        for p in parameters
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    return tuple(dict.fromkeys([*missing_default, *sorted(cls._json_required)]))
+
+
+def _at_key(exc: Exception, cls: type, key: str, tp: Any) -> Exception:
+    """`exc` noted as raised at field `key` of `cls` (cattrs' error paths read the note)."""
+    from cattrs.errors import AttributeValidationNote
+
+    exc.__notes__ = [
+        *getattr(exc, "__notes__", []),
+        AttributeValidationNote(f"Structuring class {cls.__name__} @ attribute {key}", key, tp),
+    ]
+    return exc
+
+
+def _required_nullable_fields(cls: type[WireModel]) -> tuple[str, ...]:
+    """Fields without a default whose annotation admits None (absent in 0.38 JSON when null)."""
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        field.name
+        for field in attrs.fields(cls)
+        if field.init
+        and field.default is attrs.NOTHING
+        and type(None) in typing.get_args(hints[field.name])
+    )
 
 
 def _is_model_union(tp: Any) -> bool:

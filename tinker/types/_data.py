@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import inspect
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
-__all__ = ["DataModel", "data_model", "values_equal"]
+__all__ = ["DataModel", "data_model", "imported_module", "values_equal"]
 
 _D = TypeVar("_D", bound="DataModel")
 _C = TypeVar("_C", bound=type)
@@ -47,6 +48,8 @@ class DataModel:
     # The key the JSON object is wrapped in (a member of a oneof), or "".
     _json_tag: ClassVar[str] = ""
     _json_forbid_extra: ClassVar[bool] = False
+    # Keys a JSON object must have besides the constructor's required parameters.
+    _json_required: ClassVar[frozenset[str]] = frozenset()
     _fields_set: frozenset[str]
 
     @property
@@ -145,11 +148,23 @@ def _fields_equal(self: Any, other: Any) -> bool:
     )
 
 
+def imported_module(name: str) -> Any:
+    """Module `name` if some code imported it already, else None (never starts an import).
+    A module another thread is still importing is waited for, not used half-built."""
+    module = sys.modules.get(name)
+    if module is None:
+        return None
+    spec = getattr(module, "__spec__", None)
+    if spec is not None and getattr(spec, "_initializing", False):
+        return importlib.import_module(name)  # blocks until the importing thread is done
+    return module
+
+
 def values_equal(a: Any, b: Any) -> bool:
     """Equality that compares numpy arrays by dtype, shape and values (NaN equal to NaN)."""
     if a is b:
         return True
-    np = sys.modules.get("numpy")
+    np = imported_module("numpy")
     if np is not None and (isinstance(a, np.ndarray) or isinstance(b, np.ndarray)):
         if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
             return False

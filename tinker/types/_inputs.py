@@ -250,7 +250,7 @@ def _to_tensor(key: str, value: Any) -> TensorData:
         if dtype is None:
             known = ", ".join(repr(k) for k in INPUT_KEY_DTYPES)
             raise KeyError(
-                f"loss_fn_inputs[{key!r}]: cannot infer the dtype of a plain list under this "
+                f"Datum.loss_fn_inputs[{key!r}]: cannot infer the dtype of a plain list under this "
                 f"key (known keys: {known}); pass TensorData or a numpy array instead"
             )
         nested = bool(value) and isinstance(value[0], (list, tuple))
@@ -258,7 +258,7 @@ def _to_tensor(key: str, value: Any) -> TensorData:
     if isinstance(value, Mapping):
         return TensorData.model_validate(value)
     raise TypeError(
-        f"loss_fn_inputs[{key!r}]: expected TensorData, a numpy array, a torch tensor or a "
+        f"Datum.loss_fn_inputs[{key!r}]: expected TensorData, a numpy array, a torch tensor or a "
         f"list, got {type(value).__name__}"
     )
 

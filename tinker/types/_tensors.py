@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import sys
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from tinker.types._checks import Invalid, check_float, check_int
-from tinker.types._data import DataModel, data_model
+from tinker.types._data import DataModel, data_model, imported_module
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -31,13 +30,13 @@ _DTYPES = ("int64", "float32")
 
 def is_numpy_array(value: object) -> bool:
     """True for a numpy.ndarray, without importing numpy when the caller never did."""
-    np = sys.modules.get("numpy")
+    np = imported_module("numpy")
     return np is not None and isinstance(value, np.ndarray)
 
 
 def is_torch_tensor(value: object) -> bool:
     """True for a torch.Tensor, without importing torch when the caller never did."""
-    torch = sys.modules.get("torch")
+    torch = imported_module("torch")
     return torch is not None and isinstance(value, torch.Tensor)
 
 
@@ -159,6 +158,7 @@ class TensorData(DataModel):
     _json_aliases = {"_numpy": "data"}
     _json_optional = {"shape": None, "sparse_crow_indices": None, "sparse_col_indices": None}
     _json_forbid_extra = True
+    _json_required = frozenset({"data"})
 
     dtype: TensorDtype
     shape: list[int] | None = None

@@ -12,7 +12,7 @@ import attrs
 from tinker.types._base import WireModel, _finish_init, wire
 from tinker.types._data import DataModel, data_model
 from tinker.types._inputs import Datum, LossFnOutput
-from tinker.types._losses import LossFnType
+from tinker.types._losses import LOSS_FN_TYPES, LossFnType
 from tinker.types._optimizers import (
     AdamOptimizerConfig,
     AdamParams,
@@ -151,6 +151,11 @@ class ForwardBackwardInput(DataModel):
         object.__setattr__(self, "data", data)
         if not isinstance(self.loss_fn, str):
             raise TypeError(f"ForwardBackwardInput.loss_fn: expected a str, got {self.loss_fn!r}")
+        if self.loss_fn not in LOSS_FN_TYPES:
+            raise ValueError(
+                f"ForwardBackwardInput.loss_fn: expected one of {', '.join(LOSS_FN_TYPES)}, "
+                f"got {self.loss_fn!r}"
+            )
         config = self.loss_fn_config
         if config is not None:
             if not isinstance(config, Mapping):
