@@ -73,7 +73,7 @@ class ApiCall:
 
 
 def _encode_body(body: object) -> bytes:
-    if isinstance(body, (dict, list)) or attrs.has(type(body)):
+    if isinstance(body, (dict, list)) or _wire.is_model_value(body):
         return _wire.dumps(body)
     raise TypeError(f"request body must be a dict or a request model, got {type(body).__name__}")
 

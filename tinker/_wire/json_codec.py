@@ -58,6 +58,7 @@ __all__ = [
     "WireFormatError",
     "dump_model",
     "dumps",
+    "is_model_value",
     "loads",
     "structure",
     "structure_as",
@@ -141,7 +142,7 @@ def structure_as(data: Any, tp: Any) -> Any:
 def dumps(obj: Any, *, era: Era = "0.5.1") -> bytes:
     """Compact UTF-8 JSON of `obj` (a model, or JSON-ready data that may hold models), as the
     protocol `era` sends it; NaN/Infinity are refused."""
-    data = _era_converter(era).unstructure(obj) if _is_model_value(obj) else obj
+    data = _era_converter(era).unstructure(obj) if is_model_value(obj) else obj
     try:
         return _encoder(era).encode(data).encode("utf-8")
     except ValueError as exc:
@@ -170,7 +171,8 @@ def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
-def _is_model_value(value: Any) -> bool:
+def is_model_value(value: Any) -> bool:
+    """Whether `value` is a wire model (an attrs model or a dataclass one)."""
     return isinstance(value, (WireModel, DataModel))
 
 
@@ -179,7 +181,7 @@ def _json_default(era: Era) -> Callable[[Any], Any]:
     bytes."""
 
     def default(value: Any) -> Any:
-        if _is_model_value(value):
+        if is_model_value(value):
             return unstructure(value, era=era)
         return _json_leaf(value)
 
@@ -220,7 +222,7 @@ def _find_non_finite(value: Any, path: str) -> tuple[str, float] | None:
         except (TypeError, ValueError):
             return None
         return None if math.isfinite(number) else (path, number)
-    if _is_model_value(value):
+    if is_model_value(value):
         return _find_non_finite(unstructure(value), path)
     if isinstance(value, Mapping):
         items: Any = ((f"{path}.{key}", item) for key, item in value.items())
