@@ -18,7 +18,9 @@ from tinker.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BillingError,
     ConflictError,
+    ExperimentalWarning,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
@@ -28,6 +30,8 @@ from tinker.errors import (
     TinkerError,
     UnprocessableEntityError,
 )
+
+__title__ = "tinker"
 
 if TYPE_CHECKING:  # what type checkers see; at run time these load on first use (below)
     from tinker import types as types
@@ -57,6 +61,38 @@ _LAZY: dict[str, str] = {
     "RetryConfig": "tinker._retry",
 }
 
+# Wire types re-exported at the top level, as the official SDKs do (loaded with tinker.types).
+_TOP_LEVEL_TYPES = (
+    "AdamOptimizerConfig",
+    "AdamParams",
+    "Checkpoint",
+    "CheckpointType",
+    "Datum",
+    "DimuonOptimizerConfig",
+    "DimuonParams",
+    "DmelChunk",
+    "EncodedTextChunk",
+    "ForwardBackwardOutput",
+    "LoraConfig",
+    "ModelID",
+    "ModelInput",
+    "ModelInputChunk",
+    "OptimParams",
+    "OptimStepRequest",
+    "OptimStepResponse",
+    "ParsedCheckpointTinkerPath",
+    "PromptProvenanceSpan",
+    "SampleRequest",
+    "SampleResponse",
+    "SampledProvenanceSpan",
+    "SampledSequence",
+    "SamplingParams",
+    "StopReason",
+    "TensorData",
+    "TensorDtype",
+    "TrainingRun",
+)
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -65,7 +101,9 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BillingError",
     "ConflictError",
+    "ExperimentalWarning",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -74,9 +112,11 @@ __all__ = [
     "RequestFailedError",
     "TinkerError",
     "UnprocessableEntityError",
+    "__title__",
     "__version__",
     "types",
     *_LAZY,
+    *_TOP_LEVEL_TYPES,
 ]
 
 

@@ -73,7 +73,7 @@ class ApiCall:
 
 
 def _encode_body(body: object) -> bytes:
-    if isinstance(body, (dict, list)) or attrs.has(type(body)):
+    if isinstance(body, (dict, list)) or _wire.is_model_value(body):
         return _wire.dumps(body)
     raise TypeError(f"request body must be a dict or a request model, got {type(body).__name__}")
 
@@ -92,7 +92,7 @@ def decode(reply: Reply, result: type[Any] | None) -> Any:
         return _wire.structure(data, result)
     except Exception as exc:
         raise APIResponseValidationError(
-            f"Response from {reply.url} does not match {result.__name__}: {exc}",
+            message=f"Response from {reply.url} does not match {result.__name__}: {exc}",
             status_code=reply.status_code,
             response=reply,
             body=data,

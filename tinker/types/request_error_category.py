@@ -3,6 +3,6 @@
 Aliases `RequestErrorCategory`.
 """
 
-from tinker.errors import RequestErrorCategory
+from tinker.types._retrieval import RequestErrorCategory
 
 __all__ = ["RequestErrorCategory"]

@@ -1,8 +1,8 @@
 """Official import path `tinker.types.request_failed_response`, no code of its own.
 
-Aliases `RequestFailedResponse`.
+Aliases `RequestErrorCategory`, `RequestFailedResponse`.
 """
 
-from tinker.types._retrieval import RequestFailedResponse
+from tinker.types._retrieval import RequestErrorCategory, RequestFailedResponse
 
-__all__ = ["RequestFailedResponse"]
+__all__ = ["RequestErrorCategory", "RequestFailedResponse"]
