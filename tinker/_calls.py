@@ -25,7 +25,7 @@ from tinker._transport import HttpRequest, Reply, Traffic, Transport
 from tinker._workers import WorkerPool
 from tinker.errors import APIResponseValidationError, status_error
 
-__all__ = ["ApiCall", "CallRunner", "decode"]
+__all__ = ["ApiCall", "CallRunner", "decode", "set_fields"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,9 @@ class ApiCall:
     `body` is a request model or JSON-ready data. `result` is what a 2xx answer (or, with
     `poll_as`, the polled result) is structured into: a model class, None or dict for the parsed
     JSON, or `Reply` for the raw reply (which then also returns 3xx instead of raising).
-    `poll_as` marks an endpoint that answers `{request_id}`: the request type its polls report.
+    `poll_as` marks an endpoint that answers `{request_id}`: the request type its polls report;
+    `complete(answer, result)` then gives the polled result what the submit answer adds to it
+    (the sequence ids of a sample).
     """
 
     traffic: Traffic
@@ -52,6 +54,7 @@ class ApiCall:
     allow_redirects: bool = False
     poll_as: str | None = None
     observer: QueueStateObserver | None = None
+    complete: Callable[[Any, Any], Any] | None = None
 
     @property
     def what(self) -> str:
@@ -70,6 +73,11 @@ class ApiCall:
             timeout=self.timeout,
             allow_redirects=self.allow_redirects,
         )
+
+
+def set_fields(**fields: Any) -> dict[str, Any]:
+    """The optional request fields that are set (None: left out, so not sent)."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _encode_body(body: object) -> bytes:
@@ -188,7 +196,7 @@ class CallRunner:
             raise ValueError(f"{call.path} answered without a request_id: {data!r}")
         if self._poller is None:
             raise RuntimeError(f"{call.path} answers with a future but nothing polls here")
-        return self._poller.track(
+        polled = self._poller.track(
             request_id,
             call.poll_as or "",
             _structure_result(call.result),
@@ -196,3 +204,6 @@ class CallRunner:
             observer=call.observer,
             submitted_at=started,
         )
+        if call.complete is None:
+            return polled
+        return transform(polled, functools.partial(call.complete, data))

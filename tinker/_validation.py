@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINISH_STATUSES",
+    "MAX_AGE_RECIPIENTS",
+    "SAMPLING_CLIENT_KINDS",
     "NoTrainableLayersError",
     "StateSource",
     "adapter_factory",
@@ -33,13 +35,19 @@ __all__ = [
     "check_custom_batch",
     "check_data",
     "check_finish",
+    "check_flag",
     "check_header_overrides",
     "check_id",
+    "check_kind",
     "check_lora_args",
     "check_metadata",
     "check_name",
+    "check_optim_params",
+    "check_optimizer_config",
     "check_optional_str",
     "check_page",
+    "check_prompt_scoring",
+    "check_recipients",
     "check_retry_config",
     "check_sample_args",
     "check_sampler_source",
@@ -164,6 +172,7 @@ class StateSource:
     base_model: str | None
     weights_access_token: str | None
     optimizer: bool
+    optimizer_config: types.OptimizerConfigBase | None = None
 
 
 def adapter_factory(spec: object) -> Callable[[], requests.adapters.BaseAdapter]:
@@ -340,3 +349,128 @@ def check_page(limit: object, offset: object) -> tuple[int, int]:
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
     return cast(int, limit), cast(int, offset)
+
+
+# -- 0.38 parameters -----------------------------------------------------------------------------
+
+
+def check_flag(value: object, what: str) -> bool:
+    """A bool (not merely truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be a bool, got {value!r}")
+    return value
+
+
+def check_optimizer_config(optimizer: object) -> types.OptimizerConfigBase | None:
+    """The optimizer chosen at model creation: None (Adam) or an optimizer config."""
+    if optimizer is not None and not isinstance(optimizer, types.OptimizerConfigBase):
+        raise TypeError(
+            "optimizer must be an AdamOptimizerConfig or DimuonOptimizerConfig (or None for "
+            f"Adam), got {type(optimizer).__name__}"
+        )
+    return optimizer
+
+
+def check_optim_params(
+    optim_params: object, adam_params: object, optimizer_type: str
+) -> types.AdamParams | types.OptimParamsBase:
+    """The parameters of one optim_step: exactly one of `optim_params` and the legacy
+    `adam_params`, of the family of the optimizer the run was created with."""
+    if optim_params is not None and adam_params is not None:
+        raise ValueError("optim_step takes optim_params or adam_params, not both")
+    params = optim_params if optim_params is not None else adam_params
+    if params is None:
+        raise TypeError("optim_step needs optim_params (AdamParams, DimuonParams, ...)")
+    if isinstance(params, types.AdamParams):
+        family = "adamw"
+        check_adam(params)
+    elif isinstance(params, types.OptimParamsBase):
+        family = params.type
+    else:
+        raise TypeError(
+            f"optim_params must be an AdamParams or DimuonParams, got {type(params).__name__}"
+        )
+    if family != optimizer_type:
+        raise ValueError(
+            f"optim_step got {type(params).__name__} ({family!r}) but this run's optimizer is "
+            f"{optimizer_type!r}, chosen when it was created"
+        )
+    return params
+
+
+SAMPLING_CLIENT_KINDS = ("snapshot", "inflight")
+
+
+def check_kind(kind: object) -> str:
+    """A sampling client kind: "snapshot" (the weights now) or "inflight" (follows training)."""
+    if kind not in SAMPLING_CLIENT_KINDS:
+        raise ValueError(f"kind must be 'snapshot' or 'inflight', got {kind!r}")
+    return str(kind)
+
+
+MAX_AGE_RECIPIENTS = 10
+
+
+def check_recipients(recipients: object) -> list[str] | None:
+    """Age encryption recipients: None, or 1 to 10 `age1...` or SSH public keys."""
+    if recipients is None:
+        return None
+    if not isinstance(recipients, Sequence) or isinstance(recipients, (str, bytes)):
+        raise TypeError("age_encryption_recipients must be a list of str")
+    keys = list(recipients)
+    if not 1 <= len(keys) <= MAX_AGE_RECIPIENTS:
+        raise ValueError(
+            f"age_encryption_recipients takes 1 to {MAX_AGE_RECIPIENTS} keys, got {len(keys)}"
+        )
+    for index, key in enumerate(keys):
+        if not isinstance(key, str) or not key.startswith(("age1", "ssh-")):
+            raise ValueError(
+                f"age_encryption_recipients[{index}] must be an age1... or ssh-... public key"
+            )
+    return keys
+
+
+def _count(value: object, what: str, least: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{what} must be an int >= {least}, got {value!r}")
+    return value
+
+
+def check_prompt_scoring(
+    prompt: types.ModelInput,
+    include_prompt_logprobs: bool,
+    topk_sample_logprobs: object,
+    target_prompt_logprobs: object,
+    prompt_alt_tokens_k: object,
+    prompt_logprobs_last_n: object,
+) -> None:
+    """The 0.38 scoring parameters of `sample`: counts >= 0, target ids an int64 `[len(prompt)
+    - 1, K]` TensorData, `prompt_logprobs_last_n` >= 1 and only with include_prompt_logprobs."""
+    _count(topk_sample_logprobs, "topk_sample_logprobs", 0)
+    _count(prompt_alt_tokens_k, "prompt_alt_tokens_k", 0)
+    if prompt_logprobs_last_n is not None:
+        _count(prompt_logprobs_last_n, "prompt_logprobs_last_n", 1)
+        if not include_prompt_logprobs:
+            raise ValueError("prompt_logprobs_last_n needs include_prompt_logprobs=True")
+    if target_prompt_logprobs is None:
+        return
+    if not isinstance(target_prompt_logprobs, types.TensorData):
+        raise TypeError(
+            "target_prompt_logprobs must be a TensorData of token ids, got "
+            f"{type(target_prompt_logprobs).__name__}"
+        )
+    if target_prompt_logprobs.dtype != "int64":
+        raise ValueError(
+            f"target_prompt_logprobs must have dtype int64 (token ids), got "
+            f"{target_prompt_logprobs.dtype}"
+        )
+    shape = target_prompt_logprobs.shape
+    if shape is None or len(shape) != 2:
+        raise ValueError(
+            f"target_prompt_logprobs must be 2-D [len(prompt) - 1, K], got shape {shape}"
+        )
+    if shape[0] != prompt.length - 1:
+        raise ValueError(
+            f"target_prompt_logprobs has {shape[0]} rows; it needs one per prompt position "
+            f"after the first: {prompt.length - 1}"
+        )

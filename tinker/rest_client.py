@@ -12,6 +12,7 @@ import datetime
 import email.utils
 import functools
 import os
+import warnings
 from typing import Any, Literal
 
 from tinker import _twins as twins
@@ -24,21 +25,27 @@ from tinker._runtime import ClientBase, Runtime
 from tinker._session import attach, sessionless
 from tinker._transport import Reply, Traffic
 from tinker.config import ClientConfig
-from tinker.errors import status_error
+from tinker.errors import ExperimentalWarning, status_error
 
-__all__ = ["ARCHIVE_URL_DEFAULT_LIFETIME", "AccessScope", "RestClient"]
+__all__ = [
+    "ARCHIVE_URL_DEFAULT_LIFETIME",
+    "AUDIT_EVENT_TYPES",
+    "AccessScope",
+    "AdminClient",
+    "AuditEventType",
+    "RestBase",
+    "RestClient",
+]
 
 ARCHIVE_URL_DEFAULT_LIFETIME = datetime.timedelta(minutes=15)
 AccessScope = Literal["owned", "accessible"]
+AuditEventType = Literal["all", "checkpoints", "projects", "teams", "organizations"]
+AUDIT_EVENT_TYPES = ("all", "checkpoints", "projects", "teams", "organizations")
 
 
-class RestClient(ClientBase):
-    """Read and manage the account's training runs, checkpoints, sessions and samplers.
-
-    `RestClient(base_url=..., api_key=...)` (each else from the environment) needs no
-    ServiceClient and creates no session: every RestClient of one server and key shares one
-    process-wide runtime. `ServiceClient.create_rest_client()` gives the same.
-    """
+class RestBase(ClientBase):
+    """What RestClient and AdminClient share: construction on the session-less runtime, and
+    one REST call in the background per method."""
 
     def __init__(
         self,
@@ -96,6 +103,15 @@ class RestClient(ClientBase):
         limit, offset = validation.check_page(limit, offset)
         params = {"limit": limit, "offset": offset, **(extra or {})}
         return self._send("GET", path, result, params=params)
+
+
+class RestClient(RestBase):
+    """Read and manage the account's training runs, checkpoints, sessions and samplers.
+
+    `RestClient(base_url=..., api_key=...)` (each else from the environment) needs no
+    ServiceClient and creates no session: every RestClient of one server and key shares one
+    process-wide runtime. `ServiceClient.create_rest_client()` gives the same.
+    """
 
     def get_server_capabilities(self) -> APIFuture[types.GetServerCapabilitiesResponse]:
         """The models this service can train and sample."""
@@ -318,6 +334,69 @@ class RestClient(ClientBase):
 
     copy_weights_async = twins.awaiting(copy_weights)
 
+    def get_external_weights_urls(
+        self, tinker_path: str
+    ) -> APIFuture[types.ExternalWeightsUrlsResponse]:
+        """Signed download URLs of every file of a `tinker://<run>/external_weights/<name>`
+        export (see TrainingClient.save_weights_external), and when they expire."""
+        parsed = validation.check_checkpoint_path(tinker_path)
+        if not parsed.checkpoint_id.startswith("external_weights/"):
+            raise ValueError(
+                "get_external_weights_urls takes a tinker://<run>/external_weights/<name> path, "
+                f"got {tinker_path!r}"
+            )
+        path = (
+            f"/api/v1/training_runs/{parsed.training_run_id}"
+            f"/checkpoints/{parsed.checkpoint_id}/external_weights_urls"
+        )
+        return self._send("GET", path, types.ExternalWeightsUrlsResponse)
+
+    get_external_weights_urls_async = twins.awaiting(get_external_weights_urls)
+
+    def search_sessions(
+        self, request: types.SessionSearchRequest
+    ) -> APIFuture[types.SessionSearchResponse]:
+        """Sessions of the organisation matching `request`, newest first (experimental: warns
+        with ExperimentalWarning); pass `next_cursor` back as `request.cursor` for more."""
+        if not isinstance(request, types.SessionSearchRequest):
+            raise TypeError(f"request must be a SessionSearchRequest, got {type(request).__name__}")
+        warnings.warn(
+            "RestClient.search_sessions is experimental and may change",
+            ExperimentalWarning,
+            stacklevel=2,
+        )
+        return self._send(
+            "POST", "/api/v1/sessions/search", types.SessionSearchResponse, body=request
+        )
+
+    search_sessions_async = twins.awaiting(search_sessions)
+
+    def get_billing_usage(
+        self, starting_on: datetime.datetime | str, ending_before: datetime.datetime | str
+    ) -> APIFuture[types.BillingUsageResponse]:
+        """The same as AdminClient.get_billing_usage (kept for code that calls it here)."""
+        return AdminClient(self._runtime).get_billing_usage(starting_on, ending_before)
+
+    get_billing_usage_async = twins.awaiting(get_billing_usage)
+
+    def get_current_checkpoint_storage_usage(
+        self, project_id: str | None = None
+    ) -> APIFuture[types.CurrentCheckpointStorageUsageResponse]:
+        """The same as AdminClient.get_current_checkpoint_storage_usage."""
+        return AdminClient(self._runtime).get_current_checkpoint_storage_usage(project_id)
+
+    get_current_checkpoint_storage_usage_async = twins.awaiting(
+        get_current_checkpoint_storage_usage
+    )
+
+    def get_audit_log(
+        self, event_type: AuditEventType = "all", day: datetime.date | None = None
+    ) -> APIFuture[types.AuditLogResponse]:
+        """The same as AdminClient.get_audit_log."""
+        return AdminClient(self._runtime).get_audit_log(event_type, day)
+
+    get_audit_log_async = twins.awaiting(get_audit_log)
+
     def get_sampler(self, sampler_id: str) -> APIFuture[types.GetSamplerResponse]:
         """Base model and weights path of a sampler."""
         sid = validation.check_id(sampler_id, "sampler_id")
@@ -353,6 +432,66 @@ def _archive_expiry(raw: str | None, now: datetime.datetime) -> datetime.datetim
     return now + ARCHIVE_URL_DEFAULT_LIFETIME
 
 
+class AdminClient(RestBase):
+    """The organisation's billing usage, checkpoint storage and audit log (an admin or
+    billing-admin role is needed); constructed like RestClient, on the same shared runtime."""
+
+    def get_billing_usage(
+        self, starting_on: datetime.datetime | str, ending_before: datetime.datetime | str
+    ) -> APIFuture[types.BillingUsageResponse]:
+        """Hourly usage events in [starting_on, ending_before): RFC 3339 strings or datetimes,
+        hour-aligned, at most 14 days apart, the start not in the future."""
+        window = types.GetBillingUsageRequest(starting_on=starting_on, ending_before=ending_before)
+        params: dict[str, object] = {
+            "starting_on": _rfc3339(window.starting_on),
+            "ending_before": _rfc3339(window.ending_before),
+        }
+        return self._send(
+            "GET", "/api/v1/billing/usage/events", types.BillingUsageResponse, params=params
+        )
+
+    get_billing_usage_async = twins.awaiting(get_billing_usage)
+
+    def get_current_checkpoint_storage_usage(
+        self, project_id: str | None = None
+    ) -> APIFuture[types.CurrentCheckpointStorageUsageResponse]:
+        """Checkpoint count, size and projected monthly cost per project and owner (of
+        `project_id` only when given)."""
+        project = validation.check_optional_str(project_id, "project_id")
+        return self._send(
+            "GET",
+            "/api/v1/billing/usage/checkpoints/current",
+            types.CurrentCheckpointStorageUsageResponse,
+            params={} if project is None else {"project_id": project},
+        )
+
+    get_current_checkpoint_storage_usage_async = twins.awaiting(
+        get_current_checkpoint_storage_usage
+    )
+
+    def get_audit_log(
+        self, event_type: AuditEventType = "all", day: datetime.date | None = None
+    ) -> APIFuture[types.AuditLogResponse]:
+        """The audit log of one UTC day (default today), of one kind of event or all."""
+        if event_type not in AUDIT_EVENT_TYPES:
+            raise ValueError(
+                f"event_type must be one of {', '.join(AUDIT_EVENT_TYPES)}; got {event_type!r}"
+            )
+        params: dict[str, object] = {"event_type": event_type}
+        if day is not None:
+            if not isinstance(day, datetime.date) or isinstance(day, datetime.datetime):
+                raise TypeError(f"day must be a datetime.date or None, got {day!r}")
+            params["day"] = day.isoformat()
+        return self._send("GET", "/api/v1/audit", types.AuditLogResponse, params=params)
+
+    get_audit_log_async = twins.awaiting(get_audit_log)
+
+
+def _rfc3339(moment: datetime.datetime) -> str:
+    """A UTC datetime as the billing queries take it, e.g. 2026-01-01T00:00:00Z."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _copied_path(answer: object) -> str:
     """The `tinker_path` of a copy_weights answer."""
     path = answer.get("tinker_path") if isinstance(answer, dict) else None
@@ -361,7 +500,7 @@ def _copied_path(answer: object) -> str:
     return path
 
 
-def _reattach(cls: type[RestClient], config: ClientConfig, session_id: str) -> RestClient:
+def _reattach(cls: type[RestBase], config: ClientConfig, session_id: str) -> RestBase:
     """A RestClient of `cls` on the same session (or the session-less runtime) elsewhere."""
     runtime = attach(config, session_id) if session_id else sessionless(config)
     return cls(runtime)

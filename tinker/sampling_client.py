@@ -22,6 +22,7 @@ original, which the server would otherwise take for retries of the original's re
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import logging
@@ -37,7 +38,7 @@ import attrs
 from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
-from tinker._calls import ApiCall
+from tinker._calls import ApiCall, set_fields
 from tinker._client_future import ClientFuture, forwarding
 from tinker._futures import APIFuture, completed, flatten, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
@@ -66,6 +67,7 @@ def open_sampling_client(
     model_path: str | None,
     base_model: str | None,
     retry_config: RetryConfig | None,
+    record_stability_info: bool = False,
 ) -> SamplingClient:
     """Create a sampling session (blocking, transport retries only) and its client.
 
@@ -107,6 +109,7 @@ def open_sampling_client(
         sampling_session_id=response.sampling_session_id,
         retry_config=retry_config,
         base_model=base_model,
+        record_stability_info=record_stability_info,
     )
 
 
@@ -133,6 +136,7 @@ class SamplerHandle:
     sampling_session_id: str
     retry_config: RetryConfig | None
     base_model: str | None
+    record_stability_info: bool = False
 
 
 def _reattach(handle: SamplerHandle) -> SamplingClient:
@@ -141,6 +145,7 @@ def _reattach(handle: SamplerHandle) -> SamplingClient:
         sampling_session_id=handle.sampling_session_id,
         retry_config=handle.retry_config,
         base_model=handle.base_model,
+        record_stability_info=handle.record_stability_info,
     )
     client._rebase_seq_ids()
     return client
@@ -174,9 +179,11 @@ class SamplingClient(ClientBase, QueueStateObserver):
         sampling_session_id: str,
         retry_config: RetryConfig | None = None,
         base_model: str | None = None,
+        record_stability_info: bool = False,
     ) -> None:
         validation.check_retry_config(retry_config)
         super().__init__(runtime)
+        self.record_stability_info = record_stability_info
         self.sampling_session_id = sampling_session_id
         self.retry_config = retry_config if retry_config is not None else RetryConfig()
         self._explicit_retry_config = retry_config
@@ -202,20 +209,25 @@ class SamplingClient(ClientBase, QueueStateObserver):
         base_model: str | None = None,
         sampling_session_id: str | None = None,
         retry_config: RetryConfig | None = None,
+        record_stability_info: bool = False,
     ) -> APIFuture[SamplingClient]:
         """A future SamplingClient: on `sampling_session_id`, or on a new sampling session."""
+        stability = validation.check_flag(record_stability_info, "record_stability_info")
         if sampling_session_id is not None:
             client = SamplingClient(
                 holder,
                 sampling_session_id=sampling_session_id,
                 retry_config=retry_config,
                 base_model=base_model,
+                record_stability_info=stability,
             )
             return completed(client)
         model_path, base_model = validation.check_sampler_source(
             model_path, base_model, retry_config
         )
-        return holder.spawn(open_sampling_client, holder, model_path, base_model, retry_config)
+        return holder.spawn(
+            open_sampling_client, holder, model_path, base_model, retry_config, stability
+        )
 
     def __repr__(self) -> str:
         return (
@@ -234,6 +246,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
             sampling_session_id=self.sampling_session_id,
             retry_config=self._explicit_retry_config,
             base_model=self._base_model,
+            record_stability_info=self.record_stability_info,
         )
 
     def _rebase_seq_ids(self) -> None:
@@ -252,24 +265,55 @@ class SamplingClient(ClientBase, QueueStateObserver):
         sampling_params: types.SamplingParams,
         include_prompt_logprobs: bool = False,
         topk_prompt_logprobs: int = 0,
+        topk_sample_logprobs: int = 0,
+        target_prompt_logprobs: types.TensorData | None = None,
+        prompt_alt_tokens_k: int = 0,
+        prompt_logprobs_last_n: int | None = None,
     ) -> APIFuture[types.SampleResponse]:
         """Generate `num_samples` continuations of `prompt`; returns a future at once.
 
         `sampling_params` sets max_tokens, temperature, top_k/top_p, stop sequences and the
         seed (only the fields you set are sent). With `include_prompt_logprobs`, the response
-        also has the log-probability of every prompt token given the ones before it, and
-        `topk_prompt_logprobs` > 0 adds the top-k alternatives per prompt position.
+        also has the log-probability of every prompt token given the ones before it
+        (`prompt_logprobs_last_n`: of the last N only), and `topk_prompt_logprobs` > 0 adds the
+        top-k alternatives per prompt position. `topk_sample_logprobs` > 0 gives the top-k
+        at each generated position; `target_prompt_logprobs` (int64 token ids `[len(prompt) -
+        1, K]`, -1 for none) scores chosen tokens at each prompt position after the first;
+        `prompt_alt_tokens_k` draws k alternative tokens there.
 
-        The future resolves to a SampleResponse (`sequences`: tokens, logprobs and
-        stop_reason of each continuation). Raises TypeError/ValueError in the caller's thread
-        for a bad argument. Resubmits (with a fresh seq_id) after an HTTP 429, an expired
-        request, a 5xx or a connection error, per the client's RetryConfig; the future fails
-        with RequestFailedError when the server rejects the request, or APIConnectionError
-        when no sample made progress for `progress_timeout` seconds.
+        The future resolves to a SampleResponse (`sequences`: tokens, logprobs, stop_reason
+        and `sequence_id` of each continuation). Raises TypeError/ValueError in the caller's
+        thread for a bad argument. Resubmits (with a fresh seq_id) after an HTTP 429, an
+        expired request, a 5xx or a connection error, per the client's RetryConfig; the future
+        fails with RequestFailedError when the server rejects the request, or
+        APIConnectionError when no sample made progress for `progress_timeout` seconds.
         """
+        validation.check_sample_args(
+            prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs
+        )
+        validation.check_prompt_scoring(
+            prompt,
+            include_prompt_logprobs,
+            topk_sample_logprobs,
+            target_prompt_logprobs,
+            prompt_alt_tokens_k,
+            prompt_logprobs_last_n,
+        )
+        extra = set_fields(
+            topk_sample_logprobs=topk_sample_logprobs or None,
+            target_prompt_logprobs=target_prompt_logprobs,
+            prompt_alt_tokens_k=prompt_alt_tokens_k or None,
+            prompt_logprobs_last_n=prompt_logprobs_last_n,
+            record_stability_info=self.record_stability_info or None,
+        )
         return self._runtime.operation(
             self._sample(
-                prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs
+                prompt,
+                num_samples,
+                sampling_params,
+                include_prompt_logprobs,
+                topk_prompt_logprobs,
+                extra,
             )
         )
 
@@ -282,10 +326,8 @@ class SamplingClient(ClientBase, QueueStateObserver):
         sampling_params: types.SamplingParams,
         include_prompt_logprobs: bool,
         topk_prompt_logprobs: int,
+        extra: dict[str, Any],
     ) -> APIFuture[types.SampleResponse]:
-        validation.check_sample_args(
-            prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs
-        )
         request = functools.partial(
             types.SampleRequest,
             num_samples=num_samples,
@@ -294,6 +336,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
             sampling_session_id=self.sampling_session_id,
             prompt_logprobs=include_prompt_logprobs,
             topk_prompt_logprobs=topk_prompt_logprobs,
+            **extra,
         )
         return self._retries.run(functools.partial(self._attempt, request))
 
@@ -317,16 +360,23 @@ class SamplingClient(ClientBase, QueueStateObserver):
                 headers=BACKPRESSURE_HEADERS,
                 poll_as="Sample",
                 observer=self,
+                complete=_with_sequence_ids,
             )
         )
 
-    def compute_logprobs(self, prompt: types.ModelInput) -> APIFuture[list[float | None]]:
-        """The log-probability of every prompt token given the ones before it.
+    def compute_logprobs(
+        self, prompt: types.ModelInput, prompt_logprobs_last_n: int | None = None
+    ) -> APIFuture[list[float | None]]:
+        """The log-probability of every prompt token given the ones before it (of the last
+        `prompt_logprobs_last_n` only, the others None).
 
         Returns at once a future of one value per token; the first is None (nothing precedes
         it). One sample of a single token is drawn and discarded.
         """
-        future = self._sample(prompt, 1, types.SamplingParams(max_tokens=1), True, 0)
+        validation.check_sample_args(prompt, 1, types.SamplingParams(), True, 0)
+        validation.check_prompt_scoring(prompt, True, 0, None, 0, prompt_logprobs_last_n)
+        extra = set_fields(prompt_logprobs_last_n=prompt_logprobs_last_n)
+        future = self._sample(prompt, 1, types.SamplingParams(max_tokens=1), True, 0, extra)
         return self._runtime.operation(transform(future, _prompt_logprobs))
 
     compute_logprobs_async = twins.awaiting(compute_logprobs)
@@ -354,6 +404,23 @@ class SamplingClient(ClientBase, QueueStateObserver):
     def on_queue_state_change(self, queue_state: QueueState) -> None:
         """Warn (at most once a minute) while the server pauses this sampler's queue."""
         self._warn_paused(queue_state)
+
+
+def _with_sequence_ids(answer: Any, response: types.SampleResponse) -> types.SampleResponse:
+    """The response with each sequence's `sequence_id`, as the submit answer named them (a
+    server that names none leaves them as they are)."""
+    ids = answer.get("sample_sequence_ids") if isinstance(answer, dict) else None
+    if not ids:
+        return response
+    if len(ids) != len(response.sequences):
+        raise ValueError(
+            f"the sample answered {len(ids)} sequence ids for {len(response.sequences)} sequences"
+        )
+    sequences = [
+        dataclasses.replace(sequence, sequence_id=sequence_id)
+        for sequence, sequence_id in zip(response.sequences, ids, strict=True)
+    ]
+    return dataclasses.replace(response, sequences=sequences)
 
 
 def _prompt_logprobs(response: types.SampleResponse) -> list[float | None]:

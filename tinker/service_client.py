@@ -24,7 +24,7 @@ import requests.adapters
 from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
-from tinker._calls import ApiCall
+from tinker._calls import ApiCall, set_fields
 from tinker._futures import APIFuture, chain, reject, resolve
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import Runtime, RuntimeOptions
@@ -269,19 +269,22 @@ class ServiceClient:
         train_attn: bool = True,
         train_unembed: bool = True,
         user_metadata: dict[str, str] | None = None,
+        optimizer: types.OptimizerConfig | None = None,
     ) -> BackcompatTrainingClientFuture:
         """A TrainingClient on a new LoRA adapter of `base_model`; returns at once.
 
         `rank`: the LoRA rank (>= 1); `seed`: the adapter's initialisation seed (None: the
         server picks); `train_mlp`, `train_attn`, `train_unembed`: which layer groups get an
         adapter (at least one must be True, else NoTrainableLayersError); `user_metadata`:
-        str to str, stored with the training run. Raises TypeError/ValueError for a bad
+        str to str, stored with the training run; `optimizer`: AdamOptimizerConfig (the
+        default) or DimuonOptimizerConfig, fixed for the run. Raises TypeError/ValueError for a bad
         argument before anything is sent. The returned object is the client (its methods
         wait for the model), a Future of it (`.result()`) and awaitable.
         """
         flags = {"train_mlp": train_mlp, "train_attn": train_attn, "train_unembed": train_unembed}
         validation.check_lora_args(base_model, rank, seed, flags)
         metadata = validation.check_metadata(user_metadata)
+        optimizer_config = validation.check_optimizer_config(optimizer)
         work = chain(
             self._opening_session(),
             lambda runtime: runtime.spawn(
@@ -293,6 +296,7 @@ class ServiceClient:
                 seed,
                 flags,
                 metadata,
+                optimizer_config,
             ),
         )
         return BackcompatTrainingClientFuture(work)
@@ -307,13 +311,18 @@ class ServiceClient:
         base_model: str | None = None,
         user_metadata: dict[str, str] | None = None,
         weights_access_token: str | None = None,
+        optimizer: types.OptimizerConfig | None = None,
     ) -> BackcompatTrainingClientFuture:
         """A TrainingClient on a new LoRA adapter initialised with the weights (not the
         optimizer state) of the `tinker://.../weights/...` checkpoint `path`; the adapter
         takes the checkpoint's base model (or `base_model`, which must be compatible), rank
         and trained layer groups. `weights_access_token` opens another account's checkpoint.
-        Returns at once (see create_lora_training_client)."""
-        return self._from_state(path, base_model, user_metadata, weights_access_token, False)
+        `optimizer` chooses the optimizer that restarts (default Adam). Returns at once (see
+        create_lora_training_client)."""
+        optimizer_config = validation.check_optimizer_config(optimizer)
+        return self._from_state(
+            path, base_model, user_metadata, weights_access_token, False, optimizer_config
+        )
 
     create_training_client_from_state_async = twins.awaiting(
         create_training_client_from_state, returns="TrainingClient"
@@ -326,8 +335,9 @@ class ServiceClient:
         user_metadata: dict[str, str] | None = None,
         weights_access_token: str | None = None,
     ) -> BackcompatTrainingClientFuture:
-        """Like `create_training_client_from_state`, also resuming the optimizer state."""
-        return self._from_state(path, base_model, user_metadata, weights_access_token, True)
+        """Like `create_training_client_from_state`, also resuming the optimizer state (and its
+        kind)."""
+        return self._from_state(path, base_model, user_metadata, weights_access_token, True, None)
 
     create_training_client_from_state_with_optimizer_async = twins.awaiting(
         create_training_client_from_state_with_optimizer, returns="TrainingClient"
@@ -340,6 +350,7 @@ class ServiceClient:
         user_metadata: dict[str, str] | None,
         weights_access_token: str | None,
         optimizer: bool,
+        optimizer_config: types.OptimizerConfigBase | None,
     ) -> BackcompatTrainingClientFuture:
         if isinstance(base_model, Mapping) and user_metadata is None:
             # 0.5.1 took user_metadata second: `(path, {"k": "v"})` still means metadata.
@@ -351,6 +362,7 @@ class ServiceClient:
                 weights_access_token, "weights_access_token"
             ),
             optimizer=optimizer,
+            optimizer_config=optimizer_config,
         )
         metadata = validation.check_metadata(user_metadata)
         work = self._start(_create_from_state, source, metadata)
@@ -363,14 +375,17 @@ class ServiceClient:
         model_path: str | None = None,
         base_model: str | None = None,
         retry_config: RetryConfig | None = None,
+        record_stability_info: bool = False,
     ) -> BackcompatSamplingClientFuture:
         """A SamplingClient on saved sampler weights (`model_path`, a `tinker://` path) or on
         a base model; returns at once (the client, a Future of it and awaitable).
-        `retry_config` sets its sample-level retries."""
+        `retry_config` sets its sample-level retries; with `record_stability_info` its
+        samples record what stable_reinforce training needs."""
         model_path, base_model = validation.check_sampler_source(
             model_path, base_model, retry_config
         )
-        work = self._start(open_sampling_client, model_path, base_model, retry_config)
+        stability = validation.check_flag(record_stability_info, "record_stability_info")
+        work = self._start(open_sampling_client, model_path, base_model, retry_config, stability)
         return BackcompatSamplingClientFuture(work)
 
     create_sampling_client_async = twins.awaiting(create_sampling_client, returns="SamplingClient")
@@ -421,6 +436,7 @@ def _create_model(
     seed: int | None,
     flags: Mapping[str, bool],
     metadata: dict[str, str] | None,
+    optimizer_config: types.OptimizerConfigBase | None = None,
 ) -> TrainingClient:
     """Create the model (blocking, on the runtime's blocking pool) and its client."""
     request = types.CreateModelRequest(
@@ -435,6 +451,7 @@ def _create_model(
             train_mlp=flags["train_mlp"],
             train_attn=flags["train_attn"],
         ),
+        **set_fields(optimizer_config=optimizer_config),
     )
     created: types.CreateModelResponse = runtime.call(
         ApiCall(
@@ -474,9 +491,11 @@ def _create_from_state(
     }
     base_model = source.base_model or info.base_model
     validation.check_lora_args(base_model, info.lora_rank, None, flags)
+    # Resuming the optimizer state resumes its kind too; else the one asked for (or Adam).
+    optimizer_config = info.optimizer_config if source.optimizer else source.optimizer_config
     model_seq_id = runtime.next_model_seq_id()
     training = _create_model(
-        runtime, model_seq_id, base_model, info.lora_rank, None, flags, metadata
+        runtime, model_seq_id, base_model, info.lora_rank, None, flags, metadata, optimizer_config
     )
     training._load(source.path, source.optimizer, source.weights_access_token).result()
     return training

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
-from tinker._calls import ApiCall
+from tinker._calls import ApiCall, set_fields
 from tinker._chunking import MAX_CHUNK_LEN, MAX_CHUNK_NUMBER_COUNT, chunk_data, merge_outputs
 from tinker._client_future import ClientFuture, forwarding
 from tinker._futures import APIFuture, combine, flatten, queued, transform
@@ -224,42 +224,64 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     # -- optimizer and checkpoints -----------------------------------------------------------
 
-    def optim_step(self, adam_params: types.AdamParams) -> APIFuture[types.OptimStepResponse]:
-        """Apply the accumulated gradients with Adam(W) and zero them, after every earlier
-        operation. Only the AdamParams fields you set are sent (the server defaults the rest).
+    def optim_step(
+        self,
+        optim_params: types.OptimParams | None = None,
+        *,
+        adam_params: types.AdamParams | None = None,
+    ) -> APIFuture[types.OptimStepResponse]:
+        """Apply the accumulated gradients with the run's optimizer and zero them, after every
+        earlier operation. `optim_params`: AdamParams for an Adam run (the default), or the
+        params of the optimizer chosen at creation (DimuonParams, ...); `adam_params=` is the
+        0.5.1 keyword for the same. Only the fields you set are sent.
 
-        Raises TypeError/ValueError for a NaN, infinite or negative setting, or a beta
-        outside [0, 1). Returns at once a future of an OptimStepResponse (its `metrics`, if
-        the server reports any).
+        Raises in the caller's thread: ValueError for both arguments, params of another
+        optimizer than the run's, a NaN, infinite or negative setting, or a beta outside
+        [0, 1); TypeError for neither. Returns at once a future of an OptimStepResponse.
         """
-        params = validation.check_adam(adam_params)
+        params = validation.check_optim_params(optim_params, adam_params, self._optimizer_type())
         return self._queue_one(
             lambda seq_id: self._call(
                 "/api/v1/optim_step",
                 "OptimStep",
-                types.OptimStepRequest(adam_params=params, model_id=self.model_id, seq_id=seq_id),
+                types.OptimStepRequest(optim_params=params, model_id=self.model_id, seq_id=seq_id),
                 types.OptimStepResponse,
             )
         )
 
+    def _optimizer_type(self) -> str:
+        """The optimizer family of this run ("adamw", "dimuon", ...), known since creation."""
+        config = self._get_info(retry=True).optimizer_config
+        return config.type if config is not None else "adamw"
+
     optim_step_async = twins.once_submitted(optim_step)
 
     def save_state(
-        self, name: str, ttl_seconds: int | None = None
+        self,
+        name: str,
+        ttl_seconds: int | None = None,
+        overwrite: bool = False,
+        user_metadata: dict[str, str] | None = None,
     ) -> APIFuture[types.SaveWeightsResponse]:
         """Save the weights and optimizer state as `tinker://<model_id>/weights/<name>`.
 
-        `name`: non-empty, without '/'; `ttl_seconds`: a positive lifetime, or None to keep it.
-        Returns at once a future of a SaveWeightsResponse (its `path`).
+        `name`: non-empty, without '/'; `ttl_seconds`: a positive lifetime, or None to keep it;
+        `overwrite=True` replaces a checkpoint of the same name, metadata included;
+        `user_metadata`: str to str, kept with the checkpoint. Returns at once a future of a
+        SaveWeightsResponse (its `path`).
         """
         validation.check_name(name, "name")
-        ttl = validation.check_ttl(ttl_seconds)
+        fields = set_fields(
+            ttl_seconds=validation.check_ttl(ttl_seconds),
+            overwrite=validation.check_flag(overwrite, "overwrite") or None,
+            user_metadata=validation.check_metadata(user_metadata),
+        )
         return self._queue_one(
             lambda seq_id: self._call(
                 "/api/v1/save_weights",
                 "SaveWeights",
                 types.SaveWeightsRequest(
-                    model_id=self.model_id, path=name, seq_id=seq_id, **_set_fields(ttl_seconds=ttl)
+                    model_id=self.model_id, path=name, seq_id=seq_id, **fields
                 ),
                 types.SaveWeightsResponse,
             )
@@ -304,29 +326,35 @@ class TrainingClient(ClientBase, QueueStateObserver):
                     path=path,
                     optimizer=optimizer,
                     seq_id=seq_id,
-                    **_set_fields(weights_access_token=token),
+                    **set_fields(weights_access_token=token),
                 ),
                 types.LoadWeightsResponse,
             )
         )
 
     def save_weights_for_sampler(
-        self, name: str, ttl_seconds: int | None = None
+        self,
+        name: str,
+        ttl_seconds: int | None = None,
+        user_metadata: dict[str, str] | None = None,
     ) -> APIFuture[types.SaveWeightsForSamplerResponse]:
         """Save the weights for sampling as `tinker://<model_id>/sampler_weights/<name>`.
 
-        `name`: non-empty, without '/'; `ttl_seconds`: a positive lifetime, or None to keep it.
-        Returns at once a future of a SaveWeightsForSamplerResponse (its `path`, which
-        `create_sampling_client` takes).
+        `name`: non-empty, without '/'; `ttl_seconds`: a positive lifetime, or None to keep it;
+        `user_metadata`: str to str, kept with the checkpoint. Returns at once a future of a
+        SaveWeightsForSamplerResponse (its `path`, which `create_sampling_client` takes).
         """
         validation.check_name(name, "name")
-        ttl = validation.check_ttl(ttl_seconds)
+        fields = set_fields(
+            ttl_seconds=validation.check_ttl(ttl_seconds),
+            user_metadata=validation.check_metadata(user_metadata),
+        )
         return self._queue_one(
             lambda seq_id: self._call(
                 "/api/v1/save_weights_for_sampler",
                 "SaveWeightsForSampler",
                 types.SaveWeightsForSamplerRequest(
-                    model_id=self.model_id, path=name, seq_id=seq_id, **_set_fields(ttl_seconds=ttl)
+                    model_id=self.model_id, path=name, seq_id=seq_id, **fields
                 ),
                 types.SaveWeightsForSamplerResponseInternal,
             ),
@@ -335,14 +363,50 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     save_weights_for_sampler_async = twins.once_submitted(save_weights_for_sampler)
 
+    def save_weights_external(
+        self,
+        name: str,
+        ttl_seconds: int | None = None,
+        age_encryption_recipients: list[str] | None = None,
+    ) -> APIFuture[types.SaveWeightsExternalResponse]:
+        """Export the weights in an external (Hugging Face PEFT) format as
+        `tinker://<model_id>/external_weights/<name>`; RestClient.get_external_weights_urls
+        lists its files. With `age_encryption_recipients` (1 to 10 `age1...` or SSH public
+        keys) every file is age-encrypted. Returns at once a future of its path."""
+        validation.check_name(name, "name")
+        fields = set_fields(
+            ttl_seconds=validation.check_ttl(ttl_seconds),
+            age_encryption_recipients=validation.check_recipients(age_encryption_recipients),
+        )
+        return self._queue_one(
+            lambda seq_id: self._call(
+                "/api/v1/save_weights_external",
+                "SaveWeightsExternal",
+                types.SaveWeightsExternalRequest(
+                    model_id=self.model_id, path=name, seq_id=seq_id, **fields
+                ),
+                types.SaveWeightsExternalResponseInternal,
+            ),
+            _external_path,
+        )
+
+    save_weights_external_async = twins.once_submitted(save_weights_external)
+
     def save_weights_and_get_sampling_client_submit(
-        self, retry_config: RetryConfig | None = None
+        self,
+        retry_config: RetryConfig | None = None,
+        *,
+        record_stability_info: bool = False,
+        kind: types.SamplingClientKind = "snapshot",
     ) -> APIFuture[SamplingClient]:
         """Snapshot the current weights into an ephemeral sampler; returns a future at once.
 
-        The future resolves to a SamplingClient on the snapshot (nothing is saved by name).
+        The future resolves to a SamplingClient on the snapshot (nothing is saved by name);
+        `kind="inflight"` makes a sampler that follows the run's later weights.
         """
         validation.check_retry_config(retry_config)
+        validation.check_flag(record_stability_info, "record_stability_info")
+        fields = set_fields(kind=None if kind == "snapshot" else validation.check_kind(kind))
         sampling_session_seq_id = self._runtime.next_sampling_session_seq_id()
         return self._queue_one(
             lambda seq_id: self._call(
@@ -352,24 +416,33 @@ class TrainingClient(ClientBase, QueueStateObserver):
                     model_id=self.model_id,
                     sampling_session_seq_id=sampling_session_seq_id,
                     seq_id=seq_id,
+                    **fields,
                 ),
                 types.SaveWeightsForSamplerResponseInternal,
             ),
-            lambda response: self._ephemeral_sampler(response, retry_config),
+            lambda response: self._ephemeral_sampler(response, retry_config, record_stability_info),
         )
 
     def save_weights_and_get_sampling_client(
-        self, name: str | None = None, retry_config: RetryConfig | None = None
+        self,
+        name: str | None = None,
+        retry_config: RetryConfig | None = None,
+        record_stability_info: bool = False,
+        kind: types.SamplingClientKind = "snapshot",
     ) -> BackcompatSamplingClientFuture:
         """Snapshot the current weights into an ephemeral sampler; returns its client at once
         (the client, a Future of it and awaitable), after every earlier operation.
 
-        `name` is ignored (kept for compatibility): nothing is saved by name.
+        `name` is ignored (kept for compatibility): nothing is saved by name. `kind`:
+        "snapshot" (these weights) or "inflight" (follows the run's later weights);
+        `record_stability_info`: the sampler records what stable_reinforce needs.
         """
         from tinker.sampling_client import BackcompatSamplingClientFuture
 
         return BackcompatSamplingClientFuture(
-            self.save_weights_and_get_sampling_client_submit(retry_config)
+            self.save_weights_and_get_sampling_client_submit(
+                retry_config, record_stability_info=record_stability_info, kind=kind
+            )
         )
 
     save_weights_and_get_sampling_client_async = twins.awaiting(
@@ -380,15 +453,19 @@ class TrainingClient(ClientBase, QueueStateObserver):
         self,
         response: types.SaveWeightsForSamplerResponseInternal,
         retry_config: RetryConfig | None,
+        record_stability_info: bool,
     ) -> SamplingClient:
         from tinker.sampling_client import SamplingClient
 
         if response.sampling_session_id is None:
             raise ValueError("save_weights_for_sampler answered without a sampling_session_id")
+        info = self._info
         return SamplingClient(
             self._runtime,
             sampling_session_id=response.sampling_session_id,
             retry_config=retry_config,
+            base_model=info.model_data.model_name or info.model_name if info else None,
+            record_stability_info=record_stability_info,
         )
 
     def unload_model(self) -> APIFuture[types.UnloadModelResponse]:
@@ -452,15 +529,21 @@ class TrainingClient(ClientBase, QueueStateObserver):
         return f"{CONSOLE_URL}/training_runs/{urllib.parse.quote(self.model_id, safe='')}"
 
     def create_sampling_client(
-        self, model_path: str, retry_config: RetryConfig | None = None
+        self,
+        model_path: str,
+        retry_config: RetryConfig | None = None,
+        record_stability_info: bool = False,
     ) -> BackcompatSamplingClientFuture:
         """A SamplingClient on saved sampler weights (`tinker://...`), outside the ordered
         queue; returns at once (the client, a Future of it and awaitable)."""
         from tinker.sampling_client import BackcompatSamplingClientFuture, open_sampling_client
 
         validation.check_sampler_source(model_path, None, retry_config)
+        validation.check_flag(record_stability_info, "record_stability_info")
         runtime = self._runtime
-        work = runtime.spawn(open_sampling_client, runtime, model_path, None, retry_config)
+        work = runtime.spawn(
+            open_sampling_client, runtime, model_path, None, retry_config, record_stability_info
+        )
         return BackcompatSamplingClientFuture(work)
 
     create_sampling_client_async = twins.awaiting(create_sampling_client, returns="SamplingClient")
@@ -543,9 +626,12 @@ def _forward_view(datum: types.Datum) -> types.Datum:
     return _cross_entropy_datum(datum, weights)
 
 
-def _set_fields(**fields: Any) -> dict[str, Any]:
-    """The optional request fields that are set (a field left out is not sent)."""
-    return {name: value for name, value in fields.items() if value is not None}
+def _external_path(
+    response: types.SaveWeightsExternalResponseInternal,
+) -> types.SaveWeightsExternalResponse:
+    if response.path is None:
+        raise ValueError("save_weights_external answered without a path")
+    return types.SaveWeightsExternalResponse(path=response.path)
 
 
 def _sampler_path(
