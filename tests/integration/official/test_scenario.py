@@ -1,9 +1,10 @@
 """Opt-in acceptance: one end-to-end scenario (scenario.py) run by every SDK on one tinker.local.
 
 The official SDK 0.38.0 with 0.38 idioms, the official SDK 0.5.1 with 0.5.1 idioms and tinker-sync
-with both (under `-W error`: no idiom of either era warns), each in its own interpreter, against one `tinker.local.serve(...)` speaking both
-protocol eras (and again against one with injected faults, 429 answers to polls and 402 billing
-pauses included; each client only meets the faults its era survives). The 0.5.1-era runs also
+with both (under `-W error`: no idiom of either era warns), each in its own interpreter, against
+one `tinker.local.serve(...)` speaking both protocol eras (and again against one with injected
+faults, 429 answers to polls and 402 billing pauses included; each client only meets the faults
+its era survives). The 0.5.1-era runs also
 run against a server told to speak only the 0.5.1 protocol. Every run must pass every step and
 produce bit-identical losses and the same sampled tokens as the reference run (tinker-sync, 0.5.1
 idioms, no faults).

@@ -1,4 +1,5 @@
-"""`AdminClient` under its official module path (`tinker.lib.public_interfaces.admin_client`)."""
+"""`AdminClient` under its official module path:
+`tinker.lib.public_interfaces.admin_client`."""
 
 from tinker.rest_client import AdminClient
 

@@ -1,4 +1,5 @@
-"""`RestClient` under its official module path (`tinker.lib.public_interfaces.rest_client`)."""
+"""`RestClient` under its official module path:
+`tinker.lib.public_interfaces.rest_client`."""
 
 from tinker.rest_client import RestClient
 

@@ -1,4 +1,5 @@
-"""`ServiceClient` under its official module path (`tinker.lib.public_interfaces.service_client`)."""
+"""`ServiceClient` under its official module path:
+`tinker.lib.public_interfaces.service_client`."""
 
 from tinker.service_client import ServiceClient
 

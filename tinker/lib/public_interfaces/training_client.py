@@ -1,4 +1,5 @@
-"""`TrainingClient` under its official module path (`tinker.lib.public_interfaces.training_client`)."""
+"""`TrainingClient` under its official module path:
+`tinker.lib.public_interfaces.training_client`."""
 
 from tinker.training_client import BackcompatTrainingClientFuture, TrainingClient
 
