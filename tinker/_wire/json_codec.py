@@ -43,7 +43,6 @@ from tinker.types import (
     ImageChunk,
     ModelInputChunk,
     TelemetryEvent,
-    TensorData,
     WireModel,
 )
 from tinker.types._base import fields_set
@@ -469,7 +468,7 @@ def _register_structuring(conv: cattrs.Converter) -> None:
                 if tp is not None and value is not None:
                     try:
                         value = conv.structure(value, tp)
-                    except Exception as exc:  # noqa: BLE001  (gathered, raised below)
+                    except Exception as exc:  # gathered with the others, raised below
                         errors.append(_at_key(exc, cls, key, tp))
                         continue
                 values[key] = value
