@@ -468,7 +468,7 @@ def _register_structuring(conv: cattrs.Converter) -> None:
                 if tp is not None and value is not None:
                     try:
                         value = conv.structure(value, tp)
-                    except Exception as exc:
+                    except Exception as exc:  # gathered with the others, raised below
                         errors.append(_at_key(exc, cls, key, tp))
                         continue
                 values[key] = value

@@ -30,7 +30,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
-__all__ = ["DataModel", "data_model", "imported_module", "values_equal"]
+__all__ = ["DataModel", "data_model", "fields_repr", "imported_module", "values_equal"]
 
 _D = TypeVar("_D", bound="DataModel")
 _C = TypeVar("_C", bound=type)
@@ -133,9 +133,26 @@ def data_model(cls: _C) -> _C:
         object.__setattr__(self, "_fields_set", frozenset(given) | always)
 
     cls.__init__ = __init__  # type: ignore[misc]
+    if cls.__dataclass_params__.repr:  # type: ignore[attr-defined]
+        cls.__repr__ = fields_repr  # type: ignore[assignment]
     if cls.__dataclass_params__.eq:  # type: ignore[attr-defined]
         cls.__eq__ = _fields_equal  # type: ignore[attr-defined]
     return cls
+
+
+def fields_repr(self: Any) -> str:
+    """A dataclass repr on one line, numpy arrays included (their own repr wraps lines)."""
+    shown = ", ".join(
+        f"{f.name}={_one_line(getattr(self, f.name))}" for f in dataclasses.fields(self) if f.repr
+    )
+    return f"{type(self).__name__}({shown})"
+
+
+def _one_line(value: Any) -> str:
+    text = repr(value)
+    if "\n" not in text:
+        return text
+    return " ".join(line.strip() for line in text.splitlines())
 
 
 def _fields_equal(self: Any, other: Any) -> bool:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from tinker.types._base import WireModel, wire
-from tinker.types._data import DataModel, data_model, values_equal
+from tinker.types._data import DataModel, data_model, fields_repr, values_equal
 from tinker.types._inputs import ModelInput
 from tinker.types._tensors import TensorData, is_numpy_array
 
@@ -150,7 +150,7 @@ MASK_LOGPROB = -99999.0
 TopkRows = list[list[tuple[int, float]] | None]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class TopkLogprobs:
     """A dense top-k table: `token_ids` (int32) and `logprobs` (float32), both (length, k);
     empty cells hold token 0 and MASK_LOGPROB."""
@@ -170,6 +170,8 @@ class TopkLogprobs:
             )
         object.__setattr__(self, "token_ids", ids)
         object.__setattr__(self, "logprobs", lps)
+
+    __repr__ = fields_repr
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TopkLogprobs):

@@ -98,19 +98,25 @@ def _array_from_list(values: Sequence[Any], dtype: str) -> Any:
 
     nested = bool(values) and isinstance(values[0], (list, tuple))
     if not nested:
-        flat = _flat_numbers(values, dtype)
-        try:
-            return np.array(flat, dtype=_numpy_dtype(dtype))
-        except OverflowError:
-            raise ValueError(f"TensorData.data: a value does not fit {dtype}") from None
+        return _cast(_flat_numbers(values, dtype), dtype)
     try:
         array = np.array(values, dtype=object)
     except ValueError:
         array = None
     if array is None or array.dtype != object or array.ndim < 2:
         raise ValueError("TensorData.data: nested lists must be rectangular (every row alike)")
-    flat = _flat_numbers(array.reshape(-1).tolist(), dtype)
-    return np.array(flat, dtype=_numpy_dtype(dtype)).reshape(array.shape)
+    return _cast(_flat_numbers(array.reshape(-1).tolist(), dtype), dtype).reshape(array.shape)
+
+
+def _cast(flat: list[Any], dtype: str) -> Any:
+    """Plain numbers as a 1-D array of `dtype`; ValueError when one does not fit it."""
+    import numpy as np
+
+    try:
+        with np.errstate(over="raise"):
+            return np.array(flat, dtype=_numpy_dtype(dtype))
+    except (OverflowError, FloatingPointError):
+        raise ValueError(f"TensorData.data: a value does not fit {dtype}") from None
 
 
 def _array_from_numpy(array: Any, dtype: str) -> Any:

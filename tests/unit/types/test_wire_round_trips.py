@@ -45,12 +45,13 @@ DATETIMES = st.datetimes(
     timezones=st.sampled_from([dt.timezone.utc, dt.timezone(dt.timedelta(hours=-5))]),
 ) | st.datetimes(min_value=dt.datetime(1990, 1, 1))
 FLOATS = st.floats(allow_nan=False, allow_infinity=False, width=64)
+FLOAT32S = st.floats(allow_nan=False, allow_infinity=False, width=32)
 
 
 @st.composite
 def tensor_data(draw: st.DrawFn) -> T.TensorData:
     dtype = draw(st.sampled_from(["int64", "float32"]))
-    values = st.integers(-(2**62), 2**62) if dtype == "int64" else FLOATS
+    values = st.integers(-(2**62), 2**62) if dtype == "int64" else FLOAT32S
     data = draw(st.lists(values, max_size=6))
     shape: list[int] | None = draw(st.sampled_from([None, [len(data)], [1, len(data)]]))
     return T.TensorData(data=data, dtype=dtype, shape=shape)
