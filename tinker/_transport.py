@@ -610,7 +610,8 @@ def _connection_error(
         )
     if isinstance(root, urllib3.exceptions.ConnectTimeoutError):
         return APIConnectionError(
-            f"Cannot connect to {shown}: no connection within {timeout[0]:g} s (connect_timeout)"
+            f"Cannot connect to {shown}: no connection within {timeout[0]:g} s "
+            "(connect_timeout)"
         )
     if isinstance(root, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
         return APITimeoutError(f"No answer from {shown} within {timeout[1]:g} s")
