@@ -37,6 +37,8 @@ from __future__ import annotations
 import abc
 import concurrent.futures
 import enum
+import functools
+import inspect
 import logging
 import threading
 import time
@@ -110,8 +112,26 @@ class QueueStateObserver(abc.ABC):
     """Receives the queue state of the requests it created (clients implement this)."""
 
     @abc.abstractmethod
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
-        """Called from a poll thread each time the server reports a queue state."""
+    def on_queue_state_change(
+        self, queue_state: QueueState, queue_state_reason: str | None = None
+    ) -> None:
+        """Called from a poll thread each time the server reports a queue state (and, when it
+        gives one, its reason)."""
+
+
+@functools.lru_cache(maxsize=64)
+def takes_reason(observer_class: type) -> bool:
+    """Whether an observer class's on_queue_state_change takes the 0.38 reason argument."""
+    try:
+        signature = inspect.signature(observer_class.on_queue_state_change)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    return len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in positional)
 
 
 _PAUSE_REASONS = {
@@ -130,7 +150,7 @@ class QueuePauseWarner:
         self._last: float | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, queue_state: QueueState) -> None:
+    def __call__(self, queue_state: QueueState, server_reason: str | None = None) -> None:
         if queue_state == QueueState.ACTIVE:
             return
         now = time.monotonic()
@@ -138,7 +158,9 @@ class QueuePauseWarner:
             if self._last is not None and now - self._last < self._interval:
                 return
             self._last = now
-        if queue_state == QueueState.PAUSED_RATE_LIMIT:
+        if server_reason:
+            reason = server_reason
+        elif queue_state == QueueState.PAUSED_RATE_LIMIT:
             reason = self._rate_limit_reason
         else:
             reason = _PAUSE_REASONS.get(queue_state, "unknown")
@@ -410,8 +432,12 @@ class PollJob:
         if self.observer is None:
             return
         state = body.get("queue_state") if isinstance(body, dict) else None
+        reason = body.get("queue_state_reason") if isinstance(body, dict) else None
         try:
-            self.observer.on_queue_state_change(QueueState.parse(state))
+            if isinstance(reason, str) and takes_reason(type(self.observer)):
+                self.observer.on_queue_state_change(QueueState.parse(state), reason)
+            else:  # an observer written for 0.5.1 takes the state only
+                self.observer.on_queue_state_change(QueueState.parse(state))
         except Exception:
             logger.exception("queue-state observer failed for %s", self.request_id)
 

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_AGE_RECIPIENTS",
     "SAMPLING_CLIENT_KINDS",
     "NoTrainableLayersError",
+    "SamplerHandleState",
     "StateSource",
     "adapter_factory",
     "check_access_scope",
@@ -50,6 +51,7 @@ __all__ = [
     "check_recipients",
     "check_retry_config",
     "check_sample_args",
+    "check_sampler_handle",
     "check_sampler_source",
     "check_session_labels",
     "check_tinker_path",
@@ -474,3 +476,44 @@ def check_prompt_scoring(
             f"target_prompt_logprobs has {shape[0]} rows; it needs one per prompt position "
             f"after the first: {prompt.length - 1}"
         )
+
+
+@attrs.frozen
+class SamplerHandleState:
+    """What a sampler handle names: the server, session and sampler (no credentials)."""
+
+    base_url: str
+    headers: dict[str, str]
+    session_id: str
+    sampling_session_id: str
+    base_model: str | None
+    record_stability_info: bool
+
+
+def check_sampler_handle(handle: object) -> SamplerHandleState:
+    """Decode a `SamplingClient.get_sampler_handle()` string (URL-safe base64 of JSON)."""
+    import base64
+    import binascii
+    import json
+
+    if not isinstance(handle, str) or not handle:
+        raise TypeError(f"handle must be a non-empty str, got {type(handle).__name__}")
+    try:
+        state = json.loads(base64.urlsafe_b64decode(handle.encode("ascii")))
+        holder = state["holder"]
+        parsed = SamplerHandleState(
+            base_url=holder["base_url"],
+            headers=dict(holder.get("default_headers_overrides") or {}),
+            session_id=state["session_id"],
+            sampling_session_id=state["sampling_session_id"],
+            base_model=state.get("base_model"),
+            record_stability_info=bool(state.get("record_stability_info", False)),
+        )
+    except (binascii.Error, UnicodeError, ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(
+            "handle is not a sampler handle (SamplingClient.get_sampler_handle() makes one)"
+        ) from None
+    for name in ("base_url", "session_id", "sampling_session_id"):
+        if not isinstance(getattr(parsed, name), str) or not getattr(parsed, name):
+            raise ValueError(f"the sampler handle has no {name}")
+    return parsed

@@ -22,9 +22,11 @@ original, which the server would otherwise take for retries of the original's re
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import itertools
+import json
 import logging
 import os
 import secrets
@@ -249,6 +251,44 @@ class SamplingClient(ClientBase, QueueStateObserver):
             record_stability_info=self.record_stability_info,
         )
 
+    def get_sampler_handle(self) -> str:
+        """A string naming this sampler, without credentials: `from_sampler_handle(handle)`
+        rebuilds a client on it in any process (on the same session, no new one)."""
+        config = self._runtime.portable_config()
+        state = {
+            "session_id": self._runtime.session_id,
+            "sampling_session_id": self.sampling_session_id,
+            "holder": {
+                "base_url": config.base_url,
+                "default_headers_overrides": dict(config.default_headers),
+                "client_config": None,
+                "client_dynamic_config": None,
+                "api_key": None,
+            },
+            "base_model": self._base_model,
+            "record_stability_info": self.record_stability_info,
+        }
+        compact = json.dumps(state, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(compact).decode("ascii")
+
+    @staticmethod
+    def from_sampler_handle(handle: str, *, api_key: str | None = None) -> SamplingClient:
+        """A new client on the sampler a `get_sampler_handle()` string names, authenticated
+        with `api_key` (else this process's TINKER_API_KEY); its sample seq_ids start from a
+        range of their own."""
+        state = validation.check_sampler_handle(handle)
+        config = ClientConfig.from_env(
+            base_url=state.base_url, api_key=api_key, default_headers=state.headers or None
+        )
+        client = SamplingClient(
+            attach(config, state.session_id),
+            sampling_session_id=state.sampling_session_id,
+            base_model=state.base_model,
+            record_stability_info=state.record_stability_info,
+        )
+        client._rebase_seq_ids()
+        return client
+
     def _rebase_seq_ids(self) -> None:
         """Draw later seq_ids from a random range disjoint from the original client's 0, 1, 2..."""
         self._seq_lock = threading.Lock()  # a lock inherited across fork may be held forever
@@ -401,9 +441,12 @@ class SamplingClient(ClientBase, QueueStateObserver):
                 self._tokenizer = get_tokenizer(tokenizer_id_for_model(base_model))
             return self._tokenizer
 
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
-        """Warn (at most once a minute) while the server pauses this sampler's queue."""
-        self._warn_paused(queue_state)
+    def on_queue_state_change(
+        self, queue_state: QueueState, queue_state_reason: str | None = None
+    ) -> None:
+        """Warn (at most once a minute) while the server pauses this sampler's queue, with the
+        server's reason when it gives one."""
+        self._warn_paused(queue_state, queue_state_reason)
 
 
 def _with_sequence_ids(answer: Any, response: types.SampleResponse) -> types.SampleResponse:

@@ -548,9 +548,12 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     create_sampling_client_async = twins.awaiting(create_sampling_client, returns="SamplingClient")
 
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
-        """Warn (at most once a minute) while the server pauses this model's queue."""
-        self._warn_paused(queue_state)
+    def on_queue_state_change(
+        self, queue_state: QueueState, queue_state_reason: str | None = None
+    ) -> None:
+        """Warn (at most once a minute) while the server pauses this model's queue, with the
+        server's reason when it gives one."""
+        self._warn_paused(queue_state, queue_state_reason)
 
     # -- the ordered queue -------------------------------------------------------------------
 

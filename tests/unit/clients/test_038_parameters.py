@@ -14,6 +14,8 @@ from support.fake_service import FakeService, Reply
 
 from tinker import types
 
+from .conftest import API_KEY
+
 PROMPT = types.ModelInput.from_ints([1, 2, 3])
 PARAMS = types.SamplingParams(max_tokens=2)
 SAMPLE = {
@@ -286,4 +288,62 @@ def test_bad_creation_input(fake: FakeService, service: Any) -> None:
         lambda: service.create_sampling_client(base_model="b", record_stability_info="y"),
         TypeError,
         "record_stability_info must be a bool",
+    )
+
+
+def test_a_sampler_handle_names_the_sampler_without_credentials(
+    fake: FakeService, sampler: Any
+) -> None:
+    import base64
+    import json
+
+    from tinker.sampling_client import SamplingClient
+
+    handle = sampler.get_sampler_handle()
+    state = json.loads(base64.urlsafe_b64decode(handle))
+    assert state["holder"]["api_key"] is None
+    assert API_KEY not in handle and API_KEY not in json.dumps(state)
+    assert (state["session_id"], state["sampling_session_id"]) == ("S", "S:sample:0")
+    copy = SamplingClient.from_sampler_handle(handle, api_key=API_KEY)
+    assert copy.sampling_session_id == "S:sample:0" and copy.get_base_model() == "base/model"
+    fake.future("/api/v1/asample", lambda _b: SAMPLE)
+    copy.sample(PROMPT, 2, PARAMS).result(timeout=10)
+    (body,) = fake.bodies("/api/v1/asample")
+    assert body["seq_id"] >= 1 << 20  # a range of its own, apart from the original's
+    assert fake.seen("/api/v1/create_session")[-1:] == fake.seen("/api/v1/create_session")[:1]
+
+
+def test_a_bad_handle_is_a_value_error() -> None:
+    from tinker.sampling_client import SamplingClient
+
+    with pytest.raises(ValueError, match=r"handle is not a sampler handle"):
+        SamplingClient.from_sampler_handle("bm90IGpzb24=", api_key=API_KEY)
+
+
+def test_the_server_reason_of_a_pause_is_logged(
+    sampler: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tinker._poller import QueueState
+
+    with caplog.at_level("WARNING", logger="tinker"):
+        sampler.on_queue_state_change(QueueState.PAUSED_CAPACITY, "maintenance window")
+    assert "Reason: maintenance window" in caplog.text
+
+
+def test_observers_of_either_era_get_the_arguments_they_take() -> None:
+    from tinker._poller import QueueState, QueueStateObserver, takes_reason
+    from tinker.sampling_client import SamplingClient
+
+    class Old(QueueStateObserver):
+        def on_queue_state_change(self, queue_state: QueueState) -> None: ...
+
+    class New(QueueStateObserver):
+        def on_queue_state_change(
+            self, queue_state: QueueState, queue_state_reason: str | None
+        ) -> None: ...
+
+    assert (takes_reason(Old), takes_reason(New), takes_reason(SamplingClient)) == (
+        False,
+        True,
+        True,
     )
