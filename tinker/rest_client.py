@@ -8,9 +8,11 @@ an `*_async` twin that returns the value. Checkpoint ids (`weights/<name>`,
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import email.utils
 import functools
+import logging
 import os
 import warnings
 from typing import Any, Literal
@@ -19,17 +21,19 @@ from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker import types
 from tinker._calls import ApiCall
-from tinker._futures import APIFuture, flatten, transform
+from tinker._futures import APIFuture, flatten, reject, resolve, transform
 from tinker._retry import SUBMIT, TRANSPORT
 from tinker._runtime import ClientBase, Runtime
 from tinker._session import attach, sessionless
 from tinker._transport import Reply, Traffic
+from tinker._workers import ClientClosedError
 from tinker.config import ClientConfig
 from tinker.errors import ExperimentalWarning, status_error
 
 __all__ = [
     "ARCHIVE_URL_DEFAULT_LIFETIME",
     "AUDIT_EVENT_TYPES",
+    "TRACE_EXPORT_POLL_SECONDS",
     "AccessScope",
     "AdminClient",
     "AuditEventType",
@@ -37,7 +41,10 @@ __all__ = [
     "RestClient",
 ]
 
+logger = logging.getLogger(__name__)
+
 ARCHIVE_URL_DEFAULT_LIFETIME = datetime.timedelta(minutes=15)
+TRACE_EXPORT_POLL_SECONDS = 5.0
 AccessScope = Literal["owned", "accessible"]
 AuditEventType = Literal["all", "checkpoints", "projects", "teams", "organizations"]
 AUDIT_EVENT_TYPES = ("all", "checkpoints", "projects", "teams", "organizations")
@@ -353,6 +360,18 @@ class RestClient(RestBase):
 
     get_external_weights_urls_async = twins.awaiting(get_external_weights_urls)
 
+    def export_session_trace(self, session_id: str) -> APIFuture[str]:
+        """A signed URL (valid about an hour, plain GET) of a Perfetto trace of the session's
+        training and sampling requests. The server builds it on the first call: the future
+        asks again every 5 s until it is ready (one log line says it waits), and fails with
+        RuntimeError if the build fails."""
+        sid = validation.check_id(session_id, "session_id")
+        export: APIFuture[str] = APIFuture()
+        _TraceExport(self, sid, export).ask()
+        return self._runtime.operation(export)
+
+    export_session_trace_async = twins.awaiting(export_session_trace)
+
     def search_sessions(
         self, request: types.SessionSearchRequest
     ) -> APIFuture[types.SessionSearchResponse]:
@@ -430,6 +449,42 @@ def _archive_expiry(raw: str | None, now: datetime.datetime) -> datetime.datetim
         if parsed is not None:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
     return now + ARCHIVE_URL_DEFAULT_LIFETIME
+
+
+class _TraceExport:
+    """Asks for a session's trace export until it is ready, each wait a timer entry."""
+
+    def __init__(self, client: RestClient, session_id: str, export: APIFuture[str]) -> None:
+        self.client = client
+        self.session_id = session_id
+        self.export = export
+        self.waited = False
+
+    def ask(self) -> None:
+        if self.export.done():
+            return
+        path = f"/api/v1/sessions/{self.session_id}/trace_export"
+        self.client._send("GET", path, None).add_done_callback(self.answered)
+
+    def answered(self, reply: concurrent.futures.Future[Any]) -> None:
+        if reply.cancelled() or (exc := reply.exception()) is not None:
+            reject(self.export, exc or concurrent.futures.CancelledError())
+            return
+        answer = reply.result()
+        status = answer.get("status") if isinstance(answer, dict) else None
+        if status == "ready" and isinstance(answer.get("url"), str):
+            resolve(self.export, answer["url"])
+        elif status == "failed":
+            reason = answer.get("error") or "no reason given"
+            reject(self.export, RuntimeError(f"trace export of {self.session_id} failed: {reason}"))
+        elif status == "pending":
+            if not self.waited:
+                self.waited = True
+                logger.warning("Building trace export of session %s...", self.session_id)
+            if not self.client._runtime.timers.call_later(TRACE_EXPORT_POLL_SECONDS, self.ask):
+                reject(self.export, ClientClosedError("the client was closed during the export"))
+        else:
+            reject(self.export, ValueError(f"trace_export answered {answer!r}"))
 
 
 class AdminClient(RestBase):

@@ -347,3 +347,23 @@ def test_observers_of_either_era_get_the_arguments_they_take() -> None:
         True,
         True,
     )
+
+
+def test_a_trace_export_is_asked_for_until_it_is_ready(
+    fake: FakeService,
+    service: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("tinker.rest_client.TRACE_EXPORT_POLL_SECONDS", 0.01)
+    path = "/api/v1/sessions/S9/trace_export"
+    fake.push(path, Reply(200, {"status": "pending"}), Reply(200, {"status": "pending"}))
+    fake.direct("GET", path, lambda _b: {"status": "ready", "url": "https://x/t.pftrace"})
+    rest = service.create_rest_client()
+    with caplog.at_level("WARNING", logger="tinker"):
+        assert rest.export_session_trace("S9").result(timeout=10) == "https://x/t.pftrace"
+    assert len(fake.seen(path)) == 3
+    assert caplog.text.count("Building trace export of session S9") == 1
+    fake.push(path, Reply(200, {"status": "failed", "error": "no requests"}))
+    with pytest.raises(RuntimeError, match="trace export of S9 failed: no requests"):
+        rest.export_session_trace("S9").result(timeout=10)
