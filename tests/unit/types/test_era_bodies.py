@@ -45,7 +45,12 @@ MODERN = [
             "session_id": "sess1",
             "model_seq_id": 0,
             "base_model": "Qwen/Qwen3-8B",
-            "lora_config": {"rank": 8, "train_unembed": True, "train_mlp": True, "train_attn": True},
+            "lora_config": {
+                "rank": 8,
+                "train_unembed": True,
+                "train_mlp": True,
+                "train_attn": True,
+            },
             "optimizer_config": {"type": "adamw"},
             "type": "create_model",
         },
