@@ -521,10 +521,8 @@ def _at_key(exc: Exception, cls: type, key: str, tp: Any) -> Exception:
     """`exc` noted as raised at field `key` of `cls` (cattrs' error paths read the note)."""
     from cattrs.errors import AttributeValidationNote
 
-    exc.__notes__ = [
-        *getattr(exc, "__notes__", []),
-        AttributeValidationNote(f"Structuring class {cls.__name__} @ attribute {key}", key, tp),
-    ]
+    note = AttributeValidationNote(f"Structuring class {cls.__name__} @ attribute {key}", key, tp)
+    setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])  # noqa: B010  (3.10)
     return exc
 
 

@@ -63,7 +63,7 @@ class GetBillingUsageRequest(WireModel):
     def __init__(self, *, starting_on: dt.datetime | str, ending_before: dt.datetime | str):
         start = _instant("starting_on", starting_on)
         end = _instant("ending_before", ending_before)
-        self.__attrs_init__(starting_on=start, ending_before=end)  # type: ignore[attr-defined]
+        self.__attrs_init__(starting_on=start, ending_before=end)
 
     def __attrs_post_init__(self) -> None:
         if self.ending_before <= self.starting_on:

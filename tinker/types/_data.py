@@ -55,7 +55,8 @@ class DataModel:
     @property
     def model_fields_set(self) -> frozenset[str]:
         """Wire keys the caller set (or the JSON contained)."""
-        return self.__dict__.get("_fields_set", frozenset())
+        given: frozenset[str] = self.__dict__.get("_fields_set", frozenset())
+        return given
 
     @classmethod
     def model_validate(cls: type[_D], obj: Any) -> _D:
@@ -133,10 +134,11 @@ def data_model(cls: _C) -> _C:
         object.__setattr__(self, "_fields_set", frozenset(given) | always)
 
     cls.__init__ = __init__  # type: ignore[misc]
-    if cls.__dataclass_params__.repr:  # type: ignore[attr-defined]
-        cls.__repr__ = fields_repr  # type: ignore[assignment]
-    if cls.__dataclass_params__.eq:  # type: ignore[attr-defined]
-        cls.__eq__ = _fields_equal  # type: ignore[attr-defined]
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    if params.repr:
+        setattr(cls, "__repr__", fields_repr)  # noqa: B010  (a method, replaced)
+    if params.eq:
+        setattr(cls, "__eq__", _fields_equal)  # noqa: B010
     return cls
 
 

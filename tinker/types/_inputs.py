@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Union
 
@@ -228,6 +229,10 @@ class ModelInput(WireModel):
 
 
 LossFnInputs = dict[str, TensorData]
+# What a Datum takes as a loss_fn_inputs value (converted to TensorData): TensorData, a numpy
+# array or torch tensor, a (nested) list of numbers, or the JSON dict form.
+LossFnInputValue = Union[TensorData, Sequence[Any], Mapping[str, Any], Any]
+ProvenanceSpan = Union[PromptProvenanceSpan, SampledProvenanceSpan]
 LossFnOutput = dict[str, TensorData]
 # Inputs a 2-D torch tensor of is sent as sparse CSR (when smaller), as the official SDK does.
 SPARSE_INPUT_KEYS = frozenset({"target_tokens", "weights"})
@@ -310,7 +315,7 @@ def _check_tiling(name: str, spans: ProvenanceSpans, length: int, what: str) -> 
 
 
 @data_model
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, init=False)
 class Datum(DataModel):
     """One example: the model input, the per-position tensors its loss needs, and optional
     provenance spans (which sampled sequence each run of tokens came from).
@@ -327,7 +332,21 @@ class Datum(DataModel):
     model_input_spans: ProvenanceSpans | None = None
     loss_fn_input_spans: ProvenanceSpans | None = None
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        model_input: ModelInput | Mapping[str, Any],
+        loss_fn_inputs: Mapping[str, LossFnInputValue] | None = None,
+        model_input_spans: Sequence[ProvenanceSpan | Mapping[str, Any]] | None = None,
+        loss_fn_input_spans: Sequence[ProvenanceSpan | Mapping[str, Any]] | None = None,
+    ) -> None:
+        set_ = functools.partial(object.__setattr__, self)
+        set_("model_input", model_input)
+        set_("loss_fn_inputs", {} if loss_fn_inputs is None else loss_fn_inputs)
+        set_("model_input_spans", model_input_spans)
+        set_("loss_fn_input_spans", loss_fn_input_spans)
+        self._check_and_convert()
+
+    def _check_and_convert(self) -> None:
         model_input = self.model_input
         if isinstance(model_input, Mapping):
             object.__setattr__(self, "model_input", ModelInput.model_validate(model_input))

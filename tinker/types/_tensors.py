@@ -177,8 +177,8 @@ class TensorData(DataModel):
         data: Sequence[int] | Sequence[float] | npt.NDArray[Any] | None = None,
         dtype: TensorDtype | None = None,
         shape: Sequence[int] | None = None,
-        sparse_crow_indices: Sequence[int] | None = None,
-        sparse_col_indices: Sequence[int] | None = None,
+        sparse_crow_indices: Sequence[int] | npt.NDArray[Any] | None = None,
+        sparse_col_indices: Sequence[int] | npt.NDArray[Any] | None = None,
         *,
         _numpy: npt.NDArray[Any] | None = None,
     ) -> None:

@@ -276,7 +276,7 @@ class OptimStepRequest(WireModel):
                 f"optimizer_params, got {len(given)}"
             )
         values = {"optim_params": given[0], "model_id": model_id, **rest}
-        self.__attrs_init__(**values)  # type: ignore[attr-defined]
+        self.__attrs_init__(**values)
         _finish_init(self, values)
 
     def _validate(self) -> None:

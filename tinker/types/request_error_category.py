@@ -3,6 +3,6 @@
 Aliases `RequestErrorCategory`.
 """
 
-from tinker.types._retrieval import RequestErrorCategory
+from tinker.errors import RequestErrorCategory
 
 __all__ = ["RequestErrorCategory"]

@@ -3,6 +3,7 @@
 Aliases `RequestErrorCategory`, `RequestFailedResponse`.
 """
 
-from tinker.types._retrieval import RequestErrorCategory, RequestFailedResponse
+from tinker.errors import RequestErrorCategory
+from tinker.types._retrieval import RequestFailedResponse
 
 __all__ = ["RequestErrorCategory", "RequestFailedResponse"]
