@@ -17,6 +17,7 @@ APIFuture resolves.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import logging
 import threading
@@ -30,7 +31,7 @@ from tinker import _validation as validation
 from tinker._calls import ApiCall, set_fields
 from tinker._chunking import MAX_CHUNK_LEN, MAX_CHUNK_NUMBER_COUNT, chunk_data, merge_outputs
 from tinker._client_future import ClientFuture, forwarding
-from tinker._futures import APIFuture, combine, flatten, queued, transform
+from tinker._futures import APIFuture, chain, combine, flatten, queued, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, Runtime
@@ -147,15 +148,24 @@ class TrainingClient(ClientBase, QueueStateObserver):
     forward_backward_async = twins.once_submitted(forward_backward)
 
     def _forward_like(
-        self, data: object, loss_fn: object, loss_fn_config: object, *, backward: bool
+        self,
+        data: object,
+        loss_fn: object,
+        loss_fn_config: object,
+        *,
+        backward: bool,
+        seq_ids: list[int] | None = None,
     ) -> APIFuture[types.ForwardBackwardOutput]:
+        """Chunk a checked batch and queue one request per chunk (under `seq_ids` when they
+        were reserved earlier, one per chunk)."""
         batch, loss, config = validation.check_batch(data, loss_fn, loss_fn_config)
         chunks = [
             types.ForwardBackwardInput(data=chunk, loss_fn=loss, loss_fn_config=config)
             for chunk in chunk_data(batch)
         ]
         call = self._forward_backward_call if backward else self._forward_call
-        submits = self._queue([functools.partial(call, chunk) for chunk in chunks])
+        builders = [functools.partial(call, chunk) for chunk in chunks]
+        submits = self._queue(builders, seq_ids)
         results = [flatten(submit) for submit in submits]
         return queued(combine(results, _merge_chunk_results), submits)
 
@@ -171,7 +181,6 @@ class TrainingClient(ClientBase, QueueStateObserver):
         body = types.ForwardRequest(forward_input=chunk, model_id=self.model_id, seq_id=seq_id)
         return self._call("/api/v1/forward", "Forward", body, types.ForwardBackwardOutput)
 
-    @twins.blocking
     def forward_backward_custom(
         self, data: list[types.Datum], loss_fn: CustomLossFnV1
     ) -> APIFuture[types.ForwardBackwardOutput]:
@@ -184,26 +193,61 @@ class TrainingClient(ClientBase, QueueStateObserver):
         dloss/dlogprobs[i]. The backward pass is a cross_entropy one with weights = -grads,
         whose gradient is exactly the user loss's. Every datum needs `target_tokens`.
 
-        Blocks until the forward pass has finished and the backward pass is queued; returns
-        the backward's future, whose metrics carry the user's loss as `loss:sum`, the
-        server's surrogate as `surrogate_loss:sum`, and the user's metrics.
+        Returns at once: the forward and the backward pass take their places in the training
+        order now, and the loss is computed on the SDK's blocking pool when the forward's
+        result arrives. The future's metrics carry the user's loss as `loss:sum`, the server's
+        surrogate as `surrogate_loss:sum`, and the user's metrics.
         """
         batch = validation.check_custom_batch(data, loss_fn)
-        forward = self.forward([_forward_view(d) for d in batch], "cross_entropy").result()
-        # numpy and the loss machinery load here, so a sampling-only program never pays for them.
-        import numpy as np
+        views = [_forward_view(d) for d in batch]
+        forward = self.forward(views, "cross_entropy")
+        backward_ids = self._lane.reserve(len(chunk_data(views)))
+        forward.add_done_callback(functools.partial(self._release_if_failed, backward_ids))
+        runtime = self._runtime
+        backward = chain(
+            forward,
+            lambda output: runtime.spawn(
+                self._custom_backward, batch, loss_fn, output, backward_ids
+            ),
+        )
+        return runtime.operation(queued(flatten(backward), forward._submits))
 
-        from tinker._custom_loss import evaluate_custom_loss
+    def _release_if_failed(
+        self, seq_ids: list[int], forward: concurrent.futures.Future[Any]
+    ) -> None:
+        """A failed forward pass gives the backward's reserved seq ids back to the lane."""
+        if forward.cancelled() or forward.exception() is not None:
+            for seq_id in seq_ids:
+                self._lane.skip(seq_id)
 
-        logprobs = [
-            np.asarray(output["logprobs"].to_numpy(), dtype=np.float32).reshape(-1)
-            for output in forward.loss_fn_outputs
-        ]
-        evaluated = evaluate_custom_loss(loss_fn, batch, logprobs)
-        linear = [
-            _cross_entropy_datum(datum, types.TensorData.from_numpy(-grad))
-            for datum, grad in zip(batch, evaluated.grads, strict=True)
-        ]
+    def _custom_backward(
+        self,
+        batch: list[types.Datum],
+        loss_fn: CustomLossFnV1,
+        forward: types.ForwardBackwardOutput,
+        seq_ids: list[int],
+    ) -> APIFuture[types.ForwardBackwardOutput]:
+        """Evaluate the loss on the forward's logprobs and queue the surrogate backward pass
+        under the seq ids reserved for it (given back if the loss fails)."""
+        try:
+            # numpy and the loss machinery load here: a sampling-only program never pays them.
+            import numpy as np
+
+            from tinker._custom_loss import evaluate_custom_loss
+
+            logprobs = [
+                np.asarray(output["logprobs"].to_numpy(), dtype=np.float32).reshape(-1)
+                for output in forward.loss_fn_outputs
+            ]
+            evaluated = evaluate_custom_loss(loss_fn, batch, logprobs)
+            linear = [
+                _cross_entropy_datum(datum, types.TensorData.from_numpy(-grad))
+                for datum, grad in zip(batch, evaluated.grads, strict=True)
+            ]
+        except BaseException:
+            for seq_id in seq_ids:
+                self._lane.skip(seq_id)
+            raise
 
         def with_user_loss(output: types.ForwardBackwardOutput) -> types.ForwardBackwardOutput:
             metrics = dict(output.metrics)
@@ -217,10 +261,10 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 metrics=metrics,
             )
 
-        backward = self._forward_like(linear, "cross_entropy", None, backward=True)
-        return self._runtime.operation(transform(backward, with_user_loss))
+        backward = self._forward_like(linear, "cross_entropy", None, backward=True, seq_ids=seq_ids)
+        return transform(backward, with_user_loss)
 
-    forward_backward_custom_async = twins.offloaded(forward_backward_custom)
+    forward_backward_custom_async = twins.once_submitted(forward_backward_custom)
 
     # -- optimizer and checkpoints -----------------------------------------------------------
 
@@ -571,13 +615,19 @@ class TrainingClient(ClientBase, QueueStateObserver):
         )
 
     def _queue(
-        self, builders: Sequence[Callable[[int], ApiCall]]
+        self, builders: Sequence[Callable[[int], ApiCall]], seq_ids: list[int] | None = None
     ) -> list[APIFuture[APIFuture[Any]]]:
-        """Reserve consecutive seq_ids now, build each call with its own, and queue them on
-        the lane. Each future resolves, once that request is sent, to its result's future.
-        A call that fails to build gives every reserved seq_id back, so the lane never stalls.
+        """Reserve consecutive seq_ids now (or take those reserved earlier, one per builder),
+        build each call with its own, and queue them on the lane. Each future resolves, once
+        that request is sent, to its result's future. A call that fails to build gives every
+        reserved seq_id back, so the lane never stalls.
         """
-        seq_ids = self._lane.reserve(len(builders))
+        if seq_ids is None:
+            seq_ids = self._lane.reserve(len(builders))
+        elif len(seq_ids) != len(builders):
+            for seq_id in seq_ids:
+                self._lane.skip(seq_id)
+            raise ValueError(f"{len(builders)} requests for {len(seq_ids)} reserved seq_ids")
         try:
             calls = [build(seq_id) for build, seq_id in zip(builders, seq_ids, strict=True)]
         except BaseException:

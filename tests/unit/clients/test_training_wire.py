@@ -342,3 +342,63 @@ def test_async_twins_return_once_submitted(fake: FakeService, trainer: Any) -> N
             await failing
 
     asyncio.run(run())
+
+
+def test_forward_backward_custom_returns_at_once_and_keeps_its_place(
+    fb_service: FakeService, trainer: Any
+) -> None:
+    import threading
+
+    from tinker._custom_loss import numpy_loss
+
+    release = threading.Event()
+
+    def held_forward(body: dict[str, Any]) -> dict[str, Any]:
+        release.wait(10)
+        return _fb_result(body, "forward_input")
+
+    fb_service.future("/api/v1/forward", held_forward)
+
+    @numpy_loss
+    def squared(_data: list[Any], logprobs: list[Any]) -> tuple[float, dict[str, float], list]:
+        return (
+            float(sum((lp.astype(float) ** 2).sum() for lp in logprobs)),
+            {},
+            [2 * lp for lp in logprobs],
+        )
+
+    custom = trainer.forward_backward_custom([_datum(2)], squared)
+    assert not custom.done()  # nothing waited for the forward pass
+    step = trainer.optim_step(types.AdamParams())
+    release.set()
+    output = custom.result(timeout=10)
+    step.result(timeout=10)
+    assert output.metrics["loss:sum"] == 0.5  # the user's loss: 2 * 0.25
+    assert output.metrics["surrogate_loss:sum"] == 1.0
+    (backward,) = fb_service.bodies("/api/v1/forward_backward")
+    weights = backward["forward_backward_input"]["data"][0]["loss_fn_inputs"]["weights"]
+    assert weights["data"] == [1.0, 1.0]  # -dloss/dlogprobs = -2 * -0.5
+    # forward, backward, optim_step: seq ids taken at call time, sent in that order
+    creation = ("/api/v1/create_model", "/api/v1/get_info")
+    sent = [(c.path, c.body["seq_id"]) for c in fb_service.api_calls if c.path not in creation]
+    assert sent == [
+        ("/api/v1/forward", 1),
+        ("/api/v1/forward_backward", 2),
+        ("/api/v1/optim_step", 3),
+    ]
+
+
+def test_a_failed_custom_loss_gives_its_place_back(fb_service: FakeService, trainer: Any) -> None:
+    from tinker._custom_loss import numpy_loss
+
+    @numpy_loss
+    def broken(_data: list[Any], _logprobs: list[Any]) -> tuple[float, dict[str, float], list]:
+        raise ArithmeticError("the loss failed")
+
+    custom = trainer.forward_backward_custom([_datum(2)], broken)
+    with pytest.raises(ArithmeticError, match="the loss failed"):
+        custom.result(timeout=10)
+    # the backward's reserved seq id was skipped: later operations are not held back
+    assert trainer.optim_step(types.AdamParams()).result(timeout=10).metrics == {"lr": 1.0}
+    assert fb_service.bodies("/api/v1/optim_step")[0]["seq_id"] == 3
+    assert fb_service.bodies("/api/v1/forward_backward") == []
