@@ -26,7 +26,7 @@ from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._calls import ApiCall, set_fields
 from tinker._futures import APIFuture, chain, reject, resolve
-from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
+from tinker._retry import NO_RETRY, SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import Runtime, RuntimeOptions
 from tinker._session import open_session, sessionless
 from tinker._telemetry import Telemetry
@@ -416,13 +416,16 @@ def _finish_and_close(
                 method="POST",
                 path=f"/api/v1/sessions/{runtime.session_id}/finish",
                 body=reason,
-                retry=TRANSPORT,
+                retry=NO_RETRY,  # one bounded attempt: closing never waits on a dead server
+                timeout=runtime.config.heartbeat_timeout,
             )
         )
     except NotFoundError:
         logger.debug("the server has no session finish route; closing without it")
-    except Exception:
-        logger.warning("finishing session %s failed", runtime.session_id, exc_info=True)
+    except Exception as exc:
+        logger.warning(
+            "finishing session %s failed (%s); closing without it", runtime.session_id, exc
+        )
     finally:
         runtime.close()
         resolve(done, None)

@@ -198,3 +198,18 @@ def test_bad_input_raises_in_the_callers_thread_and_sends_nothing(
     with pytest.raises(error, match=match):
         call(service)
     assert len(fake.api_calls) == before
+
+
+def test_close_does_not_wait_on_a_server_that_is_gone(
+    fake: FakeService, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    client = ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False, max_retries=10)
+    assert client.session_id == "S"
+    fake.close()
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="tinker"):
+        assert client.close("errored").result(timeout=30) is None
+    assert time.monotonic() - started < 10  # one attempt, no retries
+    assert "finishing session S failed" in caplog.text
