@@ -12,6 +12,7 @@ or the new one. The cache directory is resolved as huggingface_hub resolves it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -140,10 +141,9 @@ def _write(model: CachedModel) -> None:
 
     if model.snapshot_dir.exists() and not model.snapshot_complete:
         shutil.rmtree(model.snapshot_dir)  # damaged by hand: written anew below
-    try:
+    # FileExistsError: written before (refs/main pointed elsewhere) or by a concurrent writer.
+    with contextlib.suppress(FileExistsError):
         publish_directory(model.snapshot_dir, fill)
-    except FileExistsError:
-        pass  # written before (refs/main pointed elsewhere) or by a concurrent writer
     refs = model.repo_dir / "refs"
     refs.mkdir(parents=True, exist_ok=True)
     staged_ref = refs / f".main-{uuid.uuid4().hex}"
