@@ -10,7 +10,13 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tinker.cli import checkpoint_commands, info_commands, local_commands, sample_command
+from tinker.cli import (
+    checkpoint_commands,
+    doctor_command,
+    info_commands,
+    local_commands,
+    sample_command,
+)
 from tinker.cli.context import ClientFactory, CliError, Connection, Context
 from tinker.cli.failures import describe, redact
 
@@ -67,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     info_commands.add_session_commands(commands, leaf)
     sample_command.add_sample_command(commands, leaf)
     local_commands.add_local_commands(commands, leaf)
+    doctor_command.add_doctor_command(commands, leaf)
     return parser
 
 
