@@ -7,7 +7,8 @@ over tinker-sync, so this script installs it the way docs/migration.md tells use
 1. tinker-sync from this checkout (editable, so the venv always runs the checkout's code);
 2. torch first, pinned to the CPU build that lies in this machine's wheel directory;
 3. the cookbook with `--no-deps`;
-4. the cookbook's other requirements, read from its own metadata, without `tinker` and torch.
+4. the cookbook's other requirements, read from its own metadata, without `tinker` and torch,
+   with those of the extras its arithmetic RL recipe imports (`math-rl`).
 
 Default location: `<repo>/.venvs/cookbook` (gitignored); override it with `--dir DIR` or
 TINKER_COOKBOOK_VENV. Stdlib only. Run: `python scripts/cookbook_venv.py` (or
@@ -31,13 +32,20 @@ SKIPPED = frozenset({"tinker", "torch"})
 # Needed only by the cookbook's Inkling and Kimi-K3 models; installed when the index has a
 # version that fits, skipped (with a note) when it does not.
 OPTIONAL = frozenset({"tml-renderers"})
+# Extras whose requirements are installed too: the math_rl recipe imports them at start.
+EXTRAS = ("math-rl",)
 READY = ".installed"
-# Prints the cookbook's unconditional requirements, one per line, from its installed metadata.
-_LIST_REQUIREMENTS = """
-import importlib.metadata as m
+# Prints the cookbook's requirements, one per line, from its installed metadata: the
+# unconditional ones, and those whose whole marker is `extra == "<one of EXTRAS>"` (unmarked).
+_LIST_REQUIREMENTS = r"""
+import importlib.metadata as m, re, sys
 for line in m.requires("tinker-cookbook") or []:
-    if "extra ==" not in line:
+    requirement, _, marker = line.partition(";")
+    extra = re.fullmatch(r"\s*extra\s*==\s*['\"]([^'\"]+)['\"]\s*", marker)
+    if "extra" not in marker:
         print(line)
+    elif extra and extra.group(1) in sys.argv[1:]:
+        print(requirement.strip())
 """
 
 
@@ -73,7 +81,7 @@ def cookbook_python(directory: Path | None = None, *, create: bool) -> str | Non
     subprocess.run([*pip, "-e", str(ROOT)], check=True)
     subprocess.run([*pip, "--no-deps", COOKBOOK], check=True)
     listed = subprocess.run(
-        [str(python), "-c", _LIST_REQUIREMENTS], check=True, capture_output=True, text=True
+        [str(python), "-c", _LIST_REQUIREMENTS, *EXTRAS], check=True, capture_output=True, text=True
     ).stdout.split("\n")
     wanted = [line for line in listed if line and requirement_name(line) not in SKIPPED]
     required = [line for line in wanted if requirement_name(line) not in OPTIONAL]
