@@ -99,6 +99,10 @@ def main(
     secrets = (args.api_key, os.environ.get("TINKER_API_KEY"))
     try:
         status = handler(ctx, args)
+        ctx.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _discard_output(ctx)  # the reader (e.g. `| head`) has all it wanted
+        return EXIT_OK
     except KeyboardInterrupt:
         ctx.err("\nInterrupted.")
         return EXIT_INTERRUPTED
@@ -124,6 +128,19 @@ def _wants_traceback(ctx: Context) -> bool:
         return True
     isatty = getattr(ctx.stderr, "isatty", None)
     return bool(isatty and isatty())
+
+
+def _discard_output(ctx: Context) -> None:
+    """Point stdout at /dev/null, so that nothing written later (or flushed at exit) fails."""
+    try:
+        fileno = ctx.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (tests), nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fileno)
+    finally:
+        os.close(devnull)
 
 
 def _close_quietly(ctx: Context) -> None:

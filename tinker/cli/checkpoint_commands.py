@@ -147,12 +147,22 @@ def publish(ctx: Context, args: argparse.Namespace) -> None:
     """Make a checkpoint loadable by other users."""
     parse_tinker_path(args.tinker_path)
     ctx.rest().publish_checkpoint_from_tinker_path(args.tinker_path).result()
+    _confirm(ctx, f"Published {args.tinker_path}", tinker_path=args.tinker_path, public=True)
 
 
 def unpublish(ctx: Context, args: argparse.Namespace) -> None:
     """Make a public checkpoint private again."""
     parse_tinker_path(args.tinker_path)
     ctx.rest().unpublish_checkpoint_from_tinker_path(args.tinker_path).result()
+    _confirm(ctx, f"Unpublished {args.tinker_path}", tinker_path=args.tinker_path, public=False)
+
+
+def _confirm(ctx: Context, text: str, **fields: Any) -> None:
+    """Say what a changing command did: `text`, or `fields` as a JSON object."""
+    if ctx.json:
+        ctx.out_json(fields)
+    else:
+        ctx.out(text)
 
 
 def delete_checkpoints(ctx: Context, args: argparse.Namespace) -> None:
@@ -165,12 +175,17 @@ def delete_checkpoints(ctx: Context, args: argparse.Namespace) -> None:
         ctx.out("Deletion cancelled.")
         return
     failures: list[str] = []
+    deleted: list[str] = []
     for path in paths:
         try:
             rest.delete_checkpoint_from_tinker_path(path).result()
         except Exception as exc:
             headline, detail = describe(exc)
             failures.append(f"  {path}: {headline}" + (f" ({detail})" if detail else ""))
+        else:
+            deleted.append(path)
+    if deleted or ctx.json:
+        _confirm(ctx, "\n".join(f"Deleted {path}" for path in deleted), deleted=deleted)
     if failures:
         ctx.err("\n".join(failures))
         raise CliError(f"failed to delete {len(failures)} of {len(paths)} checkpoints")
@@ -235,4 +250,11 @@ def set_ttl(ctx: Context, args: argparse.Namespace) -> None:
     setter = getattr(rest, "set_checkpoint_ttl_from_tinker_path", None)
     if setter is None:
         raise CliError("this SDK's RestClient cannot set checkpoint TTLs")
-    setter(args.tinker_path, None if args.remove else args.ttl).result()
+    ttl = None if args.remove else args.ttl
+    setter(args.tinker_path, ttl).result()
+    text = (
+        f"Removed the expiry of {args.tinker_path}: it is kept until deleted"
+        if ttl is None
+        else f"{args.tinker_path} now expires in {ttl} seconds"
+    )
+    _confirm(ctx, text, tinker_path=args.tinker_path, ttl_seconds=ttl)

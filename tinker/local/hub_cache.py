@@ -149,4 +149,4 @@ def _write(model: CachedModel) -> None:
     staged_ref = refs / f".main-{uuid.uuid4().hex}"
     staged_ref.write_text(model.commit, encoding="ascii")
     os.replace(staged_ref, refs / "main")
-    logger.info("%s is in the Hugging Face cache at %s", model.model_name, model.snapshot_dir)
+    logger.debug("%s is in the Hugging Face cache at %s", model.model_name, model.snapshot_dir)

@@ -133,7 +133,8 @@ def test_download_extracts_the_checkpoint_files(world: World, tmp_path: pathlib.
     assert result.code == 0, result.err
     payload = result.json()
     destination = pathlib.Path(payload["destination"])
-    assert destination == tmp_path / world.sampler_path[len("tinker://") :].replace("/", "_")
+    expected = world.sampler_path[len("tinker://") :].replace("/", "_").replace(":", "_")
+    assert destination == tmp_path / expected  # no ':' in the folder name
     assert payload["file_size_bytes"] > 0
     names = {p.name for p in destination.rglob("*") if p.is_file()}
     assert any(name.endswith(".safetensors") for name in names), names
