@@ -16,6 +16,7 @@ from tinker.cli import (
     info_commands,
     local_commands,
     sample_command,
+    search_commands,
 )
 from tinker.cli.context import ClientFactory, CliError, Connection, Context
 from tinker.cli.failures import describe, redact
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     info_commands.add_session_commands(commands, leaf)
     sample_command.add_sample_command(commands, leaf)
     local_commands.add_local_commands(commands, leaf)
+    search_commands.add_auth_commands(commands, leaf)
     doctor_command.add_doctor_command(commands, leaf)
     return parser
 

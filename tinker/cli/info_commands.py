@@ -11,6 +11,7 @@ from typing import Any
 from tinker.cli.context import Context
 from tinker.cli.paging import collect, limit_argument, more_note, positive_argument
 from tinker.cli.render import format_lora, format_time, property_table, table
+from tinker.cli.search_commands import add_search_command
 
 __all__ = [
     "active_sessions",
@@ -166,6 +167,7 @@ def add_session_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
     info = sub.add_parser("info", parents=[leaf], help="training runs and samplers of a session")
     info.add_argument("session_id", metavar="SESSION_ID")
     info.set_defaults(handler=session_info)
+    add_search_command(sub, leaf)
 
 
 def list_sessions(ctx: Context, args: argparse.Namespace) -> None:
