@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 from typing import Any
 
 from tinker.cli.context import CliError, Context, RestClientLike
@@ -213,21 +214,31 @@ def _confirm_deletion(ctx: Context, rest: RestClientLike, paths: list[str]) -> b
 
 
 def download(ctx: Context, args: argparse.Namespace) -> None:
-    """Download a checkpoint archive and extract it under --output."""
-    from tinker.checkpoints import download_checkpoint
+    """Download a checkpoint under --output: an external-weights checkpoint file by file, any
+    other as an archive that is extracted."""
+    from tinker.checkpoints import checkpoint_dir_name, download_checkpoint
+    from tinker.cli.external_download import download_external_weights
+    from tinker.types import ParsedCheckpointTinkerPath
 
-    parse_tinker_path(args.tinker_path)
+    parsed = ParsedCheckpointTinkerPath.from_tinker_path(args.tinker_path)
     progress = ctx.progress("Downloading", unit="bytes")
     received = [0]
 
-    def report(done: int, total: int | None) -> None:
+    def report(done: int, total: int | None = None) -> None:
         received[0] = done
         progress.update(done, total)
 
     try:
-        destination = download_checkpoint(
-            ctx.rest(), args.tinker_path, args.output, force=args.force, progress=report
-        )
+        if parsed.checkpoint_type == "external":
+            parent = pathlib.Path(args.output or pathlib.Path.cwd()).absolute()
+            destination = parent / checkpoint_dir_name(args.tinker_path)
+            download_external_weights(
+                ctx.rest(), args.tinker_path, destination, force=args.force, progress=report
+            )
+        else:
+            destination = download_checkpoint(
+                ctx.rest(), args.tinker_path, args.output, force=args.force, progress=report
+            )
     finally:
         progress.finish()
     if ctx.json:
@@ -239,7 +250,9 @@ def download(ctx: Context, args: argparse.Namespace) -> None:
             }
         )
         return
-    headers = ("Checkpoint Path", "Archive Size", "Extracted to")
+    headers = ("Checkpoint Path", "Size", "Downloaded to")
+    if parsed.checkpoint_type != "external":
+        headers = ("Checkpoint Path", "Archive Size", "Extracted to")
     ctx.out(table(None, headers, [(args.tinker_path, format_size(received[0]), str(destination))]))
 
 
