@@ -5,8 +5,10 @@ with `--no-deps`, as docs/migration.md says) with its default settings, except w
 must name: the model (`tinker-local/tiny`), `base_url=local`, the renderer (the cookbook's
 model registry does not know the local models), a few steps, and for the supervised recipe the
 cookbook's own example conversations (its default data set is downloaded from the Hugging Face
-Hub). The Hugging Face cache starts empty and the hub is offline, so the tokenizer must come
-from tinker.local's cache entries. Each run must exit 0, log its steps to metrics.jsonl with
+Hub), in batches that this 128-conversation file fills (the default 256 gives no step) and cut
+to the model's 256-token context (the default max_length is 16384). The Hugging Face cache
+starts empty and the hub is offline, so the tokenizer must come from tinker.local's cache
+entries. Each run must exit 0, log its steps to metrics.jsonl with
 finite values, and print no traceback.
 """
 
@@ -100,6 +102,8 @@ def test_supervised_chat_recipe(cookbook_python: str, tmp_path: pathlib.Path) ->
         tmp_path,
         "tinker_cookbook.recipes.chat_sl.train",
         f"dataset={conversations}",
+        "batch_size=32",
+        "max_length=256",
     )
     steps = [record for record in _metrics(log_path) if "train_mean_nll" in record]
     assert len(steps) == STEPS
