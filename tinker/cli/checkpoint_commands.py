@@ -6,6 +6,7 @@ import argparse
 import pathlib
 from typing import Any
 
+from tinker import errors
 from tinker.cli.context import CliError, Context, RestClientLike
 from tinker.cli.failures import describe
 from tinker.cli.paging import collect, limit_argument, more_note, positive_argument
@@ -215,9 +216,14 @@ def _confirm_deletion(ctx: Context, rest: RestClientLike, paths: list[str]) -> b
 
 def download(ctx: Context, args: argparse.Namespace) -> None:
     """Download a checkpoint under --output: an external-weights checkpoint file by file, any
-    other as an archive that is extracted."""
+    other as an archive that is extracted, or (a training checkpoint on a service without
+    archives) through a temporary external-weights export."""
     from tinker.checkpoints import checkpoint_dir_name, download_checkpoint
-    from tinker.cli.external_download import download_external_weights
+    from tinker.cli.external_download import (
+        download_external_weights,
+        download_training_checkpoint,
+    )
+    from tinker.training_client import TrainingClient
     from tinker.types import ParsedCheckpointTinkerPath
 
     parsed = ParsedCheckpointTinkerPath.from_tinker_path(args.tinker_path)
@@ -228,17 +234,36 @@ def download(ctx: Context, args: argparse.Namespace) -> None:
         received[0] = done
         progress.update(done, total)
 
+    parent = pathlib.Path(args.output or pathlib.Path.cwd()).absolute()
+    destination = parent / checkpoint_dir_name(args.tinker_path)
+    # A 0.38 service has no archives: it exports a training checkpoint instead (when this
+    # SDK can ask for that); older services and tinker.local serve archives.
+    exportable = parsed.checkpoint_type == "training" and hasattr(
+        TrainingClient, "save_weights_external"
+    )
+    archived = parsed.checkpoint_type != "external"
     try:
-        if parsed.checkpoint_type == "external":
-            parent = pathlib.Path(args.output or pathlib.Path.cwd()).absolute()
-            destination = parent / checkpoint_dir_name(args.tinker_path)
+        if not archived:
             download_external_weights(
                 ctx.rest(), args.tinker_path, destination, force=args.force, progress=report
             )
         else:
-            destination = download_checkpoint(
-                ctx.rest(), args.tinker_path, args.output, force=args.force, progress=report
-            )
+            try:
+                download_checkpoint(
+                    ctx.rest(), args.tinker_path, parent, force=args.force, progress=report
+                )
+            except errors.NotFoundError:
+                if not exportable:
+                    raise
+                archived = False
+                download_training_checkpoint(
+                    ctx.clients.service_client(),
+                    ctx.rest(),
+                    args.tinker_path,
+                    destination,
+                    force=args.force,
+                    progress=report,
+                )
     finally:
         progress.finish()
     if ctx.json:
@@ -251,7 +276,7 @@ def download(ctx: Context, args: argparse.Namespace) -> None:
         )
         return
     headers = ("Checkpoint Path", "Size", "Downloaded to")
-    if parsed.checkpoint_type != "external":
+    if archived:
         headers = ("Checkpoint Path", "Archive Size", "Extracted to")
     ctx.out(table(None, headers, [(args.tinker_path, format_size(received[0]), str(destination))]))
 

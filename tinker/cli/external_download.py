@@ -1,9 +1,12 @@
-"""Download an external-weights checkpoint (`tinker://<run>/external_weights/<name>`).
+"""Download an external-weights checkpoint (`tinker://<run>/external_weights/<name>`), and a
+training checkpoint by way of a temporary one.
 
 `RestClient.get_external_weights_urls` names the checkpoint's files (relative paths) with a
 signed URL each; the files are fetched one by one into a staging directory beside the target,
 which is renamed into place once every file is complete, so the target never holds a partial
 download. Age-encrypted files keep their `.age` suffix. Signed URLs never appear in messages.
+A training checkpoint is loaded into a new training run, exported from there with
+`save_weights_external` (kept one hour), downloaded, and the export deleted.
 """
 
 from __future__ import annotations
@@ -17,9 +20,19 @@ from typing import Any
 
 from tinker.cli.context import CliError
 
-__all__ = ["CHUNK_BYTES", "TIMEOUT", "download_external_weights", "file_parts"]
+__all__ = [
+    "CHUNK_BYTES",
+    "EXPORT_NAME",
+    "EXPORT_TTL_SECONDS",
+    "TIMEOUT",
+    "download_external_weights",
+    "download_training_checkpoint",
+    "file_parts",
+]
 
 CHUNK_BYTES = 1 << 20
+EXPORT_NAME = "download"
+EXPORT_TTL_SECONDS = 3600  # a temporary export outlives an interrupted download by an hour
 TIMEOUT = (10.0, 120.0)  # connect, and the longest pause between two chunks (seconds)
 
 
@@ -48,8 +61,7 @@ def download_external_weights(
     get_urls = getattr(rest, "get_external_weights_urls", None)
     if get_urls is None:
         raise CliError("this SDK's RestClient has no get_external_weights_urls() (0.38)")
-    if destination.exists() and not force:
-        raise FileExistsError(f"{destination} already exists (use --force to replace it)")
+    _refuse_existing(destination, force)
     urls: Mapping[str, str] = get_urls(tinker_path).result().urls
     if not urls:
         raise CliError(f"{tinker_path} has no files to download")
@@ -72,6 +84,33 @@ def download_external_weights(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return received
+
+
+def download_training_checkpoint(
+    service: Any,
+    rest: Any,
+    tinker_path: str,
+    destination: pathlib.Path,
+    *,
+    force: bool,
+    progress: Callable[[int], None],
+) -> int:
+    """Export the training checkpoint at `tinker_path` as external weights from a temporary
+    training run, download the export into `destination`, then delete the export."""
+    _refuse_existing(destination, force)  # before the export, which takes a while
+    trainer = service.create_training_client_from_state(tinker_path)
+    export = trainer.save_weights_external(EXPORT_NAME, ttl_seconds=EXPORT_TTL_SECONDS).result()
+    try:
+        return download_external_weights(
+            rest, export.path, destination, force=force, progress=progress
+        )
+    finally:
+        rest.delete_checkpoint_from_tinker_path(export.path).result()
+
+
+def _refuse_existing(destination: pathlib.Path, force: bool) -> None:
+    if destination.exists() and not force:
+        raise FileExistsError(f"{destination} already exists (use --force to replace it)")
 
 
 def _fetch(

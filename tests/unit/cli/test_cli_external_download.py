@@ -12,9 +12,12 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from cli_fakes import FakeRest, SdkSession
+from cli_fakes import FakeClients, FakeRest, SdkSession
 from conftest import Cli
 from support.fake_service import Reply
+
+from tinker import errors
+from tinker.training_client import TrainingClient
 
 PATH = "tinker://sess-1:train:0/external_weights/download"
 FOLDER = "sess-1_train_0_external_weights_download"
@@ -107,3 +110,83 @@ def test_without_the_038_method_the_message_says_so(
     assert result.code == 1
     assert "get_external_weights_urls()" in result.err
     assert list(tmp_path.iterdir()) == []
+
+
+TRAINING = "tinker://old-run/weights/step-5"
+EXPORT = "tinker://tmp:train:0/external_weights/download"
+
+
+class _Trainer:
+    def __init__(self, exports: list[tuple[str, int | None]]) -> None:
+        self.exports = exports
+
+    def save_weights_external(self, name: str, ttl_seconds: int | None = None) -> Future[Any]:
+        self.exports.append((name, ttl_seconds))
+        future: Future[Any] = Future()
+        future.set_result(types.SimpleNamespace(path=EXPORT))
+        return future
+
+
+class _Service:
+    """Loads a training checkpoint into a new run whose export is EXPORT."""
+
+    def __init__(self) -> None:
+        self.loaded: list[str] = []
+        self.exports: list[tuple[str, int | None]] = []
+
+    def create_training_client_from_state(self, path: str) -> _Trainer:
+        self.loaded.append(path)
+        return _Trainer(self.exports)
+
+
+@pytest.fixture
+def archiveless(
+    rest: FakeRest, listed: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Cli, _Service]:
+    """A service without archives (404) and an SDK that can export a training checkpoint."""
+    rest.errors["get_checkpoint_archive_url_from_tinker_path"] = errors.NotFoundError(
+        "Error code: 404 - no archives here", status_code=404
+    )
+    monkeypatch.setattr(TrainingClient, "save_weights_external", lambda *a: None, raising=False)
+    service = _Service()
+    return Cli(FakeClients(rest, service)), service
+
+
+def test_a_training_checkpoint_without_archives_goes_through_a_temporary_export(
+    archiveless: tuple[Cli, _Service], tmp_path: pathlib.Path
+) -> None:
+    cli, service = archiveless
+    result = cli("-f", "json", "checkpoint", "download", TRAINING, "-o", str(tmp_path))
+    assert result.code == 0, result.err
+    folder = tmp_path / "old-run_weights_step-5"
+    assert json.loads(result.out)["destination"] == str(folder)
+    assert _files(folder) == FILES
+    assert service.loaded == [TRAINING]
+    assert service.exports == [("download", 3600)]
+    assert cli.rest.calls[-1] == ("delete_checkpoint_from_tinker_path", EXPORT)  # cleaned up
+
+
+def test_an_existing_target_is_refused_before_any_export(
+    archiveless: tuple[Cli, _Service], tmp_path: pathlib.Path
+) -> None:
+    cli, service = archiveless
+    (tmp_path / "old-run_weights_step-5").mkdir()
+    result = cli("checkpoint", "download", TRAINING, "-o", str(tmp_path))
+    assert result.code == 1
+    assert "already exists" in result.err
+    assert (service.loaded, service.exports) == ([], [])
+
+
+def test_without_export_support_a_missing_archive_is_reported(
+    rest: FakeRest, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(TrainingClient, "save_weights_external", raising=False)
+    rest.errors["get_checkpoint_archive_url_from_tinker_path"] = errors.NotFoundError(
+        "Error code: 404 - gone", status_code=404
+    )
+    service = _Service()
+    result = Cli(FakeClients(rest, service))(
+        "checkpoint", "download", TRAINING, "-o", str(tmp_path)
+    )
+    assert (result.code, result.err) == (1, "Error: Resource not found\n  Error code: 404 - gone\n")
+    assert service.loaded == []
