@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow lint typecheck unit demo bench bench-compare official-venvs official-capture clean
+.PHONY: install test test-slow lint typecheck unit demo bench bench-compare official-venvs official-capture cookbook-venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ official-venvs:
 # Regenerate tests/fixtures/official-*: what the official SDKs send, captured.
 official-capture:
 	$(PYTHON) scripts/official_capture.py
+
+# tinker-cookbook 0.6.1 next to this checkout's tinker-sync in .venvs/cookbook (or
+# $TINKER_COOKBOOK_VENV), for the opt-in cookbook runs (TINKER_OPTIN=1).
+cookbook-venv:
+	$(PYTHON) scripts/cookbook_venv.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ import logging
 import os
 import pathlib
 import posixpath
+import re
 import shutil
 import tarfile
 import tempfile
@@ -46,11 +47,12 @@ class CheckpointDownloadError(OSError):
 
 
 def checkpoint_dir_name(tinker_path: str) -> str:
-    """Directory name for a checkpoint: the path without the scheme, '/' replaced by '_'."""
+    """Directory name for a checkpoint: the path without the scheme, every character but
+    letters, digits, '.', '-' and '_' (the '/' and the ':' of run ids) replaced by '_'."""
     from tinker.types import ParsedCheckpointTinkerPath
 
     ParsedCheckpointTinkerPath.from_tinker_path(tinker_path)  # ValueError when malformed
-    return tinker_path[len(TINKER_SCHEME) :].replace("/", "_")
+    return re.sub(r"[^A-Za-z0-9._-]", "_", tinker_path[len(TINKER_SCHEME) :])
 
 
 def download_checkpoint(

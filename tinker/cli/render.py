@@ -14,6 +14,7 @@ __all__ = [
     "format_time",
     "format_timestamp",
     "json_text",
+    "printable",
     "property_table",
     "table",
     "to_jsonable",
@@ -130,3 +131,12 @@ def to_jsonable(value: Any) -> Any:
 def json_text(value: Any) -> str:
     """Indented JSON of `value` (response models converted with to_jsonable)."""
     return json.dumps(to_jsonable(value), indent=2)
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control and other unprintable characters (escape sequences,
+    carriage returns, bells) shown as Python escapes such as \\x1b; newlines and tabs kept."""
+    return "".join(
+        char if char in "\n\t" or char.isprintable() else char.encode("unicode_escape").decode()
+        for char in text
+    )
