@@ -77,9 +77,10 @@ async def reinforce(
         for index, response in zip(owners, responses, strict=True):
             groups[index].append(response.sequences[0])
         batch, rewards = policy_batch(prompts, groups)
-        backward = await trainer.forward_backward_async(batch, "importance_sampling")
-        update = await trainer.optim_step_async(adam)
-        await asyncio.gather(backward, update)
+        if batch:  # every group scored alike: no advantage, nothing to learn this round
+            backward = await trainer.forward_backward_async(batch, "importance_sampling")
+            update = await trainer.optim_step_async(adam)
+            await asyncio.gather(backward, update)
         mean_rewards.append(mean(rewards))
         print(f"[rl] iteration {iteration:2d}  samples {len(owners)}  reward {mean(rewards):.3f}")
     return mean_rewards

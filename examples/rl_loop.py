@@ -89,10 +89,11 @@ def main(
             }
 
             batch, rewards = policy_batch(prompts, groups)
-            backward = trainer.forward_backward(batch, loss_fn)
-            step = trainer.optim_step(adam)  # queued behind the backward pass
-            backward.result()
-            step.result()
+            if batch:  # every group scored alike: no advantage, nothing to learn this round
+                backward = trainer.forward_backward(batch, loss_fn)
+                step = trainer.optim_step(adam)  # queued behind the backward pass
+                backward.result()
+                step.result()
 
             rewards_per_iteration.append(mean(rewards))
             print(

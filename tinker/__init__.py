@@ -7,7 +7,7 @@ HTTP stack nor numpy until they are needed.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinker._version import __version__
 from tinker.errors import (
@@ -29,6 +29,20 @@ from tinker.errors import (
     UnprocessableEntityError,
 )
 
+if TYPE_CHECKING:  # what type checkers see; at run time these load on first use (below)
+    from tinker import types as types
+    from tinker._futures import APIFuture as APIFuture
+    from tinker._futures import ResultTimeoutError as ResultTimeoutError
+    from tinker._poller import QueueState as QueueState
+    from tinker._poller import QueueStateObserver as QueueStateObserver
+    from tinker._retry import RetryConfig as RetryConfig
+    from tinker._workers import ClientClosedError as ClientClosedError
+    from tinker.rest_client import RestClient as RestClient
+    from tinker.sampling_client import SamplingClient as SamplingClient
+    from tinker.service_client import ServiceClient as ServiceClient
+    from tinker.training_client import TrainingClient as TrainingClient
+    from tinker.types import *  # noqa: F403  (every wire type is also tinker.<Name>)
+
 # Public name -> module that defines it (imported on first attribute access).
 _LAZY: dict[str, str] = {
     "ServiceClient": "tinker.service_client",
@@ -36,6 +50,8 @@ _LAZY: dict[str, str] = {
     "SamplingClient": "tinker.sampling_client",
     "RestClient": "tinker.rest_client",
     "APIFuture": "tinker._futures",
+    "ResultTimeoutError": "tinker._futures",
+    "ClientClosedError": "tinker._workers",
     "QueueState": "tinker._poller",
     "QueueStateObserver": "tinker._poller",
     "RetryConfig": "tinker._retry",

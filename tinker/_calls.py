@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from tinker import _wire
+from tinker import _loopguard, _wire
 from tinker._futures import APIFuture, completed, transform
 from tinker._poller import Poller, QueueStateObserver
 from tinker._retry import TRANSPORT, CallAttempts, RetryEnv, RetryExecutor, RetryPolicy
@@ -159,6 +159,7 @@ class CallRunner:
     def call(self, call: ApiCall) -> Any:
         """Run `call` in this thread (it waits through retry pauses); with `poll_as`, also wait
         for the polled result."""
+        _loopguard.note_blocking(call.what, "run it outside the event loop")
         started = self._env.clock()
         attempts = call.retry.attempts(self._env, call.what)
         data = self._executor.call(attempts, _Attempt(self._transport, call))

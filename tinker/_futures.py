@@ -18,8 +18,11 @@ import threading
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
+from tinker import _loopguard
+
 __all__ = [
     "APIFuture",
+    "ResultTimeoutError",
     "chain",
     "combine",
     "completed",
@@ -35,6 +38,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 S = TypeVar("S")
 T = TypeVar("T")
+
+if sys.version_info >= (3, 11):
+    # One class from 3.11 on: concurrent.futures.TimeoutError is the builtin TimeoutError.
+    ResultTimeoutError = TimeoutError
+else:
+
+    class ResultTimeoutError(concurrent.futures.TimeoutError, TimeoutError):
+        """No result within the timeout: caught by `except concurrent.futures.TimeoutError`
+        and by `except TimeoutError` alike (two different classes before Python 3.11)."""
 
 
 class APIFuture(concurrent.futures.Future[T]):
@@ -61,30 +73,38 @@ class APIFuture(concurrent.futures.Future[T]):
             except Exception:
                 logger.debug("pre-wait hook failed", exc_info=True)
 
+    def _note_wait(self, timeout: float | None) -> None:
+        """A wait that blocks an event loop running in this thread is worth a warning."""
+        if timeout != 0 and not self.done():
+            _loopguard.note_blocking("APIFuture.result", "await the future instead")
+
     @property
     def request_id(self) -> str | None:
         """The server's id of the request behind this future, once known."""
         return self._request_id
 
     def result(self, timeout: float | None = None) -> T:
-        """Wait up to `timeout` seconds (None: no limit) and return the value or raise."""
+        """Wait up to `timeout` seconds (None: no limit) and return the value or raise.
+
+        After `timeout` seconds it raises ResultTimeoutError, which both
+        `except concurrent.futures.TimeoutError` and `except TimeoutError` catch, on every
+        Python version; the work goes on.
+        """
         self._prepare_wait()
+        self._note_wait(timeout)
         try:
             return super().result(timeout)
         except concurrent.futures.TimeoutError:
-            if sys.version_info < (3, 11):  # the two TimeoutErrors are one class from 3.11
-                raise TimeoutError(f"no result within {timeout}s") from None
-            raise
+            raise ResultTimeoutError(f"no result within {timeout}s") from None
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """Wait like `result` and return the exception (None on success)."""
         self._prepare_wait()
+        self._note_wait(timeout)
         try:
             return super().exception(timeout)
         except concurrent.futures.TimeoutError:
-            if sys.version_info < (3, 11):
-                raise TimeoutError(f"no result within {timeout}s") from None
-            raise
+            raise ResultTimeoutError(f"no result within {timeout}s") from None
 
     async def result_async(self, timeout: float | None = None) -> T:
         """Await the result from the running event loop (any loop, including a fresh one)."""
@@ -102,7 +122,7 @@ class APIFuture(concurrent.futures.Future[T]):
             try:
                 await asyncio.wait_for(waiter, timeout)
             except asyncio.TimeoutError:
-                raise TimeoutError(f"no result within {timeout}s") from None
+                raise ResultTimeoutError(f"no result within {timeout}s") from None
         return self.result(0)
 
     def __await__(self) -> Generator[Any, None, T]:

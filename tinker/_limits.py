@@ -157,6 +157,15 @@ class InFlightLimit:
         )
         self._timers.call_later(WAIT_LOG_INTERVAL, self._notice)
 
+    def fail_waiting(self, exc: BaseException) -> None:
+        """Fail every operation still waiting for a slot (the client is closing); they never
+        start."""
+        with self._lock:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for _, out, _ in waiting:
+            reject(out, exc)
+
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
         self._pumping = False
@@ -230,6 +239,10 @@ class SampleLimiter:
 
         check()
         return out
+
+    def fail_waiting(self, exc: BaseException) -> None:
+        """Fail every submit still waiting for a slot (the client is closing)."""
+        self._slots.fail_waiting(exc)
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
@@ -353,6 +366,10 @@ class SampleRetries:
             self.config, name=self._name, on_rate_limited=self._on_rate_limited
         )
         return self._executor.chain(attempts, sample.start, into=out)
+
+    def fail_waiting(self, exc: BaseException) -> None:
+        """Fail every sample still waiting for a slot (the client is closing)."""
+        self._limit.fail_waiting(exc)
 
     def _after_fork_in_child(self) -> None:
         self._limit._after_fork_in_child()

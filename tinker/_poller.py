@@ -4,20 +4,32 @@ A mutating endpoint answers `{request_id}` at once; the result comes from long-p
 `POST /api/v1/retrieve_future {"request_id": ...}`, which the server holds until the result is
 ready or its own timeout. Each poll carries `X-Tinker-Request-Iteration` (0, 1, 2, ...),
 `X-Tinker-Request-Type` and `X-Stainless-Raw-Response: raw`; the first also carries
-`X-Tinker-Create-Promise-Roundtrip-Time` (seconds since the operation started). What a poll can
-answer:
+`X-Tinker-Create-Promise-Roundtrip-Time` (seconds since the operation started).
 
-- 200 with the result: the future resolves to it (structured into the expected type);
+What an answer means is one table, `POLL_STEPS` (status -> `PollStep`), which a batch poller
+reuses:
+
+- 200 with the result: the future resolves to it (structured into the expected type; a body
+  that does not fit fails with APIResponseValidationError);
 - 200 `{"type": "try_again"}`, 408 (with the queue state, passed to the observer) or 5xx: not
   ready, poll again at once;
 - 200 `{"error": ..., "category": ...}`: the request failed (RequestFailedError);
+- 429, or no answer at all: poll again after `min(2**k, 30)` s (k counts them in a row; any
+  other answer resets it);
+- 400: poll again at once, at most 3 times per future (a 408 resets the count);
 - 410: the promise expired or broke (RetryableException: a sampler resubmits);
-- another 4xx: fatal (ValueError); no answer: poll again after `min(2**k, 30)` s.
+- 404: the server does not know the request (it was restarted): NotFoundError saying what was
+  lost and how to resume;
+- another 4xx: fatal (ValueError).
+
+Every future has two bounds (`PollLimits`): it fails with APITimeoutError once it has been
+pending for `deadline` seconds (the client's `future_timeout`), and with APIConnectionError
+once polls have had no answer for `unreachable_after` seconds (the server is gone); both
+errors name the server, the request and how to resume.
 
 `PollJob` is one tracked future and what its answers mean; the `Poller` runs each job's polls on
 a bounded worker pool through the retry executor, so thousands of pending futures cost queue
-entries, not threads. A batch poller (many ids per request) can sit beside it and reuse
-`PollJob.outcome`.
+entries, not threads.
 """
 
 from __future__ import annotations
@@ -36,9 +48,13 @@ import attrs
 from tinker._futures import APIFuture, reject
 from tinker._retry import POLL_BACKOFF, RetryExecutor
 from tinker._transport import Reply
-from tinker._workers import WorkerPool
+from tinker._workers import ClientClosedError, WorkerPool
 from tinker.errors import (
     APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APITimeoutError,
+    NotFoundError,
     RequestErrorCategory,
     RequestFailedError,
     TinkerError,
@@ -46,11 +62,27 @@ from tinker.errors import (
 )
 from tinker.lib.retryable_exception import RetryableException
 
-__all__ = ["NotReady", "PollJob", "Poller", "QueuePauseWarner", "QueueState", "QueueStateObserver"]
+__all__ = [
+    "POLL_STEPS",
+    "NotReady",
+    "PollJob",
+    "PollLimits",
+    "PollStep",
+    "Poller",
+    "QueuePauseWarner",
+    "QueueState",
+    "QueueStateObserver",
+    "poll_step",
+    "resume_hint",
+]
 
 logger = logging.getLogger(__name__)
 
 LONG_WAIT_NOTICE = 600.0
+# How often the poller may log that the server does not answer.
+UNREACHABLE_NOTICE = 30.0
+# Polls answered 400 that one future may retry (a 408 resets the count).
+MAX_BAD_REQUESTS = 3
 # What the poller sends: (request_id, extra headers) -> reply; raises APIConnectionError.
 PollSender = Callable[[str, Mapping[str, str]], Reply]
 # Telemetry hook: (event_name, event_data, severity).
@@ -113,12 +145,71 @@ class QueuePauseWarner:
         logger.warning("%s Reason: %s", self._subject, reason)
 
 
+class PollStep(enum.Enum):
+    """What the client does with one answer to a poll (see the module docstring)."""
+
+    RESULT = "result"  # 2xx: the body is the result, a try_again, or the request's error
+    AGAIN = "again"  # not ready yet: poll again at once
+    BACK_OFF = "back off"  # rate limited: poll again after min(2**k, 30) s
+    BAD_REQUEST = "bad request"  # poll again at once, a few times per future
+    EXPIRED = "expired"  # the promise expired or broke: resubmit
+    FORGOTTEN = "forgotten"  # the server does not know the request
+    FATAL = "fatal"  # give up
+
+
+# Status -> step; statuses not listed: 2xx RESULT, 5xx AGAIN, anything else FATAL.
+POLL_STEPS: Mapping[int, PollStep] = {
+    400: PollStep.BAD_REQUEST,
+    404: PollStep.FORGOTTEN,
+    408: PollStep.AGAIN,
+    410: PollStep.EXPIRED,
+    429: PollStep.BACK_OFF,
+}
+
+
+def poll_step(status: int) -> PollStep:
+    """The step for an HTTP status of a poll answer."""
+    step = POLL_STEPS.get(status)
+    if step is not None:
+        return step
+    if 200 <= status < 300:
+        return PollStep.RESULT
+    return PollStep.AGAIN if status >= 500 else PollStep.FATAL
+
+
 class NotReady(Exception):
-    """The poll answered that the result is not ready yet (try_again, 408 or 5xx)."""
+    """The poll answered that the result is not ready yet; `back_off`: wait before the next
+    poll (429) instead of polling again at once."""
+
+    def __init__(self, *, back_off: bool = False) -> None:
+        super().__init__("not ready")
+        self.back_off = back_off
 
 
 # Outcomes of a poll that fail the future for good (the rest are bugs, logged as such).
-_FINAL_ERRORS = (RequestFailedError, RetryableException, ValueError)
+_FINAL_ERRORS = (TinkerError, RetryableException, ValueError)
+
+# Request types whose loss needs the training run resumed from a checkpoint.
+_SAMPLING_TYPES = frozenset({"Sample"})
+
+
+def resume_hint(request_type: str) -> str:
+    """What a user can do after the result of a `request_type` request was lost."""
+    if request_type in _SAMPLING_TYPES:
+        return "Create a new SamplingClient (ServiceClient.create_sampling_client); sample again."
+    return (
+        "Resume from your last checkpoint: ServiceClient."
+        "create_training_client_from_state_with_optimizer(<its tinker://.../weights/... path>)."
+    )
+
+
+@attrs.frozen
+class PollLimits:
+    """The bounds of every polled future: `deadline` seconds pending in all (the client's
+    `future_timeout`), `unreachable_after` seconds of polls without any answer."""
+
+    deadline: float = 7200.0
+    unreachable_after: float = 300.0
 
 
 @attrs.define(eq=False)
@@ -135,13 +226,26 @@ class PollJob:
     roundtrip: float | None = None
     clock: Callable[[], float] = time.monotonic
     on_event: EventSink | None = None
+    server: str = "the server"
+    limits: PollLimits = PollLimits()
+    on_unreachable: Callable[[PollJob, Exception, float], None] | None = None
+    submitted_at: float | None = None
     started: float = attrs.field(init=False)
     iteration: int = 0
-    connection_failures: int = 0
+    backoffs: int = 0  # 429s and unanswered polls in a row (the k of the back-off)
+    bad_requests: int = 0
+    unanswered_since: float | None = None
+    last_error: str = ""
     notices: int = 0
+    gave_up: APIError | None = None  # the bound it ran out of (check_bounds)
 
     def __attrs_post_init__(self) -> None:
-        self.started = self.clock()
+        self.started = self.clock() if self.submitted_at is None else self.submitted_at
+
+    @property
+    def what(self) -> str:
+        """How messages name the request, e.g. "ForwardBackward request 3f2a"."""
+        return f"{self.request_type} request {self.request_id}"
 
     def headers(self) -> dict[str, str]:
         """The headers of the next poll."""
@@ -154,58 +258,128 @@ class PollJob:
             headers["X-Tinker-Create-Promise-Roundtrip-Time"] = str(self.roundtrip)
         return headers
 
+    def check_bounds(self) -> None:
+        """Before a poll: raise the final error once the future has run out of time."""
+        now = self.clock()
+        since = self.unanswered_since
+        if now - self.started >= self.limits.deadline:
+            self.gave_up = APITimeoutError(
+                f"{self.what} at {self.server} did not finish within "
+                f"{self.limits.deadline:.0f} s (the client's future_timeout); its result is "
+                f"lost. {resume_hint(self.request_type)}"
+            )
+        elif since is not None and now - since >= self.limits.unreachable_after:
+            self.gave_up = APIConnectionError(
+                f"Lost contact with {self.server}: polls of {self.what} got no answer for "
+                f"{now - since:.0f} s (last error: {self.last_error}); its result is lost. "
+                f"{resume_hint(self.request_type)}"
+            )
+        if self.gave_up is not None:
+            raise self.gave_up
+
+    def answered(self, *, rate_limited: bool = False) -> None:
+        """The server answered a poll: it is there; unless it rate-limits (429), the back-off
+        starts over."""
+        self.unanswered_since = None
+        if not rate_limited:
+            self.backoffs = 0
+
     def pause_after(self, error: Exception) -> float | None:
-        """Poll again at once when not ready; back off on connection errors; else give up."""
-        if isinstance(error, NotReady):
+        """Poll again at once when not ready; back off after a 429 or no answer (within the
+        bounds, see `check_bounds`); else give up."""
+        if error is self.gave_up:
+            return None
+        if isinstance(error, NotReady) and not error.back_off:
             self._note_long_wait()
             return 0.0
-        if isinstance(error, APIConnectionError):
-            delay = POLL_BACKOFF.delay(self.connection_failures)
-            self.connection_failures += 1
-            logger.warning(
-                "polling %s failed (%s); polling again in %.0fs", self.request_id, error, delay
-            )
-            self.event("APIFuture.result_async.connection_error", "WARNING", exception=str(error))
-            return delay
+        if isinstance(error, (NotReady, APIConnectionError)):
+            return self._back_off(error)
         if not isinstance(error, _FINAL_ERRORS):
             logger.error("polling %s failed unexpectedly", self.request_id, exc_info=error)
         return None
 
+    def _back_off(self, error: Exception) -> float:
+        now = self.clock()
+        delay = POLL_BACKOFF.delay(self.backoffs)
+        self.backoffs += 1
+        if isinstance(error, APIConnectionError):
+            if self.unanswered_since is None:
+                self.unanswered_since = now
+            self.last_error = str(error)
+            if self.on_unreachable is not None:
+                self.on_unreachable(self, error, now - self.unanswered_since)
+            self.event("APIFuture.result_async.connection_error", "WARNING", exception=str(error))
+            bound = self.unanswered_since + self.limits.unreachable_after
+        else:
+            logger.debug("polling %s got HTTP 429; polling again in %.0fs", self.what, delay)
+            bound = self.started + self.limits.deadline
+        # Never sleep past a bound: the next poll then fails at once with its error.
+        return max(0.0, min(delay, bound - now, self.started + self.limits.deadline - now))
+
     def outcome(self, reply: Reply) -> Any:
         """The structured result of a poll's reply; raises NotReady or the final error."""
         status, body = reply.status_code, reply.body
-        if 200 <= status < 300:
-            if isinstance(body, dict) and body.get("type") == "try_again":
-                logger.debug("request %s still pending (try_again)", self.request_id)
-                raise NotReady
-            if isinstance(body, dict) and "error" in body:
-                raise self._failed(body)
-            try:
-                return self.structure(body)
-            except Exception as exc:
-                self.event("APIFuture.result_async.validation_error", "ERROR", exception=str(exc))
-                raise ValueError(f"Error retrieving result: {exc}") from exc
-        if status == 408:
-            self._report_queue_state(body)
-            logger.debug("request %s still pending (408)", self.request_id)
+        step = poll_step(status)
+        self.answered(rate_limited=step is PollStep.BACK_OFF)
+        if step is PollStep.RESULT:
+            return self._result(body)
+        if step is PollStep.AGAIN:
+            if status == 408:
+                self.bad_requests = 0
+                self._report_queue_state(body)
+                logger.debug("request %s still pending (408)", self.request_id)
+            else:
+                self._status_event(status, retry=True)
+                logger.debug("polling %s got HTTP %d; polling again", self.request_id, status)
             raise NotReady
-        if status == 410:
+        if step is PollStep.BACK_OFF:
+            self._status_event(status, retry=True)
+            raise NotReady(back_off=True)
+        if step is PollStep.BAD_REQUEST and self.bad_requests < MAX_BAD_REQUESTS:
+            self.bad_requests += 1
+            self._status_event(status, retry=True)
+            logger.debug("polling %s got HTTP 400 (%d in a row)", self.what, self.bad_requests)
+            raise NotReady
+        if step is PollStep.EXPIRED:
             self._expired()
             raise RetryableException(f"Promise expired/broken for request {self.request_id}")
+        self._status_event(status, retry=False)
+        if step is PollStep.FORGOTTEN:
+            raise NotFoundError(
+                f"{self.server} does not know {self.what} (HTTP 404): the server was "
+                f"probably restarted, and the result is lost. {resume_hint(self.request_type)}",
+                status_code=status,
+                response=reply,
+                body=body,
+            )
         error = status_error(status, body, response=reply)
-        retry = status >= 500
+        raise ValueError(
+            f"Error retrieving result: {error} with status code {status} "
+            f"for request_id={self.request_id!r}"
+        )
+
+    def _result(self, body: Any) -> Any:
+        if isinstance(body, dict) and body.get("type") == "try_again":
+            logger.debug("request %s still pending (try_again)", self.request_id)
+            raise NotReady
+        if isinstance(body, dict) and "error" in body:
+            raise self._failed(body)
+        try:
+            return self.structure(body)
+        except Exception as exc:
+            self.event("APIFuture.result_async.validation_error", "ERROR", exception=str(exc))
+            raise APIResponseValidationError(
+                f"The result of {self.what} from {self.server} does not match "
+                f"{self.type_name}: {exc}",
+                body=body,
+            ) from exc
+
+    def _status_event(self, status: int, *, retry: bool) -> None:
         self.event(
             "APIFuture.result_async.api_status_error",
             "WARNING" if retry else "ERROR",
             status_code=status,
             should_retry=retry,
-        )
-        if retry:
-            logger.debug("polling %s got HTTP %d; polling again", self.request_id, status)
-            raise NotReady
-        raise ValueError(
-            f"Error retrieving result: {error} with status code {status} "
-            f"for request_id={self.request_id!r}"
         )
 
     def event(self, name: str, severity: str, **data: Any) -> None:
@@ -227,8 +401,7 @@ class PollJob:
             exception=str(body["error"]),
         )
         return RequestFailedError(
-            f"Request failed: {body['error']} for self.request_id={self.request_id!r} and "
-            f"expected type self.model_cls={self.type_name}",
+            f"{self.what} failed: {body['error']}",
             request_id=self.request_id,
             category=category,
         )
@@ -256,11 +429,12 @@ class PollJob:
         if waited >= LONG_WAIT_NOTICE * (self.notices + 1):
             self.notices += 1
             logger.info(
-                "request %s (%s) still pending after %.0fs and %d polls",
+                "request %s (%s) still pending after %.0fs and %d polls (it fails after %.0fs)",
                 self.request_id,
                 self.request_type,
                 waited,
                 self.iteration,
+                self.limits.deadline,
             )
 
 
@@ -268,8 +442,9 @@ class Poller:
     """Resolves server-side futures by long polls, at most `max_workers` at a time.
 
     Every pending future waits as one entry in the pool's queue; a worker sends its next poll
-    and puts it back (at once when not ready, later after a connection error), so the thread
-    count never depends on the number of pending futures.
+    and puts it back (at once when not ready, later after a 429 or no answer), so the thread
+    count never depends on the number of pending futures. `server` names the service in
+    errors and log lines; `limits` bounds every future.
     """
 
     def __init__(
@@ -282,16 +457,21 @@ class Poller:
         executor: RetryExecutor | None = None,
         before_wait: Callable[[], None] | None = None,
         name: str = "tinker-poll",
+        server: str = "the server",
+        limits: PollLimits | None = None,
     ) -> None:
         self._send = send
         self._before_wait = before_wait
         self._clock = clock
         self._on_event = on_event
         self._executor = executor or RetryExecutor()
+        self.server = server
+        self.limits = limits or PollLimits()
         self.pool = WorkerPool(max_workers, name=name)
         self._lock = threading.Lock()
         self._jobs: dict[concurrent.futures.Future[Any], PollJob] = {}
         self._closed = False
+        self._last_unreachable_notice: float | None = None
 
     @property
     def max_workers(self) -> int:
@@ -322,7 +502,8 @@ class Poller:
         """Start polling `request_id`; the future resolves to `structure(result body)`.
 
         `submitted_at` (same clock as the poller, time.monotonic by default) is when the client
-        operation started; the first poll reports the round trip since then.
+        operation started; the first poll reports the round trip since then, and the future's
+        deadline counts from then.
         """
         roundtrip = None if submitted_at is None else max(0.0, self._clock() - submitted_at)
         future: APIFuture[Any] = APIFuture(request_id)
@@ -338,13 +519,17 @@ class Poller:
             roundtrip=roundtrip,
             clock=self._clock,
             on_event=self._on_event,
+            server=self.server,
+            limits=self.limits,
+            on_unreachable=self._unreachable,
+            submitted_at=submitted_at,
         )
         with self._lock:
             closed = self._closed
             if not closed:
                 self._jobs[future] = job
         if closed:
-            reject(future, TinkerError(f"client closed; request {request_id} is not polled"))
+            reject(future, ClientClosedError(f"the client was closed; {job.what} is not polled"))
             return future
         future.add_done_callback(self._forget)
         self._start(job)
@@ -352,11 +537,11 @@ class Poller:
 
     def poll_once(self, job: PollJob) -> Any:
         """Send one poll for `job`: its result, or NotReady / the final error raised."""
+        job.check_bounds()
         try:
             reply = self._send(job.request_id, job.headers())
         finally:
             job.iteration += 1
-        job.connection_failures = 0
         return job.outcome(reply)
 
     def _start(self, job: PollJob) -> None:
@@ -366,22 +551,45 @@ class Poller:
         with self._lock:
             self._jobs.pop(future, None)
 
+    def _unreachable(self, job: PollJob, error: Exception, silent_for: float) -> None:
+        """Log, at most every 30 s for the whole poller, that the server does not answer."""
+        now = self._clock()
+        with self._lock:
+            last = self._last_unreachable_notice
+            if last is not None and now - last < UNREACHABLE_NOTICE:
+                quiet = True
+            else:
+                quiet = False
+                self._last_unreachable_notice = now
+        level = logging.DEBUG if quiet else logging.WARNING
+        logger.log(
+            level,
+            "no answer from %s to polls of %d pending requests for %.0fs (%s); polling again "
+            "with back-off, they fail after %.0fs without an answer",
+            self.server,
+            self.pending,
+            silent_for,
+            error,
+            self.limits.unreachable_after,
+        )
+
     def resume_inherited(self) -> None:
         """In a forked child: poll again every future inherited from the parent."""
         for job in list(self._jobs.values()):
             if not job.future.done():
                 self._start(job)
 
-    def close(self, *, reason: str = "client closed") -> None:
-        """Stop polling; futures still pending fail with TinkerError(reason)."""
+    def close(self, error: BaseException | None = None) -> None:
+        """Stop polling; futures still pending fail with `error` (ClientClosedError)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             jobs = list(self._jobs.values())
         for job in jobs:
-            reject(job.future, TinkerError(f"{reason}; request {job.request_id} did not finish"))
-        self.pool.close()
+            closed = ClientClosedError(f"the client was closed; {job.what} did not finish")
+            reject(job.future, error or closed)
+        self.pool.close(error)
 
     def _after_fork_in_child(self) -> None:
         """A fresh lock and pool (threads and locks of the parent are gone); jobs are kept."""

@@ -12,19 +12,20 @@ attempts in one of three ways, which differ only in where a pause waits:
 
 The policies:
 - `RetryPolicy` (TRANSPORT, SUBMIT, NO_RETRY, SAMPLE_SUBMIT): the transport layer retries one
-  HTTP call after a connection error or a 408/409/429/5xx answer (or whatever `x-should-retry`
-  says) up to `max_retries` times, pausing for the server's `retry-after-ms`/`retry-after` when
-  it lies in (0, 60] s, else `min(0.5 * 2**n, 10)` s shortened by up to 25 %; its attempts share
-  one idempotency key. With `deadline_layer`, a call whose transport attempts all failed starts
-  over with a new key after `min(2**a, 30)` s, until `deadline` (the client's
-  `submit_retry_seconds`, 300 by default) has passed since the first attempt.
+  HTTP call after a connection lost on the way (not one refused: nothing listens there) or a
+  408/409/429/5xx answer (or whatever `x-should-retry` says) up to `max_retries` times,
+  pausing for the server's `retry-after-ms`/`retry-after` when it lies in (0, 60] s, else
+  `min(0.5 * 2**n, 10)` s shortened by up to 25 %; its attempts share one idempotency key.
+  With `deadline_layer`, a call whose transport attempts all failed starts over with a new key
+  after `min(2**a, 30)` s, until `deadline` (the client's `submit_retry_seconds`, 300 by
+  default) has passed since the first attempt.
 - `RetryConfig` (public, one per SamplingClient): a whole sample is submitted again after a
   retryable failure (connection errors, expired promises, 408/409/429/5xx) after
   `min(0.5 * 2**n, 10)` s +-25 %, with no attempt cap (a progress timeout bounds it, see
   tinker._limits); an HTTP 429 on the submit instead backs every sampler of the session off and
   resubmits once that pause is over.
-- Polling (tinker._poller): a result that is not ready is polled again at once; a connection
-  error pauses `min(2**k, 30)` s (POLL_BACKOFF).
+- Polling (tinker._poller): a result that is not ready is polled again at once; a 429 or a
+  connection error pauses `min(2**k, 30)` s (POLL_BACKOFF).
 
 Clocks and random numbers are passed in, so tests drive them.
 """
@@ -37,13 +38,13 @@ import email.utils
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from tinker._futures import APIFuture, reject, resolve
+from tinker._transport import is_unreachable, new_idempotency_key
 from tinker._workers import ClientClosedError, Pauses, Scheduler
 from tinker.errors import APIConnectionError, APIStatusError, RateLimitError
 from tinker.lib.retryable_exception import RetryableException
@@ -173,11 +174,6 @@ A = TypeVar("A", bound=Attempts)
 FailureReport = Callable[[BaseException, int, float, bool], None]
 
 
-def new_idempotency_key() -> str:
-    """A fresh key for one logical call (reused by its transport retries)."""
-    return f"stainless-python-retry-{uuid.uuid4()}"
-
-
 @attrs.frozen
 class RetryEnv:
     """What policies take from their surroundings: clocks, randomness, the client's defaults."""
@@ -297,9 +293,11 @@ class CallAttempts:
 
 
 def _transport_retryable(error: Exception) -> bool:
-    """No answer, or an error status that the transport layer retries."""
+    """An answer lost on the way, or an error status that the transport layer retries. A
+    connection that could not be made at all (nothing listens there) is left to the deadline
+    layer: a call without one fails at once, naming the URL."""
     if isinstance(error, APIConnectionError):
-        return True
+        return not is_unreachable(error)
     response = getattr(error, "response", None)
     if isinstance(error, APIStatusError) and response is not None:
         return should_retry_response(error.status_code, response.headers)
@@ -404,7 +402,9 @@ class RetryExecutor:
     """Runs the attempts of a call under its `Attempts` state; see the module docstring.
 
     `sleep` pauses `call` (it may raise to stop: the client closed); `timers` runs the pauses
-    of `chain`; `pauses` says how a pause of `submit` and `chain` passes.
+    of `chain`; `pauses` says how a pause of `submit` and `chain` passes. Once `stopped()` is
+    true (the client closed) a failed attempt is never retried: the call fails with
+    ClientClosedError, and its policy is not consulted (so nothing logs a retry).
     """
 
     def __init__(
@@ -413,10 +413,12 @@ class RetryExecutor:
         sleep: Callable[[float], None] = time.sleep,
         timers: Scheduler | None = None,
         pauses: Pauses | None = None,
+        stopped: Callable[[], bool] | None = None,
     ) -> None:
         self._sleep = sleep
         self._timers = timers
         self._pauses = pauses or Pauses()
+        self._stopped = stopped or _never
 
     def call(self, attempts: A, attempt: Callable[[A], T]) -> T:
         """Run the attempts in this thread and return the first success (or raise)."""
@@ -424,6 +426,8 @@ class RetryExecutor:
             try:
                 return attempt(attempts)
             except Exception as exc:
+                if self._stopped():
+                    raise ClientClosedError("the client was closed during this call") from exc
                 pause = attempts.pause_after(exc)
                 if pause is None:
                     raise
@@ -443,7 +447,7 @@ class RetryExecutor:
         a closed pool fails it with ClientClosedError.
         """
         out: APIFuture[T] = into if into is not None else APIFuture()
-        run = _PooledRun(attempts, attempt, out, pool, self._pauses)
+        run = _PooledRun(attempts, attempt, out, pool, self._pauses, self._stopped)
         if not pool.call_later(0.0, run.step, run.dropped):
             reject(out, ClientClosedError("this client has been closed"))
         return out
@@ -455,15 +459,19 @@ class RetryExecutor:
         success. Pauses are timers; an `into` settled by someone else stops the retries."""
         if self._timers is None:
             raise RuntimeError("chain needs an executor with timers")
-        _ChainedRun(attempts, start, into, self._timers, self._pauses).step()
+        _ChainedRun(attempts, start, into, self._timers, self._pauses, self._stopped).step()
         return into
+
+
+def _never() -> bool:
+    return False
 
 
 class _Run(Generic[A, T]):
     """The retries of one call in flight: one small object per call (not a web of closures),
     so that thousands of calls in flight stay cheap to hold and to garbage-collect."""
 
-    __slots__ = ("attempt", "attempts", "out", "pauses", "scheduler")
+    __slots__ = ("attempt", "attempts", "out", "pauses", "scheduler", "stopped")
 
     def __init__(
         self,
@@ -472,12 +480,14 @@ class _Run(Generic[A, T]):
         out: APIFuture[T],
         scheduler: Scheduler,
         pauses: Pauses,
+        stopped: Callable[[], bool],
     ) -> None:
         self.attempts = attempts
         self.attempt = attempt
         self.out = out
         self.scheduler = scheduler
         self.pauses = pauses
+        self.stopped = stopped
 
     def step(self) -> None:
         """Make the next attempt."""
@@ -489,6 +499,9 @@ class _Run(Generic[A, T]):
 
     def failed(self, error: Exception) -> None:
         """Schedule the next attempt after the policy's pause, or fail the call for good."""
+        if self.stopped():
+            reject(self.out, ClientClosedError("the client was closed during this request"))
+            return
         try:
             pause = self.attempts.pause_after(error)
         except Exception as exc:  # a bug in a policy must fail the call, not lose it

@@ -8,12 +8,17 @@ the blocking pool of the async twins (8), the poll workers (64, capped by the po
 pool), and the timer, heartbeat and telemetry threads: 107 at most (`thread_bound`). Retry
 pauses wait in the pools' queues or on the timer thread, never in a sleeping worker.
 
+Every future a client hands out is registered here (`operation`). `close()` (and interpreter
+exit, see tinker._session) fails each one still pending at once with ClientClosedError, stops
+every retry, and logs one line saying how many were abandoned; nothing runs after that.
+
 After `os.fork()` the child gets fresh locks and empty pools at once (see tinker._session) and
 rebuilds its connections and service threads on first use; the parent is untouched.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import itertools
 import logging
@@ -27,21 +32,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from tinker._calls import ApiCall, CallRunner
-from tinker._futures import APIFuture
+from tinker._futures import APIFuture, reject
 from tinker._heartbeat import Heartbeat, heartbeat_call
 from tinker._lanes import OrderedLane
 from tinker._limits import SampleLimiter, SampleRetries
-from tinker._poller import Poller
+from tinker._poller import Poller, PollLimits
 from tinker._retry import RetryConfig, RetryEnv, RetryExecutor
 from tinker._telemetry import Telemetry, send_batch
-from tinker._transport import Reply, Traffic, Transport
+from tinker._transport import Reply, Traffic, Transport, display_url
 from tinker._workers import ClientClosedError, Pauses, WorkerPool
 from tinker.config import LOCAL_BASE_URL, ClientConfig
 
 if TYPE_CHECKING:
     import requests.adapters
 
-__all__ = ["ClientBase", "ClientClosedError", "Runtime", "RuntimeOptions"]
+__all__ = ["ClientBase", "ClientClosedError", "Runtime", "RuntimeOptions", "log_abandoned"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -99,9 +104,13 @@ class Runtime:
         self._sampling_seq = itertools.count()
         self._lanes: weakref.WeakSet[OrderedLane] = weakref.WeakSet()
         self._sample_retries: weakref.WeakSet[SampleRetries] = weakref.WeakSet()
+        self._operations: set[concurrent.futures.Future[Any]] = set()
+        self._operations_lock = threading.Lock()
         pauses = Pauses(options.sleep)
         self.timers = WorkerPool(1, name="tinker-timers")
-        self.executor = RetryExecutor(sleep=self._sleep, timers=self.timers, pauses=pauses)
+        self.executor = RetryExecutor(
+            sleep=self._sleep, timers=self.timers, pauses=pauses, stopped=self._is_closed
+        )
         self._pools = {
             Traffic.TRAIN: WorkerPool(options.submit_workers, name="tinker-submit"),
             Traffic.SAMPLE: WorkerPool(options.sample_workers, name="tinker-sample"),
@@ -115,6 +124,9 @@ class Runtime:
             on_event=self._poll_event,
             executor=self.executor,
             before_wait=self._revive,
+            limits=PollLimits(
+                deadline=config.future_timeout, unreachable_after=config.submit_retry_seconds
+            ),
         )
         self.sample_limiter = SampleLimiter(
             config.max_sample_submits or 1, timers=self.timers, clock=self._clock, pauses=pauses
@@ -136,6 +148,7 @@ class Runtime:
         self.transport = transport or Transport(
             self.config, adapter_factory=self.options.http_adapter
         )
+        self.poller.server = display_url(self.transport.base_url)
         env = RetryEnv(
             clock=self._clock,
             max_retries=self.config.max_retries,
@@ -184,7 +197,26 @@ class Runtime:
         self._live()
         future = self._blocking_pool.run(fn, *args)
         future._before_wait = self._revive
+        return self.operation(future)
+
+    def operation(self, future: APIFuture[T]) -> APIFuture[T]:
+        """Register a future handed to a caller: close() fails it if it is still pending."""
+        with self._operations_lock:
+            if self._closed:
+                reject(future, ClientClosedError("this client has been closed"))
+                return future
+            self._operations.add(future)
+        future.add_done_callback(self._operation_done)
         return future
+
+    def _operation_done(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._operations_lock:
+            self._operations.discard(future)
+
+    @property
+    def pending_operations(self) -> int:
+        """Futures handed to callers and not yet done."""
+        return len(self._operations)
 
     def lane(self) -> OrderedLane:
         """A new ordered submit lane (one per TrainingClient)."""
@@ -252,6 +284,9 @@ class Runtime:
         if self._closing.wait(seconds):
             raise ClientClosedError("client closed")
 
+    def _is_closed(self) -> bool:
+        return self._closed
+
     def _live(self) -> None:
         """Raise if closed; reconnect on first use after a fork."""
         if self._closed:
@@ -290,27 +325,45 @@ class Runtime:
         return self._closed
 
     def close(self) -> None:
-        """Stop every thread, fail what is pending and drop connections; idempotent, ~2 s."""
+        """Stop every thread, fail what is pending and drop connections; idempotent, ~2 s.
+
+        Every operation still pending fails at once with ClientClosedError, and one log line
+        says how many there were.
+        """
+        log_abandoned(self.shutdown(), "the client was closed")
+
+    def shutdown(self) -> int:
+        """close() without its log line: the number of operations it failed (0 when already
+        closed)."""
         with self._lock:
             if self._closed:
-                return
-            self._closed = True
+                return 0
+            with self._operations_lock:
+                self._closed = True
+                pending = [future for future in self._operations if not future.done()]
+                self._operations.clear()
         self._closing.set()
         if self._on_close is not None:
             self._on_close(self)
         if self._pid != os.getpid():  # forked child that never used this runtime
-            return
+            return 0
         if self._heartbeat is not None:
             self._heartbeat.stop()
-        closed = ClientClosedError("the client was closed before this request was submitted")
+        closed = ClientClosedError("the client was closed before this operation finished")
         for lane in list(self._lanes):
             lane.fail_pending(closed)
-        self.poller.close()
+        for retries in list(self._sample_retries):
+            retries.fail_waiting(closed)
+        self.sample_limiter.fail_waiting(closed)
+        self.poller.close(closed)
         for pool in (self.timers, *self._pools.values(), self._blocking_pool):
-            pool.close(ClientClosedError("the client was closed while the request waited"))
+            pool.close(closed)
+        for future in pending:  # also those with a request in flight on a worker
+            reject(future, closed)
         if self.telemetry is not None:
             self.telemetry.close(timeout=CLOSE_BUDGET)
         self.transport.close()
+        return len(pending)
 
     def __enter__(self) -> Runtime:
         return self
@@ -318,16 +371,31 @@ class Runtime:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def portable_config(self) -> ClientConfig:
+        """The config another process needs to reach this session: base_url="local" names
+        this process's embedded server, so its real address goes instead."""
+        if self.config.base_url == LOCAL_BASE_URL:
+            return attrs.evolve(self.config, base_url=self.transport.base_url)
+        return self.config
+
     def __reduce__(self) -> tuple[Any, ...]:
-        # base_url="local" names this process's embedded server: send its real address.
-        config = self.config
-        if config.base_url == LOCAL_BASE_URL:
-            config = attrs.evolve(config, base_url=self.transport.base_url)
-        return (_attach, (config, self.session_id))
+        return (_attach, (self.portable_config(), self.session_id))
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<Runtime session_id={self.session_id!r} base_url={self.config.base_url!r} {state}>"
+
+
+def log_abandoned(count: int, when: str) -> None:
+    """The one line that says how many pending operations a close abandoned (none: silent)."""
+    if count:
+        logger.warning(
+            "%s with %d operation%s pending; %s failed with ClientClosedError",
+            when,
+            count,
+            "" if count == 1 else "s",
+            "it" if count == 1 else "they",
+        )
 
 
 def _attach(config: ClientConfig, session_id: str) -> Runtime:

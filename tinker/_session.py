@@ -2,16 +2,23 @@
 
 `open_session` creates a session (`POST /api/v1/create_session` with the tags, user metadata
 and SDK version; transport retries only), logs the messages the service sends back, and starts
-its Runtime. Every open Runtime of the process is registered under (base_url, session_id): a
-pickled Runtime, or a client handle holding one, re-attaches in another process to the same
-session without creating a new one, and in this process to the very same Runtime. After
-`os.fork()` the child gives every registered Runtime fresh locks and pools at once; at
-interpreter exit every open Runtime is closed.
+its Runtime. Every open Runtime of the process is registered under (server URL, session_id),
+with base_url="local" resolved to the embedded server's address: a pickled Runtime, or a client
+handle holding one, re-attaches in another process to the same session (on the same server)
+without creating a new one, and in this process to the very same Runtime. After `os.fork()`
+the child gives every registered Runtime fresh locks and pools at once.
+
+At interpreter exit, as soon as the main thread is done (before the standard library joins the
+threads of its executors, which would run their queued work first), every open Runtime is
+closed: pending operations fail with ClientClosedError, one log line counts them, and then the
+embedded server of base_url="local" stops. While other threads of the program still run, this
+waits until they have ended.
 """
 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures.thread  # noqa: F401  (its exit hook must be registered before ours)
 import logging
 import os
 import threading
@@ -21,8 +28,8 @@ from typing import Any
 
 from tinker._calls import ApiCall, CallRunner
 from tinker._retry import TRANSPORT, RetryEnv, RetryExecutor
-from tinker._runtime import Runtime, RuntimeOptions
-from tinker._transport import Traffic, Transport
+from tinker._runtime import Runtime, RuntimeOptions, log_abandoned
+from tinker._transport import Traffic, Transport, close_local_server, resolve_base_url
 from tinker.config import ClientConfig
 from tinker.errors import APIResponseValidationError
 
@@ -64,7 +71,7 @@ def open_session(
         on_close=_forget,
     )
     with _registry_lock:
-        _registry[(config.base_url, session_id)] = runtime
+        _registry[(transport.base_url, session_id)] = runtime
     return runtime
 
 
@@ -109,7 +116,7 @@ def attach(
     config: ClientConfig, session_id: str, *, options: RuntimeOptions | None = None
 ) -> Runtime:
     """The open Runtime of this process for the session, or a new one (no new session)."""
-    key = (config.base_url, session_id)
+    key = (resolve_base_url(config), session_id)
     with _registry_lock:
         existing = _registry.get(key)
         if existing is not None and not existing.closed:
@@ -121,7 +128,7 @@ def attach(
 
 def _forget(runtime: Runtime) -> None:
     """Drop a closed runtime from the registry (unless another one took its place)."""
-    key = (runtime.config.base_url, runtime.session_id)
+    key = (runtime.transport.base_url, runtime.session_id)
     with _registry_lock:
         if _registry.get(key) is runtime:
             del _registry[key]
@@ -135,12 +142,29 @@ def _after_fork_in_child() -> None:
 
 
 def _close_all_at_exit() -> None:
+    """The first exit hook: close everything now, unless threads of the program still run
+    (they may still use their clients: then the last exit hook does it)."""
+    main = threading.main_thread()
+    if any(t.is_alive() and not t.daemon and t is not main for t in threading.enumerate()):
+        return
+    _close_all()
+
+
+def _close_all() -> None:
+    """Close every open Runtime (one log line for all they abandoned), then the embedded
+    server they may have used."""
+    abandoned = 0
     for runtime in list(_registry.values()):
         try:
-            runtime.close()
+            abandoned += runtime.shutdown()
         except Exception:
             logger.debug("closing a runtime at exit failed", exc_info=True)
+    log_abandoned(abandoned, "the program exited")
+    close_local_server()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(_close_all_at_exit)
+# Hooks of `threading` run when the main thread ends, last registered first: before those of
+# concurrent.futures (imported above) and before other threads are joined; atexit runs later.
+getattr(threading, "_register_atexit", atexit.register)(_close_all_at_exit)
+atexit.register(_close_all)

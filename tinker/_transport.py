@@ -6,6 +6,13 @@ read timeout, and for every method but GET the JSON content type and an idempote
 (`stainless-python-retry-<uuid>`, reused by the retries of one call, with their count in
 `x-stainless-retry-count`). Retrying is not done here: `tinker._retry` runs the attempts.
 Header values that carry secrets never reach a log line.
+
+Every response is bounded: its body may not exceed the config's `max_response_bytes`
+(APIResponseValidationError) and must arrive in full within the read timeout after its headers
+(APITimeoutError), however slowly the server trickles it. A request that gets no answer is an
+APIConnectionError naming the URL: `is_unreachable` tells a connection that could not be made
+(refused, unresolvable host, connect timeout: nothing is listening there) from one lost on
+the way.
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ import importlib
 import logging
 import os
 import platform
+import sys
+import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -38,11 +47,26 @@ from tinker.errors import (
     status_error,
 )
 
-__all__ = ["HttpRequest", "Reply", "Traffic", "Transport", "platform_headers"]
+__all__ = [
+    "BodyLimitExceeded",
+    "HttpRequest",
+    "Reply",
+    "Traffic",
+    "Transport",
+    "body_chunks",
+    "bounded_body",
+    "close_local_server",
+    "display_url",
+    "is_unreachable",
+    "new_idempotency_key",
+    "platform_headers",
+]
 
 logger = logging.getLogger(__name__)
 
 _SECRET_HEADERS = frozenset({"x-api-key", "cf-access-client-secret", "authorization"})
+# Bytes asked of one socket read of a response body.
+BODY_CHUNK = 1 << 16
 
 
 class Traffic(enum.Enum):
@@ -152,6 +176,13 @@ def resolve_base_url(config: ClientConfig) -> str:
     return config.base_url.rstrip("/")
 
 
+def close_local_server() -> None:
+    """Stop the embedded server behind `base_url="local"` if this process runs one."""
+    local = sys.modules.get("tinker.local")
+    if local is not None:
+        local.close_shared_server()
+
+
 class Transport:
     """Sends requests on per-traffic keep-alive sessions, one attempt each."""
 
@@ -246,6 +277,7 @@ class Transport:
         url = self.url(request.path)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, self.redact(call_headers))
+        timeout = (min(self.config.connect_timeout, read_timeout), read_timeout)
         try:
             response = self._exchange(
                 request.traffic,
@@ -254,13 +286,26 @@ class Transport:
                 request.content,
                 request.params,
                 call_headers,
-                (min(self.config.connect_timeout, read_timeout), read_timeout),
+                timeout,
                 request.allow_redirects,
             )
-        except requests.Timeout as exc:
-            raise APITimeoutError() from exc
-        except requests.RequestException as exc:
-            raise APIConnectionError() from exc
+        except BodyLimitExceeded as exc:
+            shown = display_url(url)
+            if exc.too_large:
+                raise APIResponseValidationError(
+                    f"The response from {shown} is larger than max_response_bytes "
+                    f"({self.config.max_response_bytes} bytes); it was not read to the end"
+                ) from None
+            raise APITimeoutError(
+                f"The response from {shown} did not arrive in full within {read_timeout:g} s "
+                f"of its headers ({exc.received} bytes received)"
+            ) from None
+        except (urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError):
+            raise APIResponseValidationError(
+                f"The response from {display_url(url)} could not be decompressed"
+            ) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _connection_error(exc, url, timeout) from _root_cause(exc)
         return _reply(*response)
 
     def _exchange(
@@ -285,7 +330,7 @@ class Transport:
         if params:
             url = f"{url}?{urllib.parse.urlencode(params, doseq=True)}"
         if allow_redirects or self._proxied:
-            return _from_requests(
+            return self._from_requests(
                 session.request(
                     method,
                     url,
@@ -293,7 +338,9 @@ class Transport:
                     headers=headers,
                     timeout=timeout,
                     allow_redirects=allow_redirects,
-                )
+                    stream=True,
+                ),
+                timeout[1],
             )
         merged: dict[str, str] = {**self._base_headers[traffic], **headers}
         if content:
@@ -303,26 +350,57 @@ class Transport:
         adapter = session.get_adapter(url)
         pool = self._pools[traffic]
         if pool is None or not _is_stock_adapter(adapter):
-            return _from_requests(
-                self._via_adapter(session, adapter, method, url, content, merged, timeout)
+            return self._from_requests(
+                self._via_adapter(session, adapter, method, url, content, merged, timeout),
+                timeout[1],
             )
         target = url[len(self._origin) :]
+        response = pool.urlopen(
+            method,
+            target,
+            body=content,
+            headers=merged,
+            retries=False,
+            redirect=False,
+            assert_same_host=False,
+            timeout=self._timeout(timeout),
+            preload_content=False,
+        )
+        body = self._read(response, body_chunks(response), response.headers, timeout[1])
+        return response.status, response.headers, body, url
+
+    def _read(
+        self,
+        response: urllib3.BaseHTTPResponse | requests.Response,
+        chunks: Iterable[bytes],
+        headers: Mapping[str, str],
+        seconds: float,
+    ) -> bytes:
+        """The whole body within the limits; a connection left mid-body is closed, not reused."""
+        complete = False
         try:
-            response = pool.urlopen(
-                method,
-                target,
-                body=content,
-                headers=merged,
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-                timeout=self._timeout(timeout),
+            body = b"".join(
+                bounded_body(
+                    chunks,
+                    max_bytes=self.config.max_response_bytes,
+                    seconds=seconds,
+                    declared=headers.get("Content-Length"),
+                )
             )
-        except urllib3.exceptions.TimeoutError as exc:
-            raise requests.Timeout(str(exc)) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise requests.ConnectionError(str(exc)) from exc
-        return response.status, response.headers, response.data, url
+            complete = True
+            return body
+        finally:
+            if not complete:
+                response.close()
+            if isinstance(response, urllib3.BaseHTTPResponse):
+                response.release_conn()
+
+    def _from_requests(
+        self, response: requests.Response, seconds: float
+    ) -> tuple[int, Mapping[str, str], bytes, str]:
+        body = self._read(response, body_chunks(response), response.headers, seconds)
+        response.close()
+        return response.status_code, response.headers, body, response.url
 
     def _timeout(self, timeout: tuple[float, float]) -> urllib3.Timeout:
         """A shared urllib3 Timeout per (connect, read) pair (a few distinct values in use)."""
@@ -352,7 +430,7 @@ class Transport:
             prepared.prepare_cookies(session.cookies)
         response = adapter.send(
             prepared,
-            stream=False,
+            stream=True,
             timeout=timeout,
             verify=True if session.verify is None else session.verify,
             proxies=session.proxies,
@@ -398,11 +476,9 @@ def _is_stock_adapter(adapter: object) -> bool:
     )
 
 
-def _from_requests(response: requests.Response) -> tuple[int, Mapping[str, str], bytes, str]:
-    return response.status_code, response.headers, response.content, response.url
-
-
 def _reply(status: int, headers: Mapping[str, str], content: bytes, url: str) -> Reply:
+    """A Reply with the body parsed as JSON when it is JSON (else kept as text); JSON nested
+    too deeply to parse is an APIResponseValidationError."""
     body: Any = None
     is_json = False
     if content:
@@ -411,4 +487,148 @@ def _reply(status: int, headers: Mapping[str, str], content: bytes, url: str) ->
             is_json = True
         except ValueError:
             body = content.decode("utf-8", errors="replace")
+        except RecursionError:
+            raise APIResponseValidationError(
+                f"The response from {display_url(url)} is JSON nested too deeply to decode",
+                status_code=status,
+            ) from None
     return Reply(status_code=status, headers=headers, body=body, is_json=is_json, url=url)
+
+
+# -- bounded bodies ----------------------------------------------------------------------------
+
+
+class BodyLimitExceeded(Exception):
+    """A response body broke a limit: larger than allowed (`too_large`), or too slow."""
+
+    def __init__(self, message: str, *, too_large: bool, received: int) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+        self.received = received
+
+
+def body_chunks(response: urllib3.BaseHTTPResponse | requests.Response) -> Iterator[bytes]:
+    """A response's decoded body, piece by piece as it arrives: each piece is what one socket
+    read brought (so a trickled body yields often), not a fixed-size block."""
+    raw = response.raw if isinstance(response, requests.Response) else response
+    read1 = getattr(raw, "read1", None)
+    if read1 is None:  # a custom adapter's response: requests reads it in blocks
+        assert isinstance(response, requests.Response)
+        yield from response.iter_content(BODY_CHUNK)
+        return
+    while chunk := read1(BODY_CHUNK, decode_content=True):
+        yield chunk
+
+
+def bounded_body(
+    chunks: Iterable[bytes],
+    *,
+    max_bytes: int,
+    seconds: float,
+    declared: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[bytes]:
+    """`chunks`, stopped with BodyLimitExceeded past `max_bytes` in all (or a `declared`
+    Content-Length above it) or once `seconds` have passed since the first was asked for."""
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyLimitExceeded(
+            f"declared length {declared} > {max_bytes}", too_large=True, received=0
+        )
+    deadline = clock() + seconds
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if received > max_bytes:
+            raise BodyLimitExceeded(
+                f"more than {max_bytes} bytes", too_large=True, received=received
+            )
+        if clock() > deadline:
+            raise BodyLimitExceeded(
+                f"not complete within {seconds:g} s", too_large=False, received=received
+            )
+        yield chunk
+
+
+# -- connection errors -------------------------------------------------------------------------
+
+
+def display_url(url: str) -> str:
+    """`url` fit for messages: any user:password part is dropped."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.username is None and parsed.password is None:
+        return url
+    host = parsed.hostname or ""
+    netloc = f"{host}:{parsed.port}" if parsed.port is not None else host
+    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The urllib3 (or socket) error inside what requests or urllib3 raised."""
+    current = exc
+    for _ in range(8):
+        if isinstance(current, urllib3.exceptions.MaxRetryError) and current.reason is not None:
+            current = current.reason
+        elif (
+            isinstance(current, requests.RequestException)
+            and current.args
+            and isinstance(current.args[0], BaseException)
+        ):
+            current = current.args[0]
+        else:
+            break
+    return current
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The operating system's words for the failure inside `exc` (e.g. "connection refused")."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror.lower()
+        current = current.__cause__ or current.__context__
+    return type(exc).__name__
+
+
+def _connection_error(
+    exc: BaseException, url: str, timeout: tuple[float, float]
+) -> APIConnectionError:
+    """The typed error of a request that got no answer, naming the URL and why."""
+    root = _root_cause(exc)
+    shown = display_url(url)
+    if isinstance(root, urllib3.exceptions.NameResolutionError):
+        host = urllib.parse.urlsplit(url).hostname
+        return APIConnectionError(
+            f"Cannot connect to {shown}: the host name {host!r} does not resolve "
+            "(is base_url right?)"
+        )
+    if isinstance(root, urllib3.exceptions.NewConnectionError):
+        return APIConnectionError(
+            f"Cannot connect to {shown}: {_os_reason(root)} (is the server running, and is "
+            "base_url right?)"
+        )
+    if isinstance(root, urllib3.exceptions.ConnectTimeoutError):
+        return APIConnectionError(
+            f"Cannot connect to {shown}: no connection within {timeout[0]:g} s "
+            "(connect_timeout)"
+        )
+    if isinstance(root, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+        return APITimeoutError(f"No answer from {shown} within {timeout[1]:g} s")
+    return APIConnectionError(f"The connection to {shown} failed: {_describe(root)}")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, urllib3.exceptions.ProtocolError) and len(exc.args) > 1:
+        inner = exc.args[1]
+        if isinstance(inner, BaseException):
+            return f"{type(inner).__name__}: {inner}" if str(inner) else type(inner).__name__
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True for a request that never reached a server: the connection could not be made
+    (refused, unresolvable host, connect timeout), as opposed to one lost on the way."""
+    return isinstance(error, APIConnectionError) and isinstance(
+        error.__cause__, urllib3.exceptions.ConnectTimeoutError
+    )

@@ -12,8 +12,9 @@ from any loop, a fresh `asyncio.run()` per call included:
 - `offloaded`: the sync method blocks; the twin runs it on the runtime's blocking pool and
   returns what it returns (an APIFuture once its requests are on the server).
 
-`blocking` marks a sync method that blocks its caller: called inside a running event loop, it
-logs a warning (once per method) that names its twin.
+`blocking` marks a sync method that may block its caller: if it really waits (for the network,
+or for a pending future) inside a running event loop, a warning naming its twin is logged once
+per method (see tinker._loopguard); answered from a cache, it says nothing.
 """
 
 from __future__ import annotations
@@ -22,23 +23,18 @@ import ast
 import asyncio
 import functools
 import inspect
-import logging
-import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+from tinker import _loopguard
 from tinker._futures import APIFuture
 
-__all__ = ["awaiting", "blocking", "offloaded", "once_submitted", "warn_if_blocking_loop"]
+__all__ = ["awaiting", "blocking", "offloaded", "once_submitted"]
 
-logger = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
 S = TypeVar("S", bound="HasRuntime")
 F = TypeVar("F", bound=Callable[..., Any])
-
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
 
 
 class _Spawner(Protocol):
@@ -52,33 +48,16 @@ class HasRuntime(Protocol):
     def holder(self) -> _Spawner: ...
 
 
-def warn_if_blocking_loop(method: str, advice: str | None = None) -> None:
-    """Log once per method name when a blocking call is made from a running event loop.
-
-    `advice` says what to do instead (default: use the method's `*_async` twin).
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    with _warned_lock:
-        if method in _warned:
-            return
-        _warned.add(method)
-    logger.warning(
-        "%s() blocks the running asyncio event loop until it finishes; %s",
-        method,
-        advice or f"use {method}_async() from async code",
-    )
-
-
 def blocking(method: Callable[P, T]) -> Callable[P, T]:
-    """Mark a sync method that blocks its caller (it warns inside a running event loop)."""
+    """Mark a sync method that may block its caller (a real wait inside a running event loop
+    warns once, naming its twin)."""
+    name = method.__qualname__
+    advice = f"use {name}_async() from async code"
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        warn_if_blocking_loop(method.__qualname__)
-        return method(*args, **kwargs)
+        with _loopguard.calling(name, advice):
+            return method(*args, **kwargs)
 
     return wrapper
 

@@ -149,10 +149,12 @@ def check_sampler_source(
 
 
 def check_data(data: object) -> list[types.Datum]:
-    """A batch: a sequence (not a string) of Datum, as a list."""
+    """A batch: a non-empty sequence (not a string) of Datum, as a list."""
     if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
         raise TypeError(f"data must be a list of Datum, got {type(data).__name__}")
     batch = list(data)
+    if not batch:
+        raise ValueError("No data provided")
     for index, datum in enumerate(batch):
         if not isinstance(datum, types.Datum):
             raise TypeError(f"data[{index}] must be a Datum, got {type(datum).__name__}")

@@ -1,7 +1,11 @@
 """Client configuration: one frozen value built from arguments and the environment.
 
 An explicit argument always beats the environment. Secrets (the API key and the Cloudflare
-client secret) never show in `repr` or `str`.
+client secret) never show in `repr` or `str`. Everything that goes into an HTTP header (the
+key, the Cloudflare credentials, `default_headers`, the SDK version) is checked when the config
+is built: a control character (a trailing newline pasted with the key), a character outside
+Latin-1 or surrounding whitespace is refused with a ValueError that names the setting and the
+character, never the value.
 """
 
 from __future__ import annotations
@@ -66,11 +70,67 @@ def _non_negative_int(_instance: object, attribute: attrs.Attribute[int], value:
         raise ValueError(f"{attribute.name} must be an int >= 0, got {value!r}")
 
 
+def _positive_int(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{attribute.name} must be an int >= 1, got {value!r}")
+
+
+_CHARACTER_NAMES = {"\n": "a line feed (\\n)", "\r": "a carriage return (\\r)", "\t": "a tab"}
+# Characters of an HTTP header name (RFC 9110 token).
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def check_header_value(what: str, value: object) -> None:
+    """Refuse a value that cannot go into an HTTP header, naming `what` and the offending
+    character but never showing the value (it may be a secret)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {type(value).__name__}")
+    for index, char in enumerate(value):
+        code = ord(char)
+        if code >= 0x20 and code != 0x7F and code <= 0xFF:
+            continue
+        if char in _CHARACTER_NAMES:
+            name = _CHARACTER_NAMES[char]
+        elif code > 0xFF:
+            name = f"the non-Latin-1 character U+{code:04X}"
+        else:
+            name = f"the control character U+{code:04X}"
+        if index == len(value) - 1:
+            where = "at its end"
+        elif index == 0:
+            where = "at its start"
+        else:
+            where = f"at position {index + 1} of {len(value)}"
+        raise ValueError(
+            f"{what} contains {name} {where}, which an HTTP header cannot carry (copied with a "
+            "trailing newline?); the value is not shown"
+        )
+    if value != value.strip(" "):
+        raise ValueError(
+            f"{what} starts or ends with a space, which an HTTP header cannot carry; "
+            "the value is not shown"
+        )
+
+
+def _header_value(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        check_header_value(attribute.name, value)
+
+
+def _check_default_headers(
+    _instance: object, _attribute: object, value: Mapping[str, str]
+) -> None:
+    for name, header_value in value.items():
+        if not isinstance(name, str) or not name or not set(name) <= _TOKEN:
+            raise ValueError(f"default_headers has an invalid header name {name!r}")
+        check_header_value(f"default_headers[{name!r}]", header_value)
+
+
 @attrs.frozen(kw_only=True)
 class ClientConfig:
     """Everything a client needs to talk to one Tinker service."""
 
-    api_key: str | None = attrs.field(default=None, repr=_redacted)
+    api_key: str | None = attrs.field(default=None, repr=_redacted, validator=_header_value)
     base_url: str = attrs.field(default=DEFAULT_BASE_URL, validator=_check_base_url)
     timeout: float = attrs.field(default=60.0, validator=_positive("timeout"))
     connect_timeout: float = attrs.field(default=5.0, validator=_positive("connect_timeout"))
@@ -81,18 +141,24 @@ class ClientConfig:
     submit_retry_seconds: float = attrs.field(
         default=300.0, validator=_positive("submit_retry_seconds")
     )
-    default_headers: Mapping[str, str] = attrs.field(factory=dict, converter=dict, hash=False)
+    default_headers: Mapping[str, str] = attrs.field(
+        factory=dict, converter=dict, hash=False, validator=_check_default_headers
+    )
     tags: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     telemetry: bool = True
     log_level: str | None = None
-    cloudflare_client_id: str | None = None
-    cloudflare_client_secret: str | None = attrs.field(default=None, repr=_redacted)
+    cloudflare_client_id: str | None = attrs.field(default=None, validator=_header_value)
+    cloudflare_client_secret: str | None = attrs.field(
+        default=None, repr=_redacted, validator=_header_value
+    )
     pool_sizes: Mapping[str, int] = attrs.field(
         factory=dict, converter=_pool_sizes, validator=_check_pool_sizes, hash=False
     )
     max_sample_submits: int = attrs.field(default=400, validator=_non_negative_int)
     verify_tls: bool = True
-    sdk_version: str = PROTOCOL_SDK_VERSION
+    sdk_version: str = attrs.field(default=PROTOCOL_SDK_VERSION, validator=_header_value)
+    max_response_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_positive_int)
+    future_timeout: float = attrs.field(default=7200.0, validator=_positive("future_timeout"))
 
     @classmethod
     def from_env(

@@ -38,7 +38,7 @@ class RestClient(ClientBase):
 
     def __reduce__(self) -> tuple[Any, ...]:
         runtime = self._runtime
-        return (_reattach, (runtime.config, runtime.session_id))
+        return (_reattach, (runtime.portable_config(), runtime.session_id))
 
     def _send(
         self,
@@ -59,7 +59,7 @@ class RestClient(ClientBase):
             result=result,
             retry=SUBMIT,
         )
-        return flatten(self._runtime.submit(call))
+        return self._runtime.operation(flatten(self._runtime.submit(call)))
 
     def _page(self, path: str, result: type[Any], limit: object, offset: object) -> APIFuture[Any]:
         """One page (`limit` >= 1 items from `offset` >= 0) of a list resource."""

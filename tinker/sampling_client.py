@@ -34,9 +34,9 @@ from typing import Any
 
 import attrs
 
+from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
-from tinker import types
 from tinker._calls import ApiCall
 from tinker._futures import APIFuture, completed, flatten, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
@@ -45,6 +45,7 @@ from tinker._runtime import ClientBase, Runtime
 from tinker._session import attach
 from tinker._transport import Traffic
 from tinker.config import ClientConfig
+from tinker.errors import NotFoundError
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
 __all__ = ["SamplerHandle", "SamplingClient", "open_sampling_client"]
@@ -62,7 +63,8 @@ def open_sampling_client(
 ) -> SamplingClient:
     """Create a sampling session (blocking, transport retries only) and its client.
 
-    The arguments must have passed `_validation.check_sampler_source`.
+    The arguments must have passed `_validation.check_sampler_source`. Saved weights that the
+    service does not have are a NotFoundError naming the path and what to do.
     """
     request = types.CreateSamplingSessionRequest(
         session_id=runtime.session_id,
@@ -70,16 +72,28 @@ def open_sampling_client(
         base_model=base_model,
         model_path=model_path,
     )
-    response: types.CreateSamplingSessionResponse = runtime.call(
-        ApiCall(
-            traffic=Traffic.SESSION,
-            method="POST",
-            path="/api/v1/create_sampling_session",
-            body=request,
-            result=types.CreateSamplingSessionResponse,
-            retry=TRANSPORT,
+    try:
+        response: types.CreateSamplingSessionResponse = runtime.call(
+            ApiCall(
+                traffic=Traffic.SESSION,
+                method="POST",
+                path="/api/v1/create_sampling_session",
+                body=request,
+                result=types.CreateSamplingSessionResponse,
+                retry=TRANSPORT,
+            )
         )
-    )
+    except NotFoundError as exc:
+        if model_path is None:
+            raise
+        raise NotFoundError(
+            f"No sampler weights at {model_path} on {runtime.poller.server}: save them first "
+            "with TrainingClient.save_weights_for_sampler(name) and pass the path its result "
+            "names (RestClient.list_checkpoints(run_id) lists what a run has saved)",
+            status_code=exc.status_code,
+            response=exc.response,
+            body=exc.body,
+        ) from None
     return SamplingClient(
         runtime,
         sampling_session_id=response.sampling_session_id,
@@ -193,7 +207,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
     def handle(self) -> SamplerHandle:
         """The picklable handle of this client (it includes the API key)."""
         return SamplerHandle(
-            config=self._runtime.config,
+            config=self._runtime.portable_config(),
             session_id=self._runtime.session_id,
             sampling_session_id=self.sampling_session_id,
             retry_config=self._explicit_retry_config,
@@ -231,6 +245,22 @@ class SamplingClient(ClientBase, QueueStateObserver):
         with RequestFailedError when the server rejects the request, or APIConnectionError
         when no sample made progress for `progress_timeout` seconds.
         """
+        return self._runtime.operation(
+            self._sample(
+                prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs
+            )
+        )
+
+    sample_async = twins.awaiting(sample)
+
+    def _sample(
+        self,
+        prompt: types.ModelInput,
+        num_samples: int,
+        sampling_params: types.SamplingParams,
+        include_prompt_logprobs: bool,
+        topk_prompt_logprobs: int,
+    ) -> APIFuture[types.SampleResponse]:
         validation.check_sample_args(
             prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs
         )
@@ -244,8 +274,6 @@ class SamplingClient(ClientBase, QueueStateObserver):
             topk_prompt_logprobs=topk_prompt_logprobs,
         )
         return self._retries.run(functools.partial(self._attempt, request))
-
-    sample_async = twins.awaiting(sample)
 
     def _attempt(
         self, request: Callable[..., types.SampleRequest]
@@ -276,19 +304,15 @@ class SamplingClient(ClientBase, QueueStateObserver):
         Returns at once a future of one value per token; the first is None (nothing precedes
         it). One sample of a single token is drawn and discarded.
         """
-        future = self.sample(
-            prompt, 1, types.SamplingParams(max_tokens=1), include_prompt_logprobs=True
-        )
-        return transform(future, _prompt_logprobs)
+        future = self._sample(prompt, 1, types.SamplingParams(max_tokens=1), True, 0)
+        return self._runtime.operation(transform(future, _prompt_logprobs))
 
     compute_logprobs_async = twins.awaiting(compute_logprobs)
 
     def get_tokenizer(self) -> Tokenizer:
         """The tokenizer of the sampler's base model (asks the server for it if unknown)."""
-        twins.warn_if_blocking_loop(
-            "SamplingClient.get_tokenizer", "call it once before the loop or in a worker thread"
-        )
-        with self._tokenizer_lock:
+        advice = "call it once before the loop or in a worker thread"
+        with _loopguard.calling("SamplingClient.get_tokenizer", advice), self._tokenizer_lock:
             if self._tokenizer is None:
                 base_model = self._base_model
                 if base_model is None:

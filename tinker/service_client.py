@@ -13,9 +13,9 @@ from typing import Any, Union
 
 import requests.adapters
 
+from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
-from tinker import types
 from tinker._calls import ApiCall
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, RuntimeOptions
@@ -58,9 +58,6 @@ class ServiceClient(ClientBase):
         for all of this client's traffic: custom TLS, proxies, instrumentation or test doubles.
         It stays in this process: a client re-attached elsewhere uses the stock adapter.
         """
-        twins.warn_if_blocking_loop(
-            "ServiceClient", "create it before the loop starts or with asyncio.to_thread()"
-        )
         metadata = validation.check_metadata(user_metadata)
         explicit: dict[str, Any] = {
             "api_key": api_key,
@@ -77,7 +74,10 @@ class ServiceClient(ClientBase):
         runtime_options = None
         if http_adapter is not None:
             runtime_options = RuntimeOptions(http_adapter=validation.adapter_factory(http_adapter))
-        super().__init__(open_session(config, user_metadata=metadata, options=runtime_options))
+        advice = "create it before the loop starts or with asyncio.to_thread()"
+        with _loopguard.calling("ServiceClient", advice):
+            runtime = open_session(config, user_metadata=metadata, options=runtime_options)
+        super().__init__(runtime)
         logger.info("ServiceClient initialized for session %s", self._runtime.session_id)
 
     @property

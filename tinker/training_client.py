@@ -23,12 +23,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
-from tinker import types
 from tinker._calls import ApiCall
 from tinker._chunking import MAX_CHUNK_LEN, MAX_CHUNK_NUMBER_COUNT, chunk_data, merge_outputs
-from tinker._futures import APIFuture, combine, completed, flatten, queued, transform
+from tinker._futures import APIFuture, combine, flatten, queued, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, Runtime
@@ -59,9 +59,18 @@ class TrainingClient(ClientBase, QueueStateObserver):
         )
         self._tokenizer: Tokenizer | None = None
         self._tokenizer_lock = threading.Lock()
+        self._info: types.GetInfoResponse | None = None
 
     def __repr__(self) -> str:
         return f"TrainingClient(model_id={self.model_id!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError(
+            "a TrainingClient cannot be pickled: it stays in the process that created it, "
+            "where its operations are ordered. Pass a SamplingClient (it pickles) or a "
+            "checkpoint path instead: save_state(name) here, then "
+            "ServiceClient.create_training_client_from_state_with_optimizer(path) there."
+        )
 
     # -- forward passes ----------------------------------------------------------------------
 
@@ -77,7 +86,9 @@ class TrainingClient(ClientBase, QueueStateObserver):
         there), leaves the accumulated gradients untouched, and runs after every operation
         called before it (an earlier optim_step included). Returns its future at once.
         """
-        return self._forward_like(data, loss_fn, loss_fn_config, backward=False)
+        return self._runtime.operation(
+            self._forward_like(data, loss_fn, loss_fn_config, backward=False)
+        )
 
     forward_async = twins.once_submitted(forward)
 
@@ -106,12 +117,14 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
         Returns at once a future of a ForwardBackwardOutput: `loss_fn_outputs` has per datum
         `logprobs` and `elementwise_loss` (TensorData, one value per token), `metrics` has
-        `loss:sum` and the server's counters. An empty `data` resolves at once without a
-        request. Raises TypeError/ValueError in the caller's thread for a bad argument (an
-        unknown loss, a missing or unexpected input key, a wrong dtype or length, a NaN);
+        `loss:sum` and the server's counters. Raises TypeError/ValueError in the caller's
+        thread, with nothing sent, for a bad argument (an empty `data`: "No data provided",
+        an unknown loss, a missing or unexpected input key, a wrong dtype or length, a NaN);
         the future fails with the service's error (e.g. RequestFailedError).
         """
-        return self._forward_like(data, loss_fn, loss_fn_config, backward=True)
+        return self._runtime.operation(
+            self._forward_like(data, loss_fn, loss_fn_config, backward=True)
+        )
 
     forward_backward_async = twins.once_submitted(forward_backward)
 
@@ -119,8 +132,6 @@ class TrainingClient(ClientBase, QueueStateObserver):
         self, data: object, loss_fn: object, loss_fn_config: object, *, backward: bool
     ) -> APIFuture[types.ForwardBackwardOutput]:
         batch, loss, config = validation.check_batch(data, loss_fn, loss_fn_config)
-        if not batch:
-            return completed(_empty_output())
         chunks = [
             types.ForwardBackwardInput(data=chunk, loss_fn=loss, loss_fn_config=config)
             for chunk in chunk_data(batch)
@@ -160,8 +171,6 @@ class TrainingClient(ClientBase, QueueStateObserver):
         server's surrogate as `surrogate_loss:sum`, and the user's metrics.
         """
         batch = validation.check_custom_batch(data, loss_fn)
-        if not batch:
-            return completed(_empty_output())
         forward = self.forward([_forward_view(d) for d in batch], "cross_entropy").result()
         # numpy and the loss machinery load here, so a sampling-only program never pays for them.
         import numpy as np
@@ -191,7 +200,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
             )
 
         backward = self._forward_like(linear, "cross_entropy", None, backward=True)
-        return transform(backward, with_user_loss)
+        return self._runtime.operation(transform(backward, with_user_loss))
 
     forward_backward_custom_async = twins.offloaded(forward_backward_custom)
 
@@ -282,7 +291,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         """
         validation.check_name(name, "name")
         ttl = validation.check_ttl(ttl_seconds)
-        saved = self._queue_one(
+        return self._queue_one(
             lambda seq_id: self._call(
                 "/api/v1/save_weights_for_sampler",
                 "SaveWeightsForSampler",
@@ -290,9 +299,9 @@ class TrainingClient(ClientBase, QueueStateObserver):
                     model_id=self.model_id, path=name, seq_id=seq_id, **_ttl_field(ttl)
                 ),
                 types.SaveWeightsForSamplerResponseInternal,
-            )
+            ),
+            _sampler_path,
         )
-        return transform(saved, _sampler_path)
 
     save_weights_for_sampler_async = twins.once_submitted(save_weights_for_sampler)
 
@@ -305,7 +314,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         """
         validation.check_retry_config(retry_config)
         sampling_session_seq_id = self._runtime.next_sampling_session_seq_id()
-        saved = self._queue_one(
+        return self._queue_one(
             lambda seq_id: self._call(
                 "/api/v1/save_weights_for_sampler",
                 "SaveWeightsForSampler",
@@ -315,9 +324,9 @@ class TrainingClient(ClientBase, QueueStateObserver):
                     seq_id=seq_id,
                 ),
                 types.SaveWeightsForSamplerResponseInternal,
-            )
+            ),
+            lambda response: self._ephemeral_sampler(response, retry_config),
         )
-        return transform(saved, lambda response: self._ephemeral_sampler(response, retry_config))
 
     @twins.blocking
     def save_weights_and_get_sampling_client(
@@ -368,30 +377,31 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     @twins.blocking
     def get_info(self) -> types.GetInfoResponse:
-        """Model metadata: base model, LoRA rank, tokenizer id (blocks; not ordered)."""
+        """Model metadata: base model, LoRA rank, tokenizer id (asks the server once, then
+        answers from memory; not ordered)."""
         return self._get_info(retry=True)
 
     get_info_async = twins.offloaded(get_info)
 
     def _get_info(self, *, retry: bool) -> types.GetInfoResponse:
-        info: types.GetInfoResponse = self._runtime.call(
-            ApiCall(
-                traffic=Traffic.TRAIN,
-                method="POST",
-                path="/api/v1/get_info",
-                body=types.GetInfoRequest(model_id=self.model_id),
-                result=types.GetInfoResponse,
-                retry=SUBMIT if retry else TRANSPORT,
+        info = self._info
+        if info is None:
+            info = self._info = self._runtime.call(
+                ApiCall(
+                    traffic=Traffic.TRAIN,
+                    method="POST",
+                    path="/api/v1/get_info",
+                    body=types.GetInfoRequest(model_id=self.model_id),
+                    result=types.GetInfoResponse,
+                    retry=SUBMIT if retry else TRANSPORT,
+                )
             )
-        )
         return info
 
     def get_tokenizer(self) -> Tokenizer:
         """The model's tokenizer (loaded once per process, cached on this client)."""
-        twins.warn_if_blocking_loop(
-            "TrainingClient.get_tokenizer", "call it once before the loop or in a worker thread"
-        )
-        with self._tokenizer_lock:
+        advice = "call it once before the loop or in a worker thread"
+        with _loopguard.calling("TrainingClient.get_tokenizer", advice), self._tokenizer_lock:
             if self._tokenizer is None:
                 info = self._get_info(retry=False)
                 tokenizer_id = info.model_data.tokenizer_id
@@ -454,15 +464,16 @@ class TrainingClient(ClientBase, QueueStateObserver):
             for seq_id, call in zip(seq_ids, calls, strict=True)
         ]
 
-    def _queue_one(self, build: Callable[[int], ApiCall]) -> APIFuture[Any]:
-        """Queue one operation; the future of its result."""
+    def _queue_one(
+        self, build: Callable[[int], ApiCall], finish: Callable[[Any], Any] | None = None
+    ) -> APIFuture[Any]:
+        """Queue one operation; the future of its result (passed through `finish`), which the
+        runtime fails if it is still pending when the client closes."""
         (submit,) = self._queue([build])
-        return queued(flatten(submit), [submit])
-
-
-def _empty_output() -> types.ForwardBackwardOutput:
-    """What an empty batch returns, without any request."""
-    return types.ForwardBackwardOutput(loss_fn_output_type="", loss_fn_outputs=[], metrics={})
+        result = queued(flatten(submit), [submit])
+        if finish is not None:
+            result = transform(result, finish)
+        return self._runtime.operation(result)
 
 
 def _merge_chunk_results(

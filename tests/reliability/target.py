@@ -25,6 +25,8 @@ class Target:
         self.http.headers.update(HEADERS)
         session = self.post("create_session", {"tags": [], "sdk_version": "0"}).json()
         self.session_id = session["session_id"]
+        spare = self.post("create_session", {"tags": [], "sdk_version": "0"}).json()
+        self.spare_session_id = spare["session_id"]
         model = self.post(
             "create_model",
             {

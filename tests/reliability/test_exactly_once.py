@@ -38,9 +38,11 @@ class CountingFaults(Faults):
 
     decided = 0
 
-    def decide(self, family: str, endpoint: str) -> FaultDecision:
+    def decide(
+        self, family: str, endpoint: str, from_038_client: Callable[[], bool] = lambda: False
+    ) -> FaultDecision:
         self.decided += 1
-        return super().decide(family, endpoint)
+        return super().decide(family, endpoint, from_038_client)
 
 
 def faults() -> CountingFaults:

@@ -2,10 +2,12 @@
 
 Each example is one request to a route of server.routes.ROUTES: path parameters that are live
 ids or hostile text, a query string of hostile numbers and strings, and a body in one of the
-formats the route is fuzzed with (BODY_FORMATS: JSON for every route, protobuf for
-forward_backward): random JSON, a valid body with one field replaced by a hostile value, or
-nesting far beyond the limit. The answer must come within REQUEST_TIMEOUT and be no 5xx, and
-an accepted future must resolve without a server-side failure.
+formats the route is fuzzed with (BODY_FORMATS: JSON for every route; protobuf, plain or
+zstd-compressed, for forward_backward): random JSON, a valid body with one field replaced by a
+hostile value, nesting far beyond the limit, or a valid protobuf body truncated, flipped or
+extended (and its zstd frame likewise, or a small frame that expands past the limit). The
+answer must come within REQUEST_TIMEOUT and be no 5xx, and an accepted future must resolve
+without a server-side failure.
 
 The default profile sends a few requests per route (seconds); TINKER_OPTIN=1 sends hundreds.
 """
@@ -26,7 +28,7 @@ from hypothesis import strategies as st
 
 import tinker.local
 from tinker import types
-from tinker._wire import proto
+from tinker._wire import compression, proto
 from tinker.local.server.routes import ROUTES
 
 from .conftest import API_KEY
@@ -156,6 +158,31 @@ def _valid_body(name: str, target: Target) -> dict[str, Any]:
         "retrieve_future": {"request_id": f"{target.model_id}:1"},
         "telemetry": {"events": [], "session_id": target.session_id},
         "client_config": {"sdk_version": "0.38.0"},
+        "dynamic_config": {"sdk_version": "0.38.0"},
+        "finish_session": {"reason": {"type": "success"}, "detail": None},
+        "join_sampling_session": {"sampling_session_id": target.sampler_id},
+        "retrieve_futures": {
+            "target": {
+                "type": "sampling_session",
+                "sampling_session_id": target.sampler_id,
+                "cloned_sampler_id": 0,
+            },
+            "prev_cursor": 0,
+            "timeout": 0.0,
+            "retrieved_request_ids": [],
+        },
+        "cancel_future": {"request_id": f"{target.sampler_id}:0"},
+        "save_weights_external": {**model, "path": "fuzz-export", "ttl_seconds": 3600},
+        "copy_weights": {"source_path": target.checkpoint, "destination_project_id": "fuzz"},
+        "search_sessions": {"display_name": "x", "statuses": [{"type": "active"}], "limit": 5},
+        "assign_session_project": {"project_id": "fuzz"},
+        "create_custom_loss": {
+            "session_id": target.session_id,
+            "custom_loss_seq_id": 0,
+            "name": "loss",
+            "inputs": [{"name": "logprobs", "rank": 1}],
+            "graph": {"format": 1, "nodes": []},
+        },
         "weights_info": {"tinker_path": target.checkpoint},
         "set_checkpoint_ttl": {"ttl_seconds": 3600},
     }
@@ -207,19 +234,38 @@ def _protobuf_body(draw: st.DrawFn, name: str, target: Target) -> tuple[bytes, s
     return bytes(body), proto.CONTENT_TYPE
 
 
-#: How bodies go on the wire; the routes fuzzed with each format besides JSON.
+def _zstd_body(draw: st.DrawFn, name: str, target: Target) -> tuple[bytes, str]:
+    """A protobuf body as a zstd frame, then damaged; or a bomb (a tiny frame of 80 MB)."""
+    if draw(st.booleans()):
+        return compression.compress(bytes(80 * 1024 * 1024)), proto.CONTENT_TYPE
+    body, content_type = _protobuf_body(draw, name, target)
+    frame = bytearray(compression.compress(body))
+    index = draw(st.integers(0, len(frame) - 1))
+    edit = draw(st.sampled_from(["keep", "truncate", "flip"]))
+    if edit == "truncate":
+        del frame[index:]
+    elif edit == "flip":
+        frame[index] ^= draw(st.integers(1, 255))
+    return bytes(frame), content_type
+
+
+#: How bodies go on the wire (and their Content-Encoding); the routes fuzzed with each format
+#: besides JSON.
 BODY_FORMATS: dict[str, Callable[[st.DrawFn, str, Target], tuple[bytes, str]]] = {
     "json": _json_body,
     "protobuf": _protobuf_body,
+    "zstd": _zstd_body,
 }
-EXTRA_FORMATS: dict[str, tuple[str, ...]] = {"forward_backward": ("protobuf",)}
+ENCODINGS = {"zstd": "zstd"}
+EXTRA_FORMATS: dict[str, tuple[str, ...]] = {"forward_backward": ("protobuf", "zstd")}
 
 
-def _parameter(draw: st.DrawFn, field: str, target: Target) -> str:
+def _parameter(draw: st.DrawFn, field: str, name: str, target: Target) -> str:
     live = {
         "run": [target.model_id, target.model_id.replace(":", "_")],
         "ckpt": ["weights/target", "sampler_weights/target", "weights/..", "optimizer/x"],
-        "session": [target.session_id],
+        # A finish ends its session: fuzz it on one kept for that.
+        "session": [target.spare_session_id if name == "finish_session" else target.session_id],
         "sampler": [target.sampler_id],
         "token": ["abc", "A" * 300],
     }[field]
@@ -237,7 +283,7 @@ QUERY_VALUES = st.sampled_from(
 
 
 @pytest.mark.parametrize(
-    ("method", "pattern", "name", "family"), ROUTES, ids=[r[2] for r in ROUTES]
+    ("method", "pattern", "name", "family", "era"), ROUTES, ids=[r[2] for r in ROUTES]
 )
 @settings(
     max_examples=EXAMPLES_PER_ROUTE,
@@ -247,23 +293,30 @@ QUERY_VALUES = st.sampled_from(
 )
 @given(data=st.data())
 def test_every_route_answers_hostile_requests_without_a_server_error(
-    target: Target, method: str, pattern: str, name: str, family: str, data: st.DataObject
+    target: Target,
+    method: str,
+    pattern: str,
+    name: str,
+    family: str,
+    era: str,
+    data: st.DataObject,
 ) -> None:
     draw = data.draw
-    path = FIELD.sub(lambda match: _parameter(draw, match.group(1), target), pattern)
+    path = FIELD.sub(lambda match: _parameter(draw, match.group(1), name, target), pattern)
     query = draw(
         st.dictionaries(st.sampled_from(["limit", "offset", "x"]), QUERY_VALUES, max_size=3)
     )
     fmt = draw(st.sampled_from(["json", *EXTRA_FORMATS.get(name, ())]))
     body, content_type = BODY_FORMATS[fmt](draw, name, target)
+    headers = {"Content-Type": content_type}
+    if fmt in ENCODINGS:
+        headers["Content-Encoding"] = ENCODINGS[fmt]
     if method == "GET" and draw(st.booleans()):
         body = b""
     url = f"{target.url}/api/v1/{path}"
     if query:
         url += "?" + urllib.parse.urlencode(query)
-    reply = target.http.request(
-        method, url, data=body, headers={"Content-Type": content_type}, timeout=REQUEST_TIMEOUT
-    )
+    reply = target.http.request(method, url, data=body, headers=headers, timeout=REQUEST_TIMEOUT)
     assert reply.status_code < 500, (method, url[:200], reply.text[:300])
     if reply.status_code == 200 and reply.headers.get("Content-Type") == "application/json":
         answer = reply.json()

@@ -3,8 +3,9 @@
 One cattrs converter (built on first use, so importing this module stays light) maps models to
 dicts with the exact wire names. A request carries only the fields that were set (see
 `tinker.types._base`); responses ignore unknown keys, except TensorData, which rejects them.
-Chunks are recognised with or without their `type`; bytes travel as standard base64; datetimes
-as ISO 8601 (a trailing Z is accepted and written for UTC).
+Chunks are recognised with or without their `type`, completions of the batch poller by their
+`state`; bytes travel as standard base64; datetimes as ISO 8601 (a trailing Z is accepted and
+written for UTC).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import attrs
 
 from tinker.types import (
     EncodedTextChunk,
+    FutureCompletion,
+    FutureFailed,
+    FutureFinished,
     ImageAssetPointerChunk,
     ImageChunk,
     ModelInputChunk,
@@ -52,6 +56,10 @@ _CHUNK_TYPES: dict[str, type[WireModel]] = {
     "encoded_text": EncodedTextChunk,
     "image": ImageChunk,
     "image_asset_pointer": ImageAssetPointerChunk,
+}
+_COMPLETION_STATES: dict[str, type[WireModel]] = {
+    "finished": FutureFinished,
+    "failed": FutureFailed,
 }
 _EVENT_TYPES: dict[str, type[WireModel]] = {
     typing.cast(str, attrs.fields_dict(cls)["event"].default): cls
@@ -313,6 +321,9 @@ def _register_structuring(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(
         TelemetryEvent, lambda data, _: conv.structure(data, _event_class(data))
     )
+    conv.register_structure_hook(
+        FutureCompletion, lambda data, _: conv.structure(data, _completion_class(data))
+    )
 
 
 def _passthrough(value: Any, _: Any) -> Any:
@@ -339,6 +350,18 @@ def _chunk_class(data: Any) -> type[WireModel]:
         "cannot tell the chunk kind: expected 'tokens' (a list), 'data' and 'format', or "
         f"'location'; got keys {sorted(data)}"
     )
+
+
+def _completion_class(data: Any) -> type[WireModel]:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"a completion must be a JSON object, got {type(data).__name__}")
+    cls = _COMPLETION_STATES.get(data.get("state"))  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(
+            f"unknown completion state {data.get('state')!r}; expected one of "
+            f"{list(_COMPLETION_STATES)}"
+        )
+    return cls
 
 
 def _event_class(data: Any) -> type[WireModel]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from tinker.local.server import settings
 from tinker.local.server.data_lock import DataDirectoryInUse
 from tinker.local.server.faults import FaultRule, Faults
+from tinker.local.server.protocol import ProtocolOptions
 from tinker.local.server.settings import EngineConfig
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ __all__ = [
     "FaultRule",
     "Faults",
     "LocalServer",
+    "ProtocolOptions",
     "close_shared_server",
     "serve",
     "shared_server",
@@ -58,6 +60,7 @@ def serve(
     request_deadline_seconds: float = settings.REQUEST_DEADLINE_SECONDS,
     max_connections: int = settings.MAX_CONNECTIONS,
     public_url: str | None = None,
+    protocol: ProtocolOptions | str = "both",
 ) -> LocalServer:
     """Start a local server on background threads and return it (port 0 picks a free port).
 
@@ -68,10 +71,13 @@ def serve(
     connection that sends nothing for `idle_connection_seconds` is closed, and so is one whose
     request (headers and body) takes longer than `request_deadline_seconds`. At most
     `max_connections` are served at once. Download links are built from `public_url` (default:
-    the server's own address).
+    the server's own address). `protocol` says which protocol eras are spoken ("both", "0.5.1"
+    or "0.38") and switches single 0.38 features, e.g. "both,jwt_auth=on,zstd=off" or a
+    ProtocolOptions (JWT auth needs `api_key`).
     """
     from tinker.local.server.app import LocalServer
     from tinker.local.server.http import ServerOptions
+    from tinker.local.server.protocol import coerce
 
     if isinstance(faults, str):
         faults = Faults.parse(faults)
@@ -98,7 +104,13 @@ def serve(
         public_url=public_url,
     )
     return LocalServer(
-        host=host, port=port, data_dir=directory, config=config, backend=backend, options=options
+        host=host,
+        port=port,
+        data_dir=directory,
+        config=config,
+        backend=backend,
+        options=options,
+        protocol=coerce(protocol),
     )
 
 

@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the URL clients reach this server at, for the links it hands out "
         "(default: http://<host>:<port>)",
     )
+    serve.add_argument(
+        "--protocol",
+        default="both",
+        help='protocol eras and 0.38 features: "both" (default), "0.5.1" or "0.38", then '
+        'optional <feature>=on|off, e.g. "both,jwt_auth=on" (features: zstd, '
+        "retrieve_futures, join_sampling_session, jwt_auth, parallel_chunks, sample_cancel, "
+        "custom_loss_server_side, pyqwest)",
+    )
     serve.add_argument("--faults", default=None, help='fault spec, e.g. "train.5xx=0.1,seed=1"')
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
@@ -90,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             long_poll_seconds=args.long_poll_seconds,
             max_connections=args.max_connections,
             public_url=args.public_url,
+            protocol=args.protocol,
         )
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"tinker.local: cannot start the server: {exc}\n")

@@ -1,4 +1,5 @@
-"""tinker:// checkpoint paths: `tinker://<training_run_id>/<weights|sampler_weights>/<name>`."""
+"""tinker:// checkpoint paths:
+`tinker://<training_run_id>/<weights|sampler_weights|external_weights>/<name>`."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from tinker.types._base import WireModel, wire
 
 __all__ = ["CheckpointType", "ParsedCheckpointTinkerPath"]
 
-CheckpointType = Literal["training", "sampler"]
+CheckpointType = Literal["training", "sampler", "external"]
 
 _SCHEME = "tinker://"
-_KIND_TO_TYPE: dict[str, CheckpointType] = {"weights": "training", "sampler_weights": "sampler"}
+_KIND_TO_TYPE: dict[str, CheckpointType] = {
+    "weights": "training",
+    "sampler_weights": "sampler",
+    "external_weights": "external",
+}
 # Characters that would escape a path segment or break the REST URLs built from the parts.
 _FORBIDDEN = frozenset("\\?#")
 
@@ -50,14 +55,14 @@ class ParsedCheckpointTinkerPath(WireModel):
         if len(parts) != 3:
             raise ValueError(
                 f"Invalid tinker path {tinker_path!r}: expected "
-                "tinker://<training_run_id>/<weights|sampler_weights>/<name>"
+                "tinker://<training_run_id>/<weights|sampler_weights|external_weights>/<name>"
             )
         run_id, kind, name = parts
         checkpoint_type = _KIND_TO_TYPE.get(kind)
         if checkpoint_type is None:
             raise ValueError(
-                f"Invalid tinker path {tinker_path!r}: the middle part must be 'weights' or "
-                f"'sampler_weights', got {kind!r}"
+                f"Invalid tinker path {tinker_path!r}: the middle part must be 'weights', "
+                f"'sampler_weights' or 'external_weights', got {kind!r}"
             )
         for part in (run_id, name):
             problem = _bad_part(part)

@@ -35,18 +35,22 @@ RequestID = str
 @wire
 @attrs.define(kw_only=True)
 class UntypedAPIFuture(WireModel):
-    """Answer of every future-returning submit: the id to poll."""
+    """Answer of every future-returning submit: the id to poll; a sample's answer also has
+    one sequence id per requested sample."""
 
     request_id: RequestID
     model_id: ModelID | None = None
+    sample_sequence_ids: list[str] | None = None
 
 
 @wire
 @attrs.frozen(kw_only=True)
 class FutureRetrieveRequest(WireModel):
-    """Body of POST /api/v1/retrieve_future."""
+    """Body of POST /api/v1/retrieve_future (`allow_metadata_only`: the answer may announce
+    a large result's size instead of carrying it)."""
 
     request_id: RequestID
+    allow_metadata_only: bool = False
 
 
 @wire

@@ -206,21 +206,46 @@ class SaveWeightsResponse(WireModel):
 @wire
 @attrs.frozen(kw_only=True)
 class LoadWeightsRequest(WireModel):
-    """Body of POST /api/v1/load_weights; `path` is a full tinker:// path."""
+    """Body of POST /api/v1/load_weights; `path` is a full tinker:// path.
 
-    model_id: str
+    Two forms: onto an existing model (`model_id`, `seq_id`), or creating the model
+    `<session_id>:train:<model_seq_id>` from the checkpoint (`session_id`, `model_seq_id`;
+    `base_model`, `user_metadata` and, without the optimizer state, `optimizer_config` may
+    be given).
+    """
+
+    model_id: str | None = None
     path: str
     optimizer: bool = False
     seq_id: int | None = None
+    session_id: str | None = None
+    model_seq_id: int | None = None
+    base_model: str | None = None
+    user_metadata: dict[str, Any] | None = None
+    optimizer_config: dict[str, Any] | None = None
+    weights_access_token: str | None = None
     type: Literal["load_weights"] = "load_weights"
+
+    def _validate(self) -> None:
+        onto = self.model_id is not None
+        if onto and (self.session_id is not None or self.model_seq_id is not None):
+            raise ValueError(
+                "LoadWeightsRequest takes model_id or session_id/model_seq_id, not both"
+            )
+        if not onto and (self.session_id is None or self.model_seq_id is None):
+            raise ValueError(
+                "LoadWeightsRequest needs model_id (load onto a model) or session_id and "
+                "model_seq_id (create the model from the checkpoint)"
+            )
 
 
 @wire
 @attrs.define(kw_only=True)
 class LoadWeightsResponse(WireModel):
-    """Result of load_weights."""
+    """Result of load_weights (`model_id`: the model a create-via-load made)."""
 
     path: str | None = None
+    model_id: str | None = None
     type: Literal["load_weights"] | None = None
 
 

@@ -126,7 +126,7 @@ def test_sync_call_inside_a_loop_works_and_warns_once(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("tinker._twins._warned", set())
+    monkeypatch.setattr("tinker._loopguard._warned", set())
     fake.direct("GET", "/api/v1/get_server_capabilities", lambda _b: {"supported_models": []})
 
     async def inside() -> None:
@@ -164,7 +164,7 @@ def test_config_and_settings_are_exclusive(fake: FakeService) -> None:
 def test_constructor_inside_a_loop_warns_with_advice(
     fake: FakeService, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("tinker._twins._warned", set())
+    monkeypatch.setattr("tinker._loopguard._warned", set())
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
 
     async def inside() -> str:

@@ -127,12 +127,15 @@ def test_forward_uses_forward_input(fb_service: FakeService, trainer: Any) -> No
     assert polls[-1].headers["X-Tinker-Request-Type"] == "Forward"
 
 
-def test_empty_batch_resolves_locally(fake: FakeService, trainer: Any) -> None:
+@pytest.mark.parametrize("method", ["forward_backward", "forward"])
+def test_an_empty_batch_is_refused_in_the_callers_thread(
+    fake: FakeService, trainer: Any, method: str
+) -> None:
     before = len(fake.requests)
-    result = trainer.forward_backward([], "cross_entropy").result(timeout=1)
-    assert result.loss_fn_output_type == ""
-    assert result.loss_fn_outputs == []
-    assert result.metrics == {}
+    with pytest.raises(ValueError, match=r"^No data provided$"):
+        getattr(trainer, method)([], "cross_entropy")
+    with pytest.raises(ValueError, match=r"^No data provided$"):
+        trainer.forward_backward_custom([], lambda data, logprobs: (0.0, {}, []))
     assert len(fake.requests) == before
 
 

@@ -147,8 +147,9 @@ def test_request_models_go_through_wire_and_results_are_structured(
     assert isinstance(result, types.SampleResponse)
     assert result.sequences[0].tokens == [5, 6]
     error = polled("/api/v1/broken").exception(timeout=10)
-    assert isinstance(error, ValueError)
-    assert str(error).startswith("Error retrieving result: ")
+    assert isinstance(error, APIResponseValidationError)  # typed like a direct answer's
+    assert str(error).startswith("The result of Sample request req-")
+    assert f"from {service.url} does not match SampleResponse: " in str(error)
     assert call(runtime, "POST", "/api/v1/good", body={}, poll_as="Sample") == sample
 
 

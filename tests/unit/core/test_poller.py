@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from tinker._futures import APIFuture
-from tinker._poller import Poller, PollJob, QueueState, QueueStateObserver
+from tinker._poller import (
+    POLL_STEPS,
+    Poller,
+    PollJob,
+    PollLimits,
+    PollStep,
+    QueueState,
+    QueueStateObserver,
+    poll_step,
+)
 from tinker._transport import Reply
+from tinker._workers import ClientClosedError
 from tinker.errors import (
     APIConnectionError,
+    APIResponseValidationError,
     APITimeoutError,
+    NotFoundError,
     RequestErrorCategory,
     RequestFailedError,
 )
@@ -110,18 +123,37 @@ def test_error_body_fails_with_request_failed_error(
     assert isinstance(error, RequestFailedError)
     assert error.category is expected
     assert error.request_id == "req-1"
-    assert str(error).startswith("Request failed: target_tokens mismatch for ")
+    assert str(error) == "ForwardBackward request req-1 failed: target_tokens mismatch"
+    assert "self." not in repr(error)
 
 
-def test_result_that_does_not_structure_is_a_value_error() -> None:
+def test_result_that_does_not_structure_is_a_response_validation_error() -> None:
     def structure(body: Any) -> Any:
         raise TypeError("missing field 'metrics'")
 
-    poller = Poller(ScriptedSender(reply(200, {"weird": 1})), max_workers=1)
-    future = poller.track("r", "OptimStep", structure)
+    poller = Poller(ScriptedSender(reply(200, {"weird": 1})), max_workers=1, server="http://s")
+    future = poller.track("r", "OptimStep", structure, type_name="OptimStepResponse")
     error = future.exception(timeout=5)
-    assert isinstance(error, ValueError)
-    assert str(error) == "Error retrieving result: missing field 'metrics'"
+    assert isinstance(error, APIResponseValidationError)
+    assert str(error) == (
+        "The result of OptimStep request r from http://s does not match OptimStepResponse: "
+        "missing field 'metrics'"
+    )
+    assert error.body == {"weird": 1}
+
+
+def test_a_result_nested_too_deeply_is_a_response_validation_error() -> None:
+    deep: Any = []
+    for _ in range(100_000):
+        deep = [deep]
+
+    def structure(body: Any) -> Any:
+        return repr(body)  # recursion, as structuring a hostile body would
+
+    future = Poller(ScriptedSender(reply(200, deep)), max_workers=1).track("r", "Sample", structure)
+    error = future.exception(timeout=5)
+    assert isinstance(error, APIResponseValidationError)
+    assert isinstance(error.__cause__, RecursionError)
 
 
 def test_410_raises_retryable_exception_and_calls_on_expired() -> None:
@@ -133,7 +165,7 @@ def test_410_raises_retryable_exception_and_calls_on_expired() -> None:
     assert expired.is_set()
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 429])
+@pytest.mark.parametrize("status", [401, 403, 409, 422])
 def test_other_4xx_is_a_fatal_value_error(status: int) -> None:
     sender = ScriptedSender(reply(status, {"detail": "x"}))
     error = track(sender).exception(timeout=5)
@@ -189,13 +221,15 @@ def test_cancelled_future_is_dropped_without_polling() -> None:
     assert poller.pending == 0 and sender.calls == []
 
 
-def test_close_fails_pending_futures() -> None:
+def test_close_fails_pending_futures_with_client_closed_error() -> None:
     poller = Poller(lambda rid, h: reply(408), max_workers=1)
     future = poller.track("r", "Forward", lambda b: b)
     poller.close()
-    assert "client closed" in str(future.exception(timeout=5))
+    error = future.exception(timeout=5)
+    assert isinstance(error, ClientClosedError)
+    assert str(error) == "the client was closed; Forward request r did not finish"
     late = poller.track("r2", "Forward", lambda b: b)
-    assert "client closed" in str(late.exception(timeout=0))
+    assert isinstance(late.exception(timeout=0), ClientClosedError)
 
 
 def test_worker_count_is_bounded_by_max_workers() -> None:
@@ -235,6 +269,164 @@ def test_a_long_pending_request_is_logged_every_ten_minutes(
         assert poller.track("slow-1", "OptimStep", dict).result(timeout=10) == {"ok": 1}
     notices = [r.getMessage() for r in caplog.records if "still pending" in r.getMessage()]
     assert notices == [
-        "request slow-1 (OptimStep) still pending after 600s and 6 polls",
-        "request slow-1 (OptimStep) still pending after 1200s and 12 polls",
+        "request slow-1 (OptimStep) still pending after 600s and 6 polls (it fails after 7200s)",
+        "request slow-1 (OptimStep) still pending after 1200s and 12 polls (it fails after 7200s)",
     ]
+
+
+# -- what each answer means (the table a batch poller reuses) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "step"),
+    [(200, PollStep.RESULT), (204, PollStep.RESULT), (400, PollStep.BAD_REQUEST),
+     (401, PollStep.FATAL), (404, PollStep.FORGOTTEN), (408, PollStep.AGAIN),
+     (409, PollStep.FATAL), (410, PollStep.EXPIRED), (429, PollStep.BACK_OFF),
+     (500, PollStep.AGAIN), (503, PollStep.AGAIN), (302, PollStep.FATAL)],
+)  # fmt: skip
+def test_the_poll_step_of_each_status(status: int, step: PollStep) -> None:
+    assert poll_step(status) is step
+    assert set(POLL_STEPS) == {400, 404, 408, 410, 429}
+
+
+def _driven(sender: ScriptedSender, now: list[float], **limits: float) -> tuple[Poller, PollJob]:
+    """A job polled by hand on a fake clock: `step()` returns the pause before the next poll."""
+    poller = Poller(sender, max_workers=1, clock=lambda: now[0], server="http://gone:1",
+                    limits=PollLimits(**limits))  # fmt: skip
+    job = PollJob(
+        future=APIFuture("r"),
+        request_id="r",
+        request_type="ForwardBackward",
+        structure=lambda body: body,
+        clock=lambda: now[0],
+        server=poller.server,
+        limits=poller.limits,
+        on_unreachable=poller._unreachable,
+    )
+    return poller, job
+
+
+def _step(poller: Poller, job: PollJob, now: list[float]) -> float | Exception | Any:
+    """One poll: the pause before the next (the clock moves by it), or the final outcome."""
+    try:
+        return {"result": poller.poll_once(job)}
+    except Exception as exc:
+        pause = job.pause_after(exc)
+        if pause is None:
+            return exc
+        now[0] += pause
+        return pause
+
+
+def test_429_on_a_poll_backs_off_exponentially_instead_of_failing() -> None:
+    sender = ScriptedSender(
+        reply(429), reply(429), reply(429), APIConnectionError(), reply(429), reply(408),
+        reply(429), *[reply(429)] * 6, reply(200, {"done": 1}),
+    )  # fmt: skip
+    now = [0.0]
+    poller, job = _driven(sender, now)
+    outcomes = [_step(poller, job, now) for _ in range(14)]
+    # min(2**k, 30) s, k counting 429s and unanswered polls in a row; any other answer resets k.
+    assert outcomes == [1.0, 2.0, 4.0, 8.0, 16.0, 0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0,
+                        {"result": {"done": 1}}]  # fmt: skip
+
+
+def test_400_on_a_poll_is_retried_three_times_and_a_408_resets_the_count() -> None:
+    sender = ScriptedSender(
+        reply(400), reply(400), reply(400), reply(408), reply(400), reply(400), reply(400),
+        reply(400, {"detail": "bad"}),
+    )  # fmt: skip
+    now = [0.0]
+    poller, job = _driven(sender, now)
+    outcomes = [_step(poller, job, now) for _ in range(8)]
+    assert outcomes[:7] == [0.0] * 7
+    error = outcomes[7]
+    assert isinstance(error, ValueError)
+    assert "status code 400" in str(error)
+
+
+def test_404_after_a_server_restart_is_a_typed_error_saying_how_to_resume() -> None:
+    now = [0.0]
+    poller, job = _driven(ScriptedSender(reply(404, {"detail": "Future not found"})), now)
+    error = _step(poller, job, now)
+    assert type(error) is NotFoundError
+    assert error.status_code == 404
+    assert str(error) == (
+        "http://gone:1 does not know ForwardBackward request r (HTTP 404): the server was "
+        "probably restarted, and the result is lost. Resume from your last checkpoint: "
+        "ServiceClient.create_training_client_from_state_with_optimizer(<its "
+        "tinker://.../weights/... path>)."
+    )
+
+
+def test_a_server_that_stops_answering_fails_the_future_naming_what_was_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refused = APIConnectionError("Cannot connect to http://gone:1/api/v1/retrieve_future")
+    now = [0.0]
+    poller, job = _driven(ScriptedSender(*[refused] * 20), now, unreachable_after=100.0)
+    with caplog.at_level(logging.WARNING, logger="tinker"):
+        outcomes = [_step(poller, job, now) for _ in range(9)]
+    # 1 + 2 + 4 + ... + 32 = 63 s, then the pause is cut at the 100 s bound and the next poll
+    # fails without being sent.
+    assert outcomes[:8] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 9.0]
+    error = outcomes[8]
+    assert type(error) is APIConnectionError
+    assert str(error) == (
+        "Lost contact with http://gone:1: polls of ForwardBackward request r got no answer for "
+        "100 s (last error: Cannot connect to http://gone:1/api/v1/retrieve_future); its "
+        "result is lost. Resume from your last checkpoint: ServiceClient."
+        "create_training_client_from_state_with_optimizer(<its tinker://.../weights/... path>)."
+    )
+    assert job.iteration == 8  # the ninth poll was not sent
+    # One warning per 30 s for the whole poller, not one per failed poll.
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 4  # at 0, 31, 61 and 91 s
+    assert warnings[0].startswith("no answer from http://gone:1 to polls of 0 pending requests")
+
+
+def test_every_future_has_an_overall_deadline() -> None:
+    now = [0.0]
+    sender = ScriptedSender(*[reply(408)] * 5)
+
+    def slow_408(request_id: str, headers: Mapping[str, str]) -> Reply:
+        now[0] += 45.0  # a long poll answered 408 after 45 s
+        return sender(request_id, headers)
+
+    poller, job = _driven(ScriptedSender(), now, deadline=100.0)
+    poller._send = slow_408
+    outcomes = [_step(poller, job, now) for _ in range(4)]
+    assert outcomes[:3] == [0.0, 0.0, 0.0]
+    error = outcomes[3]
+    assert type(error) is APITimeoutError
+    assert str(error).startswith(
+        "ForwardBackward request r at http://gone:1 did not finish within 100 s (the client's "
+        "future_timeout); its result is lost. Resume from your last checkpoint"
+    )
+    assert len(sender.calls) == 3
+
+
+def test_the_bounds_also_apply_to_a_tracked_future(caplog: pytest.LogCaptureFixture) -> None:
+    poller = Poller(
+        ScriptedSender(*[APIConnectionError("refused")] * 50),
+        max_workers=1,
+        server="http://gone:1",
+        limits=PollLimits(unreachable_after=0.3),
+    )
+    with caplog.at_level(logging.CRITICAL, logger="tinker"), patch_backoff(0.05):
+        error = poller.track("s", "Sample", dict).exception(timeout=5)
+    assert type(error) is APIConnectionError
+    assert "Create a new SamplingClient" in str(error)
+
+
+@contextlib.contextmanager
+def patch_backoff(seconds: float) -> Iterator[None]:
+    from tinker import _poller
+    from tinker._retry import Backoff
+
+    saved = _poller.POLL_BACKOFF
+    _poller.POLL_BACKOFF = Backoff(initial=seconds, maximum=seconds)
+    try:
+        yield
+    finally:
+        _poller.POLL_BACKOFF = saved

@@ -3,6 +3,7 @@ waits), and the session counters."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -141,8 +142,8 @@ def test_the_default_thread_bound_is_the_documented_107(service: FakeService) ->
         assert runtime.thread_bound == 107  # README.md and docs/concepts.md state it
 
 
-def test_a_closing_runtime_fails_what_waits_in_its_pools(
-    service: FakeService, make_runtime: RuntimeFactory
+def test_a_closing_runtime_fails_everything_pending_at_once_with_one_log_line(
+    service: FakeService, make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     runtime = make_runtime()
     gate = threading.Event()
@@ -154,12 +155,18 @@ def test_a_closing_runtime_fails_what_waits_in_its_pools(
     )
     service.wait_seen("/api/v1/slow", 1)
     started = time.monotonic()
-    runtime.close()
+    with caplog.at_level(logging.DEBUG, logger="tinker"):
+        runtime.close()
     assert time.monotonic() - started < 2.5
     assert isinstance(retrying.exception(timeout=2), ClientClosedError)  # its pause was dropped
-    assert all(isinstance(f.exception(timeout=2), ClientClosedError) for f in queued)
+    assert all(isinstance(f.exception(timeout=0), ClientClosedError) for f in queued)
+    # Work already running fails at once too; it finishes in the background, unheard.
+    assert all(isinstance(f.exception(timeout=0), ClientClosedError) for f in blocked)
     gate.set()
-    assert all(f.result(timeout=5) is True for f in blocked)  # what ran, finishes
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert lines == [
+        "the client was closed with 28 operations pending; they failed with ClientClosedError"
+    ]
 
 
 def as_is(body: Any) -> Any:

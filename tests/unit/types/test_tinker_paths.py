@@ -30,7 +30,10 @@ def test_sampler_checkpoint_path() -> None:
         ("r/weights/a", "must start with"),
         ("tinker://r/weights", "expected tinker://"),
         ("tinker://r/weights/a/b", "expected tinker://"),
-        ("tinker://r/optimizer/a", "middle part must be 'weights' or 'sampler_weights'"),
+        (
+            "tinker://r/optimizer/a",
+            "middle part must be 'weights', 'sampler_weights' or 'external_weights'",
+        ),
         ("tinker:///weights/a", "empty"),
         ("tinker://r/weights/", "empty"),
         ("tinker://../weights/a", r"'\.\.'"),

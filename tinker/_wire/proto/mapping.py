@@ -36,10 +36,13 @@ __all__ = [
     "decode_forward_backward_output",
     "decode_forward_backward_request",
     "decode_sample_response",
+    "encode_forward_backward_arrays",
     "encode_forward_backward_output",
     "encode_forward_backward_request",
     "encode_sample_response",
     "sparse_csr_if_smaller",
+    "tensor_array",
+    "topk_rows_message",
 ]
 
 T = TypeVar("T")
@@ -247,11 +250,17 @@ def _widened(values: Array, dtype: m.DType) -> Array:
 
 def _tensor_data(tensor: m.Tensor) -> types.TensorData:
     """A Tensor as TensorData; a sparse one densified (the current TensorData is dense)."""
+    return types.TensorData.from_numpy(tensor_array(tensor))
+
+
+def tensor_array(tensor: m.Tensor) -> Array:
+    """A Tensor as a dense numpy array of its shape (int32 widened to int64, bfloat16 to
+    float32); a sparse one densified with zeros, refused past MAX_DENSIFIED_VALUES."""
     shape = tensor.shape
     if tensor.sparse_csr is None:
         values = np.empty(0, np.float32) if tensor.dense is None else tensor.dense
         array = _widened(values, tensor.dtype)
-        return types.TensorData.from_numpy(array.reshape(shape) if shape else array)
+        return array.reshape(shape) if shape else array
     rows, cols = shape
     if rows * cols > MAX_DENSIFIED_VALUES:
         raise ProtobufDecodeError(
@@ -264,7 +273,7 @@ def _tensor_data(tensor: m.Tensor) -> types.TensorData:
     dense = np.zeros((rows, cols), listed.dtype)
     row_of = np.repeat(np.arange(rows), np.diff(csr.crow_indices))
     dense[row_of, csr.col_indices] = listed
-    return types.TensorData.from_numpy(dense)
+    return dense
 
 
 # --- forward_backward results ----------------------------------------------------------------
@@ -273,12 +282,32 @@ def _tensor_data(tensor: m.Tensor) -> types.TensorData:
 def encode_forward_backward_output(output: types.ForwardBackwardOutput) -> bytes:
     """The ForwardBackwardOutput body of `output`: per-datum outputs batched into records
     (a new record wherever a field's dtype or trailing shape changes)."""
+    arrays = [
+        {name: _output_array(index, name, td) for name, td in outputs.items()}
+        for index, outputs in enumerate(output.loss_fn_outputs)
+    ]
+    return encode_forward_backward_arrays(output.loss_fn_output_type, arrays, output.metrics)
+
+
+def encode_forward_backward_arrays(
+    loss_fn_output_type: str,
+    outputs: Sequence[Mapping[str, Array]],
+    metrics: Mapping[str, float],
+) -> bytes:
+    """The ForwardBackwardOutput body of per-datum output arrays (float32 or int64, at least
+    1-D), without a detour through TensorData: what a server holding numpy results sends."""
     records: list[m.ArrayRecord] = []
     names: list[str] | None = None
     signature: tuple[Any, ...] | None = None
-    group: list[dict[str, Array]] = []
-    for index, outputs in enumerate(output.loss_fn_outputs):
-        arrays = {name: _output_array(index, name, td) for name, td in outputs.items()}
+    group: list[Mapping[str, Array]] = []
+    for index, arrays in enumerate(outputs):
+        for name, array in arrays.items():
+            if array.dtype.str not in ("<f4", "<i8") or array.ndim == 0:
+                raise ValueError(
+                    f"loss_fn_outputs[{index}][{name!r}]: a {array.ndim}-d {array.dtype} array "
+                    "has no protobuf form (float32 or int64, at least 1-D: give a scalar "
+                    "shape [1])"
+                )
         if names is None:
             names = sorted(arrays)
         elif sorted(arrays) != names:
@@ -295,9 +324,9 @@ def encode_forward_backward_output(output: types.ForwardBackwardOutput) -> bytes
     if group:
         records.append(_record(group))
     message = m.ForwardBackwardOutput(
-        loss_fn_output_type=output.loss_fn_output_type,
+        loss_fn_output_type=loss_fn_output_type,
         loss_fn_outputs=records,
-        metrics=dict(output.metrics),
+        metrics=dict(metrics),
     )
     return encode(message)
 
@@ -307,12 +336,12 @@ def _output_array(index: int, name: str, tensor: types.TensorData) -> Array:
     if tensor.dtype not in _NUMPY:
         raise ValueError(f"{where}: dtype {tensor.dtype!r} has no protobuf form")
     array = tensor.to_numpy()
-    if array.ndim == 0:
+    if array.ndim == 0:  # checked here: ascontiguousarray would make it 1-D
         raise ValueError(f"{where}: a 0-d output has no protobuf form (give it shape [1])")
     return np.ascontiguousarray(array, _NUMPY[tensor.dtype])
 
 
-def _record(group: list[dict[str, Array]]) -> m.ArrayRecord:
+def _record(group: list[Mapping[str, Array]]) -> m.ArrayRecord:
     fields = {}
     for name, first in group[0].items():
         arrays = [outputs[name] for outputs in group]
@@ -397,12 +426,12 @@ def encode_sample_response(response: types.SampleResponse) -> bytes:
         prompt_logprobs=None
         if prompt is None
         else np.array([math.nan if v is None else v for v in prompt], "<f4"),
-        topk_prompt_logprobs=_topk_message(response.topk_prompt_logprobs),
+        topk_prompt_logprobs=topk_rows_message(response.topk_prompt_logprobs),
     )
     return encode(message)
 
 
-def _topk_message(
+def topk_rows_message(
     rows: Sequence[Sequence[tuple[int, float]] | None] | None,
 ) -> m.TopkLogprobs | None:
     """Rows of (token, logprob) pairs as a dense table, short rows padded with the sentinel."""

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
+from tinker.local.compute import prompt_scoring as scoring
 from tinker.local.compute.catalogue import LOCAL_MODELS, TOKENIZER_DIR, get_model_config
 from tinker.local.compute.custom_loss import CustomLoss
 from tinker.local.compute.errors import UserInputError
@@ -261,6 +262,22 @@ class Backend(Protocol):
         """A sample request's target_prompt_logprobs (dense values, or CSR with crow/col)."""
         ...
 
+    def check_sample(
+        self,
+        base_model: str,
+        prompt_length: int,
+        *,
+        prompt_logprobs: bool,
+        topk_prompt_logprobs: int,
+        topk_sample_logprobs: int,
+        target_prompt_logprobs: Any,
+        prompt_alt_tokens_k: int,
+        prompt_logprobs_last_n: int | None,
+    ) -> None:
+        """The sampler's checks of a request's options, run before it is queued (a user error
+        naming the rule); `target_prompt_logprobs` comes from target_table."""
+        ...
+
     def check_optimizer_config(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
         """The normalised optimizer_config (None: AdamW); user error if unsupported."""
         ...
@@ -373,6 +390,30 @@ class NumpyBackend:
         if len(shape) != 2:
             raise UserInputError(f"target_prompt_logprobs must be 2-D, got shape {list(shape)}")
         return TargetTable((int(shape[0]), int(shape[1])), values, crow, col)
+
+    def check_sample(
+        self,
+        base_model: str,
+        prompt_length: int,
+        *,
+        prompt_logprobs: bool,
+        topk_prompt_logprobs: int,
+        topk_sample_logprobs: int,
+        target_prompt_logprobs: TargetTable | None,
+        prompt_alt_tokens_k: int,
+        prompt_logprobs_last_n: int | None,
+    ) -> None:
+        """The widths, prompt_logprobs_last_n and target table rules of LoraSampler.sample."""
+        for name, width in (
+            ("topk_prompt_logprobs", topk_prompt_logprobs),
+            ("topk_sample_logprobs", topk_sample_logprobs),
+            ("prompt_alt_tokens_k", prompt_alt_tokens_k),
+        ):
+            scoring.check_width(name, width)
+        scoring.first_scored(prompt_length, prompt_logprobs_last_n, prompt_logprobs)
+        if target_prompt_logprobs is not None:
+            vocab = get_model_config(base_model).vocab_size
+            scoring.check_targets(target_prompt_logprobs, prompt_length, vocab)
 
     def check_optimizer_config(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
         """AdamW for None; {"type": "dimuon", "version": 1} for Dimuon."""

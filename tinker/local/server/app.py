@@ -3,7 +3,8 @@
 `LocalServer` owns everything it starts, the data directory's lock included (a second server
 on the same directory refuses to start); `close()` stops the HTTP loop, ends open connections,
 stops the engine's threads, closes the database and lets the directory go. Usable as a context
-manager.
+manager. With JWT auth on (it needs an API key) the tokens are signed with the data
+directory's secret.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ import sys
 import threading
 from types import TracebackType
 
+import attrs
+
 from tinker.local.compute.backend import Backend
+from tinker.local.server import settings
 from tinker.local.server.engine import Engine
 from tinker.local.server.http import LocalHTTPServer, ServerOptions
+from tinker.local.server.protocol import NEW, ProtocolOptions
 from tinker.local.server.routes import Routes
 from tinker.local.server.settings import EngineConfig
 from tinker.local.server.store import Store
+from tinker.local.server.tokens import TokenAuthority
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +43,34 @@ class LocalServer:
         config: EngineConfig,
         backend: Backend,
         options: ServerOptions,
+        protocol: ProtocolOptions | None = None,
     ) -> None:
+        protocol = protocol or ProtocolOptions()
+        jwt = protocol.jwt_auth and protocol.speaks(NEW)
+        if jwt and options.api_key is None:
+            raise ValueError("JWT auth needs an API key: give api_key, or turn jwt_auth off")
         self.data_dir = data_dir
+        self.protocol = protocol
         self.store = Store(data_dir)  # takes the data directory's lock, or refuses to start
         try:
+            tokens = None
+            if jwt:
+                tokens = TokenAuthority.for_data_dir(
+                    data_dir,
+                    settings.JWT_SECRET_FILE,
+                    lifetime_seconds=settings.JWT_LIFETIME_SECONDS,
+                )
+                options = attrs.evolve(options, tokens=tokens)
             self.engine = Engine(self.store, backend, config)
-            self._httpd = LocalHTTPServer((host, port), Routes(self.engine), options)
+            routes = Routes(self.engine, protocol, tokens)
+            self._httpd = LocalHTTPServer((host, port), routes, options)
         except BaseException:
             if hasattr(self, "engine"):
                 self.engine.close()
             self.store.close()
             raise
         self.url = self._httpd.url
+        self.faults = options.faults  # what it injects and has injected (None: no faults)
         self.store.lock.announce(self.url)
         self._closed = False
         self._close_lock = threading.Lock()

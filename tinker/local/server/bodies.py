@@ -1,11 +1,13 @@
 """Request bodies and query parameters turned into checked values, whatever the body format.
 
-`parse(request, model)` gives a `tinker.types` request model, `parse_object(request)` a
-free-form JSON object and `query_int(request, name, default)` a query parameter. A body format
-decodes bytes under its own limits (JSON: nesting, number literal length) and every value then
-passes server.validation, so a route parsing through here gets every check. FORMATS maps media
-types to formats; a binary format (protobuf for forward_backward) plugs in beside JSON by
-decoding into the same request models.
+`parse(request, model)` gives a request model, `parse_object(request)` a free-form JSON object
+and `query_int(request, name, default)` a query parameter. A `Content-Encoding: zstd` body is
+decompressed first, bounded (MAX_DECOMPRESSED_BODY_BYTES). A body format decodes bytes under
+its own limits (JSON: nesting, number literal length) and every value then passes
+server.validation, so a route parsing through here gets every check. FORMATS maps media types to
+formats: JSON gives `tinker.types` models, protobuf (forward_backward of 0.38 clients) the
+messages of `tinker._wire.proto`; a body of a format the endpoint does not take is a 415, a
+malformed protobuf body a 400 naming the message and field.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 
 from tinker import _wire
+from tinker._wire import compression, proto
 from tinker.local.server import settings, validation
 from tinker.local.server.http import Request
-from tinker.local.server.http_errors import BadRequest, Unprocessable
+from tinker.local.server.http_errors import BadRequest, Unprocessable, UnsupportedMediaType
 
 M = TypeVar("M")
+E = TypeVar("E")
 
 # Twenty digits in a row: a number literal that may be too long to convert cheaply (or text).
 _LONG_DIGITS = re.compile(rb"[0-9]{20}")
@@ -61,20 +65,75 @@ class JSONFormat:
         return data
 
 
+class ProtobufFormat:
+    """Protobuf bodies: decoded into the messages of `tinker._wire.proto`, then checked."""
+
+    def parse(self, body: bytes, model: type[M]) -> M:
+        """The body as the message class `model`; 415 when the endpoint takes no protobuf."""
+        if not is_message(model):
+            raise UnsupportedMediaType(
+                "This endpoint takes JSON bodies (only forward_backward takes protobuf)."
+            )
+        try:
+            message = proto.decode(body, model)
+        except proto.ProtobufDecodeError as exc:
+            raise BadRequest(f"The protobuf body is not a valid {model.__name__}: {exc}") from exc
+        validation.check(message)
+        return message
+
+
+def is_message(model: type[Any]) -> bool:
+    """Whether `model` is a message of the protobuf schema."""
+    return getattr(model, "__module__", "") == proto.messages.__name__
+
+
 JSON = JSONFormat()
+PROTOBUF = ProtobufFormat()
 #: Body formats by media type; a body of any other (or no) type is read as JSON.
-FORMATS: Mapping[str, BodyFormat] = {"application/json": JSON}
+FORMATS: Mapping[str, BodyFormat] = {"application/json": JSON, proto.CONTENT_TYPE: PROTOBUF}
+#: Content encodings of request bodies (besides none).
+ENCODINGS = ("zstd",)
+
+
+def media_type(request: Request) -> str:
+    """The body's media type, lower case, without parameters."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
 def parse(request: Request, model: type[M]) -> M:
-    """The request body as a `tinker.types` request model, decoded by its Content-Type."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return FORMATS.get(media_type, JSON).parse(request.body, model)
+    """The request body as `model`, decoded by its Content-Type and Content-Encoding."""
+    fmt = FORMATS.get(media_type(request), JSON)
+    if fmt is JSON and is_message(model):
+        raise UnsupportedMediaType(f"This endpoint takes {proto.CONTENT_TYPE} bodies.")
+    return fmt.parse(body(request), model)
+
+
+def parse_with(request: Request, model: type[M], extension: type[E]) -> tuple[M, E]:
+    """A JSON body as `model` and as `extension` (fields `model` does not carry), decoded
+    once."""
+    data = parse_object(request)
+    return structure(data, model), structure(data, extension)
 
 
 def parse_object(request: Request) -> dict[str, Any]:
     """A free-form JSON object body (checked, not structured)."""
-    return _object(JSON.data(request.body))
+    return _object(JSON.data(body(request)))
+
+
+def body(request: Request) -> bytes:
+    """The request body, decompressed when its Content-Encoding says so (bounded)."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return request.body
+    if encoding not in ENCODINGS:
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding[:40]!r} is not accepted (accepted: zstd)."
+        )
+    limit = settings.MAX_DECOMPRESSED_BODY_BYTES
+    try:
+        return compression.decompress(request.body, max_output_size=limit)
+    except compression.DecompressionError as exc:
+        raise BadRequest(f"The zstd request body cannot be decompressed: {exc}.") from exc
 
 
 def structure(data: dict[str, Any], model: type[M]) -> M:

@@ -25,7 +25,7 @@ import re
 import shutil
 import tarfile
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import attrs
@@ -84,15 +84,30 @@ class CheckpointFiles:
         }
         if optimizer is not None:
             files[OPTIMIZER_FILE] = save(_contiguous(optimizer))
-        files[COMPLETE_FILE] = b""
-        token = uuid.uuid4().hex
-        staging = self._staging / token
-        staging.mkdir()
-        try:
+
+        def write(staging: pathlib.Path) -> int:
+            staging.mkdir()
             for index, (file_name, content) in enumerate(files.items()):
                 _write_synced(staging / file_name, content)
                 if index == 0:
                     crash_points.reached("save.writing")
+            return sum(len(content) for content in files.values())
+
+        return self.create_with(ref, write)
+
+    def create_with(
+        self, ref: CheckpointRef, write: Callable[[pathlib.Path], int]
+    ) -> tuple[str, int]:
+        """A new version of `ref` whose files `write` puts into a directory it creates (at the
+        path it is given, which does not exist yet) and whose size it returns; finished
+        durably like every version."""
+        token = uuid.uuid4().hex
+        staging = self._staging / token
+        try:
+            size = write(staging)
+            marker = staging / COMPLETE_FILE
+            if not marker.exists():
+                _write_synced(marker, b"")
             _fsync_dir(staging)
             crash_points.reached("save.staged")
             name = f"{_label(ref)}.{token}"
@@ -102,7 +117,29 @@ class CheckpointFiles:
             raise
         _fsync_dir(self._base)
         crash_points.reached("save.renamed")
-        return name, sum(len(content) for content in files.values())
+        return name, size
+
+    def path_of(self, directory: str, ref: CheckpointRef) -> pathlib.Path:
+        """The version directory of `ref` (to copy it); NotFound when it is gone."""
+        path = self._path(directory, ref)
+        if not (path / COMPLETE_FILE).is_file():
+            raise NotFound(f"The files of checkpoint {ref.tinker_path!r} are gone.")
+        return path
+
+    def listing(self, directory: str, ref: CheckpointRef) -> dict[str, int]:
+        """The files of a version (relative name -> bytes), its completion marker left out."""
+        path = self.path_of(directory, ref)
+        return {
+            str(file.relative_to(path)): file.stat().st_size
+            for file in sorted(path.rglob("*"))
+            if file.is_file() and not file.is_symlink() and file.name != COMPLETE_FILE
+        }
+
+    def read_file(self, directory: str, ref: CheckpointRef, name: str) -> bytes:
+        """One file of a version, by its relative name in `listing`; NotFound otherwise."""
+        if name not in self.listing(directory, ref):
+            raise NotFound(f"Checkpoint {ref.tinker_path!r} has no file {name!r}.")
+        return (self.path_of(directory, ref) / name).read_bytes()
 
     def read(self, directory: str, ref: CheckpointRef, *, with_optimizer: bool) -> CheckpointData:
         """Load a version's tensors (bit-exact) and config; NotFound if its files are gone."""

@@ -1,22 +1,26 @@
 """The local server's engine: sessions, training runs, samplers and futures behind one object.
 
-It wires the parts together (sessions, runs, samplers, futures, store), serves the checkpoint
-operations of the REST endpoints and runs the periodic maintenance: expired results, idle
-sessions, checkpoints past their TTL, old archive links.
+It wires the parts together (sessions, runs, samplers, futures, store), ends sessions (idle
+expiry, or the client's finish), serves the checkpoint operations of the REST endpoints and
+runs the periodic maintenance: expired results, idle sessions, checkpoints past their TTL,
+old download links.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import secrets
 import threading
 
 from tinker import types
 from tinker.local.compute.backend import Backend
+from tinker.local.server.accounting import CHECKPOINTS, Accounting
 from tinker.local.server.context import EngineContext
-from tinker.local.server.futures import FutureStore, UnknownFuture
-from tinker.local.server.http_errors import Gone, NotFound
+from tinker.local.server.downloads import Download, Downloads
+from tinker.local.server.exports import Exports
+from tinker.local.server.futures import Completion, FutureStore, Target, UnknownFuture
+from tinker.local.server.http_errors import NotFound
+from tinker.local.server.outcomes import Outcome
 from tinker.local.server.paths import CheckpointRef, parse_tinker_path
 from tinker.local.server.runs import TrainingRuns
 from tinker.local.server.samplers import Samplers
@@ -42,11 +46,14 @@ class Engine:
             undelivered_seconds=self.config.result_max_age_seconds,
         )
         self.sessions = Sessions(store, self.config.session_idle_seconds)
-        context = EngineContext(store, backend, self.futures, self.sessions, self.config)
+        self.accounting = Accounting(store)
+        context = EngineContext(
+            store, backend, self.futures, self.sessions, self.config, self.accounting
+        )
         self.samplers = Samplers(context)
         self.runs = TrainingRuns(context, self.samplers)
-        self._lock = threading.Lock()
-        self._archives: dict[str, tuple[CheckpointRef, float]] = {}
+        self.downloads = Downloads(self.config.archive_url_seconds)
+        self.exports = Exports(store, backend, self.sessions, self.downloads, self.accounting)
         self._stop = threading.Event()
         self._maintenance = threading.Thread(
             target=self._maintain, name="tinker-local-maintenance", daemon=True
@@ -65,8 +72,8 @@ class Engine:
         """Names of the base models this server trains and samples."""
         return self.backend.model_names()
 
-    def retrieve(self, request_id: str, timeout: float | None = None) -> bytes | None:
-        """The result or failure body, or None if still pending after the long-poll bound.
+    def retrieve(self, request_id: str, timeout: float | None = None) -> Outcome | None:
+        """The result or failure, or None if still pending after the long-poll bound.
 
         NotFound for an id this server does not know says how to resume after a restart.
         """
@@ -75,6 +82,34 @@ class Engine:
             return self.futures.wait(request_id, wait)
         except UnknownFuture:
             raise NotFound(self._unknown_future(request_id)) from None
+
+    def completions(
+        self, target: Target, after: int, timeout: float | None, acknowledged: list[str]
+    ) -> tuple[list[Completion], int]:
+        """retrieve_futures: the target's completions after cursor `after`, waiting up to the
+        batch-poll bound (`timeout` shortens it; 0 answers at once)."""
+        wait = self.config.batch_poll_seconds
+        if timeout is not None:
+            wait = min(wait, max(0.0, timeout))
+        self.samplers.get(target.sampling_session_id)
+        return self.futures.completions(target, after, wait, acknowledged)
+
+    def cancel(self, request_id: str) -> bool:
+        """cancel_future: stop the request's work if it has not started (False otherwise)."""
+        try:
+            return self.futures.cancel(request_id)
+        except UnknownFuture:
+            raise NotFound(self._unknown_future(request_id)) from None
+
+    def finish_session(self, session_id: str, reason: str, detail: str | None) -> None:
+        """The client ends its session: the first reason is kept, and the session's runs,
+        samplers' weights and pending completions are let go."""
+        if self.sessions.finish(session_id, reason, detail):
+            self._end_sessions([session_id])
+
+    def _end_sessions(self, session_ids: list[str]) -> None:
+        self.runs.unload_sessions(session_ids)
+        self.samplers.forget_sessions(session_ids)
 
     def _unknown_future(self, request_id: str) -> str:
         resume = "create_training_client_from_state_with_optimizer(<its last checkpoint>)"
@@ -104,37 +139,31 @@ class Engine:
         """Delete a checkpoint's row and files; NotFound if it does not exist."""
         if not self.store.delete_checkpoint(ref):
             raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+        self.accounting.audit(CHECKPOINTS, "checkpoint_deleted", tinker_path=ref.tinker_path)
 
     def set_public(self, ref: CheckpointRef, public: bool) -> None:
         """Publish or unpublish (idempotent); NotFound if the checkpoint does not exist."""
         if not self.store.set_public(ref, public):
             raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+        event = "checkpoint_published" if public else "checkpoint_unpublished"
+        self.accounting.audit(CHECKPOINTS, event, tinker_path=ref.tinker_path)
 
     def set_ttl(self, ref: CheckpointRef, ttl_seconds: float | None) -> None:
         """Expire a checkpoint `ttl_seconds` from now, or never (None); NotFound if missing."""
         if not self.store.set_expiry(ref, expiry_time(ttl_seconds)):
             raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
+        self.accounting.audit(
+            CHECKPOINTS, "checkpoint_ttl_set", tinker_path=ref.tinker_path, ttl_seconds=ttl_seconds
+        )
 
     def archive_token(self, ref: CheckpointRef) -> tuple[str, float]:
         """A short-lived download token for a checkpoint's archive and its expiry (Unix time)."""
         if self.store.get_checkpoint(ref) is None:
             raise NotFound(f"Checkpoint {ref.tinker_path!r} not found.")
-        token = secrets.token_urlsafe(24)
-        expires = now() + self.config.archive_url_seconds
-        with self._lock:
-            self._archives[token] = (ref, expires)
-        return token, expires
-
-    def archive(self, token: str) -> tuple[CheckpointRef, bytes]:
-        """The tar archive a download token points to; NotFound/Gone for bad or old tokens."""
-        with self._lock:
-            entry = self._archives.get(token)
-        if entry is None:
-            raise NotFound("Unknown archive link.")
-        ref, expires = entry
-        if now() > expires:
-            raise Gone("This archive link has expired; ask for a new one.")
-        return ref, self.store.checkpoint_archive(ref)
+        archive = Download(
+            f"{ref.name}.tar", "application/x-tar", lambda: self.store.checkpoint_archive(ref)
+        )
+        return self.downloads.add(archive)
 
     # maintenance
 
@@ -150,12 +179,9 @@ class Engine:
         self.futures.sweep()
         ended = self.sessions.expire_idle()
         if ended:
-            self.runs.unload_sessions(ended)
-            self.samplers.forget_sessions(ended)
+            self._end_sessions(ended)
         wall = now()
         for ref in self.store.expired_checkpoints(wall):
             logger.info("deleting expired checkpoint %s", ref.tinker_path)
             self.store.delete_checkpoint(ref)
-        with self._lock:
-            for token in [t for t, (_, exp) in self._archives.items() if exp < wall]:
-                del self._archives[token]
+        self.downloads.sweep()

@@ -5,9 +5,11 @@ at once (one thread each; when all are busy further ones wait in the listen back
 idle keep-alive connection is closed to make room), a request's headers and body must arrive
 within `request_deadline_seconds`, a body is refused by its declared length before it is read,
 and the API key is checked before the body is read. It answers HEAD and OPTIONS, refuses
-ambiguous framing, injects configured faults and hands each request to the router. Every
-answer, errors included, is a JSON body (`{"detail": ...}` for errors). Nothing here knows
-the endpoints.
+ambiguous framing, injects configured faults and hands each request to the router. The
+credential is the API key or, with JWT auth, a token the server issued (an invalid or expired
+token gets 401 with `WWW-Authenticate: Bearer error="invalid_token"`, which tells 0.38 clients
+to fetch a new one). Every error answer is a JSON body (`{"detail": ...}`) with its length.
+Nothing here knows the endpoints.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from tinker.local.server.http_errors import (
     PayloadTooLarge,
     Unauthorized,
 )
+from tinker.local.server.tokens import InvalidToken, TokenAuthority, looks_like_jwt
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,22 @@ class Request:
     body: bytes
     base_url: str
 
+    def from_038_client(self) -> bool:
+        """Whether the request shows it comes from a client of the 0.38 protocol: a protobuf
+        or compressed body, an x-sdk-version header, or a JSON body with keys only 0.38 sends
+        (the `type` of every request model, `allow_metadata_only` of polls)."""
+        if "x-sdk-version" in self.headers or "content-encoding" in self.headers:
+            return True
+        if "protobuf" in self.headers.get("content-type", ""):
+            return True
+        if not self.body:
+            return False
+        try:
+            data = _wire.loads(self.body)
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(data, dict) and ("type" in data or "allow_metadata_only" in data)
+
 
 @attrs.frozen
 class Response:
@@ -77,10 +96,10 @@ def json_response(status: int, body: Any, headers: tuple[tuple[str, str], ...] =
 
 
 def error_response(error: HTTPError) -> Response:
-    """`{"detail": ...}` with the error's status (and Allow for 405)."""
-    headers: tuple[tuple[str, str], ...] = ()
+    """`{"detail": ...}` with the error's status and headers (Allow for 405)."""
+    headers = error.headers
     if isinstance(error, MethodNotAllowed) and error.allowed:
-        headers = (("Allow", ", ".join(error.allowed)),)
+        headers = (*headers, ("Allow", ", ".join(error.allowed)))
     detail = error.detail
     if isinstance(detail, str):  # never let an unencodable detail turn an answer into a 500
         detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -120,9 +139,11 @@ def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
 
 @attrs.frozen
 class ServerOptions:
-    """Transport settings: API key (None disables the check), faults, limits, advertised URL."""
+    """Transport settings: API key (None disables the check), the token authority of JWT auth
+    (tokens are accepted only when there is an API key), faults, limits, advertised URL."""
 
     api_key: str | None = attrs.field(default=None, repr=False)
+    tokens: TokenAuthority | None = None
     faults: Faults | None = None
     max_body_bytes: int = attrs.field(default=settings.MAX_BODY_BYTES, validator=_at_least(0))
     idle_connection_seconds: float = attrs.field(
@@ -364,17 +385,18 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 endpoint = self.server.router.resolve(method, path)
                 if not endpoint.public:
-                    self._check_api_key()
+                    self._check_credential()
                 body = self._read_body(length)
-                if self.server.options.faults is not None:
-                    fault = self.server.options.faults.decide(endpoint.family, endpoint.name)
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                request = Request(method, path, query, headers, body, self.server.public_url)
+                faults = self.server.options.faults
+                if faults is not None:
+                    fault = faults.decide(endpoint.family, endpoint.name, request.from_038_client)
                 if fault.delay:
                     time.sleep(fault.delay)
                 if fault.drop_before:
                     self._drop(path)
                     return
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                request = Request(method, path, query, headers, body, self.server.public_url)
                 response = (
                     _injected(fault, body)
                     if fault.status is not None
@@ -453,13 +475,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._unread = 0
         return body
 
-    def _check_api_key(self) -> None:
-        expected = self.server.options.api_key
+    def _check_credential(self) -> None:
+        """The API key, or with JWT auth a valid token of this server; else 401."""
+        options = self.server.options
+        expected = options.api_key
         if expected is None:
             return
         given = self.headers.get(API_KEY_HEADER)
-        if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise Unauthorized("Invalid or missing API key (X-API-Key header).")
+        if given is not None and hmac.compare_digest(given.encode(), expected.encode()):
+            return
+        if given is not None and options.tokens is not None and looks_like_jwt(given):
+            try:
+                options.tokens.verify(given)
+            except InvalidToken as exc:
+                challenge = f'Bearer error="invalid_token", error_description="{exc}"'
+                raise Unauthorized(
+                    f"Invalid token: {exc}; fetch a new one from /api/v1/auth/token.",
+                    headers=(("WWW-Authenticate", challenge),),
+                ) from None
+            return
+        raise Unauthorized("Invalid or missing API key (X-API-Key header).")
 
     def _options(self, raw_path: str, path: str) -> Response:
         """OPTIONS: 204 with the methods a path takes (every method for `*`)."""
@@ -535,7 +570,7 @@ def _describe(error: BaseException) -> str:
 
 
 def _injected(fault: FaultDecision, body: bytes) -> Response:
-    """The answer of an injected fault: 408 "still pending", 429 or 503."""
+    """The answer of an injected fault: 408 "still pending", 402, 429 or 503."""
     if fault.status == 408:
         try:
             request_id = _wire.loads(body).get("request_id")
@@ -546,5 +581,8 @@ def _injected(fault: FaultDecision, body: bytes) -> Response:
         return json_response(408, responses.error_detail("Request timeout (injected fault)."))
     if fault.status == 429:
         return json_response(429, responses.error_detail("Too many requests (injected fault)."))
+    if fault.status == 402:
+        message = "Payment required: billing is paused (injected fault)."
+        return json_response(402, responses.error_detail(message))
     detail = responses.error_detail("Service unavailable (injected fault).")
     return json_response(fault.status or 503, detail)

@@ -14,9 +14,16 @@ class HTTPError(Exception):
 
     status: int = 500
 
-    def __init__(self, detail: Any, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        detail: Any,
+        *,
+        status: int | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(detail if isinstance(detail, str) else repr(detail))
         self.detail = detail
+        self.headers = headers
         if status is not None:
             self.status = status
 
@@ -28,9 +35,15 @@ class BadRequest(HTTPError):
 
 
 class Unauthorized(HTTPError):
-    """401: missing or wrong API key."""
+    """401: missing or wrong API key (or an invalid or expired token)."""
 
     status = 401
+
+
+class PaymentRequired(HTTPError):
+    """402: billing is not in order (0.38 clients pause and retry)."""
+
+    status = 402
 
 
 class NotFound(HTTPError):
@@ -65,6 +78,12 @@ class PayloadTooLarge(HTTPError):
     """413: the body is larger than the server accepts."""
 
     status = 413
+
+
+class UnsupportedMediaType(HTTPError):
+    """415: a body format or content encoding the endpoint (or protocol era) does not take."""
+
+    status = 415
 
 
 class Unprocessable(HTTPError):

@@ -1,9 +1,10 @@
 """The bodies the server answers with, as `tinker.types` models built from backend outputs and
 store records; `tinker._wire` encodes them (compact UTF-8 JSON, only the fields set here).
 
-Two bodies have no model in `tinker.types`, and are plain dicts: errors are FastAPI-style
-`{"detail": ...}` (the detail is a string, or the list of problems of a 422), and the
-`client/config` answer (`CLIENT_CONFIG`) is asked for only by newer official SDKs.
+Bodies without a model in `tinker.types` are plain dicts: errors are FastAPI-style
+`{"detail": ...}` (the detail is a string, or the list of problems of a 422), and the result
+of create_custom_loss is `{"loss_id", "type"}` and that of save_weights_external
+`{"path", "size_bytes", "type"}`.
 """
 
 from __future__ import annotations
@@ -18,16 +19,6 @@ from tinker import _wire, types
 from tinker.local.compute.backend import LossOutput, SampleOutput
 from tinker.local.server.store import CheckpointRow, RunRow
 
-#: Answer of POST /api/v1/client/config (newer SDKs): plain API-key auth and JSON bodies;
-#: every feature that needs more than the JSON protocol stays off.
-CLIENT_CONFIG: Mapping[str, object] = {
-    "pjwt_auth_enabled": False,
-    "credential_default_source": "api_key",
-    "proto_write_fwdbwd": False,
-    "proto_compress_fwdbwd": False,
-    "fwd_via_fwdbwd": False,
-    "create_model_via_load_weights": False,
-}
 MODEL_OWNER = "local"  # TrainingRun.model_owner of every run
 
 
@@ -36,14 +27,41 @@ def error_detail(detail: Any) -> dict[str, Any]:
     return {"detail": detail}
 
 
-def future(request_id: str, model_id: str | None) -> types.UntypedAPIFuture:
-    """The answer of a submit: the request id to poll (model_id is sent even when None)."""
-    return types.UntypedAPIFuture(request_id=request_id, model_id=model_id)
+def future(
+    request_id: str, model_id: str | None, sample_sequence_ids: list[str] | None = None
+) -> types.UntypedAPIFuture:
+    """The answer of a submit: the request id to poll (model_id is sent even when None) and,
+    for a sample, its sequence ids."""
+    if sample_sequence_ids is None:
+        return types.UntypedAPIFuture(request_id=request_id, model_id=model_id)
+    return types.UntypedAPIFuture(
+        request_id=request_id, model_id=model_id, sample_sequence_ids=sample_sequence_ids
+    )
 
 
-def try_again(request_id: str) -> types.TryAgainResponse:
-    """The poll answer (HTTP 408) while a result is still pending."""
-    return types.TryAgainResponse(request_id=request_id, queue_state="active")
+def try_again(request_id: str, reason: str | None = None) -> types.TryAgainResponse:
+    """The poll answer (HTTP 408) while a result is still pending; `reason` says why it
+    waits (0.38 clients show it; older ones ignore it)."""
+    if reason is None:
+        return types.TryAgainResponse(request_id=request_id, queue_state="active")
+    return types.TryAgainResponse(
+        request_id=request_id, queue_state="active", queue_state_reason=reason
+    )
+
+
+def metadata_only(size: int) -> types.FutureCompleteMetadata:
+    """The poll answer announcing a finished result of `size` bytes without its payload."""
+    return types.FutureCompleteMetadata(response_payload_size=size)
+
+
+def exported(path: str, size_bytes: int | None) -> dict[str, Any]:
+    """The result of save_weights_external."""
+    return {"path": path, "size_bytes": size_bytes, "type": "save_weights_external"}
+
+
+def created_loss(loss_id: str) -> dict[str, str]:
+    """The result of create_custom_loss."""
+    return {"loss_id": loss_id, "type": "create_custom_loss"}
 
 
 def failure(message: str, category: str) -> types.RequestFailedResponse:
@@ -58,19 +76,24 @@ def tensor(array: Any) -> types.TensorData:
     return types.TensorData.from_numpy(values.astype(wire_dtype, copy=False))
 
 
+def forward_metrics(result: LossOutput, extra_metrics: Mapping[str, float]) -> dict[str, float]:
+    """The result's metrics as floats, plus the server's own where the result has none."""
+    metrics = {key: float(value) for key, value in result.metrics.items()}
+    for key, value in extra_metrics.items():
+        metrics.setdefault(key, float(value))
+    return metrics
+
+
 def forward_output(
     result: LossOutput, extra_metrics: Mapping[str, float]
 ) -> types.ForwardBackwardOutput:
     """ForwardBackwardOutput: one outputs entry per datum, in order; metrics as floats."""
-    metrics = {key: float(value) for key, value in result.metrics.items()}
-    for key, value in extra_metrics.items():
-        metrics.setdefault(key, float(value))
     return types.ForwardBackwardOutput(
         loss_fn_output_type=result.loss_fn_output_type,
         loss_fn_outputs=[
             {name: tensor(array) for name, array in output.items()} for output in result.outputs
         ],
-        metrics=metrics,
+        metrics=forward_metrics(result, extra_metrics),
     )
 
 

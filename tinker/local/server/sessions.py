@@ -1,4 +1,10 @@
-"""Client sessions: creation, activity tracking (heartbeats and requests) and idle expiry."""
+"""Client sessions: creation, activity tracking (heartbeats and requests), idle expiry and the
+client's own finish (`sessions/{id}/finish`).
+
+A session ends once, by expiry or by its client's finish; afterwards every operation on it is
+refused with 410 Gone saying how it ended (heartbeats of 0.38 clients stop on 410). A finish
+records the first reason given; a repeated finish changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tinker.local.server.http_errors import NotFound
+from tinker.local.server.http_errors import Gone, NotFound
 from tinker.local.server.store import SessionRow, Store, now
 
 logger = logging.getLogger(__name__)
@@ -28,13 +34,29 @@ class Sessions:
         self._saved: dict[str, float] = {}  # session -> wall time last written to the store
 
     def create(
-        self, tags: Sequence[str], user_metadata: Mapping[str, Any] | None, sdk_version: str | None
+        self,
+        tags: Sequence[str],
+        user_metadata: Mapping[str, Any] | None,
+        sdk_version: str | None,
+        *,
+        display_name: str | None = None,
+        project_id: str | None = None,
     ) -> str:
         """Register a new session and return its id (a UUID)."""
         session_id = str(uuid.uuid4())
         when = now()
         metadata = None if user_metadata is None else dict(user_metadata)
-        row = SessionRow(session_id, when, when, list(tags), metadata, sdk_version, None)
+        row = SessionRow(
+            session_id,
+            when,
+            when,
+            list(tags),
+            metadata,
+            sdk_version,
+            None,
+            display_name=display_name,
+            project_id=project_id,
+        )
         self._store.add_session(row)
         with self._lock:
             self._seen[session_id] = time.monotonic()
@@ -43,7 +65,7 @@ class Sessions:
         return session_id
 
     def require(self, session_id: str) -> None:
-        """Mark the session active; NotFound if it is unknown or has expired.
+        """Mark the session active; NotFound if it is unknown, Gone if it has ended.
 
         A session of an earlier server process on the same data directory is taken up again.
         """
@@ -53,8 +75,9 @@ class Sessions:
             row = self._store.get_session(session_id)
             if row is None:
                 raise NotFound(f"Session {session_id!r} not found.")
-            if row.expired_at is not None:
-                raise NotFound(f"Session {session_id!r} has expired; create a new session.")
+            ended = _ending(row)
+            if ended is not None:
+                raise Gone(f"Session {session_id!r} {ended}; create a new session.")
         self.touch(session_id)
 
     def touch(self, session_id: str) -> None:
@@ -67,6 +90,19 @@ class Sessions:
                 self._saved[session_id] = wall
         if persist:
             self._store.touch_session(session_id, wall)
+
+    def finish(self, session_id: str, reason: str, detail: str | None) -> bool:
+        """End a session at its client's request; False when it had already finished (the
+        first reason stays). NotFound for an unknown session."""
+        if self._store.get_session(session_id) is None:
+            raise NotFound(f"Session {session_id!r} not found.")
+        first = self._store.finish_session(session_id, reason, detail, now())
+        with self._lock:
+            self._seen.pop(session_id, None)
+            self._saved.pop(session_id, None)
+        if first:
+            logger.info("session %s finished by its client (%s)", session_id, reason)
+        return first
 
     def expire_idle(self) -> list[str]:
         """End the sessions idle for longer than the limit; returns their ids."""
@@ -82,3 +118,13 @@ class Sessions:
             self._store.expire_session(sid, now())
             logger.info("session %s expired after %.0f s without activity", sid, self._idle)
         return idle
+
+
+def _ending(row: SessionRow) -> str | None:
+    """How a session ended, as words for an error message; None while it is active."""
+    if row.finished_at is not None:
+        detail = f": {row.finish_detail}" if row.finish_detail else ""
+        return f"was finished by its client ({row.finish_reason}{detail})"
+    if row.expired_at is not None:
+        return "has expired (no heartbeat or request for too long)"
+    return None

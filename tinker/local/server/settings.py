@@ -35,6 +35,30 @@ MAX_ID_CHARS = 512  # characters of ids, model names, paths and checkpoint names
 MAX_PAGE = 1000  # entries per page of a list endpoint (a larger `limit` gives this many)
 MAX_TTL_SECONDS = 100 * 365 * 86_400  # a checkpoint ttl_seconds (100 years)
 
+# Bodies of the 0.38 protocol: a zstd request body may expand to at most this many bytes (it is
+# refused with 400 past it), and a finished result larger than INLINE_RESULT_BYTES is first
+# announced without its payload to clients that allow that (allow_metadata_only).
+MAX_DECOMPRESSED_BODY_BYTES = MAX_BODY_BYTES
+MAX_TENSOR_VALUES = 16 * 1024 * 1024  # values of one (densified) tensor of a protobuf body
+INLINE_RESULT_BYTES = 4 * 1024 * 1024
+
+# What client/config and client/dynamic_config tell 0.38 clients (the protocol's own defaults,
+# except that chunks of forward_backward must fit MAX_BODY_BYTES).
+SAMPLE_DISPATCH_BYTES = 10 * 1024 * 1024
+INFLIGHT_RESPONSE_BYTES = 50 * 1024 * 1024
+FWDBWD_MAX_CHUNK_LEN = 1024
+FWDBWD_MAX_CHUNK_BYTES = 5_000_000
+FWDBWD_DISPATCH_BYTES = 50_000_000
+BILLING_MAX_PAUSE_SECONDS = 3600
+SAMPLE_MAX_CONCURRENT_REQUESTS = 2000
+DYNAMIC_CONFIG_REFRESH_SECONDS = 300
+SAMPLE_CANCEL_BATCH = 64
+
+# JWT auth (when enabled and the server has an API key): tokens live this long, signed with a
+# secret kept in this file of the data directory (created on first use, mode 0600).
+JWT_LIFETIME_SECONDS = 3600
+JWT_SECRET_FILE = "jwt-secret"
+
 # Sampling: a request may ask for at most MAX_NUM_SAMPLES continuations, and
 # num_samples x (prompt tokens + max_tokens) at most MAX_SAMPLE_TOKENS: that product is the
 # number of token positions its KV cache holds (8 KiB each on tinker-local/small, 1 KiB on tiny),
@@ -44,6 +68,7 @@ MAX_SAMPLE_TOKENS = 32_768
 
 # The engine (the defaults of EngineConfig's fields that serve() also takes one by one).
 LONG_POLL_SECONDS = 20.0  # one retrieve_future waits this long before answering 408
+BATCH_POLL_SECONDS = 30.0  # one retrieve_futures waits this long for a completion
 SEQ_GAP_SECONDS = 10.0  # a run waits this long for a missing seq_id, then goes on
 SESSION_IDLE_SECONDS = 3600.0  # a session without any request this long is ended
 
@@ -72,6 +97,9 @@ class EngineConfig:
     them."""
 
     long_poll_seconds: float = LONG_POLL_SECONDS
+    batch_poll_seconds: float = BATCH_POLL_SECONDS
+    #: Results larger than this are first announced metadata-only (when the poll allows it).
+    inline_result_bytes: int = INLINE_RESULT_BYTES
     seq_gap_seconds: float = SEQ_GAP_SECONDS
     session_idle_seconds: float | None = SESSION_IDLE_SECONDS  # None: sessions never expire
     #: A delivered result is kept this long for a client that polls again (a lost response).

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DB_FILE = "tinker-local.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -44,7 +44,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     tags TEXT NOT NULL,
     user_metadata TEXT,
     sdk_version TEXT,
-    expired_at REAL
+    expired_at REAL,
+    display_name TEXT,
+    project_id TEXT,
+    finished_at REAL,
+    finish_reason TEXT,
+    finish_detail TEXT
 );
 CREATE TABLE IF NOT EXISTS training_runs (
     run_id TEXT PRIMARY KEY,
@@ -59,7 +64,8 @@ CREATE TABLE IF NOT EXISTS training_runs (
     user_metadata TEXT,
     created_at REAL NOT NULL,
     last_request_at REAL NOT NULL,
-    corrupted INTEGER NOT NULL DEFAULT 0
+    corrupted INTEGER NOT NULL DEFAULT 0,
+    optimizer_config TEXT
 );
 CREATE INDEX IF NOT EXISTS training_runs_session ON training_runs(session_id);
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -71,6 +77,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     public INTEGER NOT NULL DEFAULT 0,
     expires_at REAL,
     directory TEXT NOT NULL,
+    user_metadata TEXT,
     PRIMARY KEY (run_id, kind, name)
 );
 CREATE INDEX IF NOT EXISTS checkpoints_time ON checkpoints(created_at);
@@ -80,15 +87,47 @@ CREATE TABLE IF NOT EXISTS samplers (
     base_model TEXT NOT NULL,
     model_path TEXT,
     source TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    clients INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS samplers_session ON samplers(session_id);
+CREATE TABLE IF NOT EXISTS usage (
+    bucket_start REAL NOT NULL,
+    session_id TEXT NOT NULL,
+    base_model TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    cached INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    PRIMARY KEY (bucket_start, session_id, base_model, kind, cached)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    timestamp REAL NOT NULL,
+    category TEXT NOT NULL,
+    event TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit(timestamp);
 """
+
+
+# Columns added after version 1, in order (an older table gets them at its end).
+_ADDED_COLUMNS = (
+    ("checkpoints", "directory", "TEXT"),
+    ("sessions", "display_name", "TEXT"),
+    ("sessions", "project_id", "TEXT"),
+    ("sessions", "finished_at", "REAL"),
+    ("sessions", "finish_reason", "TEXT"),
+    ("sessions", "finish_detail", "TEXT"),
+    ("training_runs", "optimizer_config", "TEXT"),
+    ("checkpoints", "user_metadata", "TEXT"),
+    ("samplers", "clients", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 @attrs.frozen
 class SessionRow:
-    """A client session (create_session) and when it was last seen."""
+    """A client session (create_session), when it was last seen, and how it ended: expired
+    (no activity) or finished by its client (the first reason given, with its detail)."""
 
     session_id: str
     created_at: float
@@ -97,6 +136,11 @@ class SessionRow:
     user_metadata: dict[str, Any] | None
     sdk_version: str | None
     expired_at: float | None
+    display_name: str | None = None
+    project_id: str | None = None
+    finished_at: float | None = None
+    finish_reason: str | None = None
+    finish_detail: str | None = None
 
 
 @attrs.frozen
@@ -116,6 +160,7 @@ class RunRow:
     created_at: float
     last_request_at: float
     corrupted: bool = False
+    optimizer_config: dict[str, Any] | None = None  # None: AdamW (runs before optimizers)
 
 
 @attrs.frozen
@@ -129,6 +174,30 @@ class CheckpointRow:
     public: bool
     expires_at: float | None
     directory: str
+    user_metadata: dict[str, str] | None = None
+
+
+@attrs.frozen
+class UsageRow:
+    """What one session used of one base model in one hour: `kind` is training,
+    sampling_prefill (`cached` or not), sampling_sample (tokens) or checkpoint (a count)."""
+
+    bucket_start: float
+    session_id: str
+    base_model: str
+    kind: str
+    cached: bool
+    amount: int
+
+
+@attrs.frozen
+class AuditRow:
+    """An event of the audit log: its category (checkpoints, projects), name and details."""
+
+    timestamp: float
+    category: str
+    event: str
+    details: dict[str, Any]
 
 
 @attrs.frozen
@@ -141,6 +210,7 @@ class SamplerRow:
     model_path: str | None
     source: str  # "base", "checkpoint" or "ephemeral"
     created_at: float
+    clients: int = 0  # copies that joined (join_sampling_session), numbered from 1
 
 
 class Store:
@@ -174,11 +244,14 @@ class Store:
         self.lock.release()
 
     def _migrate(self) -> None:
-        """Create the schema, or bring a version 1 database up to date: its rows name no
-        version directory, their files are at checkpoints/<run, ':' as '_'>/<kind>/<name>."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(checkpoints)")}
-        if columns and "directory" not in columns:
-            self._db.execute("ALTER TABLE checkpoints ADD COLUMN directory TEXT")
+        """Create the schema, or bring an older database up to date: version 1 rows name no
+        version directory (their files are at checkpoints/<run, ':' as '_'>/<kind>/<name>),
+        and the columns of version 3 (how sessions ended, optimizers, checkpoint metadata,
+        sampler copies) are added empty."""
+        for table, column, declaration in _ADDED_COLUMNS:
+            columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if columns and column not in columns:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
         self._db.executescript(_SCHEMA)
         self._db.execute(
             "UPDATE checkpoints SET directory = "
@@ -221,7 +294,7 @@ class Store:
 
         with self._tx() as db:
             db.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.session_id,
                     row.created_at,
@@ -230,6 +303,11 @@ class Store:
                     _dump(row.user_metadata),
                     row.sdk_version,
                     row.expired_at,
+                    row.display_name,
+                    row.project_id,
+                    row.finished_at,
+                    row.finish_reason,
+                    row.finish_detail,
                 ),
             )
 
@@ -249,6 +327,17 @@ class Store:
                 "UPDATE sessions SET expired_at = ? WHERE session_id = ? AND expired_at IS NULL",
                 (when, session_id),
             )
+
+    def finish_session(self, session_id: str, reason: str, detail: str | None, when: float) -> bool:
+        """Record how a session ended; False when it had already finished (the first reason
+        stays)."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE sessions SET finished_at = ?, finish_reason = ?, finish_detail = ? "
+                "WHERE session_id = ? AND finished_at IS NULL",
+                (when, reason, detail, session_id),
+            )
+            return cursor.rowcount > 0
 
     def get_session(self, session_id: str) -> SessionRow | None:
         """The session, or None if unknown."""
@@ -273,7 +362,7 @@ class Store:
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO training_runs VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.run_id,
                     row.session_id,
@@ -288,6 +377,7 @@ class Store:
                     row.created_at,
                     row.last_request_at,
                     int(row.corrupted),
+                    _dump(row.optimizer_config),
                 ),
             )
 
@@ -335,9 +425,34 @@ class Store:
         *,
         when: float,
         expires_at: float | None,
+        user_metadata: Mapping[str, str] | None = None,
     ) -> CheckpointRow:
         """Write a new version durably, commit the row naming it, remove the one it replaced."""
         directory, size = self.files.create(ref, adapter, adapter_config, optimizer)
+        return self._commit(ref, directory, size, when, expires_at, user_metadata)
+
+    def save_files(
+        self,
+        ref: CheckpointRef,
+        write: Callable[[pathlib.Path], int],
+        *,
+        when: float,
+        expires_at: float | None,
+    ) -> CheckpointRow:
+        """As save_checkpoint, for a version whose files `write` makes (exports, copies: see
+        CheckpointFiles.create_with)."""
+        directory, size = self.files.create_with(ref, write)
+        return self._commit(ref, directory, size, when, expires_at, None)
+
+    def _commit(
+        self,
+        ref: CheckpointRef,
+        directory: str,
+        size: int,
+        when: float,
+        expires_at: float | None,
+        user_metadata: Mapping[str, str] | None,
+    ) -> CheckpointRow:
         try:
             with self._tx() as db:
                 replaced = db.execute(
@@ -345,8 +460,17 @@ class Store:
                     (ref.run_id, ref.kind, ref.name),
                 ).fetchone()
                 db.execute(
-                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-                    (ref.run_id, ref.kind, ref.name, when, size, expires_at, directory),
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                    (
+                        ref.run_id,
+                        ref.kind,
+                        ref.name,
+                        when,
+                        size,
+                        expires_at,
+                        directory,
+                        _dump(user_metadata),
+                    ),
                 )
         except BaseException:
             self.files.remove(directory)  # no row names it: the save did not happen
@@ -355,7 +479,8 @@ class Store:
         if replaced is not None:
             self.files.remove(replaced[0])
         crash_points.reached("save.cleaned")
-        return CheckpointRow(ref, when, size, False, expires_at, directory)
+        metadata = None if user_metadata is None else dict(user_metadata)
+        return CheckpointRow(ref, when, size, False, expires_at, directory, metadata)
 
     def get_checkpoint(self, ref: CheckpointRef) -> CheckpointRow | None:
         """The checkpoint's record, or None if unknown."""
@@ -375,6 +500,18 @@ class Store:
     def checkpoint_has_optimizer(self, ref: CheckpointRef) -> bool:
         """True when the checkpoint carries optimizer state."""
         return self._with_files(ref, lambda row: self.files.has_optimizer(row.directory, ref))
+
+    def checkpoint_path(self, ref: CheckpointRef) -> pathlib.Path:
+        """The directory of a checkpoint's current version (to copy it)."""
+        return self._with_files(ref, lambda row: self.files.path_of(row.directory, ref))
+
+    def checkpoint_listing(self, ref: CheckpointRef) -> dict[str, int]:
+        """A checkpoint's files (relative name -> bytes)."""
+        return self._with_files(ref, lambda row: self.files.listing(row.directory, ref))
+
+    def checkpoint_file(self, ref: CheckpointRef, name: str) -> bytes:
+        """One file of a checkpoint, by its name in checkpoint_listing."""
+        return self._with_files(ref, lambda row: self.files.read_file(row.directory, ref, name))
 
     def checkpoint_archive(self, ref: CheckpointRef) -> bytes:
         """The checkpoint's tar archive (server.checkpoint_files)."""
@@ -468,7 +605,7 @@ class Store:
 
         with self._tx() as db:
             db.execute(
-                "INSERT OR IGNORE INTO samplers VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO samplers VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.sampler_id,
                     row.session_id,
@@ -476,6 +613,7 @@ class Store:
                     row.model_path,
                     row.source,
                     row.created_at,
+                    row.clients,
                 ),
             )
 
@@ -484,6 +622,84 @@ class Store:
 
         rows = self._query("SELECT * FROM samplers WHERE sampler_id = ?", (sampler_id,))
         return SamplerRow(*rows[0]) if rows else None
+
+    def join_sampler(self, sampler_id: str) -> int | None:
+        """Number a new copy of a sampling client (1, 2, ...); None for an unknown sampler."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE samplers SET clients = clients + 1 WHERE sampler_id = ?", (sampler_id,)
+            )
+            row = db.execute(
+                "SELECT clients FROM samplers WHERE sampler_id = ?", (sampler_id,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    # sessions' projects, usage and audit (the REST endpoints of 0.38)
+
+    def set_session_project(self, session_id: str, project_id: str) -> bool:
+        """Move a session to a project; False when the session does not exist."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE sessions SET project_id = ? WHERE session_id = ?", (project_id, session_id)
+            )
+            return cursor.rowcount > 0
+
+    def all_sessions(self) -> list[SessionRow]:
+        """Every session, newest first."""
+        rows = self._query("SELECT * FROM sessions ORDER BY created_at DESC, session_id")
+        return [_session(row) for row in rows]
+
+    def add_usage(self, row: UsageRow) -> None:
+        """Add `row.amount` to its hour's total."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
+                "(bucket_start, session_id, base_model, kind, cached) "
+                "DO UPDATE SET amount = amount + excluded.amount",
+                (
+                    row.bucket_start,
+                    row.session_id,
+                    row.base_model,
+                    row.kind,
+                    int(row.cached),
+                    row.amount,
+                ),
+            )
+
+    def usage_between(self, start: float, end: float) -> list[UsageRow]:
+        """The hourly totals of buckets starting in [start, end)."""
+        rows = self._query(
+            "SELECT * FROM usage WHERE bucket_start >= ? AND bucket_start < ? "
+            "ORDER BY bucket_start, session_id, base_model, kind, cached",
+            (start, end),
+        )
+        return [UsageRow(b, s, m, k, bool(c), int(a)) for b, s, m, k, c, a in rows]
+
+    def add_audit(self, row: AuditRow) -> None:
+        """Append an event to the audit log."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO audit VALUES (?, ?, ?, ?)",
+                (row.timestamp, row.category, row.event, json.dumps(row.details)),
+            )
+
+    def audit_between(self, start: float, end: float, category: str | None) -> list[AuditRow]:
+        """Events in [start, end), oldest first, of one category (None: all)."""
+        where = "timestamp >= ? AND timestamp < ?"
+        args: tuple[Any, ...] = (start, end)
+        if category is not None:
+            where, args = where + " AND category = ?", (*args, category)
+        rows = self._query(f"SELECT * FROM audit WHERE {where} ORDER BY timestamp", args)
+        return [AuditRow(t, c, e, json.loads(d)) for t, c, e, d in rows]
+
+    def checkpoint_totals(self) -> list[tuple[str, str | None, int, int]]:
+        """(session id, its project, checkpoints, bytes) of every session with checkpoints."""
+        rows = self._query(
+            "SELECT r.session_id, s.project_id, COUNT(*), COALESCE(SUM(c.size_bytes), 0) "
+            "FROM checkpoints c JOIN training_runs r ON c.run_id = r.run_id "
+            "LEFT JOIN sessions s ON s.session_id = r.session_id GROUP BY r.session_id"
+        )
+        return [(str(sid), project, int(count), int(size)) for sid, project, count, size in rows]
 
     def samplers_of_session(self, session_id: str) -> list[str]:
         """Ids of a session's samplers in creation order."""
@@ -509,12 +725,12 @@ def _load(value: str | None) -> Any:
 
 
 def _session(row: tuple[Any, ...]) -> SessionRow:
-    sid, created, seen, tags, meta, version, expired = row
-    return SessionRow(sid, created, seen, json.loads(tags), _load(meta), version, expired)
+    sid, created, seen, tags, meta, version, expired, *ending = row
+    return SessionRow(sid, created, seen, json.loads(tags), _load(meta), version, expired, *ending)
 
 
 def _run(row: tuple[Any, ...]) -> RunRow:
-    (rid, sid, seq, base, rank, seed, mlp, attn, unembed, meta, created, last, bad) = row
+    (rid, sid, seq, base, rank, seed, mlp, attn, unembed, meta, created, last, bad, opt) = row
     return RunRow(
         rid,
         sid,
@@ -529,13 +745,14 @@ def _run(row: tuple[Any, ...]) -> RunRow:
         created,
         last,
         bool(bad),
+        _load(opt),
     )
 
 
 def _checkpoint(row: tuple[Any, ...]) -> CheckpointRow:
-    run_id, kind, name, created, size, public, expires, directory = row
+    run_id, kind, name, created, size, public, expires, directory, meta = row
     ref = CheckpointRef(run_id, kind, name)
-    return CheckpointRow(ref, created, size, bool(public), expires, directory)
+    return CheckpointRow(ref, created, size, bool(public), expires, directory, _load(meta))
 
 
 def expiry_time(ttl_seconds: float | None) -> float | None:

@@ -28,6 +28,7 @@ class FakeUserError(ValueError):
 
 
 MODELS = {"fake/tiny": 16, "fake/small": 32}
+FAILING_MAX_TOKENS = 13  # a sample asking for this many tokens fails (in its job)
 OPTIMIZERS = {"adamw": {"type": "adamw"}, "dimuon": {"type": "dimuon", "version": 1}}
 
 
@@ -217,6 +218,8 @@ class FakeTrainer:
     def optimizer_tensors(self) -> dict[str, np.ndarray]:
         tensors = {f"{name}.exp_avg": m.copy() for name, m in self.moments.items()}
         tensors["step"] = np.array([self.steps], np.int64)
+        if self.optimizer == "dimuon":
+            tensors["dimuon.version"] = np.array([1], np.int64)
         return tensors
 
     def load(
@@ -274,6 +277,8 @@ class FakeSampler:
         **_: Any,
     ) -> FakeSample:
         self._backend.record("sample")
+        if max_tokens == FAILING_MAX_TOKENS:
+            raise FakeUserError(f"the fake sampler refuses max_tokens={FAILING_MAX_TOKENS}")
         key = tuple(prompt)
         hit = len(prompt) if key in self._seen else 0
         self._seen.add(key)
@@ -368,6 +373,35 @@ class FakeBackend:
         col: np.ndarray | None = None,
     ) -> FakeTable:
         return FakeTable(np.asarray(values), np.zeros(np.shape(values)), shape, crow, col)
+
+    def check_sample(
+        self,
+        base_model: str,
+        prompt_length: int,
+        *,
+        prompt_logprobs: bool,
+        topk_prompt_logprobs: int,
+        topk_sample_logprobs: int,
+        target_prompt_logprobs: FakeTable | None,
+        prompt_alt_tokens_k: int,
+        prompt_logprobs_last_n: int | None,
+    ) -> None:
+        for name, width in (
+            ("topk_prompt_logprobs", topk_prompt_logprobs),
+            ("topk_sample_logprobs", topk_sample_logprobs),
+            ("prompt_alt_tokens_k", prompt_alt_tokens_k),
+        ):
+            if not 0 <= width <= 8:
+                raise FakeUserError(f"{name} must be in 0..8, got {width}")
+        if prompt_logprobs_last_n is not None:
+            if not prompt_logprobs:
+                raise FakeUserError("prompt_logprobs_last_n requires prompt_logprobs")
+            if not 1 <= prompt_logprobs_last_n <= prompt_length - 1:
+                raise FakeUserError(f"prompt_logprobs_last_n must be in 1..{prompt_length - 1}")
+        if target_prompt_logprobs is not None and target_prompt_logprobs.shape[0] != (
+            prompt_length - 1
+        ):
+            raise FakeUserError(f"target_prompt_logprobs must have {prompt_length - 1} rows")
 
     def check_optimizer_config(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
         kind = "adamw" if config is None else config.get("type")

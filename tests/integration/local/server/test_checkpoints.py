@@ -129,6 +129,8 @@ def test_rest_training_runs_and_checkpoints(client: WireClient) -> None:
     assert client.get(f"sessions/{session_id}").json() == {
         "training_run_ids": [model_id],
         "sampler_ids": [],
+        "user_metadata": {"who": "tests"},
+        "display_name": None,
     }
 
 

@@ -22,6 +22,7 @@ def test_pending_poll_answers_408_try_again(client: WireClient, backend: FakeBac
             "type": "try_again",
             "request_id": request_id,
             "queue_state": "active",
+            "queue_state_reason": "Not finished after 0.2 s.",
         }
     finally:
         backend.gate.set()

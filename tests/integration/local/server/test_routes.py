@@ -12,13 +12,6 @@ def test_health_and_capabilities(client: WireClient) -> None:
     }
 
 
-def test_client_config_turns_newer_sdk_features_off(client: WireClient) -> None:
-    flags = client.ok("client/config", {"sdk_version": "0.24.1"})
-    assert flags["pjwt_auth_enabled"] is False
-    assert flags["proto_write_fwdbwd"] is False
-    assert flags["create_model_via_load_weights"] is False
-
-
 def test_telemetry_is_accepted(client: WireClient) -> None:
     body = {"events": [], "platform": "Linux", "sdk_version": "0.5.1", "session_id": "s"}
     assert client.ok("telemetry", body) == {"status": "accepted"}

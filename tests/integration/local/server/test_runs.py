@@ -36,6 +36,7 @@ def test_create_model_future_and_get_info(client: WireClient, backend: FakeBacke
         "is_lora": True,
         "lora_rank": 32,
         "model_name": "fake/tiny",
+        "optimizer_config": {"type": "adamw"},
     }
     _wire.structure(info, types.GetInfoResponse)
 

@@ -39,7 +39,12 @@ def test_base_model_sampling_session_and_sample(client: WireClient) -> None:
     assert answer == {"type": "create_sampling_session", "sampling_session_id": sampler_id}
     assert client.ok("create_sampling_session", body) == answer  # retried: same sampler
     submitted = client.ok("asample", _sample_body(sampler_id, 0))
-    assert submitted == {"request_id": f"{sampler_id}:0", "model_id": None}
+    request_id = f"{sampler_id}:0"
+    assert submitted == {
+        "request_id": request_id,
+        "model_id": None,
+        "sample_sequence_ids": [f"{request_id}/0", f"{request_id}/1"],
+    }
     result = client.result(submitted["request_id"])
     assert result == {
         "type": "sample",
@@ -202,6 +207,10 @@ def test_full_sample_queue_answers_429(tmp_path: pathlib.Path) -> None:
         finally:
             backend.gate.set()
         client.result(held)
+        # A 0.38 client resubmits with the seq_id of the refused attempt: a new request.
+        again = client.ok("asample", _sample_body(sampler_id, 1))
+        assert again["request_id"] == f"{sampler_id}:1"
+        assert "sequences" in client.result(again["request_id"])
         assert client.post("asample", _sample_body(sampler_id, 2)).status_code == 200
 
 

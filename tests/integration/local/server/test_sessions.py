@@ -41,8 +41,8 @@ def test_idle_sessions_expire_and_unload_their_runs(tmp_path: pathlib.Path) -> N
         client.ok("session_heartbeat", {"session_id": kept})
         server.engine.maintain_once()
         expired = client.post("session_heartbeat", {"session_id": session_id})
-        assert expired.status_code == 404 and "expired" in expired.json()["detail"]
+        assert expired.status_code == 410 and "expired" in expired.json()["detail"]
         unloaded = client.post("forward_backward", fwdbwd(model_id, 1))
-        assert unloaded.status_code == 404
+        assert unloaded.status_code == 410 and "has expired" in unloaded.json()["detail"]
         assert client.ok("session_heartbeat", {"session_id": kept}) == {"type": "session_heartbeat"}
         assert client.get(f"training_runs/{model_id}").status_code == 200  # metadata stays

@@ -216,7 +216,7 @@ CASES: list[tuple[str, str, Body, str]] = [
         lambda ids: _fwdbwd(
             ids, ', "weights": {"data": [1.0, 1e39, 1.0], "dtype": "float32", "shape": [3]}'
         ),
-        "datum 0: loss_fn_inputs['weights'] holds values beyond the float32 range",
+        "datum 0: loss_fn_inputs['weights'] holds NaN, infinity or values beyond the float32 range",
     ),
     (
         "a token id of 2**70",

@@ -1,4 +1,5 @@
-"""FutureStore: long-poll wake-up, pending answer after the bound, retention, 404 vs 410."""
+"""FutureStore: long-poll wake-up, pending answer after the bound, retention, 404 vs 410, the
+completion logs of batch polls, cancel hooks."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import time
 
 import pytest
 
-from tinker.local.server.futures import FutureStore
+from tinker.local.server.futures import FutureStore, Target
 from tinker.local.server.http_errors import Gone, NotFound
+from tinker.local.server.outcomes import Outcome
+
+
+def _done(request_id: str, text: str) -> Outcome:
+    return Outcome(request_id, {"text": text}, failed=False)
 
 
 class _Clock:
@@ -38,10 +44,11 @@ def test_waiting_poll_wakes_when_the_result_arrives() -> None:
     waiting = threading.Thread(target=lambda: got.append(store.wait("m:1", 30.0)))
     waiting.start()
     time.sleep(0.05)
-    store.resolve("m:1", b'{"metrics":{}}')
+    result = _done("m:1", "metrics")
+    store.resolve("m:1", result)
     waiting.join(10)
     assert not waiting.is_alive()  # returned well before its 30 s bound
-    assert got == [b'{"metrics":{}}']
+    assert got == [result]
 
 
 def test_unknown_id_is_not_found() -> None:
@@ -53,11 +60,12 @@ def test_delivered_result_is_kept_for_the_grace_period_then_gone() -> None:
     clock = _Clock()
     store = FutureStore(delivered_grace_seconds=10, undelivered_seconds=1000, clock=clock)
     store.add("m:1")
-    store.resolve("m:1", b"x1")
-    assert store.wait("m:1", 0) == b"x1"
+    result = _done("m:1", "x1")
+    store.resolve("m:1", result)
+    assert store.wait("m:1", 0) is result
     clock.now += 5
     assert store.sweep() == 0
-    assert store.wait("m:1", 0) == b"x1"  # a re-poll after a lost response still works
+    assert store.wait("m:1", 0) is result  # a re-poll after a lost response still works
     clock.now += 6
     assert store.sweep() == 1
     with pytest.raises(Gone, match="expired"):
@@ -70,7 +78,7 @@ def test_undelivered_result_expires_after_its_longer_bound_but_pending_never() -
     store = FutureStore(delivered_grace_seconds=10, undelivered_seconds=100, clock=clock)
     store.add("done")
     store.add("pending")
-    store.resolve("done", b"x1")
+    store.resolve("done", _done("done", "x1"))
     clock.now += 50
     assert store.sweep() == 0
     clock.now += 51
@@ -84,6 +92,69 @@ def test_undelivered_result_expires_after_its_longer_bound_but_pending_never() -
 def test_first_resolution_wins() -> None:
     store = FutureStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
     store.add("m:1")
-    store.resolve("m:1", b"first")
-    store.resolve("m:1", b"second")
-    assert store.wait("m:1", 0) == b"first"
+    first = _done("m:1", "first")
+    store.resolve("m:1", first)
+    store.resolve("m:1", _done("m:1", "second"))
+    assert store.wait("m:1", 0) is first
+
+
+SAMPLER = Target("s:sample:0", 0)
+
+
+def test_completions_come_after_the_cursor_and_are_forgotten_once_seen() -> None:
+    store = FutureStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
+    for request_id in ("a", "b"):
+        store.add(request_id, target=SAMPLER)
+    store.add("clone", target=Target("s:sample:0", 1))
+    store.add("plain")
+    for request_id in ("b", "clone", "plain", "a"):
+        store.resolve(request_id, _done(request_id, request_id))
+    found, cursor = store.completions(SAMPLER, 0, 0.0, [])
+    assert [c.request_id for c in found] == ["b", "a"]  # in the order they finished
+    assert found[0].cursor < found[1].cursor == cursor
+    again, same = store.completions(SAMPLER, found[0].cursor, 0.0, [])
+    assert [c.request_id for c in again] == ["a"] and same == cursor
+    assert store.completions(SAMPLER, cursor, 0.0, []) == ([], cursor)
+    clone, _ = store.completions(Target("s:sample:0", 1), 0, 0.0, [])
+    assert [c.request_id for c in clone] == ["clone"]
+
+
+def test_a_batch_poll_waits_for_a_completion_within_its_bound() -> None:
+    store = FutureStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
+    store.add("a", target=SAMPLER)
+    started = time.monotonic()
+    assert store.completions(SAMPLER, 0, 0.1, []) == ([], 0)
+    assert time.monotonic() - started >= 0.1
+    threading.Timer(0.05, lambda: store.resolve("a", _done("a", "x"))).start()
+    found, _ = store.completions(SAMPLER, 0, 10.0, [])
+    assert [c.request_id for c in found] == ["a"]
+
+
+def test_acknowledged_results_count_as_delivered() -> None:
+    clock = _Clock()
+    store = FutureStore(delivered_grace_seconds=10.0, undelivered_seconds=3600.0, clock=clock)
+    for request_id in ("acked", "kept"):
+        store.add(request_id, target=SAMPLER)
+        store.resolve(request_id, _done(request_id, "x"))
+    store.completions(SAMPLER, 0, 0.0, ["acked", "unknown"])
+    clock.now += 11
+    assert store.sweep() == 1
+    with pytest.raises(Gone):
+        store.wait("acked", 0)
+    assert store.wait("kept", 0) is not None
+
+
+def test_cancel_calls_the_hook_of_a_pending_request_once() -> None:
+    store = FutureStore(delivered_grace_seconds=600.0, undelivered_seconds=3600.0)
+    store.add("m:1")
+    calls: list[str] = []
+    store.set_cancel("m:1", lambda: calls.append("cancel") is None)
+    assert store.cancel("m:1") is True
+    assert store.cancel("m:1") is False  # the hook is used up
+    assert calls == ["cancel"]
+    store.add("m:2")
+    store.set_cancel("m:2", lambda: True)
+    store.resolve("m:2", _done("m:2", "x"))
+    assert store.cancel("m:2") is False  # finished: nothing to stop
+    with pytest.raises(NotFound):
+        store.cancel("never")

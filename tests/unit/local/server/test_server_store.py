@@ -232,3 +232,39 @@ def test_a_version_1_data_directory_keeps_its_checkpoints(tmp_path: pathlib.Path
     assert store.delete_checkpoint(ref) is True
     assert not legacy.exists()
     store.close()
+
+
+def test_a_version_2_database_gains_the_columns_of_version_3(tmp_path: pathlib.Path) -> None:
+    with contextlib.closing(sqlite3.connect(tmp_path / "tinker-local.sqlite3")) as db:
+        db.executescript(
+            "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, created_at REAL NOT NULL, "
+            "last_seen_at REAL NOT NULL, tags TEXT NOT NULL, user_metadata TEXT, "
+            "sdk_version TEXT, expired_at REAL);"
+            "CREATE TABLE training_runs (run_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, "
+            "model_seq_id INTEGER NOT NULL, base_model TEXT NOT NULL, lora_rank INTEGER NOT NULL, "
+            "seed INTEGER, train_mlp INTEGER NOT NULL, train_attn INTEGER NOT NULL, "
+            "train_unembed INTEGER NOT NULL, user_metadata TEXT, created_at REAL NOT NULL, "
+            "last_request_at REAL NOT NULL, corrupted INTEGER NOT NULL DEFAULT 0);"
+            "CREATE TABLE samplers (sampler_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, "
+            "base_model TEXT NOT NULL, model_path TEXT, source TEXT NOT NULL, "
+            "created_at REAL NOT NULL);"
+            "INSERT INTO sessions VALUES ('s', 1, 1, '[]', NULL, '0.5.1', NULL);"
+            "INSERT INTO training_runs VALUES "
+            "('s:train:0', 's', 0, 'tinker-local/tiny', 4, 1, 1, 1, 1, NULL, 1, 1, 0);"
+            "INSERT INTO samplers VALUES ('s:sample:0', 's', 'tinker-local/tiny', NULL, 'base', 1);"
+            "PRAGMA user_version=2;"
+        )
+    store = Store(tmp_path)
+    session = store.get_session("s")
+    assert session is not None and session.finished_at is None and session.display_name is None
+    run = store.get_run("s:train:0")
+    assert run is not None and run.lora_rank == 4 and run.optimizer_config is None
+    assert store.join_sampler("s:sample:0") == 1 and store.join_sampler("s:sample:0") == 2
+    assert store.finish_session("s", "success", None, 2.0) is True
+    assert store.finish_session("s", "errored", "late", 3.0) is False
+    finished = store.get_session("s")
+    assert finished is not None and (finished.finish_reason, finished.finish_detail) == (
+        "success",
+        None,
+    )
+    store.close()
