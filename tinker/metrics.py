@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tinker.errors import APIConnectionError, APIStatusError, APITimeoutError
+
 __all__ = [
     "LATENCY_BUCKETS",
     "ClientMetrics",
@@ -54,13 +56,11 @@ def retry_cause(error: BaseException) -> str | None:
     if hasattr(error, "retry_cause"):
         own: str | None = error.retry_cause
         return own
-    status = getattr(error, "status_code", None)
-    if isinstance(status, int):
-        return f"http_{status}"
-    kinds = {type_.__name__ for type_ in type(error).__mro__}
-    if "APITimeoutError" in kinds or "TimeoutError" in kinds:
+    if isinstance(error, APIStatusError):
+        return f"http_{error.status_code}"
+    if isinstance(error, (APITimeoutError, TimeoutError)):
         return "timeout"
-    if "APIConnectionError" in kinds:
+    if isinstance(error, APIConnectionError):
         return "connection"
     return type(error).__name__
 
@@ -217,11 +217,15 @@ class ClientMetrics:
 
     def __init__(self, sink: MetricsSink | None = None) -> None:
         self.sink = sink
+        self._names: dict[tuple[str, str], str] = {}
+        self._start()
+
+    def _start(self) -> None:
+        """Empty totals and a fresh lock."""
         self._lock = threading.Lock()
         self._endpoints: dict[str, _Endpoint] = {}
         self._retries: dict[str, int] = {}
         self._queue_states: dict[str, int] = {}
-        self._names: dict[tuple[str, str], str] = {}
 
     @classmethod
     def for_client(cls) -> ClientMetrics:
@@ -303,5 +307,6 @@ class ClientMetrics:
             )
 
     def _after_fork_in_child(self) -> None:
-        """A fresh lock (a vanished parent thread may have held the old one)."""
-        self._lock = threading.Lock()
+        """Start over: the child counts its own requests, under a fresh lock (a vanished
+        parent thread may have held the old one)."""
+        self._start()

@@ -4,6 +4,7 @@ requests, retries and polls leave in `metrics()` (exact counts and bytes against
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -174,3 +175,37 @@ def test_polls_count_their_queue_states_and_429s(service: Any, fake: FakeService
     polls = snap.endpoints["POST /api/v1/retrieve_future"]
     assert polls.statuses[408] == 2 and polls.statuses[429] == 1
     assert trainer.holder.metrics is service.holder.metrics  # one session, one recorder
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_counts_only_its_own_requests(service: Any, fake: FakeService) -> None:
+    capabilities = {"supported_models": [{"model_name": "m"}]}
+    fake.direct("GET", "/api/v1/get_server_capabilities", lambda _body: capabilities)
+    service.get_server_capabilities()
+    assert service.metrics().endpoints["GET /api/v1/get_server_capabilities"].requests == 1
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it sees, then leave at once
+        try:
+            before = service.metrics().requests
+            service.get_server_capabilities()
+            after = service.metrics().endpoints["GET /api/v1/get_server_capabilities"].requests
+            os.write(write, f"{before} {after}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        seen = pipe.read()
+    os.waitpid(pid, 0)
+    assert seen == "0 1"
+    assert service.metrics().endpoints["GET /api/v1/get_server_capabilities"].requests == 1
+
+
+def test_the_retries_of_opening_the_session_are_counted(fake: FakeService) -> None:
+    from tinker.service_client import ServiceClient
+
+    fake.push("/api/v1/create_session", Reply(502, {"e": 1}, {"retry-after-ms": "1"}))
+    with ServiceClient(api_key="k", base_url=fake.url, telemetry=False) as client:
+        snap = client.metrics()
+    assert dict(snap.endpoints["POST /api/v1/create_session"].statuses) == {502: 1, 200: 1}
+    assert snap.retries == {"http_502": 1}
