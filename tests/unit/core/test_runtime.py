@@ -154,6 +154,10 @@ def test_a_closing_runtime_fails_everything_pending_at_once_with_one_log_line(
         ApiCall(traffic=Traffic.TRAIN, method="POST", path="/api/v1/slow", body={}, retry=SUBMIT)
     )
     service.wait_seen("/api/v1/slow", 1)
+    # The 503 is answered and its retry logged before the capture starts (counted right after).
+    deadline = time.monotonic() + 10
+    while not runtime.metrics.snapshot().retries and time.monotonic() < deadline:
+        time.sleep(0.005)
     started = time.monotonic()
     with caplog.at_level(logging.DEBUG, logger="tinker"):
         runtime.close()
