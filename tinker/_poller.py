@@ -61,6 +61,7 @@ from tinker.errors import (
     status_error,
 )
 from tinker.lib.retryable_exception import RetryableException
+from tinker.metrics import ClientMetrics
 
 __all__ = [
     "POLL_STEPS",
@@ -185,6 +186,11 @@ class NotReady(Exception):
         super().__init__("not ready")
         self.back_off = back_off
 
+    @property
+    def retry_cause(self) -> str | None:
+        """What client metrics count: a 429 is a retry; polling again at once is none."""
+        return "http_429" if self.back_off else None
+
 
 # Outcomes of a poll that fail the future for good (the rest are bugs, logged as such).
 _FINAL_ERRORS = (TinkerError, RetryableException, ValueError)
@@ -230,6 +236,7 @@ class PollJob:
     limits: PollLimits = PollLimits()
     on_unreachable: Callable[[PollJob, Exception, float], None] | None = None
     submitted_at: float | None = None
+    metrics: ClientMetrics | None = None
     started: float = attrs.field(init=False)
     iteration: int = 0
     backoffs: int = 0  # 429s and unanswered polls in a row (the k of the back-off)
@@ -407,11 +414,13 @@ class PollJob:
         )
 
     def _report_queue_state(self, body: Any) -> None:
+        state = QueueState.parse(body.get("queue_state") if isinstance(body, dict) else None)
+        if self.metrics is not None:
+            self.metrics.queue_state(state.value)
         if self.observer is None:
             return
-        state = body.get("queue_state") if isinstance(body, dict) else None
         try:
-            self.observer.on_queue_state_change(QueueState.parse(state))
+            self.observer.on_queue_state_change(state)
         except Exception:
             logger.exception("queue-state observer failed for %s", self.request_id)
 
@@ -459,8 +468,10 @@ class Poller:
         name: str = "tinker-poll",
         server: str = "the server",
         limits: PollLimits | None = None,
+        metrics: ClientMetrics | None = None,
     ) -> None:
         self._send = send
+        self.metrics = metrics
         self._before_wait = before_wait
         self._clock = clock
         self._on_event = on_event
@@ -523,6 +534,7 @@ class Poller:
             limits=self.limits,
             on_unreachable=self._unreachable,
             submitted_at=submitted_at,
+            metrics=self.metrics,
         )
         with self._lock:
             closed = self._closed

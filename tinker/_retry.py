@@ -48,6 +48,7 @@ from tinker._transport import is_unreachable, new_idempotency_key
 from tinker._workers import ClientClosedError, Pauses, Scheduler
 from tinker.errors import APIConnectionError, APIStatusError, RateLimitError
 from tinker.lib.retryable_exception import RetryableException
+from tinker.metrics import ClientMetrics
 
 __all__ = [
     "NO_RETRY",
@@ -414,11 +415,13 @@ class RetryExecutor:
         timers: Scheduler | None = None,
         pauses: Pauses | None = None,
         stopped: Callable[[], bool] | None = None,
+        metrics: ClientMetrics | None = None,
     ) -> None:
         self._sleep = sleep
         self._timers = timers
         self._pauses = pauses or Pauses()
         self._stopped = stopped or _never
+        self._metrics = metrics
 
     def call(self, attempts: A, attempt: Callable[[A], T]) -> T:
         """Run the attempts in this thread and return the first success (or raise)."""
@@ -431,6 +434,8 @@ class RetryExecutor:
                 pause = attempts.pause_after(exc)
                 if pause is None:
                     raise
+                if self._metrics is not None:
+                    self._metrics.retried(exc)
             self._sleep(pause)
 
     def submit(
@@ -447,7 +452,7 @@ class RetryExecutor:
         a closed pool fails it with ClientClosedError.
         """
         out: APIFuture[T] = into if into is not None else APIFuture()
-        run = _PooledRun(attempts, attempt, out, pool, self._pauses, self._stopped)
+        run = _PooledRun(attempts, attempt, out, pool, self._pauses, self._stopped, self._metrics)
         if not pool.call_later(0.0, run.step, run.dropped):
             reject(out, ClientClosedError("this client has been closed"))
         return out
@@ -459,7 +464,9 @@ class RetryExecutor:
         success. Pauses are timers; an `into` settled by someone else stops the retries."""
         if self._timers is None:
             raise RuntimeError("chain needs an executor with timers")
-        _ChainedRun(attempts, start, into, self._timers, self._pauses, self._stopped).step()
+        _ChainedRun(
+            attempts, start, into, self._timers, self._pauses, self._stopped, self._metrics
+        ).step()
         return into
 
 
@@ -471,7 +478,7 @@ class _Run(Generic[A, T]):
     """The retries of one call in flight: one small object per call (not a web of closures),
     so that thousands of calls in flight stay cheap to hold and to garbage-collect."""
 
-    __slots__ = ("attempt", "attempts", "out", "pauses", "scheduler", "stopped")
+    __slots__ = ("attempt", "attempts", "metrics", "out", "pauses", "scheduler", "stopped")
 
     def __init__(
         self,
@@ -481,7 +488,9 @@ class _Run(Generic[A, T]):
         scheduler: Scheduler,
         pauses: Pauses,
         stopped: Callable[[], bool],
+        metrics: ClientMetrics | None,
     ) -> None:
+        self.metrics = metrics
         self.attempts = attempts
         self.attempt = attempt
         self.out = out
@@ -510,7 +519,10 @@ class _Run(Generic[A, T]):
             return
         if pause is None:
             reject(self.out, error)
-        elif not self.pauses.later(self.scheduler, pause, self.step, self.dropped):
+            return
+        if self.metrics is not None:
+            self.metrics.retried(error)
+        if not self.pauses.later(self.scheduler, pause, self.step, self.dropped):
             reject(self.out, ClientClosedError("the client was closed while the request waited"))
 
 

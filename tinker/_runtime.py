@@ -42,6 +42,7 @@ from tinker._telemetry import Telemetry, send_batch
 from tinker._transport import Reply, Traffic, Transport, display_url
 from tinker._workers import ClientClosedError, Pauses, WorkerPool
 from tinker.config import LOCAL_BASE_URL, ClientConfig
+from tinker.metrics import ClientMetrics, MetricsSnapshot
 
 if TYPE_CHECKING:
     import requests.adapters
@@ -107,9 +108,14 @@ class Runtime:
         self._operations: set[concurrent.futures.Future[Any]] = set()
         self._operations_lock = threading.Lock()
         pauses = Pauses(options.sleep)
+        self.metrics = transport.metrics if transport is not None else ClientMetrics.for_client()
         self.timers = WorkerPool(1, name="tinker-timers")
         self.executor = RetryExecutor(
-            sleep=self._sleep, timers=self.timers, pauses=pauses, stopped=self._is_closed
+            sleep=self._sleep,
+            timers=self.timers,
+            pauses=pauses,
+            stopped=self._is_closed,
+            metrics=self.metrics,
         )
         self._pools = {
             Traffic.TRAIN: WorkerPool(options.submit_workers, name="tinker-submit"),
@@ -127,6 +133,7 @@ class Runtime:
             limits=PollLimits(
                 deadline=config.future_timeout, unreachable_after=config.submit_retry_seconds
             ),
+            metrics=self.metrics,
         )
         self.sample_limiter = SampleLimiter(
             config.max_sample_submits or 1, timers=self.timers, clock=self._clock, pauses=pauses
@@ -146,7 +153,7 @@ class Runtime:
         forked child on first use)."""
         self._pid = os.getpid()
         self.transport = transport or Transport(
-            self.config, adapter_factory=self.options.http_adapter
+            self.config, adapter_factory=self.options.http_adapter, metrics=self.metrics
         )
         self.poller.server = display_url(self.transport.base_url)
         env = RetryEnv(
@@ -310,6 +317,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._counters_lock = threading.Lock()
         self._closing = threading.Event()
+        self.metrics._after_fork_in_child()
         for pool in (self.timers, *self._pools.values(), self._blocking_pool):
             pool._after_fork_in_child()
         self.poller._after_fork_in_child()
@@ -419,3 +427,9 @@ class ClientBase:
     def get_telemetry(self) -> Telemetry | None:
         """The session's telemetry, or None when disabled."""
         return self._runtime.telemetry
+
+    def metrics(self) -> MetricsSnapshot:
+        """What this session's requests did so far in this process (every client of the
+        session shares them): per endpoint, retries by cause, queue states; see tinker.metrics.
+        """
+        return self._runtime.metrics.snapshot()

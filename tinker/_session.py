@@ -83,7 +83,7 @@ def _create_session(
 ) -> str:
     runner = CallRunner(
         transport,
-        executor=RetryExecutor(sleep=options.sleep or time.sleep),
+        executor=RetryExecutor(sleep=options.sleep or time.sleep, metrics=transport.metrics),
         env=RetryEnv(max_retries=config.max_retries, deadline=config.submit_retry_seconds),
     )
     body = {

@@ -46,6 +46,7 @@ from tinker.errors import (
     APITimeoutError,
     status_error,
 )
+from tinker.metrics import ClientMetrics
 
 __all__ = [
     "BodyLimitExceeded",
@@ -192,8 +193,10 @@ class Transport:
         *,
         base_url: str | None = None,
         adapter_factory: Callable[[], requests.adapters.BaseAdapter] | None = None,
+        metrics: ClientMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics if metrics is not None else ClientMetrics.for_client()
         self._adapter_factory = adapter_factory
         self.base_url = base_url if base_url is not None else resolve_base_url(config)
         self._secrets = config.secrets()
@@ -278,14 +281,52 @@ class Transport:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, self.redact(call_headers))
         timeout = (min(self.config.connect_timeout, read_timeout), read_timeout)
+        started = time.perf_counter()
         try:
-            response = self._exchange(
+            response = self._answer(request, method, url, call_headers, timeout)
+        except BaseException as exc:
+            self._measure(request, method, started, None, type(exc).__name__)
+            raise
+        self._measure(request, method, started, response)
+        return _reply(*response)
+
+    def _measure(
+        self,
+        request: HttpRequest,
+        method: str,
+        started: float,
+        response: tuple[int, Mapping[str, str], bytes, str] | None,
+        error: str | None = None,
+    ) -> None:
+        """Record one attempt in the client metrics: its answer, or the error of none."""
+        self.metrics.request(
+            method,
+            request.path,
+            status=None if response is None else response[0],
+            error=error,
+            seconds=time.perf_counter() - started,
+            sent=len(request.content) if request.content else 0,
+            received=0 if response is None else len(response[2]),
+        )
+
+    def _answer(
+        self,
+        request: HttpRequest,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+    ) -> tuple[int, Mapping[str, str], bytes, str]:
+        """One exchange: (status, headers, body, url), or the typed error of no answer."""
+        read_timeout = timeout[1]
+        try:
+            return self._exchange(
                 request.traffic,
                 method,
                 url,
                 request.content,
                 request.params,
-                call_headers,
+                headers,
                 timeout,
                 request.allow_redirects,
             )
@@ -306,7 +347,6 @@ class Transport:
             ) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _connection_error(exc, url, timeout) from _root_cause(exc)
-        return _reply(*response)
 
     def _exchange(
         self,
@@ -610,8 +650,7 @@ def _connection_error(
         )
     if isinstance(root, urllib3.exceptions.ConnectTimeoutError):
         return APIConnectionError(
-            f"Cannot connect to {shown}: no connection within {timeout[0]:g} s "
-            "(connect_timeout)"
+            f"Cannot connect to {shown}: no connection within {timeout[0]:g} s (connect_timeout)"
         )
     if isinstance(root, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
         return APITimeoutError(f"No answer from {shown} within {timeout[1]:g} s")

@@ -117,9 +117,7 @@ def _header_value(_instance: object, attribute: attrs.Attribute[Any], value: obj
         check_header_value(attribute.name, value)
 
 
-def _check_default_headers(
-    _instance: object, _attribute: object, value: Mapping[str, str]
-) -> None:
+def _check_default_headers(_instance: object, _attribute: object, value: Mapping[str, str]) -> None:
     for name, header_value in value.items():
         if not isinstance(name, str) or not name or not set(name) <= _TOKEN:
             raise ValueError(f"default_headers has an invalid header name {name!r}")

@@ -30,6 +30,7 @@ from tinker._calls import ApiCall
 from tinker._chunking import MAX_CHUNK_LEN, MAX_CHUNK_NUMBER_COUNT, chunk_data, merge_outputs
 from tinker._futures import APIFuture, combine, flatten, queued, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
+from tinker._regularizers import Regularizer, check_regularizers
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, Runtime
 from tinker._transport import Traffic
@@ -155,7 +156,11 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     @twins.blocking
     def forward_backward_custom(
-        self, data: list[types.Datum], loss_fn: CustomLossFnV1
+        self,
+        data: list[types.Datum],
+        loss_fn: CustomLossFnV1,
+        *,
+        regularizers: Sequence[Regularizer] | None = None,
     ) -> APIFuture[types.ForwardBackwardOutput]:
         """A backward pass of a loss computed here, on the client, through a linear surrogate.
 
@@ -166,22 +171,30 @@ class TrainingClient(ClientBase, QueueStateObserver):
         dloss/dlogprobs[i]. The backward pass is a cross_entropy one with weights = -grads,
         whose gradient is exactly the user loss's. Every datum needs `target_tokens`.
 
+        `regularizers`: `tinker.lib.custom_loss.Regularizer(name, fn, weight)` terms, written
+        like `loss_fn`, evaluated in parallel with it; the gradient is that of
+        loss + sum(weight * regularizer), and the metrics report each one as
+        `regularizer/<name>:value`, `:contribution` and `:grad_norm` (`base_loss:sum` is the
+        loss alone). Bad regularizers (not callable, a negative or NaN weight, a name given
+        twice) raise TypeError/ValueError here, before anything is sent.
+
         Blocks until the forward pass has finished and the backward pass is queued; returns
         the backward's future, whose metrics carry the user's loss as `loss:sum`, the
         server's surrogate as `surrogate_loss:sum`, and the user's metrics.
         """
         batch = validation.check_custom_batch(data, loss_fn)
+        terms = check_regularizers(regularizers)
         forward = self.forward([_forward_view(d) for d in batch], "cross_entropy").result()
         # numpy and the loss machinery load here, so a sampling-only program never pays for them.
         import numpy as np
 
-        from tinker._custom_loss import evaluate_custom_loss
+        from tinker._custom_loss import evaluate_objective
 
         logprobs = [
             np.asarray(output["logprobs"].to_numpy(), dtype=np.float32).reshape(-1)
             for output in forward.loss_fn_outputs
         ]
-        evaluated = evaluate_custom_loss(loss_fn, batch, logprobs)
+        evaluated = evaluate_objective(loss_fn, terms, batch, logprobs)
         linear = [
             _cross_entropy_datum(datum, types.TensorData.from_numpy(-grad))
             for datum, grad in zip(batch, evaluated.grads, strict=True)

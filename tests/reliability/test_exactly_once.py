@@ -60,11 +60,11 @@ def _training_run(server: Any, client: Any) -> tuple[list[float], dict[str, Any]
 def test_pipelined_training_under_faults_is_bit_identical(
     make_server: Callable[..., Any], make_client: Callable[..., Any]
 ) -> None:
-    clean = make_server("clean")
+    clean = make_server()
     clean_losses, clean_tensors = _training_run(clean, make_client(clean.url))
 
     injector = faults()
-    faulty = make_server("faulty", faults=injector)
+    faulty = make_server(faults=injector)
     started = time.monotonic()
     losses, tensors = _training_run(faulty, make_client(faulty.url))
     elapsed = time.monotonic() - started
@@ -83,11 +83,11 @@ def test_pipelined_training_under_faults_is_bit_identical(
 def test_concurrent_samples_under_faults_match_the_fault_free_run(
     make_server: Callable[..., Any], make_client: Callable[..., Any]
 ) -> None:
-    clean = make_server("clean")
+    clean = make_server()
     expected = sample_tokens(fast_sampler(make_client(clean.url), base_model=MODEL), SAMPLES)
 
     injector = faults()
-    faulty = make_server("faulty", faults=injector)
+    faulty = make_server(faults=injector)
     sampler = fast_sampler(make_client(faulty.url), base_model=MODEL)
     started = time.monotonic()
     got = sample_tokens(sampler, SAMPLES)

@@ -11,6 +11,7 @@ import requests.adapters
 
 import tinker
 from tinker import types
+from tinker.local import LocalServer
 
 
 class RecordingAdapter(requests.adapters.HTTPAdapter):
@@ -27,10 +28,10 @@ class RecordingAdapter(requests.adapters.HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-def test_all_traffic_uses_the_given_adapter(server: Any) -> None:
+def test_all_traffic_uses_the_given_adapter(tinker_server: LocalServer) -> None:
     adapter = RecordingAdapter()
     with tinker.ServiceClient(
-        base_url=server.url, api_key="k", telemetry=False, http_adapter=adapter
+        base_url=tinker_server.url, api_key="k", telemetry=False, http_adapter=adapter
     ) as service:
         trainer = service.create_lora_training_client("tinker-local/tiny", rank=2, seed=0)
         result = trainer.optim_step(types.AdamParams()).result()
@@ -40,7 +41,7 @@ def test_all_traffic_uses_the_given_adapter(server: Any) -> None:
     assert "/api/v1/retrieve_future" in adapter.paths
 
 
-def test_a_factory_builds_one_adapter_per_kind_of_traffic(server: Any) -> None:
+def test_a_factory_builds_one_adapter_per_kind_of_traffic(tinker_server: LocalServer) -> None:
     built: list[RecordingAdapter] = []
 
     def factory() -> RecordingAdapter:
@@ -48,7 +49,7 @@ def test_a_factory_builds_one_adapter_per_kind_of_traffic(server: Any) -> None:
         return built[-1]
 
     with tinker.ServiceClient(
-        base_url=server.url, api_key="k", telemetry=False, http_adapter=factory
+        base_url=tinker_server.url, api_key="k", telemetry=False, http_adapter=factory
     ) as service:
         service.get_server_capabilities()
     assert len(built) == 5
