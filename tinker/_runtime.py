@@ -146,7 +146,7 @@ class Runtime:
         forked child on first use)."""
         self._pid = os.getpid()
         self.transport = transport or Transport(
-            self.config, adapter_factory=self.options.http_adapter
+            self.config, adapter_factory=self.options.http_adapter, clock=self._clock
         )
         self.poller.server = display_url(self.transport.base_url)
         env = RetryEnv(
@@ -154,6 +154,7 @@ class Runtime:
             max_retries=self.config.max_retries,
             deadline=self.config.submit_retry_seconds,
             on_failure=self._report_failure,
+            silent_since=self.transport.silence.since,
         )
         self._calls = CallRunner(
             self.transport, executor=self.executor, env=env, poller=self.poller, pools=self._pools
