@@ -10,7 +10,7 @@ STAMP310 := $(VENV310)/.installed
 # then find `tinker` from any directory.
 EDITABLE := --config-settings editable_mode=compat -e '.[dev]'
 
-.PHONY: install test test-slow test-py310 lint typecheck unit demo bench bench-compare official-venvs official-capture clean
+.PHONY: install test test-slow test-py310 python310 lint typecheck unit demo bench bench-compare official-venvs official-capture clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,9 +42,13 @@ test: lint typecheck unit
 test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow and not optin"
 
-# The unit suite under the minimum supported Python (3.10).
+# The unit suite and the first-hour regression programs under the minimum supported Python.
 test-py310: $(STAMP310)
-	$(VENV310)/bin/python -m pytest -q -m "not slow or optin" tests/unit
+	$(VENV310)/bin/python -m pytest -q -m "not slow or optin" tests/unit tests/reliability/test_first_hour.py
+
+# The Python 3.10 interpreter test-py310 uses (nothing when none is installed).
+python310:
+	@echo "$(PYTHON310)"
 
 demo: $(STAMP)
 	$(PY) -m tinker.demo

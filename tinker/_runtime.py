@@ -219,10 +219,10 @@ class Runtime:
         """Futures handed to callers and not yet done."""
         return len(self._operations)
 
-    def lane(self) -> OrderedLane:
+    def lane(self, first_seq_id: int = 1) -> OrderedLane:
         """A new ordered submit lane (one per TrainingClient)."""
         self._live()
-        lane = OrderedLane(self._revive)
+        lane = OrderedLane(self._revive, first_seq_id=first_seq_id)
         self._lanes.add(lane)
         return lane
 

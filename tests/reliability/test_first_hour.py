@@ -9,6 +9,7 @@ import concurrent.futures
 import logging
 import os
 import pathlib
+import pickle
 import pydoc
 import signal
 import socket
@@ -26,7 +27,7 @@ from tinker import types
 from tinker.errors import APIConnectionError, NotFoundError, RequestFailedError
 
 from .processes import ServerProcess
-from .runs import ADAM, MODEL, batch
+from .runs import ADAM, MODEL, batch, train
 
 # A script's exit (after its last line ran) may take this long, with at most this much noise.
 EXIT_SECONDS = 3.0
@@ -427,6 +428,26 @@ def test_client_closed_error_is_exported() -> None:
     assert tinker.ClientClosedError is ClientClosedError
     assert "ClientClosedError" in tinker.__all__
     assert issubclass(ClientClosedError, tinker.TinkerError)
+
+
+def test_a_pickled_training_client_continues_in_the_copy_and_the_original_stops(
+    make_server: Callable[..., Any], make_client: Callable[..., Any]
+) -> None:
+    client = make_client(make_server().url)
+    reference = train(client.create_lora_training_client(base_model=MODEL, rank=4, seed=5), 0, 5)
+    trainer = client.create_lora_training_client(base_model=MODEL, rank=4, seed=5)
+    losses = train(trainer, 0, 2)
+    copy = pickle.loads(pickle.dumps(trainer))
+    assert copy.model_id == trainer.model_id
+    with pytest.raises(tinker.TinkerError) as error:
+        trainer.forward_backward(batch(9), "cross_entropy")
+    assert str(error.value).startswith(f"this TrainingClient of {trainer.model_id} was pickled")
+    losses += train(copy, 2, 4)
+    moved_on = pickle.loads(pickle.dumps(copy))  # a copy moves on the same way
+    with pytest.raises(tinker.TinkerError):
+        copy.optim_step(ADAM)
+    losses += train(moved_on, 4, 5)
+    assert losses == reference  # one run, continued in order by each holder in turn
 
 
 def test_help_of_forward_backward_is_a_full_docstring() -> None:
