@@ -23,7 +23,7 @@ from tinker import _loopguard, _wire
 from tinker._futures import APIFuture, completed, reject, settle_from, transform
 from tinker._poller import Poller, QueueStateObserver, resume_hint
 from tinker._retry import TRANSPORT, CallAttempts, RetryEnv, RetryExecutor, RetryPolicy
-from tinker._transport import HttpRequest, Reply, Traffic, Transport
+from tinker._transport import HttpRequest, Reply, Traffic, Transport, is_unreachable
 from tinker._workers import WorkerPool
 from tinker.errors import (
     APIConnectionError,
@@ -124,9 +124,12 @@ def _explain_unanswered(sent: APIFuture[Any], call: ApiCall) -> APIFuture[Any]:
         if error is None or kind not in (APIConnectionError, APITimeoutError):
             settle_from(out, source)
             return
+        if is_unreachable(error):
+            fate = "it was not sent, so it did not run"
+        else:
+            fate = "it may or may not have run, and its result is lost"
         explained = (APITimeoutError if kind is APITimeoutError else APIConnectionError)(
-            f"{error}. {call.what} got no answer: it may or may not have run, and its result "
-            f"is lost. {resume_hint(call.poll_as or '')}"
+            f"{error}. {call.what} got no answer: {fate}. {resume_hint(call.poll_as or '')}"
         )
         explained.__cause__ = error
         reject(out, explained)

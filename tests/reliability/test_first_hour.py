@@ -235,10 +235,13 @@ def test_result_after_the_server_was_killed_names_the_url_the_loss_and_the_way_b
     started = time.monotonic()
     with pytest.raises(APIConnectionError) as error:
         pending[-1].result(timeout=60)
-    assert time.monotonic() - started < 15  # by the bound, not after the 60 s of result()
+    elapsed = time.monotonic() - started
+    assert elapsed < 15  # by the bound, not one bound per pending operation (40 s)
     message = str(error.value)
+    print(f"dead server: the last of 20 pending operations failed after {elapsed:.1f} s: {message}")
     assert server.url in message
-    assert "lost" in message
+    # not sent yet when the server died, or sent and then polled in vain
+    assert "it was not sent, so it did not run." in message or "its result is lost." in message
     assert "create_training_client_from_state_with_optimizer" in message
 
 
