@@ -47,7 +47,7 @@ test-slow: $(STAMP)
 # version) and the check that docs/api.md is what the generator renders (pydoc's text of
 # builtins differs between versions; it is generated with the development Python).
 test-py310: $(STAMP310)
-	$(VENV310)/bin/python -m pytest -q -m "not slow or optin" tests/unit tests/reliability/test_first_hour.py \
+	$(VENV310)/bin/python -m pytest -m "not slow or optin" tests/unit tests/reliability/test_first_hour.py \
 		--ignore=tests/unit/local --deselect tests/unit/docs/test_api_reference.py::test_api_md_is_up_to_date
 
 # The Python 3.10 interpreter test-py310 uses (nothing when none is installed).
