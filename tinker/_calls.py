@@ -5,11 +5,13 @@ policy, headers, timeout; for an endpoint that answers with a server-side future
 type its polls report and the queue-state observer). `CallRunner` does the rest, in order:
 the codec (`tinker._wire`) encodes the body, the transport sends it under the call's retry
 policy (tinker._retry), the reply is decoded, and a request id goes to the poller, whose result
-is decoded the same way.
+is decoded the same way. A submit that never got an answer (the server is gone) fails with an
+error that also says what was lost and how to go on.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import logging
 from collections.abc import Callable, Mapping
@@ -18,12 +20,17 @@ from typing import Any
 import attrs
 
 from tinker import _loopguard, _wire
-from tinker._futures import APIFuture, completed, transform
-from tinker._poller import Poller, QueueStateObserver
+from tinker._futures import APIFuture, completed, reject, settle_from, transform
+from tinker._poller import Poller, QueueStateObserver, resume_hint
 from tinker._retry import TRANSPORT, CallAttempts, RetryEnv, RetryExecutor, RetryPolicy
-from tinker._transport import HttpRequest, Reply, Traffic, Transport
+from tinker._transport import HttpRequest, Reply, Traffic, Transport, is_unreachable
 from tinker._workers import WorkerPool
-from tinker.errors import APIResponseValidationError, status_error
+from tinker.errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    status_error,
+)
 
 __all__ = ["ApiCall", "CallRunner", "decode"]
 
@@ -106,6 +113,31 @@ def _structure_result(result: type[Any] | None) -> Callable[[Any], Any]:
     return lambda body: _wire.structure(body, result)
 
 
+def _explain_unanswered(sent: APIFuture[Any], call: ApiCall) -> APIFuture[Any]:
+    """`sent`, whose failure for want of any answer also says that the operation's result is
+    lost (it may or may not have run) and how to go on."""
+    out: APIFuture[Any] = APIFuture()
+
+    def done(source: concurrent.futures.Future[Any]) -> None:
+        error = None if source.cancelled() else source.exception()
+        kind = type(error)
+        if error is None or kind not in (APIConnectionError, APITimeoutError):
+            settle_from(out, source)
+            return
+        if is_unreachable(error):
+            fate = "it was not sent, so it did not run"
+        else:
+            fate = "it may or may not have run, and its result is lost"
+        explained = (APITimeoutError if kind is APITimeoutError else APIConnectionError)(
+            f"{error}. {call.what} got no answer: {fate}. {resume_hint(call.poll_as or '')}"
+        )
+        explained.__cause__ = error
+        reject(out, explained)
+
+    sent.add_done_callback(done)
+    return out
+
+
 def _as_is(body: Any) -> Any:
     return body
 
@@ -174,6 +206,8 @@ class CallRunner:
         attempts = call.retry.attempts(self._env, call.what)
         attempt = _Attempt(self._transport, call)
         sent = self._executor.submit(attempts, attempt, pool=self._pools[call.traffic])
+        if call.poll_as is not None:
+            sent = _explain_unanswered(sent, call)
         return transform(sent, functools.partial(self._after_send, call, started))
 
     def _after_send(self, call: ApiCall, started: float, data: Any) -> APIFuture[Any]:

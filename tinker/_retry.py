@@ -18,7 +18,9 @@ The policies:
   `min(0.5 * 2**n, 10)` s shortened by up to 25 %; its attempts share one idempotency key.
   With `deadline_layer`, a call whose transport attempts all failed starts over with a new key
   after `min(2**a, 30)` s, until `deadline` (the client's `submit_retry_seconds`, 300 by
-  default) has passed since the first attempt.
+  default) has passed since the first attempt, or, after a request that got no answer, since
+  the server stopped answering any request (so the calls queued behind one that gave up on a
+  dead server give up at their first unanswered attempt, not one deadline after another).
 - `RetryConfig` (public, one per SamplingClient): a whole sample is submitted again after a
   retryable failure (connection errors, expired promises, 408/409/429/5xx) after
   `min(0.5 * 2**n, 10)` s +-25 %, with no attempt cap (a progress timeout bounds it, see
@@ -185,6 +187,7 @@ class RetryEnv:
     max_retries: int = 10
     deadline: float = 300.0
     on_failure: FailureReport | None = None
+    silent_since: Callable[[], float | None] = attrs.field(default=lambda: None)
 
 
 @attrs.frozen
@@ -247,7 +250,11 @@ class CallAttempts:
             return self._transport_pause(error)
         if not self._policy.deadline_layer:
             return None
-        elapsed = self._env.clock() - self._started
+        now = self._env.clock()
+        elapsed = now - self._started
+        silent_since = self._env.silent_since()
+        if isinstance(error, APIConnectionError) and silent_since is not None:
+            elapsed = max(elapsed, now - silent_since)
         will_retry = self._policy.is_retryable(error) and elapsed < self._deadline
         if self._env.on_failure is not None:
             self._env.on_failure(error, self._round + 1, elapsed, will_retry)

@@ -153,7 +153,10 @@ class Runtime:
         forked child on first use)."""
         self._pid = os.getpid()
         self.transport = transport or Transport(
-            self.config, adapter_factory=self.options.http_adapter, metrics=self.metrics
+            self.config,
+            adapter_factory=self.options.http_adapter,
+            metrics=self.metrics,
+            clock=self._clock,
         )
         self.poller.server = display_url(self.transport.base_url)
         env = RetryEnv(
@@ -161,6 +164,7 @@ class Runtime:
             max_retries=self.config.max_retries,
             deadline=self.config.submit_retry_seconds,
             on_failure=self._report_failure,
+            silent_since=self.transport.silence.since,
         )
         self._calls = CallRunner(
             self.transport, executor=self.executor, env=env, poller=self.poller, pools=self._pools
@@ -225,10 +229,10 @@ class Runtime:
         """Futures handed to callers and not yet done."""
         return len(self._operations)
 
-    def lane(self) -> OrderedLane:
+    def lane(self, first_seq_id: int = 1) -> OrderedLane:
         """A new ordered submit lane (one per TrainingClient)."""
         self._live()
-        lane = OrderedLane(self._revive)
+        lane = OrderedLane(self._revive, first_seq_id=first_seq_id)
         self._lanes.add(lane)
         return lane
 

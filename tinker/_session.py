@@ -56,7 +56,7 @@ def open_session(
     """Create a session on the service (blocking, transport retries only) and run it."""
     config.apply_log_level()
     options = options or RuntimeOptions()
-    transport = Transport(config, adapter_factory=options.http_adapter)
+    transport = Transport(config, adapter_factory=options.http_adapter, clock=options.clock)
     try:
         session_id = _create_session(transport, config, user_metadata, options)
     except BaseException:

@@ -12,7 +12,8 @@ Every response is bounded: its body may not exceed the config's `max_response_by
 (APITimeoutError), however slowly the server trickles it. A request that gets no answer is an
 APIConnectionError naming the URL: `is_unreachable` tells a connection that could not be made
 (refused, unresolvable host, connect timeout: nothing is listening there) from one lost on
-the way.
+the way. `silence` remembers since when no request has had an answer, so that callers can
+stop retrying at once against a server that has long been gone.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import logging
 import os
 import platform
 import sys
+import threading
 import time
 import urllib.parse
 import uuid
@@ -52,6 +54,7 @@ __all__ = [
     "BodyLimitExceeded",
     "HttpRequest",
     "Reply",
+    "Silence",
     "Traffic",
     "Transport",
     "body_chunks",
@@ -184,6 +187,30 @@ def close_local_server() -> None:
         local.close_shared_server()
 
 
+class Silence:
+    """Since when the server has not answered: the time of the first request that got no
+    answer after the last one that got any (None while the server answers)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._since: float | None = None
+
+    def since(self) -> float | None:
+        """When the current silence began (None: the last request was answered)."""
+        return self._since
+
+    def answered(self) -> None:
+        """A response arrived (any status)."""
+        self._since = None
+
+    def unanswered(self) -> None:
+        """A request got no response (refused, lost, timed out)."""
+        with self._lock:
+            if self._since is None:
+                self._since = self._clock()
+
+
 class Transport:
     """Sends requests on per-traffic keep-alive sessions, one attempt each."""
 
@@ -194,9 +221,11 @@ class Transport:
         base_url: str | None = None,
         adapter_factory: Callable[[], requests.adapters.BaseAdapter] | None = None,
         metrics: ClientMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.metrics = metrics if metrics is not None else ClientMetrics.for_client()
+        self.silence = Silence(clock)
         self._adapter_factory = adapter_factory
         self.base_url = base_url if base_url is not None else resolve_base_url(config)
         self._secrets = config.secrets()
@@ -320,7 +349,7 @@ class Transport:
         """One exchange: (status, headers, body, url), or the typed error of no answer."""
         read_timeout = timeout[1]
         try:
-            return self._exchange(
+            response = self._exchange(
                 request.traffic,
                 method,
                 url,
@@ -346,7 +375,10 @@ class Transport:
                 f"The response from {display_url(url)} could not be decompressed"
             ) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            self.silence.unanswered()
             raise _connection_error(exc, url, timeout) from _root_cause(exc)
+        self.silence.answered()
+        return response
 
     def _exchange(
         self,

@@ -13,6 +13,11 @@ The path of one `forward_backward(data, "cross_entropy")`, top to bottom:
 request id goes to the poller (`_poller`) -> each polled result is decoded into a
 ForwardBackwardOutput -> the chunk results are merged (`_chunking.merge_outputs`) -> the
 APIFuture resolves.
+
+A TrainingClient pickles to a `TrainingHandle` that re-attaches to the same session and model
+in another process, and hands its operations over: the copy continues the seq ids, and the
+original refuses new operations (two clients numbering one model's operations would collide).
+Its pending operations still complete.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from tinker import _loopguard, types
 from tinker import _twins as twins
@@ -33,13 +40,21 @@ from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._regularizers import Regularizer, check_regularizers
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, Runtime
+from tinker._session import attach
 from tinker._transport import Traffic
+from tinker.config import ClientConfig
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
 if TYPE_CHECKING:
     from tinker.sampling_client import SamplingClient
 
-__all__ = ["MAX_CHUNK_LEN", "MAX_CHUNK_NUMBER_COUNT", "CustomLossFnV1", "TrainingClient"]
+__all__ = [
+    "MAX_CHUNK_LEN",
+    "MAX_CHUNK_NUMBER_COUNT",
+    "CustomLossFnV1",
+    "TrainingClient",
+    "TrainingHandle",
+]
 
 # A custom loss: fn(data, logprobs) -> (loss, metrics) with torch, or (loss, metrics, grads).
 CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
@@ -47,14 +62,42 @@ CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
 logger = logging.getLogger(__name__)
 
 
+@attrs.frozen
+class TrainingHandle:
+    """Everything needed to re-attach a TrainingClient in another process: the session, the
+    model and the seq id its operations continue from (the config carries the API key)."""
+
+    config: ClientConfig
+    session_id: str
+    model_id: str
+    model_seq_id: int | None
+    next_seq_id: int
+
+
+def _reattach(handle: TrainingHandle) -> TrainingClient:
+    return TrainingClient(
+        attach(handle.config, handle.session_id),
+        handle.model_id,
+        model_seq_id=handle.model_seq_id,
+        first_seq_id=handle.next_seq_id,
+    )
+
+
 class TrainingClient(ClientBase, QueueStateObserver):
     """A handle on one LoRA training run (`model_id`), made by ServiceClient."""
 
-    def __init__(self, runtime: Runtime, model_id: str, *, model_seq_id: int | None = None):
+    def __init__(
+        self,
+        runtime: Runtime,
+        model_id: str,
+        *,
+        model_seq_id: int | None = None,
+        first_seq_id: int = 1,
+    ):
         super().__init__(runtime)
         self.model_id = model_id
         self.model_seq_id = model_seq_id
-        self._lane = runtime.lane()
+        self._lane = runtime.lane(first_seq_id)
         self._warn_paused = QueuePauseWarner(
             f"Training is paused for {model_id}.", "concurrent models rate limit hit"
         )
@@ -66,11 +109,21 @@ class TrainingClient(ClientBase, QueueStateObserver):
         return f"TrainingClient(model_id={self.model_id!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        raise TypeError(
-            "a TrainingClient cannot be pickled: it stays in the process that created it, "
-            "where its operations are ordered. Pass a SamplingClient (it pickles) or a "
-            "checkpoint path instead: save_state(name) here, then "
-            "ServiceClient.create_training_client_from_state_with_optimizer(path) there."
+        return (_reattach, (self.handle(),))
+
+    def handle(self) -> TrainingHandle:
+        """Hand this client's operations over to the copy `handle` re-attaches (pickling does
+        this): from now on this client refuses new operations; pending ones still complete."""
+        next_seq_id = self._lane.hand_over(
+            f"this TrainingClient of {self.model_id} was pickled, which handed its operations "
+            "over to the unpickled copy; call the copy (or pickle it again to move it on)"
+        )
+        return TrainingHandle(
+            config=self._runtime.portable_config(),
+            session_id=self._runtime.session_id,
+            model_id=self.model_id,
+            model_seq_id=self.model_seq_id,
+            next_seq_id=next_seq_id,
         )
 
     # -- forward passes ----------------------------------------------------------------------

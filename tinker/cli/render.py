@@ -85,8 +85,8 @@ def _parse_iso(text: str) -> dt.datetime:
     cleaned = text.strip().replace("Z", "+00:00")
     head, sep, fraction = cleaned.partition(".")
     if sep:
-        digits = "".join(ch for ch in fraction if ch.isdigit())
-        zone = fraction[len(digits) :]
+        zone = fraction.lstrip("0123456789")  # what follows the leading digits
+        digits = fraction[: len(fraction) - len(zone)]
         cleaned = f"{head}.{(digits + '000000')[:6]}{zone}"
     return dt.datetime.fromisoformat(cleaned)
 

@@ -477,3 +477,35 @@ def test_sample_attempts_back_off_everyone_on_429_and_jitter_other_retries() -> 
     )
     assert off.pause_after(RateLimitError("429", status_code=429)) == 0.0
     assert off.pause_after(APIConnectionError()) is None
+
+
+def test_a_call_behind_a_long_silence_gives_up_at_its_first_unanswered_attempt() -> None:
+    """The deadline counts from when the server stopped answering any request, so calls queued
+    behind one that gave up do not each wait a deadline of their own."""
+    now = [1000.0]
+    silent_since: list[float | None] = [None]
+    env = RetryEnv(
+        clock=lambda: now[0], max_retries=0, deadline=300.0, silent_since=lambda: silent_since[0]
+    )
+    unanswered = APIConnectionError("Cannot connect to http://h/api/v1/x: connection refused")
+    assert SUBMIT.attempts(env, "POST /x").pause_after(unanswered) is not None  # no silence yet
+    silent_since[0] = now[0] - 299.0
+    assert SUBMIT.attempts(env, "POST /x").pause_after(unanswered) == pytest.approx(1.0)
+    silent_since[0] = now[0] - 300.0
+    assert SUBMIT.attempts(env, "POST /x").pause_after(unanswered) is None
+    # an answer, even an error status, is not silence: it keeps the call's own deadline
+    assert SUBMIT.attempts(env, "POST /x").pause_after(status_error(503, None)) is not None
+
+
+def test_the_transport_tracks_since_when_nothing_was_answered() -> None:
+    from tinker._transport import Silence
+
+    now = [5.0]
+    silence = Silence(lambda: now[0])
+    assert silence.since() is None
+    silence.unanswered()
+    now[0] = 9.0
+    silence.unanswered()
+    assert silence.since() == 5.0  # the first unanswered request since the last answer
+    silence.answered()
+    assert silence.since() is None
