@@ -95,7 +95,8 @@ class HttpRequest:
 
 @attrs.frozen
 class Reply:
-    """One HTTP response: status, headers and the body (parsed JSON, raw text, or None)."""
+    """One HTTP response: status, headers and the body (parsed JSON, protobuf bytes, raw text,
+    or None)."""
 
     status_code: int
     headers: Mapping[str, str]
@@ -477,11 +478,14 @@ def _is_stock_adapter(adapter: object) -> bool:
 
 
 def _reply(status: int, headers: Mapping[str, str], content: bytes, url: str) -> Reply:
-    """A Reply with the body parsed as JSON when it is JSON (else kept as text); JSON nested
-    too deeply to parse is an APIResponseValidationError."""
+    """A Reply with the body parsed as JSON when it is JSON, kept as bytes when it is
+    protobuf, else kept as text; JSON nested too deeply to parse is an
+    APIResponseValidationError."""
     body: Any = None
     is_json = False
-    if content:
+    if content and "protobuf" in headers.get("Content-Type", ""):
+        body = content
+    elif content:
         try:
             body = _wire.loads(content)
             is_json = True

@@ -44,7 +44,7 @@ from tinker._retry import SAMPLE_SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, Runtime
 from tinker._session import attach
 from tinker._transport import Traffic
-from tinker.config import ClientConfig
+from tinker.config import LEGACY_SERVER, ClientConfig, ServerConfig
 from tinker.errors import NotFoundError
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
@@ -111,11 +111,12 @@ class SamplerHandle:
     sampling_session_id: str
     retry_config: RetryConfig | None
     base_model: str | None
+    server: ServerConfig = LEGACY_SERVER
 
 
 def _reattach(handle: SamplerHandle) -> SamplingClient:
     client = SamplingClient(
-        attach(handle.config, handle.session_id),
+        attach(handle.config, handle.session_id, server=handle.server),
         sampling_session_id=handle.sampling_session_id,
         retry_config=handle.retry_config,
         base_model=handle.base_model,
@@ -212,6 +213,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
             sampling_session_id=self.sampling_session_id,
             retry_config=self._explicit_retry_config,
             base_model=self._base_model,
+            server=self._runtime.server,
         )
 
     def _rebase_seq_ids(self) -> None:

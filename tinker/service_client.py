@@ -18,7 +18,7 @@ from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._calls import ApiCall
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
-from tinker._runtime import ClientBase, RuntimeOptions
+from tinker._runtime import ClientBase, RuntimeOptions, finish_status
 from tinker._session import open_session
 from tinker._transport import Traffic
 from tinker._validation import NoTrainableLayersError
@@ -94,8 +94,8 @@ class ServiceClient(ClientBase):
     def __enter__(self) -> ServiceClient:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        self._runtime.close(finish_status(exc_type))
 
     def close(self) -> None:
         """Stop the session's background work (heartbeat, polling, telemetry); idempotent.

@@ -1,0 +1,133 @@
+"""One client, both protocol eras: against tinker.local speaking only 0.38 and only 0.5.1 the
+same training and sampling give bit-identical numbers, each over its own wire format."""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+import requests.adapters
+
+import tinker
+from tinker import types
+from tinker._wire import compression, proto
+
+TEXT = list(b"the cat sat on the mat.")
+
+
+class RecordingAdapter(requests.adapters.HTTPAdapter):
+    """A stock adapter that remembers (path, headers, body) of every request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, dict[str, str], Any]] = []
+        self._lock = threading.Lock()
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            path = requests.utils.urlparse(request.url).path
+            self.sent.append((path, dict(request.headers), request.body))
+        return super().send(request, *args, **kwargs)
+
+    def to(self, path: str) -> list[tuple[dict[str, str], Any]]:
+        return [(headers, body) for sent, headers, body in self.sent if sent == path]
+
+
+def _datum() -> types.Datum:
+    inputs, targets = TEXT[:-1], TEXT[1:]
+    return types.Datum(
+        model_input=types.ModelInput.from_ints(inputs),
+        loss_fn_inputs={
+            "target_tokens": types.TensorData(data=targets, dtype="int64", shape=[len(targets)]),
+            "weights": types.TensorData(
+                data=[1.0] * len(targets), dtype="float32", shape=[len(targets)]
+            ),
+        },
+    )
+
+
+def _train_and_sample(url: str, adapter: RecordingAdapter) -> dict[str, Any]:
+    with tinker.ServiceClient(
+        base_url=url, api_key="tml-k", telemetry=False, http_adapter=adapter
+    ) as service:
+        era = service.holder.server.era
+        trainer = service.create_lora_training_client("tinker-local/tiny", rank=2, seed=0)
+        losses = []
+        for _ in range(3):
+            output = trainer.forward_backward([_datum()], "cross_entropy").result()
+            trainer.optim_step(types.AdamParams(learning_rate=1e-2)).result()
+            losses.append(output.metrics["loss:sum"])
+        forward = trainer.forward([_datum()], "cross_entropy").result()
+        sampler = trainer.save_weights_and_get_sampling_client("eras")
+        sampled = sampler.sample(
+            types.ModelInput.from_ints(list(b"the ca")),
+            2,
+            types.SamplingParams(max_tokens=6, seed=3),
+        ).result()
+    return {
+        "era": era,
+        "losses": losses,
+        "forward_logprobs": [list(o["logprobs"].data) for o in forward.loss_fn_outputs],
+        "tokens": [list(s.tokens) for s in sampled.sequences],
+        "logprobs": [list(s.logprobs or []) for s in sampled.sequences],
+    }
+
+
+@pytest.fixture
+def quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINKER_TELEMETRY", "0")
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    monkeypatch.delenv("TINKER_BASE_URL", raising=False)
+
+
+@pytest.mark.usefixtures("quiet_env")
+def test_both_eras_train_and_sample_to_identical_numbers(tmp_path: pathlib.Path) -> None:
+    from tinker import local
+
+    runs: dict[str, dict[str, Any]] = {}
+    adapters: dict[str, RecordingAdapter] = {}
+    for protocol in ("0.38", "0.5.1"):
+        adapters[protocol] = RecordingAdapter()
+        with local.serve(
+            data_dir=tmp_path / protocol, long_poll_seconds=2.0, protocol=protocol
+        ) as server:
+            runs[protocol] = _train_and_sample(server.url, adapters[protocol])
+    current, legacy = runs["0.38"], runs["0.5.1"]
+    assert (current["era"], legacy["era"]) == ("0.38", "0.5.1")
+    assert current["losses"][-1] < current["losses"][0]
+    for key in ("losses", "forward_logprobs", "tokens"):
+        assert current[key] == legacy[key], key  # bit-identical floats
+    # Sampled logprobs are float32 in the protobuf SampleResponse, float64 in JSON.
+    assert current["logprobs"] == [
+        [float(np.float32(value)) for value in row] for row in legacy["logprobs"]
+    ]
+
+    # 0.38: forward and forward_backward are zstd-compressed protobuf to one endpoint.
+    new = adapters["0.38"]
+    assert new.to("/api/v1/forward") == []
+    bodies = new.to("/api/v1/forward_backward")
+    assert len(bodies) == 4
+    flags = []
+    for headers, body in bodies:
+        assert headers["Content-Type"] == proto.CONTENT_TYPE
+        assert headers["Content-Encoding"] == "zstd"
+        call = proto.decode_forward_backward_request(
+            compression.decompress(body, max_output_size=1 << 20)
+        )
+        assert call.data[0].model_input.to_ints() == TEXT[:-1]
+        flags.append(call.forward_only)
+    assert flags == [False, False, False, True]
+    accepts = [h.get("Accept") for h, _ in new.to("/api/v1/retrieve_future")]
+    assert accepts.count(proto.CONTENT_TYPE) == 5  # 4 forward(_backward)s and 1 sample
+    assert any(p.endswith("/finish") for p, _, _ in new.sent)
+
+    # 0.5.1: JSON to /forward and /forward_backward, no handshake beyond the 404, no finish.
+    old = adapters["0.5.1"]
+    assert [p for p, _, _ in old.sent][:2] == ["/api/v1/client/config", "/api/v1/create_session"]
+    assert len(old.to("/api/v1/forward")) == 1 and len(old.to("/api/v1/forward_backward")) == 3
+    assert all(h["Content-Type"] == "application/json" for h, _ in old.to("/api/v1/forward"))
+    assert not any(p.endswith("/finish") for p, _, _ in old.sent)

@@ -1,0 +1,65 @@
+"""The start-up handshake: which protocol era the server speaks and what it switches on.
+
+Before a session is created the client asks `POST /api/v1/client/config` (required by a 0.38
+server) and `POST /api/v1/client/dynamic_config` (a 404 there means the defaults). A server
+that answers 404 to `client/config` predates the handshake: it gets the 0.5.1 protocol
+(`LEGACY_SERVER`). The result is one `ServerConfig` value the runtime acts on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tinker import types
+from tinker._calls import ApiCall, CallRunner
+from tinker._retry import TRANSPORT
+from tinker._transport import Traffic
+from tinker.config import CURRENT_SDK_VERSION, LEGACY_SERVER, ServerConfig
+from tinker.errors import NotFoundError
+
+__all__ = ["negotiate"]
+
+logger = logging.getLogger(__name__)
+
+DYNAMIC_CONFIG_TIMEOUT = 10.0
+
+
+def negotiate(runner: CallRunner) -> ServerConfig:
+    """Ask the server for its config (transport retries only); LEGACY_SERVER when it does
+    not know the handshake."""
+    body = {"sdk_version": CURRENT_SDK_VERSION}
+    try:
+        client = runner.call(
+            _config_call("/api/v1/client/config", body, types.ClientConfigResponse)
+        )
+    except NotFoundError:
+        logger.debug("the server does not know client/config: speaking the 0.5.1 protocol")
+        return LEGACY_SERVER
+    try:
+        dynamic = runner.call(
+            _config_call(
+                "/api/v1/client/dynamic_config",
+                body,
+                types.ClientDynamicConfigResponse,
+                timeout=DYNAMIC_CONFIG_TIMEOUT,
+            )
+        )
+    except NotFoundError:
+        dynamic = types.ClientDynamicConfigResponse()
+    server = ServerConfig.from_answers(client, dynamic)
+    logger.debug("negotiated with the server: %s", server)
+    return server
+
+
+def _config_call(
+    path: str, body: dict[str, str], result: type[object], *, timeout: float | None = None
+) -> ApiCall:
+    return ApiCall(
+        traffic=Traffic.SESSION,
+        method="POST",
+        path=path,
+        body=body,
+        result=result,
+        retry=TRANSPORT,
+        timeout=timeout,
+    )
