@@ -144,7 +144,7 @@ class CallRunner:
         codec: WireCodec = LEGACY_CODEC,
     ) -> None:
         self.codec = codec
-        self._transport = transport
+        self.transport = transport
         self._executor = executor
         self._env = env
         self._poller = poller
@@ -156,7 +156,7 @@ class CallRunner:
         _loopguard.note_blocking(call.what, "run it outside the event loop")
         started = self._env.clock()
         attempts = call.retry.attempts(self._env, call.what)
-        data = self._executor.call(attempts, _Attempt(self._transport, call, self.codec))
+        data = self._executor.call(attempts, _Attempt(self.transport, call, self.codec))
         if call.poll_as is None:
             return data
         return self._track(call, data, started).result()
@@ -166,7 +166,7 @@ class CallRunner:
         sent, to the future of its result (polled when `poll_as`, else already done)."""
         started = self._env.clock()
         attempts = call.retry.attempts(self._env, call.what)
-        attempt = _Attempt(self._transport, call, self.codec)
+        attempt = _Attempt(self.transport, call, self.codec)
         sent = self._executor.submit(attempts, attempt, pool=self._pools[call.traffic])
         return transform(sent, functools.partial(self._after_send, call, started))
 

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from tinker._calls import ApiCall, CallRunner
+from tinker._chunking import ChunkLimits, chunk_limits
 from tinker._futures import APIFuture, reject
+from tinker._handshake import use_access_tokens
 from tinker._heartbeat import Heartbeat, heartbeat_call
 from tinker._lanes import OrderedLane
 from tinker._limits import SampleLimiter, SampleRetries
@@ -174,9 +176,11 @@ class Runtime:
         """Create the connections, the call runner and the service threads (at start, and in a
         forked child on first use)."""
         self._pid = os.getpid()
-        self.transport = transport or Transport(
-            self.config, adapter_factory=self.options.http_adapter
-        )
+        if transport is None:
+            transport = Transport(self.config, adapter_factory=self.options.http_adapter)
+            if self.server.jwt_auth:
+                use_access_tokens(transport)
+        self.transport = transport
         self.poller.server = display_url(self.transport.base_url)
         env = RetryEnv(
             clock=self._clock,
@@ -274,6 +278,12 @@ class Runtime:
         )
         self._sample_retries.add(retries)
         return retries
+
+    @property
+    def chunk_limits(self) -> ChunkLimits:
+        """How forward/forward_backward batches are split into requests on this server."""
+        server = self.server
+        return chunk_limits(server.era, server.max_chunk_len, server.max_chunk_bytes)
 
     def next_model_seq_id(self) -> int:
         """0, 1, 2, ... per session: one per created training model."""
