@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from tinker import _loopguard, _wire
+from tinker._batch_poll import BatchTarget
 from tinker._futures import APIFuture, completed, transform
 from tinker._poller import Poller, QueueStateObserver
 from tinker._retry import TRANSPORT, CallAttempts, RetryEnv, RetryExecutor, RetryPolicy
@@ -38,7 +39,8 @@ class ApiCall:
     `body` is a request model or JSON-ready data. `result` is what a 2xx answer (or, with
     `poll_as`, the polled result) is structured into: a model class, None or dict for the parsed
     JSON, or `Reply` for the raw reply (which then also returns 3xx instead of raising).
-    `poll_as` marks an endpoint that answers `{request_id}`: the request type its polls report.
+    `poll_as` marks an endpoint that answers `{request_id}`: the request type its polls report;
+    `batch`, the batch-poller target that announces its completion (samples).
     """
 
     traffic: Traffic
@@ -53,6 +55,7 @@ class ApiCall:
     allow_redirects: bool = False
     poll_as: str | None = None
     observer: QueueStateObserver | None = None
+    batch: BatchTarget | None = None
 
     @property
     def what(self) -> str:
@@ -190,4 +193,5 @@ class CallRunner:
             observer=call.observer,
             submitted_at=started,
             accept=self.codec.result_headers(getattr(call.result, "__name__", "")),
+            batch=call.batch,
         )

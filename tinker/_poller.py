@@ -45,6 +45,7 @@ from typing import Any
 
 import attrs
 
+from tinker._batch_poll import BatchSender, BatchTarget, CompletionWatcher
 from tinker._futures import APIFuture, reject
 from tinker._retry import POLL_BACKOFF, RetryExecutor
 from tinker._transport import Reply
@@ -518,6 +519,10 @@ class Poller:
         self.limits = limits or PollLimits()
         # How long HTTP 402 answers are waited out (the negotiated server config sets it).
         self.billing_pause = 3600.0
+        # Set when the server enables the batch poller: futures tracked with a batch target
+        # wait for their completion there before their payload is polled.
+        self.batch_send: BatchSender | None = None
+        self._watchers: dict[BatchTarget, CompletionWatcher] = {}
         self.pool = WorkerPool(max_workers, name=name)
         self._lock = threading.Lock()
         self._jobs: dict[concurrent.futures.Future[Any], PollJob] = {}
@@ -550,9 +555,11 @@ class Poller:
         submitted_at: float | None = None,
         on_expired: Callable[[], None] | None = None,
         accept: Mapping[str, str] | None = None,
+        batch: BatchTarget | None = None,
     ) -> APIFuture[Any]:
         """Start polling `request_id`; the future resolves to `structure(result body)`.
-        `accept`: extra headers of its polls (the result formats the client takes).
+        `accept`: extra headers of its polls (the result formats the client takes); `batch`:
+        the batch-poller target whose completions announce this future (when enabled).
 
         `submitted_at` (same clock as the poller, time.monotonic by default) is when the client
         operation started; the first poll reports the round trip since then, and the future's
@@ -587,7 +594,10 @@ class Poller:
             reject(future, ClientClosedError(f"the client was closed; {job.what} is not polled"))
             return future
         future.add_done_callback(self._forget)
-        self._start(job)
+        if batch is not None and self.batch_send is not None:
+            self._watcher(batch).wait(job)
+        else:
+            self._start(job)
         return future
 
     def poll_once(self, job: PollJob) -> Any:
@@ -601,6 +611,20 @@ class Poller:
 
     def _start(self, job: PollJob) -> None:
         self._executor.submit(job, self.poll_once, pool=self.pool, into=job.future)
+
+    def _watcher(self, target: BatchTarget) -> CompletionWatcher:
+        """The batch poller of `target` (created on first use)."""
+        assert self.batch_send is not None
+        with self._lock:
+            watcher = self._watchers.get(target)
+            if watcher is None:
+                watcher = CompletionWatcher(target, self.batch_send, self._start, self._run_batch)
+                self._watchers[target] = watcher
+        return watcher
+
+    def _run_batch(self, watcher: CompletionWatcher) -> None:
+        """Run a watcher's polls on the poll pool until it is idle."""
+        self._executor.submit(watcher, watcher.poll_once, pool=self.pool)
 
     def _forget(self, future: concurrent.futures.Future[Any]) -> None:
         with self._lock:

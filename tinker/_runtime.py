@@ -159,6 +159,8 @@ class Runtime:
             ),
         )
         self.poller.billing_pause = server.billing_pause_seconds
+        if server.batch_poller:
+            self.poller.batch_send = self._send_batch_poll
         self.sample_limiter = SampleLimiter(
             config.max_sample_submits or 1, timers=self.timers, clock=self._clock, pauses=pauses
         )
@@ -310,6 +312,16 @@ class Runtime:
             timeout=self.config.poll_timeout,
         )
         return self.transport.send(poll.encode(codec))
+
+    def _send_batch_poll(self, body: Mapping[str, Any], timeout: float) -> Reply:
+        poll = ApiCall(
+            traffic=Traffic.POLL,
+            method="POST",
+            path="/api/v1/retrieve_futures",
+            body=dict(body),
+            timeout=timeout,
+        )
+        return self.transport.send(poll.encode(self._calls.codec))
 
     def _poll_event(self, name: str, data: dict[str, Any], severity: str) -> None:
         if self.telemetry is not None:

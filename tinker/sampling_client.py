@@ -37,6 +37,7 @@ import attrs
 from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
+from tinker._batch_poll import CLONE_STRIDE, BatchTarget
 from tinker._calls import ApiCall
 from tinker._futures import APIFuture, completed, flatten, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
@@ -286,12 +287,14 @@ class SamplingClient(ClientBase, QueueStateObserver):
         return flatten(admitted)
 
     def _submit(self, request: Callable[..., types.SampleRequest]) -> APIFuture[APIFuture[Any]]:
+        seq_id = self._next_seq_id()
         return self._runtime.submit(
             ApiCall(
                 traffic=Traffic.SAMPLE,
                 method="POST",
                 path="/api/v1/asample",
-                body=request(seq_id=self._next_seq_id()),
+                body=request(seq_id=seq_id),
+                batch=BatchTarget(self.sampling_session_id, seq_id // CLONE_STRIDE),
                 result=types.SampleResponse,
                 retry=SAMPLE_SUBMIT,
                 headers=BACKPRESSURE_HEADERS,

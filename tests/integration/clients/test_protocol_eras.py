@@ -3,8 +3,10 @@ same training and sampling give bit-identical numbers, each over its own wire fo
 
 from __future__ import annotations
 
+import json
 import pathlib
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -131,3 +133,48 @@ def test_both_eras_train_and_sample_to_identical_numbers(tmp_path: pathlib.Path)
     assert len(old.to("/api/v1/forward")) == 1 and len(old.to("/api/v1/forward_backward")) == 3
     assert all(h["Content-Type"] == "application/json" for h, _ in old.to("/api/v1/forward"))
     assert not any(p.endswith("/finish") for p, _, _ in old.sent)
+
+
+@pytest.mark.usefixtures("quiet_env")
+def test_samples_wait_on_the_batch_poller_and_are_acknowledged(tmp_path: pathlib.Path) -> None:
+    from tinker import local
+
+    adapter = RecordingAdapter()
+    with local.serve(data_dir=tmp_path, long_poll_seconds=2.0) as server, tinker.ServiceClient(
+        base_url=server.url, api_key="tml-k", telemetry=False, http_adapter=adapter
+    ) as service:
+        assert service.holder.server.batch_poller
+        sampler = service.create_sampling_client(base_model="tinker-local/tiny")
+        futures = [
+            sampler.sample(
+                types.ModelInput.from_ints(list(b"the ca")),
+                1,
+                types.SamplingParams(max_tokens=3, seed=seed),
+            )
+            for seed in range(12)
+        ]
+        results = [future.result(timeout=60) for future in futures]
+        polls = adapter.to("/api/v1/retrieve_futures")
+        # Every finished sample is acknowledged, after which the poller goes quiet.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            acked = {
+                rid
+                for _, body in adapter.to("/api/v1/retrieve_futures")
+                for rid in json.loads(body)["retrieved_request_ids"]
+            }
+            if len(acked) == 12:
+                break
+            time.sleep(0.05)
+    assert all(len(result.sequences[0].tokens) == 3 for result in results)
+    assert polls, "no batch poll was sent"
+    first = json.loads(polls[0][1])
+    assert first["target"] == {
+        "type": "sampling_session",
+        "sampling_session_id": sampler.sampling_session_id,
+        "cloned_sampler_id": 0,
+    }
+    assert "timeout" not in first  # a long poll while samples wait
+    # One payload fetch per sample (plus none for anything else in this session).
+    assert len(adapter.to("/api/v1/retrieve_future")) == 12
+    assert len(acked) == 12
