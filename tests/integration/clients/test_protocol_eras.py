@@ -64,6 +64,16 @@ def _train_and_sample(url: str, adapter: RecordingAdapter) -> dict[str, Any]:
             trainer.optim_step(types.AdamParams(learning_rate=1e-2)).result()
             losses.append(output.metrics["loss:sum"])
         forward = trainer.forward([_datum()], "cross_entropy").result()
+        state = trainer.save_state("eras-state").result().path
+        resumed = service.create_training_client_from_state_with_optimizer(state)
+        trainer.forward_backward([_datum()], "cross_entropy").result()
+        trainer.optim_step(types.AdamParams(learning_rate=1e-2)).result()
+        resumed.forward_backward([_datum()], "cross_entropy").result()
+        resumed.optim_step(types.AdamParams(learning_rate=1e-2)).result()
+        continued = [
+            client.forward([_datum()], "cross_entropy").result().metrics["loss:sum"]
+            for client in (trainer, resumed)
+        ]
         sampler = trainer.save_weights_and_get_sampling_client("eras")
         sampled = sampler.sample(
             types.ModelInput.from_ints(list(b"the ca")),
@@ -73,6 +83,8 @@ def _train_and_sample(url: str, adapter: RecordingAdapter) -> dict[str, Any]:
     return {
         "era": era,
         "losses": losses,
+        "continued": continued,
+        "session_id": service.session_id,
         "forward_logprobs": [list(o["logprobs"].data) for o in forward.loss_fn_outputs],
         "tokens": [list(s.tokens) for s in sampled.sequences],
         "logprobs": [list(s.logprobs or []) for s in sampled.sequences],
@@ -101,7 +113,8 @@ def test_both_eras_train_and_sample_to_identical_numbers(tmp_path: pathlib.Path)
     current, legacy = runs["0.38"], runs["0.5.1"]
     assert (current["era"], legacy["era"]) == ("0.38", "0.5.1")
     assert current["losses"][-1] < current["losses"][0]
-    for key in ("losses", "forward_logprobs", "tokens"):
+    assert current["continued"][0] == current["continued"][1]  # resumed with its optimizer
+    for key in ("losses", "continued", "forward_logprobs", "tokens"):
         assert current[key] == legacy[key], key  # bit-identical floats
     # Sampled logprobs are float32 in the protobuf SampleResponse, float64 in JSON.
     assert current["logprobs"] == [
@@ -112,7 +125,6 @@ def test_both_eras_train_and_sample_to_identical_numbers(tmp_path: pathlib.Path)
     new = adapters["0.38"]
     assert new.to("/api/v1/forward") == []
     bodies = new.to("/api/v1/forward_backward")
-    assert len(bodies) == 4
     flags = []
     for headers, body in bodies:
         assert headers["Content-Type"] == proto.CONTENT_TYPE
@@ -122,15 +134,29 @@ def test_both_eras_train_and_sample_to_identical_numbers(tmp_path: pathlib.Path)
         )
         assert call.data[0].model_input.to_ints() == TEXT[:-1]
         flags.append(call.forward_only)
-    assert flags == [False, False, False, True]
+    assert flags == [False, False, False, True, False, False, True, True]
+    assert len(bodies) == 8
     accepts = [h.get("Accept") for h, _ in new.to("/api/v1/retrieve_future")]
-    assert accepts.count(proto.CONTENT_TYPE) == 5  # 4 forward(_backward)s and 1 sample
+    assert accepts.count(proto.CONTENT_TYPE) == 9  # 8 forward(_backward)s and 1 sample
+    # The resume is one load_weights that creates the model; get_info follows each creation.
+    session = current["session_id"]
+    (load,) = [json.loads(body) for _, body in new.to("/api/v1/load_weights")]
+    assert load == {
+        "session_id": session,
+        "model_seq_id": 1,
+        "path": f"tinker://{session}:train:0/weights/eras-state",
+        "optimizer": True,
+        "type": "load_weights",
+    }
+    assert [json.loads(body) for _, body in new.to("/api/v1/get_info")] == [
+        {"model_id": f"{session}:train:{n}", "type": "get_info"} for n in (0, 1)
+    ]
     assert any(p.endswith("/finish") for p, _, _ in new.sent)
 
     # 0.5.1: JSON to /forward and /forward_backward, no handshake beyond the 404, no finish.
     old = adapters["0.5.1"]
     assert [p for p, _, _ in old.sent][:2] == ["/api/v1/client/config", "/api/v1/create_session"]
-    assert len(old.to("/api/v1/forward")) == 1 and len(old.to("/api/v1/forward_backward")) == 3
+    assert len(old.to("/api/v1/forward")) == 3 and len(old.to("/api/v1/forward_backward")) == 5
     assert all(h["Content-Type"] == "application/json" for h, _ in old.to("/api/v1/forward"))
     assert not any(p.endswith("/finish") for p, _, _ in old.sent)
 
@@ -140,9 +166,12 @@ def test_samples_wait_on_the_batch_poller_and_are_acknowledged(tmp_path: pathlib
     from tinker import local
 
     adapter = RecordingAdapter()
-    with local.serve(data_dir=tmp_path, long_poll_seconds=2.0) as server, tinker.ServiceClient(
-        base_url=server.url, api_key="tml-k", telemetry=False, http_adapter=adapter
-    ) as service:
+    with (
+        local.serve(data_dir=tmp_path, long_poll_seconds=2.0) as server,
+        tinker.ServiceClient(
+            base_url=server.url, api_key="tml-k", telemetry=False, http_adapter=adapter
+        ) as service,
+    ):
         assert service.holder.server.batch_poller
         sampler = service.create_sampling_client(base_model="tinker-local/tiny")
         futures = [
