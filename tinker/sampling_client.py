@@ -15,9 +15,11 @@ re-attaches to the same session in another process. The handle carries the API k
 pickled client is a credential: only send it where the key may go.
 
 Sample seq_ids: the original client numbers its samples 0, 1, 2... A re-attached (unpickled)
-client, and every client inherited by a forked child, restarts from a random base
-(`(1 + secrets.randbits(31)) << 20`) so that its seq_ids cannot collide with those of the
-original, which the server would otherwise take for retries of the original's requests.
+client, and every client inherited by a forked child, restarts from another base so that its
+seq_ids cannot collide with those of the original, which the server would otherwise take for
+retries of the original's requests: on a server of today's protocol `clone_id x 1,000,000,000`
+(the clone id from `join_sampling_session` when the server asks for it, else a random one),
+on an older server a random `(1 + secrets.randbits(31)) << 20`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import logging
 import os
 import secrets
 import threading
+import uuid
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -41,12 +44,12 @@ from tinker._batch_poll import CLONE_STRIDE, BatchTarget
 from tinker._calls import ApiCall
 from tinker._futures import APIFuture, completed, flatten, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
-from tinker._retry import SAMPLE_SUBMIT, TRANSPORT, RetryConfig
+from tinker._retry import SAMPLE_SUBMIT, SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, Runtime
 from tinker._session import attach
 from tinker._transport import Traffic
 from tinker.config import LEGACY_SERVER, ClientConfig, ServerConfig
-from tinker.errors import NotFoundError
+from tinker.errors import APIResponseValidationError, NotFoundError
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
 __all__ = ["SamplerHandle", "SamplingClient", "open_sampling_client"]
@@ -122,8 +125,34 @@ def _reattach(handle: SamplerHandle) -> SamplingClient:
         retry_config=handle.retry_config,
         base_model=handle.base_model,
     )
-    client._rebase_seq_ids()
+    client._rebase_seq_ids(join=True)
     return client
+
+
+def _clone_base(runtime: Runtime, sampling_session_id: str, *, join: bool) -> int:
+    """The first seq_id of a copy of a sampling client (see the module docstring)."""
+    server = runtime.server
+    if not server.current:
+        return (1 + secrets.randbits(31)) << 20
+    if join and server.join_sampling_session:
+        answer = runtime.call(
+            ApiCall(
+                traffic=Traffic.SESSION,
+                method="POST",
+                path="/api/v1/join_sampling_session",
+                body={"sampling_session_id": sampling_session_id, "type": "join_sampling_session"},
+                retry=SUBMIT,
+            )
+        )
+        clone_id = answer.get("client_counter") if isinstance(answer, dict) else None
+        if not isinstance(clone_id, int) or isinstance(clone_id, bool) or clone_id < 1:
+            raise APIResponseValidationError(
+                f"join_sampling_session answered without a clone id >= 1: {answer!r}",
+                body=answer,
+            )
+    else:
+        clone_id = uuid.uuid4().int % CLONE_STRIDE + 1
+    return clone_id * CLONE_STRIDE
 
 
 _LIVE_CLIENTS: weakref.WeakSet[SamplingClient] = weakref.WeakSet()
@@ -217,10 +246,12 @@ class SamplingClient(ClientBase, QueueStateObserver):
             server=self._runtime.server,
         )
 
-    def _rebase_seq_ids(self) -> None:
-        """Draw later seq_ids from a random range disjoint from the original client's 0, 1, 2..."""
+    def _rebase_seq_ids(self, *, join: bool = False) -> None:
+        """Draw later seq_ids from a range disjoint from the original client's 0, 1, 2...
+        (`join`: ask the server for the clone id when it wants that; never in a fork hook)."""
         self._seq_lock = threading.Lock()  # a lock inherited across fork may be held forever
-        self._seq_ids = itertools.count((1 + secrets.randbits(31)) << 20)
+        base = _clone_base(self._runtime, self.sampling_session_id, join=join)
+        self._seq_ids = itertools.count(base)
 
     def _next_seq_id(self) -> int:
         with self._seq_lock:

@@ -18,7 +18,8 @@ from tinker._runtime import Runtime, RuntimeOptions, finish_status
 from tinker._session import open_session
 from tinker._transport import Traffic
 from tinker.config import LEGACY_SERVER, ClientConfig, ServerConfig
-from tinker.errors import APIStatusError, BadRequestError
+from tinker.errors import APIResponseValidationError, APIStatusError, BadRequestError
+from tinker.sampling_client import SamplingClient
 
 
 @pytest.fixture
@@ -242,3 +243,47 @@ def test_a_410_heartbeat_stops_the_heartbeats(caplog: pytest.LogCaptureFixture) 
         heartbeat._run()  # returns: the 410 stopped it
     assert beats == [1]
     assert any("has finished on the server" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unpickled_sampler_joins_and_numbers_its_samples_by_clone_id(
+    current: FakeService,
+) -> None:
+    current.client_config = {"sample_join_sampling_session": True}
+    current.direct(
+        "POST",
+        "/api/v1/join_sampling_session",
+        lambda body: {"client_counter": 3, "type": "join_sampling_session"},
+    )
+    runtime = _open(current)
+    try:
+        original = SamplingClient(runtime, sampling_session_id="S38:sample:0")
+        assert original._next_seq_id() == 0
+        clone = pickle.loads(pickle.dumps(original))
+        assert current.bodies("/api/v1/join_sampling_session") == [
+            {"sampling_session_id": "S38:sample:0", "type": "join_sampling_session"}
+        ]
+        assert [clone._next_seq_id(), clone._next_seq_id()] == [3_000_000_000, 3_000_000_001]
+    finally:
+        runtime.close()
+
+
+def test_without_the_join_switch_a_clone_picks_its_own_clone_id(current: FakeService) -> None:
+    runtime = _open(current)
+    try:
+        clone = pickle.loads(pickle.dumps(SamplingClient(runtime, sampling_session_id="S38:s:0")))
+        first = clone._next_seq_id()
+        assert first % 1_000_000_000 == 0 and 1 <= first // 1_000_000_000 <= 1_000_000_000
+        assert current.seen("/api/v1/join_sampling_session") == []
+    finally:
+        runtime.close()
+
+
+def test_a_bad_join_answer_is_refused(current: FakeService) -> None:
+    current.client_config = {"sample_join_sampling_session": True}
+    current.direct("POST", "/api/v1/join_sampling_session", lambda body: {"client_counter": 0})
+    runtime = _open(current)
+    try:
+        with pytest.raises(APIResponseValidationError, match="without a clone id >= 1"):
+            pickle.loads(pickle.dumps(SamplingClient(runtime, sampling_session_id="S38:s:0")))
+    finally:
+        runtime.close()
