@@ -43,6 +43,7 @@ from tinker import _validation as validation
 from tinker._batch_poll import CLONE_STRIDE, BatchTarget
 from tinker._calls import ApiCall
 from tinker._futures import APIFuture, completed, flatten, transform
+from tinker._limits import SampleSeqIds
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._retry import SAMPLE_SUBMIT, SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, Runtime
@@ -274,10 +275,11 @@ class SamplingClient(ClientBase, QueueStateObserver):
 
         The future resolves to a SampleResponse (`sequences`: tokens, logprobs and
         stop_reason of each continuation). Raises TypeError/ValueError in the caller's thread
-        for a bad argument. Resubmits (with a fresh seq_id) after an HTTP 429, an expired
-        request, a 5xx or a connection error, per the client's RetryConfig; the future fails
-        with RequestFailedError when the server rejects the request, or APIConnectionError
-        when no sample made progress for `progress_timeout` seconds.
+        for a bad argument. Resubmits after an HTTP 429 (with the same seq_id on a server of
+        today's protocol), an expired request, a 5xx or a connection error (with a fresh one),
+        per the client's RetryConfig; the future fails with RequestFailedError when the server
+        rejects the request, or APIConnectionError when no sample made progress for
+        `progress_timeout` seconds.
         """
         return self._runtime.operation(
             self._sample(
@@ -307,18 +309,23 @@ class SamplingClient(ClientBase, QueueStateObserver):
             prompt_logprobs=include_prompt_logprobs,
             topk_prompt_logprobs=topk_prompt_logprobs,
         )
-        return self._retries.run(functools.partial(self._attempt, request))
+        seq_ids = SampleSeqIds(self._next_seq_id, keep_after_429=self._runtime.server.current)
+        return self._retries.run(functools.partial(self._attempt, request, seq_ids))
 
     def _attempt(
-        self, request: Callable[..., types.SampleRequest]
+        self, request: Callable[..., types.SampleRequest], seq_ids: SampleSeqIds
     ) -> APIFuture[types.SampleResponse]:
-        """One attempt: admitted by the session's limiter, sent with a fresh seq_id, polled."""
-        submit = functools.partial(self._submit, request)
+        """One attempt: admitted by the session's limiter, sent with its seq_id, polled."""
+        submit = functools.partial(self._submit, request, seq_ids)
         admitted: APIFuture[APIFuture[Any]] = self._runtime.sample_limiter.admit(submit)
-        return flatten(admitted)
+        attempt = flatten(admitted)
+        attempt.add_done_callback(seq_ids.attempt_done)
+        return attempt
 
-    def _submit(self, request: Callable[..., types.SampleRequest]) -> APIFuture[APIFuture[Any]]:
-        seq_id = self._next_seq_id()
+    def _submit(
+        self, request: Callable[..., types.SampleRequest], seq_ids: SampleSeqIds
+    ) -> APIFuture[APIFuture[Any]]:
+        seq_id = seq_ids.take()
         return self._runtime.submit(
             ApiCall(
                 traffic=Traffic.SAMPLE,
