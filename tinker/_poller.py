@@ -671,6 +671,8 @@ class Poller:
         self.pool.close(error)
 
     def _after_fork_in_child(self) -> None:
-        """A fresh lock and pool (threads and locks of the parent are gone); jobs are kept."""
+        """A fresh lock and pool (threads and locks of the parent are gone); jobs are kept (and
+        polled one by one when resumed), batch watchers are rebuilt on first use."""
         self._lock = threading.Lock()
+        self._watchers = {}
         self.pool._after_fork_in_child()
