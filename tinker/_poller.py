@@ -114,8 +114,11 @@ class QueueStateObserver(abc.ABC):
     """Receives the queue state of the requests it created (clients implement this)."""
 
     @abc.abstractmethod
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
-        """Called from a poll thread each time the server reports a queue state."""
+    def on_queue_state_change(
+        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+    ) -> None:
+        """Called from a poll thread each time the server reports a queue state (and, in
+        today's protocol, maybe the reason to show the user)."""
 
 
 _PAUSE_REASONS = {
@@ -134,7 +137,9 @@ class QueuePauseWarner:
         self._last: float | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, queue_state: QueueState) -> None:
+    def __call__(self, queue_state: QueueState, reason: str | None = None) -> None:
+        """Warn (unless warned within `interval`) that the queue is paused, with the server's
+        `reason` when it gave one."""
         if queue_state == QueueState.ACTIVE:
             return
         now = time.monotonic()
@@ -142,9 +147,9 @@ class QueuePauseWarner:
             if self._last is not None and now - self._last < self._interval:
                 return
             self._last = now
-        if queue_state == QueueState.PAUSED_RATE_LIMIT:
+        if not reason and queue_state == QueueState.PAUSED_RATE_LIMIT:
             reason = self._rate_limit_reason
-        else:
+        elif not reason:
             reason = _PAUSE_REASONS.get(queue_state, "unknown")
         logger.warning("%s Reason: %s", self._subject, reason)
 
@@ -460,8 +465,14 @@ class PollJob:
         if self.observer is None:
             return
         state = body.get("queue_state") if isinstance(body, dict) else None
+        reason = body.get("queue_state_reason") if isinstance(body, dict) else None
         try:
-            self.observer.on_queue_state_change(QueueState.parse(state))
+            if isinstance(reason, str) and reason:
+                self.observer.on_queue_state_change(
+                    QueueState.parse(state), queue_state_reason=reason
+                )
+            else:
+                self.observer.on_queue_state_change(QueueState.parse(state))
         except Exception:
             logger.exception("queue-state observer failed for %s", self.request_id)
 

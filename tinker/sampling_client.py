@@ -372,9 +372,11 @@ class SamplingClient(ClientBase, QueueStateObserver):
                 self._tokenizer = get_tokenizer(tokenizer_id_for_model(base_model))
             return self._tokenizer
 
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
+    def on_queue_state_change(
+        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+    ) -> None:
         """Warn (at most once a minute) while the server pauses this sampler's queue."""
-        self._warn_paused(queue_state)
+        self._warn_paused(queue_state, queue_state_reason)
 
 
 def _prompt_logprobs(response: types.SampleResponse) -> list[float | None]:

@@ -427,9 +427,11 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     create_sampling_client_async = twins.offloaded(create_sampling_client)
 
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
+    def on_queue_state_change(
+        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+    ) -> None:
         """Warn (at most once a minute) while the server pauses this model's queue."""
-        self._warn_paused(queue_state)
+        self._warn_paused(queue_state, queue_state_reason)
 
     # -- the ordered queue -------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from tinker._poller import (
     PollJob,
     PollLimits,
     PollStep,
+    QueuePauseWarner,
     QueueState,
     QueueStateObserver,
     poll_step,
@@ -62,9 +63,13 @@ class ScriptedSender:
 class Recorder(QueueStateObserver):
     def __init__(self) -> None:
         self.states: list[QueueState] = []
+        self.reasons: list[str | None] = []
 
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
+    def on_queue_state_change(
+        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+    ) -> None:
         self.states.append(queue_state)
+        self.reasons.append(queue_state_reason)
 
 
 def track(sender: ScriptedSender, **kwargs: Any) -> APIFuture[Any]:
@@ -434,3 +439,22 @@ def patch_backoff(seconds: float) -> Iterator[None]:
         yield
     finally:
         _poller.POLL_BACKOFF = saved
+
+
+def test_the_servers_queue_state_reason_reaches_the_observer_and_the_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    observer = Recorder()
+    paused = {"type": "try_again", "queue_state": "paused_capacity"}
+    sender = ScriptedSender(
+        reply(408, {**paused, "queue_state_reason": "GPUs are busy"}),
+        reply(200, {**paused, "queue_state_reason": "still busy"}),
+        reply(200, {"type": "try_again"}),  # no queue state: nothing to report
+        reply(200, {"done": 1}),
+    )
+    assert track(sender, observer=observer).result(timeout=5) == {"done": 1}
+    assert observer.reasons == ["GPUs are busy", "still busy"]
+    warner = QueuePauseWarner("Training is paused.", "rate limited")
+    with caplog.at_level(logging.WARNING, logger="tinker._poller"):
+        warner(QueueState.PAUSED_CAPACITY, "GPUs are busy")
+    assert [r.getMessage() for r in caplog.records] == ["Training is paused. Reason: GPUs are busy"]
