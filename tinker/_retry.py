@@ -117,6 +117,8 @@ TRANSPORT_BACKOFF = Backoff(initial=0.5, maximum=10.0, jitter=0.25)
 SUBMIT_BACKOFF = Backoff(initial=1.0, maximum=30.0)
 # Polling backs off on connection errors exactly like the submit layer: 1, 2, 4, ... 30 s.
 POLL_BACKOFF = SUBMIT_BACKOFF
+# Pause between attempts of a submit answered 402 (billing paused) within its deadline.
+BILLING_RETRY_PAUSE = 5.0
 
 
 def is_retryable_status(status_code: int, *, retry_429: bool = True) -> bool:
@@ -243,6 +245,7 @@ class CallAttempts:
         self._round = 0
         self.retry_count = 0
         self.idempotency_key = new_idempotency_key()
+        self._billing_notice: float | None = None
 
     def pause_after(self, error: Exception) -> float | None:
         """The transport layer's pause while it has retries left, then the deadline layer's."""
@@ -255,6 +258,8 @@ class CallAttempts:
         silent_since = self._env.silent_since()
         if isinstance(error, APIConnectionError) and silent_since is not None:
             elapsed = max(elapsed, now - silent_since)
+        if isinstance(error, APIStatusError) and error.status_code == 402:
+            return self._billing_pause(elapsed)
         will_retry = self._policy.is_retryable(error) and elapsed < self._deadline
         if self._env.on_failure is not None:
             self._env.on_failure(error, self._round + 1, elapsed, will_retry)
@@ -274,6 +279,23 @@ class CallAttempts:
         self.retry_count = 0
         self.idempotency_key = new_idempotency_key()
         return delay
+
+    def _billing_pause(self, elapsed: float) -> float | None:
+        """HTTP 402 (billing paused): try again every 5 s within the deadline, saying why at
+        most once a minute."""
+        if elapsed >= self._deadline:
+            return None
+        now = self._env.clock()
+        if self._billing_notice is None or now - self._billing_notice >= 60.0:
+            self._billing_notice = now
+            logger.warning(
+                "%s is paused: the account's billing status does not allow it now (HTTP 402); "
+                "trying again every %.0fs (giving up %.0fs after the first attempt)",
+                self._what,
+                BILLING_RETRY_PAUSE,
+                self._deadline,
+            )
+        return min(BILLING_RETRY_PAUSE, self._deadline - elapsed)
 
     def _transport_pause(self, error: Exception) -> float:
         response = getattr(error, "response", None)

@@ -41,6 +41,7 @@ import urllib3.exceptions
 import urllib3.util
 
 from tinker import _wire
+from tinker._auth import JwtCredential
 from tinker.config import LOCAL_BASE_URL, ClientConfig
 from tinker.errors import (
     APIConnectionError,
@@ -99,7 +100,8 @@ class HttpRequest:
 
 @attrs.frozen
 class Reply:
-    """One HTTP response: status, headers and the body (parsed JSON, raw text, or None)."""
+    """One HTTP response: status, headers and the body (parsed JSON, protobuf bytes, raw text,
+    or None)."""
 
     status_code: int
     headers: Mapping[str, str]
@@ -244,6 +246,8 @@ class Transport:
         }
         self._pools = {kind: self._pool(session) for kind, session in self._sessions.items()}
         self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
+        # The access token source when the server asks for the JWT exchange (tinker._auth).
+        self.credential: JwtCredential | None = None
         parsed = urllib3.util.parse_url(self.base_url)
         self._origin = self.base_url[: len(self.base_url) - len(parsed.path or "")]
 
@@ -291,10 +295,40 @@ class Transport:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def send(
-        self, request: HttpRequest, *, retry_count: int = 0, idempotency_key: str | None = None
+        self,
+        request: HttpRequest,
+        *,
+        retry_count: int = 0,
+        idempotency_key: str | None = None,
+        authenticate: bool = True,
     ) -> Reply:
         """One attempt; any status is a Reply. APIConnectionError / APITimeoutError when no
-        response arrives. `retry_count` and `idempotency_key` identify the attempt of a call."""
+        response arrives. `retry_count` and `idempotency_key` identify the attempt of a call.
+
+        With a `credential` (JWT auth), the request carries its token as X-API-Key instead of
+        the API key (unless `authenticate` is false: the exchange itself), and a 401 that calls
+        the token invalid is sent once more with a fresh one.
+        """
+        credential = self.credential if authenticate else None
+        if credential is None:
+            return self._send_once(request, retry_count, idempotency_key, None)
+        token = credential.token()
+        reply = self._send_once(request, retry_count, idempotency_key, token)
+        if reply.status_code == 401 and "invalid_token" in reply.headers.get(
+            "WWW-Authenticate", ""
+        ):
+            logger.debug("the server refused the access token; fetching a new one")
+            credential.invalidate(token)
+            reply = self._send_once(request, retry_count, idempotency_key, credential.token())
+        return reply
+
+    def _send_once(
+        self,
+        request: HttpRequest,
+        retry_count: int,
+        idempotency_key: str | None,
+        token: str | None,
+    ) -> Reply:
         method = request.method.upper()
         read_timeout = self.config.timeout if request.timeout is None else request.timeout
         call_headers = {
@@ -306,6 +340,8 @@ class Transport:
             call_headers["X-Idempotency-Key"] = idempotency_key or new_idempotency_key()
         if request.headers:
             call_headers.update(request.headers)
+        if token is not None:
+            call_headers["X-API-Key"] = token
         url = self.url(request.path)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, self.redact(call_headers))
@@ -549,11 +585,14 @@ def _is_stock_adapter(adapter: object) -> bool:
 
 
 def _reply(status: int, headers: Mapping[str, str], content: bytes, url: str) -> Reply:
-    """A Reply with the body parsed as JSON when it is JSON (else kept as text); JSON nested
-    too deeply to parse is an APIResponseValidationError."""
+    """A Reply with the body parsed as JSON when it is JSON, kept as bytes when it is
+    protobuf, else kept as text; JSON nested too deeply to parse is an
+    APIResponseValidationError."""
     body: Any = None
     is_json = False
-    if content:
+    if content and "protobuf" in headers.get("Content-Type", ""):
+        body = content
+    elif content:
         try:
             body = _wire.loads(content)
             is_json = True

@@ -164,8 +164,9 @@ class TrainingClient(ClientBase, QueueStateObserver):
         `clip_high_threshold`; dro: `beta`).
 
         Losses are sums over tokens and datums. Gradients accumulate over calls until
-        `optim_step`. Batches over 128 datums (or 500,000 numbers) go out as several requests
-        in order, and their results are merged: outputs concatenated, metrics combined by the
+        `optim_step`. Batches over 128 datums (or 500,000 numbers; on a server of today's
+        protocol, the limits its config gives) go out as several requests in order, and their
+        results are merged: outputs concatenated, metrics combined by the
         reduction after their ':' (`loss:sum` is summed, `*:mean` weighted by the outputs of
         each chunk, `*:unique` kept per chunk as `key`, `key_1`, ...).
 
@@ -188,7 +189,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         batch, loss, config = validation.check_batch(data, loss_fn, loss_fn_config)
         chunks = [
             types.ForwardBackwardInput(data=chunk, loss_fn=loss, loss_fn_config=config)
-            for chunk in chunk_data(batch)
+            for chunk in chunk_data(batch, limits=self._runtime.chunk_limits)
         ]
         call = self._forward_backward_call if backward else self._forward_call
         submits = self._queue([functools.partial(call, chunk) for chunk in chunks])
@@ -492,9 +493,11 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     create_sampling_client_async = twins.offloaded(create_sampling_client)
 
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
+    def on_queue_state_change(
+        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+    ) -> None:
         """Warn (at most once a minute) while the server pauses this model's queue."""
-        self._warn_paused(queue_state)
+        self._warn_paused(queue_state, queue_state_reason)
 
     # -- the ordered queue -------------------------------------------------------------------
 

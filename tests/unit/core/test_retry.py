@@ -181,6 +181,36 @@ def test_deadline_layer_does_not_retry_other_errors() -> None:
     assert fake.sleeps == []
 
 
+def test_deadline_layer_waits_out_a_billing_pause_every_5_s_with_one_notice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeTime()
+    outcomes: list[BaseException | str] = [status_error(402, {"detail": "billing"})] * 3 + ["ok"]
+
+    def attempt() -> str:
+        item = outcomes.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    with caplog.at_level("WARNING", logger="tinker._retry"):
+        assert submit_layer(attempt, fake) == "ok"
+    assert fake.sleeps == [5.0, 5.0, 5.0]
+    notices = [r.getMessage() for r in caplog.records if "HTTP 402" in r.getMessage()]
+    assert len(notices) == 1 and "trying again every 5s" in notices[0]
+
+
+def test_deadline_layer_gives_up_a_billing_pause_at_its_deadline() -> None:
+    fake = FakeTime()
+
+    def attempt() -> None:
+        raise status_error(402, {"detail": "billing"})
+
+    with pytest.raises(Exception, match="402"):
+        submit_layer(attempt, fake)
+    assert sum(fake.sleeps) == pytest.approx(300.0)
+
+
 def test_retry_config_defaults_and_validation() -> None:
     config = RetryConfig()
     assert config.max_connections == 1000
