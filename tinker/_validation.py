@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
 
@@ -25,6 +25,7 @@ __all__ = [
     "FINISH_STATUSES",
     "MAX_AGE_RECIPIENTS",
     "SAMPLING_CLIENT_KINDS",
+    "FinishStatus",
     "NoTrainableLayersError",
     "SamplerHandleState",
     "StateSource",
@@ -152,7 +153,8 @@ def check_header_overrides(default_headers: object, overrides: object) -> dict[s
     return merged
 
 
-FINISH_STATUSES = ("success", "errored", "interrupted")
+FinishStatus = Literal["success", "errored", "interrupted"]
+FINISH_STATUSES: tuple[FinishStatus, ...] = ("success", "errored", "interrupted")
 
 
 def check_finish(status: object, detail: object) -> types.SessionFinishRequest:

@@ -27,7 +27,7 @@ from tinker._runtime import ClientBase, Runtime
 from tinker._session import attach, sessionless
 from tinker._transport import Reply, Traffic
 from tinker._workers import ClientClosedError
-from tinker.config import ClientConfig
+from tinker.config import LEGACY_SERVER, ClientConfig, ServerConfig
 from tinker.errors import ExperimentalWarning, status_error
 
 __all__ = [
@@ -73,7 +73,10 @@ class RestBase(ClientBase):
 
     def __reduce__(self) -> tuple[Any, ...]:
         runtime = self._runtime
-        return (_reattach, (type(self), runtime.portable_config(), runtime.session_id))
+        return (
+            _reattach,
+            (type(self), runtime.portable_config(), runtime.session_id, runtime.server),
+        )
 
     def _send(
         self,
@@ -555,7 +558,12 @@ def _copied_path(answer: object) -> str:
     return path
 
 
-def _reattach(cls: type[RestBase], config: ClientConfig, session_id: str) -> RestBase:
+def _reattach(
+    cls: type[RestBase],
+    config: ClientConfig,
+    session_id: str,
+    server: ServerConfig = LEGACY_SERVER,
+) -> RestBase:
     """A RestClient of `cls` on the same session (or the session-less runtime) elsewhere."""
-    runtime = attach(config, session_id) if session_id else sessionless(config)
+    runtime = attach(config, session_id, server=server) if session_id else sessionless(config)
     return cls(runtime)

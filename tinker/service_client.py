@@ -17,7 +17,7 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Union
+from typing import Any, Union
 
 import requests.adapters
 
@@ -26,14 +26,14 @@ from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._calls import ApiCall, set_fields
 from tinker._futures import APIFuture, chain, reject, resolve
-from tinker._retry import NO_RETRY, SUBMIT, TRANSPORT, RetryConfig
-from tinker._runtime import Runtime, RuntimeOptions
+from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
+from tinker._runtime import Runtime, RuntimeOptions, finish_status
 from tinker._session import open_session, sessionless
 from tinker._telemetry import Telemetry
 from tinker._transport import Traffic
-from tinker._validation import NoTrainableLayersError
+from tinker._validation import FinishStatus, NoTrainableLayersError
 from tinker.config import ClientConfig
-from tinker.errors import NotFoundError
+from tinker.metrics import MetricsSnapshot
 from tinker.rest_client import RestClient
 from tinker.sampling_client import (
     BackcompatSamplingClientFuture,
@@ -49,7 +49,6 @@ CONSOLE_URL = "https://tinker.thinkingmachines.ai"
 
 # A requests adapter, or a function building one per kind of traffic.
 HTTPAdapterSpec = Union[requests.adapters.BaseAdapter, Callable[[], requests.adapters.BaseAdapter]]
-FinishStatus = Literal["success", "errored", "interrupted"]
 _FIRST_USE_ADVICE = "create the first client before the loop starts or with asyncio.to_thread()"
 
 
@@ -188,13 +187,7 @@ class ServiceClient:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        if exc_type is None:
-            status: FinishStatus = "success"
-        elif issubclass(exc_type, Exception):
-            status = "errored"
-        else:
-            status = "interrupted"
-        self.close(status).result()
+        self.close(finish_status(exc_type)).result()
 
     def close(self, status: FinishStatus = "success", detail: str | None = None) -> APIFuture[None]:
         """Finish the session on the server (if one was created) with `status` ("success",
@@ -220,6 +213,11 @@ class ServiceClient:
         """The session's telemetry (None before the session exists, or when disabled)."""
         session = self._session()
         return session.telemetry if session is not None else None
+
+    def metrics(self) -> MetricsSnapshot:
+        """What this session's requests did so far in this process (opening the session if
+        there is none yet): per endpoint, retries by cause, queue states; see tinker.metrics."""
+        return self.holder.metrics.snapshot()
 
     def get_console_url(self) -> str:
         """The web console page of this session (of all sessions before it exists); no request."""
@@ -407,27 +405,11 @@ def _close_opened(
 def _finish_and_close(
     runtime: Runtime, reason: types.SessionFinishRequest, done: APIFuture[None]
 ) -> None:
-    """Tell the server the session is finished (a server of the 0.5.1 era has no such route),
-    then close the runtime; resolve `done` either way."""
+    """Close the runtime, which first finishes the session on a 0.38 server (one bounded
+    attempt); resolve `done` either way."""
     try:
-        runtime.call(
-            ApiCall(
-                traffic=Traffic.TRAIN,
-                method="POST",
-                path=f"/api/v1/sessions/{runtime.session_id}/finish",
-                body=reason,
-                retry=NO_RETRY,  # one bounded attempt: closing never waits on a dead server
-                timeout=runtime.config.heartbeat_timeout,
-            )
-        )
-    except NotFoundError:
-        logger.debug("the server has no session finish route; closing without it")
-    except Exception as exc:
-        logger.warning(
-            "finishing session %s failed (%s); closing without it", runtime.session_id, exc
-        )
+        runtime.close(reason.reason.type, reason.detail)
     finally:
-        runtime.close()
         resolve(done, None)
 
 
@@ -475,7 +457,11 @@ def _create_model(
 def _create_from_state(
     runtime: Runtime, source: validation.StateSource, metadata: dict[str, str] | None
 ) -> TrainingClient:
-    """A new model shaped like the checkpoint, then the checkpoint loaded into it (blocking)."""
+    """A new model shaped like the checkpoint, then the checkpoint loaded into it (blocking):
+    one create-via-load `load_weights` on a 0.38 server, else weights_info, create_model and
+    load_weights."""
+    if runtime.server.current:
+        return _load_as_new_model(runtime, source, metadata)
     info: types.WeightsInfoResponse = runtime.call(
         ApiCall(
             traffic=Traffic.TRAIN,
@@ -502,3 +488,39 @@ def _create_from_state(
     )
     training._load(source.path, source.optimizer, source.weights_access_token).result()
     return training
+
+
+def _load_as_new_model(
+    runtime: Runtime, source: validation.StateSource, metadata: dict[str, str] | None
+) -> TrainingClient:
+    """Today's protocol: one load_weights creates the model from the checkpoint; its id is
+    `<session_id>:train:<model_seq_id>` and the load is its first operation."""
+    model_seq_id = runtime.next_model_seq_id()
+    body: dict[str, Any] = {
+        "session_id": runtime.session_id,
+        "model_seq_id": model_seq_id,
+        "path": source.path,
+        "optimizer": source.optimizer,
+        "type": "load_weights",
+        **set_fields(
+            base_model=source.base_model,
+            user_metadata=metadata,
+            optimizer_config=None if source.optimizer else source.optimizer_config,
+            weights_access_token=source.weights_access_token,
+        ),
+    }
+    runtime.call(
+        ApiCall(
+            traffic=Traffic.TRAIN,
+            method="POST",
+            path="/api/v1/load_weights",
+            body=body,
+            result=types.LoadWeightsResponse,
+            retry=SUBMIT,
+            poll_as="LoadWeights",
+        )
+    )
+    model_id = f"{runtime.session_id}:train:{model_seq_id}"
+    client = TrainingClient(runtime, model_id, model_seq_id=model_seq_id)
+    client.get_info()  # the server expects it right after the model exists; cached after
+    return client
