@@ -1,4 +1,5 @@
-"""The component benchmarks beside this harness (import, wire, transport, compute), run as-is.
+"""The component benchmarks beside this harness (import, wire, transport, compute, the two
+protocol eras), run as-is.
 
 Each is a standalone script that prints its own figures; the harness runs it once in this
 checkout's interpreter and keeps its output with the run's results.
@@ -17,6 +18,7 @@ SCRIPTS: dict[str, list[str]] = {
     "protobuf codec (bench_proto.py)": ["benchmarks/bench_proto.py", "--repeat", "5"],
     "transport (bench_transport.py)": ["benchmarks/bench_transport.py", "--ops", "2000"],
     "local compute (bench_compute.py)": ["benchmarks/bench_compute.py", "--repeats", "2"],
+    "today's protocol vs official 0.38 (bench_eras.py)": ["benchmarks/bench_eras.py"],
 }
 
 

@@ -24,6 +24,8 @@ import attrs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 API_MD = ROOT / "docs" / "api.md"
+# The marker above each signature block (tests/integration/examples/test_docs_snippets.py).
+SIGNATURE = "<!-- not-runnable: a signature, not a program -->"
 
 # (import path, what the section says about where instances come from)
 CLIENT_CLASSES = [
@@ -137,14 +139,14 @@ def render_class(dotted: str, origin: str | None) -> list[str]:
     lines.append("")
     if dotted in CONSTRUCTED_BY_USERS:
         constructor = signature(cls.__init__, cls.__name__).removeprefix("def ")
-        lines += ["```python", constructor.removesuffix(" -> None"), "```", ""]
+        lines += [SIGNATURE, "```python", constructor.removesuffix(" -> None"), "```", ""]
     for name, attribute, owner in public_members(cls):
         lines.append(f"### `{cls.__name__}.{name}`")
         lines.append("")
         if isinstance(attribute, property):
             lines += [f"Property. {summary(attribute)}".rstrip(), ""]
             continue
-        lines += ["```python", signature(attribute, name), "```"]
+        lines += [SIGNATURE, "```python", signature(attribute, name), "```"]
         inherited = (
             ""
             if owner.__module__.startswith("tinker")
@@ -171,6 +173,7 @@ def render_function(dotted: str) -> list[str]:
     return [
         f"### `{dotted}`",
         "",
+        SIGNATURE,
         "```python",
         signature(function, function.__name__),
         "```",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tinker._distributions import warn_if_shared
 from tinker._version import __version__
 from tinker.errors import (
     APIConnectionError,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:  # what type checkers see; at run time these load on first use
     from tinker.service_client import ServiceClient as ServiceClient
     from tinker.training_client import TrainingClient as TrainingClient
     from tinker.types import *  # noqa: F403  (every wire type is also tinker.<Name>)
+
+warn_if_shared()  # another installed distribution (the official SDK) also provides `tinker`
 
 # Public name -> module that defines it (imported on first attribute access).
 _LAZY: dict[str, str] = {

@@ -5,25 +5,34 @@ policy, headers, timeout; for an endpoint that answers with a server-side future
 type its polls report and the queue-state observer). `CallRunner` does the rest, in order:
 the codec (`tinker._wire`) encodes the body, the transport sends it under the call's retry
 policy (tinker._retry), the reply is decoded, and a request id goes to the poller, whose result
-is decoded the same way.
+is decoded the same way. A submit that never got an answer (the server is gone) fails with an
+error that also says what was lost and how to go on.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from tinker import _loopguard, _wire
-from tinker._futures import APIFuture, completed, transform
-from tinker._poller import Poller, QueueStateObserver
+from tinker._batch_poll import BatchTarget
+from tinker._futures import APIFuture, completed, reject, settle_from, transform
+from tinker._poller import Poller, QueueStateObserver, resume_hint
 from tinker._retry import TRANSPORT, CallAttempts, RetryEnv, RetryExecutor, RetryPolicy
-from tinker._transport import HttpRequest, Reply, Traffic, Transport
+from tinker._transport import HttpRequest, Reply, Traffic, Transport, is_unreachable
+from tinker._wire.codec import LEGACY_CODEC, WireCodec
 from tinker._workers import WorkerPool
-from tinker.errors import APIResponseValidationError, status_error
+from tinker.errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    status_error,
+)
 
 __all__ = ["ApiCall", "CallRunner", "decode"]
 
@@ -37,7 +46,8 @@ class ApiCall:
     `body` is a request model or JSON-ready data. `result` is what a 2xx answer (or, with
     `poll_as`, the polled result) is structured into: a model class, None or dict for the parsed
     JSON, or `Reply` for the raw reply (which then also returns 3xx instead of raising).
-    `poll_as` marks an endpoint that answers `{request_id}`: the request type its polls report.
+    `poll_as` marks an endpoint that answers `{request_id}`: the request type its polls report;
+    `batch`, the batch-poller target that announces its completion (samples).
     """
 
     traffic: Traffic
@@ -52,30 +62,32 @@ class ApiCall:
     allow_redirects: bool = False
     poll_as: str | None = None
     observer: QueueStateObserver | None = None
+    batch: BatchTarget | None = None
 
     @property
     def what(self) -> str:
         """How log lines name this call, e.g. "POST /api/v1/forward_backward"."""
         return f"{self.method} {self.path}"
 
-    def encode(self) -> HttpRequest:
-        """The HTTP request: the body as compact JSON bytes (NaN and Infinity refused)."""
+    def encode(self, codec: WireCodec = LEGACY_CODEC) -> HttpRequest:
+        """The HTTP request, its body encoded by the era's `codec` (JSON refuses NaN and
+        Infinity; forward/forward_backward are protobuf in the 0.38 era)."""
+        path, headers = self.path, self.headers
+        content = None
+        if self.body is not None:
+            encoded = codec.encode(self.path, self.body)
+            path, content = encoded.path, encoded.content
+            headers = {**encoded.headers, **(headers or {})}
         return HttpRequest(
             traffic=self.traffic,
             method=self.method,
-            path=self.path,
-            content=None if self.body is None else _encode_body(self.body),
+            path=path,
+            content=content,
             params=self.params,
-            headers=self.headers,
+            headers=headers,
             timeout=self.timeout,
             allow_redirects=self.allow_redirects,
         )
-
-
-def _encode_body(body: object) -> bytes:
-    if isinstance(body, (dict, list)) or _wire.is_model_value(body):
-        return _wire.dumps(body)
-    raise TypeError(f"request body must be a dict or a request model, got {type(body).__name__}")
 
 
 def decode(reply: Reply, result: type[Any] | None) -> Any:
@@ -99,31 +111,46 @@ def decode(reply: Reply, result: type[Any] | None) -> Any:
         ) from exc
 
 
-def _structure_result(result: type[Any] | None) -> Callable[[Any], Any]:
-    """How the poller structures a polled result body."""
-    if result is None or result is dict:
-        return _as_is
-    return lambda body: _wire.structure(body, result)
+def _explain_unanswered(sent: APIFuture[Any], call: ApiCall) -> APIFuture[Any]:
+    """`sent`, whose failure for want of any answer also says that the operation's result is
+    lost (it may or may not have run) and how to go on."""
+    out: APIFuture[Any] = APIFuture()
 
+    def done(source: concurrent.futures.Future[Any]) -> None:
+        error = None if source.cancelled() else source.exception()
+        kind = type(error)
+        if error is None or kind not in (APIConnectionError, APITimeoutError):
+            settle_from(out, source)
+            return
+        if is_unreachable(error):
+            fate = "it was not sent, so it did not run"
+        else:
+            fate = "it may or may not have run, and its result is lost"
+        explained = (APITimeoutError if kind is APITimeoutError else APIConnectionError)(
+            f"{error}. {call.what} got no answer: {fate}. {resume_hint(call.poll_as or '')}"
+        )
+        explained.__cause__ = error
+        reject(out, explained)
 
-def _as_is(body: Any) -> Any:
-    return body
+    sent.add_done_callback(done)
+    return out
 
 
 class _Attempt:
     """One attempt of a call: encode the body (once, on the first attempt's thread), send it
     with the attempt's identity, raise an error status, decode the answer."""
 
-    __slots__ = ("call", "request", "transport")
+    __slots__ = ("call", "codec", "request", "transport")
 
-    def __init__(self, transport: Transport, call: ApiCall) -> None:
+    def __init__(self, transport: Transport, call: ApiCall, codec: WireCodec) -> None:
         self.transport = transport
         self.call = call
+        self.codec = codec
         self.request: HttpRequest | None = None
 
     def __call__(self, attempts: CallAttempts) -> Any:
         if self.request is None:
-            self.request = self.call.encode()
+            self.request = self.call.encode(self.codec)
         reply = self.transport.send(
             self.request,
             retry_count=attempts.retry_count,
@@ -149,8 +176,10 @@ class CallRunner:
         env: RetryEnv,
         poller: Poller | None = None,
         pools: Mapping[Traffic, WorkerPool] | None = None,
+        codec: WireCodec = LEGACY_CODEC,
     ) -> None:
-        self._transport = transport
+        self.codec = codec
+        self.transport = transport
         self._executor = executor
         self._env = env
         self._poller = poller
@@ -162,7 +191,7 @@ class CallRunner:
         _loopguard.note_blocking(call.what, "run it outside the event loop")
         started = self._env.clock()
         attempts = call.retry.attempts(self._env, call.what)
-        data = self._executor.call(attempts, _Attempt(self._transport, call))
+        data = self._executor.call(attempts, _Attempt(self.transport, call, self.codec))
         if call.poll_as is None:
             return data
         return self._track(call, data, started).result()
@@ -172,8 +201,10 @@ class CallRunner:
         sent, to the future of its result (polled when `poll_as`, else already done)."""
         started = self._env.clock()
         attempts = call.retry.attempts(self._env, call.what)
-        attempt = _Attempt(self._transport, call)
+        attempt = _Attempt(self.transport, call, self.codec)
         sent = self._executor.submit(attempts, attempt, pool=self._pools[call.traffic])
+        if call.poll_as is not None:
+            sent = _explain_unanswered(sent, call)
         return transform(sent, functools.partial(self._after_send, call, started))
 
     def _after_send(self, call: ApiCall, started: float, data: Any) -> APIFuture[Any]:
@@ -191,8 +222,10 @@ class CallRunner:
         return self._poller.track(
             request_id,
             call.poll_as or "",
-            _structure_result(call.result),
+            functools.partial(self.codec.decode_result, result=call.result),
             type_name=getattr(call.result, "__name__", "object"),
             observer=call.observer,
             submitted_at=started,
+            accept=self.codec.result_headers(getattr(call.result, "__name__", "")),
+            batch=call.batch,
         )

@@ -1,8 +1,11 @@
 """Split forward/forward_backward batches into requests and merge the per-request results.
 
-A request carries at most MAX_CHUNK_LEN datums and, unless a single datum is larger on its own,
-at most MAX_CHUNK_NUMBER_COUNT numbers (tokens plus loss-input elements). Metrics of the chunk
-results are combined by the reduction named after the ':' of each key.
+A request carries at most `max_len` datums and, unless a single datum is larger on its own, at
+most `max_size` of their sizes. The 0.5.1 protocol counts numbers (tokens plus loss-input
+elements; 128 datums, 500,000 numbers); the 0.38 protocol estimates protobuf bytes (4 per
+token plus each loss input's values in its dtype) against the limits the server's config gives
+(`chunk_limits`). Metrics of the chunk results are combined by the reduction named after the
+':' of each key.
 """
 
 from __future__ import annotations
@@ -13,10 +16,16 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+import attrs
+
 __all__ = [
+    "LEGACY_CHUNK_LIMITS",
     "MAX_CHUNK_LEN",
     "MAX_CHUNK_NUMBER_COUNT",
+    "ChunkLimits",
     "chunk_data",
+    "chunk_limits",
+    "datum_byte_estimate",
     "datum_number_count",
     "merge_metrics",
     "merge_outputs",
@@ -36,6 +45,9 @@ class _Sized(Protocol):
 class _Tensor(Protocol):
     @property
     def data(self) -> Any: ...
+
+    @property
+    def dtype(self) -> str: ...
 
 
 class DatumLike(Protocol):
@@ -71,18 +83,53 @@ def datum_number_count(datum: DatumLike) -> int:
     )
 
 
+_ITEM_BYTES = {"int64": 8, "float32": 4}
+
+
+def datum_byte_estimate(datum: DatumLike) -> int:
+    """The protobuf size of a datum as the 0.38 protocol estimates it: 4 bytes per token plus
+    the bytes of each loss input's values in its dtype."""
+    return 4 * datum.model_input.length + sum(
+        len(tensor.data) * _ITEM_BYTES.get(tensor.dtype, 8)
+        for tensor in datum.loss_fn_inputs.values()
+    )
+
+
+@attrs.frozen
+class ChunkLimits:
+    """How many datums, and how much of their `measure`, one request may carry."""
+
+    max_len: int = MAX_CHUNK_LEN
+    max_size: int = MAX_CHUNK_NUMBER_COUNT
+    measure: Callable[[Any], int] = datum_number_count
+
+
+LEGACY_CHUNK_LIMITS = ChunkLimits()
+
+
+def chunk_limits(era: str, max_len: int, max_bytes: int) -> ChunkLimits:
+    """The limits of protocol `era`; the 0.38 ones come from the server's config."""
+    if era == "0.5.1":
+        return LEGACY_CHUNK_LIMITS
+    return ChunkLimits(max_len=max_len, max_size=max_bytes, measure=datum_byte_estimate)
+
+
 def chunk_data(
     data: Sequence[D],
     *,
     max_len: int = MAX_CHUNK_LEN,
     max_numbers: int = MAX_CHUNK_NUMBER_COUNT,
+    limits: ChunkLimits | None = None,
 ) -> list[list[D]]:
-    """Pack datums greedily, in order, into chunks within both limits."""
+    """Pack datums greedily, in order, into chunks within both limits (`limits`, when given,
+    replaces `max_len` and `max_numbers`)."""
+    limits = limits or ChunkLimits(max_len=max_len, max_size=max_numbers)
+    max_len, max_numbers = limits.max_len, limits.max_size
     chunks: list[list[D]] = []
     current: list[D] = []
     numbers = 0
     for datum in data:
-        count = datum_number_count(datum)
+        count = limits.measure(datum)
         if current and (len(current) >= max_len or numbers + count > max_numbers):
             chunks.append(current)
             current, numbers = [], 0

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
@@ -47,6 +48,11 @@ else:
     class ResultTimeoutError(concurrent.futures.TimeoutError, TimeoutError):
         """No result within the timeout: caught by `except concurrent.futures.TimeoutError`
         and by `except TimeoutError` alike (two different classes before Python 3.11)."""
+
+
+# The main thread waits in slices this long: the operating system may deliver Ctrl-C's signal to
+# any thread, and only a main thread that wakes up runs Python's handler (KeyboardInterrupt).
+INTERRUPT_SLICE = 0.1
 
 
 class APIFuture(concurrent.futures.Future[T]):
@@ -90,21 +96,31 @@ class APIFuture(concurrent.futures.Future[T]):
         `except concurrent.futures.TimeoutError` and `except TimeoutError` catch, on every
         Python version; the work goes on.
         """
-        self._prepare_wait()
-        self._note_wait(timeout)
-        try:
-            return super().result(timeout)
-        except concurrent.futures.TimeoutError:
-            raise ResultTimeoutError(f"no result within {timeout}s") from None
+        self._wait(timeout)
+        return super().result(0)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """Wait like `result` and return the exception (None on success)."""
+        self._wait(timeout)
+        return super().exception(0)
+
+    def _wait(self, timeout: float | None) -> None:
+        """Block until done, or raise ResultTimeoutError after `timeout` seconds. On the main
+        thread the wait is cut in slices, so that Ctrl-C interrupts it at once."""
         self._prepare_wait()
         self._note_wait(timeout)
-        try:
-            return super().exception(timeout)
-        except concurrent.futures.TimeoutError:
-            raise ResultTimeoutError(f"no result within {timeout}s") from None
+        main = threading.current_thread() is threading.main_thread()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            while not self.done():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise ResultTimeoutError(f"no result within {timeout}s")
+                if main:
+                    remaining = (
+                        INTERRUPT_SLICE if remaining is None else min(remaining, INTERRUPT_SLICE)
+                    )
+                self._condition.wait(remaining)
 
     async def result_async(self, timeout: float | None = None) -> T:
         """Await the result from the running event loop (any loop, including a fresh one)."""

@@ -2,8 +2,9 @@
 
 The service ends a session that stops beating; after 120 s without a successful beat every failure
 is logged as a warning, so a dying connection does not go unnoticed. A beat is one attempt
-(`POST /api/v1/session_heartbeat {"session_id": ...}`, 10 s timeout, no retries): the next
-beat is the retry.
+(`POST /api/v1/session_heartbeat {"session_id": ...}`, plus `"type"` in the 0.38 protocol; 10 s
+timeout, no retries): the next beat is the retry. An HTTP 410 says the session has finished on
+the server: the beats stop for good.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from tinker._calls import ApiCall
 from tinker._retry import NO_RETRY
 from tinker._transport import Traffic
+from tinker.errors import APIStatusError
 
 __all__ = ["Heartbeat", "heartbeat_call"]
 
@@ -25,13 +27,16 @@ HEARTBEAT_INTERVAL = 10.0
 HEARTBEAT_WARN_AFTER = 120.0
 
 
-def heartbeat_call(session_id: str, timeout: float) -> ApiCall:
-    """The call of one heartbeat."""
+def heartbeat_call(session_id: str, timeout: float, *, typed: bool = False) -> ApiCall:
+    """The call of one heartbeat (`typed`: the 0.38 body, which names its type)."""
+    body = {"session_id": session_id}
+    if typed:
+        body["type"] = "session_heartbeat"
     return ApiCall(
         traffic=Traffic.SESSION,
         method="POST",
         path="/api/v1/session_heartbeat",
-        body={"session_id": session_id},
+        body=body,
         timeout=timeout,
         retry=NO_RETRY,
     )
@@ -73,22 +78,32 @@ class Heartbeat:
         """Send one heartbeat; failures are logged, never raised. True on success."""
         try:
             self._beat()
-        except Exception as exc:
-            silent_for = self._clock() - self.last_success
-            if silent_for > self.warn_after:
-                logger.warning(
-                    "Session %s: no successful heartbeat for %.0fs (last error: %s). The "
-                    "connection may be unreliable. If this persists, the session will be "
-                    "terminated.",
-                    self.session_id,
-                    silent_for,
-                    exc,
-                )
-            else:
-                logger.debug("heartbeat failed: %s", exc)
+        except APIStatusError as exc:
+            if exc.status_code != 410:
+                return self._failed(exc)
+            logger.info("Session %s has finished on the server; heartbeats stop", self.session_id)
+            self.stop()
             return False
+        except Exception as exc:
+            return self._failed(exc)
         self.last_success = self._clock()
         return True
+
+    def _failed(self, exc: Exception) -> bool:
+        """Log a failed beat: a warning once beats have failed for `warn_after` seconds."""
+        silent_for = self._clock() - self.last_success
+        if silent_for > self.warn_after:
+            logger.warning(
+                "Session %s: no successful heartbeat for %.0fs (last error: %s). The "
+                "connection may be unreliable. If this persists, the session will be "
+                "terminated.",
+                self.session_id,
+                silent_for,
+                exc,
+            )
+        else:
+            logger.debug("heartbeat failed: %s", exc)
+        return False
 
     def stop(self) -> None:
         """Stop at once (the thread wakes from its wait)."""

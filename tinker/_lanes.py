@@ -4,6 +4,8 @@ Seq ids are reserved in the caller's thread when an operation is called (1, 2, 3
 lane). A request waits in its lane until every earlier seq id has been sent (or failed, or was
 given up); then it starts, and the next one starts when its submit completes. Submits are
 futures, so no thread waits for its turn, and a submit that retries keeps its seq_id.
+A lane can be handed over (a pickled TrainingClient): it reserves nothing more, and the copy's
+lane starts at the next seq id.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tinker._futures import APIFuture, reject, settle_from
+from tinker.errors import TinkerError
 
-__all__ = ["OrderedLane"]
+__all__ = ["HandedOverError", "OrderedLane"]
 
 T = TypeVar("T")
+
+
+class HandedOverError(TinkerError):
+    """The lane's operations now go through another client (a pickled copy)."""
+
 
 # A submit: starts sending (without blocking) and returns the future of its completion.
 Start = Callable[[], concurrent.futures.Future[Any]]
@@ -27,11 +35,14 @@ Start = Callable[[], concurrent.futures.Future[Any]]
 class OrderedLane:
     """Starts each submit of one training client once every earlier seq_id has completed."""
 
-    def __init__(self, before_wait: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, before_wait: Callable[[], None] | None = None, *, first_seq_id: int = 1
+    ) -> None:
         self._before_wait = before_wait
         self._lock = threading.Lock()
-        self._next_seq = 1
-        self._next_run = 1
+        self._next_seq = first_seq_id
+        self._next_run = first_seq_id
+        self._handed_over: str | None = None
         self._parked: dict[int, tuple[Start | None, APIFuture[Any] | None]] = {}
         self._running = False
 
@@ -40,6 +51,8 @@ class OrderedLane:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         with self._lock:
+            if self._handed_over is not None:
+                raise HandedOverError(self._handed_over)
             first = self._next_seq
             self._next_seq += n
         return list(range(first, first + n))
@@ -53,6 +66,15 @@ class OrderedLane:
         future._before_wait = self._before_wait
         self._park(seq_id, start, future)
         return future
+
+    def hand_over(self, reason: str) -> int:
+        """Reserve nothing more here (later calls raise HandedOverError with `reason`) and
+        return the next seq id, where the lane that takes over starts."""
+        with self._lock:
+            if self._handed_over is not None:
+                raise HandedOverError(self._handed_over)
+            self._handed_over = reason
+            return self._next_seq
 
     def skip(self, seq_id: int) -> None:
         """Give up a reserved seq id without a submit, so later ones are not held back."""

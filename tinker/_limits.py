@@ -26,8 +26,9 @@ from typing import Any, TypeVar
 from tinker._futures import APIFuture, chain, failed, reject, resolve, settle_from
 from tinker._retry import RetryConfig, RetryExecutor, SampleAttempts
 from tinker._workers import ClientClosedError, Pauses, Scheduler
+from tinker.errors import RateLimitError
 
-__all__ = ["InFlightLimit", "ProgressWatchdog", "SampleLimiter", "SampleRetries"]
+__all__ = ["InFlightLimit", "ProgressWatchdog", "SampleLimiter", "SampleRetries", "SampleSeqIds"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -392,3 +393,30 @@ class _Sample:
     def cancel(self) -> None:
         if self.current is not None:
             self.current.cancel()
+
+
+class SampleSeqIds:
+    """The seq_id of one sample across its attempts: in today's protocol a resubmit after an
+    HTTP 429 keeps it (the server takes it for the same request), any other resubmit takes a
+    new one from `next_seq_id`; in the 0.5.1 protocol (`keep_after_429` false) every attempt
+    takes a new one."""
+
+    __slots__ = ("_keep", "_keep_after_429", "_next", "value")
+
+    def __init__(self, next_seq_id: Callable[[], int], *, keep_after_429: bool) -> None:
+        self._next = next_seq_id
+        self._keep_after_429 = keep_after_429
+        self._keep = False
+        self.value: int | None = None
+
+    def take(self) -> int:
+        """The seq_id of the attempt about to be sent."""
+        if self.value is None or not self._keep:
+            self.value = self._next()
+        self._keep = False
+        return self.value
+
+    def attempt_done(self, attempt: concurrent.futures.Future[Any]) -> None:
+        """Note how an attempt ended (a done-callback of its future)."""
+        if self._keep_after_429 and not attempt.cancelled():
+            self._keep = isinstance(attempt.exception(), RateLimitError)

@@ -45,6 +45,7 @@ from typing import Any
 
 import attrs
 
+from tinker._batch_poll import BatchSender, BatchTarget, CompletionWatcher
 from tinker._futures import APIFuture, reject
 from tinker._retry import POLL_BACKOFF, RetryExecutor
 from tinker._transport import Reply
@@ -61,6 +62,7 @@ from tinker.errors import (
     status_error,
 )
 from tinker.lib.retryable_exception import RetryableException
+from tinker.metrics import ClientMetrics
 
 __all__ = [
     "POLL_STEPS",
@@ -83,8 +85,11 @@ LONG_WAIT_NOTICE = 600.0
 UNREACHABLE_NOTICE = 30.0
 # Polls answered 400 that one future may retry (a 408 resets the count).
 MAX_BAD_REQUESTS = 3
-# What the poller sends: (request_id, extra headers) -> reply; raises APIConnectionError.
-PollSender = Callable[[str, Mapping[str, str]], Reply]
+# Seconds between polls while the server pauses a request for billing (HTTP 402).
+BILLING_POLL_PAUSE = 5.0
+# What the poller sends: (request_id, extra headers, allow_metadata_only) -> reply; raises
+# APIConnectionError.
+PollSender = Callable[[str, Mapping[str, str], bool], Reply]
 # Telemetry hook: (event_name, event_data, severity).
 EventSink = Callable[[str, dict[str, Any], str], None]
 
@@ -110,8 +115,11 @@ class QueueStateObserver(abc.ABC):
     """Receives the queue state of the requests it created (clients implement this)."""
 
     @abc.abstractmethod
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
-        """Called from a poll thread each time the server reports a queue state."""
+    def on_queue_state_change(
+        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+    ) -> None:
+        """Called from a poll thread each time the server reports a queue state (and, in
+        today's protocol, maybe the reason to show the user)."""
 
 
 _PAUSE_REASONS = {
@@ -130,7 +138,9 @@ class QueuePauseWarner:
         self._last: float | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, queue_state: QueueState) -> None:
+    def __call__(self, queue_state: QueueState, reason: str | None = None) -> None:
+        """Warn (unless warned within `interval`) that the queue is paused, with the server's
+        `reason` when it gave one."""
         if queue_state == QueueState.ACTIVE:
             return
         now = time.monotonic()
@@ -138,9 +148,9 @@ class QueuePauseWarner:
             if self._last is not None and now - self._last < self._interval:
                 return
             self._last = now
-        if queue_state == QueueState.PAUSED_RATE_LIMIT:
+        if not reason and queue_state == QueueState.PAUSED_RATE_LIMIT:
             reason = self._rate_limit_reason
-        else:
+        elif not reason:
             reason = _PAUSE_REASONS.get(queue_state, "unknown")
         logger.warning("%s Reason: %s", self._subject, reason)
 
@@ -152,6 +162,7 @@ class PollStep(enum.Enum):
     AGAIN = "again"  # not ready yet: poll again at once
     BACK_OFF = "back off"  # rate limited: poll again after min(2**k, 30) s
     BAD_REQUEST = "bad request"  # poll again at once, a few times per future
+    BILLING = "billing"  # paused for billing: poll again every 5 s within the pause window
     EXPIRED = "expired"  # the promise expired or broke: resubmit
     FORGOTTEN = "forgotten"  # the server does not know the request
     FATAL = "fatal"  # give up
@@ -160,6 +171,7 @@ class PollStep(enum.Enum):
 # Status -> step; statuses not listed: 2xx RESULT, 5xx AGAIN, anything else FATAL.
 POLL_STEPS: Mapping[int, PollStep] = {
     400: PollStep.BAD_REQUEST,
+    402: PollStep.BILLING,
     404: PollStep.FORGOTTEN,
     408: PollStep.AGAIN,
     410: PollStep.EXPIRED,
@@ -179,11 +191,17 @@ def poll_step(status: int) -> PollStep:
 
 class NotReady(Exception):
     """The poll answered that the result is not ready yet; `back_off`: wait before the next
-    poll (429) instead of polling again at once."""
+    poll (429) instead of polling again at once; `pause`: wait exactly that long (402)."""
 
-    def __init__(self, *, back_off: bool = False) -> None:
+    def __init__(self, *, back_off: bool = False, pause: float | None = None) -> None:
         super().__init__("not ready")
         self.back_off = back_off
+        self.pause = pause
+
+    @property
+    def retry_cause(self) -> str | None:
+        """What client metrics count: a 429 is a retry; polling again at once is none."""
+        return "http_429" if self.back_off else None
 
 
 # Outcomes of a poll that fail the future for good (the rest are bugs, logged as such).
@@ -228,12 +246,18 @@ class PollJob:
     on_event: EventSink | None = None
     server: str = "the server"
     limits: PollLimits = PollLimits()
+    # Extra headers of every poll (Accept for protobuf results) and the era's poll features.
+    accept: Mapping[str, str] = attrs.field(factory=dict)
+    allow_metadata_only: bool = True
+    billing_pause: float = 3600.0
     on_unreachable: Callable[[PollJob, Exception, float], None] | None = None
     submitted_at: float | None = None
+    metrics: ClientMetrics | None = None
     started: float = attrs.field(init=False)
     iteration: int = 0
     backoffs: int = 0  # 429s and unanswered polls in a row (the k of the back-off)
     bad_requests: int = 0
+    billing_since: float | None = None  # the first 402 of the current billing pause
     unanswered_since: float | None = None
     last_error: str = ""
     notices: int = 0
@@ -253,6 +277,7 @@ class PollJob:
             "X-Tinker-Request-Iteration": str(self.iteration),
             "X-Tinker-Request-Type": self.request_type,
             "X-Stainless-Raw-Response": "raw",
+            **self.accept,
         }
         if self.iteration == 0 and self.roundtrip is not None:
             headers["X-Tinker-Create-Promise-Roundtrip-Time"] = str(self.roundtrip)
@@ -289,6 +314,8 @@ class PollJob:
         bounds, see `check_bounds`); else give up."""
         if error is self.gave_up:
             return None
+        if isinstance(error, NotReady) and error.pause is not None:
+            return max(0.0, min(error.pause, self.started + self.limits.deadline - self.clock()))
         if isinstance(error, NotReady) and not error.back_off:
             self._note_long_wait()
             return 0.0
@@ -321,6 +348,8 @@ class PollJob:
         status, body = reply.status_code, reply.body
         step = poll_step(status)
         self.answered(rate_limited=step is PollStep.BACK_OFF)
+        if step is not PollStep.BILLING:
+            self.billing_since = None
         if step is PollStep.RESULT:
             return self._result(body)
         if step is PollStep.AGAIN:
@@ -340,6 +369,8 @@ class PollJob:
             self._status_event(status, retry=True)
             logger.debug("polling %s got HTTP 400 (%d in a row)", self.what, self.bad_requests)
             raise NotReady
+        if step is PollStep.BILLING and self._billing_paused():
+            raise NotReady(pause=BILLING_POLL_PAUSE)
         if step is PollStep.EXPIRED:
             self._expired()
             raise RetryableException(f"Promise expired/broken for request {self.request_id}")
@@ -358,9 +389,40 @@ class PollJob:
             f"for request_id={self.request_id!r}"
         )
 
+    def _billing_paused(self) -> bool:
+        """On a 402: whether the billing pause window still runs (the first one logs why the
+        result waits)."""
+        now = self.clock()
+        if self.billing_since is None:
+            self.billing_since = now
+            logger.warning(
+                "%s at %s is paused for billing (HTTP 402: check the account's balance or "
+                "limits); polling again every %.0f s for up to %.0f s",
+                self.what,
+                self.server,
+                BILLING_POLL_PAUSE,
+                self.billing_pause,
+            )
+        return now - self.billing_since < self.billing_pause
+
     def _result(self, body: Any) -> Any:
         if isinstance(body, dict) and body.get("type") == "try_again":
             logger.debug("request %s still pending (try_again)", self.request_id)
+            if "queue_state" in body or "queue_state_reason" in body:
+                self._report_queue_state(body)
+            raise NotReady
+        if isinstance(body, dict) and body.get("status") == "complete_metadata":
+            if not self.allow_metadata_only:
+                raise APIResponseValidationError(
+                    f"{self.server} announced the result of {self.what} twice without sending it",
+                    body=body,
+                )
+            self.allow_metadata_only = False
+            logger.debug(
+                "%s: %s bytes of result announced; fetching them",
+                self.what,
+                body.get("response_payload_size"),
+            )
             raise NotReady
         if isinstance(body, dict) and "error" in body:
             raise self._failed(body)
@@ -407,11 +469,17 @@ class PollJob:
         )
 
     def _report_queue_state(self, body: Any) -> None:
+        state = QueueState.parse(body.get("queue_state") if isinstance(body, dict) else None)
+        if self.metrics is not None:
+            self.metrics.queue_state(state.value)
         if self.observer is None:
             return
-        state = body.get("queue_state") if isinstance(body, dict) else None
+        reason = body.get("queue_state_reason") if isinstance(body, dict) else None
         try:
-            self.observer.on_queue_state_change(QueueState.parse(state))
+            if isinstance(reason, str) and reason:
+                self.observer.on_queue_state_change(state, queue_state_reason=reason)
+            else:
+                self.observer.on_queue_state_change(state)
         except Exception:
             logger.exception("queue-state observer failed for %s", self.request_id)
 
@@ -459,14 +527,22 @@ class Poller:
         name: str = "tinker-poll",
         server: str = "the server",
         limits: PollLimits | None = None,
+        metrics: ClientMetrics | None = None,
     ) -> None:
         self._send = send
+        self.metrics = metrics
         self._before_wait = before_wait
         self._clock = clock
         self._on_event = on_event
         self._executor = executor or RetryExecutor()
         self.server = server
         self.limits = limits or PollLimits()
+        # How long HTTP 402 answers are waited out (the negotiated server config sets it).
+        self.billing_pause = 3600.0
+        # Set when the server enables the batch poller: futures tracked with a batch target
+        # wait for their completion there before their payload is polled.
+        self.batch_send: BatchSender | None = None
+        self._watchers: dict[BatchTarget, CompletionWatcher] = {}
         self.pool = WorkerPool(max_workers, name=name)
         self._lock = threading.Lock()
         self._jobs: dict[concurrent.futures.Future[Any], PollJob] = {}
@@ -498,8 +574,12 @@ class Poller:
         observer: QueueStateObserver | None = None,
         submitted_at: float | None = None,
         on_expired: Callable[[], None] | None = None,
+        accept: Mapping[str, str] | None = None,
+        batch: BatchTarget | None = None,
     ) -> APIFuture[Any]:
         """Start polling `request_id`; the future resolves to `structure(result body)`.
+        `accept`: extra headers of its polls (the result formats the client takes); `batch`:
+        the batch-poller target whose completions announce this future (when enabled).
 
         `submitted_at` (same clock as the poller, time.monotonic by default) is when the client
         operation started; the first poll reports the round trip since then, and the future's
@@ -523,6 +603,9 @@ class Poller:
             limits=self.limits,
             on_unreachable=self._unreachable,
             submitted_at=submitted_at,
+            metrics=self.metrics,
+            accept=accept or {},
+            billing_pause=self.billing_pause,
         )
         with self._lock:
             closed = self._closed
@@ -532,20 +615,37 @@ class Poller:
             reject(future, ClientClosedError(f"the client was closed; {job.what} is not polled"))
             return future
         future.add_done_callback(self._forget)
-        self._start(job)
+        if batch is not None and self.batch_send is not None:
+            self._watcher(batch).wait(job)
+        else:
+            self._start(job)
         return future
 
     def poll_once(self, job: PollJob) -> Any:
         """Send one poll for `job`: its result, or NotReady / the final error raised."""
         job.check_bounds()
         try:
-            reply = self._send(job.request_id, job.headers())
+            reply = self._send(job.request_id, job.headers(), job.allow_metadata_only)
         finally:
             job.iteration += 1
         return job.outcome(reply)
 
     def _start(self, job: PollJob) -> None:
         self._executor.submit(job, self.poll_once, pool=self.pool, into=job.future)
+
+    def _watcher(self, target: BatchTarget) -> CompletionWatcher:
+        """The batch poller of `target` (created on first use)."""
+        assert self.batch_send is not None
+        with self._lock:
+            watcher = self._watchers.get(target)
+            if watcher is None:
+                watcher = CompletionWatcher(target, self.batch_send, self._start, self._run_batch)
+                self._watchers[target] = watcher
+        return watcher
+
+    def _run_batch(self, watcher: CompletionWatcher) -> None:
+        """Run a watcher's polls on the poll pool until it is idle."""
+        self._executor.submit(watcher, watcher.poll_once, pool=self.pool)
 
     def _forget(self, future: concurrent.futures.Future[Any]) -> None:
         with self._lock:
@@ -592,6 +692,8 @@ class Poller:
         self.pool.close(error)
 
     def _after_fork_in_child(self) -> None:
-        """A fresh lock and pool (threads and locks of the parent are gone); jobs are kept."""
+        """A fresh lock and pool (threads and locks of the parent are gone); jobs are kept (and
+        polled one by one when resumed), batch watchers are rebuilt on first use."""
         self._lock = threading.Lock()
+        self._watchers = {}
         self.pool._after_fork_in_child()

@@ -18,7 +18,9 @@ The policies:
   `min(0.5 * 2**n, 10)` s shortened by up to 25 %; its attempts share one idempotency key.
   With `deadline_layer`, a call whose transport attempts all failed starts over with a new key
   after `min(2**a, 30)` s, until `deadline` (the client's `submit_retry_seconds`, 300 by
-  default) has passed since the first attempt.
+  default) has passed since the first attempt, or, after a request that got no answer, since
+  the server stopped answering any request (so the calls queued behind one that gave up on a
+  dead server give up at their first unanswered attempt, not one deadline after another).
 - `RetryConfig` (public, one per SamplingClient): a whole sample is submitted again after a
   retryable failure (connection errors, expired promises, 408/409/429/5xx) after
   `min(0.5 * 2**n, 10)` s +-25 %, with no attempt cap (a progress timeout bounds it, see
@@ -48,6 +50,7 @@ from tinker._transport import is_unreachable, new_idempotency_key
 from tinker._workers import ClientClosedError, Pauses, Scheduler
 from tinker.errors import APIConnectionError, APIStatusError, RateLimitError
 from tinker.lib.retryable_exception import RetryableException
+from tinker.metrics import ClientMetrics
 
 __all__ = [
     "NO_RETRY",
@@ -114,6 +117,8 @@ TRANSPORT_BACKOFF = Backoff(initial=0.5, maximum=10.0, jitter=0.25)
 SUBMIT_BACKOFF = Backoff(initial=1.0, maximum=30.0)
 # Polling backs off on connection errors exactly like the submit layer: 1, 2, 4, ... 30 s.
 POLL_BACKOFF = SUBMIT_BACKOFF
+# Pause between attempts of a submit answered 402 (billing paused) within its deadline.
+BILLING_RETRY_PAUSE = 5.0
 
 
 def is_retryable_status(status_code: int, *, retry_429: bool = True) -> bool:
@@ -184,6 +189,7 @@ class RetryEnv:
     max_retries: int = 10
     deadline: float = 300.0
     on_failure: FailureReport | None = None
+    silent_since: Callable[[], float | None] = attrs.field(default=lambda: None)
 
 
 @attrs.frozen
@@ -239,6 +245,7 @@ class CallAttempts:
         self._round = 0
         self.retry_count = 0
         self.idempotency_key = new_idempotency_key()
+        self._billing_notice: float | None = None
 
     def pause_after(self, error: Exception) -> float | None:
         """The transport layer's pause while it has retries left, then the deadline layer's."""
@@ -246,7 +253,13 @@ class CallAttempts:
             return self._transport_pause(error)
         if not self._policy.deadline_layer:
             return None
-        elapsed = self._env.clock() - self._started
+        now = self._env.clock()
+        elapsed = now - self._started
+        silent_since = self._env.silent_since()
+        if isinstance(error, APIConnectionError) and silent_since is not None:
+            elapsed = max(elapsed, now - silent_since)
+        if isinstance(error, APIStatusError) and error.status_code == 402:
+            return self._billing_pause(elapsed)
         will_retry = self._policy.is_retryable(error) and elapsed < self._deadline
         if self._env.on_failure is not None:
             self._env.on_failure(error, self._round + 1, elapsed, will_retry)
@@ -266,6 +279,23 @@ class CallAttempts:
         self.retry_count = 0
         self.idempotency_key = new_idempotency_key()
         return delay
+
+    def _billing_pause(self, elapsed: float) -> float | None:
+        """HTTP 402 (billing paused): try again every 5 s within the deadline, saying why at
+        most once a minute."""
+        if elapsed >= self._deadline:
+            return None
+        now = self._env.clock()
+        if self._billing_notice is None or now - self._billing_notice >= 60.0:
+            self._billing_notice = now
+            logger.warning(
+                "%s is paused: the account's billing status does not allow it now (HTTP 402); "
+                "trying again every %.0fs (giving up %.0fs after the first attempt)",
+                self._what,
+                BILLING_RETRY_PAUSE,
+                self._deadline,
+            )
+        return min(BILLING_RETRY_PAUSE, self._deadline - elapsed)
 
     def _transport_pause(self, error: Exception) -> float:
         response = getattr(error, "response", None)
@@ -414,11 +444,13 @@ class RetryExecutor:
         timers: Scheduler | None = None,
         pauses: Pauses | None = None,
         stopped: Callable[[], bool] | None = None,
+        metrics: ClientMetrics | None = None,
     ) -> None:
         self._sleep = sleep
         self._timers = timers
         self._pauses = pauses or Pauses()
         self._stopped = stopped or _never
+        self._metrics = metrics
 
     def call(self, attempts: A, attempt: Callable[[A], T]) -> T:
         """Run the attempts in this thread and return the first success (or raise)."""
@@ -431,6 +463,8 @@ class RetryExecutor:
                 pause = attempts.pause_after(exc)
                 if pause is None:
                     raise
+                if self._metrics is not None:
+                    self._metrics.retried(exc)
             self._sleep(pause)
 
     def submit(
@@ -447,7 +481,7 @@ class RetryExecutor:
         a closed pool fails it with ClientClosedError.
         """
         out: APIFuture[T] = into if into is not None else APIFuture()
-        run = _PooledRun(attempts, attempt, out, pool, self._pauses, self._stopped)
+        run = _PooledRun(attempts, attempt, out, pool, self._pauses, self._stopped, self._metrics)
         if not pool.call_later(0.0, run.step, run.dropped):
             reject(out, ClientClosedError("this client has been closed"))
         return out
@@ -459,7 +493,9 @@ class RetryExecutor:
         success. Pauses are timers; an `into` settled by someone else stops the retries."""
         if self._timers is None:
             raise RuntimeError("chain needs an executor with timers")
-        _ChainedRun(attempts, start, into, self._timers, self._pauses, self._stopped).step()
+        _ChainedRun(
+            attempts, start, into, self._timers, self._pauses, self._stopped, self._metrics
+        ).step()
         return into
 
 
@@ -471,7 +507,7 @@ class _Run(Generic[A, T]):
     """The retries of one call in flight: one small object per call (not a web of closures),
     so that thousands of calls in flight stay cheap to hold and to garbage-collect."""
 
-    __slots__ = ("attempt", "attempts", "out", "pauses", "scheduler", "stopped")
+    __slots__ = ("attempt", "attempts", "metrics", "out", "pauses", "scheduler", "stopped")
 
     def __init__(
         self,
@@ -481,7 +517,9 @@ class _Run(Generic[A, T]):
         scheduler: Scheduler,
         pauses: Pauses,
         stopped: Callable[[], bool],
+        metrics: ClientMetrics | None,
     ) -> None:
+        self.metrics = metrics
         self.attempts = attempts
         self.attempt = attempt
         self.out = out
@@ -510,7 +548,10 @@ class _Run(Generic[A, T]):
             return
         if pause is None:
             reject(self.out, error)
-        elif not self.pauses.later(self.scheduler, pause, self.step, self.dropped):
+            return
+        if self.metrics is not None:
+            self.metrics.retried(error)
+        if not self.pauses.later(self.scheduler, pause, self.step, self.dropped):
             reject(self.out, ClientClosedError("the client was closed while the request waited"))
 
 

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from tinker._calls import ApiCall, CallRunner
+from tinker._chunking import ChunkLimits, chunk_limits
 from tinker._futures import APIFuture, reject
+from tinker._handshake import use_access_tokens
 from tinker._heartbeat import Heartbeat, heartbeat_call
 from tinker._lanes import OrderedLane
 from tinker._limits import SampleLimiter, SampleRetries
@@ -40,13 +42,24 @@ from tinker._poller import Poller, PollLimits
 from tinker._retry import RetryConfig, RetryEnv, RetryExecutor
 from tinker._telemetry import Telemetry, send_batch
 from tinker._transport import Reply, Traffic, Transport, display_url
+from tinker._wire.codec import WireCodec
 from tinker._workers import ClientClosedError, Pauses, WorkerPool
-from tinker.config import LOCAL_BASE_URL, ClientConfig
+from tinker.config import LEGACY_SERVER, LOCAL_BASE_URL, ClientConfig, ServerConfig
+from tinker.metrics import ClientMetrics, MetricsSnapshot
 
 if TYPE_CHECKING:
     import requests.adapters
 
-__all__ = ["ClientBase", "ClientClosedError", "Runtime", "RuntimeOptions", "log_abandoned"]
+__all__ = [
+    "FINISH_STATUSES",
+    "ClientBase",
+    "ClientClosedError",
+    "Runtime",
+    "RuntimeOptions",
+    "codec_of",
+    "finish_status",
+    "log_abandoned",
+]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +70,21 @@ DEFAULT_SAMPLE_WORKERS = 16
 DEFAULT_BLOCKING_WORKERS = 8
 DEFAULT_POLL_WORKERS = 64  # measured: benchmarks/bench_transport.py --poll
 SERVICE_THREADS = 3  # timers, heartbeat, telemetry flusher
+# How a session can end, told to a 0.38 server by sessions/{id}/finish.
+FINISH_STATUSES = ("success", "errored", "interrupted")
+
+
+def finish_status(exc_type: type[BaseException] | None) -> str:
+    """How a `with` block ended, as a session finish status: no exception "success", an
+    Exception "errored", anything else (KeyboardInterrupt, SystemExit) "interrupted"."""
+    if exc_type is None:
+        return "success"
+    return "errored" if issubclass(exc_type, Exception) else "interrupted"
+
+
+def codec_of(server: ServerConfig) -> WireCodec:
+    """The wire codec of the negotiated protocol era."""
+    return WireCodec(era=server.era, compress_forward_backward=server.compress_forward_backward)
 
 
 @attrs.frozen
@@ -90,9 +118,12 @@ class Runtime:
         transport: Transport | None = None,
         new_session: bool = False,
         on_close: Callable[[Runtime], None] | None = None,
+        server: ServerConfig = LEGACY_SERVER,
     ) -> None:
         self.config = config
+        self.server = server
         self.session_id = session_id
+        self._owns_session = new_session
         self.options = options = options or RuntimeOptions()
         self._clock = options.clock
         self._on_close = on_close
@@ -107,9 +138,14 @@ class Runtime:
         self._operations: set[concurrent.futures.Future[Any]] = set()
         self._operations_lock = threading.Lock()
         pauses = Pauses(options.sleep)
+        self.metrics = transport.metrics if transport is not None else ClientMetrics.for_client()
         self.timers = WorkerPool(1, name="tinker-timers")
         self.executor = RetryExecutor(
-            sleep=self._sleep, timers=self.timers, pauses=pauses, stopped=self._is_closed
+            sleep=self._sleep,
+            timers=self.timers,
+            pauses=pauses,
+            stopped=self._is_closed,
+            metrics=self.metrics,
         )
         self._pools = {
             Traffic.TRAIN: WorkerPool(options.submit_workers, name="tinker-submit"),
@@ -127,7 +163,11 @@ class Runtime:
             limits=PollLimits(
                 deadline=config.future_timeout, unreachable_after=config.submit_retry_seconds
             ),
+            metrics=self.metrics,
         )
+        self.poller.billing_pause = server.billing_pause_seconds
+        if server.batch_poller:
+            self.poller.batch_send = self._send_batch_poll
         self.sample_limiter = SampleLimiter(
             config.max_sample_submits or 1, timers=self.timers, clock=self._clock, pauses=pauses
         )
@@ -145,18 +185,31 @@ class Runtime:
         """Create the connections, the call runner and the service threads (at start, and in a
         forked child on first use)."""
         self._pid = os.getpid()
-        self.transport = transport or Transport(
-            self.config, adapter_factory=self.options.http_adapter
-        )
+        if transport is None:
+            transport = Transport(
+                self.config,
+                adapter_factory=self.options.http_adapter,
+                metrics=self.metrics,
+                clock=self._clock,
+            )
+            if self.server.jwt_auth:
+                use_access_tokens(transport)
+        self.transport = transport
         self.poller.server = display_url(self.transport.base_url)
         env = RetryEnv(
             clock=self._clock,
             max_retries=self.config.max_retries,
             deadline=self.config.submit_retry_seconds,
             on_failure=self._report_failure,
+            silent_since=self.transport.silence.since,
         )
         self._calls = CallRunner(
-            self.transport, executor=self.executor, env=env, poller=self.poller, pools=self._pools
+            self.transport,
+            executor=self.executor,
+            env=env,
+            poller=self.poller,
+            pools=self._pools,
+            codec=codec_of(self.server),
         )
         self.telemetry: Telemetry | None = None
         if self.config.telemetry:
@@ -170,7 +223,9 @@ class Runtime:
             self.telemetry.start()
         self._heartbeat: Heartbeat | None = None
         if self.options.heartbeat:
-            beat = heartbeat_call(self.session_id, self.config.heartbeat_timeout)
+            beat = heartbeat_call(
+                self.session_id, self.config.heartbeat_timeout, typed=self.server.current
+            )
             self._heartbeat = Heartbeat(
                 functools.partial(self._calls.call, beat),
                 session_id=self.session_id,
@@ -218,10 +273,10 @@ class Runtime:
         """Futures handed to callers and not yet done."""
         return len(self._operations)
 
-    def lane(self) -> OrderedLane:
+    def lane(self, first_seq_id: int = 1) -> OrderedLane:
         """A new ordered submit lane (one per TrainingClient)."""
         self._live()
-        lane = OrderedLane(self._revive)
+        lane = OrderedLane(self._revive, first_seq_id=first_seq_id)
         self._lanes.add(lane)
         return lane
 
@@ -239,6 +294,12 @@ class Runtime:
         self._sample_retries.add(retries)
         return retries
 
+    @property
+    def chunk_limits(self) -> ChunkLimits:
+        """How forward/forward_backward batches are split into requests on this server."""
+        server = self.server
+        return chunk_limits(server.era, server.max_chunk_len, server.max_chunk_bytes)
+
     def next_model_seq_id(self) -> int:
         """0, 1, 2, ... per session: one per created training model."""
         with self._counters_lock:
@@ -251,16 +312,29 @@ class Runtime:
 
     # -- background traffic ----------------------------------------------------------------
 
-    def _send_poll(self, request_id: str, headers: Mapping[str, str]) -> Reply:
+    def _send_poll(
+        self, request_id: str, headers: Mapping[str, str], allow_metadata_only: bool
+    ) -> Reply:
+        codec = self._calls.codec
         poll = ApiCall(
             traffic=Traffic.POLL,
             method="POST",
             path="/api/v1/retrieve_future",
-            body={"request_id": request_id},
+            body=codec.poll_body(request_id, allow_metadata_only=allow_metadata_only),
             headers=headers,
             timeout=self.config.poll_timeout,
         )
-        return self.transport.send(poll.encode())
+        return self.transport.send(poll.encode(codec))
+
+    def _send_batch_poll(self, body: Mapping[str, Any], timeout: float) -> Reply:
+        poll = ApiCall(
+            traffic=Traffic.POLL,
+            method="POST",
+            path="/api/v1/retrieve_futures",
+            body=dict(body),
+            timeout=timeout,
+        )
+        return self.transport.send(poll.encode(self._calls.codec))
 
     def _poll_event(self, name: str, data: dict[str, Any], severity: str) -> None:
         if self.telemetry is not None:
@@ -310,6 +384,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._counters_lock = threading.Lock()
         self._closing = threading.Event()
+        self.metrics._after_fork_in_child()
         for pool in (self.timers, *self._pools.values(), self._blocking_pool):
             pool._after_fork_in_child()
         self.poller._after_fork_in_child()
@@ -324,13 +399,39 @@ class Runtime:
         """True once close() ran."""
         return self._closed
 
-    def close(self) -> None:
+    def close(self, status: str = "success", detail: str | None = None) -> None:
         """Stop every thread, fail what is pending and drop connections; idempotent, ~2 s.
 
-        Every operation still pending fails at once with ClientClosedError, and one log line
-        says how many there were.
+        A session this runtime created on a 0.38 server is first finished with `status`
+        ("success", "errored" or "interrupted") and `detail`. Every operation still pending
+        fails at once with ClientClosedError, and one log line says how many there were.
         """
+        if status not in FINISH_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(FINISH_STATUSES)}; got {status!r}")
+        if detail is not None and not isinstance(detail, str):
+            raise TypeError(f"detail must be a str or None, got {type(detail).__name__}")
+        self._finish(status, detail)
         log_abandoned(self.shutdown(), "the client was closed")
+
+    def _finish(self, status: str, detail: str | None) -> None:
+        """Tell a 0.38 server why the session ends (once, one attempt of at most the heartbeat
+        timeout; a failure is logged, not raised)."""
+        if not (self.server.current and self._owns_session) or self._closed:
+            return
+        if self._pid != os.getpid():
+            return
+        self._owns_session = False
+        finish = ApiCall(
+            traffic=Traffic.TRAIN,
+            method="POST",
+            path=f"/api/v1/sessions/{self.session_id}/finish",
+            body={"reason": {"type": status}, "detail": detail},
+            timeout=self.config.heartbeat_timeout,
+        )
+        try:  # one bounded attempt, like the rest of close (which may run in an event loop)
+            self.transport.send(finish.encode(self._calls.codec)).raise_for_status()
+        except Exception as exc:
+            logger.warning("could not finish session %s on the server: %s", self.session_id, exc)
 
     def shutdown(self) -> int:
         """close() without its log line: the number of operations it failed (0 when already
@@ -379,7 +480,7 @@ class Runtime:
         return self.config
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_attach, (self.portable_config(), self.session_id))
+        return (_attach, (self.portable_config(), self.session_id, self.server))
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -398,11 +499,11 @@ def log_abandoned(count: int, when: str) -> None:
         )
 
 
-def _attach(config: ClientConfig, session_id: str) -> Runtime:
+def _attach(config: ClientConfig, session_id: str, server: ServerConfig = LEGACY_SERVER) -> Runtime:
     """Unpickle a runtime: this process's open runtime of the session, or a new one."""
     from tinker._session import attach  # the session registry sits above this module
 
-    return attach(config, session_id)
+    return attach(config, session_id, server=server)
 
 
 class ClientBase:
@@ -419,3 +520,9 @@ class ClientBase:
     def get_telemetry(self) -> Telemetry | None:
         """The session's telemetry, or None when disabled."""
         return self._runtime.telemetry
+
+    def metrics(self) -> MetricsSnapshot:
+        """What this session's requests did so far in this process (every client of the
+        session shares them): per endpoint, retries by cause, queue states; see tinker.metrics.
+        """
+        return self._runtime.metrics.snapshot()

@@ -1,11 +1,13 @@
 """Sessions: opening one on the service, and the per-process registry that re-attaches to it.
 
-`open_session` creates a session (`POST /api/v1/create_session` with the tags, user metadata
-and SDK version; transport retries only), logs the messages the service sends back, and starts
-its Runtime. Every open Runtime of the process is registered under (server URL, session_id),
-with base_url="local" resolved to the embedded server's address: a pickled Runtime, or a client
-handle holding one, re-attaches in another process to the same session (on the same server)
-without creating a new one, and in this process to the very same Runtime. After `os.fork()`
+`open_session` runs the start-up handshake (tinker._handshake: the protocol era and what the
+server switches on), creates a session (`POST /api/v1/create_session` with the tags, user
+metadata and SDK version; transport retries only), logs the messages the service sends back,
+and starts its Runtime on the negotiated server config. Every open Runtime of the process is
+registered under (server URL, session_id), with base_url="local" resolved to the embedded
+server's address: a pickled Runtime, or a client handle holding one, re-attaches in another
+process to the same session (on the same server and protocol era) without creating a new one,
+and in this process to the very same Runtime. After `os.fork()`
 the child gives every registered Runtime fresh locks and pools at once.
 
 At interpreter exit, as soon as the main thread is done (before the standard library joins the
@@ -27,10 +29,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from tinker._calls import ApiCall, CallRunner
+from tinker._handshake import negotiate
 from tinker._retry import TRANSPORT, RetryEnv, RetryExecutor
-from tinker._runtime import Runtime, RuntimeOptions, log_abandoned
+from tinker._runtime import Runtime, RuntimeOptions, codec_of, log_abandoned
 from tinker._transport import Traffic, Transport, close_local_server, resolve_base_url
-from tinker.config import ClientConfig
+from tinker.config import LEGACY_SERVER, PROTOCOL_SDK_VERSION, ClientConfig, ServerConfig
 from tinker.errors import APIResponseValidationError
 
 __all__ = ["attach", "open_session"]
@@ -56,9 +59,16 @@ def open_session(
     """Create a session on the service (blocking, transport retries only) and run it."""
     config.apply_log_level()
     options = options or RuntimeOptions()
-    transport = Transport(config, adapter_factory=options.http_adapter)
+    transport = Transport(config, adapter_factory=options.http_adapter, clock=options.clock)
     try:
-        session_id = _create_session(transport, config, user_metadata, options)
+        runner = CallRunner(
+            transport,
+            executor=RetryExecutor(sleep=options.sleep or time.sleep, metrics=transport.metrics),
+            env=RetryEnv(max_retries=config.max_retries, deadline=config.submit_retry_seconds),
+        )
+        server = negotiate(runner)
+        runner.codec = codec_of(server)
+        session_id = _create_session(runner, config, server, user_metadata)
     except BaseException:
         transport.close()
         raise
@@ -69,6 +79,7 @@ def open_session(
         transport=transport,
         new_session=True,
         on_close=_forget,
+        server=server,
     )
     with _registry_lock:
         _registry[(transport.base_url, session_id)] = runtime
@@ -76,21 +87,21 @@ def open_session(
 
 
 def _create_session(
-    transport: Transport,
+    runner: CallRunner,
     config: ClientConfig,
+    server: ServerConfig,
     user_metadata: Mapping[str, Any] | None,
-    options: RuntimeOptions,
 ) -> str:
-    runner = CallRunner(
-        transport,
-        executor=RetryExecutor(sleep=options.sleep or time.sleep),
-        env=RetryEnv(max_retries=config.max_retries, deadline=config.submit_retry_seconds),
-    )
-    body = {
+    sdk_version = config.sdk_version
+    if sdk_version == PROTOCOL_SDK_VERSION:
+        sdk_version = server.sdk_version
+    body: dict[str, Any] = {
         "tags": list(config.tags),
         "user_metadata": dict(user_metadata or {}),
-        "sdk_version": config.sdk_version,
+        "sdk_version": sdk_version,
     }
+    if server.current:
+        body["type"] = "create_session"
     data = runner.call(
         ApiCall(
             traffic=Traffic.SESSION,
@@ -113,15 +124,20 @@ def _create_session(
 
 
 def attach(
-    config: ClientConfig, session_id: str, *, options: RuntimeOptions | None = None
+    config: ClientConfig,
+    session_id: str,
+    *,
+    options: RuntimeOptions | None = None,
+    server: ServerConfig = LEGACY_SERVER,
 ) -> Runtime:
-    """The open Runtime of this process for the session, or a new one (no new session)."""
+    """The open Runtime of this process for the session, or a new one (no new session) on the
+    server config the session was negotiated with."""
     key = (resolve_base_url(config), session_id)
     with _registry_lock:
         existing = _registry.get(key)
         if existing is not None and not existing.closed:
             return existing
-        runtime = Runtime(config, session_id, options=options, on_close=_forget)
+        runtime = Runtime(config, session_id, options=options, on_close=_forget, server=server)
         _registry[key] = runtime
     return runtime
 

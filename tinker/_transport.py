@@ -12,7 +12,8 @@ Every response is bounded: its body may not exceed the config's `max_response_by
 (APITimeoutError), however slowly the server trickles it. A request that gets no answer is an
 APIConnectionError naming the URL: `is_unreachable` tells a connection that could not be made
 (refused, unresolvable host, connect timeout: nothing is listening there) from one lost on
-the way.
+the way. `silence` remembers since when no request has had an answer, so that callers can
+stop retrying at once against a server that has long been gone.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import logging
 import os
 import platform
 import sys
+import threading
 import time
 import urllib.parse
 import uuid
@@ -39,6 +41,7 @@ import urllib3.exceptions
 import urllib3.util
 
 from tinker import _wire
+from tinker._auth import JwtCredential
 from tinker.config import LOCAL_BASE_URL, ClientConfig
 from tinker.errors import (
     APIConnectionError,
@@ -46,11 +49,13 @@ from tinker.errors import (
     APITimeoutError,
     status_error,
 )
+from tinker.metrics import ClientMetrics
 
 __all__ = [
     "BodyLimitExceeded",
     "HttpRequest",
     "Reply",
+    "Silence",
     "Traffic",
     "Transport",
     "body_chunks",
@@ -95,7 +100,8 @@ class HttpRequest:
 
 @attrs.frozen
 class Reply:
-    """One HTTP response: status, headers and the body (parsed JSON, raw text, or None)."""
+    """One HTTP response: status, headers and the body (parsed JSON, protobuf bytes, raw text,
+    or None)."""
 
     status_code: int
     headers: Mapping[str, str]
@@ -183,6 +189,30 @@ def close_local_server() -> None:
         local.close_shared_server()
 
 
+class Silence:
+    """Since when the server has not answered: the time of the first request that got no
+    answer after the last one that got any (None while the server answers)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._since: float | None = None
+
+    def since(self) -> float | None:
+        """When the current silence began (None: the last request was answered)."""
+        return self._since
+
+    def answered(self) -> None:
+        """A response arrived (any status)."""
+        self._since = None
+
+    def unanswered(self) -> None:
+        """A request got no response (refused, lost, timed out)."""
+        with self._lock:
+            if self._since is None:
+                self._since = self._clock()
+
+
 class Transport:
     """Sends requests on per-traffic keep-alive sessions, one attempt each."""
 
@@ -192,8 +222,12 @@ class Transport:
         *,
         base_url: str | None = None,
         adapter_factory: Callable[[], requests.adapters.BaseAdapter] | None = None,
+        metrics: ClientMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
+        self.metrics = metrics if metrics is not None else ClientMetrics.for_client()
+        self.silence = Silence(clock)
         self._adapter_factory = adapter_factory
         self.base_url = base_url if base_url is not None else resolve_base_url(config)
         self._secrets = config.secrets()
@@ -212,6 +246,8 @@ class Transport:
         }
         self._pools = {kind: self._pool(session) for kind, session in self._sessions.items()}
         self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
+        # The access token source when the server asks for the JWT exchange (tinker._auth).
+        self.credential: JwtCredential | None = None
         parsed = urllib3.util.parse_url(self.base_url)
         self._origin = self.base_url[: len(self.base_url) - len(parsed.path or "")]
 
@@ -259,10 +295,40 @@ class Transport:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def send(
-        self, request: HttpRequest, *, retry_count: int = 0, idempotency_key: str | None = None
+        self,
+        request: HttpRequest,
+        *,
+        retry_count: int = 0,
+        idempotency_key: str | None = None,
+        authenticate: bool = True,
     ) -> Reply:
         """One attempt; any status is a Reply. APIConnectionError / APITimeoutError when no
-        response arrives. `retry_count` and `idempotency_key` identify the attempt of a call."""
+        response arrives. `retry_count` and `idempotency_key` identify the attempt of a call.
+
+        With a `credential` (JWT auth), the request carries its token as X-API-Key instead of
+        the API key (unless `authenticate` is false: the exchange itself), and a 401 that calls
+        the token invalid is sent once more with a fresh one.
+        """
+        credential = self.credential if authenticate else None
+        if credential is None:
+            return self._send_once(request, retry_count, idempotency_key, None)
+        token = credential.token()
+        reply = self._send_once(request, retry_count, idempotency_key, token)
+        if reply.status_code == 401 and "invalid_token" in reply.headers.get(
+            "WWW-Authenticate", ""
+        ):
+            logger.debug("the server refused the access token; fetching a new one")
+            credential.invalidate(token)
+            reply = self._send_once(request, retry_count, idempotency_key, credential.token())
+        return reply
+
+    def _send_once(
+        self,
+        request: HttpRequest,
+        retry_count: int,
+        idempotency_key: str | None,
+        token: str | None,
+    ) -> Reply:
         method = request.method.upper()
         read_timeout = self.config.timeout if request.timeout is None else request.timeout
         call_headers = {
@@ -274,10 +340,50 @@ class Transport:
             call_headers["X-Idempotency-Key"] = idempotency_key or new_idempotency_key()
         if request.headers:
             call_headers.update(request.headers)
+        if token is not None:
+            call_headers["X-API-Key"] = token
         url = self.url(request.path)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, self.redact(call_headers))
         timeout = (min(self.config.connect_timeout, read_timeout), read_timeout)
+        started = time.perf_counter()
+        try:
+            response = self._answer(request, method, url, call_headers, timeout)
+        except BaseException as exc:
+            self._measure(request, method, started, None, type(exc).__name__)
+            raise
+        self._measure(request, method, started, response)
+        return _reply(*response)
+
+    def _measure(
+        self,
+        request: HttpRequest,
+        method: str,
+        started: float,
+        response: tuple[int, Mapping[str, str], bytes, str] | None,
+        error: str | None = None,
+    ) -> None:
+        """Record one attempt in the client metrics: its answer, or the error of none."""
+        self.metrics.request(
+            method,
+            request.path,
+            status=None if response is None else response[0],
+            error=error,
+            seconds=time.perf_counter() - started,
+            sent=len(request.content) if request.content else 0,
+            received=0 if response is None else len(response[2]),
+        )
+
+    def _answer(
+        self,
+        request: HttpRequest,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+    ) -> tuple[int, Mapping[str, str], bytes, str]:
+        """One exchange: (status, headers, body, url), or the typed error of no answer."""
+        read_timeout = timeout[1]
         try:
             response = self._exchange(
                 request.traffic,
@@ -285,7 +391,7 @@ class Transport:
                 url,
                 request.content,
                 request.params,
-                call_headers,
+                headers,
                 timeout,
                 request.allow_redirects,
             )
@@ -305,8 +411,10 @@ class Transport:
                 f"The response from {display_url(url)} could not be decompressed"
             ) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            self.silence.unanswered()
             raise _connection_error(exc, url, timeout) from _root_cause(exc)
-        return _reply(*response)
+        self.silence.answered()
+        return response
 
     def _exchange(
         self,
@@ -477,11 +585,14 @@ def _is_stock_adapter(adapter: object) -> bool:
 
 
 def _reply(status: int, headers: Mapping[str, str], content: bytes, url: str) -> Reply:
-    """A Reply with the body parsed as JSON when it is JSON (else kept as text); JSON nested
-    too deeply to parse is an APIResponseValidationError."""
+    """A Reply with the body parsed as JSON when it is JSON, kept as bytes when it is
+    protobuf, else kept as text; JSON nested too deeply to parse is an
+    APIResponseValidationError."""
     body: Any = None
     is_json = False
-    if content:
+    if content and "protobuf" in headers.get("Content-Type", ""):
+        body = content
+    elif content:
         try:
             body = _wire.loads(content)
             is_json = True
@@ -610,8 +721,7 @@ def _connection_error(
         )
     if isinstance(root, urllib3.exceptions.ConnectTimeoutError):
         return APIConnectionError(
-            f"Cannot connect to {shown}: no connection within {timeout[0]:g} s "
-            "(connect_timeout)"
+            f"Cannot connect to {shown}: no connection within {timeout[0]:g} s (connect_timeout)"
         )
     if isinstance(root, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
         return APITimeoutError(f"No answer from {shown} within {timeout[1]:g} s")

@@ -3,6 +3,9 @@
 `download_checkpoint` asks the service for a signed archive URL, streams the tar to a temporary
 file beside the destination, extracts it with `safe_extract` into a fresh directory and only then
 moves it into place, so a failed download never leaves a half-written checkpoint behind.
+Everything a hostile or broken server could make unbounded is capped (`ArchiveLimits`): the
+bytes and the total time of the download, and the extracted size, compression ratio, member
+count and time of the extraction.
 """
 
 from __future__ import annotations
@@ -11,14 +14,19 @@ import logging
 import os
 import pathlib
 import posixpath
+import re
 import shutil
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
+
 __all__ = [
     "DOWNLOAD_TIMEOUT",
+    "ArchiveLimits",
     "CheckpointDownloadError",
     "UnsafeArchiveError",
     "checkpoint_dir_name",
@@ -31,7 +39,26 @@ logger = logging.getLogger(__name__)
 TINKER_SCHEME = "tinker://"
 # (connect, read) seconds: a stalled transfer fails instead of hanging.
 DOWNLOAD_TIMEOUT: tuple[float, float] = (10.0, 30.0)
-_CHUNK_BYTES = 1 << 16
+_GIB = 1 << 30
+# Below this many extracted bytes the compression ratio is not checked (tar headers and padding
+# make tiny archives look expanded or shrunk at random).
+_RATIO_FLOOR_BYTES = 1 << 20
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveLimits:
+    """Caps on one checkpoint download and its extraction; past any of them it fails with a
+    CheckpointDownloadError (download) or UnsafeArchiveError (archive) naming the cap."""
+
+    max_download_bytes: int = 64 * _GIB
+    download_seconds: float = 6 * 3600.0
+    max_extracted_bytes: int = 64 * _GIB
+    max_ratio: float = 100.0
+    max_members: int = 10_000
+    extract_seconds: float = 3600.0
+
+
+DEFAULT_LIMITS = ArchiveLimits()
 
 # Called with (bytes received so far, total bytes or None when the server gives no length).
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -46,11 +73,12 @@ class CheckpointDownloadError(OSError):
 
 
 def checkpoint_dir_name(tinker_path: str) -> str:
-    """Directory name for a checkpoint: the path without the scheme, '/' replaced by '_'."""
+    """Directory name for a checkpoint: the path without the scheme, every character but
+    letters, digits, '.', '-' and '_' (the '/' and the ':' of run ids) replaced by '_'."""
     from tinker.types import ParsedCheckpointTinkerPath
 
     ParsedCheckpointTinkerPath.from_tinker_path(tinker_path)  # ValueError when malformed
-    return tinker_path[len(TINKER_SCHEME) :].replace("/", "_")
+    return re.sub(r"[^A-Za-z0-9._-]", "_", tinker_path[len(TINKER_SCHEME) :])
 
 
 def download_checkpoint(
@@ -60,12 +88,14 @@ def download_checkpoint(
     *,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> pathlib.Path:
     """Download and extract the checkpoint at `tinker_path` into `output_dir/<name>`.
 
     `output_dir` (default: the current directory) is created when missing. The target directory
     must not exist unless `force` is true, in which case it is replaced once the new archive has
-    been extracted. Returns the path of the extracted checkpoint directory.
+    been extracted. `limits` caps the download and the extraction. Returns the path of the
+    extracted checkpoint directory.
     """
     parent = pathlib.Path(output_dir if output_dir is not None else os.getcwd()).absolute()
     destination = parent / checkpoint_dir_name(tinker_path)
@@ -81,9 +111,9 @@ def download_checkpoint(
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=parent))
     try:
         with os.fdopen(fd, "wb") as sink:
-            for chunk in _stream(archive.url, progress):
+            for chunk in _stream(archive.url, progress, limits):
                 sink.write(chunk)
-        safe_extract(archive_path, staging)
+        safe_extract(archive_path, staging, limits)
         if destination.exists() or destination.is_symlink():
             _remove(destination)
         staging.rename(destination)
@@ -95,12 +125,16 @@ def download_checkpoint(
     return destination
 
 
-def _stream(url: str, progress: ProgressCallback | None) -> Iterator[bytes]:
-    """Yield the body of `url` in chunks, reporting progress; bounded by DOWNLOAD_TIMEOUT.
+def _stream(url: str, progress: ProgressCallback | None, limits: ArchiveLimits) -> Iterator[bytes]:
+    """Yield the body of `url` as it arrives, reporting progress; bounded by DOWNLOAD_TIMEOUT per
+    read and by `limits` in bytes and total time, so an endless or trickled body ends.
 
     Errors never quote the URL: a signed download URL is a credential.
     """
     import requests
+    import urllib3.exceptions
+
+    from tinker._transport import BodyLimitExceeded, body_chunks, bounded_body
 
     logger.debug("Downloading checkpoint archive")
     try:
@@ -114,16 +148,32 @@ def _stream(url: str, progress: ProgressCallback | None) -> Iterator[bytes]:
             received = 0
             if progress is not None:
                 progress(received, total)
-            for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
+            chunks = bounded_body(
+                body_chunks(response),
+                max_bytes=limits.max_download_bytes,
+                seconds=limits.download_seconds,
+                declared=length,
+            )
+            for chunk in chunks:
                 received += len(chunk)
                 if progress is not None:
                     progress(received, total)
                 yield chunk
-    except requests.Timeout:
+    except BodyLimitExceeded as exc:
+        cap = (
+            f"the download limit of {limits.max_download_bytes} bytes"
+            if exc.too_large
+            else f"the download deadline of {limits.download_seconds:g} s"
+        )
+        raise CheckpointDownloadError(
+            f"archive download stopped after {exc.received} bytes: {exc} (over {cap}; see "
+            "ArchiveLimits)"
+        ) from None
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):
         raise CheckpointDownloadError(
             f"archive download timed out (no data for {DOWNLOAD_TIMEOUT[1]:.0f} s)"
         ) from None
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise CheckpointDownloadError(f"archive download failed: {type(exc).__name__}") from None
     if total is not None and received != total:
         raise CheckpointDownloadError(
@@ -138,24 +188,78 @@ def _remove(path: pathlib.Path) -> None:
         path.unlink()
 
 
-def safe_extract(tar_path: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+def safe_extract(
+    tar_path: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    limits: ArchiveLimits = DEFAULT_LIMITS,
+) -> None:
     """Extract a (possibly compressed) tar into `dest`, refusing any member that is unsafe.
 
-    Refused: absolute names, names with '..', symbolic and hard links, device files, FIFOs and
-    anything that would resolve outside `dest`. Every member is checked before anything is
-    written, so a hostile archive leaves `dest` untouched.
+    Refused: absolute names, names with '..', symbolic and hard links, device files, FIFOs,
+    sparse files and anything that would resolve outside `dest`; and an archive past `limits`
+    (more members, more bytes in all, a higher ratio of extracted to archive bytes, or more time
+    than allowed). Every member header is checked before anything is written, reading no
+    member's data, so a hostile archive (a decompression bomb included) leaves `dest` untouched.
     """
     root = pathlib.Path(dest)
     root.mkdir(parents=True, exist_ok=True)
     resolved_root = root.resolve()
+    budget = _ExtractionBudget(limits, archive_bytes=os.path.getsize(tar_path))
     with tarfile.open(tar_path, mode="r:*") as archive:
-        members = archive.getmembers()
-        for member in members:
+        members = []
+        while budget.check_time() and (member := archive.next()) is not None:
             _check_member(member, resolved_root)
-        if hasattr(tarfile, "data_filter"):
-            archive.extractall(resolved_root, members=members, filter="data")
-        else:  # Python 3.10 before 3.10.12: our own checks above are the only guard
-            archive.extractall(resolved_root, members=members)
+            budget.admit(member)
+            members.append(member)
+        for member in members:
+            budget.check_time()
+            if hasattr(tarfile, "data_filter"):
+                archive.extract(member, resolved_root, filter="data")
+            else:  # Python 3.10 before 3.10.12: our own checks above are the only guard
+                archive.extract(member, resolved_root)
+
+
+class _ExtractionBudget:
+    """Counts the members and declared bytes of one archive against `ArchiveLimits`."""
+
+    def __init__(self, limits: ArchiveLimits, *, archive_bytes: int) -> None:
+        self._limits = limits
+        self._archive_bytes = max(archive_bytes, 1)
+        self._deadline = time.monotonic() + limits.extract_seconds
+        self._members = 0
+        self._bytes = 0
+
+    def check_time(self) -> bool:
+        """True while within the deadline; past it, UnsafeArchiveError."""
+        if time.monotonic() > self._deadline:
+            raise UnsafeArchiveError(
+                f"refusing to extract the archive: not done within {self._limits.extract_seconds:g}"
+                f" s after {self._members} members (ArchiveLimits.extract_seconds)"
+            )
+        return True
+
+    def admit(self, member: tarfile.TarInfo) -> None:
+        """Count `member`, raising UnsafeArchiveError once the archive exceeds a limit."""
+        limits = self._limits
+        self._members += 1
+        self._bytes += member.size
+        if self._members > limits.max_members:
+            raise UnsafeArchiveError(
+                f"refusing to extract the archive: more than {limits.max_members} members "
+                "(ArchiveLimits.max_members)"
+            )
+        if self._bytes > limits.max_extracted_bytes:
+            raise UnsafeArchiveError(
+                f"refusing to extract {member.name!r}: the archive would extract to more than "
+                f"{limits.max_extracted_bytes} bytes (ArchiveLimits.max_extracted_bytes)"
+            )
+        ratio = self._bytes / self._archive_bytes
+        if self._bytes > _RATIO_FLOOR_BYTES and ratio > limits.max_ratio:
+            raise UnsafeArchiveError(
+                f"refusing to extract {member.name!r}: {self._bytes} bytes from a "
+                f"{self._archive_bytes}-byte archive is a compression ratio above "
+                f"{limits.max_ratio:g} (ArchiveLimits.max_ratio)"
+            )
 
 
 def _check_member(member: tarfile.TarInfo, root: pathlib.Path) -> None:
@@ -182,6 +286,8 @@ def _refused_kind(member: tarfile.TarInfo) -> str | None:
         return "device file"
     if member.isfifo():
         return "FIFO"
+    if member.issparse():
+        return "sparse file"
     if not (member.isfile() or member.isdir()):
         return "unsupported member type"
     return None

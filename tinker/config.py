@@ -13,19 +13,34 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from tinker.errors import TinkerError
 
-__all__ = ["DEFAULT_BASE_URL", "LOCAL_BASE_URL", "PROTOCOL_SDK_VERSION", "ClientConfig"]
+if TYPE_CHECKING:
+    from tinker import types
+
+__all__ = [
+    "CURRENT_SDK_VERSION",
+    "DEFAULT_BASE_URL",
+    "LEGACY_SERVER",
+    "LOCAL_BASE_URL",
+    "PROTOCOL_SDK_VERSION",
+    "ClientConfig",
+    "Era",
+    "ServerConfig",
+]
 
 DEFAULT_BASE_URL = "https://tinker.thinkingmachines.dev/services/tinker-prod"
 LOCAL_BASE_URL = "local"
 # The SDK version reported to the service (create_session, telemetry, X-Stainless-Package-Version):
 # the protocol this package speaks, so that the service applies the matching behaviour.
 PROTOCOL_SDK_VERSION = "0.5.1"
+# The newest protocol this package speaks: offered in the start-up handshake, and reported
+# instead of PROTOCOL_SDK_VERSION to a server that answers it.
+CURRENT_SDK_VERSION = "0.38.0"
 
 _TELEMETRY_ON = frozenset({"1", "true", "yes", "on"})
 _LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
@@ -117,9 +132,7 @@ def _header_value(_instance: object, attribute: attrs.Attribute[Any], value: obj
         check_header_value(attribute.name, value)
 
 
-def _check_default_headers(
-    _instance: object, _attribute: object, value: Mapping[str, str]
-) -> None:
+def _check_default_headers(_instance: object, _attribute: object, value: Mapping[str, str]) -> None:
     for name, header_value in value.items():
         if not isinstance(name, str) or not name or not set(name) <= _TOKEN:
             raise ValueError(f"default_headers has an invalid header name {name!r}")
@@ -221,6 +234,74 @@ class ClientConfig:
             logger.setLevel(level)
             if not logging.getLogger().handlers and not logger.handlers:
                 logging.basicConfig()
+
+
+Era = Literal["0.5.1", "0.38"]
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfig:
+    """What the start-up handshake negotiated with the server: the protocol era and the
+    switches the server's `client/config` and `client/dynamic_config` answers turned on.
+
+    A server that does not know `client/config` (404) speaks the 0.5.1 protocol: JSON bodies
+    with only the fields set, JSON results, per-future polls (`LEGACY_SERVER`). Every other
+    field takes its protocol default when the server leaves it out.
+    """
+
+    era: Era = "0.38"
+    jwt_auth: bool = False
+    compress_forward_backward: bool = False
+    parallel_chunks: bool = True
+    max_chunk_len: int = 1024
+    max_chunk_bytes: int = 5_000_000
+    dispatch_bytes: int = 50_000_000
+    sample_dispatch_bytes: int = 10 * 1024 * 1024
+    inflight_response_bytes: int = 50 * 1024 * 1024
+    billing_pause_seconds: float = 3600.0
+    batch_poller: bool = False
+    join_sampling_session: bool = False
+    sample_cancel: bool = False
+    sample_cancel_batch: int = 64
+    dynamic_refresh_seconds: float = 300.0
+
+    @property
+    def current(self) -> bool:
+        """True for the 0.38 protocol (protobuf, handshake, session finish, ...)."""
+        return self.era == "0.38"
+
+    @property
+    def sdk_version(self) -> str:
+        """The SDK version to report to this server."""
+        return CURRENT_SDK_VERSION if self.current else PROTOCOL_SDK_VERSION
+
+    @classmethod
+    def from_answers(
+        cls, client: types.ClientConfigResponse, dynamic: types.ClientDynamicConfigResponse
+    ) -> ServerConfig:
+        """The negotiated value of a 0.38 server's two start-up answers."""
+        return cls(
+            jwt_auth=client.pjwt_auth_enabled,
+            compress_forward_backward=client.proto_compress_fwdbwd,
+            parallel_chunks=client.parallel_fwdbwd_chunks,
+            max_chunk_len=client.fwdbwd_max_chunk_len,
+            max_chunk_bytes=client.fwdbwd_max_chunk_bytes_count,
+            dispatch_bytes=client.fwdbwd_dispatch_bytes_semaphore_size,
+            sample_dispatch_bytes=client.sample_dispatch_bytes_semaphore_size,
+            inflight_response_bytes=client.inflight_response_bytes_semaphore_size,
+            billing_pause_seconds=float(client.billing_exception_max_pause_duration_sec),
+            batch_poller=client.sample_use_retrieve_futures,
+            join_sampling_session=client.sample_join_sampling_session,
+            sample_cancel=dynamic.sample_cancel_enabled,
+            sample_cancel_batch=max(1, dynamic.sample_cancel_max_batch_size),
+            dynamic_refresh_seconds=max(10.0, float(dynamic.refresh_interval_sec)),
+        )
+
+
+# A server of the 0.5.1 era (no start-up handshake); also what 0.5.1-era chunk limits are.
+LEGACY_SERVER = ServerConfig(
+    era="0.5.1", parallel_chunks=False, max_chunk_len=128, max_chunk_bytes=0
+)
 
 
 def _parse_tags(raw: str) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from tinker._retry import SUBMIT, TRANSPORT
 from tinker._runtime import ClientBase
 from tinker._session import attach
 from tinker._transport import Reply, Traffic
-from tinker.config import ClientConfig
+from tinker.config import LEGACY_SERVER, ClientConfig, ServerConfig
 from tinker.errors import status_error
 
 __all__ = ["ARCHIVE_URL_DEFAULT_LIFETIME", "RestClient"]
@@ -38,7 +38,7 @@ class RestClient(ClientBase):
 
     def __reduce__(self) -> tuple[Any, ...]:
         runtime = self._runtime
-        return (_reattach, (runtime.portable_config(), runtime.session_id))
+        return (_reattach, (runtime.portable_config(), runtime.session_id, runtime.server))
 
     def _send(
         self,
@@ -254,5 +254,7 @@ def _archive_expiry(raw: str | None, now: datetime.datetime) -> datetime.datetim
     return now + ARCHIVE_URL_DEFAULT_LIFETIME
 
 
-def _reattach(config: ClientConfig, session_id: str) -> RestClient:
-    return RestClient(attach(config, session_id))
+def _reattach(
+    config: ClientConfig, session_id: str, server: ServerConfig = LEGACY_SERVER
+) -> RestClient:
+    return RestClient(attach(config, session_id, server=server))

@@ -15,9 +15,11 @@ re-attaches to the same session in another process. The handle carries the API k
 pickled client is a credential: only send it where the key may go.
 
 Sample seq_ids: the original client numbers its samples 0, 1, 2... A re-attached (unpickled)
-client, and every client inherited by a forked child, restarts from a random base
-(`(1 + secrets.randbits(31)) << 20`) so that its seq_ids cannot collide with those of the
-original, which the server would otherwise take for retries of the original's requests.
+client, and every client inherited by a forked child, restarts from another base so that its
+seq_ids cannot collide with those of the original, which the server would otherwise take for
+retries of the original's requests: on a server of today's protocol `clone_id x 1,000,000,000`
+(the clone id from `join_sampling_session` when the server asks for it, else a random one),
+on an older server a random `(1 + secrets.randbits(31)) << 20`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import logging
 import os
 import secrets
 import threading
+import uuid
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -37,15 +40,17 @@ import attrs
 from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
+from tinker._batch_poll import CLONE_STRIDE, BatchTarget
 from tinker._calls import ApiCall
 from tinker._futures import APIFuture, completed, flatten, transform
+from tinker._limits import SampleSeqIds
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
-from tinker._retry import SAMPLE_SUBMIT, TRANSPORT, RetryConfig
+from tinker._retry import SAMPLE_SUBMIT, SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, Runtime
 from tinker._session import attach
 from tinker._transport import Traffic
-from tinker.config import ClientConfig
-from tinker.errors import NotFoundError
+from tinker.config import LEGACY_SERVER, ClientConfig, ServerConfig
+from tinker.errors import APIResponseValidationError, NotFoundError
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
 __all__ = ["SamplerHandle", "SamplingClient", "open_sampling_client"]
@@ -111,17 +116,44 @@ class SamplerHandle:
     sampling_session_id: str
     retry_config: RetryConfig | None
     base_model: str | None
+    server: ServerConfig = LEGACY_SERVER
 
 
 def _reattach(handle: SamplerHandle) -> SamplingClient:
     client = SamplingClient(
-        attach(handle.config, handle.session_id),
+        attach(handle.config, handle.session_id, server=handle.server),
         sampling_session_id=handle.sampling_session_id,
         retry_config=handle.retry_config,
         base_model=handle.base_model,
     )
-    client._rebase_seq_ids()
+    client._rebase_seq_ids(join=True)
     return client
+
+
+def _clone_base(runtime: Runtime, sampling_session_id: str, *, join: bool) -> int:
+    """The first seq_id of a copy of a sampling client (see the module docstring)."""
+    server = runtime.server
+    if not server.current:
+        return (1 + secrets.randbits(31)) << 20
+    if join and server.join_sampling_session:
+        answer = runtime.call(
+            ApiCall(
+                traffic=Traffic.SESSION,
+                method="POST",
+                path="/api/v1/join_sampling_session",
+                body={"sampling_session_id": sampling_session_id, "type": "join_sampling_session"},
+                retry=SUBMIT,
+            )
+        )
+        clone_id = answer.get("client_counter") if isinstance(answer, dict) else None
+        if not isinstance(clone_id, int) or isinstance(clone_id, bool) or clone_id < 1:
+            raise APIResponseValidationError(
+                f"join_sampling_session answered without a clone id >= 1: {answer!r}",
+                body=answer,
+            )
+    else:
+        clone_id = uuid.uuid4().int % CLONE_STRIDE + 1
+    return clone_id * CLONE_STRIDE
 
 
 _LIVE_CLIENTS: weakref.WeakSet[SamplingClient] = weakref.WeakSet()
@@ -212,12 +244,15 @@ class SamplingClient(ClientBase, QueueStateObserver):
             sampling_session_id=self.sampling_session_id,
             retry_config=self._explicit_retry_config,
             base_model=self._base_model,
+            server=self._runtime.server,
         )
 
-    def _rebase_seq_ids(self) -> None:
-        """Draw later seq_ids from a random range disjoint from the original client's 0, 1, 2..."""
+    def _rebase_seq_ids(self, *, join: bool = False) -> None:
+        """Draw later seq_ids from a range disjoint from the original client's 0, 1, 2...
+        (`join`: ask the server for the clone id when it wants that; never in a fork hook)."""
         self._seq_lock = threading.Lock()  # a lock inherited across fork may be held forever
-        self._seq_ids = itertools.count((1 + secrets.randbits(31)) << 20)
+        base = _clone_base(self._runtime, self.sampling_session_id, join=join)
+        self._seq_ids = itertools.count(base)
 
     def _next_seq_id(self) -> int:
         with self._seq_lock:
@@ -240,10 +275,11 @@ class SamplingClient(ClientBase, QueueStateObserver):
 
         The future resolves to a SampleResponse (`sequences`: tokens, logprobs and
         stop_reason of each continuation). Raises TypeError/ValueError in the caller's thread
-        for a bad argument. Resubmits (with a fresh seq_id) after an HTTP 429, an expired
-        request, a 5xx or a connection error, per the client's RetryConfig; the future fails
-        with RequestFailedError when the server rejects the request, or APIConnectionError
-        when no sample made progress for `progress_timeout` seconds.
+        for a bad argument. Resubmits after an HTTP 429 (with the same seq_id on a server of
+        today's protocol), an expired request, a 5xx or a connection error (with a fresh one),
+        per the client's RetryConfig; the future fails with RequestFailedError when the server
+        rejects the request, or APIConnectionError when no sample made progress for
+        `progress_timeout` seconds.
         """
         return self._runtime.operation(
             self._sample(
@@ -273,23 +309,30 @@ class SamplingClient(ClientBase, QueueStateObserver):
             prompt_logprobs=include_prompt_logprobs,
             topk_prompt_logprobs=topk_prompt_logprobs,
         )
-        return self._retries.run(functools.partial(self._attempt, request))
+        seq_ids = SampleSeqIds(self._next_seq_id, keep_after_429=self._runtime.server.current)
+        return self._retries.run(functools.partial(self._attempt, request, seq_ids))
 
     def _attempt(
-        self, request: Callable[..., types.SampleRequest]
+        self, request: Callable[..., types.SampleRequest], seq_ids: SampleSeqIds
     ) -> APIFuture[types.SampleResponse]:
-        """One attempt: admitted by the session's limiter, sent with a fresh seq_id, polled."""
-        submit = functools.partial(self._submit, request)
+        """One attempt: admitted by the session's limiter, sent with its seq_id, polled."""
+        submit = functools.partial(self._submit, request, seq_ids)
         admitted: APIFuture[APIFuture[Any]] = self._runtime.sample_limiter.admit(submit)
-        return flatten(admitted)
+        attempt = flatten(admitted)
+        attempt.add_done_callback(seq_ids.attempt_done)
+        return attempt
 
-    def _submit(self, request: Callable[..., types.SampleRequest]) -> APIFuture[APIFuture[Any]]:
+    def _submit(
+        self, request: Callable[..., types.SampleRequest], seq_ids: SampleSeqIds
+    ) -> APIFuture[APIFuture[Any]]:
+        seq_id = seq_ids.take()
         return self._runtime.submit(
             ApiCall(
                 traffic=Traffic.SAMPLE,
                 method="POST",
                 path="/api/v1/asample",
-                body=request(seq_id=self._next_seq_id()),
+                body=request(seq_id=seq_id),
+                batch=BatchTarget(self.sampling_session_id, seq_id // CLONE_STRIDE),
                 result=types.SampleResponse,
                 retry=SAMPLE_SUBMIT,
                 headers=BACKPRESSURE_HEADERS,
@@ -329,9 +372,11 @@ class SamplingClient(ClientBase, QueueStateObserver):
                 self._tokenizer = get_tokenizer(tokenizer_id_for_model(base_model))
             return self._tokenizer
 
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
+    def on_queue_state_change(
+        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+    ) -> None:
         """Warn (at most once a minute) while the server pauses this sampler's queue."""
-        self._warn_paused(queue_state)
+        self._warn_paused(queue_state, queue_state_reason)
 
 
 def _prompt_logprobs(response: types.SampleResponse) -> list[float | None]:

@@ -18,7 +18,7 @@ from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._calls import ApiCall
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
-from tinker._runtime import ClientBase, RuntimeOptions
+from tinker._runtime import ClientBase, RuntimeOptions, finish_status
 from tinker._session import open_session
 from tinker._transport import Traffic
 from tinker._validation import NoTrainableLayersError
@@ -94,8 +94,8 @@ class ServiceClient(ClientBase):
     def __enter__(self) -> ServiceClient:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        self._runtime.close(finish_status(exc_type))
 
     def close(self) -> None:
         """Stop the session's background work (heartbeat, polling, telemetry); idempotent.
@@ -180,7 +180,7 @@ class ServiceClient(ClientBase):
                 poll_as="CreateModel",
             )
         )
-        return TrainingClient(runtime, created.model_id, model_seq_id=model_seq_id)
+        return _created(TrainingClient(runtime, created.model_id, model_seq_id=model_seq_id))
 
     @twins.blocking
     def create_training_client_from_state(
@@ -210,6 +210,8 @@ class ServiceClient(ClientBase):
     ) -> TrainingClient:
         validation.check_tinker_path(path)
         metadata = validation.check_metadata(user_metadata)
+        if self._runtime.server.current:
+            return self._load_as_new_model(path, metadata, optimizer=optimizer)
         info = self.create_rest_client().get_weights_info_by_tinker_path(path).result()
         if not info.is_lora or info.lora_rank is None:
             raise ValueError(f"{path} is not a LoRA checkpoint; only LoRA runs can be resumed")
@@ -222,6 +224,36 @@ class ServiceClient(ClientBase):
         load = training.load_state_with_optimizer if optimizer else training.load_state
         load(path).result()
         return training
+
+    def _load_as_new_model(
+        self, path: str, metadata: dict[str, str] | None, *, optimizer: bool
+    ) -> TrainingClient:
+        """Today's protocol: one load_weights creates the model from the checkpoint (its id is
+        `<session_id>:train:<model_seq_id>`, and the load is its first operation)."""
+        runtime = self._runtime
+        model_seq_id = runtime.next_model_seq_id()
+        body: dict[str, Any] = {
+            "session_id": runtime.session_id,
+            "model_seq_id": model_seq_id,
+            "path": path,
+            "optimizer": optimizer,
+            "type": "load_weights",
+        }
+        if metadata is not None:
+            body["user_metadata"] = metadata
+        runtime.call(
+            ApiCall(
+                traffic=Traffic.TRAIN,
+                method="POST",
+                path="/api/v1/load_weights",
+                body=body,
+                result=types.LoadWeightsResponse,
+                retry=SUBMIT,
+                poll_as="LoadWeights",
+            )
+        )
+        model_id = f"{runtime.session_id}:train:{model_seq_id}"
+        return _created(TrainingClient(runtime, model_id, model_seq_id=model_seq_id))
 
     @twins.blocking
     def create_sampling_client(
@@ -243,3 +275,11 @@ class ServiceClient(ClientBase):
     def create_rest_client(self) -> RestClient:
         """A RestClient sharing this session (no network call)."""
         return RestClient(self._runtime)
+
+
+def _created(training: TrainingClient) -> TrainingClient:
+    """A new TrainingClient; on a server of today's protocol its info is fetched once now
+    (the server expects get_info right after a model is created)."""
+    if training.holder.server.current:
+        training.get_info()
+    return training

@@ -2,7 +2,8 @@
 
 `get_tokenizer(tokenizer_id)` accepts a Hugging Face repo id, a local directory holding a
 `tokenizer.json`, or a `tinker-local/...` model name (the tokenizer packaged with the embedded
-server, loaded offline). `tokenizer_id_for_model` maps a model name to its tokenizer repo.
+server, loaded offline; loading one also puts the local models in the Hugging Face cache, see
+`tinker.local.hub_cache`). `tokenizer_id_for_model` maps a model name to its tokenizer repo.
 """
 
 from __future__ import annotations
@@ -144,6 +145,8 @@ def _local_directory(tokenizer_id: str) -> pathlib.Path | None:
     if tokenizer_id.startswith(LOCAL_MODEL_PREFIX):
         # The embedded server's package asset; imported by name as tinker.local is optional here.
         models = importlib.import_module("tinker.local.models")
+        # Also in the Hugging Face cache, for user code that loads it with transformers by name.
+        importlib.import_module("tinker.local.hub_cache").publish_quietly()
         return pathlib.Path(models.TOKENIZER_DIR)
     path = pathlib.Path(os.path.expanduser(tokenizer_id))
     return path if path.is_dir() else None

@@ -13,6 +13,11 @@ The path of one `forward_backward(data, "cross_entropy")`, top to bottom:
 request id goes to the poller (`_poller`) -> each polled result is decoded into a
 ForwardBackwardOutput -> the chunk results are merged (`_chunking.merge_outputs`) -> the
 APIFuture resolves.
+
+A TrainingClient pickles to a `TrainingHandle` that re-attaches to the same session and model
+in another process, and hands its operations over: the copy continues the seq ids, and the
+original refuses new operations (two clients numbering one model's operations would collide).
+Its pending operations still complete.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
@@ -30,15 +37,24 @@ from tinker._calls import ApiCall
 from tinker._chunking import MAX_CHUNK_LEN, MAX_CHUNK_NUMBER_COUNT, chunk_data, merge_outputs
 from tinker._futures import APIFuture, combine, flatten, queued, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
+from tinker._regularizers import Regularizer, check_regularizers
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, Runtime
+from tinker._session import attach
 from tinker._transport import Traffic
+from tinker.config import ClientConfig
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
 if TYPE_CHECKING:
     from tinker.sampling_client import SamplingClient
 
-__all__ = ["MAX_CHUNK_LEN", "MAX_CHUNK_NUMBER_COUNT", "CustomLossFnV1", "TrainingClient"]
+__all__ = [
+    "MAX_CHUNK_LEN",
+    "MAX_CHUNK_NUMBER_COUNT",
+    "CustomLossFnV1",
+    "TrainingClient",
+    "TrainingHandle",
+]
 
 # A custom loss: fn(data, logprobs) -> (loss, metrics) with torch, or (loss, metrics, grads).
 CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
@@ -46,14 +62,42 @@ CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
 logger = logging.getLogger(__name__)
 
 
+@attrs.frozen
+class TrainingHandle:
+    """Everything needed to re-attach a TrainingClient in another process: the session, the
+    model and the seq id its operations continue from (the config carries the API key)."""
+
+    config: ClientConfig
+    session_id: str
+    model_id: str
+    model_seq_id: int | None
+    next_seq_id: int
+
+
+def _reattach(handle: TrainingHandle) -> TrainingClient:
+    return TrainingClient(
+        attach(handle.config, handle.session_id),
+        handle.model_id,
+        model_seq_id=handle.model_seq_id,
+        first_seq_id=handle.next_seq_id,
+    )
+
+
 class TrainingClient(ClientBase, QueueStateObserver):
     """A handle on one LoRA training run (`model_id`), made by ServiceClient."""
 
-    def __init__(self, runtime: Runtime, model_id: str, *, model_seq_id: int | None = None):
+    def __init__(
+        self,
+        runtime: Runtime,
+        model_id: str,
+        *,
+        model_seq_id: int | None = None,
+        first_seq_id: int = 1,
+    ):
         super().__init__(runtime)
         self.model_id = model_id
         self.model_seq_id = model_seq_id
-        self._lane = runtime.lane()
+        self._lane = runtime.lane(first_seq_id)
         self._warn_paused = QueuePauseWarner(
             f"Training is paused for {model_id}.", "concurrent models rate limit hit"
         )
@@ -65,11 +109,21 @@ class TrainingClient(ClientBase, QueueStateObserver):
         return f"TrainingClient(model_id={self.model_id!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        raise TypeError(
-            "a TrainingClient cannot be pickled: it stays in the process that created it, "
-            "where its operations are ordered. Pass a SamplingClient (it pickles) or a "
-            "checkpoint path instead: save_state(name) here, then "
-            "ServiceClient.create_training_client_from_state_with_optimizer(path) there."
+        return (_reattach, (self.handle(),))
+
+    def handle(self) -> TrainingHandle:
+        """Hand this client's operations over to the copy `handle` re-attaches (pickling does
+        this): from now on this client refuses new operations; pending ones still complete."""
+        next_seq_id = self._lane.hand_over(
+            f"this TrainingClient of {self.model_id} was pickled, which handed its operations "
+            "over to the unpickled copy; call the copy (or pickle it again to move it on)"
+        )
+        return TrainingHandle(
+            config=self._runtime.portable_config(),
+            session_id=self._runtime.session_id,
+            model_id=self.model_id,
+            model_seq_id=self.model_seq_id,
+            next_seq_id=next_seq_id,
         )
 
     # -- forward passes ----------------------------------------------------------------------
@@ -110,8 +164,9 @@ class TrainingClient(ClientBase, QueueStateObserver):
         `clip_high_threshold`; dro: `beta`).
 
         Losses are sums over tokens and datums. Gradients accumulate over calls until
-        `optim_step`. Batches over 128 datums (or 500,000 numbers) go out as several requests
-        in order, and their results are merged: outputs concatenated, metrics combined by the
+        `optim_step`. Batches over 128 datums (or 500,000 numbers; on a server of today's
+        protocol, the limits its config gives) go out as several requests in order, and their
+        results are merged: outputs concatenated, metrics combined by the
         reduction after their ':' (`loss:sum` is summed, `*:mean` weighted by the outputs of
         each chunk, `*:unique` kept per chunk as `key`, `key_1`, ...).
 
@@ -134,7 +189,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         batch, loss, config = validation.check_batch(data, loss_fn, loss_fn_config)
         chunks = [
             types.ForwardBackwardInput(data=chunk, loss_fn=loss, loss_fn_config=config)
-            for chunk in chunk_data(batch)
+            for chunk in chunk_data(batch, limits=self._runtime.chunk_limits)
         ]
         call = self._forward_backward_call if backward else self._forward_call
         submits = self._queue([functools.partial(call, chunk) for chunk in chunks])
@@ -155,7 +210,11 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     @twins.blocking
     def forward_backward_custom(
-        self, data: list[types.Datum], loss_fn: CustomLossFnV1
+        self,
+        data: list[types.Datum],
+        loss_fn: CustomLossFnV1,
+        *,
+        regularizers: Sequence[Regularizer] | None = None,
     ) -> APIFuture[types.ForwardBackwardOutput]:
         """A backward pass of a loss computed here, on the client, through a linear surrogate.
 
@@ -166,22 +225,30 @@ class TrainingClient(ClientBase, QueueStateObserver):
         dloss/dlogprobs[i]. The backward pass is a cross_entropy one with weights = -grads,
         whose gradient is exactly the user loss's. Every datum needs `target_tokens`.
 
+        `regularizers`: `tinker.lib.custom_loss.Regularizer(name, fn, weight)` terms, written
+        like `loss_fn`, evaluated in parallel with it; the gradient is that of
+        loss + sum(weight * regularizer), and the metrics report each one as
+        `regularizer/<name>:value`, `:contribution` and `:grad_norm` (`base_loss:sum` is the
+        loss alone). Bad regularizers (not callable, a negative or NaN weight, a name given
+        twice) raise TypeError/ValueError here, before anything is sent.
+
         Blocks until the forward pass has finished and the backward pass is queued; returns
         the backward's future, whose metrics carry the user's loss as `loss:sum`, the
         server's surrogate as `surrogate_loss:sum`, and the user's metrics.
         """
         batch = validation.check_custom_batch(data, loss_fn)
+        terms = check_regularizers(regularizers)
         forward = self.forward([_forward_view(d) for d in batch], "cross_entropy").result()
         # numpy and the loss machinery load here, so a sampling-only program never pays for them.
         import numpy as np
 
-        from tinker._custom_loss import evaluate_custom_loss
+        from tinker._custom_loss import evaluate_objective
 
         logprobs = [
             np.asarray(output["logprobs"].to_numpy(), dtype=np.float32).reshape(-1)
             for output in forward.loss_fn_outputs
         ]
-        evaluated = evaluate_custom_loss(loss_fn, batch, logprobs)
+        evaluated = evaluate_objective(loss_fn, terms, batch, logprobs)
         linear = [
             _cross_entropy_datum(datum, types.TensorData.from_numpy(-grad))
             for datum, grad in zip(batch, evaluated.grads, strict=True)
@@ -426,9 +493,11 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     create_sampling_client_async = twins.offloaded(create_sampling_client)
 
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
+    def on_queue_state_change(
+        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+    ) -> None:
         """Warn (at most once a minute) while the server pauses this model's queue."""
-        self._warn_paused(queue_state)
+        self._warn_paused(queue_state, queue_state_reason)
 
     # -- the ordered queue -------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pathlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from tinker import _poller, _retry
 from tinker._retry import Backoff
+from tinker.testing.plugin import ServerFactory
 
 from .processes import ServerProcess
 
@@ -46,21 +46,17 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make_server(tmp_path: pathlib.Path) -> Iterator[Callable[..., Any]]:
-    """serve(...) on a fresh data dir per call; every server is closed after the test."""
-    import tinker.local
+def make_server(tinker_server_factory: ServerFactory) -> Callable[..., Any]:
+    """serve(...) with the default engine timings (the production ones the reliability tests
+    are about) but a 1 s long poll, on a fresh data directory per call; every server is closed
+    after the test (the tinker.testing plugin's factory)."""
 
-    started: list[Any] = []
-
-    def make(name: str = "data", **kwargs: Any) -> Any:
+    def make(**kwargs: Any) -> Any:
+        kwargs.setdefault("config", None)  # serve() builds it from the timing arguments
         kwargs.setdefault("long_poll_seconds", 1.0)
-        server = tinker.local.serve(data_dir=tmp_path / name, **kwargs)
-        started.append(server)
-        return server
+        return tinker_server_factory(**kwargs)
 
-    yield make
-    for server in started:
-        server.close()
+    return make
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def test_kill_restart_and_resume_matches_an_uninterrupted_run(
     make_server: Callable[..., Any],
     make_client: Callable[..., Any],
 ) -> None:
-    reference_server = make_server("reference")
+    reference_server = make_server()
     reference = make_client(reference_server.url).create_lora_training_client(
         base_model=MODEL, rank=4, seed=5
     )

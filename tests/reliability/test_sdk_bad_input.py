@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tinker import _transport, types
+from tinker.local import LocalServer
 
 from .runs import MODEL
 
@@ -206,16 +207,15 @@ class Clients:
 
 
 @pytest.fixture(scope="module")
-def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clients]:
+def clients(tinker_shared_server: LocalServer) -> Iterator[Clients]:
+    """Clients on the session's shared server (the tinker.testing plugin's)."""
     import tinker
-    import tinker.local
 
-    with tinker.local.serve(data_dir=tmp_path_factory.mktemp("bad-input")) as server:
-        service = tinker.ServiceClient(base_url=server.url, api_key="k", telemetry=False)
-        try:
-            yield Clients(service)
-        finally:
-            service.close()
+    service = tinker.ServiceClient(base_url=tinker_shared_server.url, api_key="k", telemetry=False)
+    try:
+        yield Clients(service)
+    finally:
+        service.close()
 
 
 @pytest.fixture

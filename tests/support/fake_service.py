@@ -3,7 +3,9 @@
 The transport talks real HTTP/1.1 (it drives urllib3 pools directly, below what `responses`
 patches), so the fake is a small threaded http.server. It records every request and answers:
 
-- create_session, session_heartbeat and telemetry, like the service;
+- create_session, session_heartbeat and telemetry, like the service; `client/config` answers
+  404 (a 0.5.1-era service) unless `client_config` is given (a 0.38 service answering it, and
+  `dynamic_config` for `client/dynamic_config`);
 - `direct(method, path, handler)`: the endpoint answers `handler(body)` at once;
 - `future(path, handler)`: the endpoint answers `{request_id}`; polling that id answers
   `handler(body)` (a Reply list scripts several polls, the last one repeating);
@@ -39,6 +41,8 @@ RouteHandler = Callable[..., Any]
 
 PLUMBING = frozenset(
     {
+        "/api/v1/client/config",
+        "/api/v1/client/dynamic_config",
         "/api/v1/create_session",
         "/api/v1/session_heartbeat",
         "/api/v1/telemetry",
@@ -104,9 +108,17 @@ class FakeService:
     """The service state shared by the handler threads."""
 
     def __init__(
-        self, *, session_id: str = "S", hold: float = 0.2, auto_complete: bool = True
+        self,
+        *,
+        session_id: str = "S",
+        hold: float = 0.2,
+        auto_complete: bool = True,
+        client_config: dict[str, Any] | None = None,
+        dynamic_config: dict[str, Any] | None = None,
     ) -> None:
         self.session_id = session_id
+        self.client_config = client_config
+        self.dynamic_config = dynamic_config
         self.hold = hold
         self.auto_complete = auto_complete
         self.cond = threading.Condition()
@@ -210,7 +222,10 @@ class FakeService:
     def handle(
         self, method: str, target: str, headers: CaseInsensitiveDict[str], raw: bytes
     ) -> Reply:
-        body = json.loads(raw) if raw else None
+        if "protobuf" in headers.get("Content-Type", ""):
+            body: Any = raw
+        else:
+            body = json.loads(raw) if raw else None
         path, _, query = target.partition("?")
         request = Recorded(method, path, headers, body, query)
         with self.cond:
@@ -231,6 +246,14 @@ class FakeService:
             match = pattern.fullmatch(path)
             if route_method == method and match is not None:
                 return _as_reply(route_handler(request, *match.groups()))
+        if path == "/api/v1/client/config":
+            if self.client_config is None:
+                return Reply(404, {"detail": "Not Found"})
+            return Reply(200, self.client_config)
+        if path == "/api/v1/client/dynamic_config":
+            if self.dynamic_config is None:
+                return Reply(404, {"detail": "Not Found"})
+            return Reply(200, self.dynamic_config)
         if path == "/api/v1/create_session":
             return Reply(200, {"session_id": self.session_id, "type": "create_session"})
         if path == "/api/v1/session_heartbeat":

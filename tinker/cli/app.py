@@ -10,7 +10,14 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tinker.cli import checkpoint_commands, info_commands, local_commands, sample_command
+from tinker.cli import (
+    checkpoint_commands,
+    doctor_command,
+    info_commands,
+    local_commands,
+    sample_command,
+    search_commands,
+)
 from tinker.cli.context import ClientFactory, CliError, Connection, Context
 from tinker.cli.failures import describe, redact
 
@@ -67,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     info_commands.add_session_commands(commands, leaf)
     sample_command.add_sample_command(commands, leaf)
     local_commands.add_local_commands(commands, leaf)
+    search_commands.add_auth_commands(commands, leaf)
+    doctor_command.add_doctor_command(commands, leaf)
     return parser
 
 
@@ -92,6 +101,10 @@ def main(
     secrets = (args.api_key, os.environ.get("TINKER_API_KEY"))
     try:
         status = handler(ctx, args)
+        ctx.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _discard_output(ctx)  # the reader (e.g. `| head`) has all it wanted
+        return EXIT_OK
     except KeyboardInterrupt:
         ctx.err("\nInterrupted.")
         return EXIT_INTERRUPTED
@@ -117,6 +130,19 @@ def _wants_traceback(ctx: Context) -> bool:
         return True
     isatty = getattr(ctx.stderr, "isatty", None)
     return bool(isatty and isatty())
+
+
+def _discard_output(ctx: Context) -> None:
+    """Point stdout at /dev/null, so that nothing written later (or flushed at exit) fails."""
+    try:
+        fileno = ctx.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (tests), nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fileno)
+    finally:
+        os.close(devnull)
 
 
 def _close_quietly(ctx: Context) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 from typing import Any
 
+from tinker import errors
 from tinker.cli.context import CliError, Context, RestClientLike
 from tinker.cli.failures import describe
 from tinker.cli.paging import collect, limit_argument, more_note, positive_argument
@@ -147,12 +149,22 @@ def publish(ctx: Context, args: argparse.Namespace) -> None:
     """Make a checkpoint loadable by other users."""
     parse_tinker_path(args.tinker_path)
     ctx.rest().publish_checkpoint_from_tinker_path(args.tinker_path).result()
+    _confirm(ctx, f"Published {args.tinker_path}", tinker_path=args.tinker_path, public=True)
 
 
 def unpublish(ctx: Context, args: argparse.Namespace) -> None:
     """Make a public checkpoint private again."""
     parse_tinker_path(args.tinker_path)
     ctx.rest().unpublish_checkpoint_from_tinker_path(args.tinker_path).result()
+    _confirm(ctx, f"Unpublished {args.tinker_path}", tinker_path=args.tinker_path, public=False)
+
+
+def _confirm(ctx: Context, text: str, **fields: Any) -> None:
+    """Say what a changing command did: `text`, or `fields` as a JSON object."""
+    if ctx.json:
+        ctx.out_json(fields)
+    else:
+        ctx.out(text)
 
 
 def delete_checkpoints(ctx: Context, args: argparse.Namespace) -> None:
@@ -165,12 +177,17 @@ def delete_checkpoints(ctx: Context, args: argparse.Namespace) -> None:
         ctx.out("Deletion cancelled.")
         return
     failures: list[str] = []
+    deleted: list[str] = []
     for path in paths:
         try:
             rest.delete_checkpoint_from_tinker_path(path).result()
         except Exception as exc:
             headline, detail = describe(exc)
             failures.append(f"  {path}: {headline}" + (f" ({detail})" if detail else ""))
+        else:
+            deleted.append(path)
+    if deleted or ctx.json:
+        _confirm(ctx, "\n".join(f"Deleted {path}" for path in deleted), deleted=deleted)
     if failures:
         ctx.err("\n".join(failures))
         raise CliError(f"failed to delete {len(failures)} of {len(paths)} checkpoints")
@@ -198,21 +215,55 @@ def _confirm_deletion(ctx: Context, rest: RestClientLike, paths: list[str]) -> b
 
 
 def download(ctx: Context, args: argparse.Namespace) -> None:
-    """Download a checkpoint archive and extract it under --output."""
-    from tinker.checkpoints import download_checkpoint
+    """Download a checkpoint under --output: an external-weights checkpoint file by file, any
+    other as an archive that is extracted, or (a training checkpoint on a service without
+    archives) through a temporary external-weights export."""
+    from tinker.checkpoints import checkpoint_dir_name, download_checkpoint
+    from tinker.cli.external_download import (
+        download_external_weights,
+        download_training_checkpoint,
+    )
+    from tinker.training_client import TrainingClient
+    from tinker.types import ParsedCheckpointTinkerPath
 
-    parse_tinker_path(args.tinker_path)
+    parsed = ParsedCheckpointTinkerPath.from_tinker_path(args.tinker_path)
     progress = ctx.progress("Downloading", unit="bytes")
     received = [0]
 
-    def report(done: int, total: int | None) -> None:
+    def report(done: int, total: int | None = None) -> None:
         received[0] = done
         progress.update(done, total)
 
+    parent = pathlib.Path(args.output or pathlib.Path.cwd()).absolute()
+    destination = parent / checkpoint_dir_name(args.tinker_path)
+    # A 0.38 service has no archives: it exports a training checkpoint instead (when this
+    # SDK can ask for that); older services and tinker.local serve archives.
+    exportable = parsed.checkpoint_type == "training" and hasattr(
+        TrainingClient, "save_weights_external"
+    )
+    archived = parsed.checkpoint_type != "external"
     try:
-        destination = download_checkpoint(
-            ctx.rest(), args.tinker_path, args.output, force=args.force, progress=report
-        )
+        if not archived:
+            download_external_weights(
+                ctx.rest(), args.tinker_path, destination, force=args.force, progress=report
+            )
+        else:
+            try:
+                download_checkpoint(
+                    ctx.rest(), args.tinker_path, parent, force=args.force, progress=report
+                )
+            except errors.NotFoundError:
+                if not exportable:
+                    raise
+                archived = False
+                download_training_checkpoint(
+                    ctx.clients.service_client(),
+                    ctx.rest(),
+                    args.tinker_path,
+                    destination,
+                    force=args.force,
+                    progress=report,
+                )
     finally:
         progress.finish()
     if ctx.json:
@@ -224,7 +275,9 @@ def download(ctx: Context, args: argparse.Namespace) -> None:
             }
         )
         return
-    headers = ("Checkpoint Path", "Archive Size", "Extracted to")
+    headers = ("Checkpoint Path", "Size", "Downloaded to")
+    if archived:
+        headers = ("Checkpoint Path", "Archive Size", "Extracted to")
     ctx.out(table(None, headers, [(args.tinker_path, format_size(received[0]), str(destination))]))
 
 
@@ -235,4 +288,11 @@ def set_ttl(ctx: Context, args: argparse.Namespace) -> None:
     setter = getattr(rest, "set_checkpoint_ttl_from_tinker_path", None)
     if setter is None:
         raise CliError("this SDK's RestClient cannot set checkpoint TTLs")
-    setter(args.tinker_path, None if args.remove else args.ttl).result()
+    ttl = None if args.remove else args.ttl
+    setter(args.tinker_path, ttl).result()
+    text = (
+        f"Removed the expiry of {args.tinker_path}: it is kept until deleted"
+        if ttl is None
+        else f"{args.tinker_path} now expires in {ttl} seconds"
+    )
+    _confirm(ctx, text, tinker_path=args.tinker_path, ttl_seconds=ttl)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from tinker.cli.progress import Progress
 
 if TYPE_CHECKING:  # the clients load only when a command needs them
+    from tinker._runtime import Runtime
+    from tinker.rest_client import RestClient
     from tinker.service_client import ServiceClient
 
 __all__ = [
@@ -62,30 +64,57 @@ class Connection:
 ClientFactory = Callable[[Connection], Clients]
 
 
+# The SDK's whole-call retries (up to 5 minutes, for unattended programs) are off for the
+# CLI's REST calls, so a refused connection is reported at once; the transport layer still
+# retries lost connections and 408/409/429/5xx answers.
+REST_RETRY_SECONDS = 0.001
+
+
 class SdkClients:
-    """Real clients: one ServiceClient (created on first use) and its RestClient."""
+    """Real clients. The RestClient runs without a session (no heartbeat, no telemetry), so
+    listing, inspecting and managing checkpoints leave no session behind; a ServiceClient (and
+    with it a session) is made only for commands that train or sample."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._service: ServiceClient | None = None
+        self._rest_runtime: Runtime | None = None
+        self._rest: RestClient | None = None
+
+    def _settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {}
+        if self._connection.base_url is not None:
+            settings["base_url"] = self._connection.base_url
+        if self._connection.api_key is not None:
+            settings["api_key"] = self._connection.api_key
+        return settings
 
     def service_client(self) -> ServiceClient:
         if self._service is None:
             from tinker.service_client import ServiceClient
 
-            kwargs: dict[str, Any] = {}
-            if self._connection.base_url is not None:
-                kwargs["base_url"] = self._connection.base_url
-            if self._connection.api_key is not None:
-                kwargs["api_key"] = self._connection.api_key
-            self._service = ServiceClient(**kwargs)
+            self._service = ServiceClient(**self._settings())
         return self._service
 
     def rest_client(self) -> RestClientLike:
-        return self.service_client().create_rest_client()
+        if self._rest is None:
+            from tinker._runtime import Runtime, RuntimeOptions
+            from tinker.config import ClientConfig
+            from tinker.rest_client import RestClient
+
+            config = ClientConfig.from_env(
+                **self._settings(), telemetry=False, submit_retry_seconds=REST_RETRY_SECONDS
+            )
+            # No session id: REST calls name what they act on in the URL.
+            self._rest_runtime = Runtime(config, "", options=RuntimeOptions(heartbeat=False))
+            self._rest = RestClient(self._rest_runtime)
+        return self._rest
 
     def close(self) -> None:
         service, self._service = self._service, None
+        runtime, self._rest_runtime, self._rest = self._rest_runtime, None, None
+        if runtime is not None:
+            runtime.close()
         if service is not None:
             service.close()
 

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import warnings
+from collections.abc import Set
 from typing import Any
 
 from tinker.cli.context import Context
 from tinker.cli.paging import collect, limit_argument, more_note, positive_argument
 from tinker.cli.render import format_lora, format_time, property_table, table
+from tinker.cli.search_commands import add_search_command
 
-__all__ = ["add_run_commands", "add_session_commands", "checkpoint_rows", "version"]
+__all__ = [
+    "active_sessions",
+    "add_run_commands",
+    "add_session_commands",
+    "checkpoint_rows",
+    "run_status",
+    "version",
+]
 
 RUN_PAGE_SIZE = 100
+SESSION_SEARCH_PAGE_SIZE = 200
+SESSION_SEARCH_MAX_PAGES = 50
+# 0.38 model ids are "<session id>:train:<n>".
+_RUN_OF_SESSION = ":train:"
+
+logger = logging.getLogger(__name__)
 
 
 def version(ctx: Context, args: argparse.Namespace) -> None:
@@ -47,6 +64,7 @@ def list_runs(ctx: Context, args: argparse.Namespace) -> None:
         return list(response.training_runs), getattr(cursor, "total_count", None)
 
     runs, total = collect(fetch, args.limit, RUN_PAGE_SIZE, ctx.progress("Fetching runs"))
+    active = active_sessions(rest)
     if ctx.json:
         ctx.out_json({"runs": runs})
         return
@@ -58,7 +76,7 @@ def list_runs(ctx: Context, args: argparse.Namespace) -> None:
             run.model_owner,
             format_lora(run.is_lora, run.lora_rank),
             format_time(run.last_request_time),
-            _status(run),
+            run_status(run, active),
         )
         for run in runs
     ]
@@ -67,7 +85,8 @@ def list_runs(ctx: Context, args: argparse.Namespace) -> None:
 
 def run_info(ctx: Context, args: argparse.Namespace) -> None:
     """Show one training run with its latest checkpoints and metadata."""
-    run = ctx.rest().get_training_run(args.run_id).result()
+    rest = ctx.rest()
+    run = rest.get_training_run(args.run_id).result()
     if ctx.json:
         ctx.out_json(run)
         return
@@ -77,7 +96,7 @@ def run_info(ctx: Context, args: argparse.Namespace) -> None:
         ("Owner", run.model_owner),
         ("LoRA", format_lora(run.is_lora, run.lora_rank)),
         ("Last Update", format_time(run.last_request_time)),
-        ("Status", _status(run)),
+        ("Status", run_status(run, active_sessions(rest))),
     ]
     rows += checkpoint_rows("Last Training Checkpoint", run.last_checkpoint)
     rows += checkpoint_rows("Last Sampler Checkpoint", run.last_sampler_checkpoint)
@@ -97,8 +116,45 @@ def checkpoint_rows(label: str, checkpoint: Any) -> list[tuple[str, str]]:
     ]
 
 
-def _status(run: Any) -> str:
-    return "Failed" if getattr(run, "corrupted", False) else "Active"
+def run_status(run: Any, active: Set[str] | None) -> str:
+    """'Failed' (corrupted), 'Active' while the run's session still sends heartbeats, 'Ended'
+    once it does not; 'OK' when the session's state is unknown (`active` None: no search)."""
+    if getattr(run, "corrupted", False):
+        return "Failed"
+    session_id, separator, _ = run.training_run_id.partition(_RUN_OF_SESSION)
+    if active is None or not separator:
+        return "OK"
+    return "Active" if session_id in active else "Ended"
+
+
+def active_sessions(rest: Any) -> frozenset[str] | None:
+    """Ids of the sessions the service counts as active (kept alive by heartbeats), from
+    session search; None when this SDK or the service cannot search sessions."""
+    from tinker import errors, types
+
+    search = getattr(rest, "search_sessions", None)
+    request_type = getattr(types, "SessionSearchRequest", None)
+    active_query = getattr(types, "ActiveSessionStatusQuery", None)
+    if search is None or request_type is None or active_query is None:
+        return None
+    found: set[str] = set()
+    cursor = None
+    try:
+        for _ in range(SESSION_SEARCH_MAX_PAGES):
+            request = request_type(
+                statuses=[active_query()], limit=SESSION_SEARCH_PAGE_SIZE, cursor=cursor
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the search is marked experimental
+                response = search(request).result()
+            found.update(summary.session_id for summary in response.sessions)
+            cursor = response.next_cursor
+            if cursor is None:
+                break
+    except errors.APIStatusError as exc:  # a service without session search
+        logger.debug("session search failed, run states unknown: %s", exc)
+        return None
+    return frozenset(found)
 
 
 def add_session_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
@@ -111,6 +167,7 @@ def add_session_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
     info = sub.add_parser("info", parents=[leaf], help="training runs and samplers of a session")
     info.add_argument("session_id", metavar="SESSION_ID")
     info.set_defaults(handler=session_info)
+    add_search_command(sub, leaf)
 
 
 def list_sessions(ctx: Context, args: argparse.Namespace) -> None:

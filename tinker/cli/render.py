@@ -14,6 +14,7 @@ __all__ = [
     "format_time",
     "format_timestamp",
     "json_text",
+    "printable",
     "property_table",
     "table",
     "to_jsonable",
@@ -84,8 +85,8 @@ def _parse_iso(text: str) -> dt.datetime:
     cleaned = text.strip().replace("Z", "+00:00")
     head, sep, fraction = cleaned.partition(".")
     if sep:
-        digits = "".join(ch for ch in fraction if ch.isdigit())
-        zone = fraction[len(digits) :]
+        zone = fraction.lstrip("0123456789")  # what follows the leading digits
+        digits = fraction[: len(fraction) - len(zone)]
         cleaned = f"{head}.{(digits + '000000')[:6]}{zone}"
     return dt.datetime.fromisoformat(cleaned)
 
@@ -130,3 +131,12 @@ def to_jsonable(value: Any) -> Any:
 def json_text(value: Any) -> str:
     """Indented JSON of `value` (response models converted with to_jsonable)."""
     return json.dumps(to_jsonable(value), indent=2)
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control and other unprintable characters (escape sequences,
+    carriage returns, bells) shown as Python escapes such as \\x1b; newlines and tabs kept."""
+    return "".join(
+        char if char in "\n\t" or char.isprintable() else char.encode("unicode_escape").decode()
+        for char in text
+    )

@@ -9,6 +9,7 @@ from typing import Any
 
 from tinker.cli.context import CliError, Context
 from tinker.cli.paging import positive_argument
+from tinker.cli.render import printable
 
 __all__ = ["DEFAULT_MAX_TOKENS", "add_sample_command", "parse_token_list"]
 
@@ -92,7 +93,7 @@ def sample_completions(ctx: Context, args: argparse.Namespace) -> None:
     for index, item in enumerate(samples, start=1):
         if len(samples) > 1:
             ctx.out(f"--- sample {index} of {len(samples)} (stop: {item['stop_reason']}) ---")
-        ctx.out(item["text"])
+        ctx.out(printable(item["text"]))
 
 
 def _sampling_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -73,8 +73,11 @@ def serve(
     `max_connections` are served at once. Download links are built from `public_url` (default:
     the server's own address). `protocol` says which protocol eras are spoken ("both", "0.5.1"
     or "0.38") and switches single 0.38 features, e.g. "both,jwt_auth=on,zstd=off" or a
-    ProtocolOptions (JWT auth needs `api_key`).
+    ProtocolOptions (JWT auth needs `api_key`). Each start also puts the local models'
+    tokenizers in the Hugging Face cache (`tinker.local.hub_cache`; TINKER_LOCAL_HF_CACHE=0
+    turns that off), so `AutoTokenizer.from_pretrained("tinker-local/tiny")` works offline.
     """
+    from tinker.local import hub_cache
     from tinker.local.server.app import LocalServer
     from tinker.local.server.http import ServerOptions
     from tinker.local.server.protocol import coerce
@@ -103,7 +106,7 @@ def serve(
         max_connections=max_connections,
         public_url=public_url,
     )
-    return LocalServer(
+    server = LocalServer(
         host=host,
         port=port,
         data_dir=directory,
@@ -112,6 +115,8 @@ def serve(
         options=options,
         protocol=coerce(protocol),
     )
+    hub_cache.publish_quietly()  # so that transformers finds the tokenizers by model name
+    return server
 
 
 def shared_server() -> LocalServer | AttachedServer:

@@ -7,8 +7,10 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +26,10 @@ from tinker.local import serve
 API_KEY = "tml-cli-integration"
 BASE_MODEL = "tinker-local/tiny"
 TTL = 7 * 24 * 3600
+# A run whose session still sends heartbeats: "Active" where the SDK can search sessions for
+# their state, else "OK" (state unknown); never "Active" once the session has ended.
+_SEARCHES = hasattr(tinker.RestClient, "search_sessions")
+_LIVE = "Active" if _SEARCHES else "OK"
 
 
 @attrs.frozen
@@ -74,7 +80,7 @@ def test_run_list_and_info(world: World) -> None:
         "Run", "ID", "Base", "Model", "Owner", "LoRA", "Last", "Update", "Status"
     ]  # fmt: skip
     row = next(line for line in table.out.splitlines() if line.startswith(world.run_id))
-    assert BASE_MODEL in row and "Rank 4" in row and row.endswith("Active")
+    assert BASE_MODEL in row and "Rank 4" in row and row.endswith(_LIVE)
 
     runs = tinker_cli(world, "-f", "json", "run", "list", "--limit", "0").json()["runs"]
     assert world.run_id in [run["training_run_id"] for run in runs]
@@ -133,7 +139,8 @@ def test_download_extracts_the_checkpoint_files(world: World, tmp_path: pathlib.
     assert result.code == 0, result.err
     payload = result.json()
     destination = pathlib.Path(payload["destination"])
-    assert destination == tmp_path / world.sampler_path[len("tinker://") :].replace("/", "_")
+    expected = world.sampler_path[len("tinker://") :].replace("/", "_").replace(":", "_")
+    assert destination == tmp_path / expected  # no ':' in the folder name
     assert payload["file_size_bytes"] > 0
     names = {p.name for p in destination.rglob("*") if p.is_file()}
     assert any(name.endswith(".safetensors") for name in names), names
@@ -181,6 +188,40 @@ def test_errors_exit_1_with_friendly_messages(world: World) -> None:
     assert "tml-wrong-key" not in wrong_key.err
 
 
+def _sessions(world: World) -> list[str]:
+    listed = tinker_cli(world, "-f", "json", "session", "list", "--limit", "1000")
+    assert listed.code == 0, listed.err
+    sessions: list[str] = listed.json()["sessions"]
+    return sessions
+
+
+def test_read_only_commands_create_no_session(world: World) -> None:
+    before = _sessions(world)
+    for argv in (
+        ("run", "list"),
+        ("run", "info", world.run_id),
+        ("checkpoint", "list"),
+        ("checkpoint", "list", "--run-id", world.run_id),
+        ("checkpoint", "info", world.sampler_path),
+        ("session", "info", world.session_id),
+        ("checkpoint", "set-ttl", world.sampler_path, "--ttl", str(TTL)),
+    ):
+        outcome = tinker_cli(world, *argv)
+        assert outcome.code == 0, (argv, outcome.err)
+    assert _sessions(world) == before
+
+
+def test_a_run_whose_session_ended_is_not_active(world: World) -> None:
+    with tinker.ServiceClient(base_url=world.url, api_key=API_KEY) as service:
+        ended = service.create_lora_training_client(base_model=BASE_MODEL, rank=4).model_id
+    table = tinker_cli(world, "run", "list", "--limit", "0").out.splitlines()
+    status = {line.split()[0]: line.split()[-1] for line in table[3:]}
+    assert status[world.run_id] == _LIVE
+    assert status[ended] == ("Ended" if _SEARCHES else "OK")
+    info = tinker_cli(world, "run", "info", ended).out
+    assert "Active" not in info
+
+
 def test_delete_runs_last(world: World) -> None:
     declined = tinker_cli(world, "checkpoint", "delete", world.training_path, answer="n")
     assert declined.out.splitlines()[-1] == "Deletion cancelled."
@@ -208,7 +249,43 @@ def test_base_url_local_uses_an_in_process_server(tmp_path: pathlib.Path) -> Non
     process = _cli_process("--base-url", "local", "-f", "json", "session", "list", env=env)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
-    assert len(json.loads(out)["sessions"]) == 1  # the CLI's own session, in a fresh data dir
+    assert json.loads(out)["sessions"] == []  # a fresh data dir, and listing creates none
+
+
+def test_a_refused_connection_names_the_url_at_once() -> None:
+    """Refused means nothing listens: reported on the first attempt, not after the SDK's
+    5-minute whole-call retries (30 s is only a bound for a loaded machine)."""
+    with socket.socket() as probe:  # a port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    out, err = io.StringIO(), io.StringIO()
+    started = time.monotonic()
+    code = main(
+        ["--base-url", url, "--api-key", API_KEY, "run", "list"],
+        context=Context(stdout=out, stderr=err),
+    )
+    assert time.monotonic() - started < 30
+    assert (code, out.getvalue()) == (1, "")
+    assert err.getvalue().startswith("Error: Connection failed")
+    assert f"{url}/api/v1/training_runs" in err.getvalue()
+    assert "connection refused" in err.getvalue()
+
+
+def test_a_closed_stdout_ends_quietly() -> None:
+    """`tinker ... | head` where head has exited: no BrokenPipeError, status 0."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "tinker.cli", "doctor", "-f", "json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
 
 
 def test_local_serve_runs_until_ctrl_c(tmp_path: pathlib.Path) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-from typing import Any
 
 import pytest
 
 import tinker
+import tinker.local
 from tinker import types
 
 
 def test_local_base_url_trains_and_samples_without_a_key(
-    local_module: Any, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TINKER_LOCAL_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TINKER_TELEMETRY", "0")
@@ -40,4 +40,4 @@ def test_local_base_url_trains_and_samples_without_a_key(
             response = asyncio.run(train_and_sample())
             assert 1 <= len(response.sequences[0].tokens) <= 3
     finally:  # the next user of shared_server() gets its own
-        local_module.shared_server().close()
+        tinker.local.close_shared_server()

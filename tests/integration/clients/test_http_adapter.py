@@ -11,6 +11,7 @@ import requests.adapters
 
 import tinker
 from tinker import types
+from tinker.local import LocalServer
 
 
 class RecordingAdapter(requests.adapters.HTTPAdapter):
@@ -27,20 +28,25 @@ class RecordingAdapter(requests.adapters.HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-def test_all_traffic_uses_the_given_adapter(server: Any) -> None:
+def test_all_traffic_uses_the_given_adapter(tinker_server: LocalServer) -> None:
     adapter = RecordingAdapter()
     with tinker.ServiceClient(
-        base_url=server.url, api_key="k", telemetry=False, http_adapter=adapter
+        base_url=tinker_server.url, api_key="k", telemetry=False, http_adapter=adapter
     ) as service:
         trainer = service.create_lora_training_client("tinker-local/tiny", rank=2, seed=0)
         result = trainer.optim_step(types.AdamParams()).result()
     assert result.metrics is None or isinstance(result.metrics, dict)
-    assert adapter.paths[:2] == ["/api/v1/create_session", "/api/v1/create_model"]
+    assert adapter.paths[:4] == [
+        "/api/v1/client/config",
+        "/api/v1/client/dynamic_config",
+        "/api/v1/create_session",
+        "/api/v1/create_model",
+    ]
     assert "/api/v1/optim_step" in adapter.paths
     assert "/api/v1/retrieve_future" in adapter.paths
 
 
-def test_a_factory_builds_one_adapter_per_kind_of_traffic(server: Any) -> None:
+def test_a_factory_builds_one_adapter_per_kind_of_traffic(tinker_server: LocalServer) -> None:
     built: list[RecordingAdapter] = []
 
     def factory() -> RecordingAdapter:
@@ -48,11 +54,12 @@ def test_a_factory_builds_one_adapter_per_kind_of_traffic(server: Any) -> None:
         return built[-1]
 
     with tinker.ServiceClient(
-        base_url=server.url, api_key="k", telemetry=False, http_adapter=factory
+        base_url=tinker_server.url, api_key="k", telemetry=False, http_adapter=factory
     ) as service:
         service.get_server_capabilities()
     assert len(built) == 5
-    assert sum(len(a.paths) for a in built) == 2  # create_session + capabilities
+    # client/config, client/dynamic_config, create_session, capabilities, sessions/S/finish
+    assert sum(len(a.paths) for a in built) == 5
 
 
 def test_a_wrong_adapter_is_a_type_error_before_any_request() -> None:

@@ -14,6 +14,7 @@ import pytest
 
 import tinker
 from tinker import types
+from tinker.local import LocalServer
 
 EXAMPLES = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog"]
 
@@ -85,8 +86,8 @@ def official_sdk_script(base_url: str, api_key: str) -> dict[str, Any]:
     }
 
 
-def test_official_script_runs_unchanged(server: Any) -> None:
-    out = official_sdk_script(server.url, "tml-local-test-key")
+def test_official_script_runs_unchanged(tinker_server: LocalServer) -> None:
+    out = official_sdk_script(tinker_server.url, "tml-local-test-key")
     assert out["losses"][-1] < 0.9 * out["losses"][0]
     assert out["state_path"] == f"tinker://{out['model_id']}/weights/after-training"
     assert out["sampler_path"] == f"tinker://{out['model_id']}/sampler_weights/final"

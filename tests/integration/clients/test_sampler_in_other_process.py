@@ -8,6 +8,7 @@ from typing import Any
 
 import tinker
 from tinker import types
+from tinker.local import LocalServer
 
 API_KEY = "tml-process-test-key"
 
@@ -25,8 +26,8 @@ def _sample_in_child(blob: bytes, prompt: list[int], queue: Any) -> None:
     )
 
 
-def test_pickled_sampler_samples_in_a_spawned_process(server: Any) -> None:
-    with tinker.ServiceClient(base_url=server.url, api_key=API_KEY) as service:
+def test_pickled_sampler_samples_in_a_spawned_process(tinker_server: LocalServer) -> None:
+    with tinker.ServiceClient(base_url=tinker_server.url, api_key=API_KEY) as service:
         sampler = service.create_sampling_client(base_model="tinker-local/tiny")
         blob = pickle.dumps(sampler)
         assert API_KEY not in repr(sampler)

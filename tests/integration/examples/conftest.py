@@ -1,4 +1,5 @@
-"""Fixtures for the example tests: a local server per module, examples importable by name."""
+"""Fixtures for the example tests: the session's shared local server (tinker.testing plugin),
+examples importable by name."""
 
 from __future__ import annotations
 
@@ -9,32 +10,21 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
 
 import pytest
+
+from tinker.local import LocalServer
 
 EXAMPLES_DIR = pathlib.Path(__file__).resolve().parents[3] / "examples"
 
 
-def _local() -> Any:
-    local = importlib.import_module("tinker.local")
-    if not hasattr(local, "serve"):
-        pytest.skip("tinker.local.serve is not available in this build")
-    return local
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One embedded server (own data directory) shared by a test module."""
-    with _local().serve(data_dir=tmp_path_factory.mktemp("server")) as running:
-        yield running
-
-
 @pytest.fixture
-def connection(server: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Keyword arguments that point an example's main() at the module's server."""
+def connection(
+    tinker_shared_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Keyword arguments that point an example's main() at the session's shared server."""
     monkeypatch.setenv("TINKER_TELEMETRY", "0")
-    return {"base_url": server.url, "api_key": "examples-test-key"}
+    return {"base_url": tinker_shared_server.url, "api_key": "examples-test-key"}
 
 
 @pytest.fixture

@@ -12,16 +12,20 @@ import pytest
 from conftest import EXAMPLES_DIR
 from safetensors.numpy import load_file
 
+from tinker.local import LocalServer
+
 
 @pytest.fixture(scope="module")
-def walkthrough(server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The example's main() run once against the module's server."""
+def walkthrough(
+    tinker_shared_server: LocalServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """The example's main() run once against the session's shared server."""
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(EXAMPLES_DIR))
         patch.setenv("TINKER_TELEMETRY", "0")
         checkpoints = importlib.import_module("checkpoints")
         yield checkpoints.main(
-            base_url=server.url,
+            base_url=tinker_shared_server.url,
             api_key="examples-test-key",
             output_dir=str(tmp_path_factory.mktemp("download")),
         )

@@ -13,7 +13,7 @@ import pytest
 
 import tinker
 from tinker import types
-from tinker.local import serve
+from tinker.local import LocalServer
 
 TINY = "tinker-local/tiny"
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -28,11 +28,8 @@ def corpus(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tinker.ServiceClient]:
-    with (
-        serve(data_dir=tmp_path_factory.mktemp("pretrained")) as server,
-        tinker.ServiceClient(base_url=server.url, api_key="test-key") as client,
-    ):
+def service(tinker_shared_server: LocalServer) -> Iterator[tinker.ServiceClient]:
+    with tinker.ServiceClient(base_url=tinker_shared_server.url, api_key="test-key") as client:
         yield client
 
 

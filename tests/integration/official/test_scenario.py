@@ -31,6 +31,7 @@ FAULTS = (
     "train.5xx=0.1,sample.429=0.2,poll.408=0.3,poll.429=0.1,*.402=0.01,*.drop_response=0.03,seed=4"
 )
 OLD_ONLY = "0.5.1 protocol only"
+NEW_ONLY = "0.38 protocol only"
 COMPARED = ("losses", "continuation", "forward_at_save", "sample_tokens", "rl_losses")
 SDKS: dict[str, Callable[[], str]] = {
     "official-0.38.0": lambda: official_python("0.38.0"),
@@ -92,8 +93,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str | Non
         serve(data_dir=root / "clean", config=config) as clean,
         serve(data_dir=root / "faults", config=config, faults=FAULTS) as faulty,
         serve(data_dir=root / "old", config=config, protocol="0.5.1") as old_only,
+        serve(data_dir=root / "new", config=config, protocol="0.38") as new_only,
     ):
-        yield {None: clean, FAULTS: faulty, OLD_ONLY: old_only}
+        yield {None: clean, FAULTS: faulty, OLD_ONLY: old_only, NEW_ONLY: new_only}
 
 
 def run_scenario(python: str, url: str, idioms: str, cwd: pathlib.Path) -> dict[str, Any]:
@@ -153,6 +155,17 @@ def test_0_5_1_clients_pass_on_a_server_speaking_only_0_5_1(
     tmp_path: pathlib.Path,
 ) -> None:
     results = run_scenario(SDKS[sdk](), servers[OLD_ONLY].url, "0.5.1", tmp_path)
+    for key in COMPARED:
+        assert results[key] == reference[key], f"{key}: {results[key]} != {reference[key]}"
+
+
+def test_tinker_sync_negotiates_0_38_on_a_server_speaking_only_0_38(
+    servers: dict[str | None, LocalServer],
+    reference: dict[str, Any],
+    tmp_path: pathlib.Path,
+) -> None:
+    """The same code as on a 0.5.1-only server (0.5.1 idioms): the handshake picks the era."""
+    results = run_scenario(sys.executable, servers[NEW_ONLY].url, "0.5.1", tmp_path)
     for key in COMPARED:
         assert results[key] == reference[key], f"{key}: {results[key]} != {reference[key]}"
 

@@ -135,12 +135,18 @@ def test_malformed_paths_are_refused_before_any_request(cli: Cli, bad: str) -> N
     assert cli.rest.calls == []
 
 
-def test_publish_and_unpublish(stocked: Cli) -> None:
-    assert stocked("checkpoint", "publish", PATH).out == ""
-    assert stocked("checkpoint", "unpublish", PATH).code == 0
+def test_publish_and_unpublish_confirm(stocked: Cli) -> None:
+    assert stocked("checkpoint", "publish", PATH).out == f"Published {PATH}\n"
+    unpublished = stocked("checkpoint", "unpublish", PATH)
+    assert (unpublished.code, unpublished.out) == (0, f"Unpublished {PATH}\n")
+    assert json.loads(stocked("-f", "json", "checkpoint", "publish", PATH).out) == {
+        "tinker_path": PATH,
+        "public": True,
+    }
     assert stocked.rest.calls == [
         ("publish_checkpoint_from_tinker_path", PATH),
         ("unpublish_checkpoint_from_tinker_path", PATH),
+        ("publish_checkpoint_from_tinker_path", PATH),
     ]
 
 
@@ -156,7 +162,11 @@ def test_publish_conflict_is_reported(stocked: Cli) -> None:
 def test_delete_with_yes_deletes_without_asking(stocked: Cli) -> None:
     other = "tinker://run-2/weights/final"
     result = stocked("checkpoint", "delete", PATH, other, PATH, "-y")
-    assert (result.code, result.out, result.err) == (0, "", "")
+    assert (result.code, result.out, result.err) == (
+        0,
+        f"Deleted {PATH}\nDeleted {other}\n",
+        "",
+    )
     assert stocked.prompts == []
     assert stocked.rest.calls == [
         ("delete_checkpoint_from_tinker_path", PATH),
@@ -173,9 +183,11 @@ def test_delete_asks_shows_what_will_go_and_deletes_on_yes(stocked: Cli) -> None
     assert lines[0] == f"Checkpoint {PATH}"
     assert "Size             3.0 MB" in lines
     assert missing in lines  # lookup failed: the bare path is shown
-    assert lines[-1] == (
-        "WARNING: these 2 checkpoints will be permanently deleted. This cannot be undone."
-    )
+    assert lines[-3:] == [
+        "WARNING: these 2 checkpoints will be permanently deleted. This cannot be undone.",
+        f"Deleted {PATH}",
+        f"Deleted {missing}",
+    ]
     deletes = [c for c in stocked.rest.calls if c[0] == "delete_checkpoint_from_tinker_path"]
     assert deletes == [
         ("delete_checkpoint_from_tinker_path", PATH),
@@ -209,7 +221,7 @@ def test_delete_failures_are_reported_together(stocked: Cli) -> None:
     )
     other = "tinker://run-2/weights/final"
     result = stocked("checkpoint", "delete", "--yes", PATH, other)
-    assert result.code == 1
+    assert (result.code, result.out) == (1, "")
     assert result.err.splitlines() == [
         f"  {PATH}: Resource not found (Error code: 404 - no such checkpoint)",
         f"  {other}: Resource not found (Error code: 404 - no such checkpoint)",
@@ -217,9 +229,12 @@ def test_delete_failures_are_reported_together(stocked: Cli) -> None:
     ]
 
 
-def test_set_ttl_and_remove(stocked: Cli) -> None:
-    assert stocked("checkpoint", "set-ttl", PATH, "--ttl", "3600").code == 0
-    assert stocked("checkpoint", "set-ttl", PATH, "--remove").code == 0
+def test_set_ttl_and_remove_confirm(stocked: Cli) -> None:
+    set_result = stocked("checkpoint", "set-ttl", PATH, "--ttl", "3600")
+    assert (set_result.code, set_result.out) == (0, f"{PATH} now expires in 3600 seconds\n")
+    removed = stocked("-f", "json", "checkpoint", "set-ttl", PATH, "--remove")
+    assert removed.code == 0
+    assert json.loads(removed.out) == {"tinker_path": PATH, "ttl_seconds": None}
     assert stocked.rest.calls == [
         ("set_checkpoint_ttl_from_tinker_path", PATH, 3600),
         ("set_checkpoint_ttl_from_tinker_path", PATH, None),

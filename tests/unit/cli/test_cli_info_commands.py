@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import types
+from concurrent.futures import Future
+from typing import Any
 
+import attrs
 import pytest
 from cli_fakes import ago, checkpoint
 from conftest import Cli
 
+import tinker.types
 from tinker._version import __version__
 from tinker.types import GetSessionResponse, TrainingRun
 
@@ -47,9 +52,9 @@ def test_run_list_table(cli: Cli) -> None:
         "3 training runs",
         "Run ID  Base Model         Owner  LoRA    Last Update    Status",
         "------  -----------------  -----  ------  -------------  ------",
-        "run-1   tinker-local/tiny  alice  Rank 8  5 minutes ago  Active",
+        "run-1   tinker-local/tiny  alice  Rank 8  5 minutes ago  OK",
         "run-2   tinker-local/tiny  bob    No      5 minutes ago  Failed",
-        "run-3   tinker-local/tiny  alice  Yes     3 days ago     Active",
+        "run-3   tinker-local/tiny  alice  Yes     3 days ago     OK",
     ]
     assert cli.rest.calls == [("list_training_runs", 20, 0)]
     assert cli.clients.closed
@@ -121,7 +126,7 @@ def test_run_info_table(cli: Cli) -> None:
         "Owner                     alice",
         "LoRA                      Rank 8",
         "Last Update               5 minutes ago",
-        "Status                    Active",
+        "Status                    OK",
         "Last Training Checkpoint  weights/0005",
         "  Time                    2 hours ago",
         "  Path                    tinker://run-1/weights/0005",
@@ -183,3 +188,56 @@ def test_connection_options_reach_the_client_factory(cli: Cli) -> None:
     assert cli.clients.connection.base_url == "local"
     assert cli.clients.connection.api_key == "tml-secret"
     assert "tml-secret" not in repr(cli.clients.connection)
+
+
+@attrs.frozen
+class _Query:
+    type: str = "active"
+
+
+@attrs.frozen
+class _Search:
+    statuses: list[_Query]
+    limit: int
+    cursor: str | None
+
+
+def test_run_status_follows_the_sessions_heartbeats(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of live sessions are Active; those of sessions the service no longer sees alive
+    (their process died long ago) are Ended; the active sessions are searched page by page."""
+    monkeypatch.setattr(tinker.types, "SessionSearchRequest", _Search, raising=False)
+    monkeypatch.setattr(tinker.types, "ActiveSessionStatusQuery", _Query, raising=False)
+    pages = {None: (["s-live"], "page-2"), "page-2": (["s-other"], None)}
+    searches: list[_Search] = []
+
+    def search_sessions(request: _Search) -> Future[Any]:
+        searches.append(request)
+        ids, next_cursor = pages[request.cursor]
+        future: Future[Any] = Future()
+        sessions = [types.SimpleNamespace(session_id=i) for i in ids]
+        future.set_result(types.SimpleNamespace(sessions=sessions, next_cursor=next_cursor))
+        return future
+
+    monkeypatch.setattr(cli.rest, "search_sessions", search_sessions, raising=False)
+    cli.rest.runs = [
+        _run(1, training_run_id="s-live:train:0"),
+        _run(2, training_run_id="s-dead:train:0", last_request_time=ago(days=40)),
+        _run(3, training_run_id="s-live:train:1", corrupted=True),
+        _run(4, training_run_id="legacy-run"),
+    ]
+    result = cli("run", "list")
+    assert result.code == 0, result.err
+    statuses = {line.split()[0]: line.split()[-1] for line in result.out.splitlines()[3:]}
+    assert statuses == {
+        "s-live:train:0": "Active",
+        "s-dead:train:0": "Ended",
+        "s-live:train:1": "Failed",
+        "legacy-run": "OK",
+    }
+    assert [s.cursor for s in searches] == [None, "page-2"]
+    assert searches[0].statuses == [_Query("active")] and searches[0].limit == 200
+
+    info = cli("run", "info", "s-dead:train:0")
+    assert "Status                    Ended" in info.out.splitlines()

@@ -135,3 +135,17 @@ def test_bad_arguments_are_usage_errors(scli: Cli, sampler: FakeSampler, argv: l
         scli("sample", *argv)
     assert exit_info.value.code == 2
     assert sampler.calls == []
+
+
+def test_control_characters_are_shown_escaped(scli: Cli, sampler: FakeSampler) -> None:
+    """A completion cannot drive the terminal (colours, cursor moves, bells, overwritten lines):
+    control characters print as escapes; newlines and tabs stay; JSON keeps the raw text."""
+    raw = "\x1b[2J\x1b[31mred\rover\x07\tx\ny\x00"
+    sampler.sequences[:] = [
+        SampledSequence(tokens=[ord(c) for c in raw], logprobs=None, stop_reason="stop")
+    ]
+    result = scli("sample", "--base-model", "tinker-local/tiny", "--prompt", "Hi")
+    assert result.code == 0, result.err
+    assert result.out == "\\x1b[2J\\x1b[31mred\\rover\\x07\tx\ny\\x00\n"
+    as_json = scli("-f", "json", "sample", "--base-model", "tinker-local/tiny", "--prompt", "Hi")
+    assert json.loads(as_json.out)["samples"][0]["text"] == raw

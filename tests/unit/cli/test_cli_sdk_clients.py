@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 
 import tinker.service_client
-from tinker.cli.context import Connection, SdkClients
+from tinker.cli.context import REST_RETRY_SECONDS, Connection, SdkClients
+from tinker.rest_client import RestClient
 
 
 class RecordingService:
@@ -30,13 +31,26 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_explicit_options_are_passed_and_one_service_is_shared() -> None:
     clients = SdkClients(Connection(base_url="http://h:1", api_key="tml-k"))
-    assert clients.rest_client() == "rest"
     service = clients.service_client()
-    assert clients.rest_client() == "rest"
+    assert clients.service_client() is service
     assert RecordingService.made == [{"base_url": "http://h:1", "api_key": "tml-k"}]
     clients.close()
     clients.close()
     assert service.closed == 1
+
+
+def test_the_rest_client_needs_no_service_and_no_session() -> None:
+    clients = SdkClients(Connection(base_url="http://127.0.0.1:1", api_key="tml-k"))
+    rest = clients.rest_client()
+    assert isinstance(rest, RestClient)
+    assert clients.rest_client() is rest
+    runtime = rest.holder
+    assert runtime.session_id == ""
+    assert runtime.telemetry is None and runtime._heartbeat is None
+    assert runtime.config.submit_retry_seconds == REST_RETRY_SECONDS  # no 5-minute retries
+    assert RecordingService.made == []
+    clients.close()
+    assert runtime.closed
 
 
 def test_missing_options_leave_the_environment_in_charge() -> None:

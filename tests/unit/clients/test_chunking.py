@@ -11,9 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinker._chunking import (
+    LEGACY_CHUNK_LIMITS,
     MAX_CHUNK_LEN,
     MAX_CHUNK_NUMBER_COUNT,
     chunk_data,
+    chunk_limits,
+    datum_byte_estimate,
     datum_number_count,
     merge_metrics,
     merge_outputs,
@@ -28,6 +31,7 @@ class _Input:
 @dataclass
 class _Tensor:
     data: list[float]
+    dtype: str = "float32"
 
 
 @dataclass
@@ -46,7 +50,7 @@ class _Output:
 def _datum(tokens: int, targets: int = 0, weights: int = 0) -> _Datum:
     inputs = {}
     if targets:
-        inputs["target_tokens"] = _Tensor([0.0] * targets)
+        inputs["target_tokens"] = _Tensor([0.0] * targets, "int64")
     if weights:
         inputs["weights"] = _Tensor([1.0] * weights)
     return _Datum(_Input(tokens), inputs)
@@ -165,3 +169,14 @@ def test_packing_is_ordered_within_limits_and_greedy(
         if index + 1 < len(chunks):  # greedy: the next datum did not fit
             following = datum_number_count(chunks[index + 1][0])
             assert len(chunk) == max_len or numbers + following > max_numbers
+
+
+def test_the_0_38_limits_count_estimated_protobuf_bytes() -> None:
+    # 10 tokens at 4 bytes, 10 int64 targets at 8, 10 float32 weights at 4.
+    assert datum_byte_estimate(_datum(10, targets=10, weights=10)) == 160
+    limits = chunk_limits("0.38", 1024, 320)
+    batch = [_datum(10, targets=10, weights=10)] * 5
+    assert [len(c) for c in chunk_data(batch, limits=limits)] == [2, 2, 1]
+    by_count = chunk_limits("0.38", 3, 10**9)
+    assert [len(c) for c in chunk_data(batch, limits=by_count)] == [3, 2]
+    assert chunk_limits("0.5.1", 3, 10) is LEGACY_CHUNK_LIMITS

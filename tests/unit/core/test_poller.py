@@ -17,6 +17,7 @@ from tinker._poller import (
     PollJob,
     PollLimits,
     PollStep,
+    QueuePauseWarner,
     QueueState,
     QueueStateObserver,
     poll_step,
@@ -44,11 +45,15 @@ class ScriptedSender:
     def __init__(self, *outcomes: Reply | Exception) -> None:
         self.outcomes = list(outcomes)
         self.calls: list[tuple[str, dict[str, str]]] = []
+        self.metadata_only: list[bool] = []
         self.lock = threading.Lock()
 
-    def __call__(self, request_id: str, headers: Mapping[str, str]) -> Reply:
+    def __call__(
+        self, request_id: str, headers: Mapping[str, str], allow_metadata_only: bool
+    ) -> Reply:
         with self.lock:
             self.calls.append((request_id, dict(headers)))
+            self.metadata_only.append(allow_metadata_only)
             outcome = self.outcomes.pop(0)
         if isinstance(outcome, Exception):
             raise outcome
@@ -58,9 +63,13 @@ class ScriptedSender:
 class Recorder(QueueStateObserver):
     def __init__(self) -> None:
         self.states: list[QueueState] = []
+        self.reasons: list[str | None] = []
 
-    def on_queue_state_change(self, queue_state: QueueState) -> None:
+    def on_queue_state_change(
+        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+    ) -> None:
         self.states.append(queue_state)
+        self.reasons.append(queue_state_reason)
 
 
 def track(sender: ScriptedSender, **kwargs: Any) -> APIFuture[Any]:
@@ -222,7 +231,7 @@ def test_cancelled_future_is_dropped_without_polling() -> None:
 
 
 def test_close_fails_pending_futures_with_client_closed_error() -> None:
-    poller = Poller(lambda rid, h: reply(408), max_workers=1)
+    poller = Poller(lambda rid, h, m: reply(408), max_workers=1)
     future = poller.track("r", "Forward", lambda b: b)
     poller.close()
     error = future.exception(timeout=5)
@@ -237,7 +246,7 @@ def test_worker_count_is_bounded_by_max_workers() -> None:
     lock = threading.Lock()
     concurrent_polls = [0, 0]
 
-    def slow(request_id: str, headers: Mapping[str, str]) -> Reply:
+    def slow(request_id: str, headers: Mapping[str, str], _meta: bool) -> Reply:
         with lock:
             concurrent_polls[0] += 1
             concurrent_polls[1] = max(concurrent_polls)
@@ -260,7 +269,7 @@ def test_a_long_pending_request_is_logged_every_ten_minutes(
 ) -> None:
     now = [0.0]
 
-    def send(request_id: str, headers: Mapping[str, str]) -> Reply:
+    def send(request_id: str, headers: Mapping[str, str], _meta: bool) -> Reply:
         now[0] += 100.0  # every poll takes 100 s of (fake) time
         return reply(408) if now[0] < 1300 else reply(200, {"ok": 1})
 
@@ -286,7 +295,7 @@ def test_a_long_pending_request_is_logged_every_ten_minutes(
 )  # fmt: skip
 def test_the_poll_step_of_each_status(status: int, step: PollStep) -> None:
     assert poll_step(status) is step
-    assert set(POLL_STEPS) == {400, 404, 408, 410, 429}
+    assert set(POLL_STEPS) == {400, 402, 404, 408, 410, 429}
 
 
 def _driven(sender: ScriptedSender, now: list[float], **limits: float) -> tuple[Poller, PollJob]:
@@ -389,9 +398,9 @@ def test_every_future_has_an_overall_deadline() -> None:
     now = [0.0]
     sender = ScriptedSender(*[reply(408)] * 5)
 
-    def slow_408(request_id: str, headers: Mapping[str, str]) -> Reply:
+    def slow_408(request_id: str, headers: Mapping[str, str], _meta: bool) -> Reply:
         now[0] += 45.0  # a long poll answered 408 after 45 s
-        return sender(request_id, headers)
+        return sender(request_id, headers, _meta)
 
     poller, job = _driven(ScriptedSender(), now, deadline=100.0)
     poller._send = slow_408
@@ -430,3 +439,24 @@ def patch_backoff(seconds: float) -> Iterator[None]:
         yield
     finally:
         _poller.POLL_BACKOFF = saved
+
+
+def test_the_servers_queue_state_reason_reaches_the_observer_and_the_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    observer = Recorder()
+    paused = {"type": "try_again", "queue_state": "paused_capacity"}
+    sender = ScriptedSender(
+        reply(408, {**paused, "queue_state_reason": "GPUs are busy"}),
+        reply(200, {**paused, "queue_state_reason": "still busy"}),
+        reply(200, {"type": "try_again"}),  # no queue state: nothing to report
+        reply(200, {"done": 1}),
+    )
+    assert track(sender, observer=observer).result(timeout=5) == {"done": 1}
+    assert observer.reasons == ["GPUs are busy", "still busy"]
+    warner = QueuePauseWarner("Training is paused.", "rate limited")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tinker._poller"):
+        warner(QueueState.PAUSED_CAPACITY, "GPUs are busy")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["Training is paused. Reason: GPUs are busy"]

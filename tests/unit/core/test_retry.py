@@ -181,6 +181,36 @@ def test_deadline_layer_does_not_retry_other_errors() -> None:
     assert fake.sleeps == []
 
 
+def test_deadline_layer_waits_out_a_billing_pause_every_5_s_with_one_notice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeTime()
+    outcomes: list[BaseException | str] = [status_error(402, {"detail": "billing"})] * 3 + ["ok"]
+
+    def attempt() -> str:
+        item = outcomes.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    with caplog.at_level("WARNING", logger="tinker._retry"):
+        assert submit_layer(attempt, fake) == "ok"
+    assert fake.sleeps == [5.0, 5.0, 5.0]
+    notices = [r.getMessage() for r in caplog.records if "HTTP 402" in r.getMessage()]
+    assert len(notices) == 1 and "trying again every 5s" in notices[0]
+
+
+def test_deadline_layer_gives_up_a_billing_pause_at_its_deadline() -> None:
+    fake = FakeTime()
+
+    def attempt() -> None:
+        raise status_error(402, {"detail": "billing"})
+
+    with pytest.raises(Exception, match="402"):
+        submit_layer(attempt, fake)
+    assert sum(fake.sleeps) == pytest.approx(300.0)
+
+
 def test_retry_config_defaults_and_validation() -> None:
     config = RetryConfig()
     assert config.max_connections == 1000
@@ -477,3 +507,35 @@ def test_sample_attempts_back_off_everyone_on_429_and_jitter_other_retries() -> 
     )
     assert off.pause_after(RateLimitError("429", status_code=429)) == 0.0
     assert off.pause_after(APIConnectionError()) is None
+
+
+def test_a_call_behind_a_long_silence_gives_up_at_its_first_unanswered_attempt() -> None:
+    """The deadline counts from when the server stopped answering any request, so calls queued
+    behind one that gave up do not each wait a deadline of their own."""
+    now = [1000.0]
+    silent_since: list[float | None] = [None]
+    env = RetryEnv(
+        clock=lambda: now[0], max_retries=0, deadline=300.0, silent_since=lambda: silent_since[0]
+    )
+    unanswered = APIConnectionError("Cannot connect to http://h/api/v1/x: connection refused")
+    assert SUBMIT.attempts(env, "POST /x").pause_after(unanswered) is not None  # no silence yet
+    silent_since[0] = now[0] - 299.0
+    assert SUBMIT.attempts(env, "POST /x").pause_after(unanswered) == pytest.approx(1.0)
+    silent_since[0] = now[0] - 300.0
+    assert SUBMIT.attempts(env, "POST /x").pause_after(unanswered) is None
+    # an answer, even an error status, is not silence: it keeps the call's own deadline
+    assert SUBMIT.attempts(env, "POST /x").pause_after(status_error(503, None)) is not None
+
+
+def test_the_transport_tracks_since_when_nothing_was_answered() -> None:
+    from tinker._transport import Silence
+
+    now = [5.0]
+    silence = Silence(lambda: now[0])
+    assert silence.since() is None
+    silence.unanswered()
+    now[0] = 9.0
+    silence.unanswered()
+    assert silence.since() == 5.0  # the first unanswered request since the last answer
+    silence.answered()
+    assert silence.since() is None

@@ -154,8 +154,13 @@ def test_a_closing_runtime_fails_everything_pending_at_once_with_one_log_line(
         ApiCall(traffic=Traffic.TRAIN, method="POST", path="/api/v1/slow", body={}, retry=SUBMIT)
     )
     service.wait_seen("/api/v1/slow", 1)
+    # The 503 was answered and its retry logged (counted right after) before close() is heard.
+    deadline = time.monotonic() + 10
+    while not runtime.metrics.snapshot().retries and time.monotonic() < deadline:
+        time.sleep(0.005)
     started = time.monotonic()
     with caplog.at_level(logging.DEBUG, logger="tinker"):
+        caplog.clear()
         runtime.close()
     assert time.monotonic() - started < 2.5
     assert isinstance(retrying.exception(timeout=2), ClientClosedError)  # its pause was dropped

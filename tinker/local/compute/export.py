@@ -20,6 +20,7 @@ it into place, so a reader never sees a half-written directory.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pathlib
@@ -92,6 +93,16 @@ def base_model_config(base_model: str) -> dict[str, Any]:
     }
 
 
+def base_model_files(base_model: str) -> dict[str, bytes]:
+    """What a reader of the base model itself needs (name -> bytes): its config.json and the
+    packaged tokenizer files."""
+    files = {MODEL_CONFIG_FILE: _json(base_model_config(base_model))}
+    for path in sorted(TOKENIZER_DIR.iterdir()):
+        if path.is_file():
+            files[path.name] = path.read_bytes()
+    return files
+
+
 def export_peft_adapter(
     directory: pathlib.Path,
     base_model: str,
@@ -113,11 +124,8 @@ def export_peft_adapter(
     contents = {
         ADAPTER_FILE: save(tensors),
         ADAPTER_CONFIG_FILE: _json(config),
-        MODEL_CONFIG_FILE: _json(base_model_config(base_model)),
+        **base_model_files(base_model),
     }
-    for path in sorted(TOKENIZER_DIR.iterdir()):
-        if path.is_file():
-            contents[path.name] = path.read_bytes()
 
     def fill(staging: pathlib.Path) -> None:
         for name, data in contents.items():
@@ -126,7 +134,7 @@ def export_peft_adapter(
                 handle.flush()
                 os.fsync(handle.fileno())
 
-    return _publish(directory, fill)
+    return publish_directory(directory, fill)
 
 
 def link_or_copy(source: pathlib.Path, destination: pathlib.Path) -> WrittenFiles:
@@ -150,15 +158,18 @@ def link_or_copy(source: pathlib.Path, destination: pathlib.Path) -> WrittenFile
             except OSError:
                 shutil.copy2(path, target)
 
-    return _publish(destination, fill)
+    return publish_directory(destination, fill)
 
 
 def _json(value: Mapping[str, Any]) -> bytes:
     return json.dumps(dict(value), indent=2, sort_keys=True).encode()
 
 
-def _publish(directory: pathlib.Path, fill: Callable[[pathlib.Path], None]) -> WrittenFiles:
-    """Fill a staging sibling of `directory`, then rename it into place."""
+def publish_directory(
+    directory: pathlib.Path, fill: Callable[[pathlib.Path], None]
+) -> WrittenFiles:
+    """Fill a staging sibling of `directory`, then rename it into place; FileExistsError when
+    `directory` exists, also when another writer renamed its own copy there first."""
     if directory.exists():
         raise FileExistsError(f"{directory} already exists")
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +183,9 @@ def _publish(directory: pathlib.Path, fill: Callable[[pathlib.Path], None]) -> W
             if path.is_file()
         }
         os.rename(staging, directory)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise FileExistsError(f"{directory} already exists") from exc
         raise
     return WrittenFiles(written)

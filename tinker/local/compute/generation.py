@@ -414,9 +414,7 @@ def _stack_rows(rows: list[TopkTable], k: int) -> TopkTable:
     """Per-position top-k rows of one sequence as one (n, k) table."""
     if not rows:
         return TopkTable(np.zeros((0, k), np.int64), np.zeros((0, k), np.float64))
-    return TopkTable(
-        np.stack([r.token_ids for r in rows]), np.stack([r.logprobs for r in rows])
-    )
+    return TopkTable(np.stack([r.token_ids for r in rows]), np.stack([r.logprobs for r in rows]))
 
 
 def _record(
@@ -438,4 +436,3 @@ def _alt_rng(seed: int | None) -> np.random.Generator:
     if seed is None:
         return np.random.default_rng()
     return np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-

@@ -28,6 +28,7 @@ from tinker.local.compute.graph_values import (
 
 Array = npt.NDArray[Any]
 
+
 def _unary(fn: Callable[[Array], Array], deriv: Callable[[Array, Array], Array] | None) -> Any:
     """An elementwise op; deriv(x, y) is dy/dx (None: no gradient flows)."""
 
@@ -338,6 +339,4 @@ def cumsum(tape: Tape, x: Any, dim: int, *, dtype: Any = None) -> Any:
     xv = as_array(x)
     axis = int(dim) % max(xv.ndim, 1)
     y = np.cumsum(xv, axis=axis)
-    return tape.record(
-        y, [x], lambda g: (np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),)
-    )
+    return tape.record(y, [x], lambda g: (np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),))

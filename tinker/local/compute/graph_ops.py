@@ -59,6 +59,7 @@ from tinker.local.compute.graph_values import (
 
 Array = npt.NDArray[Any]
 
+
 def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
         shape = tuple(shape[0])

@@ -152,6 +152,5 @@ class OptimizerChoice:
 
 
 def state_kind(keys: Iterable[str]) -> str:
-    """"dimuon" for state tensors carrying the Dimuon marker, else "adamw" (older format)."""
+    """ "dimuon" for state tensors carrying the Dimuon marker, else "adamw" (older format)."""
     return DIMUON if VERSION_KEY in set(keys) else ADAMW
-

@@ -111,9 +111,7 @@ def prompt_logprobs(tokens: Array, logp: Array, first: int) -> list[float | None
     return [None] * first + [float(v) for v in picked]
 
 
-def topk_prompt_logprobs(
-    logp: Array, k: int, first: int
-) -> list[list[tuple[int, float]] | None]:
+def topk_prompt_logprobs(logp: Array, k: int, first: int) -> list[list[tuple[int, float]] | None]:
     """Top-k (token, logprob) lists for positions first..T-1; earlier entries None."""
     table = topk_table(logp[first - 1 : -1], min(k, logp.shape[-1]))
     rows: list[list[tuple[int, float]] | None] = [None] * first
@@ -152,12 +150,7 @@ def _check_csr(table: TargetTable, what: str) -> None:
     rows, width = table.shape
     crow, col = np.asarray(table.crow), np.asarray(table.col)
     nnz = len(table.values)
-    if (
-        crow.shape != (rows + 1,)
-        or crow[0] != 0
-        or crow[-1] != nnz
-        or np.any(np.diff(crow) < 0)
-    ):
+    if crow.shape != (rows + 1,) or crow[0] != 0 or crow[-1] != nnz or np.any(np.diff(crow) < 0):
         raise UserInputError(
             f"{what}: crow_indices must have {rows + 1} non-decreasing entries from 0 to {nnz}"
         )
@@ -196,4 +189,3 @@ def draw_alt_tokens(
         ).reshape(len(z), k)
         tokens = np.minimum(tokens, z.shape[-1] - 1)
     return PromptAltTokens(tokens.astype(np.int64), np.take_along_axis(logp, tokens, axis=-1))
-

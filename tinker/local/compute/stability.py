@@ -56,8 +56,7 @@ class ProvenanceSpan:
             raise UserInputError("provenance span sequence_id must not be empty")
         if self.offset < 0 or self.length < 0:
             raise UserInputError(
-                f"provenance span offset and length must be >= 0 (got {self.offset}, "
-                f"{self.length})"
+                f"provenance span offset and length must be >= 0 (got {self.offset}, {self.length})"
             )
 
 

@@ -251,6 +251,7 @@ class LoraTrainer:
         unknown = sorted(set(loss_fn_config or {}) - {"loss_id"})
         if unknown:
             raise UserInputError(f"loss_fn_config keys {unknown} are not accepted by 'custom'")
+
         def check(index: int, length: int, inputs: Mapping[str, Array], vocab_size: int) -> None:
             custom_loss.check_datum(index, inputs)
             _check_targets(index, length, inputs["target_tokens"], vocab_size)

@@ -4,12 +4,14 @@ running jobs.
 A job returns its result as a `tinker.types` model or a server.outcomes Result (one with a
 protobuf form too); that outcome resolves its future. A job's exception becomes a failed future
 instead: bad client input (the backend's user errors and 4xx HTTPErrors) has category "user",
-anything else "server" (and is logged with its traceback).
+anything else "server" (and is logged with its traceback, unless the server is stopping: a job
+cut short by the shutdown of what it uses is expected then, and logged in one line).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -39,6 +41,7 @@ class EngineContext:
     sessions: Sessions
     config: EngineConfig
     accounting: Accounting
+    stopping: threading.Event = attrs.field(factory=threading.Event)
 
     def known_model(self, name: str) -> ModelInfo:
         """The backend's catalogue entry of `name`, or BadRequest naming the known models."""
@@ -62,7 +65,10 @@ class EngineContext:
                 request_id, str(exc), "user" if exc.status < 500 else "server"
             )
         except Exception as exc:
-            logger.exception("request %s failed", request_id)
+            if self.stopping.is_set():
+                logger.info("request %s ended by the server stopping: %r", request_id, exc)
+            else:
+                logger.exception("request %s failed", request_id)
             message = f"Internal error: {type(exc).__name__}: {exc}"
             outcome = Outcome.failure(request_id, message, "server")
         self.futures.resolve(request_id, outcome)

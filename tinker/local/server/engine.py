@@ -47,11 +47,11 @@ class Engine:
         )
         self.sessions = Sessions(store, self.config.session_idle_seconds)
         self.accounting = Accounting(store)
-        context = EngineContext(
+        self._context = EngineContext(
             store, backend, self.futures, self.sessions, self.config, self.accounting
         )
-        self.samplers = Samplers(context)
-        self.runs = TrainingRuns(context, self.samplers)
+        self.samplers = Samplers(self._context)
+        self.runs = TrainingRuns(self._context, self.samplers)
         self.downloads = Downloads(self.config.archive_url_seconds)
         self.exports = Exports(store, backend, self.sessions, self.downloads, self.accounting)
         self._stop = threading.Event()
@@ -63,6 +63,7 @@ class Engine:
     def close(self) -> None:
         """Stop background work: run queues, sample pool, maintenance, waiting polls."""
         self._stop.set()
+        self._context.stopping.set()
         self.runs.close()
         self.samplers.close()
         self.futures.close()

@@ -1,13 +1,14 @@
-"""Fixtures: local servers on temporary data directories (fake backend, or the real numpy one)."""
+"""Fixtures: local servers on temporary data directories (fake backend, or the real numpy one),
+started by the tinker.testing plugin's server factory."""
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import Iterator
 
 import pytest
 
-from tinker.local import EngineConfig, LocalServer, serve
+from tinker.local import EngineConfig, LocalServer
+from tinker.testing.plugin import ServerFactory
 
 from .fake_backend import FakeBackend
 from .wire_client import WireClient
@@ -26,9 +27,8 @@ def backend() -> FakeBackend:
 
 
 @pytest.fixture
-def server(tmp_path: pathlib.Path, backend: FakeBackend) -> Iterator[LocalServer]:
-    with serve(data_dir=tmp_path / "data", backend=backend, config=FAST) as running:
-        yield running
+def server(tinker_server_factory: ServerFactory, backend: FakeBackend) -> LocalServer:
+    return tinker_server_factory(backend=backend, config=FAST)
 
 
 @pytest.fixture
@@ -38,10 +38,9 @@ def client(server: LocalServer) -> Iterator[WireClient]:
 
 
 @pytest.fixture
-def real_server(tmp_path: pathlib.Path) -> Iterator[LocalServer]:
+def real_server(tinker_server_factory: ServerFactory) -> LocalServer:
     config = EngineConfig(long_poll_seconds=0.5, seq_gap_seconds=0.5, session_idle_seconds=None)
-    with serve(data_dir=tmp_path / "real", config=config) as running:
-        yield running
+    return tinker_server_factory(config=config)
 
 
 @pytest.fixture

@@ -30,6 +30,26 @@ def test_429_everywhere_except_polls_of_old_clients_and_408_only_on_polls() -> N
     assert pending.decide("poll", "retrieve_future").status == 408
 
 
+def test_rate_limit_all_polls_sends_429_to_the_polls_of_every_client() -> None:
+    faults = Faults({"*": FaultRule(rate_limit_429=1.0)}, rate_limit_all_polls=True)
+    assert faults.decide("poll", "retrieve_future").status == 429
+    parsed = Faults.parse("poll.429=1,rate_limit_all_polls=1")
+    assert parsed.decide("poll", "retrieve_future").status == 429
+    assert Faults.parse("poll.429=1").decide("poll", "retrieve_future").status is None
+
+
+def test_a_stall_holds_an_answered_request_for_stall_seconds() -> None:
+    faults = Faults.parse("train.stall=1,train.stall_seconds=1.5,train.latency=0.25")
+    decision = faults.decide("train", "forward")
+    assert decision.stalled and decision.delay == 1.75
+    assert decision.status is None and not decision.drop_before and not decision.drop_after
+    assert faults.injected["train.stall"] == 1
+    assert FaultRule(stall=1.0).stall_seconds == 5.0
+    # a request that is answered with an error or dropped is not stalled as well
+    both = Faults({"*": FaultRule(stall=1.0, error_5xx=1.0)}).decide("train", "forward")
+    assert both.status == 503 and not both.stalled and both.delay == 0.0
+
+
 def test_a_billing_pause_answers_402_to_new_clients_until_it_ends() -> None:
     now = [100.0]
     faults = Faults({}, clock=lambda: now[0])

@@ -1,0 +1,192 @@
+"""`tinker checkpoint download` of an external-weights checkpoint: every listed file fetched
+from its signed URL into DIR/<path without ':' or '/'>, nested names kept, the target replaced
+only when complete; unsafe names, failed files and existing targets leave nothing behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+import types
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from cli_fakes import FakeClients, FakeRest, SdkSession
+from conftest import Cli
+from support.fake_service import Reply
+
+from tinker import errors
+from tinker.training_client import TrainingClient
+
+PATH = "tinker://sess-1:train:0/external_weights/download"
+FOLDER = "sess-1_train_0_external_weights_download"
+FILES = {
+    "config.json": b'{"a": 1}',
+    "model.safetensors.age": bytes(range(256)) * 40,
+    "tokenizer/tokenizer.json": b"{}",
+}
+
+
+@pytest.fixture
+def listed(cli: Cli, sdk: SdkSession, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """get_external_weights_urls names FILES with signed URLs that the fake service serves."""
+    urls = {name: f"{sdk.http.url}/signed/{index}?sig=SECRET" for index, name in enumerate(FILES)}
+    blobs = list(FILES.values())
+    sdk.http.route("GET", r"/signed/(\d+)", lambda _r, i: Reply(200, raw=blobs[int(i)]))
+    calls: list[str] = []
+
+    def get_external_weights_urls(tinker_path: str) -> Future[Any]:
+        calls.append(tinker_path)
+        future: Future[Any] = Future()
+        expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        future.set_result(types.SimpleNamespace(urls=dict(urls), expires=expires))
+        return future
+
+    monkeypatch.setattr(
+        cli.rest, "get_external_weights_urls", get_external_weights_urls, raising=False
+    )
+    return urls
+
+
+def _files(root: pathlib.Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_every_file_lands_under_a_folder_without_colons(
+    cli: Cli, listed: dict[str, str], tmp_path: pathlib.Path
+) -> None:
+    result = cli("-f", "json", "checkpoint", "download", PATH, "-o", str(tmp_path))
+    assert result.code == 0, result.err
+    assert json.loads(result.out) == {
+        "checkpoint_path": PATH,
+        "destination": str(tmp_path / FOLDER),
+        "file_size_bytes": sum(len(data) for data in FILES.values()),
+    }
+    assert [p.name for p in tmp_path.iterdir()] == [FOLDER]  # no staging directory left
+    assert _files(tmp_path / FOLDER) == FILES
+
+    again = cli("checkpoint", "download", PATH, "-o", str(tmp_path))
+    assert again.code == 1
+    assert again.err == f"Error: {tmp_path / FOLDER} already exists (use --force to replace it)\n"
+    (tmp_path / FOLDER / "stale.txt").write_text("old")
+    forced = cli("checkpoint", "download", PATH, "-o", str(tmp_path), "--force")
+    assert forced.code == 0, forced.err
+    assert forced.out.splitlines()[0].split() == ["Checkpoint", "Path", "Size", "Downloaded", "to"]
+    assert _files(tmp_path / FOLDER) == FILES
+
+
+@pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "a//b", "a/./b", "a\\b", ""])
+def test_an_unsafe_file_name_writes_nothing(
+    cli: Cli, listed: dict[str, str], tmp_path: pathlib.Path, name: str
+) -> None:
+    listed[name] = next(iter(listed.values()))
+    result = cli("checkpoint", "download", PATH, "-o", str(tmp_path))
+    assert result.code == 1
+    assert result.err == (
+        f"Error: the service listed an unsafe file name {name!r}; nothing was written\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_file_is_named_without_its_signed_url(
+    cli: Cli, listed: dict[str, str], sdk: SdkSession, tmp_path: pathlib.Path
+) -> None:
+    sdk.http.route("GET", r"/forbidden", lambda _r: Reply(403, {"error": "expired"}))
+    listed["tokenizer/tokenizer.json"] = f"{sdk.http.url}/forbidden?sig=SECRET"
+    result = cli("checkpoint", "download", PATH, "-o", str(tmp_path))
+    assert result.code == 1
+    assert result.err == "Error: downloading tokenizer/tokenizer.json failed: HTTP 403\n"
+    assert "SECRET" not in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_the_038_method_the_message_says_so(
+    rest: FakeRest, tmp_path: pathlib.Path, cli: Cli
+) -> None:
+    if hasattr(rest, "get_external_weights_urls"):
+        pytest.skip("the SDK's RestClient has get_external_weights_urls()")
+    result = cli("checkpoint", "download", PATH, "-o", str(tmp_path))
+    assert result.code == 1
+    assert "get_external_weights_urls()" in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
+TRAINING = "tinker://old-run/weights/step-5"
+EXPORT = "tinker://tmp:train:0/external_weights/download"
+
+
+class _Trainer:
+    def __init__(self, exports: list[tuple[str, int | None]]) -> None:
+        self.exports = exports
+
+    def save_weights_external(self, name: str, ttl_seconds: int | None = None) -> Future[Any]:
+        self.exports.append((name, ttl_seconds))
+        future: Future[Any] = Future()
+        future.set_result(types.SimpleNamespace(path=EXPORT))
+        return future
+
+
+class _Service:
+    """Loads a training checkpoint into a new run whose export is EXPORT."""
+
+    def __init__(self) -> None:
+        self.loaded: list[str] = []
+        self.exports: list[tuple[str, int | None]] = []
+
+    def create_training_client_from_state(self, path: str) -> _Trainer:
+        self.loaded.append(path)
+        return _Trainer(self.exports)
+
+
+@pytest.fixture
+def archiveless(
+    rest: FakeRest, listed: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Cli, _Service]:
+    """A service without archives (404) and an SDK that can export a training checkpoint."""
+    rest.errors["get_checkpoint_archive_url_from_tinker_path"] = errors.NotFoundError(
+        "Error code: 404 - no archives here", status_code=404
+    )
+    monkeypatch.setattr(TrainingClient, "save_weights_external", lambda *a: None, raising=False)
+    service = _Service()
+    return Cli(FakeClients(rest, service)), service
+
+
+def test_a_training_checkpoint_without_archives_goes_through_a_temporary_export(
+    archiveless: tuple[Cli, _Service], tmp_path: pathlib.Path
+) -> None:
+    cli, service = archiveless
+    result = cli("-f", "json", "checkpoint", "download", TRAINING, "-o", str(tmp_path))
+    assert result.code == 0, result.err
+    folder = tmp_path / "old-run_weights_step-5"
+    assert json.loads(result.out)["destination"] == str(folder)
+    assert _files(folder) == FILES
+    assert service.loaded == [TRAINING]
+    assert service.exports == [("download", 3600)]
+    assert cli.rest.calls[-1] == ("delete_checkpoint_from_tinker_path", EXPORT)  # cleaned up
+
+
+def test_an_existing_target_is_refused_before_any_export(
+    archiveless: tuple[Cli, _Service], tmp_path: pathlib.Path
+) -> None:
+    cli, service = archiveless
+    (tmp_path / "old-run_weights_step-5").mkdir()
+    result = cli("checkpoint", "download", TRAINING, "-o", str(tmp_path))
+    assert result.code == 1
+    assert "already exists" in result.err
+    assert (service.loaded, service.exports) == ([], [])
+
+
+def test_without_export_support_a_missing_archive_is_reported(
+    rest: FakeRest, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(TrainingClient, "save_weights_external", raising=False)
+    rest.errors["get_checkpoint_archive_url_from_tinker_path"] = errors.NotFoundError(
+        "Error code: 404 - gone", status_code=404
+    )
+    service = _Service()
+    result = Cli(FakeClients(rest, service))(
+        "checkpoint", "download", TRAINING, "-o", str(tmp_path)
+    )
+    assert (result.code, result.err) == (1, "Error: Resource not found\n  Error code: 404 - gone\n")
+    assert service.loaded == []

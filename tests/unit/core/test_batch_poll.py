@@ -1,0 +1,141 @@
+"""CompletionWatcher: the batch poller that wakes sample futures on their completion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from tinker._batch_poll import BatchTarget, CompletionWatcher
+from tinker._futures import APIFuture
+from tinker._poller import PollJob
+from tinker._transport import Reply
+from tinker.errors import APIConnectionError, TinkerError
+
+TARGET = BatchTarget("S:sample:0", 2)
+
+
+def reply(status: int, body: Any) -> Reply:
+    return Reply(status_code=status, headers={}, body=body, is_json=True, url="http://s")
+
+
+class Harness:
+    """A watcher whose polls answer from a script and run when the test says so."""
+
+    def __init__(self, *answers: Reply | Exception) -> None:
+        self.answers = list(answers)
+        self.sent: list[tuple[dict[str, Any], float]] = []
+        self.started: list[PollJob] = []
+        self.runs = 0
+        self.watcher = CompletionWatcher(TARGET, self.send, self.started.append, self.run)
+
+    def send(self, body: Mapping[str, Any], timeout: float) -> Reply:
+        self.sent.append((dict(body), timeout))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def run(self, watcher: CompletionWatcher) -> None:
+        self.runs += 1
+
+    def step(self) -> float | None:
+        """One poll; the pause before the next (None: idle or gave up)."""
+        try:
+            self.watcher.poll_once(self.watcher)
+        except Exception as exc:
+            return self.watcher.pause_after(exc)
+        return None
+
+
+def job(request_id: str) -> PollJob:
+    return PollJob(
+        future=APIFuture(request_id), request_id=request_id, request_type="Sample", structure=dict
+    )
+
+
+def test_completions_start_the_payload_polls_of_their_futures() -> None:
+    harness = Harness(
+        reply(
+            200,
+            {
+                "completions": [
+                    {
+                        "state": "finished",
+                        "request_id": "a",
+                        "response_payload_uncompressed_size": 9,
+                    },
+                    {"state": "failed", "request_id": "b"},
+                ],
+                "cursor": 5,
+            },
+        ),
+        reply(200, {"completions": [], "cursor": 5}),
+    )
+    a, b = job("a"), job("b")
+    harness.watcher.wait(a)
+    harness.watcher.wait(b)
+    assert harness.runs == 1  # started once, not once per future
+    assert harness.step() == 0.0  # the new cursor is still to be acknowledged
+    assert harness.started == [a, b]
+    assert a.allow_metadata_only is False and b.allow_metadata_only is True
+    body, timeout = harness.sent[0]
+    assert body == {
+        "target": {
+            "type": "sampling_session",
+            "sampling_session_id": "S:sample:0",
+            "cloned_sampler_id": 2,
+        },
+        "prev_cursor": 0,
+        "retrieved_request_ids": [],
+    }
+    assert timeout == 45.0
+    a.future.set_result({})
+    b.future.set_result({})
+    assert harness.step() is None
+    body, timeout = harness.sent[1]
+    assert body["timeout"] == 0.0 and timeout == 5.0  # ack-only: nobody waits any more
+    assert (body["prev_cursor"], body["retrieved_request_ids"]) == (5, ["a", "b"])
+
+
+def test_a_completion_before_its_waiter_is_kept_for_it() -> None:
+    harness = Harness(
+        reply(200, {"completions": [{"state": "finished", "request_id": "x"}], "cursor": 1}),
+    )
+    waiting = job("w")
+    harness.watcher.wait(waiting)
+    harness.step()
+    early = job("x")
+    harness.watcher.wait(early)
+    assert harness.started == [early]
+
+
+@pytest.mark.parametrize(
+    ("answer", "pause"),
+    [
+        (reply(402, {}), 5.0),
+        (reply(429, {}), 1.0),
+        (reply(503, {}), 1.0),
+        (APIConnectionError("down"), 1.0),
+    ],
+)
+def test_busy_answers_pause_and_poll_again(answer: Reply | Exception, pause: float) -> None:
+    harness = Harness(answer)
+    harness.watcher.wait(job("a"))
+    assert harness.step() == pause
+    assert harness.watcher.waiting == 1
+
+
+def test_a_terminal_answer_fails_every_waiting_future_and_later_ones() -> None:
+    harness = Harness(reply(400, {}), reply(400, {}), reply(400, {}), reply(400, {"detail": "x"}))
+    waiting = job("a")
+    harness.watcher.wait(waiting)
+    assert [harness.step() for _ in range(3)] == [1.0, 1.0, 1.0]
+    assert harness.step() is None
+    with pytest.raises(TinkerError, match="retrieve_futures polling failed for sampling session"):
+        waiting.future.result(timeout=1)
+    later = job("b")
+    harness.watcher.wait(later)
+    with pytest.raises(TinkerError, match="HTTP 400"):
+        later.future.result(timeout=1)

@@ -1,0 +1,145 @@
+"""Download an external-weights checkpoint (`tinker://<run>/external_weights/<name>`), and a
+training checkpoint by way of a temporary one.
+
+`RestClient.get_external_weights_urls` names the checkpoint's files (relative paths) with a
+signed URL each; the files are fetched one by one into a staging directory beside the target,
+which is renamed into place once every file is complete, so the target never holds a partial
+download. Age-encrypted files keep their `.age` suffix. Signed URLs never appear in messages.
+A training checkpoint is loaded into a new training run, exported from there with
+`save_weights_external` (kept one hour), downloaded, and the export deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tinker.cli.context import CliError
+
+__all__ = [
+    "CHUNK_BYTES",
+    "EXPORT_NAME",
+    "EXPORT_TTL_SECONDS",
+    "TIMEOUT",
+    "download_external_weights",
+    "download_training_checkpoint",
+    "file_parts",
+]
+
+CHUNK_BYTES = 1 << 20
+EXPORT_NAME = "download"
+EXPORT_TTL_SECONDS = 3600  # a temporary export outlives an interrupted download by an hour
+TIMEOUT = (10.0, 120.0)  # connect, and the longest pause between two chunks (seconds)
+
+
+def file_parts(name: str) -> list[str]:
+    """The path parts of one file name the service listed; CliError when it could leave the
+    target directory (absolute, '..', empty parts, backslashes, NUL)."""
+    parts = name.split("/")
+    if not name or any(p in ("", ".", "..") or "\\" in p or "\0" in p for p in parts):
+        raise CliError(f"the service listed an unsafe file name {name!r}; nothing was written")
+    return parts
+
+
+def download_external_weights(
+    rest: Any,
+    tinker_path: str,
+    destination: pathlib.Path,
+    *,
+    force: bool,
+    progress: Callable[[int], None],
+) -> int:
+    """Download every file of the checkpoint into `destination`; returns the bytes received.
+
+    FileExistsError when `destination` exists and `force` is false (with `force`, it is
+    replaced only once the new copy is complete).
+    """
+    get_urls = getattr(rest, "get_external_weights_urls", None)
+    if get_urls is None:
+        raise CliError("this SDK's RestClient has no get_external_weights_urls() (0.38)")
+    _refuse_existing(destination, force)
+    urls: Mapping[str, str] = get_urls(tinker_path).result().urls
+    if not urls:
+        raise CliError(f"{tinker_path} has no files to download")
+    targets = {name: file_parts(name) for name in urls}  # all checked before any download
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    received = 0
+    try:
+        import requests
+
+        with requests.Session() as http:
+            for name in sorted(urls):
+                target = staging.joinpath(*targets[name])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                received = _fetch(http, name, urls[name], target, received, progress)
+        if destination.exists() or destination.is_symlink():
+            _remove(destination)
+        os.rename(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return received
+
+
+def download_training_checkpoint(
+    service: Any,
+    rest: Any,
+    tinker_path: str,
+    destination: pathlib.Path,
+    *,
+    force: bool,
+    progress: Callable[[int], None],
+) -> int:
+    """Export the training checkpoint at `tinker_path` as external weights from a temporary
+    training run, download the export into `destination`, then delete the export."""
+    _refuse_existing(destination, force)  # before the export, which takes a while
+    trainer = service.create_training_client_from_state(tinker_path)
+    export = trainer.save_weights_external(EXPORT_NAME, ttl_seconds=EXPORT_TTL_SECONDS).result()
+    try:
+        return download_external_weights(
+            rest, export.path, destination, force=force, progress=progress
+        )
+    finally:
+        rest.delete_checkpoint_from_tinker_path(export.path).result()
+
+
+def _refuse_existing(destination: pathlib.Path, force: bool) -> None:
+    if destination.exists() and not force:
+        raise FileExistsError(f"{destination} already exists (use --force to replace it)")
+
+
+def _fetch(
+    http: Any,
+    name: str,
+    url: str,
+    target: pathlib.Path,
+    received: int,
+    progress: Callable[[int], None],
+) -> int:
+    """Stream one file to `target`; the running byte count after it."""
+    import requests
+
+    try:
+        with http.get(url, stream=True, timeout=TIMEOUT) as response:
+            if response.status_code != 200:
+                raise CliError(f"downloading {name} failed: HTTP {response.status_code}")
+            with open(target, "wb") as handle:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    handle.write(chunk)
+                    received += len(chunk)
+                    progress(received)
+    except requests.RequestException as exc:  # the message would carry the signed URL
+        raise CliError(f"downloading {name} failed: {type(exc).__name__}") from None
+    return received
+
+
+def _remove(path: pathlib.Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
