@@ -98,7 +98,6 @@ def set_fields(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-
 def decode(reply: Reply, result: type[Any] | None) -> Any:
     """A successful reply's body structured into `result` (see ApiCall); 3xx raise unless
     `result` is Reply; a body that does not fit raises APIResponseValidationError."""

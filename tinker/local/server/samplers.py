@@ -28,7 +28,13 @@ from tinker.local.compute.backend import DEFAULT_MAX_TOKENS, Sampler, StabilityR
 from tinker.local.server import responses, settings
 from tinker.local.server.context import EngineContext
 from tinker.local.server.futures import Target
-from tinker.local.server.http_errors import BadRequest, Gone, NotFound, TooManyRequests
+from tinker.local.server.http_errors import (
+    BadRequest,
+    Gone,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from tinker.local.server.outcomes import JobValue
 from tinker.local.server.paths import loadable_path, parse_tinker_path
 from tinker.local.server.results import SampleResult
@@ -244,7 +250,11 @@ class Samplers:
             finally:
                 self._done()
 
-        queued = self._pool.submit(execute)
+        try:
+            queued = self._pool.submit(execute)
+        except RuntimeError:  # the pool shut down between the checks above and now
+            self._done()
+            raise ServiceUnavailable("The server is shutting down.") from None
 
         def cancel() -> bool:
             if not queued.cancel():
