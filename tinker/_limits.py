@@ -23,7 +23,15 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tinker._futures import APIFuture, chain, failed, reject, resolve, settle_from
+from tinker._futures import (
+    APIFuture,
+    chain,
+    failed,
+    on_cancelled,
+    reject,
+    resolve,
+    settle_from,
+)
 from tinker._retry import RetryConfig, RetryExecutor, SampleAttempts
 from tinker._workers import ClientClosedError, Pauses, Scheduler
 from tinker.errors import RateLimitError
@@ -125,6 +133,9 @@ class InFlightLimit:
             self._start(start, out)
 
     def _start(self, start: Start, out: APIFuture[Any]) -> None:
+        if out.done():  # cancelled by its owner while it waited
+            self._release()
+            return
         try:
             current = start()
         except BaseException as exc:
@@ -132,6 +143,7 @@ class InFlightLimit:
             self._release()
             return
         current.add_done_callback(functools.partial(self._finished, out))
+        on_cancelled(out, current.cancel)
 
     def _finished(self, out: APIFuture[Any], done: concurrent.futures.Future[Any]) -> None:
         settle_from(out, done)
@@ -363,6 +375,7 @@ class SampleRetries:
         out: APIFuture[T] = APIFuture()
         sample = _Sample(attempt)
         self._watchdog.watch(out, sample.cancel)
+        on_cancelled(out, sample.cancel)
         attempts = SampleAttempts(
             self.config, name=self._name, on_rate_limited=self._on_rate_limited
         )

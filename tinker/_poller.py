@@ -542,6 +542,9 @@ class Poller:
         # Set when the server enables the batch poller: futures tracked with a batch target
         # wait for their completion there before their payload is polled.
         self.batch_send: BatchSender | None = None
+        # Set when the server enables cancel_future: called with the request id of every
+        # sample whose future was cancelled or still pending when the poller closed.
+        self.cancel: Callable[[str], None] | None = None
         self._watchers: dict[BatchTarget, CompletionWatcher] = {}
         self.pool = WorkerPool(max_workers, name=name)
         self._lock = threading.Lock()
@@ -648,8 +651,15 @@ class Poller:
         self._executor.submit(watcher, watcher.poll_once, pool=self.pool)
 
     def _forget(self, future: concurrent.futures.Future[Any]) -> None:
+        """Drop a settled future's job (its polls stop); an abandoned sample is cancelled."""
         with self._lock:
-            self._jobs.pop(future, None)
+            job = self._jobs.pop(future, None)
+        if job is not None and future.cancelled():
+            self._abandoned(job)
+
+    def _abandoned(self, job: PollJob) -> None:
+        if self.cancel is not None and job.request_type == "Sample":
+            self.cancel(job.request_id)
 
     def _unreachable(self, job: PollJob, error: Exception, silent_for: float) -> None:
         """Log, at most every 30 s for the whole poller, that the server does not answer."""
@@ -687,6 +697,8 @@ class Poller:
             self._closed = True
             jobs = list(self._jobs.values())
         for job in jobs:
+            if not job.future.done():
+                self._abandoned(job)
             closed = ClientClosedError(f"the client was closed; {job.what} did not finish")
             reject(job.future, error or closed)
         self.pool.close(error)

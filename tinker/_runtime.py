@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from tinker._calls import ApiCall, CallRunner
+from tinker._cancels import CANCEL_TIMEOUT, CancelDrain
 from tinker._chunking import ChunkLimits, chunk_limits
 from tinker._futures import APIFuture, reject
 from tinker._handshake import use_access_tokens
@@ -168,6 +169,15 @@ class Runtime:
         self.poller.billing_pause = server.billing_pause_seconds
         if server.batch_poller:
             self.poller.batch_send = self._send_batch_poll
+        self._cancels: CancelDrain | None = None
+        if server.sample_cancel:
+            self._cancels = CancelDrain(
+                self._send_cancel,
+                self.poller.pool,
+                batch=server.sample_cancel_batch,
+                clock=self._clock,
+            )
+            self.poller.cancel = self._cancels.cancel
         self.sample_limiter = SampleLimiter(
             config.max_sample_submits or 1, timers=self.timers, clock=self._clock, pauses=pauses
         )
@@ -336,6 +346,17 @@ class Runtime:
         )
         return self.transport.send(poll.encode(self._calls.codec))
 
+    def _send_cancel(self, request_id: str) -> None:
+        """One attempt of cancel_future for an abandoned sample (the drain logs a failure)."""
+        cancel = ApiCall(
+            traffic=Traffic.POLL,
+            method="POST",
+            path="/api/v1/cancel_future",
+            body={"request_id": request_id},
+            timeout=CANCEL_TIMEOUT,
+        )
+        self.transport.send(cancel.encode(self._calls.codec)).raise_for_status()
+
     def _poll_event(self, name: str, data: dict[str, Any], severity: str) -> None:
         if self.telemetry is not None:
             self.telemetry.generic_event(name, data, severity)
@@ -457,6 +478,8 @@ class Runtime:
             retries.fail_waiting(closed)
         self.sample_limiter.fail_waiting(closed)
         self.poller.close(closed)
+        if self._cancels is not None:  # the samples it left pending, and any queued before
+            self._cancels.close(CLOSE_BUDGET)
         for pool in (self.timers, *self._pools.values(), self._blocking_pool):
             pool.close(closed)
         for future in pending:  # also those with a request in flight on a worker
