@@ -60,7 +60,13 @@ def use_access_tokens(transport: Transport) -> None:
     API key, on first use and before expiry) as X-API-Key."""
 
     def exchange() -> str:
-        call = ApiCall(traffic=Traffic.SESSION, method="POST", path="/api/v1/auth/token", body={})
+        call = ApiCall(
+            traffic=Traffic.SESSION,
+            method="POST",
+            path="/api/v1/auth/token",
+            body={},
+            sdk_method=None,
+        )
         reply = transport.send(call.encode(), authenticate=False).raise_for_status()
         answer = _wire.structure(reply.json(), types.AuthTokenResponse)
         return answer.jwt
@@ -72,6 +78,7 @@ def _config_call(
     path: str, body: dict[str, str], result: type[object], *, timeout: float | None = None
 ) -> ApiCall:
     return ApiCall(
+        sdk_method=None,  # background traffic
         traffic=Traffic.SESSION,
         method="POST",
         path=path,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextvars
 import functools
 import logging
 import threading
@@ -368,8 +369,10 @@ class SampleRetries:
 
     def run(self, attempt: Callable[[], concurrent.futures.Future[T]]) -> APIFuture[T]:
         """Run `attempt()` (non-blocking: submit and poll one sample) until it succeeds or the
-        policy gives up; a future of its value."""
-        return self._limit.run(functools.partial(self._retried, attempt))
+        policy gives up; a future of its value. Every attempt runs in the caller's context
+        (the public method its requests are attributed to), whichever thread starts it."""
+        in_context = functools.partial(_run_in, contextvars.copy_context(), attempt)
+        return self._limit.run(functools.partial(self._retried, in_context))
 
     def _retried(self, attempt: Callable[[], concurrent.futures.Future[T]]) -> APIFuture[T]:
         out: APIFuture[T] = APIFuture()
@@ -388,6 +391,11 @@ class SampleRetries:
     def _after_fork_in_child(self) -> None:
         self._limit._after_fork_in_child()
         self._watchdog._after_fork_in_child()
+
+
+def _run_in(context: contextvars.Context, fn: Callable[[], T]) -> T:
+    """`fn()` in a copy of `context` (a fresh copy each time, so runs may nest)."""
+    return context.copy().run(fn)
 
 
 class _Sample:

@@ -19,6 +19,7 @@ rebuilds its connections and service threads on first use; the parent is untouch
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import functools
 import itertools
 import logging
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from tinker._attribution import attribute_public_methods
 from tinker._calls import ApiCall, CallRunner
 from tinker._cancels import CANCEL_TIMEOUT, CancelDrain
 from tinker._chunking import ChunkLimits, chunk_limits
@@ -260,7 +262,8 @@ class Runtime:
     def spawn(self, fn: Callable[..., T], *args: Any) -> APIFuture[T]:
         """Run blocking work `fn(*args)` on the blocking pool (the async twins' work)."""
         self._live()
-        future = self._blocking_pool.run(fn, *args)
+        # The work runs in the caller's context (the public method it belongs to).
+        future = self._blocking_pool.run(contextvars.copy_context().run, fn, *args)
         future._before_wait = self._revive
         return self.operation(future)
 
@@ -327,6 +330,7 @@ class Runtime:
     ) -> Reply:
         codec = self._calls.codec
         poll = ApiCall(
+            sdk_method=None,  # background traffic
             traffic=Traffic.POLL,
             method="POST",
             path="/api/v1/retrieve_future",
@@ -338,6 +342,7 @@ class Runtime:
 
     def _send_batch_poll(self, body: Mapping[str, Any], timeout: float) -> Reply:
         poll = ApiCall(
+            sdk_method=None,  # background traffic
             traffic=Traffic.POLL,
             method="POST",
             path="/api/v1/retrieve_futures",
@@ -349,6 +354,7 @@ class Runtime:
     def _send_cancel(self, request_id: str) -> None:
         """One attempt of cancel_future for an abandoned sample (the drain logs a failure)."""
         cancel = ApiCall(
+            sdk_method=None,  # background traffic
             traffic=Traffic.POLL,
             method="POST",
             path="/api/v1/cancel_future",
@@ -531,6 +537,10 @@ def _attach(config: ClientConfig, session_id: str, server: ServerConfig = LEGACY
 
 class ClientBase:
     """What every client shares: the runtime (session, pools, poller) it runs on."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        attribute_public_methods(cls)
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
