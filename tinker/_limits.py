@@ -52,8 +52,11 @@ Start = Callable[[], concurrent.futures.Future[Any]]
 class InFlightLimit:
     """Runs at most `limit` operations at once; later ones wait in order, holding no thread.
 
-    An operation holds its slot from `start()` until the future it returned completes. With
-    `timers`, a queue that has had waiters for 30 s says so in the log every 30 s.
+    An operation holds its slot (`weight` units of the limit, 1 by default) from `start()`
+    until the future it returned completes; the next one starts while fewer than `limit` units
+    are held, so one heavier than what is left still goes (a byte budget of B is a limit of
+    B + 1: a request goes while the budget is not overdrawn). With `timers`, a queue that has
+    had waiters for 30 s says so in the log every 30 s.
     """
 
     def __init__(
@@ -71,14 +74,16 @@ class InFlightLimit:
         self._timers = timers
         self._clock = clock
         self._lock = threading.Lock()
-        self._waiting: collections.deque[tuple[Start, APIFuture[Any], float]] = collections.deque()
+        self._waiting: collections.deque[tuple[Start, APIFuture[Any], float, int]] = (
+            collections.deque()
+        )
         self._running = 0
         self._pumping = False
         self._notice_armed = False
 
     @property
     def in_flight(self) -> int:
-        """Operations holding a slot."""
+        """Units held by the operations in flight."""
         return self._running
 
     @property
@@ -86,36 +91,36 @@ class InFlightLimit:
         """Operations waiting for a slot."""
         return len(self._waiting)
 
-    def run(self, start: Callable[[], APIFuture[T]]) -> APIFuture[T]:
+    def run(self, start: Callable[[], APIFuture[T]], weight: int = 1) -> APIFuture[T]:
         """`start()`'s future when a slot is free now; else a future that follows it, called
         once a slot frees up."""
         with self._lock:
             free = not self._waiting and self._running < self.limit
             if free:
-                self._running += 1
+                self._running += weight
             else:
                 out: APIFuture[T] = APIFuture()
-                self._waiting.append((start, out, self._clock()))
+                self._waiting.append((start, out, self._clock(), weight))
                 arm = self._timers is not None and not self._notice_armed
                 self._notice_armed = self._notice_armed or arm
         if free:
-            return self._start_now(start)
+            return self._start_now(start, weight)
         if arm and self._timers is not None:
             self._timers.call_later(WAIT_LOG_INTERVAL, self._notice)
         self._pump()
         return out
 
-    def _start_now(self, start: Callable[[], APIFuture[T]]) -> APIFuture[T]:
+    def _start_now(self, start: Callable[[], APIFuture[T]], weight: int) -> APIFuture[T]:
         try:
             current = start()
         except BaseException as exc:
-            self._release()
+            self._release(weight)
             return failed(exc)
-        current.add_done_callback(self._released)
+        current.add_done_callback(functools.partial(self._released, weight))
         return current
 
-    def _released(self, _done: concurrent.futures.Future[Any]) -> None:
-        self._release()
+    def _released(self, weight: int, _done: concurrent.futures.Future[Any]) -> None:
+        self._release(weight)
 
     def _pump(self) -> None:
         """Start waiters while slots are free. One thread pumps at a time; a start that
@@ -129,30 +134,32 @@ class InFlightLimit:
                 if not self._waiting or self._running >= self.limit:
                     self._pumping = False
                     return
-                start, out, _ = self._waiting.popleft()
-                self._running += 1
-            self._start(start, out)
+                start, out, _, weight = self._waiting.popleft()
+                self._running += weight
+            self._start(start, out, weight)
 
-    def _start(self, start: Start, out: APIFuture[Any]) -> None:
+    def _start(self, start: Start, out: APIFuture[Any], weight: int) -> None:
         if out.done():  # cancelled by its owner while it waited
-            self._release()
+            self._release(weight)
             return
         try:
             current = start()
         except BaseException as exc:
             reject(out, exc)
-            self._release()
+            self._release(weight)
             return
-        current.add_done_callback(functools.partial(self._finished, out))
+        current.add_done_callback(functools.partial(self._finished, out, weight))
         on_cancelled(out, current.cancel)
 
-    def _finished(self, out: APIFuture[Any], done: concurrent.futures.Future[Any]) -> None:
+    def _finished(
+        self, out: APIFuture[Any], weight: int, done: concurrent.futures.Future[Any]
+    ) -> None:
         settle_from(out, done)
-        self._release()
+        self._release(weight)
 
-    def _release(self) -> None:
+    def _release(self, weight: int) -> None:
         with self._lock:
-            self._running -= 1
+            self._running -= weight
         self._pump()
 
     def _notice(self) -> None:
@@ -177,7 +184,7 @@ class InFlightLimit:
         with self._lock:
             waiting = list(self._waiting)
             self._waiting.clear()
-        for _, out, _ in waiting:
+        for _, out, _, _ in waiting:
             reject(out, exc)
 
     def _after_fork_in_child(self) -> None:

@@ -35,12 +35,12 @@ import attrs
 from tinker._attribution import attribute_public_methods
 from tinker._calls import ApiCall, CallRunner
 from tinker._cancels import CANCEL_TIMEOUT, CancelDrain
-from tinker._chunking import ChunkLimits, chunk_limits
+from tinker._chunking import ChunkLimits, batch_byte_estimate, chunk_limits
 from tinker._futures import APIFuture, reject
 from tinker._handshake import use_access_tokens
 from tinker._heartbeat import Heartbeat, heartbeat_call
 from tinker._lanes import OrderedLane
-from tinker._limits import SampleLimiter, SampleRetries
+from tinker._limits import InFlightLimit, SampleLimiter, SampleRetries
 from tinker._poller import Poller, PollLimits
 from tinker._retry import RetryConfig, RetryEnv, RetryExecutor
 from tinker._telemetry import Telemetry, send_batch
@@ -67,6 +67,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SAMPLE_BYTES_PER_TOKEN = 10  # what a prompt token counts in the sample dispatch budget
+SAMPLE_BACKOFF_FACTOR = 20  # ... while the shared 429 back-off runs
 CLOSE_BUDGET = 1.5  # what close() may spend draining telemetry
 DEFAULT_SUBMIT_WORKERS = 16
 DEFAULT_SAMPLE_WORKERS = 16
@@ -183,6 +185,14 @@ class Runtime:
         self.sample_limiter = SampleLimiter(
             config.max_sample_submits or 1, timers=self.timers, clock=self._clock, pauses=pauses
         )
+        # The byte budgets of submits in flight (0.38): a submit waits while its budget is
+        # overdrawn, holding no thread; one larger than the whole budget still goes.
+        self.train_bytes = InFlightLimit(
+            server.dispatch_bytes + 1, what="forward_backward submits", timers=self.timers
+        )
+        self.sample_bytes = InFlightLimit(
+            server.sample_dispatch_bytes + 1, what="sample submits", timers=self.timers
+        )
         self._connect(transport)
         if new_session and self.telemetry is not None:
             self.telemetry.session_start()
@@ -255,9 +265,32 @@ class Runtime:
     def submit(self, call: ApiCall) -> APIFuture[APIFuture[Any]]:
         """Send `call` in the background (see CallRunner.submit)."""
         self._live()
-        future = self._calls.submit(call)
+        budget, size = self._dispatch_budget(call.body)
+        if budget is None:
+            future = self._calls.submit(call)
+        else:
+            future = budget.run(functools.partial(self._calls.submit, call), weight=size)
         future._before_wait = self._revive
         return future
+
+    def _dispatch_budget(self, body: object) -> tuple[InFlightLimit | None, int]:
+        """The byte budget a submit of `body` holds while it is sent, and its estimated size
+        (0.38: forward_backward chunks by their protobuf estimate, samples by 10 bytes a prompt
+        token, 20 times that during the shared 429 back-off)."""
+        if not self.server.current:
+            return None, 0
+        from tinker import types
+
+        if isinstance(body, types.ForwardBackwardRequest):
+            return self.train_bytes, batch_byte_estimate(body.forward_backward_input.data)
+        if isinstance(body, types.ForwardRequest):
+            return self.train_bytes, batch_byte_estimate(body.forward_input.data)
+        if isinstance(body, types.SampleRequest):
+            size = SAMPLE_BYTES_PER_TOKEN * body.prompt.length
+            if self.sample_limiter.backoff_remaining() > 0:
+                size *= SAMPLE_BACKOFF_FACTOR
+            return self.sample_bytes, size
+        return None, 0
 
     def spawn(self, fn: Callable[..., T], *args: Any) -> APIFuture[T]:
         """Run blocking work `fn(*args)` on the blocking pool (the async twins' work)."""

@@ -241,8 +241,19 @@ def _chunked_training(url: str, adapter: RecordingAdapter) -> dict[str, Any]:
             trainer.optim_step(types.AdamParams(learning_rate=1e-2)).result()
         outputs.append(trainer.forward(_five_datums(), "cross_entropy").result())
         parallel = service.holder.server.parallel_chunks
+        sampler = trainer.save_weights_and_get_sampling_client("chunked")
+        samples = [
+            sampler.sample(
+                types.ModelInput.from_ints(list(b"the ca")),
+                1,
+                types.SamplingParams(max_tokens=3, seed=seed),
+            )
+            for seed in range(8)
+        ]
+        tokens = [list(f.result(timeout=60).sequences[0].tokens) for f in samples]
     return {
         "parallel": parallel,
+        "tokens": tokens,
         "metrics": [o.metrics for o in outputs],
         "logprobs": [[list(x["logprobs"].data) for x in o.loss_fn_outputs] for o in outputs],
     }
@@ -258,9 +269,12 @@ def test_chunks_sent_together_out_of_order_give_the_in_order_results(
     monkeypatch.setattr(settings, "FWDBWD_MAX_CHUNK_LEN", 2)  # 5 datums: 3 chunks per call
     runs: dict[str, dict[str, Any]] = {}
     arrivals: dict[str, list[int]] = {}
-    for switch in ("on", "off"):
+    for switch in ("on", "off", "one byte budgets"):
+        if switch == "one byte budgets":  # every chunk and every sample exceeds its budget
+            monkeypatch.setattr(settings, "FWDBWD_DISPATCH_BYTES", 1)
+            monkeypatch.setattr(settings, "SAMPLE_DISPATCH_BYTES", 1)
         adapter = RecordingAdapter()
-        protocol = f"0.38,zstd=off,parallel_chunks={switch}"
+        protocol = f"0.38,zstd=off,parallel_chunks={'off' if switch == 'off' else 'on'}"
         with local.serve(
             data_dir=tmp_path / switch, long_poll_seconds=2.0, protocol=protocol
         ) as server:
@@ -272,7 +286,16 @@ def test_chunks_sent_together_out_of_order_give_the_in_order_results(
     assert (runs["on"]["parallel"], runs["off"]["parallel"]) == (True, False)
     assert runs["on"]["metrics"] == runs["off"]["metrics"]  # bit-identical
     assert runs["on"]["logprobs"] == runs["off"]["logprobs"]
-    # seq_ids: 1 create... each call has 3 chunks; in order without parallel chunks.
+    assert runs["on"]["tokens"] == runs["off"]["tokens"]
+    # Budgets smaller than any request bind without deadlock: each request goes alone.
+    budget = runs["one byte budgets"]
+    for key in ("metrics", "logprobs", "tokens"):
+        assert budget[key] == runs["off"][key], key
+    ordered = arrivals["one byte budgets"]
+    for call in range(3):
+        group = ordered[3 * call : 3 * call + 3]
+        assert group == [min(group) + 1, min(group) + 2, min(group)]
+    # Each call has 3 chunks; without parallel chunks they arrive in seq_id order.
     assert arrivals["off"] == sorted(arrivals["off"])
     assert len(arrivals["on"]) == len(arrivals["off"]) == 9
     on = arrivals["on"]
