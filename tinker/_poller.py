@@ -37,6 +37,7 @@ from __future__ import annotations
 import abc
 import concurrent.futures
 import enum
+import functools
 import logging
 import threading
 import time
@@ -47,6 +48,7 @@ import attrs
 
 from tinker._batch_poll import BatchSender, BatchTarget, CompletionWatcher
 from tinker._futures import APIFuture, reject
+from tinker._limits import InFlightLimit
 from tinker._retry import POLL_BACKOFF, RetryExecutor
 from tinker._transport import Reply
 from tinker._workers import ClientClosedError, WorkerPool
@@ -545,6 +547,9 @@ class Poller:
         # Set when the server enables cancel_future: called with the request id of every
         # sample whose future was cancelled or still pending when the poller closed.
         self.cancel: Callable[[str], None] | None = None
+        # Set on a 0.38 server: the budget of result bytes announced by the batch poller and
+        # not yet fetched (a payload poll waits while it is overdrawn).
+        self.response_bytes: InFlightLimit | None = None
         self._watchers: dict[BatchTarget, CompletionWatcher] = {}
         self.pool = WorkerPool(max_workers, name=name)
         self._lock = threading.Lock()
@@ -636,13 +641,25 @@ class Poller:
     def _start(self, job: PollJob) -> None:
         self._executor.submit(job, self.poll_once, pool=self.pool, into=job.future)
 
+    def _fetch(self, job: PollJob, size: int | None) -> None:
+        """Poll the payload of a completion the batch poller announced with its `size`: it
+        holds that many bytes of the response budget until the result is decoded."""
+        if self.response_bytes is None or not size:
+            self._start(job)
+            return
+        self.response_bytes.run(functools.partial(self._started, job), weight=size)
+
+    def _started(self, job: PollJob) -> APIFuture[Any]:
+        self._start(job)
+        return job.future
+
     def _watcher(self, target: BatchTarget) -> CompletionWatcher:
         """The batch poller of `target` (created on first use)."""
         assert self.batch_send is not None
         with self._lock:
             watcher = self._watchers.get(target)
             if watcher is None:
-                watcher = CompletionWatcher(target, self.batch_send, self._start, self._run_batch)
+                watcher = CompletionWatcher(target, self.batch_send, self._fetch, self._run_batch)
                 self._watchers[target] = watcher
         return watcher
 

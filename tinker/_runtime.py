@@ -173,6 +173,9 @@ class Runtime:
         self.poller.billing_pause = server.billing_pause_seconds
         if server.batch_poller:
             self.poller.batch_send = self._send_batch_poll
+            self.poller.response_bytes = InFlightLimit(
+                server.inflight_response_bytes + 1, what="result payloads", timers=self.timers
+            )
         self._cancels: CancelDrain | None = None
         if server.sample_cancel:
             self._cancels = CancelDrain(

@@ -273,6 +273,7 @@ def test_chunks_sent_together_out_of_order_give_the_in_order_results(
         if switch == "one byte budgets":  # every chunk and every sample exceeds its budget
             monkeypatch.setattr(settings, "FWDBWD_DISPATCH_BYTES", 1)
             monkeypatch.setattr(settings, "SAMPLE_DISPATCH_BYTES", 1)
+            monkeypatch.setattr(settings, "INFLIGHT_RESPONSE_BYTES", 1)
         adapter = RecordingAdapter()
         protocol = f"0.38,zstd=off,parallel_chunks={'off' if switch == 'off' else 'on'}"
         with local.serve(
@@ -287,7 +288,8 @@ def test_chunks_sent_together_out_of_order_give_the_in_order_results(
     assert runs["on"]["metrics"] == runs["off"]["metrics"]  # bit-identical
     assert runs["on"]["logprobs"] == runs["off"]["logprobs"]
     assert runs["on"]["tokens"] == runs["off"]["tokens"]
-    # Budgets smaller than any request bind without deadlock: each request goes alone.
+    # Budgets smaller than any request or announced result bind without deadlock: each one
+    # goes alone.
     budget = runs["one byte budgets"]
     for key in ("metrics", "logprobs", "tokens"):
         assert budget[key] == runs["off"][key], key
