@@ -39,7 +39,7 @@ class CancelDrain:
             raise ValueError(f"batch must be >= 1, got {batch}")
         self._send = send
         self._pool = pool
-        self._batch = batch
+        self.batch = batch
         self._clock = clock
         self._lock = threading.Lock()
         self._queue: collections.deque[str] = collections.deque()
@@ -54,7 +54,7 @@ class CancelDrain:
         """Queue a cancel of `request_id` (the caller never waits for it)."""
         with self._lock:
             self._queue.append(request_id)
-            start = self._draining < self._batch
+            start = self._draining < self.batch
             if start:
                 self._draining += 1
         if start and not self._pool.call_later(0.0, self._drain, self._dropped):

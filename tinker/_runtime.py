@@ -37,7 +37,7 @@ from tinker._calls import ApiCall, CallRunner
 from tinker._cancels import CANCEL_TIMEOUT, CancelDrain
 from tinker._chunking import ChunkLimits, batch_byte_estimate, chunk_limits
 from tinker._futures import APIFuture, reject
-from tinker._handshake import use_access_tokens
+from tinker._handshake import refresh_dynamic, use_access_tokens
 from tinker._heartbeat import Heartbeat, heartbeat_call
 from tinker._lanes import OrderedLane
 from tinker._limits import InFlightLimit, SampleLimiter, SampleRetries
@@ -177,14 +177,7 @@ class Runtime:
                 server.inflight_response_bytes + 1, what="result payloads", timers=self.timers
             )
         self._cancels: CancelDrain | None = None
-        if server.sample_cancel:
-            self._cancels = CancelDrain(
-                self._send_cancel,
-                self.poller.pool,
-                batch=server.sample_cancel_batch,
-                clock=self._clock,
-            )
-            self.poller.cancel = self._cancels.cancel
+        self._apply_dynamic(server)
         self.sample_limiter = SampleLimiter(
             config.max_sample_submits or 1, timers=self.timers, clock=self._clock, pauses=pauses
         )
@@ -197,6 +190,8 @@ class Runtime:
             server.sample_dispatch_bytes + 1, what="sample submits", timers=self.timers
         )
         self._connect(transport)
+        if server.current:
+            self._schedule_refresh()
         if new_session and self.telemetry is not None:
             self.telemetry.session_start()
 
@@ -386,6 +381,40 @@ class Runtime:
             timeout=timeout,
         )
         return self.transport.send(poll.encode(self._calls.codec))
+
+    def _apply_dynamic(self, server: ServerConfig) -> None:
+        """Act on the switches of the dynamic config: cancels of abandoned samples."""
+        self.server = server
+        if not server.sample_cancel:
+            self.poller.cancel = None
+            return
+        if self._cancels is None or self._cancels.batch != server.sample_cancel_batch:
+            self._cancels = CancelDrain(
+                self._send_cancel,
+                self.poller.pool,
+                batch=server.sample_cancel_batch,
+                clock=self._clock,
+            )
+        self.poller.cancel = self._cancels.cancel
+
+    def _schedule_refresh(self) -> None:
+        """Refresh the dynamic config after its period (the request runs on the blocking
+        pool; no thread waits for the period)."""
+        self.timers.call_later(self.server.dynamic_refresh_seconds, self._refresh_in_background)
+
+    def _refresh_in_background(self) -> None:
+        self._blocking_pool.run(self.refresh_dynamic_config)
+
+    def refresh_dynamic_config(self) -> None:
+        """Fetch `client/dynamic_config` again and act on it; a failure keeps the old values.
+        Then schedule the next refresh."""
+        if self._closed:
+            return
+        try:
+            self._apply_dynamic(refresh_dynamic(self._calls, self.server))
+        except Exception as exc:
+            logger.debug("refreshing the dynamic config failed (%s); keeping the old one", exc)
+        self._schedule_refresh()
 
     def _send_cancel(self, request_id: str) -> None:
         """One attempt of cancel_future for an abandoned sample (the drain logs a failure)."""
