@@ -227,7 +227,7 @@ def _client(created: Any) -> Any:
 
 
 def protocol_headers() -> dict[str, str]:
-    """The headers every request of the protocol carries (PROTOCOL.md 1.3), as the SDKs send."""
+    """The headers every request of the protocol carries as the SDKs send them."""
     import platform
 
     return {

@@ -40,6 +40,7 @@ RETRY_SIGNS = {
     "submit retry": ("tinker._retry", "; retry "),
     "poll 408 (queue state)": ("tinker._poller", "(408)"),
     "poll 5xx": ("tinker._poller", "got HTTP 5"),
+    "batch poll 5xx": ("tinker._batch_poll", "got HTTP 5"),
     "sample 429 back-off": ("tinker._limits", "backs off"),
 }
 

@@ -176,6 +176,12 @@ class CompletionWatcher:
         if status == 402:
             raise _Again(BILLING_PAUSE)
         if status in _BUSY or status >= 500:
+            logger.debug(
+                "batch poll of %s got HTTP %d; polling again in %.1fs",
+                self.target,
+                status,
+                BUSY_PAUSE,
+            )
             raise _Again(BUSY_PAUSE)
         if status == 400 and self._bad_requests < MAX_BAD_REQUESTS:
             self._bad_requests += 1

@@ -372,7 +372,7 @@ def test_a_refused_connection_fails_at_once_naming_the_url() -> None:
     with pytest.raises(APIConnectionError) as error:
         tinker.ServiceClient(base_url=url, api_key="tml-refused-0123456789")
     assert time.monotonic() - started < 5.0  # the connect timeout, not the 60 s read timeout
-    assert str(error.value).startswith(f"Cannot connect to {url}/api/v1/create_session: ")
+    assert str(error.value).startswith(f"Cannot connect to {url}/api/v1/client/config: ")
     assert "refused" in str(error.value)
 
 

@@ -1,7 +1,7 @@
 """Plumbing of the 0.38 protocol: the start-up handshake, the JWT exchange, the batch
 completion poller, cancelling futures, finishing sessions and joining sampling sessions.
 
-Every field and default is a protocol fact (PROTOCOL-0.38 sections 4, 5, 7.4 and 10). Answers
+Every field and default is a protocol fact (docs/architecture.md, protocol facts). Answers
 whose discriminator the reader needs (`state` of a completion, `status` of a metadata-only
 answer) always send it.
 """

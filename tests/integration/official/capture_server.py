@@ -6,7 +6,7 @@ It prints its base URL on the first line and serves until terminated.
 
 Each request becomes one JSON line: method, path, query, headers (all of them, in order), the raw
 body in base64, the answer's status and Content-Type, and the label the driver last set through
-`POST /_capture/mark`. Answers follow PROTOCOL-0.38 for 0.38 clients (protobuf results when the
+`POST /_capture/mark`. Answers follow the 0.38 protocol for 0.38 clients (protobuf results when the
 poll's Accept asks for them) and PROTOCOL (JSON) for 0.5.1 clients. `--mode features` switches on
 every optional 0.38 feature the client config controls (JWT exchange, zstd bodies, small chunks,
 the retrieve_futures poller, join_sampling_session, server-side custom losses, cancel).

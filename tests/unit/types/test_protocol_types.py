@@ -1,4 +1,4 @@
-"""The 0.38 protocol plumbing types: wire bodies as PROTOCOL-0.38 gives them, discriminators
+"""The 0.38 protocol plumbing types: wire bodies as the 0.38 protocol defines them, discriminators
 always sent, the two forms of load_weights."""
 
 from __future__ import annotations

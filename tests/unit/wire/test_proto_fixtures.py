@@ -48,7 +48,7 @@ def test_the_index_covers_the_edge_cases() -> None:
         "sample_response_full",
         "sdk_request_sparse",
     } <= names
-    assert len(fixture_bytes("fb_request_wire_example")) == 183  # as PROTOCOL-0.38 6.3 says
+    assert len(fixture_bytes("fb_request_wire_example")) == 183  # the documented example
 
 
 # --- mapping layer against the official SDK --------------------------------------------------

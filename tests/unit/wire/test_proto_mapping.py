@@ -1,4 +1,4 @@
-"""The mapping between tinker.types values and protobuf bodies (PROTOCOL-0.38 section 9.5)."""
+"""The mapping between tinker.types values and protobuf bodies (dense and sparse forms)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The protobuf codec of the Tinker protocol (`tinker_public.proto`, PROTOCOL-0.38 section 9).
+"""The protobuf codec of the Tinker protocol (`tinker_public.proto`, transcribed in `schema`).
 
 Two layers. Messages: `encode(message)` and `decode(data, messages.X)` for every message of
 the schema (the dataclasses of `messages`, numeric payloads as numpy arrays). Mapping: the bodies

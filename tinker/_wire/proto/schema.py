@@ -1,7 +1,7 @@
 """`tinker_public.proto` as data: every message's fields with number, name, type and label.
 
 The decoder and the encoder both read these tables, so each field number and type is written
-down once (PROTOCOL-0.38 section 9.4). Light: no numpy.
+down once, as the service's `tinker_public.proto` numbers them. Light: no numpy.
 """
 
 from __future__ import annotations

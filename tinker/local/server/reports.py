@@ -1,5 +1,5 @@
 """The 0.38 REST reports, from the data directory: billing usage (token counts at zero cost),
-current checkpoint storage, the audit log and session search (PROTOCOL-0.38 section 8).
+current checkpoint storage, the audit log and session search (the 0.38 REST routes).
 
 Their answer types are not in `tinker.types` yet, so the bodies are plain dicts with the
 protocol's field names. The local server has one user in one organization; sessions without a

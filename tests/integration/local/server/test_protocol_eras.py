@@ -175,7 +175,7 @@ def test_both_eras_get_results_in_their_format(client: WireClient) -> None:
 
 
 def test_json_bodies_of_0_38_clients_are_accepted(tmp_path: pathlib.Path) -> None:
-    """Bodies as the official 0.38 SDK sends them (PROTOCOL-0.38 1.4), header names lower-case."""
+    """Bodies as the official 0.38 SDK sends them (as captured from it), header names lower-case."""
     with serve(data_dir=tmp_path, backend=FakeBackend(), config=FAST, api_key="tml-k") as server:
         http = requests.Session()
         http.headers.update({"x-api-key": "tml-k", "content-type": "application/json"})
