@@ -13,7 +13,10 @@ import enum
 import importlib
 import inspect
 import pathlib
+import re
 import sys
+import types
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -181,7 +184,7 @@ def render_function(dotted: str) -> list[str]:
 
 
 def render_types() -> list[str]:
-    types = importlib.import_module("tinker.types")
+    module = importlib.import_module("tinker.types")
     lines = [
         "## `tinker.types`",
         "",
@@ -190,13 +193,24 @@ def render_types() -> list[str]:
         "| Name | Summary |",
         "|---|---|",
     ]
-    for name in sorted(types.__all__):
-        value = getattr(types, name)
-        text = summary(value) if inspect.isclass(value) or inspect.isfunction(value) else ""
+    for name in sorted(module.__all__):
+        value = getattr(module, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            text = summary(value)
+        else:
+            text = _alias_text(value)
         escaped = text.replace("|", "\\|")
         lines.append(f"| `{name}` | {escaped} |")
     lines.append("")
     return lines
+
+
+def _alias_text(value: Any) -> str:
+    """"Alias of ..." for a union or Literal type alias (empty for other values)."""
+    if typing.get_origin(value) not in (typing.Union, typing.Literal, types.UnionType):
+        return ""
+    text = re.sub(r"\btinker\.[\w.]*\.(?=\w)", "", str(value)).removeprefix("typing.")
+    return f"Alias of `{text}`."
 
 
 def render() -> str:

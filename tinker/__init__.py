@@ -19,7 +19,9 @@ from tinker.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BillingError,
     ConflictError,
+    ExperimentalWarning,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
@@ -29,6 +31,8 @@ from tinker.errors import (
     TinkerError,
     UnprocessableEntityError,
 )
+
+__title__ = "tinker"
 
 if TYPE_CHECKING:  # what type checkers see; at run time these load on first use (below)
     from tinker import types as types
@@ -60,6 +64,38 @@ _LAZY: dict[str, str] = {
     "RetryConfig": "tinker._retry",
 }
 
+# Wire types re-exported at the top level, as the official SDKs do (loaded with tinker.types).
+_TOP_LEVEL_TYPES = (
+    "AdamOptimizerConfig",
+    "AdamParams",
+    "Checkpoint",
+    "CheckpointType",
+    "Datum",
+    "DimuonOptimizerConfig",
+    "DimuonParams",
+    "DmelChunk",
+    "EncodedTextChunk",
+    "ForwardBackwardOutput",
+    "LoraConfig",
+    "ModelID",
+    "ModelInput",
+    "ModelInputChunk",
+    "OptimParams",
+    "OptimStepRequest",
+    "OptimStepResponse",
+    "ParsedCheckpointTinkerPath",
+    "PromptProvenanceSpan",
+    "SampleRequest",
+    "SampleResponse",
+    "SampledProvenanceSpan",
+    "SampledSequence",
+    "SamplingParams",
+    "StopReason",
+    "TensorData",
+    "TensorDtype",
+    "TrainingRun",
+)
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -68,7 +104,9 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BillingError",
     "ConflictError",
+    "ExperimentalWarning",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -77,9 +115,11 @@ __all__ = [
     "RequestFailedError",
     "TinkerError",
     "UnprocessableEntityError",
+    "__title__",
     "__version__",
     "types",
     *_LAZY,
+    *_TOP_LEVEL_TYPES,
 ]
 
 

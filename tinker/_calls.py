@@ -104,7 +104,7 @@ def decode(reply: Reply, result: type[Any] | None) -> Any:
         return _wire.structure(data, result)
     except Exception as exc:
         raise APIResponseValidationError(
-            f"Response from {reply.url} does not match {result.__name__}: {exc}",
+            message=f"Response from {reply.url} does not match {result.__name__}: {exc}",
             status_code=reply.status_code,
             response=reply,
             body=data,

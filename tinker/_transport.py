@@ -119,7 +119,7 @@ class Reply:
         """The parsed JSON body (None when empty); APIResponseValidationError if not JSON."""
         if self.body is not None and not self.is_json:
             raise APIResponseValidationError(
-                f"Expected a JSON response from {self.url}, got: {str(self.body)[:200]!r}",
+                message=f"Expected a JSON response from {self.url}, got: {str(self.body)[:200]!r}",
                 status_code=self.status_code,
                 response=self,
                 body=self.body,

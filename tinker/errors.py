@@ -18,7 +18,9 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BillingError",
     "ConflictError",
+    "ExperimentalWarning",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -42,6 +44,10 @@ def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, A
     return exc
 
 
+class ExperimentalWarning(FutureWarning):
+    """Emitted by experimental APIs, whose shape may still change."""
+
+
 class TinkerError(Exception):
     """Root of every error raised by the SDK; raised directly when no API key is available."""
 
@@ -56,7 +62,7 @@ class TinkerError(Exception):
 class APIError(TinkerError):
     """Base of the errors that come from talking to the service."""
 
-    def __init__(self, message: str, *, request: object | None = None, body: object = None):
+    def __init__(self, message: str, request: object | None = None, *, body: object = None):
         super().__init__(message)
         self.message = message
         self.request = request
@@ -66,19 +72,39 @@ class APIError(TinkerError):
         return self.message
 
 
+def _message_given_first(first: object, message: str | None) -> tuple[object, str | None]:
+    """(request-or-response, message) of a constructor whose first positional argument is a
+    transport object (0.38) but was the message in this SDK's earlier form."""
+    if isinstance(first, str) and message is None:
+        return None, first
+    return first, message
+
+
 class APIStatusError(APIError):
-    """The service answered with an error status (4xx/5xx) that has no more specific class."""
+    """The service answered with an error status (4xx/5xx) that has no more specific class.
+
+    Built as `(message, response, body)` (0.38) or with keywords (0.5.1); the status comes
+    from `status_code=`, else the response, else the class (e.g. 404 for NotFoundError).
+    """
+
+    status_code: int
 
     def __init__(
         self,
         message: str,
-        *,
-        status_code: int,
         response: object | None = None,
         body: object = None,
+        *,
+        status_code: int | None = None,
         request: object | None = None,
     ):
-        super().__init__(message, request=request, body=body)
+        super().__init__(message, request, body=body)
+        if status_code is None:
+            status_code = getattr(response, "status_code", None)
+        if status_code is None:
+            status_code = type(self).__dict__.get("status_code")
+        if not isinstance(status_code, int):
+            raise TypeError(f"{type(self).__name__} needs a status_code (or a response)")
         self.status_code = status_code
         self.response = response
 
@@ -86,66 +112,99 @@ class APIStatusError(APIError):
 class BadRequestError(APIStatusError):
     """HTTP 400."""
 
+    status_code = 400
+
 
 class AuthenticationError(APIStatusError):
     """HTTP 401: the API key is missing or wrong."""
+
+    status_code = 401
+
+
+class BillingError(APIStatusError):
+    """HTTP 402: billing is not set up (or paused) for the account."""
+
+    status_code = 402
 
 
 class PermissionDeniedError(APIStatusError):
     """HTTP 403."""
 
+    status_code = 403
+
 
 class NotFoundError(APIStatusError):
     """HTTP 404."""
+
+    status_code = 404
 
 
 class ConflictError(APIStatusError):
     """HTTP 409."""
 
+    status_code = 409
+
 
 class UnprocessableEntityError(APIStatusError):
     """HTTP 422: the request body did not validate."""
+
+    status_code = 422
 
 
 class RateLimitError(APIStatusError):
     """HTTP 429."""
 
+    status_code = 429
+
 
 class InternalServerError(APIStatusError):
     """HTTP 5xx."""
 
+    status_code = 500
+
 
 class APIConnectionError(APIError):
-    """The request did not get an answer: connection refused, reset or stuck."""
+    """The request did not get an answer: connection refused, reset or stuck.
 
-    def __init__(self, message: str = "Connection error.", *, request: object | None = None):
-        super().__init__(message, request=request)
+    Built as `(request, message)` (0.38), with keywords (0.5.1), or from a message alone.
+    """
+
+    def __init__(self, request: object | None = None, message: str | None = None):
+        request, message = _message_given_first(request, message)
+        super().__init__(message or "Connection error.", request)
 
 
 class APITimeoutError(APIConnectionError):
     """The request timed out after its retries."""
 
-    def __init__(self, message: str = "Request timed out.", *, request: object | None = None):
-        super().__init__(message, request=request)
+    def __init__(self, request: object | None = None, message: str | None = None):
+        request, message = _message_given_first(request, message)
+        super().__init__(request, message or "Request timed out.")
 
 
 class APIResponseValidationError(APIError):
-    """A response body did not match the expected model, or was not JSON."""
+    """A response body did not match the expected model, or was not JSON.
+
+    Built as `(response, body, message)` (0.38/0.5.1), with keywords, or from a message first.
+    """
 
     def __init__(
         self,
-        message: str | None = None,
-        *,
-        status_code: int = 200,
         response: object | None = None,
         body: object = None,
+        message: str | None = None,
+        *,
+        status_code: int | None = None,
         request: object | None = None,
     ):
+        response, message = _message_given_first(response, message)
         super().__init__(
             message or "Data returned by API invalid for expected schema.",
-            request=request,
+            request,
             body=body,
         )
+        if status_code is None:
+            status_code = getattr(response, "status_code", 200)
         self.status_code = status_code
         self.response = response
 
@@ -176,7 +235,6 @@ class RequestFailedError(TinkerError):
     def __init__(
         self,
         message: str,
-        *,
         request_id: str,
         category: RequestErrorCategory = RequestErrorCategory.Unknown,
     ):
@@ -192,6 +250,7 @@ class RequestFailedError(TinkerError):
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: BillingError,
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,

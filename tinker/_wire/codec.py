@@ -53,22 +53,23 @@ class WireCodec:
 
     def encode(self, path: str, body: object) -> EncodedBody:
         """The bytes of `body` (a request model or JSON-ready data) for `path`."""
-        if not isinstance(body, (dict, list)) and not attrs.has(type(body)):
+        is_model = json_codec.is_model_value(body)
+        if not is_model and not isinstance(body, (dict, list)):
             raise TypeError(
                 f"request body must be a dict or a request model, got {type(body).__name__}"
             )
-        if not self.current or not attrs.has(type(body)):
-            return EncodedBody(path, json_codec.dumps(body), {"Content-Type": _JSON})
-        from tinker import types
+        if self.current and is_model:
+            from tinker import types
 
-        if isinstance(body, types.ForwardBackwardRequest):
-            return self._forward_backward(body.model_id, body.seq_id, body.forward_backward_input)
-        if isinstance(body, types.ForwardRequest):
-            return self._forward_backward(
-                body.model_id, body.seq_id, body.forward_input, forward_only=True
-            )
-        data = json_codec.dump_model(body, mode="json", exclude_none=True)
-        return EncodedBody(path, json_codec.dumps(data), {"Content-Type": _JSON})
+            if isinstance(body, types.ForwardBackwardRequest):
+                return self._forward_backward(
+                    body.model_id, body.seq_id, body.forward_backward_input
+                )
+            if isinstance(body, types.ForwardRequest):
+                return self._forward_backward(
+                    body.model_id, body.seq_id, body.forward_input, forward_only=True
+                )
+        return EncodedBody(path, json_codec.dumps(body, era=self.era), {"Content-Type": _JSON})
 
     def _forward_backward(
         self,

@@ -49,6 +49,17 @@ class WireModel:
     def _validate(self) -> None:
         """Cross-field checks of a model; runs after the per-field checks."""
 
+    @classmethod
+    def _wire_in(cls, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A JSON object as this model's fields (a model whose wire keys are not its field
+        names renames them here)."""
+        return data
+
+    def _wire_out(self, out: dict[str, Any], modern: bool) -> dict[str, Any]:
+        """This model's JSON object as the codec built it, rewritten where the key names or
+        order differ by protocol era (`modern`: the 0.38 JSON form)."""
+        return out
+
     @property
     def model_fields_set(self) -> frozenset[str]:
         """Names of the fields the caller set (or the JSON contained)."""

@@ -27,6 +27,7 @@ __all__ = [
     "check_int",
     "compile_check",
     "describe",
+    "is_model_class",
     "parse_datetime",
 ]
 
@@ -125,10 +126,17 @@ def compile_check(tp: Any, model_check: Callable[[Any, Any], Any]) -> Check:
         return _tuple_check([compile_check(a, model_check) for a in args])
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _enum_check(tp)
-    if isinstance(tp, type) and hasattr(tp, "__attrs_attrs__"):
+    if is_model_class(tp):
         cls = tp
         return lambda value: model_check(cls, value)
     raise TypeError(f"no field check for annotation {tp!r}")
+
+
+def is_model_class(tp: Any) -> bool:
+    """Whether `tp` is a wire model class (attrs) or a dataclass wire type."""
+    return isinstance(tp, type) and (
+        hasattr(tp, "__attrs_attrs__") or hasattr(tp, "__dataclass_fields__")
+    )
 
 
 def _identity(value: Any) -> Any:
@@ -253,7 +261,7 @@ def _union_check(union: Any, model_check: Callable[[Any, Any], Any]) -> Check:
     allows_none = _NONE_TYPE in options
     others = [o for o in options if o is not _NONE_TYPE]
     checks = [compile_check(o, model_check) for o in others]
-    models = [o for o in others if hasattr(o, "__attrs_attrs__")]
+    models = [o for o in others if is_model_class(o)]
     # A dict for a union of several models is decoded by the wire rules (e.g. chunk shapes).
     decode_union = typing.Union[tuple(models)] if len(models) > 1 else None
     expected = describe(union)
@@ -299,7 +307,7 @@ def _as_list(value: Any, expected: str) -> list[Any]:
 def _list_check(element_type: Any, model_check: Callable[[Any, Any], Any]) -> Check:
     element_check = compile_check(element_type, model_check)
     fast_types = _FAST_ELEMENT_TYPES.get(element_type)
-    model_cls = element_type if hasattr(element_type, "__attrs_attrs__") else None
+    model_cls = element_type if is_model_class(element_type) else None
     expected = f"list of {describe(element_type)}"
 
     def check(value: Any) -> list[Any]:

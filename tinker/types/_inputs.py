@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Union
 
 import attrs
 
 from tinker.types._base import WireModel, wire
+from tinker.types._data import DataModel, data_model
 from tinker.types._losses import INPUT_KEY_DTYPES
+from tinker.types._provenance import PromptProvenanceSpan, ProvenanceSpans, SampledProvenanceSpan
 from tinker.types._tensors import TensorData, is_numpy_array, is_torch_tensor
 
 __all__ = [
     "Datum",
+    "DmelChunk",
     "EncodedTextChunk",
     "ImageAssetPointerChunk",
     "ImageChunk",
@@ -47,57 +52,139 @@ class EncodedTextChunk(WireModel):
         return len(self.tokens)
 
 
-def _check_image_sizes(chunk: ImageChunk | ImageAssetPointerChunk) -> None:
-    for name in ("height", "width", "tokens"):
+def _check_legacy_sizes(chunk: ImageChunk | ImageAssetPointerChunk) -> None:
+    for name in ("height", "width", "tokens", "expected_tokens"):
         value = getattr(chunk, name)
-        if value < 0:
+        if value is not None and value < 0:
             raise ValueError(f"{type(chunk).__name__}.{name}: must be >= 0, got {value}")
+
+
+def _image_length(chunk: ImageChunk | ImageAssetPointerChunk) -> int:
+    """Positions an image takes: `tokens` (0.5.1 chunks), else `expected_tokens`."""
+    if chunk.tokens is not None:
+        return chunk.tokens
+    if chunk.expected_tokens is None:
+        raise ValueError(
+            f"{type(chunk).__name__}.length: unknown without expected_tokens (set it to the "
+            "number of positions the image takes)"
+        )
+    return chunk.expected_tokens
+
+
+# Keys of the 0.5.1 image chunks, which 0.38 removed: sent only in the 0.5.1 JSON era.
+LEGACY_IMAGE_KEYS = frozenset({"height", "width", "tokens"})
+
+
+def _modern_image(out: dict[str, Any]) -> dict[str, Any]:
+    """An image chunk's 0.38 JSON: no legacy keys; a 0.5.1 `tokens` count stands in for an
+    unset `expected_tokens`."""
+    expected = out.get("expected_tokens", out.get("tokens"))
+    skipped = LEGACY_IMAGE_KEYS | {"expected_tokens", "type"}
+    modern = {key: value for key, value in out.items() if key not in skipped}
+    if expected is not None:
+        modern["expected_tokens"] = expected
+    if "type" in out:
+        modern["type"] = out["type"]
+    return modern
 
 
 @wire
 @attrs.frozen(kw_only=True)
 class ImageChunk(WireModel):
-    """An inline image (bytes; standard base64 on the wire) taking `tokens` positions."""
+    """An inline image (bytes; standard base64 in JSON) taking `expected_tokens` positions.
+
+    `height`, `width` and `tokens` are the 0.5.1 fields (0.38 dropped them); when given,
+    `tokens` is the chunk's length.
+    """
 
     data: bytes
     format: ImageFormat
-    height: int
-    tokens: int
-    width: int
+    height: int | None = None
+    tokens: int | None = None
+    width: int | None = None
     expected_tokens: int | None = None
     type: Literal["image"] = "image"
 
     def _validate(self) -> None:
-        _check_image_sizes(self)
+        _check_legacy_sizes(self)
+
+    def _wire_out(self, out: dict[str, Any], modern: bool) -> dict[str, Any]:
+        return _modern_image(out) if modern else out
 
     @property
     def length(self) -> int:
-        """Positions this chunk occupies: its `tokens`."""
-        return self.tokens
+        """Positions this chunk occupies (ValueError when neither count is known)."""
+        return _image_length(self)
 
 
 @wire
 @attrs.frozen(kw_only=True)
 class ImageAssetPointerChunk(WireModel):
-    """An image referenced by location (path or URL) taking `tokens` positions."""
+    """An image referenced by location (path or URL); JSON sample prompts only."""
 
     format: ImageFormat
-    height: int
+    height: int | None = None
     location: str
-    tokens: int
-    width: int
+    tokens: int | None = None
+    width: int | None = None
+    expected_tokens: int | None = None
     type: Literal["image_asset_pointer"] = "image_asset_pointer"
 
     def _validate(self) -> None:
-        _check_image_sizes(self)
+        _check_legacy_sizes(self)
+
+    def _wire_out(self, out: dict[str, Any], modern: bool) -> dict[str, Any]:
+        return _modern_image(out) if modern else out
 
     @property
     def length(self) -> int:
-        """Positions this chunk occupies: its `tokens`."""
-        return self.tokens
+        """Positions this chunk occupies (ValueError when neither count is known)."""
+        return _image_length(self)
 
 
-ModelInputChunk = Union[EncodedTextChunk, ImageChunk, ImageAssetPointerChunk]
+@wire
+@attrs.frozen(kw_only=True)
+class DmelChunk(WireModel):
+    """Audio DMel tokens: a serialized tensor container (standard base64 in JSON)."""
+
+    dmel: bytes
+    type: Literal["dmel"] = "dmel"
+
+    @property
+    def length(self) -> int:
+        """Positions this chunk occupies: dimension 0 of the container (ValueError if the
+        header is malformed)."""
+        return dmel_length(self.dmel)
+
+
+def dmel_length(container: bytes) -> int:
+    """Dimension 0 of a serialized tensor container: an optional constant marker byte (254),
+    a dtype byte (0..7), the number of dimensions and each dimension as LEB128 varints."""
+    position = 1 if container[:1] == b"\xfe" else 0
+    if position >= len(container) or container[position] > 7:
+        raise ValueError("DmelChunk.dmel: malformed container header (dtype byte)")
+    position += 1
+    dims, position = _varint(container, position)
+    if dims == 0:
+        raise ValueError("DmelChunk.dmel: malformed container header (no dimensions)")
+    first, _ = _varint(container, position)
+    return first
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise ValueError("DmelChunk.dmel: malformed container header (truncated varint)")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, position
+
+
+ModelInputChunk = Union[EncodedTextChunk, ImageAssetPointerChunk, ImageChunk, DmelChunk]
 
 
 @wire
@@ -142,43 +229,159 @@ class ModelInput(WireModel):
 
 
 LossFnInputs = dict[str, TensorData]
+# What a Datum takes as a loss_fn_inputs value (converted to TensorData): TensorData, a numpy
+# array or torch tensor, a (nested) list of numbers, or the JSON dict form.
+LossFnInputValue = Union[TensorData, Sequence[Any], Mapping[str, Any], Any]
+ProvenanceSpan = Union[PromptProvenanceSpan, SampledProvenanceSpan]
 LossFnOutput = dict[str, TensorData]
+# Inputs a 2-D torch tensor of is sent as sparse CSR (when smaller), as the official SDK does.
+SPARSE_INPUT_KEYS = frozenset({"target_tokens", "weights"})
 
 
-def _to_tensor(key: str, value: Any) -> Any:
-    """Turn one loss_fn_inputs value into TensorData (numpy, torch, a 1-D list, or a dict)."""
+def _to_tensor(key: str, value: Any) -> TensorData:
+    """One loss_fn_inputs value as TensorData: TensorData as is, torch tensors (2-D ones under
+    target_tokens/weights as CSR when smaller), numpy arrays, (nested) lists in the key's dtype,
+    or the JSON dict form."""
     if isinstance(value, TensorData):
         return value
     if is_torch_tensor(value):
+        if key in SPARSE_INPUT_KEYS and value.dim() == 2:
+            return TensorData.from_torch_sparse(value)
         return TensorData.from_torch(value)
     if is_numpy_array(value):
         return TensorData.from_numpy(value)
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         dtype = INPUT_KEY_DTYPES.get(key)
         if dtype is None:
             known = ", ".join(repr(k) for k in INPUT_KEY_DTYPES)
             raise KeyError(
-                f"loss_fn_inputs[{key!r}]: cannot infer the dtype of a plain list under this "
+                f"Datum.loss_fn_inputs[{key!r}]: cannot infer the dtype of a plain list under this "
                 f"key (known keys: {known}); pass TensorData or a numpy array instead"
             )
-        return TensorData(data=value, dtype=dtype, shape=[len(value)])
-    return value  # dicts and wrong types are handled by the field check
+        nested = bool(value) and isinstance(value[0], (list, tuple))
+        return TensorData(data=value, dtype=dtype, shape=None if nested else [len(value)])
+    if isinstance(value, Mapping):
+        return TensorData.model_validate(value)
+    raise TypeError(
+        f"Datum.loss_fn_inputs[{key!r}]: expected TensorData, a numpy array, a torch tensor or a "
+        f"list, got {type(value).__name__}"
+    )
 
 
-def _convert_loss_fn_inputs(value: Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        return value  # the field check reports the wrong type
-    return {key: _to_tensor(key, item) for key, item in value.items()}
+def _spans(name: str, spans: Any) -> list[PromptProvenanceSpan | SampledProvenanceSpan] | None:
+    if spans is None:
+        return None
+    if isinstance(spans, (str, bytes, Mapping)) or not hasattr(spans, "__iter__"):
+        raise TypeError(f"Datum.{name}: expected a list of provenance spans, got {spans!r}")
+    out = []
+    for index, span in enumerate(spans):
+        if isinstance(span, Mapping):
+            span = span_from_json(span)
+        if not isinstance(span, (PromptProvenanceSpan, SampledProvenanceSpan)):
+            raise TypeError(
+                f"Datum.{name}[{index}]: expected a PromptProvenanceSpan or "
+                f"SampledProvenanceSpan, got {type(span).__name__}"
+            )
+        out.append(span)
+    return out
 
 
-@wire
-@attrs.frozen(kw_only=True)
-class Datum(WireModel):
-    """One example: the model input and the per-position tensors its loss needs.
+def span_from_json(value: Mapping[str, Any]) -> PromptProvenanceSpan | SampledProvenanceSpan:
+    """A span from its JSON form `{"prompt_tokens": {...}}` or `{"sampled_tokens": {...}}`."""
+    for key, cls in SPAN_JSON_KEYS.items():
+        if key in value:
+            fields = value[key]
+            if len(value) != 1 or not isinstance(fields, Mapping):
+                break
+            return cls(**fields)
+    raise ValueError(
+        f"a provenance span must be {{'prompt_tokens': {{...}}}} or "
+        f"{{'sampled_tokens': {{...}}}}, got {dict(value)!r}"
+    )
 
-    `loss_fn_inputs` values may be TensorData, numpy arrays, torch tensors, or plain 1-D lists
-    (dtype taken from the key: target_tokens int64, weights/advantages/logprobs float32).
+
+SPAN_JSON_KEYS: Mapping[str, type[PromptProvenanceSpan | SampledProvenanceSpan]] = {
+    "prompt_tokens": PromptProvenanceSpan,
+    "sampled_tokens": SampledProvenanceSpan,
+}
+
+
+def _check_tiling(name: str, spans: ProvenanceSpans, length: int, what: str) -> None:
+    total = sum(span.length for span in spans)
+    if total != length:
+        raise ValueError(
+            f"Datum.{name}: span lengths sum to {total}, but {what} has {length} positions"
+        )
+
+
+@data_model
+@dataclasses.dataclass(frozen=True, init=False)
+class Datum(DataModel):
+    """One example: the model input, the per-position tensors its loss needs, and optional
+    provenance spans (which sampled sequence each run of tokens came from).
+
+    `loss_fn_inputs` values may be TensorData, numpy arrays, torch tensors, or plain (nested)
+    lists (dtype from the key: target_tokens int64, the others float32).
     """
 
-    loss_fn_inputs: LossFnInputs = attrs.field(converter=_convert_loss_fn_inputs)
+    _json_keys = ("loss_fn_inputs", "model_input", "model_input_spans", "loss_fn_input_spans")
+    _json_optional = {"model_input_spans": None, "loss_fn_input_spans": None}
+
     model_input: ModelInput
+    loss_fn_inputs: LossFnInputs = dataclasses.field(default_factory=dict)
+    model_input_spans: ProvenanceSpans | None = None
+    loss_fn_input_spans: ProvenanceSpans | None = None
+
+    def __init__(
+        self,
+        model_input: ModelInput | Mapping[str, Any],
+        loss_fn_inputs: Mapping[str, LossFnInputValue] | None = None,
+        model_input_spans: Sequence[ProvenanceSpan | Mapping[str, Any]] | None = None,
+        loss_fn_input_spans: Sequence[ProvenanceSpan | Mapping[str, Any]] | None = None,
+    ) -> None:
+        set_ = functools.partial(object.__setattr__, self)
+        set_("model_input", model_input)
+        set_("loss_fn_inputs", {} if loss_fn_inputs is None else loss_fn_inputs)
+        set_("model_input_spans", model_input_spans)
+        set_("loss_fn_input_spans", loss_fn_input_spans)
+        self._check_and_convert()
+
+    def _check_and_convert(self) -> None:
+        model_input = self.model_input
+        if isinstance(model_input, Mapping):
+            object.__setattr__(self, "model_input", ModelInput.model_validate(model_input))
+        elif not isinstance(model_input, ModelInput):
+            raise TypeError(f"Datum.model_input: expected a ModelInput, got {model_input!r}")
+        inputs = self.loss_fn_inputs
+        if not isinstance(inputs, Mapping):
+            raise TypeError(f"Datum.loss_fn_inputs: expected a dict, got {inputs!r}")
+        object.__setattr__(
+            self, "loss_fn_inputs", {key: _to_tensor(key, item) for key, item in inputs.items()}
+        )
+        prompt = _spans("model_input_spans", self.model_input_spans)
+        targets = _spans("loss_fn_input_spans", self.loss_fn_input_spans)
+        if (prompt is None) != (targets is None):
+            raise ValueError(
+                "Datum: model_input_spans and loss_fn_input_spans are set together or not at all"
+            )
+        object.__setattr__(self, "model_input_spans", prompt)
+        object.__setattr__(self, "loss_fn_input_spans", targets)
+        if prompt is not None and targets is not None:
+            self._check_spans(prompt, targets)
+
+    def _check_spans(self, prompt: ProvenanceSpans, targets: ProvenanceSpans) -> None:
+        _check_tiling("model_input_spans", prompt, self.model_input.length, "model_input")
+        target_tokens = self.loss_fn_inputs.get("target_tokens")
+        if target_tokens is not None and not target_tokens.is_sparse:
+            shape = target_tokens.to_numpy().shape
+            if len(shape) == 1:
+                _check_tiling("loss_fn_input_spans", targets, shape[0], "target_tokens")
+
+    def with_provenance(
+        self, model_input: ProvenanceSpans, loss_fn_inputs: ProvenanceSpans
+    ) -> Datum:
+        """A copy carrying these spans: `model_input` spans must tile the input (lengths sum
+        to model_input.length), `loss_fn_inputs` spans a 1-D target_tokens."""
+        return dataclasses.replace(
+            self, model_input_spans=list(model_input), loss_fn_input_spans=list(loss_fn_inputs)
+        )

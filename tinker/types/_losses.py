@@ -7,9 +7,9 @@ it receives.
 
 from __future__ import annotations
 
-import math
+import typing
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from tinker.types._inputs import Datum
@@ -20,12 +20,22 @@ __all__ = [
     "LOSS_FN_INPUT_KEYS",
     "LOSS_FN_OPTIONAL_KEYS",
     "LOSS_FN_TYPES",
+    "OPEN_INPUT_LOSSES",
     "LossFnType",
     "validate_batch",
 ]
 
-LossFnType = Literal["cross_entropy", "importance_sampling", "ppo", "cispo", "dro"]
-LOSS_FN_TYPES: tuple[str, ...] = ("cross_entropy", "importance_sampling", "ppo", "cispo", "dro")
+LossFnType = Literal[
+    "cross_entropy",
+    "importance_sampling",
+    "ppo",
+    "cispo",
+    "dro",
+    "gspo",
+    "stable_reinforce",
+    "custom",
+]
+LOSS_FN_TYPES: tuple[str, ...] = typing.get_args(LossFnType)
 
 _POLICY_GRADIENT_KEYS = frozenset({"target_tokens", "logprobs", "advantages"})
 
@@ -36,14 +46,26 @@ LOSS_FN_INPUT_KEYS: Mapping[str, frozenset[str]] = {
     "ppo": _POLICY_GRADIENT_KEYS,
     "cispo": _POLICY_GRADIENT_KEYS,
     "dro": _POLICY_GRADIENT_KEYS,
+    "gspo": _POLICY_GRADIENT_KEYS | {"sequence_ratio_mask"},
+    # The sampler's recorded behaviour replaces `logprobs`, found through provenance spans.
+    "stable_reinforce": frozenset({"target_tokens", "advantages"}),
+    # An uploaded loss graph reads target_tokens and the inputs it was traced with.
+    "custom": frozenset({"target_tokens"}),
 }
 
 # Loss -> keys it also accepts (the service's RL examples send `weights`; no formula reads it).
 # Any key in neither table is refused, as the service refuses it.
 LOSS_FN_OPTIONAL_KEYS: Mapping[str, frozenset[str]] = {
     "cross_entropy": frozenset(),
-    **{loss: frozenset({"weights"}) for loss in ("importance_sampling", "ppo", "cispo", "dro")},
+    **{
+        loss: frozenset({"weights"})
+        for loss in ("importance_sampling", "ppo", "cispo", "dro", "gspo")
+    },
+    "stable_reinforce": frozenset({"logprobs", "weights"}),
+    "custom": frozenset(),
 }
+# Losses that take any further input (each named by the loss graph; any dtype and rank).
+OPEN_INPUT_LOSSES = frozenset({"custom"})
 
 # Key -> wire dtype; also how a plain list under that key becomes a TensorData.
 INPUT_KEY_DTYPES: Mapping[str, TensorDtype] = {
@@ -53,6 +75,7 @@ INPUT_KEY_DTYPES: Mapping[str, TensorDtype] = {
     "logprobs": "float32",
     "clip_low_threshold": "float32",
     "clip_high_threshold": "float32",
+    "sequence_ratio_mask": "float32",
 }
 
 
@@ -78,32 +101,37 @@ def _validate_datum(index: int, datum: Datum, loss_fn: str, required: frozenset[
         raise ValueError(f"{where}.loss_fn_inputs: {loss_fn} needs {_names(missing)}")
     accepted = required | LOSS_FN_OPTIONAL_KEYS[loss_fn]
     unexpected = sorted(inputs.keys() - accepted)
-    if unexpected:
+    if unexpected and loss_fn not in OPEN_INPUT_LOSSES:
         raise ValueError(
             f"{where}.loss_fn_inputs: unexpected {_names(unexpected)} for {loss_fn} "
             f"(accepted: {_names(sorted(accepted))})"
         )
     length = datum.model_input.length
-    for key in sorted(inputs.keys()):
+    for key in sorted(inputs.keys() & accepted):
         tensor = inputs[key]
         field = f"{where}.loss_fn_inputs[{key!r}]"
         wanted = INPUT_KEY_DTYPES[key]
         if tensor.dtype != wanted:
             raise ValueError(f"{field}: expected dtype {wanted}, got {tensor.dtype}")
-        first = tensor.shape[0] if tensor.shape else len(tensor.data)
+        first = tensor.shape[0] if tensor.shape else tensor.to_numpy().size
         if first != length:
             raise ValueError(
                 f"{field}: expected {length} entries (model_input.length), got {first}"
             )
-        if wanted != "int64" and not math.isfinite(sum(tensor.data)):
-            _check_finite(field, tensor.data)
+    for key in sorted(inputs.keys()):
+        if inputs[key].dtype == "float32":
+            _check_finite(f"{where}.loss_fn_inputs[{key!r}]", inputs[key].values)
 
 
-def _check_finite(field: str, values: Sequence[float]) -> None:
+def _check_finite(field: str, values: Any) -> None:
     """ValueError at the first NaN or infinity (a merely overflowing sum is fine)."""
-    for index, value in enumerate(values):
-        if not math.isfinite(value):
-            raise ValueError(f"{field}[{index}]: must be finite, got {value}")
+    import numpy as np
+
+    finite = np.isfinite(values)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite.reshape(-1))[0])
+        value = float(values.reshape(-1)[index])
+        raise ValueError(f"{field}[{index}]: must be finite, got {value}")
 
 
 def _names(keys: Sequence[str]) -> str:

@@ -1,4 +1,5 @@
-"""REST resources: training runs, checkpoints, sessions, samplers, weights info."""
+"""REST resources: training runs, checkpoints, sessions, samplers, weights info, copies,
+external-weights URLs and the caller's identity."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from typing import Any
 import attrs
 
 from tinker.types._base import WireModel, wire
+from tinker.types._optimizers import AdamOptimizerConfig, OptimizerConfig
 from tinker.types._paths import CheckpointType
 
 __all__ = [
     "Checkpoint",
     "CheckpointArchiveUrlResponse",
     "CheckpointsListResponse",
+    "CopyWeightsRequest",
+    "CopyWeightsResponse",
     "Cursor",
+    "ExternalWeightsUrlsResponse",
     "GetSamplerResponse",
     "GetSessionResponse",
     "ListSessionsResponse",
@@ -22,6 +27,7 @@ __all__ = [
     "TrainingRunsResponse",
     "WeightsInfoRequest",
     "WeightsInfoResponse",
+    "WhoamiResponse",
 ]
 
 
@@ -46,6 +52,7 @@ class Checkpoint(WireModel):
     tinker_path: str
     size_bytes: int | None = None
     public: bool = False
+    user_metadata: dict[str, str] | None = None
     expires_at: dt.datetime | None = None
 
 
@@ -104,20 +111,26 @@ class WeightsInfoRequest(WireModel):
 @wire
 @attrs.define(kw_only=True)
 class WeightsInfoResponse(WireModel):
-    """What is needed to load a checkpoint: its base model and LoRA rank."""
+    """What is needed to load a checkpoint: its base model, optimizer and LoRA settings."""
 
     base_model: str
+    optimizer_config: OptimizerConfig = attrs.Factory(AdamOptimizerConfig)
     is_lora: bool
     lora_rank: int | None = None
+    train_unembed: bool | None = None
+    train_mlp: bool | None = None
+    train_attn: bool | None = None
 
 
 @wire
 @attrs.define(kw_only=True)
 class GetSessionResponse(WireModel):
-    """The training runs and samplers of one session."""
+    """The training runs and samplers of one session, and its metadata and name."""
 
     training_run_ids: list[str]
     sampler_ids: list[str]
+    user_metadata: dict[str, Any] | None = None
+    display_name: str | None = None
 
 
 @wire
@@ -136,3 +149,44 @@ class GetSamplerResponse(WireModel):
     sampler_id: str
     base_model: str
     model_path: str | None = None
+
+
+@wire
+@attrs.define(kw_only=True)
+class ExternalWeightsUrlsResponse(WireModel):
+    """Signed download URLs of an external-weights checkpoint (relative file path -> URL)."""
+
+    urls: dict[str, str]
+    expires: dt.datetime
+
+
+@wire
+@attrs.frozen(kw_only=True)
+class CopyWeightsRequest(WireModel):
+    """Body of POST /api/v1/copy_weights: copy a checkpoint into a project (or the project of
+    a session); storage is shared and the copy belongs to a new, untrainable run."""
+
+    session_id: str | None = None
+    model_seq_id: int | None = None
+    destination_project_id: str | None = None
+    source_path: str
+    ttl_seconds: int | None = None
+    weights_access_token: str | None = None
+
+
+@wire
+@attrs.define(kw_only=True)
+class CopyWeightsResponse(WireModel):
+    """Answer of copy_weights: the copy's tinker:// path."""
+
+    tinker_path: str
+
+
+@wire
+@attrs.define(kw_only=True)
+class WhoamiResponse(WireModel):
+    """Who the credential belongs to (from the token's claims)."""
+
+    user_urn: str
+    org_urn: str
+    email: str | None = None

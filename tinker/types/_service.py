@@ -27,6 +27,8 @@ class CreateSessionRequest(WireModel):
     tags: list[str]
     user_metadata: dict[str, Any] | None
     sdk_version: str
+    project_id: str | None = None
+    display_name: str | None = None
     type: Literal["create_session"] = "create_session"
 
 
@@ -65,6 +67,9 @@ class SupportedModel(WireModel):
     """One base model the server can train or sample."""
 
     model_name: str | None = None
+    max_context_length: int | None = None
+    trainable: bool | None = None
+    sampleable: bool | None = None
 
 
 @wire

@@ -1,6 +1,6 @@
 """Official import path `tinker.types.checkpoint`, no code of its own.
 
-Aliases `CheckpointType`, `ParsedCheckpointTinkerPath`, `Checkpoint`.
+Aliases `Checkpoint`, `CheckpointType`, `ParsedCheckpointTinkerPath`.
 """
 
 from tinker.types._paths import CheckpointType, ParsedCheckpointTinkerPath

@@ -1,8 +1,8 @@
 """Official import path `tinker.types.checkpoints_list_response`, no code of its own.
 
-Aliases `CheckpointsListResponse`.
+Aliases `Checkpoint`, `CheckpointsListResponse`, `Cursor`.
 """
 
-from tinker.types._rest import CheckpointsListResponse
+from tinker.types._rest import Checkpoint, CheckpointsListResponse, Cursor
 
-__all__ = ["CheckpointsListResponse"]
+__all__ = ["Checkpoint", "CheckpointsListResponse", "Cursor"]

@@ -1,5 +1,19 @@
-"""Official import path `tinker.types.datum`: aliases `Datum`, no code of its own."""
+"""Official import path `tinker.types.datum`, no code of its own.
 
-from tinker.types._inputs import Datum
+Aliases `Datum`, `LossFnInputs`, `ModelInput`, `PromptProvenanceSpan`, `ProvenanceSpans`,
+`SampledProvenanceSpan`, `TensorData`.
+"""
 
-__all__ = ["Datum"]
+from tinker.types._inputs import Datum, LossFnInputs, ModelInput
+from tinker.types._provenance import PromptProvenanceSpan, ProvenanceSpans, SampledProvenanceSpan
+from tinker.types._tensors import TensorData
+
+__all__ = [
+    "Datum",
+    "LossFnInputs",
+    "ModelInput",
+    "PromptProvenanceSpan",
+    "ProvenanceSpans",
+    "SampledProvenanceSpan",
+    "TensorData",
+]

@@ -1,8 +1,9 @@
 """Official import path `tinker.types.forward_backward_request`, no code of its own.
 
-Aliases `ForwardBackwardRequest`.
+Aliases `ForwardBackwardInput`, `ForwardBackwardRequest`, `ModelID`.
 """
 
-from tinker.types._training import ForwardBackwardRequest
+from tinker.types._retrieval import ModelID
+from tinker.types._training import ForwardBackwardInput, ForwardBackwardRequest
 
-__all__ = ["ForwardBackwardRequest"]
+__all__ = ["ForwardBackwardInput", "ForwardBackwardRequest", "ModelID"]

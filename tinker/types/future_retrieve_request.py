@@ -1,8 +1,8 @@
 """Official import path `tinker.types.future_retrieve_request`, no code of its own.
 
-Aliases `FutureRetrieveRequest`.
+Aliases `FutureRetrieveRequest`, `RequestID`.
 """
 
-from tinker.types._retrieval import FutureRetrieveRequest
+from tinker.types._retrieval import FutureRetrieveRequest, RequestID
 
-__all__ = ["FutureRetrieveRequest"]
+__all__ = ["FutureRetrieveRequest", "RequestID"]

@@ -1,5 +1,8 @@
-"""Official import path `tinker.types.generic_event`: aliases `GenericEvent`, no code of its own."""
+"""Official import path `tinker.types.generic_event`, no code of its own.
 
-from tinker.types._events import GenericEvent
+Aliases `EventType`, `Severity`.
+"""
 
-__all__ = ["GenericEvent"]
+from tinker.types._events import EventType, Severity
+
+__all__ = ["EventType", "Severity"]

@@ -1,8 +1,9 @@
 """Official import path `tinker.types.get_session_response`, no code of its own.
 
-Aliases `GetSessionResponse`.
+Aliases `GetSessionResponse`, `ModelID`.
 """
 
 from tinker.types._rest import GetSessionResponse
+from tinker.types._retrieval import ModelID
 
-__all__ = ["GetSessionResponse"]
+__all__ = ["GetSessionResponse", "ModelID"]

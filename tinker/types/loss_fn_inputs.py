@@ -1,8 +1,9 @@
 """Official import path `tinker.types.loss_fn_inputs`, no code of its own.
 
-Aliases `LossFnInputs`.
+Aliases `LossFnInputs`, `TensorData`.
 """
 
 from tinker.types._inputs import LossFnInputs
+from tinker.types._tensors import TensorData
 
-__all__ = ["LossFnInputs"]
+__all__ = ["LossFnInputs", "TensorData"]

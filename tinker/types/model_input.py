@@ -1,5 +1,8 @@
-"""Official import path `tinker.types.model_input`: aliases `ModelInput`, no code of its own."""
+"""Official import path `tinker.types.model_input`, no code of its own.
 
-from tinker.types._inputs import ModelInput
+Aliases `EncodedTextChunk`, `ModelInput`, `ModelInputChunk`.
+"""
 
-__all__ = ["ModelInput"]
+from tinker.types._inputs import EncodedTextChunk, ModelInput, ModelInputChunk
+
+__all__ = ["EncodedTextChunk", "ModelInput", "ModelInputChunk"]

@@ -1,8 +1,9 @@
 """Official import path `tinker.types.request_failed_response`, no code of its own.
 
-Aliases `RequestFailedResponse`.
+Aliases `RequestErrorCategory`, `RequestFailedResponse`.
 """
 
+from tinker.errors import RequestErrorCategory
 from tinker.types._retrieval import RequestFailedResponse
 
-__all__ = ["RequestFailedResponse"]
+__all__ = ["RequestErrorCategory", "RequestFailedResponse"]

@@ -1,8 +1,9 @@
 """Official import path `tinker.types.sample_request`, no code of its own.
 
-Aliases `SampleRequest`.
+Aliases `ModelInput`, `SampleRequest`, `SamplingParams`.
 """
 
-from tinker.types._sampling import SampleRequest
+from tinker.types._inputs import ModelInput
+from tinker.types._sampling import SampleRequest, SamplingParams
 
-__all__ = ["SampleRequest"]
+__all__ = ["ModelInput", "SampleRequest", "SamplingParams"]

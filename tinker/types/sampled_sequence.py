@@ -1,8 +1,8 @@
 """Official import path `tinker.types.sampled_sequence`, no code of its own.
 
-Aliases `SampledSequence`.
+Aliases `SampledSequence`, `StopReason`.
 """
 
-from tinker.types._sampling import SampledSequence
+from tinker.types._sampling import SampledSequence, StopReason
 
-__all__ = ["SampledSequence"]
+__all__ = ["SampledSequence", "StopReason"]

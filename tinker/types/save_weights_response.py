@@ -1,8 +1,9 @@
 """Official import path `tinker.types.save_weights_response`, no code of its own.
 
-Aliases `SaveWeightsResponse`.
+Aliases `ParsedCheckpointTinkerPath`, `SaveWeightsResponse`.
 """
 
+from tinker.types._paths import ParsedCheckpointTinkerPath
 from tinker.types._training import SaveWeightsResponse
 
-__all__ = ["SaveWeightsResponse"]
+__all__ = ["ParsedCheckpointTinkerPath", "SaveWeightsResponse"]

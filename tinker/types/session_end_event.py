@@ -1,8 +1,8 @@
 """Official import path `tinker.types.session_end_event`, no code of its own.
 
-Aliases `SessionEndEvent`.
+Aliases `EventType`, `SessionEndEvent`, `Severity`.
 """
 
-from tinker.types._events import SessionEndEvent
+from tinker.types._events import EventType, SessionEndEvent, Severity
 
-__all__ = ["SessionEndEvent"]
+__all__ = ["EventType", "SessionEndEvent", "Severity"]

@@ -1,8 +1,8 @@
 """Official import path `tinker.types.session_start_event`, no code of its own.
 
-Aliases `SessionStartEvent`.
+Aliases `EventType`, `SessionStartEvent`, `Severity`.
 """
 
-from tinker.types._events import SessionStartEvent
+from tinker.types._events import EventType, SessionStartEvent, Severity
 
-__all__ = ["SessionStartEvent"]
+__all__ = ["EventType", "SessionStartEvent", "Severity"]

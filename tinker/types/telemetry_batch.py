@@ -1,8 +1,8 @@
 """Official import path `tinker.types.telemetry_batch`, no code of its own.
 
-Aliases `TelemetryBatch`.
+Aliases `TelemetryBatch`, `TelemetryEvent`.
 """
 
-from tinker.types._events import TelemetryBatch
+from tinker.types._events import TelemetryBatch, TelemetryEvent
 
-__all__ = ["TelemetryBatch"]
+__all__ = ["TelemetryBatch", "TelemetryEvent"]

@@ -1,8 +1,13 @@
 """Official import path `tinker.types.telemetry_event`, no code of its own.
 
-Aliases `TelemetryEvent`.
+Aliases `SessionEndEvent`, `SessionStartEvent`, `TelemetryEvent`, `UnhandledExceptionEvent`.
 """
 
-from tinker.types._events import TelemetryEvent
+from tinker.types._events import (
+    SessionEndEvent,
+    SessionStartEvent,
+    TelemetryEvent,
+    UnhandledExceptionEvent,
+)
 
-__all__ = ["TelemetryEvent"]
+__all__ = ["SessionEndEvent", "SessionStartEvent", "TelemetryEvent", "UnhandledExceptionEvent"]

@@ -1,8 +1,8 @@
 """Official import path `tinker.types.telemetry_send_request`, no code of its own.
 
-Aliases `TelemetrySendRequest`.
+Aliases `TelemetryEvent`, `TelemetrySendRequest`.
 """
 
-from tinker.types._events import TelemetrySendRequest
+from tinker.types._events import TelemetryEvent, TelemetrySendRequest
 
-__all__ = ["TelemetrySendRequest"]
+__all__ = ["TelemetryEvent", "TelemetrySendRequest"]

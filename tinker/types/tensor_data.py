@@ -1,5 +1,8 @@
-"""Official import path `tinker.types.tensor_data`: aliases `TensorData`, no code of its own."""
+"""Official import path `tinker.types.tensor_data`, no code of its own.
 
-from tinker.types._tensors import TensorData
+Aliases `TensorData`, `TensorDtype`.
+"""
 
-__all__ = ["TensorData"]
+from tinker.types._tensors import TensorData, TensorDtype
+
+__all__ = ["TensorData", "TensorDtype"]

@@ -1,5 +1,8 @@
-"""Official import path `tinker.types.training_run`: aliases `TrainingRun`, no code of its own."""
+"""Official import path `tinker.types.training_run`, no code of its own.
 
-from tinker.types._rest import TrainingRun
+Aliases `Checkpoint`, `TrainingRun`.
+"""
 
-__all__ = ["TrainingRun"]
+from tinker.types._rest import Checkpoint, TrainingRun
+
+__all__ = ["Checkpoint", "TrainingRun"]

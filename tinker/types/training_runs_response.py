@@ -1,8 +1,8 @@
 """Official import path `tinker.types.training_runs_response`, no code of its own.
 
-Aliases `TrainingRunsResponse`.
+Aliases `Cursor`, `TrainingRun`, `TrainingRunsResponse`.
 """
 
-from tinker.types._rest import TrainingRunsResponse
+from tinker.types._rest import Cursor, TrainingRun, TrainingRunsResponse
 
-__all__ = ["TrainingRunsResponse"]
+__all__ = ["Cursor", "TrainingRun", "TrainingRunsResponse"]

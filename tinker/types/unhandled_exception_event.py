@@ -1,8 +1,8 @@
 """Official import path `tinker.types.unhandled_exception_event`, no code of its own.
 
-Aliases `UnhandledExceptionEvent`.
+Aliases `EventType`, `Severity`, `UnhandledExceptionEvent`.
 """
 
-from tinker.types._events import UnhandledExceptionEvent
+from tinker.types._events import EventType, Severity, UnhandledExceptionEvent
 
-__all__ = ["UnhandledExceptionEvent"]
+__all__ = ["EventType", "Severity", "UnhandledExceptionEvent"]

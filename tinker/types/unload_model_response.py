@@ -1,8 +1,9 @@
 """Official import path `tinker.types.unload_model_response`, no code of its own.
 
-Aliases `UnloadModelResponse`.
+Aliases `ModelID`, `UnloadModelResponse`.
 """
 
+from tinker.types._retrieval import ModelID
 from tinker.types._training import UnloadModelResponse
 
-__all__ = ["UnloadModelResponse"]
+__all__ = ["ModelID", "UnloadModelResponse"]

@@ -1,8 +1,9 @@
 """Official import path `tinker.types.weights_info_response`, no code of its own.
 
-Aliases `WeightsInfoResponse`.
+Aliases `AdamOptimizerConfig`, `OptimizerConfig`, `WeightsInfoResponse`.
 """
 
+from tinker.types._optimizers import AdamOptimizerConfig, OptimizerConfig
 from tinker.types._rest import WeightsInfoResponse
 
-__all__ = ["WeightsInfoResponse"]
+__all__ = ["AdamOptimizerConfig", "OptimizerConfig", "WeightsInfoResponse"]

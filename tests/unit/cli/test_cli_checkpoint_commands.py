@@ -52,6 +52,7 @@ def test_list_for_one_run_json(stocked: Cli) -> None:
         "size_bytes",
         "public",
         "expires_at",
+        "user_metadata",
     }
 
 

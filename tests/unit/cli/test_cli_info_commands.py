@@ -148,6 +148,7 @@ def test_run_info_json_nests_checkpoints(cli: Cli) -> None:
         "size_bytes": 10,
         "public": True,
         "expires_at": None,
+        "user_metadata": None,
     }
 
 

@@ -113,6 +113,7 @@ def test_to_jsonable_converts_models_datetimes_and_enums() -> None:
                 "size_bytes": None,
                 "public": False,
                 "expires_at": None,
+                "user_metadata": None,
             }
         ],
         "when": "2026-01-02T00:00:00+00:00",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tinker import _wire
@@ -12,6 +13,11 @@ from tinker import types as T
 from tinker.errors import RequestErrorCategory
 
 UTC = dt.timezone.utc
+
+
+def f32(*values: float) -> list[float]:
+    """The values as float32 gives them back (results are float32 arrays, as in 0.38)."""
+    return np.asarray(values, dtype=np.float32).tolist()  # type: ignore[no-any-return]
 
 
 def parse(data: Any, cls: type[Any]) -> Any:
@@ -113,7 +119,8 @@ def test_forward_backward_output_example() -> None:
     )
     logprobs = output.loss_fn_outputs[0]["logprobs"]
     assert isinstance(logprobs, T.TensorData)
-    assert logprobs.data == [-1.2, -0.3, -2.0] and logprobs.shape == [3]
+    assert logprobs.data == f32(-1.2, -0.3, -2.0) and logprobs.shape == [3]
+    assert logprobs.to_numpy().dtype == np.float32
     assert output.metrics["loss:sum"] == 1.5
 
 
@@ -168,8 +175,10 @@ def test_sample_response_example() -> None:
     )
     assert response.sequences[0].tokens == [5, 6]
     assert response.sequences[0].stop_reason == "length"
-    assert response.prompt_logprobs == [None, -3.1, -0.7]
-    assert response.topk_prompt_logprobs == [None, [(17, -0.2), (4, -2.0)], [(9, -0.1), (2, -3.3)]]
+    assert response.prompt_logprobs == [None, *f32(-3.1, -0.7)]
+    assert response.sequences[0].logprobs == [-0.5, -0.25]
+    (a, b), (c, d) = f32(-0.2, -2.0), f32(-0.1, -3.3)
+    assert response.topk_prompt_logprobs == [None, [(17, a), (4, b)], [(9, c), (2, d)]]
 
 
 def test_sample_response_rejects_unknown_stop_reason_and_type() -> None:

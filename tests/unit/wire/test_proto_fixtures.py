@@ -122,7 +122,10 @@ def sdk_datum(spec: dict[str, Any]) -> T.Datum:
     inputs: dict[str, Any] = {}
     for key, tensor in spec["loss_fn_inputs"].items():
         dtype = {"int64": np.int64, "float32": np.float32}[tensor["dtype"]]
-        inputs[key] = np.array(tensor["data"], dtype).reshape(tensor["shape"])
+        array = np.array(tensor["data"], dtype).reshape(tensor["shape"])
+        # The official SDK sent a 2-D torch tensor (which Datum makes sparse) where it wrote CSR.
+        sparse = "sparse" in tensor
+        inputs[key] = T.TensorData.from_dense_numpy(array, tensor["dtype"]) if sparse else array
     return T.Datum(model_input=T.ModelInput(chunks=chunks), loss_fn_inputs=inputs)
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from proto_support import INDEX, fixture_bytes
 
 from tinker._wire import proto
+from tinker._wire.proto import mapping
 from tinker._wire.proto import messages as m
 from tinker._wire.proto.wire import tag, varint
 
@@ -290,10 +291,14 @@ def test_decode_error_pickles_with_its_location() -> None:
     )
 
 
-def test_a_sparse_tensor_too_large_for_the_current_types_is_refused() -> None:
+def test_a_huge_sparse_tensor_stays_sparse_and_is_refused_only_where_densified() -> None:
     body = request_with_input(csr_tensor(F32, [0, 1], [0], [1, 2**40]), key="weights")
-    with pytest.raises(proto.ProtobufDecodeError, match=r"data\[0\].loss_fn_inputs\['weights'\]"):
-        proto.decode_forward_backward_request(body)
+    weights = proto.decode_forward_backward_request(body).data[0].loss_fn_inputs["weights"]
+    assert weights.is_sparse and weights.shape == [1, 2**40] and weights.data == [1.0]
+    assert (weights.sparse_crow_indices, weights.sparse_col_indices) == ([0, 1], [0])
+    tensor = proto.decode(body, m.ForwardBackwardRequest).data[0].loss_fn_inputs["weights"]
+    with pytest.raises(proto.ProtobufDecodeError, match="too large to densify"):
+        mapping.tensor_array(tensor)
 
 
 def test_records_with_different_fields_are_refused() -> None:

@@ -67,24 +67,43 @@ def test_no_config_decodes_as_none_and_forward_only_survives() -> None:
 # --- datums ----------------------------------------------------------------------------------
 
 
-def test_two_dimensional_targets_and_weights_travel_as_csr_when_smaller() -> None:
+def test_sparse_tensors_travel_as_csr_and_dense_ones_dense() -> None:
     targets = np.zeros((4, 5), np.int64)
     targets[1, 2], targets[3, 0] = 7, 9
     weights = (targets != 0).astype(np.float32)
-    advantages = weights.copy()
+    sparse_targets = T.TensorData.from_dense_numpy(targets, "int64")
+    sparse_weights = T.TensorData.from_dense_numpy(weights, "float32")
+    assert sparse_targets.is_sparse and sparse_weights.is_sparse
     body = proto.encode_forward_backward_request(
-        call([datum([1, 2, 3, 4], target_tokens=targets, weights=weights, advantages=advantages)])
-    )
+        call([datum([1, 2, 3, 4], target_tokens=sparse_targets, weights=sparse_weights,
+                    advantages=weights)])
+    )  # fmt: skip
     inputs = request_message(body).data[0].loss_fn_inputs
     sparse = inputs["target_tokens"].sparse_csr
     assert sparse is not None and inputs["weights"].sparse_csr is not None
     assert sparse.values.tolist() == [7, 9]
     assert sparse.crow_indices.tolist() == [0, 0, 1, 1, 2]
     assert sparse.col_indices.tolist() == [2, 0]
-    assert inputs["advantages"].sparse_csr is None  # only target_tokens and weights
+    assert inputs["advantages"].sparse_csr is None  # a dense array stays dense
     decoded = proto.decode_forward_backward_request(body).data[0].loss_fn_inputs
+    assert decoded["target_tokens"].is_sparse and decoded["weights"].is_sparse
+    assert not decoded["advantages"].is_sparse
     assert np.array_equal(decoded["target_tokens"].to_numpy(), targets)
     assert np.array_equal(decoded["weights"].to_numpy(), weights)
+
+
+def test_two_dimensional_torch_targets_are_sparse_only_when_smaller() -> None:
+    torch = pytest.importorskip("torch")
+    targets = torch.zeros((4, 5), dtype=torch.long)
+    targets[1, 2] = 7
+    made = T.Datum(
+        model_input=T.ModelInput.from_ints([1, 2, 3, 4]),
+        loss_fn_inputs={"target_tokens": targets, "advantages": targets.float()},
+    )
+    assert made.loss_fn_inputs["target_tokens"].is_sparse
+    assert not made.loss_fn_inputs["advantages"].is_sparse  # only target_tokens and weights
+    small = T.TensorData.from_torch_sparse(torch.tensor([[1, 0], [2, 3]]))
+    assert not small.is_sparse  # (2 + 1) + 2 * 3 = 9 >= 4
 
 
 def test_csr_is_not_used_when_it_is_not_smaller() -> None:
@@ -307,6 +326,50 @@ def test_nan_prompt_logprobs_read_as_none() -> None:
 
 
 def test_sampled_token_ids_beyond_int32_are_refused() -> None:
-    response = T.SampleResponse(sequences=[T.SampledSequence(stop_reason="stop", tokens=[2**31])])
-    with pytest.raises(ValueError, match=r"sequences\[0\].tokens: a token id does not fit"):
-        proto.encode_sample_response(response)
+    # Sequences hold int32 token arrays (as in 0.38), so such an id never reaches the encoder.
+    with pytest.raises(ValueError, match=r"SampledSequence.tokens: a token id does not fit"):
+        T.SampledSequence(stop_reason="stop", tokens=[2**31])
+
+
+def test_a_sample_response_with_every_0_38_field_round_trips_bit_exactly() -> None:
+    topk = T.TopkLogprobs(
+        token_ids=np.array([[4, 9], [7, 0]], np.int32),
+        logprobs=np.array([[-0.1, -2.5], [-0.3, -99999.0]], np.float32),
+    )
+    targets = T.TensorData.from_dense_numpy(
+        np.array([[0.0, -1.25, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], np.float32), "float32"
+    )
+    response = T.SampleResponse(
+        sequences=[
+            T.SampledSequence(
+                stop_reason="length",
+                tokens_np=np.array([5, 2**31 - 1], np.int32),
+                logprobs_np=np.array([-0.5, -0.25], np.float32),
+                topk_logprobs_np=topk,
+            )
+        ],
+        prompt_logprobs_np=np.array([np.nan, -3.1, -0.7], np.float32),
+        topk_prompt_logprobs_np=topk,
+        target_prompt_logprobs=targets,
+        prompt_cache_hit_tokens=17,
+        prompt_alt_tokens=T.PromptAltTokens(
+            tokens=T.TensorData(data=[[3, 4], [5, 6]], dtype="int64"),
+            logprobs=T.TensorData(data=[[-1.0, -2.0], [-0.5, -0.75]], dtype="float32"),
+        ),
+    )
+    body = proto.encode_sample_response(response)
+    back = proto.decode_sample_response(body)
+    assert proto.encode_sample_response(back) == body
+    sequence = back.sequences[0]
+    assert sequence.tokens == [5, 2**31 - 1] and sequence.tokens_np.dtype == np.int32
+    assert sequence.logprobs_np.tobytes() == np.array([-0.5, -0.25], np.float32).tobytes()
+    tenth, three_tenths = (float(np.float32(v)) for v in (-0.1, -0.3))
+    assert sequence.topk_logprobs == [[(4, tenth), (9, -2.5)], [(7, three_tenths)]]
+    assert back.prompt_logprobs_np.tobytes() == response.prompt_logprobs_np.tobytes()
+    assert back.prompt_logprobs is not None and back.prompt_logprobs[0] is None
+    assert back.prompt_cache_hit_tokens == 17
+    assert back.target_prompt_logprobs is not None and back.target_prompt_logprobs.is_sparse
+    assert back.target_prompt_logprobs.tolist() == targets.tolist()
+    assert back.prompt_alt_tokens is not None
+    assert back.prompt_alt_tokens.tokens.tolist() == [[3, 4], [5, 6]]
+    assert back.prompt_alt_tokens.logprobs.tolist() == [[-1.0, -2.0], [-0.5, -0.75]]

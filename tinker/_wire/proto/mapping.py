@@ -17,8 +17,8 @@ per-sequence top-k of sample responses (the messages keep them all).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,19 +40,17 @@ __all__ = [
     "encode_forward_backward_output",
     "encode_forward_backward_request",
     "encode_sample_response",
-    "sparse_csr_if_smaller",
+    "stop_reason_message",
     "tensor_array",
     "topk_rows_message",
+    "topk_table_message",
 ]
 
-T = TypeVar("T")
 Array = npt.NDArray[Any]
 BytesLike = bytes | bytearray | memoryview
 
 TOPK_SENTINEL_TOKEN = 0
 TOPK_SENTINEL_LOGPROB = -99999.0
-# Inputs that may travel as CSR when that is smaller (PROTOCOL-0.38 section 9.5).
-SPARSE_INPUT_KEYS = frozenset({"target_tokens", "weights"})
 # A sparse tensor is densified for the current types only up to this many values.
 MAX_DENSIFIED_VALUES = 1 << 26
 
@@ -144,10 +142,33 @@ def _datum_message(datum: types.Datum) -> m.Datum:
     inputs = {}
     for key, value in datum.loss_fn_inputs.items():
         try:
-            inputs[key] = _tensor_message(key, value)
+            inputs[key] = _tensor_message(value)
         except ValueError as exc:
             raise ValueError(f"loss_fn_inputs[{key!r}]: {exc}") from None
-    return m.Datum(model_input=chunks, loss_fn_inputs=inputs)
+    return m.Datum(
+        model_input=chunks,
+        loss_fn_inputs=inputs,
+        model_input_spans=[_span_message(span) for span in datum.model_input_spans or ()],
+        loss_fn_input_spans=[_span_message(span) for span in datum.loss_fn_input_spans or ()],
+    )
+
+
+def _span_message(span: types.PromptProvenanceSpan | types.SampledProvenanceSpan) -> Any:
+    kind = (
+        m.PromptProvenanceSpan
+        if isinstance(span, types.PromptProvenanceSpan)
+        else m.SampledProvenanceSpan
+    )
+    return kind(sequence_id=span.sequence_id, offset=span.offset, length=span.length)
+
+
+def _span_value(span: m.ProvenanceSpan) -> types.PromptProvenanceSpan | types.SampledProvenanceSpan:
+    kind = (
+        types.PromptProvenanceSpan
+        if isinstance(span, m.PromptProvenanceSpan)
+        else types.SampledProvenanceSpan
+    )
+    return kind(sequence_id=span.sequence_id, offset=span.offset, length=span.length)
 
 
 def _chunk_message(chunk: types.ModelInputChunk) -> m.Chunk:
@@ -174,35 +195,21 @@ def _numbers(values: Any, dtype: np.dtype[Any]) -> Array:
     return np.fromiter(values, dtype, len(values))
 
 
-def _tensor_message(key: str, tensor: types.TensorData) -> m.Tensor:
+def _tensor_message(tensor: types.TensorData) -> m.Tensor:
+    """A tensor as it is stored: dense, or CSR when it is sparse (as TensorData.from_torch_sparse
+    and Datum make 2-D torch targets and weights); values straight from its array."""
     dtype = _WIRE_DTYPE.get(tensor.dtype)
     if dtype is None:
         raise ValueError(f"dtype {tensor.dtype!r} has no protobuf form")
-    try:
-        values = _numbers(tensor.data, _NUMPY[tensor.dtype])
-    except (OverflowError, ValueError, TypeError) as exc:
-        raise ValueError(f"values do not fit {tensor.dtype}: {exc}") from None
+    values = np.ascontiguousarray(tensor.values, _NUMPY[tensor.dtype]).reshape(-1)
     shape = () if tensor.shape is None else tuple(tensor.shape)
-    if key in SPARSE_INPUT_KEYS and len(shape) == 2 and values.size == math.prod(shape):
-        csr = sparse_csr_if_smaller(values.reshape(shape))
-        if csr is not None:
-            return m.Tensor(dtype=dtype, shape=shape, sparse_csr=csr)
-    return m.Tensor(dtype=dtype, shape=shape, dense=values)
-
-
-def sparse_csr_if_smaller(matrix: Array, pad_value: int = 0) -> m.SparseCsr | None:
-    """CSR of a 2-D array leaving out cells equal to `pad_value`, when it takes fewer numbers
-    than the dense form: (rows + 1) + 2 * nnz < rows * cols. Otherwise None."""
-    rows, cols = matrix.shape
-    listed = matrix != pad_value
-    nnz = int(np.count_nonzero(listed))
-    if (rows + 1) + 2 * nnz >= rows * cols:
-        return None
-    crow = np.zeros(rows + 1, np.int64)
-    np.cumsum(np.count_nonzero(listed, axis=1), out=crow[1:])
-    return m.SparseCsr(
-        values=matrix[listed], crow_indices=crow, col_indices=np.nonzero(listed)[1].astype("<i8")
+    crow, cols = tensor.sparse_crow_indices, tensor.sparse_col_indices
+    if crow is None or cols is None:
+        return m.Tensor(dtype=dtype, shape=shape, dense=values)
+    csr = m.SparseCsr(
+        values=values, crow_indices=np.asarray(crow, "<i8"), col_indices=np.asarray(cols, "<i8")
     )
+    return m.Tensor(dtype=dtype, shape=shape, sparse_csr=csr)
 
 
 def _datum_value(datum: m.Datum) -> types.Datum:
@@ -218,7 +225,12 @@ def _datum_value(datum: m.Datum) -> types.Datum:
             inputs[key] = _tensor_data(tensor)
         except ProtobufDecodeError as exc:
             raise exc.within(f"[{key!r}]").within("loss_fn_inputs") from None
-    return types.Datum(model_input=types.ModelInput(chunks=chunks), loss_fn_inputs=inputs)
+    return types.Datum(
+        model_input=types.ModelInput(chunks=chunks),
+        loss_fn_inputs=inputs,
+        model_input_spans=[_span_value(span) for span in datum.model_input_spans] or None,
+        loss_fn_input_spans=[_span_value(span) for span in datum.loss_fn_input_spans] or None,
+    )
 
 
 def _chunk_value(chunk: m.Chunk) -> types.ModelInputChunk:
@@ -249,8 +261,19 @@ def _widened(values: Array, dtype: m.DType) -> Array:
 
 
 def _tensor_data(tensor: m.Tensor) -> types.TensorData:
-    """A Tensor as TensorData; a sparse one densified (the current TensorData is dense)."""
-    return types.TensorData.from_numpy(tensor_array(tensor))
+    """A Tensor as TensorData, sparse ones kept sparse (int32 widened to int64, bfloat16 to
+    float32)."""
+    csr = tensor.sparse_csr
+    if csr is None:
+        return types.TensorData.from_numpy(tensor_array(tensor))
+    listed = _widened(csr.values, tensor.dtype)
+    return types.TensorData(
+        data=listed,
+        dtype="int64" if listed.dtype.kind == "i" else "float32",
+        shape=list(tensor.shape),
+        sparse_crow_indices=csr.crow_indices,
+        sparse_col_indices=csr.col_indices,
+    )
 
 
 def tensor_array(tensor: m.Tensor) -> Array:
@@ -402,33 +425,55 @@ def _record_outputs(record: m.ArrayRecord) -> list[dict[str, types.TensorData]]:
 
 
 def encode_sample_response(response: types.SampleResponse) -> bytes:
-    """The SampleResponse body of `response` (None prompt logprobs become NaN)."""
-    sequences = []
-    for index, sequence in enumerate(response.sequences):
-        where = f"sequences[{index}]"
-        tokens = _numbers(sequence.tokens, np.dtype("<i8"))
-        if tokens.size and (int(tokens.min()) < -_INT32_MAX - 1 or int(tokens.max()) > _INT32_MAX):
-            raise ValueError(f"{where}.tokens: a token id does not fit in int32")
-        sequences.append(
-            m.SampledSequence(
-                stop_reason=m.StopReason.LENGTH
-                if sequence.stop_reason == "length"
-                else m.StopReason.STOP,
-                tokens=tokens.astype("<i4"),
-                logprobs=None
-                if sequence.logprobs is None
-                else _numbers(sequence.logprobs, np.dtype("<f4")),
-            )
+    """The SampleResponse body of `response`, straight from its arrays (unscored prompt
+    positions are NaN already)."""
+    sequences = [
+        m.SampledSequence(
+            stop_reason=stop_reason_message(sequence.stop_reason),
+            tokens=np.ascontiguousarray(sequence.tokens_np, "<i4"),
+            logprobs=None
+            if sequence.logprobs_np is None
+            else np.ascontiguousarray(sequence.logprobs_np, "<f4"),
+            topk_sampled_logprobs=topk_table_message(sequence.topk_logprobs_np),
         )
-    prompt = response.prompt_logprobs
+        for sequence in response.sequences
+    ]
+    prompt = response.prompt_logprobs_np
+    target = response.target_prompt_logprobs
+    alt = response.prompt_alt_tokens
     message = m.SampleResponse(
         sequences=sequences,
-        prompt_logprobs=None
-        if prompt is None
-        else np.array([math.nan if v is None else v for v in prompt], "<f4"),
-        topk_prompt_logprobs=topk_rows_message(response.topk_prompt_logprobs),
+        prompt_logprobs=None if prompt is None else np.ascontiguousarray(prompt, "<f4"),
+        topk_prompt_logprobs=topk_table_message(response.topk_prompt_logprobs_np),
+        prompt_cache_hit_tokens=response.prompt_cache_hit_tokens,
+        target_prompt_logprobs=None if target is None else _tensor_message(target),
+        prompt_alt_tokens=None
+        if alt is None
+        else m.PromptAltTokens(
+            tokens=_tensor_message(alt.tokens), logprobs=_tensor_message(alt.logprobs)
+        ),
     )
     return encode(message)
+
+
+def stop_reason_message(reason: str) -> m.StopReason:
+    """A stop reason ("length" or "stop") as its enum value."""
+    return m.StopReason.LENGTH if reason == "length" else m.StopReason.STOP
+
+
+def topk_table_message(table: Any) -> m.TopkLogprobs | None:
+    """A (length, k) top-k table (`token_ids`, `logprobs` arrays, as types.TopkLogprobs and
+    the local backend hold them) as its message; None stays None."""
+    if table is None:
+        return None
+    ids = np.asarray(table.token_ids)
+    length, k = ids.shape
+    return m.TopkLogprobs(
+        token_ids=np.ascontiguousarray(ids, "<i4").reshape(-1),
+        logprobs=np.ascontiguousarray(table.logprobs, "<f4").reshape(-1),
+        k=k,
+        length=length,
+    )
 
 
 def topk_rows_message(
@@ -450,49 +495,44 @@ def topk_rows_message(
 
 
 def decode_sample_response(body: BytesLike) -> types.SampleResponse:
-    """A SampleResponse body as types.SampleResponse; ProtobufDecodeError says what is wrong."""
+    """A SampleResponse body as types.SampleResponse, its arrays kept (no lists are built);
+    ProtobufDecodeError says what is wrong."""
     message = decode(body, m.SampleResponse)
     sequences = [
         types.SampledSequence(
             stop_reason="length" if sequence.stop_reason == m.StopReason.LENGTH else "stop",
-            tokens=sequence.tokens.tolist(),
-            logprobs=_present(sequence.logprobs, lambda values: values.tolist()),
+            tokens_np=sequence.tokens,
+            logprobs_np=_present(sequence.logprobs),
+            topk_logprobs_np=_topk_table(sequence.topk_sampled_logprobs),
         )
         for sequence in message.sequences
     ]
+    target = message.target_prompt_logprobs
+    alt = message.prompt_alt_tokens
     return types.SampleResponse(
         sequences=sequences,
-        prompt_logprobs=_present(message.prompt_logprobs, _nan_as_none),
-        topk_prompt_logprobs=_topk_rows(message.topk_prompt_logprobs),
+        prompt_logprobs_np=_present(message.prompt_logprobs),
+        topk_prompt_logprobs_np=_topk_table(message.topk_prompt_logprobs),
+        target_prompt_logprobs=None if target is None else _tensor_data(target),
+        prompt_cache_hit_tokens=message.prompt_cache_hit_tokens,
+        prompt_alt_tokens=None
+        if alt is None or alt.tokens is None or alt.logprobs is None
+        else types.PromptAltTokens(
+            tokens=_tensor_data(alt.tokens), logprobs=_tensor_data(alt.logprobs)
+        ),
     )
 
 
-def _present(values: Array | None, convert: Callable[[Array], T]) -> T | None:
-    """An optional numeric field converted, or None when absent or empty (both read alike)."""
-    return None if values is None or values.size == 0 else convert(values)
-
-
-def _nan_as_none(values: Array) -> list[float | None]:
-    listed: list[float | None] = values.tolist()
-    for index in np.flatnonzero(np.isnan(values)).tolist():
-        listed[index] = None
-    return listed
-
-
-def _topk_rows(topk: m.TopkLogprobs | None) -> list[list[tuple[int, float]] | None] | None:
+def _topk_table(topk: m.TopkLogprobs | None) -> types.TopkLogprobs | None:
+    """A top-k message as the table (None when absent or empty)."""
     if topk is None or topk.k == 0 or topk.length == 0:
         return None
-    token_ids = topk.token_ids.reshape(topk.length, topk.k)
-    logprobs = topk.logprobs.reshape(topk.length, topk.k)
-    filled = (token_ids != TOPK_SENTINEL_TOKEN) | (logprobs != TOPK_SENTINEL_LOGPROB)
-    rows: list[list[tuple[int, float]] | None] = []
-    table = zip(token_ids.tolist(), logprobs.tolist(), filled.tolist(), strict=True)
-    for ids, lps, cells in table:
-        if not cells[0]:
-            rows.append(None)
-            continue
-        width = len(cells)
-        while not cells[width - 1]:
-            width -= 1
-        rows.append(list(zip(ids[:width], lps[:width], strict=True)))
-    return rows
+    shape = (topk.length, topk.k)
+    return types.TopkLogprobs(
+        token_ids=topk.token_ids.reshape(shape), logprobs=topk.logprobs.reshape(shape)
+    )
+
+
+def _present(values: Array | None) -> Array | None:
+    """An optional numeric field, or None when absent or empty (both read alike)."""
+    return None if values is None or values.size == 0 else values

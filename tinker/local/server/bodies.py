@@ -24,7 +24,6 @@ from tinker.local.server.http import Request
 from tinker.local.server.http_errors import BadRequest, Unprocessable, UnsupportedMediaType
 
 M = TypeVar("M")
-E = TypeVar("E")
 
 # Twenty digits in a row: a number literal that may be too long to convert cheaply (or text).
 _LONG_DIGITS = re.compile(rb"[0-9]{20}")
@@ -106,13 +105,6 @@ def parse(request: Request, model: type[M]) -> M:
     if fmt is JSON and is_message(model):
         raise UnsupportedMediaType(f"This endpoint takes {proto.CONTENT_TYPE} bodies.")
     return fmt.parse(body(request), model)
-
-
-def parse_with(request: Request, model: type[M], extension: type[E]) -> tuple[M, E]:
-    """A JSON body as `model` and as `extension` (fields `model` does not carry), decoded
-    once."""
-    data = parse_object(request)
-    return structure(data, model), structure(data, extension)
 
 
 def parse_object(request: Request) -> dict[str, Any]:

@@ -19,10 +19,10 @@ from typing import Any
 
 import attrs
 
+from tinker import types
 from tinker.local.compute.backend import Backend
 from tinker.local.server.accounting import CHECKPOINTS, Accounting
 from tinker.local.server.downloads import Download, Downloads
-from tinker.local.server.extensions import CopyBody
 from tinker.local.server.http_errors import BadRequest, NotFound
 from tinker.local.server.paths import CheckpointRef, parse_tinker_path
 from tinker.local.server.reports import utc
@@ -51,7 +51,7 @@ class Exports:
         self._lock = threading.Lock()
         self._copies: dict[str, str] = {}  # idempotency key -> the copy's path
 
-    def copy(self, body: CopyBody, idempotency_key: str | None) -> str:
+    def copy(self, body: types.CopyWeightsRequest, idempotency_key: str | None) -> str:
         """copy_weights: the tinker:// path of a new copy of `body.source_path`."""
         with self._lock:
             done = self._copies.get(idempotency_key) if idempotency_key else None
@@ -96,7 +96,7 @@ class Exports:
                 self._copies[idempotency_key] = target.tinker_path
         return target.tinker_path
 
-    def _destination(self, body: CopyBody) -> tuple[str, int]:
+    def _destination(self, body: types.CopyWeightsRequest) -> tuple[str, int]:
         """The session and model_seq_id of the copy's run."""
         if body.session_id is not None or body.model_seq_id is not None:
             if body.session_id is None or body.model_seq_id is None:

@@ -26,7 +26,7 @@ JSON = "application/json"
 class Result(Protocol):
     """A job value with two wire forms: a JSON model and a protobuf body."""
 
-    def json_model(self) -> types.WireModel:
+    def json_model(self) -> types.WireModel | types.DataModel:
         """The result as the JSON protocol sends it."""
         ...
 
@@ -77,7 +77,7 @@ class Outcome:
         return _json(self.request_id, value.json_model())
 
 
-def _json(request_id: str, body: types.WireModel | Mapping[str, Any]) -> bytes:
+def _json(request_id: str, body: types.WireModel | types.DataModel | Mapping[str, Any]) -> bytes:
     """The body as JSON, or a failure when it holds NaN or infinity (JSON has neither)."""
     try:
         return _wire.dumps(body)

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from tinker.local.server.accounting import HOUR
-from tinker.local.server.extensions import SearchBody
 from tinker.local.server.http_errors import BadRequest
 from tinker.local.server.store import SessionRow, Store, now
 from tinker.local.server.tokens import SUBJECT
+from tinker.types import SessionSearchRequest, SessionStatusQuery, UserSearchOwner
 
 DEFAULT_PROJECT = "default"
 USER_NAME = "local"
@@ -151,7 +151,7 @@ def assign_project(store: Store, session_id: str, project_id: str) -> bool:
     return store.set_session_project(session_id, project_id)
 
 
-def search_sessions(store: Store, search: SearchBody) -> dict[str, Any]:
+def search_sessions(store: Store, search: SessionSearchRequest) -> dict[str, Any]:
     """The sessions matching every given criterion, newest first, one page at a time."""
     checkpoints = {sid: (count, size) for sid, _, count, size in store.checkpoint_totals()}
     found = [row for row in store.all_sessions() if _matches(row, search)]
@@ -181,7 +181,7 @@ def _order_key(created_at: float, session_id: str) -> tuple[float, str]:
     return (-seconds, session_id)
 
 
-def _matches(row: SessionRow, search: SearchBody) -> bool:
+def _matches(row: SessionRow, search: SessionSearchRequest) -> bool:
     names = [search.session_id, search.display_name]
     if any(name is not None for name in names):
         by_id = search.session_id is not None and row.session_id == search.session_id
@@ -193,7 +193,8 @@ def _matches(row: SessionRow, search: SearchBody) -> bool:
     metadata = row.user_metadata or {}
     if any(str(metadata.get(key)) != value for key, value in search.user_metadata.items()):
         return False
-    if search.owner.type == "user" and SUBJECT not in (search.owner.owner_urns or []):
+    owner = search.owner
+    if isinstance(owner, UserSearchOwner) and SUBJECT not in owner.owner_urns:
         return False
     if search.statuses is not None:
         status = status_of(row)
@@ -206,10 +207,10 @@ def _name_matches(row: SessionRow, display_name: str) -> bool:
     return all(word in name for word in display_name.lower().split())
 
 
-def _status_matches(status: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    if status["type"] != wanted.get("type"):
+def _status_matches(status: Mapping[str, Any], wanted: SessionStatusQuery) -> bool:
+    if status["type"] != wanted.type:
         return False
-    reasons = wanted.get("reasons")
+    reasons = getattr(wanted, "reasons", None)
     return reasons is None or status["reason"]["type"] in reasons
 
 

@@ -25,7 +25,6 @@ from tinker.local.compute.backend import (
     LossOutput,
     SampleOutput,
     TargetLogprobs,
-    TopkLogprobs,
 )
 from tinker.local.server import responses
 
@@ -78,12 +77,10 @@ def sample_message(result: SampleOutput) -> m.SampleResponse:
     return m.SampleResponse(
         sequences=[
             m.SampledSequence(
-                stop_reason=m.StopReason.LENGTH
-                if sequence.stop_reason == "length"
-                else m.StopReason.STOP,
+                stop_reason=mapping.stop_reason_message(sequence.stop_reason),
                 tokens=np.asarray(sequence.tokens, "<i4"),
                 logprobs=np.asarray(sequence.logprobs, "<f4"),
-                topk_sampled_logprobs=_topk(sequence.topk_logprobs),
+                topk_sampled_logprobs=mapping.topk_table_message(sequence.topk_logprobs),
             )
             for sequence in result.sequences
         ],
@@ -94,19 +91,6 @@ def sample_message(result: SampleOutput) -> m.SampleResponse:
         prompt_cache_hit_tokens=int(result.prompt_cache_hit_tokens),
         target_prompt_logprobs=_targets(result.target_prompt_logprobs),
         prompt_alt_tokens=_alt_tokens(result.prompt_alt_tokens),
-    )
-
-
-def _topk(table: TopkLogprobs | None) -> m.TopkLogprobs | None:
-    if table is None:
-        return None
-    ids = np.asarray(table.token_ids)
-    length, k = ids.shape
-    return m.TopkLogprobs(
-        token_ids=np.ascontiguousarray(ids, "<i4").reshape(-1),
-        logprobs=np.ascontiguousarray(table.logprobs, "<f4").reshape(-1),
-        k=k,
-        length=length,
     )
 
 

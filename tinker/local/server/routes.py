@@ -24,13 +24,12 @@ import attrs
 from tinker import _wire, types
 from tinker._wire import proto
 from tinker._wire.proto import messages
-from tinker.local.server import batches, extensions, reports, responses, settings, validation
+from tinker.local.server import batches, reports, responses, settings, validation
 from tinker.local.server.accounting import PROJECTS
 from tinker.local.server.bodies import (
     media_type,
     parse,
     parse_object,
-    parse_with,
     query_int,
     structure,
 )
@@ -221,13 +220,12 @@ class Routes:
         body["sdk_version"] = body.get("sdk_version") or "unknown"
         body.setdefault("user_metadata", None)
         req = structure(body, types.CreateSessionRequest)
-        extra = structure(body, extensions.SessionExtension)
         session_id = self.engine.sessions.create(
             req.tags,
             req.user_metadata,
             req.sdk_version,
-            display_name=extra.display_name,
-            project_id=extra.project_id,
+            display_name=req.display_name,
+            project_id=req.project_id,
         )
         return json_response(
             200, types.CreateSessionResponse(type="create_session", session_id=session_id)
@@ -283,7 +281,7 @@ class Routes:
 
     def create_model(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_model (future): a new LoRA training run with its optimizer."""
-        req, extra = parse_with(request, types.CreateModelRequest, extensions.OptimizerExtension)
+        req = parse(request, types.CreateModelRequest)
         lora = req.lora_config or types.LoraConfig(rank=settings.DEFAULT_LORA_RANK)
         submitted = self.engine.runs.create_model(
             req.session_id,
@@ -291,7 +289,7 @@ class Routes:
             req.base_model,
             lora,
             req.user_metadata,
-            extra.optimizer_config,
+            _optimizer_config(req.optimizer_config),
         )
         return json_response(200, submitted)
 
@@ -320,25 +318,24 @@ class Routes:
 
     def optim_step(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST optim_step (future): a step of the run's optimizer over the gradients."""
-        req = parse(request, extensions.OptimStepBody)
-        if req.optimizer_params is not None:
-            fields: Mapping[str, Any] = req.optimizer_params
-        elif req.adam_params is not None:
-            fields = {"type": "adamw", **req.adam_params.model_dump()}
-        else:
-            raise Unprocessable("optim_step needs adam_params or optimizer_params.")
+        req = parse(request, types.OptimStepRequest)
+        step = req.optim_params
+        fields: Mapping[str, Any] = step.model_dump(mode="json")
+        if isinstance(step, types.AdamParams):
+            fields = {"type": "adamw", **fields}
         return json_response(200, self.engine.runs.optim_step(req.model_id, req.seq_id, fields))
 
     def save_weights(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST save_weights (future): a training checkpoint."""
-        req, extra = parse_with(request, types.SaveWeightsRequest, extensions.SaveExtension)
+        req = parse(request, types.SaveWeightsRequest)
         submitted = self.engine.runs.save_weights(
             req.model_id,
             req.seq_id,
             req.path,
             req.ttl_seconds,
-            overwrite=extra.overwrite is not False,
-            user_metadata=extra.user_metadata,
+            # A 0.5.1 body has no `overwrite`: its saves replace the checkpoint.
+            overwrite=req.overwrite or "overwrite" not in types.fields_set(req),
+            user_metadata=req.user_metadata,
         )
         return json_response(200, submitted)
 
@@ -357,24 +354,22 @@ class Routes:
                 CheckpointSource(req.path, bool(req.optimizer)),
                 base_model=req.base_model,
                 user_metadata=req.user_metadata,
-                optimizer_config=req.optimizer_config,
+                optimizer_config=_optimizer_config(req.optimizer_config),
             )
         return json_response(200, submitted)
 
     def save_weights_for_sampler(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST save_weights_for_sampler (future): named, or ephemeral (a snapshot, or the
         run's in-flight weights)."""
-        req, extra = parse_with(
-            request, types.SaveWeightsForSamplerRequest, extensions.SaveExtension
-        )
+        req = parse(request, types.SaveWeightsForSamplerRequest)
         submitted = self.engine.runs.save_weights_for_sampler(
             req.model_id,
             req.seq_id,
             req.path,
             req.sampling_session_seq_id,
             req.ttl_seconds,
-            inflight=extra.kind == "inflight",
-            user_metadata=extra.user_metadata,
+            inflight=req.kind == "inflight",
+            user_metadata=req.user_metadata,
         )
         return json_response(200, submitted)
 
@@ -385,7 +380,7 @@ class Routes:
 
     def save_weights_external(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST save_weights_external (0.38, future): the weights exported for other tools."""
-        req = parse(request, extensions.SaveExternalBody)
+        req = parse(request, types.SaveWeightsExternalRequest)
         submitted = self.engine.runs.save_weights_external(
             req.model_id, req.seq_id, req.path, req.ttl_seconds, req.age_encryption_recipients
         )
@@ -393,15 +388,19 @@ class Routes:
 
     def copy_weights(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST copy_weights (0.38): a checkpoint under a new run, sharing its files."""
-        req = parse(request, extensions.CopyBody)
+        req = parse(request, types.CopyWeightsRequest)
         key = request.headers.get("x-idempotency-key")
         return json_response(200, {"tinker_path": self.engine.exports.copy(req, key)})
 
     def create_custom_loss(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_custom_loss (0.38, future): a traced loss for forward_backward."""
-        req = parse(request, extensions.CustomLossBody)
+        req = parse(request, types.CreateCustomLossRequest)
         submitted = self.engine.runs.create_custom_loss(
-            req.session_id, req.custom_loss_seq_id, req.name, req.inputs, req.graph
+            req.session_id,
+            req.custom_loss_seq_id,
+            req.name,
+            [item.model_dump(mode="json") for item in req.inputs],
+            req.graph.model_dump(mode="json"),
         )
         return json_response(200, submitted)
 
@@ -410,9 +409,9 @@ class Routes:
     def asample(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST asample (future): sample continuations of a prompt; the answer carries one
         sequence id per sample."""
-        req, extra = parse_with(request, types.SampleRequest, extensions.SampleExtension)
+        req = parse(request, types.SampleRequest)
         sampling = req.sampling_params
-        targets = extra.target_prompt_logprobs
+        targets = req.target_prompt_logprobs
         spec = SampleSpec(
             prompt=batches.tokens(req.prompt, "prompt"),
             num_samples=req.num_samples,
@@ -424,13 +423,13 @@ class Routes:
             seed=sampling.seed,
             prompt_logprobs=bool(req.prompt_logprobs),
             topk_prompt_logprobs=req.topk_prompt_logprobs,
-            topk_sample_logprobs=extra.topk_sample_logprobs,
+            topk_sample_logprobs=req.topk_sample_logprobs,
             target_prompt_logprobs=None
             if targets is None
             else self.engine.samplers.target_table(targets),
-            prompt_alt_tokens_k=extra.prompt_alt_tokens_k,
-            prompt_logprobs_last_n=extra.prompt_logprobs_last_n,
-            record_stability_info=bool(extra.record_stability_info),
+            prompt_alt_tokens_k=req.prompt_alt_tokens_k,
+            prompt_logprobs_last_n=req.prompt_logprobs_last_n,
+            record_stability_info=bool(req.record_stability_info),
         )
         submitted = self.engine.samplers.sample(
             req.sampling_session_id,
@@ -596,7 +595,7 @@ class Routes:
 
     def search_sessions(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST sessions/search (0.38): sessions by id, name, project, metadata, status."""
-        search = parse(request, extensions.SearchBody)
+        search = parse(request, types.SessionSearchRequest)
         return json_response(200, reports.search_sessions(self.engine.store, search))
 
     def assign_session_project(self, request: Request, params: Mapping[str, str]) -> Response:
@@ -649,6 +648,11 @@ class Routes:
         last = store.latest_checkpoint(row.run_id, "weights")
         last_sampler = store.latest_checkpoint(row.run_id, "sampler_weights")
         return responses.training_run(row, last, last_sampler)
+
+
+def _optimizer_config(config: types.OptimizerConfig | None) -> dict[str, Any] | None:
+    """A request's optimizer selection as the backend reads it ({"type": ..., ...})."""
+    return None if config is None else config.model_dump(mode="json")
 
 
 def _stop(value: str | Sequence[str] | Sequence[int] | None) -> str | list[str] | list[int] | None:

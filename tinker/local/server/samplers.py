@@ -27,9 +27,14 @@ from tinker import types
 from tinker.local.compute.backend import DEFAULT_MAX_TOKENS, Sampler, StabilityRecords
 from tinker.local.server import responses, settings
 from tinker.local.server.context import EngineContext
-from tinker.local.server.extensions import TargetTokens
 from tinker.local.server.futures import Target
-from tinker.local.server.http_errors import BadRequest, Gone, NotFound, TooManyRequests
+from tinker.local.server.http_errors import (
+    BadRequest,
+    Gone,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from tinker.local.server.outcomes import JobValue
 from tinker.local.server.paths import loadable_path, parse_tinker_path
 from tinker.local.server.results import SampleResult
@@ -245,7 +250,11 @@ class Samplers:
             finally:
                 self._done()
 
-        queued = self._pool.submit(execute)
+        try:
+            queued = self._pool.submit(execute)
+        except RuntimeError:  # the pool shut down between the checks above and now
+            self._done()
+            raise ServiceUnavailable("The server is shutting down.") from None
 
         def cancel() -> bool:
             if not queued.cancel():
@@ -276,32 +285,17 @@ class Samplers:
             )
         )
 
-    def target_table(self, tokens: TargetTokens) -> Any:
-        """A request's target_prompt_logprobs as the backend's table (dense, or CSR when the
-        sparse indices are given); BadRequest naming what is malformed."""
-        shape = tokens.shape
-        if shape is None or len(shape) != 2:
-            raise BadRequest(
-                f"target_prompt_logprobs must be 2-D [len(prompt) - 1, K], got shape {shape}."
-            )
-        rows, width = shape
-        values = np.asarray(tokens.data, np.int64)
+    def target_table(self, tokens: types.TensorData) -> Any:
+        """A request's target_prompt_logprobs (checked 2-D int64 by its type) as the backend's
+        table: dense, or CSR when the tensor is sparse."""
+        rows, width = tokens.shape if tokens.shape is not None else tokens.to_numpy().shape
         crow, col = tokens.sparse_crow_indices, tokens.sparse_col_indices
-        if (crow is None) != (col is None):
-            raise BadRequest(
-                "target_prompt_logprobs: a sparse table needs both sparse_crow_indices and "
-                "sparse_col_indices."
-            )
         if crow is None or col is None:
-            if values.size != rows * width:
-                raise BadRequest(
-                    f"target_prompt_logprobs has {values.size} values for shape {list(shape)}."
-                )
-            dense = values.reshape(rows, width)
+            dense = tokens.to_numpy()
             return self._ctx.check(lambda: self._backend.target_table((rows, width), dense))
         crow_array, col_array = np.asarray(crow, np.int64), np.asarray(col, np.int64)
         return self._ctx.check(
-            lambda: self._backend.target_table((rows, width), values, crow_array, col_array)
+            lambda: self._backend.target_table((rows, width), tokens.values, crow_array, col_array)
         )
 
     def _source(self, base_model: str | None, model_path: str | None) -> tuple[str, str]:

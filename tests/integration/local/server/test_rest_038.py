@@ -138,7 +138,7 @@ def test_session_search_finds_by_name_metadata_status_and_project(client: WireCl
     }
     assert summary["display_name"] == "Alpha run" and summary["project_id"] == "default"
     bad = client.post("sessions/search", {"limit": 500})
-    assert bad.status_code == 422 and "limit must be in 1..200" in bad.text
+    assert bad.status_code == 422 and "SessionSearchRequest.limit: must be in [1, 200]" in bad.text
     details = client.get(f"sessions/{second}").json()
     assert (details["display_name"], details["user_metadata"]) == ("beta run", {"team": "a"})
     assert (

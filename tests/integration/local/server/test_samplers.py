@@ -5,6 +5,8 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+import numpy as np
+
 from tinker import _wire, types
 from tinker.local import EngineConfig, serve
 
@@ -82,10 +84,15 @@ def test_stop_tokens_prompt_logprobs_and_topk(client: WireClient) -> None:
     assert result["sequences"][0]["tokens"] == [13, 14]
     assert result["sequences"][0]["stop_reason"] == "stop"
     assert result["prompt_logprobs"] == [None, -1.0, -1.0]
-    assert result["topk_prompt_logprobs"] == [None, [[1, -0.1], [2, -2.0]], [[1, -0.1], [2, -2.0]]]
+    tenth = float(np.float32(-0.1))  # results are float32, as in 0.38
+    assert result["topk_prompt_logprobs"] == [
+        None,
+        [[1, tenth], [2, -2.0]],
+        [[1, tenth], [2, -2.0]],
+    ]
     parsed = _wire.structure(result, types.SampleResponse)
     assert parsed.topk_prompt_logprobs is not None
-    assert parsed.topk_prompt_logprobs[1] == [(1, -0.1), (2, -2.0)]
+    assert parsed.topk_prompt_logprobs[1] == [(1, tenth), (2, -2.0)]
 
 
 def test_sampling_from_saved_sampler_weights(client: WireClient, backend: FakeBackend) -> None:
