@@ -27,7 +27,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--compare",
         action="store_true",
-        help="also run the official SDK 0.5.1 (creates .venvs/official-0.5.1)",
+        help="also run the official SDKs 0.5.1 and 0.38 (creates .venvs/official-*)",
     )
     parser.add_argument("--quick", action="store_true", help="one repetition each (smoke run)")
     parser.add_argument("--only", nargs="*", default=None, help="workload keys to run")
@@ -51,11 +51,12 @@ Measured = tuple[Results, list[TargetResult], dict[str, str], Path, float]
 def measure(args: argparse.Namespace) -> Measured:
     """Run the plan (and profiles of missed targets) and the components; write the JSON file."""
     official = official_python(create=args.compare) if args.compare else None
+    official_038 = official_python(create=True, version="0.38.0") if args.compare else None
     workloads = [w for w in plan(quick=args.quick) if args.only is None or w.key in args.only]
     started = time.monotonic()
     load_before = os.getloadavg()
     versions: dict[str, dict[str, Any]] = {}
-    with Bench(official) as bench:
+    with Bench(official, official_038=official_038) as bench:
         for python in sorted({python for python, _ in bench.pythons.values()}):
             names = ", ".join(n for n, (p, _) in bench.pythons.items() if p == python)
             try:

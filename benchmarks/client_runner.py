@@ -12,6 +12,7 @@ thread pool, the floor).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import resource
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-API_KEY = "bench-key"
+API_KEY = "tml-bench-key"  # the official SDK 0.38 refuses keys without the prefix
 STUB_MODEL = "bench/stub-model"
 SAMPLE_TOKENS = 16
 MAX_CHUNK_LEN = 128
@@ -169,10 +170,12 @@ class SdkAdapter:
         self.service = self._tinker.ServiceClient(base_url=self._url)
 
     def start_sampler(self, base_model: str) -> None:
-        self.sampler = self.service.create_sampling_client(base_model=base_model)
+        self.sampler = _client(self.service.create_sampling_client(base_model=base_model))
 
     def start_trainer(self, base_model: str) -> None:
-        self.trainer = self.service.create_lora_training_client(base_model=base_model, rank=8)
+        self.trainer = _client(
+            self.service.create_lora_training_client(base_model=base_model, rank=8)
+        )
 
     def sample(self, tokens: list[int]) -> Handle:
         prompt = self._types.ModelInput.from_ints(tokens)
@@ -209,8 +212,18 @@ class SdkAdapter:
 
     def close(self) -> None:
         close = getattr(self.service, "close", None)  # the official SDK 0.5.1 has no close()
-        if close is not None:
+        if close is None:
+            return
+        if "status" in inspect.signature(close).parameters:  # official 0.38: a future
+            close("success").result(timeout=30)
+        else:
             close()
+
+
+def _client(created: Any) -> Any:
+    """The client itself: the official SDK 0.38 returns a future of it (using the future as
+    the client would warn on every call)."""
+    return created.result() if type(created).__name__.startswith("Backcompat") else created
 
 
 def protocol_headers() -> dict[str, str]:
@@ -620,6 +633,9 @@ def run_poll_many(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]
     result() would return), so one slow future does not delay the reading of the others.
     """
     n, spread = int(params.get("n", 1000)), float(params.get("spread", 2.0))
+    # A 0.38 client (ours or official) reads the switch at start-up: the batch poller.
+    batch = bool(params.get("batch_poller", False))
+    control(url, "/_bench/config", {"client_config": {"sample_use_retrieve_futures": batch}})
     client = make_adapter(impl, url, params)
     client.start_session()
     client.start_sampler(STUB_MODEL)
@@ -645,7 +661,7 @@ def run_poll_many(impl: str, url: str, params: dict[str, Any]) -> dict[str, Any]
         for future in futures:
             future.result(timeout=300)
     finally:
-        control(url, "/_bench/config", {"sample_delay_spread": 0.0})
+        control(url, "/_bench/config", {"sample_delay_spread": 0.0, "client_config": {}})
     wall = time.perf_counter() - start
     figures = pickup_latencies(url, resolved)
     client.close()

@@ -19,6 +19,7 @@ from benchmarks.processes import RunFailed, Server, run_client, serve
 log = logging.getLogger("benchmarks")
 
 SYNC, OFFICIAL, RAW = "tinker-sync", "official 0.5.1", "raw urllib3"
+OFFICIAL_038 = "official 0.38"
 RAW_REQUESTS = "raw requests"
 EMBEDDED_MODEL = "tinker-local/tiny"
 
@@ -61,10 +62,11 @@ def plan(*, quick: bool = False) -> list[Workload]:
     def reps(full: int) -> int:
         return 1 if quick else full
 
-    everyone = (SYNC, OFFICIAL, RAW)
+    sdks = (SYNC, OFFICIAL, OFFICIAL_038)
+    everyone = (*sdks, RAW)
     return [
-        Workload("import", "import", {}, reps(10), (SYNC, OFFICIAL), server=None),
-        Workload("create", "create", {}, reps(5), (SYNC, OFFICIAL)),
+        Workload("import", "import", {}, reps(10), sdks, server=None),
+        Workload("create", "create", {}, reps(5), sdks),
         Workload("sample_1000", "sample", {"n": 1000}, reps(3), (*everyone, RAW_REQUESTS)),
         Workload("sample_4000", "sample", {"n": 4000}, reps(3), (*everyone, RAW_REQUESTS)),
         Workload(
@@ -77,7 +79,14 @@ def plan(*, quick: bool = False) -> list[Workload]:
         Workload(
             "poll", "poll", {"futures": 500, "delay": 0.05, "concurrency": 10}, reps(3), everyone
         ),
-        Workload("poll_many", "poll_many", {"n": 1000, "spread": 2.0}, reps(3), (SYNC, OFFICIAL)),
+        Workload("poll_many", "poll_many", {"n": 1000, "spread": 2.0}, reps(3), sdks),
+        Workload(
+            "poll_many_batch",
+            "poll_many",
+            {"n": 1000, "spread": 2.0, "batch_poller": True},
+            reps(3),
+            (SYNC, OFFICIAL_038),
+        ),
         Workload(
             "train",
             "train",
@@ -89,7 +98,9 @@ def plan(*, quick: bool = False) -> list[Workload]:
     ]
 
 
-def interpreters(official: str | None) -> dict[str, tuple[str, str]]:
+def interpreters(
+    official: str | None, official_038: str | None = None
+) -> dict[str, tuple[str, str]]:
     """Implementation name -> (python executable, runner --impl)."""
     found = {
         SYNC: (sys.executable, "sdk"),
@@ -98,6 +109,8 @@ def interpreters(official: str | None) -> dict[str, tuple[str, str]]:
     }
     if official is not None:
         found[OFFICIAL] = (official, "sdk")
+    if official_038 is not None:
+        found[OFFICIAL_038] = (official_038, "sdk")
     return found
 
 
@@ -110,8 +123,13 @@ def _rotations(impls: list[str], reps: int) -> Iterator[str]:
 class Bench:
     """Runs workloads against one stub and one embedded server process (started on first use)."""
 
-    def __init__(self, official: str | None, progress: Callable[[str], None] = print) -> None:
-        self.pythons = interpreters(official)
+    def __init__(
+        self,
+        official: str | None,
+        progress: Callable[[str], None] = print,
+        official_038: str | None = None,
+    ) -> None:
+        self.pythons = interpreters(official, official_038)
         self.results: Results = {}
         self._progress = progress
         self._stack = ExitStack()

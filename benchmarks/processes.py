@@ -15,7 +15,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = Path(__file__).resolve().parent / "client_runner.py"
-API_KEY = "bench-key"
+API_KEY = "tml-bench-key"  # the official SDK 0.38 refuses keys without the prefix
 
 
 class RunFailed(RuntimeError):

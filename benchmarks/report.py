@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import OFFICIAL, RAW, RAW_REQUESTS, SYNC, Outcome, Results
+from benchmarks.harness import OFFICIAL, OFFICIAL_038, RAW, RAW_REQUESTS, SYNC, Outcome, Results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -68,6 +68,8 @@ METRICS += [
     ("poll_many", "median_ms", "1,000 pending, done over 2 s: pick-up median", 1, "ms", False),
     ("poll_many", "p99_ms", "1,000 pending, done over 2 s: pick-up p99", 1, "ms", False),
     ("poll_many", "wall_s", "1,000 pending, done over 2 s: wall until all resolved", 1, "s", False),
+    ("poll_many_batch", "median_ms", "... batch poller (0.38): pick-up median", 1, "ms", False),
+    ("poll_many_batch", "p99_ms", "... batch poller (0.38): pick-up p99", 1, "ms", False),
     ("train", "run_wall_s", "50-step supervised loop: wall", 1, "s", False),
     ("train", "client_cpu_ms_per_step", "50-step loop: client CPU / step", 1, "ms", False),
     ("train", "client_cpu_share", "50-step loop: client share of CPU", 100, "%", False),
@@ -123,12 +125,29 @@ def _threads_target(results: Results) -> TargetResult:
     return TargetResult(name, f"{low:.0f} vs {high:.0f} threads", passed, "sample_4000")
 
 
-def _poll_target(results: Results) -> TargetResult:
-    name = "poll pick-up latency median < 5 ms on loopback"
-    median = _m(results, "poll", SYNC, "median_ms")
-    if median is None:
-        return TargetResult(name, "pending (tinker-sync not measured)", None, "poll")
-    return TargetResult(name, f"{median:.2f} ms", median < 5.0, "poll")
+def _median_below(
+    name: str, workload: str, bound_ms: float, text: str
+) -> Callable[[Results], TargetResult]:
+    """A target on tinker-sync's median pick-up latency of `workload`."""
+
+    def evaluate(results: Results) -> TargetResult:
+        median = _m(results, workload, SYNC, "median_ms")
+        if median is None:
+            return TargetResult(name, "pending (tinker-sync not measured)", None, workload)
+        return TargetResult(name, text.format(median=median), median < bound_ms, workload)
+
+    return evaluate
+
+
+_poll_target = _median_below(
+    "poll pick-up latency median < 5 ms on loopback", "poll", 5.0, "{median:.2f} ms"
+)
+_batch_poll_target = _median_below(
+    "1,000 pending samples done over 2 s: pick-up median < 20 ms (batch poller)",
+    "poll_many_batch",
+    20.0,
+    "{median:.1f} ms",
+)
 
 
 TARGETS: list[Callable[[Results], TargetResult]] = [
@@ -172,6 +191,24 @@ for _n in ("1000", "4000"):
             "{ratio:.2f}x raw",
         ),
         _ratio_target(
+            f"client CPU per sample >= 2.5x less than official 0.38 (N={_n})",
+            f"sample_{_n}",
+            "cpu_ms_per_request",
+            OFFICIAL_038,
+            SYNC,
+            lambda r: r >= 2.5,
+            "{ratio:.1f}x less",
+        ),
+        _ratio_target(
+            f"client CPU per sample <= 1.15x raw urllib3, 0.38 protocol (N={_n})",
+            f"sample_{_n}",
+            "cpu_ms_per_request",
+            SYNC,
+            RAW,
+            lambda r: r <= 1.15,
+            "{ratio:.2f}x raw",
+        ),
+        _ratio_target(
             f"throughput >= 2x official (N={_n})",
             f"sample_{_n}",
             "requests_per_s",
@@ -193,6 +230,16 @@ TARGETS += [
         "{ratio:.1f}x less",
     ),
     _poll_target,
+    _batch_poll_target,
+    _ratio_target(
+        "forward_backward 128x2048 client CPU >= 1.5x less than official 0.38",
+        "forward_backward",
+        "total_cpu_s",
+        OFFICIAL_038,
+        SYNC,
+        lambda r: r >= 1.5,
+        "{ratio:.1f}x less",
+    ),
 ]
 
 
@@ -220,15 +267,15 @@ def _advantage(results: Results, workload: str, metric: str, higher: bool) -> st
 def markdown(results: Results, targets: list[TargetResult]) -> str:
     """The figures table (medians) and the targets table."""
     lines = [
-        f"| metric | {SYNC} | {OFFICIAL} | {RAW} | {RAW_REQUESTS} "
-        "| tinker-sync advantage over official |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| metric | {SYNC} | {OFFICIAL} | {OFFICIAL_038} | {RAW} | {RAW_REQUESTS} "
+        "| tinker-sync advantage over official 0.5.1 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for workload, metric, label, scale, unit, higher in METRICS:
         outcomes = results.get(workload)
         if not outcomes:
             continue
-        impls = (SYNC, OFFICIAL, RAW, RAW_REQUESTS)
+        impls = (SYNC, OFFICIAL, OFFICIAL_038, RAW, RAW_REQUESTS)
         cells = [_cell(outcomes.get(impl), metric, scale) for impl in impls]
         name = f"{label} ({unit})" if unit else label
         advantage = _advantage(results, workload, metric, higher)

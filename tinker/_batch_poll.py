@@ -62,13 +62,14 @@ class _Again(Exception):
 
 
 class CompletionWatcher:
-    """Waits for the completions of one target's futures; `start(job)` polls a completed one."""
+    """Waits for the completions of one target's futures; `start(job, size)` polls a completed
+    one (`size`: the payload bytes the completion announced, if any)."""
 
     def __init__(
         self,
         target: BatchTarget,
         send: BatchSender,
-        start: Callable[[PollJob], None],
+        start: Callable[[PollJob, int | None], None],
         run: Callable[[CompletionWatcher], None],
     ) -> None:
         self.target = target
@@ -195,7 +196,7 @@ class CompletionWatcher:
         metadata-only answer)."""
         if size:
             job.allow_metadata_only = False
-        self._start(job)
+        self._start(job, size)
 
     def pause_after(self, error: Exception) -> float | None:
         """The pause before the next batch poll; None after a terminal failure, which fails

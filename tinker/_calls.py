@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from tinker import _loopguard, _wire
+from tinker._attribution import current_method, method_headers
 from tinker._batch_poll import BatchTarget
 from tinker._futures import APIFuture, completed, reject, settle_from, transform
 from tinker._poller import Poller, QueueStateObserver, resume_hint
@@ -47,7 +48,8 @@ class ApiCall:
     `poll_as`, the polled result) is structured into: a model class, None or dict for the parsed
     JSON, or `Reply` for the raw reply (which then also returns 3xx instead of raising).
     `poll_as` marks an endpoint that answers `{request_id}`: the request type its polls report;
-    `batch`, the batch-poller target that announces its completion (samples).
+    `batch`, the batch-poller target that announces its completion (samples). `sdk_method`
+    is the public method it was built in (`tinker._attribution`; None: background traffic).
     """
 
     traffic: Traffic
@@ -63,6 +65,7 @@ class ApiCall:
     poll_as: str | None = None
     observer: QueueStateObserver | None = None
     batch: BatchTarget | None = None
+    sdk_method: str | None = attrs.field(factory=current_method)
 
     @property
     def what(self) -> str:
@@ -78,6 +81,8 @@ class ApiCall:
             encoded = codec.encode(self.path, self.body)
             path, content = encoded.path, encoded.content
             headers = {**encoded.headers, **(headers or {})}
+        if codec.current and self.sdk_method is not None:
+            headers = {**(headers or {}), **method_headers(self.sdk_method)}
         return HttpRequest(
             traffic=self.traffic,
             method=self.method,
@@ -212,6 +217,14 @@ class CallRunner:
             return completed(data)
         return self._track(call, data, started)
 
+    def _poll_headers(self, call: ApiCall) -> dict[str, str]:
+        """What the polls of `call`'s result add: the result formats taken and, in the 0.38
+        era, the public method that started it."""
+        headers = dict(self.codec.result_headers(getattr(call.result, "__name__", "")))
+        if self.codec.current and call.sdk_method is not None:
+            headers = {**headers, **method_headers(call.sdk_method)}
+        return headers
+
     def _track(self, call: ApiCall, data: Any, started: float) -> APIFuture[Any]:
         """Hand the request id of a future-returning endpoint's answer to the poller."""
         request_id = data.get("request_id") if isinstance(data, Mapping) else None
@@ -226,6 +239,6 @@ class CallRunner:
             type_name=getattr(call.result, "__name__", "object"),
             observer=call.observer,
             submitted_at=started,
-            accept=self.codec.result_headers(getattr(call.result, "__name__", "")),
+            accept=self._poll_headers(call),
             batch=call.batch,
         )

@@ -23,6 +23,7 @@ __all__ = [
     "MAX_CHUNK_LEN",
     "MAX_CHUNK_NUMBER_COUNT",
     "ChunkLimits",
+    "batch_byte_estimate",
     "chunk_data",
     "chunk_limits",
     "datum_byte_estimate",
@@ -93,6 +94,11 @@ def datum_byte_estimate(datum: DatumLike) -> int:
         len(tensor.data) * _ITEM_BYTES.get(tensor.dtype, 8)
         for tensor in datum.loss_fn_inputs.values()
     )
+
+
+def batch_byte_estimate(data: Sequence[DatumLike]) -> int:
+    """The estimated protobuf size of a forward/forward_backward request's datums."""
+    return sum(datum_byte_estimate(datum) for datum in data)
 
 
 @attrs.frozen

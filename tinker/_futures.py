@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import sys
 import threading
@@ -24,11 +25,13 @@ from tinker import _loopguard
 __all__ = [
     "APIFuture",
     "ResultTimeoutError",
+    "abandonable",
     "chain",
     "combine",
     "completed",
     "failed",
     "flatten",
+    "on_cancelled",
     "queued",
     "reject",
     "resolve",
@@ -299,6 +302,29 @@ class _Chain:
 def flatten(source: concurrent.futures.Future[Any]) -> APIFuture[Any]:
     """A future of the value of the future that `source` resolves to."""
     return chain(source, _identity)
+
+
+def abandonable(source: concurrent.futures.Future[Any]) -> APIFuture[Any]:
+    """`flatten(source)`, whose cancellation also cancels the future `source` resolves to
+    (at once, or once it is known), so that its producer can stop the work behind it."""
+    out: APIFuture[Any] = flatten(source)
+    on_cancelled(out, functools.partial(source.add_done_callback, _cancel_result))
+    return out
+
+
+def _cancel_result(source: concurrent.futures.Future[Any]) -> None:
+    if not source.cancelled() and source.exception() is None:
+        source.result().cancel()
+
+
+def on_cancelled(future: concurrent.futures.Future[Any], fn: Callable[[], Any]) -> None:
+    """Call `fn()` if `future` ends cancelled (a cancellation travels to the work behind)."""
+    future.add_done_callback(functools.partial(_call_if_cancelled, fn))
+
+
+def _call_if_cancelled(fn: Callable[[], Any], future: concurrent.futures.Future[Any]) -> None:
+    if future.cancelled():
+        fn()
 
 
 def _identity(value: S) -> S:

@@ -19,7 +19,7 @@ from tinker._transport import Traffic, Transport
 from tinker.config import CURRENT_SDK_VERSION, LEGACY_SERVER, ServerConfig
 from tinker.errors import NotFoundError
 
-__all__ = ["negotiate", "use_access_tokens"]
+__all__ = ["negotiate", "refresh_dynamic", "use_access_tokens"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +40,7 @@ def negotiate(runner: CallRunner) -> ServerConfig:
     if client.pjwt_auth_enabled:
         use_access_tokens(runner.transport)
     try:
-        dynamic = runner.call(
-            _config_call(
-                "/api/v1/client/dynamic_config",
-                body,
-                types.ClientDynamicConfigResponse,
-                timeout=DYNAMIC_CONFIG_TIMEOUT,
-            )
-        )
+        dynamic = runner.call(_dynamic_config_call())
     except NotFoundError:
         dynamic = types.ClientDynamicConfigResponse()
     server = ServerConfig.from_answers(client, dynamic)
@@ -55,12 +48,36 @@ def negotiate(runner: CallRunner) -> ServerConfig:
     return server
 
 
+def refresh_dynamic(runner: CallRunner, server: ServerConfig) -> ServerConfig:
+    """`server` with the switches of a fresh `client/dynamic_config` answer (one attempt; an
+    error is raised to the caller, which keeps the old values)."""
+    call = _dynamic_config_call()
+    reply = runner.transport.send(call.encode(runner.codec)).raise_for_status()
+    answer = _wire.structure(reply.json(), types.ClientDynamicConfigResponse)
+    return server.with_dynamic(answer)
+
+
+def _dynamic_config_call() -> ApiCall:
+    return _config_call(
+        "/api/v1/client/dynamic_config",
+        {"sdk_version": CURRENT_SDK_VERSION},
+        types.ClientDynamicConfigResponse,
+        timeout=DYNAMIC_CONFIG_TIMEOUT,
+    )
+
+
 def use_access_tokens(transport: Transport) -> None:
     """Make `transport` send access tokens from `POST /api/v1/auth/token` (fetched with the
     API key, on first use and before expiry) as X-API-Key."""
 
     def exchange() -> str:
-        call = ApiCall(traffic=Traffic.SESSION, method="POST", path="/api/v1/auth/token", body={})
+        call = ApiCall(
+            traffic=Traffic.SESSION,
+            method="POST",
+            path="/api/v1/auth/token",
+            body={},
+            sdk_method=None,
+        )
         reply = transport.send(call.encode(), authenticate=False).raise_for_status()
         answer = _wire.structure(reply.json(), types.AuthTokenResponse)
         return answer.jwt
@@ -72,6 +89,7 @@ def _config_call(
     path: str, body: dict[str, str], result: type[object], *, timeout: float | None = None
 ) -> ApiCall:
     return ApiCall(
+        sdk_method=None,  # background traffic
         traffic=Traffic.SESSION,
         method="POST",
         path=path,

@@ -33,6 +33,7 @@ def heartbeat_call(session_id: str, timeout: float, *, typed: bool = False) -> A
     if typed:
         body["type"] = "session_heartbeat"
     return ApiCall(
+        sdk_method=None,  # background traffic
         traffic=Traffic.SESSION,
         method="POST",
         path="/api/v1/session_heartbeat",

@@ -4,6 +4,10 @@ Seq ids are reserved in the caller's thread when an operation is called (1, 2, 3
 lane). A request waits in its lane until every earlier seq id has been sent (or failed, or was
 given up); then it starts, and the next one starts when its submit completes. Submits are
 futures, so no thread waits for its turn, and a submit that retries keeps its seq_id.
+The chunks of one forward/forward_backward may go together (`submit_together`, when the server
+enables parallel chunks): once their turn comes, all but the first are sent at once and the
+first after them, so the server, which buffers by seq_id, can take the whole batch when the
+first arrives.
 A lane can be handed over (a pickled TrainingClient): it reserves nothing more, and the copy's
 lane starts at the next seq id.
 """
@@ -13,7 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from tinker._futures import APIFuture, reject, settle_from
@@ -66,6 +70,25 @@ class OrderedLane:
         future._before_wait = self._before_wait
         self._park(seq_id, start, future)
         return future
+
+    def submit_together(
+        self, seq_ids: Sequence[int], starts: Sequence[Callable[[], concurrent.futures.Future[T]]]
+    ) -> list[APIFuture[T]]:
+        """`submit` for consecutive reserved `seq_ids`, sent concurrently when their turn comes
+        (the first one last, once the others were sent or failed); the lane moves on after the
+        first was sent."""
+        if len(seq_ids) != len(starts) or not seq_ids:
+            raise ValueError("submit_together needs one start per seq_id, and at least one")
+        futures: list[APIFuture[T]] = []
+        for _ in seq_ids:
+            future: APIFuture[T] = APIFuture()
+            future._before_wait = self._before_wait
+            futures.append(future)
+        group = _Together(starts, futures)
+        for seq_id in seq_ids[1:]:
+            self.skip(seq_id)
+        self._park(seq_ids[0], group.start, futures[0])
+        return futures
 
     def hand_over(self, reason: str) -> int:
         """Reserve nothing more here (later calls raise HandedOverError with `reason`) and
@@ -141,3 +164,46 @@ class OrderedLane:
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+
+
+class _Together:
+    """The chunks of one operation sent together: every chunk but the first at once, then the
+    first once they were all sent (or failed); `start` returns the first one's submit."""
+
+    def __init__(
+        self,
+        starts: Sequence[Callable[[], concurrent.futures.Future[Any]]],
+        futures: Sequence[APIFuture[Any]],
+    ) -> None:
+        self._starts = starts
+        self._futures = futures
+        self._lock = threading.Lock()
+        self._left = len(starts) - 1
+        self._first: APIFuture[Any] = APIFuture()
+
+    def start(self) -> concurrent.futures.Future[Any]:
+        if self._left == 0:
+            self._send_first()
+        for start, future in zip(self._starts[1:], self._futures[1:], strict=True):
+            sent = OrderedLane._start(start, future)
+            if sent is None:
+                self._one_sent(future)
+            else:
+                sent.add_done_callback(functools.partial(settle_from, future))
+                sent.add_done_callback(self._one_sent)
+        return self._first
+
+    def _one_sent(self, _: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._send_first()
+
+    def _send_first(self) -> None:
+        try:
+            sent = self._starts[0]()
+        except BaseException as exc:
+            reject(self._first, exc)
+            return
+        sent.add_done_callback(functools.partial(settle_from, self._first))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextvars
 import functools
 import logging
 import threading
@@ -23,7 +24,15 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tinker._futures import APIFuture, chain, failed, reject, resolve, settle_from
+from tinker._futures import (
+    APIFuture,
+    chain,
+    failed,
+    on_cancelled,
+    reject,
+    resolve,
+    settle_from,
+)
 from tinker._retry import RetryConfig, RetryExecutor, SampleAttempts
 from tinker._workers import ClientClosedError, Pauses, Scheduler
 from tinker.errors import RateLimitError
@@ -43,8 +52,11 @@ Start = Callable[[], concurrent.futures.Future[Any]]
 class InFlightLimit:
     """Runs at most `limit` operations at once; later ones wait in order, holding no thread.
 
-    An operation holds its slot from `start()` until the future it returned completes. With
-    `timers`, a queue that has had waiters for 30 s says so in the log every 30 s.
+    An operation holds its slot (`weight` units of the limit, 1 by default) from `start()`
+    until the future it returned completes; the next one starts while fewer than `limit` units
+    are held, so one heavier than what is left still goes (a byte budget of B is a limit of
+    B + 1: a request goes while the budget is not overdrawn). With `timers`, a queue that has
+    had waiters for 30 s says so in the log every 30 s.
     """
 
     def __init__(
@@ -62,14 +74,16 @@ class InFlightLimit:
         self._timers = timers
         self._clock = clock
         self._lock = threading.Lock()
-        self._waiting: collections.deque[tuple[Start, APIFuture[Any], float]] = collections.deque()
+        self._waiting: collections.deque[tuple[Start, APIFuture[Any], float, int]] = (
+            collections.deque()
+        )
         self._running = 0
         self._pumping = False
         self._notice_armed = False
 
     @property
     def in_flight(self) -> int:
-        """Operations holding a slot."""
+        """Units held by the operations in flight."""
         return self._running
 
     @property
@@ -77,36 +91,36 @@ class InFlightLimit:
         """Operations waiting for a slot."""
         return len(self._waiting)
 
-    def run(self, start: Callable[[], APIFuture[T]]) -> APIFuture[T]:
+    def run(self, start: Callable[[], APIFuture[T]], weight: int = 1) -> APIFuture[T]:
         """`start()`'s future when a slot is free now; else a future that follows it, called
         once a slot frees up."""
         with self._lock:
             free = not self._waiting and self._running < self.limit
             if free:
-                self._running += 1
+                self._running += weight
             else:
                 out: APIFuture[T] = APIFuture()
-                self._waiting.append((start, out, self._clock()))
+                self._waiting.append((start, out, self._clock(), weight))
                 arm = self._timers is not None and not self._notice_armed
                 self._notice_armed = self._notice_armed or arm
         if free:
-            return self._start_now(start)
+            return self._start_now(start, weight)
         if arm and self._timers is not None:
             self._timers.call_later(WAIT_LOG_INTERVAL, self._notice)
         self._pump()
         return out
 
-    def _start_now(self, start: Callable[[], APIFuture[T]]) -> APIFuture[T]:
+    def _start_now(self, start: Callable[[], APIFuture[T]], weight: int) -> APIFuture[T]:
         try:
             current = start()
         except BaseException as exc:
-            self._release()
+            self._release(weight)
             return failed(exc)
-        current.add_done_callback(self._released)
+        current.add_done_callback(functools.partial(self._released, weight))
         return current
 
-    def _released(self, _done: concurrent.futures.Future[Any]) -> None:
-        self._release()
+    def _released(self, weight: int, _done: concurrent.futures.Future[Any]) -> None:
+        self._release(weight)
 
     def _pump(self) -> None:
         """Start waiters while slots are free. One thread pumps at a time; a start that
@@ -120,26 +134,32 @@ class InFlightLimit:
                 if not self._waiting or self._running >= self.limit:
                     self._pumping = False
                     return
-                start, out, _ = self._waiting.popleft()
-                self._running += 1
-            self._start(start, out)
+                start, out, _, weight = self._waiting.popleft()
+                self._running += weight
+            self._start(start, out, weight)
 
-    def _start(self, start: Start, out: APIFuture[Any]) -> None:
+    def _start(self, start: Start, out: APIFuture[Any], weight: int) -> None:
+        if out.done():  # cancelled by its owner while it waited
+            self._release(weight)
+            return
         try:
             current = start()
         except BaseException as exc:
             reject(out, exc)
-            self._release()
+            self._release(weight)
             return
-        current.add_done_callback(functools.partial(self._finished, out))
+        current.add_done_callback(functools.partial(self._finished, out, weight))
+        on_cancelled(out, current.cancel)
 
-    def _finished(self, out: APIFuture[Any], done: concurrent.futures.Future[Any]) -> None:
+    def _finished(
+        self, out: APIFuture[Any], weight: int, done: concurrent.futures.Future[Any]
+    ) -> None:
         settle_from(out, done)
-        self._release()
+        self._release(weight)
 
-    def _release(self) -> None:
+    def _release(self, weight: int) -> None:
         with self._lock:
-            self._running -= 1
+            self._running -= weight
         self._pump()
 
     def _notice(self) -> None:
@@ -164,7 +184,7 @@ class InFlightLimit:
         with self._lock:
             waiting = list(self._waiting)
             self._waiting.clear()
-        for _, out, _ in waiting:
+        for _, out, _, _ in waiting:
             reject(out, exc)
 
     def _after_fork_in_child(self) -> None:
@@ -356,13 +376,16 @@ class SampleRetries:
 
     def run(self, attempt: Callable[[], concurrent.futures.Future[T]]) -> APIFuture[T]:
         """Run `attempt()` (non-blocking: submit and poll one sample) until it succeeds or the
-        policy gives up; a future of its value."""
-        return self._limit.run(functools.partial(self._retried, attempt))
+        policy gives up; a future of its value. Every attempt runs in the caller's context
+        (the public method its requests are attributed to), whichever thread starts it."""
+        in_context = functools.partial(_run_in, contextvars.copy_context(), attempt)
+        return self._limit.run(functools.partial(self._retried, in_context))
 
     def _retried(self, attempt: Callable[[], concurrent.futures.Future[T]]) -> APIFuture[T]:
         out: APIFuture[T] = APIFuture()
         sample = _Sample(attempt)
         self._watchdog.watch(out, sample.cancel)
+        on_cancelled(out, sample.cancel)
         attempts = SampleAttempts(
             self.config, name=self._name, on_rate_limited=self._on_rate_limited
         )
@@ -375,6 +398,11 @@ class SampleRetries:
     def _after_fork_in_child(self) -> None:
         self._limit._after_fork_in_child()
         self._watchdog._after_fork_in_child()
+
+
+def _run_in(context: contextvars.Context, fn: Callable[[], T]) -> T:
+    """`fn()` in a copy of `context` (a fresh copy each time, so runs may nest)."""
+    return context.copy().run(fn)
 
 
 class _Sample:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import abc
 import concurrent.futures
 import enum
+import functools
 import logging
 import threading
 import time
@@ -47,6 +48,7 @@ import attrs
 
 from tinker._batch_poll import BatchSender, BatchTarget, CompletionWatcher
 from tinker._futures import APIFuture, reject
+from tinker._limits import InFlightLimit
 from tinker._retry import POLL_BACKOFF, RetryExecutor
 from tinker._transport import Reply
 from tinker._workers import ClientClosedError, WorkerPool
@@ -542,6 +544,12 @@ class Poller:
         # Set when the server enables the batch poller: futures tracked with a batch target
         # wait for their completion there before their payload is polled.
         self.batch_send: BatchSender | None = None
+        # Set when the server enables cancel_future: called with the request id of every
+        # sample whose future was cancelled or still pending when the poller closed.
+        self.cancel: Callable[[str], None] | None = None
+        # Set on a 0.38 server: the budget of result bytes announced by the batch poller and
+        # not yet fetched (a payload poll waits while it is overdrawn).
+        self.response_bytes: InFlightLimit | None = None
         self._watchers: dict[BatchTarget, CompletionWatcher] = {}
         self.pool = WorkerPool(max_workers, name=name)
         self._lock = threading.Lock()
@@ -633,13 +641,25 @@ class Poller:
     def _start(self, job: PollJob) -> None:
         self._executor.submit(job, self.poll_once, pool=self.pool, into=job.future)
 
+    def _fetch(self, job: PollJob, size: int | None) -> None:
+        """Poll the payload of a completion the batch poller announced with its `size`: it
+        holds that many bytes of the response budget until the result is decoded."""
+        if self.response_bytes is None or not size:
+            self._start(job)
+            return
+        self.response_bytes.run(functools.partial(self._started, job), weight=size)
+
+    def _started(self, job: PollJob) -> APIFuture[Any]:
+        self._start(job)
+        return job.future
+
     def _watcher(self, target: BatchTarget) -> CompletionWatcher:
         """The batch poller of `target` (created on first use)."""
         assert self.batch_send is not None
         with self._lock:
             watcher = self._watchers.get(target)
             if watcher is None:
-                watcher = CompletionWatcher(target, self.batch_send, self._start, self._run_batch)
+                watcher = CompletionWatcher(target, self.batch_send, self._fetch, self._run_batch)
                 self._watchers[target] = watcher
         return watcher
 
@@ -648,8 +668,15 @@ class Poller:
         self._executor.submit(watcher, watcher.poll_once, pool=self.pool)
 
     def _forget(self, future: concurrent.futures.Future[Any]) -> None:
+        """Drop a settled future's job (its polls stop); an abandoned sample is cancelled."""
         with self._lock:
-            self._jobs.pop(future, None)
+            job = self._jobs.pop(future, None)
+        if job is not None and future.cancelled():
+            self._abandoned(job)
+
+    def _abandoned(self, job: PollJob) -> None:
+        if self.cancel is not None and job.request_type == "Sample":
+            self.cancel(job.request_id)
 
     def _unreachable(self, job: PollJob, error: Exception, silent_for: float) -> None:
         """Log, at most every 30 s for the whole poller, that the server does not answer."""
@@ -687,6 +714,8 @@ class Poller:
             self._closed = True
             jobs = list(self._jobs.values())
         for job in jobs:
+            if not job.future.done():
+                self._abandoned(job)
             closed = ClientClosedError(f"the client was closed; {job.what} did not finish")
             reject(job.future, error or closed)
         self.pool.close(error)

@@ -19,6 +19,7 @@ rebuilds its connections and service threads on first use; the parent is untouch
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import functools
 import itertools
 import logging
@@ -31,13 +32,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from tinker._attribution import attribute_public_methods
 from tinker._calls import ApiCall, CallRunner
-from tinker._chunking import ChunkLimits, chunk_limits
+from tinker._cancels import CANCEL_TIMEOUT, CancelDrain
+from tinker._chunking import ChunkLimits, batch_byte_estimate, chunk_limits
 from tinker._futures import APIFuture, reject
-from tinker._handshake import use_access_tokens
+from tinker._handshake import refresh_dynamic, use_access_tokens
 from tinker._heartbeat import Heartbeat, heartbeat_call
 from tinker._lanes import OrderedLane
-from tinker._limits import SampleLimiter, SampleRetries
+from tinker._limits import InFlightLimit, SampleLimiter, SampleRetries
 from tinker._poller import Poller, PollLimits
 from tinker._retry import RetryConfig, RetryEnv, RetryExecutor
 from tinker._telemetry import Telemetry, send_batch
@@ -64,6 +67,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SAMPLE_BYTES_PER_TOKEN = 10  # what a prompt token counts in the sample dispatch budget
+SAMPLE_BACKOFF_FACTOR = 20  # ... while the shared 429 back-off runs
 CLOSE_BUDGET = 1.5  # what close() may spend draining telemetry
 DEFAULT_SUBMIT_WORKERS = 16
 DEFAULT_SAMPLE_WORKERS = 16
@@ -168,10 +173,25 @@ class Runtime:
         self.poller.billing_pause = server.billing_pause_seconds
         if server.batch_poller:
             self.poller.batch_send = self._send_batch_poll
+            self.poller.response_bytes = InFlightLimit(
+                server.inflight_response_bytes + 1, what="result payloads", timers=self.timers
+            )
+        self._cancels: CancelDrain | None = None
+        self._apply_dynamic(server)
         self.sample_limiter = SampleLimiter(
             config.max_sample_submits or 1, timers=self.timers, clock=self._clock, pauses=pauses
         )
+        # The byte budgets of submits in flight (0.38): a submit waits while its budget is
+        # overdrawn, holding no thread; one larger than the whole budget still goes.
+        self.train_bytes = InFlightLimit(
+            server.dispatch_bytes + 1, what="forward_backward submits", timers=self.timers
+        )
+        self.sample_bytes = InFlightLimit(
+            server.sample_dispatch_bytes + 1, what="sample submits", timers=self.timers
+        )
         self._connect(transport)
+        if server.current:
+            self._schedule_refresh()
         if new_session and self.telemetry is not None:
             self.telemetry.session_start()
 
@@ -243,14 +263,38 @@ class Runtime:
     def submit(self, call: ApiCall) -> APIFuture[APIFuture[Any]]:
         """Send `call` in the background (see CallRunner.submit)."""
         self._live()
-        future = self._calls.submit(call)
+        budget, size = self._dispatch_budget(call.body)
+        if budget is None:
+            future = self._calls.submit(call)
+        else:
+            future = budget.run(functools.partial(self._calls.submit, call), weight=size)
         future._before_wait = self._revive
         return future
+
+    def _dispatch_budget(self, body: object) -> tuple[InFlightLimit | None, int]:
+        """The byte budget a submit of `body` holds while it is sent, and its estimated size
+        (0.38: forward_backward chunks by their protobuf estimate, samples by 10 bytes a prompt
+        token, 20 times that during the shared 429 back-off)."""
+        if not self.server.current:
+            return None, 0
+        from tinker import types
+
+        if isinstance(body, types.ForwardBackwardRequest):
+            return self.train_bytes, batch_byte_estimate(body.forward_backward_input.data)
+        if isinstance(body, types.ForwardRequest):
+            return self.train_bytes, batch_byte_estimate(body.forward_input.data)
+        if isinstance(body, types.SampleRequest):
+            size = SAMPLE_BYTES_PER_TOKEN * body.prompt.length
+            if self.sample_limiter.backoff_remaining() > 0:
+                size *= SAMPLE_BACKOFF_FACTOR
+            return self.sample_bytes, size
+        return None, 0
 
     def spawn(self, fn: Callable[..., T], *args: Any) -> APIFuture[T]:
         """Run blocking work `fn(*args)` on the blocking pool (the async twins' work)."""
         self._live()
-        future = self._blocking_pool.run(fn, *args)
+        # The work runs in the caller's context (the public method it belongs to).
+        future = self._blocking_pool.run(contextvars.copy_context().run, fn, *args)
         future._before_wait = self._revive
         return self.operation(future)
 
@@ -317,6 +361,7 @@ class Runtime:
     ) -> Reply:
         codec = self._calls.codec
         poll = ApiCall(
+            sdk_method=None,  # background traffic
             traffic=Traffic.POLL,
             method="POST",
             path="/api/v1/retrieve_future",
@@ -328,6 +373,7 @@ class Runtime:
 
     def _send_batch_poll(self, body: Mapping[str, Any], timeout: float) -> Reply:
         poll = ApiCall(
+            sdk_method=None,  # background traffic
             traffic=Traffic.POLL,
             method="POST",
             path="/api/v1/retrieve_futures",
@@ -335,6 +381,52 @@ class Runtime:
             timeout=timeout,
         )
         return self.transport.send(poll.encode(self._calls.codec))
+
+    def _apply_dynamic(self, server: ServerConfig) -> None:
+        """Act on the switches of the dynamic config: cancels of abandoned samples."""
+        self.server = server
+        if not server.sample_cancel:
+            self.poller.cancel = None
+            return
+        if self._cancels is None or self._cancels.batch != server.sample_cancel_batch:
+            self._cancels = CancelDrain(
+                self._send_cancel,
+                self.poller.pool,
+                batch=server.sample_cancel_batch,
+                clock=self._clock,
+            )
+        self.poller.cancel = self._cancels.cancel
+
+    def _schedule_refresh(self) -> None:
+        """Refresh the dynamic config after its period (the request runs on the blocking
+        pool; no thread waits for the period)."""
+        self.timers.call_later(self.server.dynamic_refresh_seconds, self._refresh_in_background)
+
+    def _refresh_in_background(self) -> None:
+        self._blocking_pool.run(self.refresh_dynamic_config)
+
+    def refresh_dynamic_config(self) -> None:
+        """Fetch `client/dynamic_config` again and act on it; a failure keeps the old values.
+        Then schedule the next refresh."""
+        if self._closed:
+            return
+        try:
+            self._apply_dynamic(refresh_dynamic(self._calls, self.server))
+        except Exception as exc:
+            logger.debug("refreshing the dynamic config failed (%s); keeping the old one", exc)
+        self._schedule_refresh()
+
+    def _send_cancel(self, request_id: str) -> None:
+        """One attempt of cancel_future for an abandoned sample (the drain logs a failure)."""
+        cancel = ApiCall(
+            sdk_method=None,  # background traffic
+            traffic=Traffic.POLL,
+            method="POST",
+            path="/api/v1/cancel_future",
+            body={"request_id": request_id},
+            timeout=CANCEL_TIMEOUT,
+        )
+        self.transport.send(cancel.encode(self._calls.codec)).raise_for_status()
 
     def _poll_event(self, name: str, data: dict[str, Any], severity: str) -> None:
         if self.telemetry is not None:
@@ -457,6 +549,8 @@ class Runtime:
             retries.fail_waiting(closed)
         self.sample_limiter.fail_waiting(closed)
         self.poller.close(closed)
+        if self._cancels is not None:  # the samples it left pending, and any queued before
+            self._cancels.close(CLOSE_BUDGET)
         for pool in (self.timers, *self._pools.values(), self._blocking_pool):
             pool.close(closed)
         for future in pending:  # also those with a request in flight on a worker
@@ -508,6 +602,10 @@ def _attach(config: ClientConfig, session_id: str, server: ServerConfig = LEGACY
 
 class ClientBase:
     """What every client shares: the runtime (session, pools, poller) it runs on."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        attribute_public_methods(cls)
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime

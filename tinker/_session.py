@@ -104,6 +104,7 @@ def _create_session(
         body["type"] = "create_session"
     data = runner.call(
         ApiCall(
+            sdk_method=None,  # background traffic
             traffic=Traffic.SESSION,
             method="POST",
             path="/api/v1/create_session",

@@ -49,6 +49,7 @@ def send_batch(call: CallFn, body: dict[str, Any], timeout: float, final: bool) 
     """POST one batch (two transport retries, none for the final drain); raise unless accepted."""
     data = call(
         ApiCall(
+            sdk_method=None,  # background traffic
             traffic=Traffic.TELEMETRY,
             method="POST",
             path="/api/v1/telemetry",

@@ -292,6 +292,13 @@ class ServerConfig:
             billing_pause_seconds=float(client.billing_exception_max_pause_duration_sec),
             batch_poller=client.sample_use_retrieve_futures,
             join_sampling_session=client.sample_join_sampling_session,
+        ).with_dynamic(dynamic)
+
+    def with_dynamic(self, dynamic: types.ClientDynamicConfigResponse) -> ServerConfig:
+        """This config with the switches of a `client/dynamic_config` answer (the refresh
+        period has a floor of 10 s)."""
+        return attrs.evolve(
+            self,
             sample_cancel=dynamic.sample_cancel_enabled,
             sample_cancel_batch=max(1, dynamic.sample_cancel_max_batch_size),
             dynamic_refresh_seconds=max(10.0, float(dynamic.refresh_interval_sec)),

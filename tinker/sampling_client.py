@@ -42,7 +42,7 @@ from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._batch_poll import CLONE_STRIDE, BatchTarget
 from tinker._calls import ApiCall
-from tinker._futures import APIFuture, completed, flatten, transform
+from tinker._futures import APIFuture, abandonable, completed, transform
 from tinker._limits import SampleSeqIds
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._retry import SAMPLE_SUBMIT, SUBMIT, TRANSPORT, RetryConfig
@@ -318,7 +318,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
         """One attempt: admitted by the session's limiter, sent with its seq_id, polled."""
         submit = functools.partial(self._submit, request, seq_ids)
         admitted: APIFuture[APIFuture[Any]] = self._runtime.sample_limiter.admit(submit)
-        attempt = flatten(admitted)
+        attempt = abandonable(admitted)
         attempt.add_done_callback(seq_ids.attempt_done)
         return attempt
 

@@ -518,8 +518,9 @@ class TrainingClient(ClientBase, QueueStateObserver):
         self, builders: Sequence[Callable[[int], ApiCall]]
     ) -> list[APIFuture[APIFuture[Any]]]:
         """Reserve consecutive seq_ids now, build each call with its own, and queue them on
-        the lane. Each future resolves, once that request is sent, to its result's future.
-        A call that fails to build gives every reserved seq_id back, so the lane never stalls.
+        the lane (together, when the server takes the chunks of one call in parallel). Each
+        future resolves, once that request is sent, to its result's future. A call that
+        fails to build gives every reserved seq_id back, so the lane never stalls.
         """
         seq_ids = self._lane.reserve(len(builders))
         try:
@@ -528,9 +529,11 @@ class TrainingClient(ClientBase, QueueStateObserver):
             for seq_id in seq_ids:
                 self._lane.skip(seq_id)
             raise
+        starts = [functools.partial(self._runtime.submit, call) for call in calls]
+        if len(calls) > 1 and self._runtime.server.parallel_chunks:
+            return self._lane.submit_together(seq_ids, starts)
         return [
-            self._lane.submit(seq_id, functools.partial(self._runtime.submit, call))
-            for seq_id, call in zip(seq_ids, calls, strict=True)
+            self._lane.submit(seq_id, start) for seq_id, start in zip(seq_ids, starts, strict=True)
         ]
 
     def _queue_one(

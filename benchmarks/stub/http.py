@@ -27,20 +27,27 @@ MAX_BODY = 256 * 1024 * 1024
 
 
 def encode_reply(reply: Reply, *, close: bool) -> bytes:
-    """Status line, the three headers a JSON client needs, and the body."""
+    """Status line, the three headers a client needs, and the body."""
     head = (
         f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Status')}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(reply.body)}\r\n"
+        f"Content-Type: {reply.content_type}\r\nContent-Length: {len(reply.body)}\r\n"
         f"{'Connection: close' if close else 'Connection: keep-alive'}\r\n\r\n"
     )
     return head.encode() + reply.body
 
 
-class _Request:
-    __slots__ = ("body", "close", "method", "path", "size")
+# The request headers the protocol model reads.
+READ_HEADERS = frozenset({"content-type", "content-encoding", "accept"})
 
-    def __init__(self, method: str, path: str, body: bytes, close: bool, size: int) -> None:
+
+class _Request:
+    __slots__ = ("body", "close", "headers", "method", "path", "size")
+
+    def __init__(
+        self, method: str, path: str, body: bytes, close: bool, size: int, headers: dict[str, str]
+    ) -> None:
         self.method, self.path, self.body, self.close, self.size = method, path, body, close, size
+        self.headers = headers
 
 
 class StubConnection(asyncio.Protocol):
@@ -78,10 +85,13 @@ class StubConnection(asyncio.Protocol):
                 self._fail(Reply(400, b'{"detail":"bad request line"}'))
                 return
             length, close = 0, parts[2] == "HTTP/1.0"
+            headers: dict[str, str] = {}
             for line in lines[1:]:
                 name, _, value = line.partition(":")
                 name = name.strip().lower()
-                if name == "content-length":
+                if name in READ_HEADERS:
+                    headers[name] = value.strip()
+                elif name == "content-length":
                     length = int(value)
                 elif name == "connection":
                     close = value.strip().lower() == "close"
@@ -96,7 +106,7 @@ class StubConnection(asyncio.Protocol):
                 return
             body = bytes(self._buf[end + 4 : total])
             del self._buf[:total]
-            self._queue.append(_Request(parts[0], parts[1], body, close, total))
+            self._queue.append(_Request(parts[0], parts[1], body, close, total, headers))
             self._drain()
 
     def _drain(self) -> None:
@@ -104,7 +114,9 @@ class StubConnection(asyncio.Protocol):
             request = self._queue.popleft()
             route = request.path.split("?", 1)[0]
             self._state.bytes_in[route] += request.size
-            outcome = self._state.handle(request.method, request.path, request.body)
+            outcome = self._state.handle(
+                request.method, request.path, request.body, request.headers
+            )
             if isinstance(outcome, Hold):
                 self._busy = True
                 self._hold(outcome, request, route)
@@ -126,10 +138,10 @@ class StubConnection(asyncio.Protocol):
             self._send(reply, request, route)
             self._drain()
 
-        hold.record.waiters.append(answer)
+        hold.waiters.append(lambda: answer(hold.respond()))
         loop = asyncio.get_running_loop()
-        bound = self._state.config.long_poll_seconds
-        self._timer = loop.call_later(bound, lambda: answer(self._state.try_again(hold.record)))
+        bound = self._state.config.long_poll_seconds if hold.seconds is None else hold.seconds
+        self._timer = loop.call_later(bound, lambda: answer(hold.on_timeout()))
 
     def _send(self, reply: Reply, request: _Request, route: str) -> None:
         if self._transport is None:

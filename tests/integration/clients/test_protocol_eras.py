@@ -207,3 +207,101 @@ def test_samples_wait_on_the_batch_poller_and_are_acknowledged(tmp_path: pathlib
     # One payload fetch per sample (plus none for anything else in this session).
     assert len(adapter.to("/api/v1/retrieve_future")) == 12
     assert len(acked) == 12
+
+
+def _five_datums() -> list[types.Datum]:
+    data = []
+    for shift in range(5):
+        text = TEXT[shift:]
+        inputs, targets = text[:-1], text[1:]
+        data.append(
+            types.Datum(
+                model_input=types.ModelInput.from_ints(inputs),
+                loss_fn_inputs={
+                    "target_tokens": types.TensorData(
+                        data=targets, dtype="int64", shape=[len(targets)]
+                    ),
+                    "weights": types.TensorData(
+                        data=[1.0] * len(targets), dtype="float32", shape=[len(targets)]
+                    ),
+                },
+            )
+        )
+    return data
+
+
+def _chunked_training(url: str, adapter: RecordingAdapter) -> dict[str, Any]:
+    with tinker.ServiceClient(
+        base_url=url, api_key="tml-k", telemetry=False, http_adapter=adapter
+    ) as service:
+        trainer = service.create_lora_training_client("tinker-local/tiny", rank=2, seed=0)
+        outputs = []
+        for _ in range(2):
+            outputs.append(trainer.forward_backward(_five_datums(), "cross_entropy").result())
+            trainer.optim_step(types.AdamParams(learning_rate=1e-2)).result()
+        outputs.append(trainer.forward(_five_datums(), "cross_entropy").result())
+        parallel = service.holder.server.parallel_chunks
+        sampler = trainer.save_weights_and_get_sampling_client("chunked")
+        samples = [
+            sampler.sample(
+                types.ModelInput.from_ints(list(b"the ca")),
+                1,
+                types.SamplingParams(max_tokens=3, seed=seed),
+            )
+            for seed in range(8)
+        ]
+        tokens = [list(f.result(timeout=60).sequences[0].tokens) for f in samples]
+    return {
+        "parallel": parallel,
+        "tokens": tokens,
+        "metrics": [o.metrics for o in outputs],
+        "logprobs": [[list(x["logprobs"].data) for x in o.loss_fn_outputs] for o in outputs],
+    }
+
+
+@pytest.mark.usefixtures("quiet_env")
+def test_chunks_sent_together_out_of_order_give_the_in_order_results(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tinker import local
+    from tinker.local.server import settings
+
+    monkeypatch.setattr(settings, "FWDBWD_MAX_CHUNK_LEN", 2)  # 5 datums: 3 chunks per call
+    runs: dict[str, dict[str, Any]] = {}
+    arrivals: dict[str, list[int]] = {}
+    for switch in ("on", "off", "one byte budgets"):
+        if switch == "one byte budgets":  # every chunk and every sample exceeds its budget
+            monkeypatch.setattr(settings, "FWDBWD_DISPATCH_BYTES", 1)
+            monkeypatch.setattr(settings, "SAMPLE_DISPATCH_BYTES", 1)
+            monkeypatch.setattr(settings, "INFLIGHT_RESPONSE_BYTES", 1)
+        adapter = RecordingAdapter()
+        protocol = f"0.38,zstd=off,parallel_chunks={'off' if switch == 'off' else 'on'}"
+        with local.serve(
+            data_dir=tmp_path / switch, long_poll_seconds=2.0, protocol=protocol
+        ) as server:
+            runs[switch] = _chunked_training(server.url, adapter)
+        arrivals[switch] = [
+            proto.decode_forward_backward_request(body).seq_id
+            for _, body in adapter.to("/api/v1/forward_backward")
+        ]
+    assert (runs["on"]["parallel"], runs["off"]["parallel"]) == (True, False)
+    assert runs["on"]["metrics"] == runs["off"]["metrics"]  # bit-identical
+    assert runs["on"]["logprobs"] == runs["off"]["logprobs"]
+    assert runs["on"]["tokens"] == runs["off"]["tokens"]
+    # Budgets smaller than any request or announced result bind without deadlock: each one
+    # goes alone.
+    budget = runs["one byte budgets"]
+    for key in ("metrics", "logprobs", "tokens"):
+        assert budget[key] == runs["off"][key], key
+    ordered = arrivals["one byte budgets"]
+    for call in range(3):
+        group = ordered[3 * call : 3 * call + 3]
+        assert group == [min(group) + 1, min(group) + 2, min(group)]
+    # Each call has 3 chunks; without parallel chunks they arrive in seq_id order.
+    assert arrivals["off"] == sorted(arrivals["off"])
+    assert len(arrivals["on"]) == len(arrivals["off"]) == 9
+    on = arrivals["on"]
+    for call in range(3):
+        group = on[3 * call : 3 * call + 3]
+        # Chunks 2 and 3 (in either order), then chunk 1: out of order at the server.
+        assert group[-1] == min(group) and sorted(group) == arrivals["off"][3 * call : 3 * call + 3]

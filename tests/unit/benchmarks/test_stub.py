@@ -7,13 +7,14 @@ import http.client
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from benchmarks.client_runner import split_chunks
 from benchmarks.stub import StubState, start_stub
+from benchmarks.stub.protocol import dumps
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +251,73 @@ def test_spread_gives_each_prompt_key_its_own_fixed_delay() -> None:
     assert delays[0] == delays[2]
     assert delays[0] != delays[1]
     assert all(0.5 <= d < 2.5 for d in delays)
+
+
+def test_the_038_protocol_protobuf_bodies_results_and_batch_polls() -> None:
+    from benchmarks.stub.protocol import Hold
+    from tinker import types
+    from tinker._wire import proto
+    from tinker._wire.codec import WireCodec
+
+    scheduled: list[Callable[[], None]] = []
+    state = StubState(schedule=lambda _delay, fn: scheduled.append(fn))
+    assert state.handle("POST", "/api/v1/client/config", b"{}").body == b"{}"
+    state.config.client_config = {"sample_use_retrieve_futures": True}
+    answer = state.handle("POST", "/api/v1/client/config", b"{}")
+    assert json.loads(answer.body) == {"sample_use_retrieve_futures": True}
+
+    datum = types.Datum(
+        model_input=types.ModelInput.from_ints([1, 2, 3]),
+        loss_fn_inputs={
+            "target_tokens": types.TensorData(data=[2, 3, 4], dtype="int64", shape=[3]),
+            "weights": types.TensorData(data=[1.0, 1.0, 1.0], dtype="float32", shape=[3]),
+        },
+    )
+    request = types.ForwardBackwardRequest(
+        forward_backward_input=types.ForwardBackwardInput(data=[datum], loss_fn="cross_entropy"),
+        model_id="m",
+        seq_id=1,
+    )
+    encoded = WireCodec(era="0.38", compress_forward_backward=True).encode(
+        "/api/v1/forward_backward", request
+    )
+    headers = {k.lower(): v for k, v in encoded.headers.items()}
+    submitted = state.handle("POST", "/api/v1/forward_backward", encoded.content, headers)
+    request_id = json.loads(submitted.body)["request_id"]
+    poll = json.dumps({"request_id": request_id}).encode()
+    as_json = state.handle("POST", "/api/v1/retrieve_future", poll)
+    assert json.loads(as_json.body)["metrics"] == {"loss:sum": 3.0}
+    accept = {"accept": "application/x-protobuf"}
+    as_proto = state.handle("POST", "/api/v1/retrieve_future", poll, accept)
+    assert as_proto.content_type == "application/x-protobuf"
+    output = proto.decode_forward_backward_output(as_proto.body)
+    assert output.metrics == {"loss:sum": 3.0}
+    assert [len(o["logprobs"].data) for o in output.loss_fn_outputs] == [3]
+
+    # Samples complete later; the batch poll long-polls until one of its target finishes.
+    state.config.sample_delay = 1.0
+    sample = {"prompt": {"chunks": [{"tokens": [5]}]}, "sampling_session_id": "s", "seq_id": 0}
+    sample_id = json.loads(state.handle("POST", "/api/v1/asample", dumps(sample)).body)[
+        "request_id"
+    ]
+    batch = {"target": {"sampling_session_id": "s", "cloned_sampler_id": 0}, "prev_cursor": 0}
+    held = state.handle("POST", "/api/v1/retrieve_futures", dumps(batch))
+    assert isinstance(held, Hold) and held.seconds == 45.0
+    woken: list[Any] = []
+    held.waiters.append(lambda: woken.append(held.respond()))
+    scheduled.pop()()  # the sample finishes
+    (reply,) = woken
+    assert json.loads(reply.body) == {
+        "completions": [{"state": "finished", "request_id": sample_id}],
+        "cursor": 1,
+    }
+    sample_proto = state.handle(
+        "POST", "/api/v1/retrieve_future", dumps({"request_id": sample_id}), accept
+    )
+    response = proto.decode_sample_response(sample_proto.body)
+    assert len(response.sequences[0].tokens) == 16
+    acked = {**batch, "prev_cursor": 1, "timeout": 0}
+    assert json.loads(state.handle("POST", "/api/v1/retrieve_futures", dumps(acked)).body) == {
+        "completions": [],
+        "cursor": 1,
+    }

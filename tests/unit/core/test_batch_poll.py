@@ -27,8 +27,13 @@ class Harness:
         self.answers = list(answers)
         self.sent: list[tuple[dict[str, Any], float]] = []
         self.started: list[PollJob] = []
+        self.sizes: list[int | None] = []  # the payload size each completion announced
         self.runs = 0
-        self.watcher = CompletionWatcher(TARGET, self.send, self.started.append, self.run)
+        self.watcher = CompletionWatcher(TARGET, self.send, self.start, self.run)
+
+    def start(self, job: PollJob, size: int | None) -> None:
+        self.started.append(job)
+        self.sizes.append(size)
 
     def send(self, body: Mapping[str, Any], timeout: float) -> Reply:
         self.sent.append((dict(body), timeout))
@@ -79,6 +84,7 @@ def test_completions_start_the_payload_polls_of_their_futures() -> None:
     assert harness.runs == 1  # started once, not once per future
     assert harness.step() == 0.0  # the new cursor is still to be acknowledged
     assert harness.started == [a, b]
+    assert harness.sizes == [9, None]  # what the payload poll holds of the response budget
     assert a.allow_metadata_only is False and b.allow_metadata_only is True
     body, timeout = harness.sent[0]
     assert body == {

@@ -165,3 +165,31 @@ def test_a_long_run_of_submits_that_complete_at_once_does_not_recurse() -> None:
     seq_ids = lane.reserve(5000)
     futures = [lane.submit(seq, lambda seq=seq: completed(seq)) for seq in reversed(seq_ids)]
     assert [f.result(0) for f in reversed(futures)] == seq_ids
+
+
+def test_chunks_sent_together_go_first_last_and_hold_back_later_seq_ids() -> None:
+    lane = OrderedLane()
+    started: list[int] = []
+    sends: dict[int, APIFuture[int]] = {}
+
+    def start(seq: int) -> APIFuture[int]:
+        started.append(seq)
+        sends[seq] = APIFuture()
+        return sends[seq]
+
+    first = lane.reserve(3)
+    later = lane.reserve(1)
+    chunks = lane.submit_together(first, [functools.partial(start, s) for s in first])
+    after = lane.submit(later[0], functools.partial(start, later[0]))
+    assert started == [2, 3]  # the later chunks at once, not the first
+    sends[3].set_exception(RuntimeError("chunk 3 refused"))
+    assert started == [2, 3]
+    sends[2].set_result(2)
+    assert started == [2, 3, 1]  # every other chunk settled: the first goes
+    assert chunks[1].result() == 2 and isinstance(chunks[2].exception(), RuntimeError)
+    assert not chunks[0].done() and started[-1] != 4  # the lane waits for the first chunk
+    sends[1].set_result(1)
+    assert chunks[0].result() == 1
+    assert started == [2, 3, 1, 4]
+    sends[4].set_result(4)
+    assert after.result() == 4

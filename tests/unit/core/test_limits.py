@@ -295,3 +295,38 @@ def test_sample_pipeline_resubmits_after_429_and_after_an_expired_future(
     assert len({r.headers["X-Idempotency-Key"] for r in asamples}) == 3
     assert 1.0 in fake.sleeps  # the shared back-off after the 429
     assert retrier.in_flight == 0
+
+
+def test_a_byte_budget_binds_and_an_oversized_request_goes_alone() -> None:
+    budget = InFlightLimit(100 + 1, what="forward_backward submits")  # a budget of 100 bytes
+    sends: list[APIFuture[str]] = []
+    started: list[str] = []
+
+    def send(name: str) -> APIFuture[str]:
+        started.append(name)
+        sends.append(APIFuture())
+        return sends[-1]
+
+    a = budget.run(lambda: send("a"), weight=60)
+    b = budget.run(lambda: send("b"), weight=60)  # 40 left: it goes, overdrawing the budget
+    c = budget.run(lambda: send("c"), weight=10)  # overdrawn: it waits, holding no thread
+    assert started == ["a", "b"] and budget.waiting == 1 and budget.in_flight == 120
+    sends[0].set_result("a")
+    assert started == ["a", "b", "c"]  # 60 + 10 held, within the budget again
+    huge = budget.run(lambda: send("huge"), weight=1000)  # larger than the whole budget
+    after = budget.run(lambda: send("after"), weight=1)
+    assert started == ["a", "b", "c", "huge"] and budget.waiting == 1
+    sends[1].set_result("b")
+    sends[2].set_result("c")
+    assert started[-1] == "huge" and budget.in_flight == 1000  # it holds the budget alone
+    sends[3].set_result("huge")
+    assert started[-1] == "after" and budget.in_flight == 1
+    sends[4].set_result("after")
+    assert [f.result() for f in (a, b, c, huge, after)] == ["a", "b", "c", "huge", "after"]
+    assert budget.in_flight == 0 and budget.waiting == 0
+
+
+def test_a_huge_request_on_an_idle_budget_is_not_held_back() -> None:
+    budget = InFlightLimit(10 + 1, what="sample submits")
+    assert budget.run(lambda: completed("big"), weight=10_000).result(timeout=1) == "big"
+    assert budget.in_flight == 0

@@ -287,3 +287,30 @@ def test_a_bad_join_answer_is_refused(current: FakeService) -> None:
             pickle.loads(pickle.dumps(SamplingClient(runtime, sampling_session_id="S38:s:0")))
     finally:
         runtime.close()
+
+
+def test_the_dynamic_config_is_refreshed_and_a_failed_refresh_keeps_it(
+    current: FakeService,
+) -> None:
+    runtime = _open(current)
+    try:
+        assert runtime.server.sample_cancel and runtime.poller.cancel is not None
+        assert runtime.server.dynamic_refresh_seconds == 10.0  # 3 s asked: the floor is 10 s
+        current.dynamic_config = {"sample_cancel_enabled": False, "refresh_interval_sec": 60}
+        runtime.refresh_dynamic_config()
+        assert not runtime.server.sample_cancel and runtime.poller.cancel is None
+        assert runtime.server.dynamic_refresh_seconds == 60.0
+        assert runtime.server.compress_forward_backward  # client/config switches stay
+        current.dynamic_config = {"sample_cancel_enabled": True, "sample_cancel_max_batch_size": 3}
+        runtime.refresh_dynamic_config()
+        assert runtime.poller.cancel is not None and runtime.server.sample_cancel_batch == 3
+        current.push("/api/v1/client/dynamic_config", Reply(500, {"detail": "down"}))
+        before = runtime.server
+        runtime.refresh_dynamic_config()  # one attempt, failed: nothing changes
+        assert runtime.server == before and runtime.poller.cancel is not None
+        refreshes = current.seen("/api/v1/client/dynamic_config")
+        assert len(refreshes) == 4  # start-up and three refreshes, no retries
+        assert all("x-sdk-method" not in r.headers for r in refreshes)
+        assert all(r.body == {"sdk_version": "0.38.0"} for r in refreshes)
+    finally:
+        runtime.close()

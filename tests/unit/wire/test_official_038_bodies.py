@@ -4,13 +4,19 @@ JSON compared whole)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import pathlib
+import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+import requests
+import requests.adapters
 
 from tinker import types
 from tinker._wire import compression, proto
@@ -155,3 +161,123 @@ def test_polls_of_protobuf_results_match_the_official_ones() -> None:
     for poll in polls:
         assert codec.poll_body("req-5", allow_metadata_only=True) == poll["body"]["json"]
         assert codec.result_headers("ForwardBackwardOutput")["Accept"] == poll["headers"]["accept"]
+
+
+# Requests the official SDK sends outside any public method (never attributed).
+BACKGROUND_PATHS = {
+    "/api/v1/client/config",
+    "/api/v1/client/dynamic_config",
+    "/api/v1/create_session",
+    "/api/v1/session_heartbeat",
+    "/api/v1/telemetry",
+    "/api/v1/retrieve_futures",
+    "/api/v1/cancel_future",
+}
+
+
+class _HeaderRecorder(requests.adapters.HTTPAdapter):
+    """A stock adapter that remembers the path and headers of every request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, dict[str, str]]] = []
+        self._lock = threading.Lock()
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        path = requests.utils.urlparse(request.url).path or ""
+        with self._lock:
+            self.sent.append((path, {k.lower(): v for k, v in request.headers.items()}))
+        return super().send(request, *args, **kwargs)
+
+
+def _attribution(requests_: list[tuple[str, dict[str, str]]]) -> set[tuple[str, str, str]]:
+    """(path, x-sdk-method, x-sdk-version) of the attributed requests, session ids elided;
+    a background request must carry neither header."""
+    out = set()
+    for path, headers in requests_:
+        path = re.sub(r"/sessions/[^/]+/", "/sessions/<id>/", path)
+        if path in BACKGROUND_PATHS:
+            assert "x-sdk-method" not in headers and "x-sdk-version" not in headers, path
+            continue
+        out.add((path, headers.get("x-sdk-method", ""), headers.get("x-sdk-version", "")))
+    return out
+
+
+def _official_attribution(label: str, paths: set[str] | None = None) -> set[tuple[str, str, str]]:
+    recorded = [
+        (r["path"], r["headers"])
+        for r in _requests(label, "plain")
+        if paths is None or r["path"] in paths
+    ]
+    return _attribution(recorded)
+
+
+def test_requests_carry_the_public_method_like_the_official_ones(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tinker
+    from tinker import local
+
+    monkeypatch.setenv("TINKER_TELEMETRY", "0")
+    adapter = _HeaderRecorder()
+    datum = types.Datum(
+        model_input=types.ModelInput.from_ints([1, 2, 3]),
+        loss_fn_inputs={
+            "target_tokens": types.TensorData(data=[2, 3, 4], dtype="int64", shape=[3]),
+            "weights": types.TensorData(data=[1.0, 1.0, 1.0], dtype="float32", shape=[3]),
+        },
+    )
+    prompt = types.ModelInput.from_ints([1, 2, 3])
+    ours: dict[str, set[tuple[str, str, str]]] = {}
+    with local.serve(data_dir=tmp_path, long_poll_seconds=2.0, protocol="0.38") as server:
+        service = tinker.ServiceClient(
+            base_url=server.url, api_key="tml-k", telemetry=False, http_adapter=adapter
+        )
+        state: dict[str, Any] = {}
+
+        def run(label: str, call: Callable[[], Any]) -> None:
+            start = len(adapter.sent)
+            call()
+            ours[label] = _attribution(adapter.sent[start:])
+
+        def create() -> None:
+            state["trainer"] = service.create_lora_training_client("tinker-local/tiny", rank=2)
+
+        def sampler() -> Any:
+            if "sampler" not in state:
+                state["sampler"] = service.create_sampling_client(base_model="tinker-local/tiny")
+            return state["sampler"]
+
+        run("ServiceClient.create_lora_training_client.defaults", create)
+        trainer = state["trainer"]
+        run(
+            "TrainingClient.forward_backward.cross_entropy_lists",
+            lambda: trainer.forward_backward([datum], "cross_entropy").result(),
+        )
+        run(
+            "TrainingClient.forward.cross_entropy",
+            lambda: trainer.forward([datum], "cross_entropy").result(),
+        )
+        run(
+            "TrainingClient.optim_step.adam_defaults",
+            lambda: trainer.optim_step(types.AdamParams()).result(),
+        )
+        run("TrainingClient.save_state.defaults", lambda: trainer.save_state("ck").result())
+        sampler()
+        params = types.SamplingParams(max_tokens=2)
+        run(
+            "SamplingClient.sample.defaults",
+            lambda: sampler().sample(prompt, 1, params).result(),
+        )
+        run(
+            "SamplingClient.compute_logprobs.defaults",
+            lambda: sampler().compute_logprobs(prompt).result(),
+        )
+        run(
+            "SamplingClient.sample_async",
+            lambda: asyncio.run(sampler().sample_async(prompt, 1, params)),
+        )
+        run("ServiceClient.close.success", service.close)
+    for label, attributed in ours.items():
+        paths = {"/api/v1/asample", "/api/v1/retrieve_future"} if "async" in label else None
+        assert attributed == _official_attribution(label, paths), label
