@@ -2,7 +2,7 @@
 
 0.5.1 sends the fields its caller set (an explicit None included); 0.38 sends every field with
 its default and leaves out None values. Key order is compared too (the expected bodies are the
-[WIRE] examples of PROTOCOL-0.38, in their order).
+documented wire examples of the 0.38 protocol, in their order).
 """
 
 from __future__ import annotations
