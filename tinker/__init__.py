@@ -42,9 +42,16 @@ if TYPE_CHECKING:  # what type checkers see; at run time these load on first use
     from tinker._poller import QueueStateObserver as QueueStateObserver
     from tinker._retry import RetryConfig as RetryConfig
     from tinker._workers import ClientClosedError as ClientClosedError
+    from tinker.rest_client import AdminClient as AdminClient
     from tinker.rest_client import RestClient as RestClient
+    from tinker.sampling_client import (
+        BackcompatSamplingClientFuture as BackcompatSamplingClientFuture,
+    )
     from tinker.sampling_client import SamplingClient as SamplingClient
     from tinker.service_client import ServiceClient as ServiceClient
+    from tinker.training_client import (
+        BackcompatTrainingClientFuture as BackcompatTrainingClientFuture,
+    )
     from tinker.training_client import TrainingClient as TrainingClient
     from tinker.types import *  # noqa: F403  (every wire type is also tinker.<Name>)
 
@@ -56,6 +63,9 @@ _LAZY: dict[str, str] = {
     "TrainingClient": "tinker.training_client",
     "SamplingClient": "tinker.sampling_client",
     "RestClient": "tinker.rest_client",
+    "AdminClient": "tinker.rest_client",
+    "BackcompatTrainingClientFuture": "tinker.training_client",
+    "BackcompatSamplingClientFuture": "tinker.sampling_client",
     "APIFuture": "tinker._futures",
     "ResultTimeoutError": "tinker._futures",
     "ClientClosedError": "tinker._workers",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -22,7 +22,7 @@ import attrs
 from tinker import _loopguard, _wire
 from tinker._attribution import current_method, method_headers
 from tinker._batch_poll import BatchTarget
-from tinker._futures import APIFuture, completed, reject, settle_from, transform
+from tinker._futures import APIFuture, completed, on_cancelled, reject, settle_from, transform
 from tinker._poller import Poller, QueueStateObserver, resume_hint
 from tinker._retry import TRANSPORT, CallAttempts, RetryEnv, RetryExecutor, RetryPolicy
 from tinker._transport import HttpRequest, Reply, Traffic, Transport, is_unreachable
@@ -35,7 +35,7 @@ from tinker.errors import (
     status_error,
 )
 
-__all__ = ["ApiCall", "CallRunner", "decode"]
+__all__ = ["ApiCall", "CallRunner", "decode", "set_fields"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,10 @@ class ApiCall:
     `poll_as`, the polled result) is structured into: a model class, None or dict for the parsed
     JSON, or `Reply` for the raw reply (which then also returns 3xx instead of raising).
     `poll_as` marks an endpoint that answers `{request_id}`: the request type its polls report;
-    `batch`, the batch-poller target that announces its completion (samples). `sdk_method`
+    `batch`, the batch-poller target that announces its completion (samples); `sdk_method`
     is the public method it was built in (`tinker._attribution`; None: background traffic).
+    `complete(answer, result)` then gives the polled result what the submit answer adds to it
+    (the sequence ids of a sample).
     """
 
     traffic: Traffic
@@ -65,6 +67,7 @@ class ApiCall:
     poll_as: str | None = None
     observer: QueueStateObserver | None = None
     batch: BatchTarget | None = None
+    complete: Callable[[Any, Any], Any] | None = None
     sdk_method: str | None = attrs.field(factory=current_method)
 
     @property
@@ -93,6 +96,11 @@ class ApiCall:
             timeout=self.timeout,
             allow_redirects=self.allow_redirects,
         )
+
+
+def set_fields(**fields: Any) -> dict[str, Any]:
+    """The optional request fields that are set (None: left out, so not sent)."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def decode(reply: Reply, result: type[Any] | None) -> Any:
@@ -232,7 +240,7 @@ class CallRunner:
             raise ValueError(f"{call.path} answered without a request_id: {data!r}")
         if self._poller is None:
             raise RuntimeError(f"{call.path} answers with a future but nothing polls here")
-        return self._poller.track(
+        polled = self._poller.track(
             request_id,
             call.poll_as or "",
             functools.partial(self.codec.decode_result, result=call.result),
@@ -242,3 +250,8 @@ class CallRunner:
             accept=self._poll_headers(call),
             batch=call.batch,
         )
+        if call.complete is None:
+            return polled
+        stamped = transform(polled, functools.partial(call.complete, data))
+        on_cancelled(stamped, polled.cancel)  # an abandoned sample stops being polled
+        return stamped

@@ -147,6 +147,10 @@ class APIFuture(concurrent.futures.Future[T]):
     def __await__(self) -> Generator[Any, None, T]:
         return self.result_async().__await__()
 
+    async def coroutine(self) -> T:
+        """A real coroutine awaiting this future (for `asyncio.create_task` and the like)."""
+        return await self.result_async()
+
     def future(self) -> concurrent.futures.Future[T]:
         """This future itself (kept for code written against the official SDK)."""
         return self

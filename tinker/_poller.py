@@ -38,11 +38,12 @@ import abc
 import concurrent.futures
 import enum
 import functools
+import inspect
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -118,10 +119,35 @@ class QueueStateObserver(abc.ABC):
 
     @abc.abstractmethod
     def on_queue_state_change(
-        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+        self, queue_state: QueueState, queue_state_reason: str | None = None
     ) -> None:
-        """Called from a poll thread each time the server reports a queue state (and, in
-        today's protocol, maybe the reason to show the user)."""
+        """Called from a poll thread each time the server reports a queue state (and, when it
+        gives one, its reason)."""
+
+
+@functools.lru_cache(maxsize=64)
+def reason_passing(observer_class: type) -> Literal["keyword", "positional"] | None:
+    """How an observer class's on_queue_state_change takes the 0.38 reason argument: by its
+    name `queue_state_reason` (or **kwargs), as a second positional argument, or not at all
+    (an observer written for 0.5.1)."""
+    try:
+        signature = inspect.signature(observer_class.on_queue_state_change)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return None
+    parameters = list(signature.parameters.values())
+    named = signature.parameters.get("queue_state_reason")
+    if (named is not None and named.kind is not named.POSITIONAL_ONLY) or any(
+        p.kind is p.VAR_KEYWORD for p in parameters
+    ):
+        return "keyword"
+    positional = [
+        p
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    if len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in positional):
+        return "positional"
+    return None
 
 
 _PAUSE_REASONS = {
@@ -140,9 +166,9 @@ class QueuePauseWarner:
         self._last: float | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, queue_state: QueueState, reason: str | None = None) -> None:
-        """Warn (unless warned within `interval`) that the queue is paused, with the server's
-        `reason` when it gave one."""
+    def __call__(self, queue_state: QueueState, server_reason: str | None = None) -> None:
+        """Warn (unless warned within the interval) that the queue is paused, with the
+        server's reason when it gave one."""
         if queue_state == QueueState.ACTIVE:
             return
         now = time.monotonic()
@@ -150,9 +176,11 @@ class QueuePauseWarner:
             if self._last is not None and now - self._last < self._interval:
                 return
             self._last = now
-        if not reason and queue_state == QueueState.PAUSED_RATE_LIMIT:
+        if server_reason:
+            reason = server_reason
+        elif queue_state == QueueState.PAUSED_RATE_LIMIT:
             reason = self._rate_limit_reason
-        elif not reason:
+        else:
             reason = _PAUSE_REASONS.get(queue_state, "unknown")
         logger.warning("%s Reason: %s", self._subject, reason)
 
@@ -478,9 +506,12 @@ class PollJob:
             return
         reason = body.get("queue_state_reason") if isinstance(body, dict) else None
         try:
-            if isinstance(reason, str) and reason:
+            passing = reason_passing(type(self.observer)) if isinstance(reason, str) else None
+            if passing == "keyword":
                 self.observer.on_queue_state_change(state, queue_state_reason=reason)
-            else:
+            elif passing == "positional":
+                self.observer.on_queue_state_change(state, reason)
+            else:  # an observer written for 0.5.1 takes the state only
                 self.observer.on_queue_state_change(state)
         except Exception:
             logger.exception("queue-state observer failed for %s", self.request_id)

@@ -45,6 +45,7 @@ from tinker._poller import Poller, PollLimits
 from tinker._retry import RetryConfig, RetryEnv, RetryExecutor
 from tinker._telemetry import Telemetry, send_batch
 from tinker._transport import Reply, Traffic, Transport, display_url
+from tinker._validation import FinishStatus, check_finish
 from tinker._wire.codec import WireCodec
 from tinker._workers import ClientClosedError, Pauses, WorkerPool
 from tinker.config import LEGACY_SERVER, LOCAL_BASE_URL, ClientConfig, ServerConfig
@@ -53,8 +54,9 @@ from tinker.metrics import ClientMetrics, MetricsSnapshot
 if TYPE_CHECKING:
     import requests.adapters
 
+    from tinker import types
+
 __all__ = [
-    "FINISH_STATUSES",
     "ClientBase",
     "ClientClosedError",
     "Runtime",
@@ -75,11 +77,9 @@ DEFAULT_SAMPLE_WORKERS = 16
 DEFAULT_BLOCKING_WORKERS = 8
 DEFAULT_POLL_WORKERS = 64  # measured: benchmarks/bench_transport.py --poll
 SERVICE_THREADS = 3  # timers, heartbeat, telemetry flusher
-# How a session can end, told to a 0.38 server by sessions/{id}/finish.
-FINISH_STATUSES = ("success", "errored", "interrupted")
 
 
-def finish_status(exc_type: type[BaseException] | None) -> str:
+def finish_status(exc_type: type[BaseException] | None) -> FinishStatus:
     """How a `with` block ended, as a session finish status: no exception "success", an
     Exception "errored", anything else (KeyboardInterrupt, SystemExit) "interrupted"."""
     if exc_type is None:
@@ -498,14 +498,10 @@ class Runtime:
         ("success", "errored" or "interrupted") and `detail`. Every operation still pending
         fails at once with ClientClosedError, and one log line says how many there were.
         """
-        if status not in FINISH_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(FINISH_STATUSES)}; got {status!r}")
-        if detail is not None and not isinstance(detail, str):
-            raise TypeError(f"detail must be a str or None, got {type(detail).__name__}")
-        self._finish(status, detail)
+        self._finish(check_finish(status, detail))
         log_abandoned(self.shutdown(), "the client was closed")
 
-    def _finish(self, status: str, detail: str | None) -> None:
+    def _finish(self, reason: types.SessionFinishRequest) -> None:
         """Tell a 0.38 server why the session ends (once, one attempt of at most the heartbeat
         timeout; a failure is logged, not raised)."""
         if not (self.server.current and self._owns_session) or self._closed:
@@ -517,7 +513,8 @@ class Runtime:
             traffic=Traffic.TRAIN,
             method="POST",
             path=f"/api/v1/sessions/{self.session_id}/finish",
-            body={"reason": {"type": status}, "detail": detail},
+            # built by hand, like the service's own SDK: "detail" is sent even when null
+            body={"reason": {"type": reason.reason.type}, "detail": reason.detail},
             timeout=self.config.heartbeat_timeout,
         )
         try:  # one bounded attempt, like the rest of close (which may run in an event loop)

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures.thread  # noqa: F401  (its exit hook must be registered before ours)
+import hashlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
+
+import attrs
 
 from tinker._calls import ApiCall, CallRunner
 from tinker._handshake import negotiate
@@ -36,7 +39,7 @@ from tinker._transport import Traffic, Transport, close_local_server, resolve_ba
 from tinker.config import LEGACY_SERVER, PROTOCOL_SDK_VERSION, ClientConfig, ServerConfig
 from tinker.errors import APIResponseValidationError
 
-__all__ = ["attach", "open_session"]
+__all__ = ["attach", "open_session", "sessionless"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +58,11 @@ def open_session(
     *,
     user_metadata: Mapping[str, Any] | None = None,
     options: RuntimeOptions | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Runtime:
-    """Create a session on the service (blocking, transport retries only) and run it."""
+    """Create a session on the service (blocking, transport retries only) and run it.
+
+    `labels` are further session fields sent only when set (`project_id`, `display_name`)."""
     config.apply_log_level()
     options = options or RuntimeOptions()
     transport = Transport(config, adapter_factory=options.http_adapter, clock=options.clock)
@@ -68,7 +74,7 @@ def open_session(
         )
         server = negotiate(runner)
         runner.codec = codec_of(server)
-        session_id = _create_session(runner, config, server, user_metadata)
+        session_id = _create_session(runner, config, server, user_metadata, labels or {})
     except BaseException:
         transport.close()
         raise
@@ -91,6 +97,7 @@ def _create_session(
     config: ClientConfig,
     server: ServerConfig,
     user_metadata: Mapping[str, Any] | None,
+    labels: Mapping[str, str],
 ) -> str:
     sdk_version = config.sdk_version
     if sdk_version == PROTOCOL_SDK_VERSION:
@@ -99,6 +106,7 @@ def _create_session(
         "tags": list(config.tags),
         "user_metadata": dict(user_metadata or {}),
         "sdk_version": sdk_version,
+        **labels,
     }
     if server.current:
         body["type"] = "create_session"
@@ -139,6 +147,21 @@ def attach(
         if existing is not None and not existing.closed:
             return existing
         runtime = Runtime(config, session_id, options=options, on_close=_forget, server=server)
+        _registry[key] = runtime
+    return runtime
+
+
+def sessionless(config: ClientConfig) -> Runtime:
+    """The process-wide runtime without a session for (server, API key): REST and admin calls
+    share it; it has no heartbeat nor telemetry and stays open until exit."""
+    config = attrs.evolve(config, telemetry=False)
+    digest = hashlib.sha256((config.api_key or "").encode()).hexdigest()
+    key = (resolve_base_url(config), f"sessionless:{digest}")
+    with _registry_lock:
+        existing = _registry.get(key)
+        if existing is not None and not existing.closed:
+            return existing
+        runtime = Runtime(config, "", options=RuntimeOptions(heartbeat=False))
         _registry[key] = runtime
     return runtime
 

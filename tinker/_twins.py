@@ -6,7 +6,7 @@ parameters (`inspect.signature`, IDEs and mypy see them), never blocks the event
 from any loop, a fresh `asyncio.run()` per call included:
 
 - `awaiting`: the sync method returns an APIFuture at once; the twin returns its value
-  (REST calls, `sample`, `compute_logprobs`).
+  (REST calls, `sample`, `compute_logprobs`, client creation).
 - `once_submitted`: the sync method queues a training operation and returns its APIFuture at
   once; the twin returns that future once the operation's requests are on the server.
 - `offloaded`: the sync method blocks; the twin runs it on the runtime's blocking pool and
@@ -64,13 +64,18 @@ def blocking(method: Callable[P, T]) -> Callable[P, T]:
 
 def awaiting(
     method: Callable[Concatenate[S, P], APIFuture[T]],
+    *,
+    returns: str | None = None,
 ) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
-    """The twin of a method that returns an APIFuture at once: it returns the value."""
+    """The twin of a method that returns an APIFuture at once: it returns the value.
+
+    `returns` names the value's type when the method's annotation is a subclass of APIFuture
+    (a client-creation future) rather than `APIFuture[...]` itself."""
 
     async def twin(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await method(self, *args, **kwargs)
 
-    return _named(twin, method, "returns its value", awaited=True)
+    return _named(twin, method, "returns its value", awaited=returns or True)
 
 
 def once_submitted(
@@ -112,16 +117,18 @@ async def _submitted(future: APIFuture[Any]) -> None:
             finished.exception()  # retrieved: it reaches the caller through the future
 
 
-def _named(twin: F, method: Callable[..., Any], does: str, *, awaited: bool = False) -> F:
+def _named(twin: F, method: Callable[..., Any], does: str, *, awaited: bool | str = False) -> F:
     """Give `twin` the name `<method>_async`, a docstring, and the method's signature (with the
-    awaited value as the return type when `awaited`)."""
+    awaited value as the return type when `awaited`, or the type `awaited` names)."""
     name = f"{method.__name__}_async"
     twin.__name__ = name
     twin.__qualname__ = f"{method.__qualname__}_async"
     twin.__module__ = method.__module__
     twin.__doc__ = f"Async twin of `{method.__name__}`: {does}."
     signature = inspect.signature(method)
-    if awaited:
+    if isinstance(awaited, str):
+        signature = signature.replace(return_annotation=awaited)
+    elif awaited:
         signature = signature.replace(
             return_annotation=_awaited_type(signature.return_annotation, method.__qualname__)
         )

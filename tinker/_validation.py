@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import attrs
 
 from tinker import types
 from tinker._retry import RetryConfig
@@ -20,21 +22,39 @@ if TYPE_CHECKING:
     import requests.adapters
 
 __all__ = [
+    "FINISH_STATUSES",
+    "MAX_AGE_RECIPIENTS",
+    "SAMPLING_CLIENT_KINDS",
+    "FinishStatus",
     "NoTrainableLayersError",
+    "SamplerHandleState",
+    "StateSource",
     "adapter_factory",
+    "check_access_scope",
     "check_adam",
     "check_batch",
     "check_checkpoint_path",
     "check_custom_batch",
     "check_data",
+    "check_finish",
+    "check_flag",
+    "check_header_overrides",
     "check_id",
+    "check_kind",
     "check_lora_args",
     "check_metadata",
     "check_name",
+    "check_optim_params",
+    "check_optimizer_config",
+    "check_optional_str",
     "check_page",
+    "check_prompt_scoring",
+    "check_recipients",
     "check_retry_config",
     "check_sample_args",
+    "check_sampler_handle",
     "check_sampler_source",
+    "check_session_labels",
     "check_tinker_path",
     "check_ttl",
 ]
@@ -96,6 +116,67 @@ def check_metadata(user_metadata: object) -> dict[str, str] | None:
 
 
 # -- ServiceClient -------------------------------------------------------------------------------
+
+
+def check_optional_str(value: object, what: str) -> str | None:
+    """None or a non-empty str."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{what} must be a non-empty str or None, got {value!r}")
+    return value
+
+
+def check_session_labels(project_id: object, display_name: object) -> dict[str, str]:
+    """The session fields that are set, among `project_id` and `display_name`."""
+    labels = {"project_id": project_id, "display_name": display_name}
+    return {
+        name: value
+        for name, value in labels.items()
+        if check_optional_str(value, name) is not None and isinstance(value, str)
+    }
+
+
+def check_header_overrides(default_headers: object, overrides: object) -> dict[str, str] | None:
+    """`default_headers` then `default_headers_overrides` (each None or a mapping), merged;
+    the header names and values are checked by the ClientConfig they go into."""
+    merged: dict[str, str] = {}
+    for what, headers in (
+        ("default_headers", default_headers),
+        ("default_headers_overrides", overrides),
+    ):
+        if headers is None:
+            continue
+        if not isinstance(headers, Mapping):
+            raise TypeError(f"{what} must be a mapping of str to str, got {type(headers).__name__}")
+        merged.update(headers)
+    if default_headers is None and overrides is None:
+        return None
+    return merged
+
+
+FinishStatus = Literal["success", "errored", "interrupted"]
+FINISH_STATUSES: tuple[FinishStatus, ...] = ("success", "errored", "interrupted")
+
+
+def check_finish(status: object, detail: object) -> types.SessionFinishRequest:
+    """The body that finishes a session: a known status and an optional str detail."""
+    if status not in FINISH_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(FINISH_STATUSES)}; got {status!r}")
+    if detail is not None and not isinstance(detail, str):
+        raise TypeError(f"detail must be a str or None, got {type(detail).__name__}")
+    return types.SessionFinishRequest(
+        reason=types.SessionFinishReason(type=cast("Any", status)), detail=detail
+    )
+
+
+@attrs.frozen
+class StateSource:
+    """A checked checkpoint to create a training client from."""
+
+    path: str
+    base_model: str | None
+    weights_access_token: str | None
+    optimizer: bool
+    optimizer_config: types.OptimizerConfigBase | None = None
 
 
 def adapter_factory(spec: object) -> Callable[[], requests.adapters.BaseAdapter]:
@@ -258,9 +339,183 @@ def check_id(value: object, what: str) -> str:
     return value
 
 
+def check_access_scope(access_scope: object) -> dict[str, object]:
+    """The query of an `access_scope`: "owned" (the server's default, not sent) or
+    "accessible"."""
+    if access_scope not in ("owned", "accessible"):
+        raise ValueError(f"access_scope must be 'owned' or 'accessible', got {access_scope!r}")
+    return {} if access_scope == "owned" else {"access_scope": access_scope}
+
+
 def check_page(limit: object, offset: object) -> tuple[int, int]:
     """A page of a list: limit >= 1, offset >= 0."""
     for name, value, least in (("limit", limit, 1), ("offset", offset, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
     return cast(int, limit), cast(int, offset)
+
+
+# -- 0.38 parameters -----------------------------------------------------------------------------
+
+
+def check_flag(value: object, what: str) -> bool:
+    """A bool (not merely truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be a bool, got {value!r}")
+    return value
+
+
+def check_optimizer_config(optimizer: object) -> types.OptimizerConfigBase | None:
+    """The optimizer chosen at model creation: None (Adam) or an optimizer config."""
+    if optimizer is not None and not isinstance(optimizer, types.OptimizerConfigBase):
+        raise TypeError(
+            "optimizer must be an AdamOptimizerConfig or DimuonOptimizerConfig (or None for "
+            f"Adam), got {type(optimizer).__name__}"
+        )
+    return optimizer
+
+
+def check_optim_params(
+    optim_params: object, adam_params: object, optimizer_type: str
+) -> types.AdamParams | types.OptimParamsBase:
+    """The parameters of one optim_step: exactly one of `optim_params` and the legacy
+    `adam_params`, of the family of the optimizer the run was created with."""
+    if optim_params is not None and adam_params is not None:
+        raise ValueError("optim_step takes optim_params or adam_params, not both")
+    params = optim_params if optim_params is not None else adam_params
+    if params is None:
+        raise TypeError("optim_step needs optim_params (AdamParams, DimuonParams, ...)")
+    if isinstance(params, types.AdamParams):
+        family = "adamw"
+        check_adam(params)
+    elif isinstance(params, types.OptimParamsBase):
+        family = params.type
+    else:
+        raise TypeError(
+            f"optim_params must be an AdamParams or DimuonParams, got {type(params).__name__}"
+        )
+    if family != optimizer_type:
+        raise ValueError(
+            f"optim_step got {type(params).__name__} ({family!r}) but this run's optimizer is "
+            f"{optimizer_type!r}, chosen when it was created"
+        )
+    return params
+
+
+SAMPLING_CLIENT_KINDS = ("snapshot", "inflight")
+
+
+def check_kind(kind: object) -> str:
+    """A sampling client kind: "snapshot" (the weights now) or "inflight" (follows training)."""
+    if kind not in SAMPLING_CLIENT_KINDS:
+        raise ValueError(f"kind must be 'snapshot' or 'inflight', got {kind!r}")
+    return str(kind)
+
+
+MAX_AGE_RECIPIENTS = 10
+
+
+def check_recipients(recipients: object) -> list[str] | None:
+    """Age encryption recipients: None, or 1 to 10 `age1...` or SSH public keys."""
+    if recipients is None:
+        return None
+    if not isinstance(recipients, Sequence) or isinstance(recipients, (str, bytes)):
+        raise TypeError("age_encryption_recipients must be a list of str")
+    keys = list(recipients)
+    if not 1 <= len(keys) <= MAX_AGE_RECIPIENTS:
+        raise ValueError(
+            f"age_encryption_recipients takes 1 to {MAX_AGE_RECIPIENTS} keys, got {len(keys)}"
+        )
+    for index, key in enumerate(keys):
+        if not isinstance(key, str) or not key.startswith(("age1", "ssh-")):
+            raise ValueError(
+                f"age_encryption_recipients[{index}] must be an age1... or ssh-... public key"
+            )
+    return keys
+
+
+def _count(value: object, what: str, least: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{what} must be an int >= {least}, got {value!r}")
+    return value
+
+
+def check_prompt_scoring(
+    prompt: types.ModelInput,
+    include_prompt_logprobs: bool,
+    topk_sample_logprobs: object,
+    target_prompt_logprobs: object,
+    prompt_alt_tokens_k: object,
+    prompt_logprobs_last_n: object,
+) -> None:
+    """The 0.38 scoring parameters of `sample`: counts >= 0, target ids an int64 `[len(prompt)
+    - 1, K]` TensorData, `prompt_logprobs_last_n` >= 1 and only with include_prompt_logprobs."""
+    _count(topk_sample_logprobs, "topk_sample_logprobs", 0)
+    _count(prompt_alt_tokens_k, "prompt_alt_tokens_k", 0)
+    if prompt_logprobs_last_n is not None:
+        _count(prompt_logprobs_last_n, "prompt_logprobs_last_n", 1)
+        if not include_prompt_logprobs:
+            raise ValueError("prompt_logprobs_last_n needs include_prompt_logprobs=True")
+    if target_prompt_logprobs is None:
+        return
+    if not isinstance(target_prompt_logprobs, types.TensorData):
+        raise TypeError(
+            "target_prompt_logprobs must be a TensorData of token ids, got "
+            f"{type(target_prompt_logprobs).__name__}"
+        )
+    if target_prompt_logprobs.dtype != "int64":
+        raise ValueError(
+            f"target_prompt_logprobs must have dtype int64 (token ids), got "
+            f"{target_prompt_logprobs.dtype}"
+        )
+    shape = target_prompt_logprobs.shape
+    if shape is None or len(shape) != 2:
+        raise ValueError(
+            f"target_prompt_logprobs must be 2-D [len(prompt) - 1, K], got shape {shape}"
+        )
+    if shape[0] != prompt.length - 1:
+        raise ValueError(
+            f"target_prompt_logprobs has {shape[0]} rows; it needs one per prompt position "
+            f"after the first: {prompt.length - 1}"
+        )
+
+
+@attrs.frozen
+class SamplerHandleState:
+    """What a sampler handle names: the server, session and sampler (no credentials)."""
+
+    base_url: str
+    headers: dict[str, str]
+    session_id: str
+    sampling_session_id: str
+    base_model: str | None
+    record_stability_info: bool
+
+
+def check_sampler_handle(handle: object) -> SamplerHandleState:
+    """Decode a `SamplingClient.get_sampler_handle()` string (URL-safe base64 of JSON)."""
+    import base64
+    import binascii
+    import json
+
+    if not isinstance(handle, str) or not handle:
+        raise TypeError(f"handle must be a non-empty str, got {type(handle).__name__}")
+    try:
+        state = json.loads(base64.urlsafe_b64decode(handle.encode("ascii")))
+        holder = state["holder"]
+        parsed = SamplerHandleState(
+            base_url=holder["base_url"],
+            headers=dict(holder.get("default_headers_overrides") or {}),
+            session_id=state["session_id"],
+            sampling_session_id=state["sampling_session_id"],
+            base_model=state.get("base_model"),
+            record_stability_info=bool(state.get("record_stability_info", False)),
+        )
+    except (binascii.Error, UnicodeError, ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(
+            "handle is not a sampler handle (SamplingClient.get_sampler_handle() makes one)"
+        ) from None
+    for name in ("base_url", "session_id", "sampling_session_id"):
+        if not isinstance(getattr(parsed, name), str) or not getattr(parsed, name):
+            raise ValueError(f"the sampler handle has no {name}")
+    return parsed

@@ -204,12 +204,17 @@ class ClientConfig:
             if key not in values and value is not None:
                 values[key] = value
         config = cls(**values)
-        if require_api_key and config.api_key is None and config.base_url != LOCAL_BASE_URL:
+        if require_api_key:
+            config.check_api_key()
+        return config
+
+    def check_api_key(self) -> None:
+        """Raise TinkerError when this config has no API key but its server needs one."""
+        if self.api_key is None and self.base_url != LOCAL_BASE_URL:
             raise TinkerError(
                 "No API key: pass api_key= to the client or set the TINKER_API_KEY "
                 "environment variable"
             )
-        return config
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate every request (API key and Cloudflare Access)."""

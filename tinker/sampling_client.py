@@ -24,8 +24,11 @@ on an older server a random `(1 + secrets.randbits(31)) << 20`.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import functools
 import itertools
+import json
 import logging
 import os
 import secrets
@@ -41,7 +44,8 @@ from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._batch_poll import CLONE_STRIDE, BatchTarget
-from tinker._calls import ApiCall
+from tinker._calls import ApiCall, set_fields
+from tinker._client_future import ClientFuture, forwarding
 from tinker._futures import APIFuture, abandonable, completed, transform
 from tinker._limits import SampleSeqIds
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
@@ -53,7 +57,12 @@ from tinker.config import LEGACY_SERVER, ClientConfig, ServerConfig
 from tinker.errors import APIResponseValidationError, NotFoundError
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
-__all__ = ["SamplerHandle", "SamplingClient", "open_sampling_client"]
+__all__ = [
+    "BackcompatSamplingClientFuture",
+    "SamplerHandle",
+    "SamplingClient",
+    "open_sampling_client",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +74,7 @@ def open_sampling_client(
     model_path: str | None,
     base_model: str | None,
     retry_config: RetryConfig | None,
+    record_stability_info: bool = False,
 ) -> SamplingClient:
     """Create a sampling session (blocking, transport retries only) and its client.
 
@@ -99,12 +109,29 @@ def open_sampling_client(
             response=exc.response,
             body=exc.body,
         ) from None
+    if base_model is None:
+        base_model = _sampler_base_model(runtime, response.sampling_session_id)
     return SamplingClient(
         runtime,
         sampling_session_id=response.sampling_session_id,
         retry_config=retry_config,
         base_model=base_model,
+        record_stability_info=record_stability_info,
     )
+
+
+def _sampler_base_model(runtime: Runtime, sampling_session_id: str) -> str:
+    """The base model of a sampler, asked of the server (blocking)."""
+    sampler: types.GetSamplerResponse = runtime.call(
+        ApiCall(
+            traffic=Traffic.TRAIN,
+            method="GET",
+            path=f"/api/v1/samplers/{sampling_session_id}",
+            result=types.GetSamplerResponse,
+            retry=TRANSPORT,
+        )
+    )
+    return sampler.base_model
 
 
 @attrs.frozen
@@ -116,6 +143,7 @@ class SamplerHandle:
     sampling_session_id: str
     retry_config: RetryConfig | None
     base_model: str | None
+    record_stability_info: bool = False
     server: ServerConfig = LEGACY_SERVER
 
 
@@ -125,6 +153,7 @@ def _reattach(handle: SamplerHandle) -> SamplingClient:
         sampling_session_id=handle.sampling_session_id,
         retry_config=handle.retry_config,
         base_model=handle.base_model,
+        record_stability_info=handle.record_stability_info,
     )
     client._rebase_seq_ids(join=True)
     return client
@@ -173,8 +202,9 @@ class SamplingClient(ClientBase, QueueStateObserver):
     """Samples from one sampling session (`sampling_session_id`) of a ServiceClient session.
 
     The client's samples carry seq_ids 0, 1, 2...; a copy re-attached from a pickle, or one
-    inherited by a forked child, continues from a random base `(1 + randbits(31)) << 20`, so its
-    requests never collide with the original's (the server de-duplicates on seq_id).
+    inherited by a forked child, continues from `clone_id * CLONE_STRIDE` (the clone id from
+    join_sampling_session when the server wants that, else random), so its requests never
+    collide with the original's (the server de-duplicates on seq_id).
     """
 
     def __init__(
@@ -184,9 +214,11 @@ class SamplingClient(ClientBase, QueueStateObserver):
         sampling_session_id: str,
         retry_config: RetryConfig | None = None,
         base_model: str | None = None,
+        record_stability_info: bool = False,
     ) -> None:
         validation.check_retry_config(retry_config)
         super().__init__(runtime)
+        self.record_stability_info = record_stability_info
         self.sampling_session_id = sampling_session_id
         self.retry_config = retry_config if retry_config is not None else RetryConfig()
         self._explicit_retry_config = retry_config
@@ -212,20 +244,25 @@ class SamplingClient(ClientBase, QueueStateObserver):
         base_model: str | None = None,
         sampling_session_id: str | None = None,
         retry_config: RetryConfig | None = None,
+        record_stability_info: bool = False,
     ) -> APIFuture[SamplingClient]:
         """A future SamplingClient: on `sampling_session_id`, or on a new sampling session."""
+        stability = validation.check_flag(record_stability_info, "record_stability_info")
         if sampling_session_id is not None:
             client = SamplingClient(
                 holder,
                 sampling_session_id=sampling_session_id,
                 retry_config=retry_config,
                 base_model=base_model,
+                record_stability_info=stability,
             )
             return completed(client)
         model_path, base_model = validation.check_sampler_source(
             model_path, base_model, retry_config
         )
-        return holder.spawn(open_sampling_client, holder, model_path, base_model, retry_config)
+        return holder.spawn(
+            open_sampling_client, holder, model_path, base_model, retry_config, stability
+        )
 
     def __repr__(self) -> str:
         return (
@@ -244,8 +281,47 @@ class SamplingClient(ClientBase, QueueStateObserver):
             sampling_session_id=self.sampling_session_id,
             retry_config=self._explicit_retry_config,
             base_model=self._base_model,
+            record_stability_info=self.record_stability_info,
             server=self._runtime.server,
         )
+
+    def get_sampler_handle(self) -> str:
+        """A string naming this sampler, without credentials: `from_sampler_handle(handle)`
+        rebuilds a client on it in any process (on the same session, no new one)."""
+        config = self._runtime.portable_config()
+        state = {
+            "session_id": self._runtime.session_id,
+            "sampling_session_id": self.sampling_session_id,
+            "holder": {
+                "base_url": config.base_url,
+                "default_headers_overrides": dict(config.default_headers),
+                "client_config": None,
+                "client_dynamic_config": None,
+                "api_key": None,
+            },
+            "base_model": self._base_model,
+            "record_stability_info": self.record_stability_info,
+        }
+        compact = json.dumps(state, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(compact).decode("ascii")
+
+    @staticmethod
+    def from_sampler_handle(handle: str, *, api_key: str | None = None) -> SamplingClient:
+        """A new client on the sampler a `get_sampler_handle()` string names, authenticated
+        with `api_key` (else this process's TINKER_API_KEY); its sample seq_ids start from a
+        range of their own."""
+        state = validation.check_sampler_handle(handle)
+        config = ClientConfig.from_env(
+            base_url=state.base_url, api_key=api_key, default_headers=state.headers or None
+        )
+        client = SamplingClient(
+            attach(config, state.session_id),
+            sampling_session_id=state.sampling_session_id,
+            base_model=state.base_model,
+            record_stability_info=state.record_stability_info,
+        )
+        client._rebase_seq_ids()
+        return client
 
     def _rebase_seq_ids(self, *, join: bool = False) -> None:
         """Draw later seq_ids from a range disjoint from the original client's 0, 1, 2...
@@ -265,25 +341,56 @@ class SamplingClient(ClientBase, QueueStateObserver):
         sampling_params: types.SamplingParams,
         include_prompt_logprobs: bool = False,
         topk_prompt_logprobs: int = 0,
+        topk_sample_logprobs: int = 0,
+        target_prompt_logprobs: types.TensorData | None = None,
+        prompt_alt_tokens_k: int = 0,
+        prompt_logprobs_last_n: int | None = None,
     ) -> APIFuture[types.SampleResponse]:
         """Generate `num_samples` continuations of `prompt`; returns a future at once.
 
         `sampling_params` sets max_tokens, temperature, top_k/top_p, stop sequences and the
         seed (only the fields you set are sent). With `include_prompt_logprobs`, the response
-        also has the log-probability of every prompt token given the ones before it, and
-        `topk_prompt_logprobs` > 0 adds the top-k alternatives per prompt position.
+        also has the log-probability of every prompt token given the ones before it
+        (`prompt_logprobs_last_n`: of the last N only), and `topk_prompt_logprobs` > 0 adds the
+        top-k alternatives per prompt position. `topk_sample_logprobs` > 0 gives the top-k
+        at each generated position; `target_prompt_logprobs` (int64 token ids `[len(prompt) -
+        1, K]`, -1 for none) scores chosen tokens at each prompt position after the first;
+        `prompt_alt_tokens_k` draws k alternative tokens there.
 
-        The future resolves to a SampleResponse (`sequences`: tokens, logprobs and
-        stop_reason of each continuation). Raises TypeError/ValueError in the caller's thread
-        for a bad argument. Resubmits after an HTTP 429 (with the same seq_id on a server of
-        today's protocol), an expired request, a 5xx or a connection error (with a fresh one),
-        per the client's RetryConfig; the future fails with RequestFailedError when the server
-        rejects the request, or APIConnectionError when no sample made progress for
-        `progress_timeout` seconds.
+        The future resolves to a SampleResponse (`sequences`: tokens, logprobs,
+        stop_reason and `sequence_id` of each continuation). Raises TypeError/ValueError in
+        the caller's thread for a bad argument. Resubmits after an HTTP 429 (with the same
+        seq_id on a server of today's protocol), an expired request, a 5xx or a connection
+        error (with a fresh one), per the client's RetryConfig; the future fails with
+        RequestFailedError when the server rejects the request, or APIConnectionError when no
+        sample made progress for `progress_timeout` seconds.
         """
+        validation.check_sample_args(
+            prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs
+        )
+        validation.check_prompt_scoring(
+            prompt,
+            include_prompt_logprobs,
+            topk_sample_logprobs,
+            target_prompt_logprobs,
+            prompt_alt_tokens_k,
+            prompt_logprobs_last_n,
+        )
+        extra = set_fields(
+            topk_sample_logprobs=topk_sample_logprobs or None,
+            target_prompt_logprobs=target_prompt_logprobs,
+            prompt_alt_tokens_k=prompt_alt_tokens_k or None,
+            prompt_logprobs_last_n=prompt_logprobs_last_n,
+            record_stability_info=self.record_stability_info or None,
+        )
         return self._runtime.operation(
             self._sample(
-                prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs
+                prompt,
+                num_samples,
+                sampling_params,
+                include_prompt_logprobs,
+                topk_prompt_logprobs,
+                extra,
             )
         )
 
@@ -296,10 +403,8 @@ class SamplingClient(ClientBase, QueueStateObserver):
         sampling_params: types.SamplingParams,
         include_prompt_logprobs: bool,
         topk_prompt_logprobs: int,
+        extra: dict[str, Any],
     ) -> APIFuture[types.SampleResponse]:
-        validation.check_sample_args(
-            prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs
-        )
         request = functools.partial(
             types.SampleRequest,
             num_samples=num_samples,
@@ -308,6 +413,7 @@ class SamplingClient(ClientBase, QueueStateObserver):
             sampling_session_id=self.sampling_session_id,
             prompt_logprobs=include_prompt_logprobs,
             topk_prompt_logprobs=topk_prompt_logprobs,
+            **extra,
         )
         seq_ids = SampleSeqIds(self._next_seq_id, keep_after_429=self._runtime.server.current)
         return self._retries.run(functools.partial(self._attempt, request, seq_ids))
@@ -338,48 +444,80 @@ class SamplingClient(ClientBase, QueueStateObserver):
                 headers=BACKPRESSURE_HEADERS,
                 poll_as="Sample",
                 observer=self,
+                complete=_with_sequence_ids,
             )
         )
 
-    def compute_logprobs(self, prompt: types.ModelInput) -> APIFuture[list[float | None]]:
-        """The log-probability of every prompt token given the ones before it.
+    def compute_logprobs(
+        self, prompt: types.ModelInput, prompt_logprobs_last_n: int | None = None
+    ) -> APIFuture[list[float | None]]:
+        """The log-probability of every prompt token given the ones before it (of the last
+        `prompt_logprobs_last_n` only, the others None).
 
         Returns at once a future of one value per token; the first is None (nothing precedes
         it). One sample of a single token is drawn and discarded.
         """
-        future = self._sample(prompt, 1, types.SamplingParams(max_tokens=1), True, 0)
+        validation.check_sample_args(prompt, 1, types.SamplingParams(), True, 0)
+        validation.check_prompt_scoring(prompt, True, 0, None, 0, prompt_logprobs_last_n)
+        extra = set_fields(prompt_logprobs_last_n=prompt_logprobs_last_n)
+        future = self._sample(prompt, 1, types.SamplingParams(max_tokens=1), True, 0, extra)
         return self._runtime.operation(transform(future, _prompt_logprobs))
 
     compute_logprobs_async = twins.awaiting(compute_logprobs)
 
+    def get_base_model(self) -> str:
+        """The sampler's base model (known since creation; asked of the server only for a
+        client built from a bare sampling session id)."""
+        advice = "call it once before the loop or in a worker thread"
+        with _loopguard.calling("SamplingClient.get_base_model", advice), self._tokenizer_lock:
+            if self._base_model is None:
+                self._base_model = _sampler_base_model(self._runtime, self.sampling_session_id)
+            return self._base_model
+
+    get_base_model_async = twins.offloaded(get_base_model)
+
     def get_tokenizer(self) -> Tokenizer:
-        """The tokenizer of the sampler's base model (asks the server for it if unknown)."""
+        """The tokenizer of the sampler's base model."""
+        base_model = self.get_base_model()
         advice = "call it once before the loop or in a worker thread"
         with _loopguard.calling("SamplingClient.get_tokenizer", advice), self._tokenizer_lock:
             if self._tokenizer is None:
-                base_model = self._base_model
-                if base_model is None:
-                    sampler: types.GetSamplerResponse = self._runtime.call(
-                        ApiCall(
-                            traffic=Traffic.TRAIN,
-                            method="GET",
-                            path=f"/api/v1/samplers/{self.sampling_session_id}",
-                            result=types.GetSamplerResponse,
-                            retry=TRANSPORT,
-                        )
-                    )
-                    base_model = self._base_model = sampler.base_model
                 self._tokenizer = get_tokenizer(tokenizer_id_for_model(base_model))
             return self._tokenizer
 
     def on_queue_state_change(
-        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+        self, queue_state: QueueState, queue_state_reason: str | None = None
     ) -> None:
-        """Warn (at most once a minute) while the server pauses this sampler's queue."""
+        """Warn (at most once a minute) while the server pauses this sampler's queue, with the
+        server's reason when it gives one."""
         self._warn_paused(queue_state, queue_state_reason)
+
+
+def _with_sequence_ids(answer: Any, response: types.SampleResponse) -> types.SampleResponse:
+    """The response with each sequence's `sequence_id`, as the submit answer named them (a
+    server that names none leaves them as they are)."""
+    ids = answer.get("sample_sequence_ids") if isinstance(answer, dict) else None
+    if not ids:
+        return response
+    if len(ids) != len(response.sequences):
+        raise ValueError(
+            f"the sample answered {len(ids)} sequence ids for {len(response.sequences)} sequences"
+        )
+    sequences = [
+        dataclasses.replace(sequence, sequence_id=sequence_id)
+        for sequence, sequence_id in zip(response.sequences, ids, strict=True)
+    ]
+    return dataclasses.replace(response, sequences=sequences)
 
 
 def _prompt_logprobs(response: types.SampleResponse) -> list[float | None]:
     if response.prompt_logprobs is None:
         raise ValueError("the sampler returned no prompt_logprobs")
     return list(response.prompt_logprobs)
+
+
+@forwarding(SamplingClient)
+class BackcompatSamplingClientFuture(ClientFuture[SamplingClient], SamplingClient):
+    """What client creation returns: the SamplingClient being created, a Future of it
+    (`.result()`, done callbacks) and awaitable. Used as the client, each method waits for
+    the creation and forwards; pickling waits for the client and pickles it."""

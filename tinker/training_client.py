@@ -22,9 +22,11 @@ Its pending operations still complete.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +35,10 @@ import attrs
 from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
-from tinker._calls import ApiCall
+from tinker._calls import ApiCall, set_fields
 from tinker._chunking import MAX_CHUNK_LEN, MAX_CHUNK_NUMBER_COUNT, chunk_data, merge_outputs
-from tinker._futures import APIFuture, combine, flatten, queued, transform
+from tinker._client_future import ClientFuture, forwarding
+from tinker._futures import APIFuture, chain, combine, flatten, queued, transform
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._regularizers import Regularizer, check_regularizers
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
@@ -46,15 +49,19 @@ from tinker.config import ClientConfig
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
 
 if TYPE_CHECKING:
-    from tinker.sampling_client import SamplingClient
+    from tinker.sampling_client import BackcompatSamplingClientFuture, SamplingClient
 
 __all__ = [
+    "CONSOLE_URL",
     "MAX_CHUNK_LEN",
     "MAX_CHUNK_NUMBER_COUNT",
+    "BackcompatTrainingClientFuture",
     "CustomLossFnV1",
     "TrainingClient",
     "TrainingHandle",
 ]
+
+CONSOLE_URL = "https://tinker.thinkingmachines.ai"
 
 # A custom loss: fn(data, logprobs) -> (loss, metrics) with torch, or (loss, metrics, grads).
 CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
@@ -92,6 +99,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         model_id: str,
         *,
         model_seq_id: int | None = None,
+        info: types.GetInfoResponse | None = None,
         first_seq_id: int = 1,
     ):
         super().__init__(runtime)
@@ -103,7 +111,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         )
         self._tokenizer: Tokenizer | None = None
         self._tokenizer_lock = threading.Lock()
-        self._info: types.GetInfoResponse | None = None
+        self._info = info
 
     def __repr__(self) -> str:
         return f"TrainingClient(model_id={self.model_id!r})"
@@ -184,15 +192,24 @@ class TrainingClient(ClientBase, QueueStateObserver):
     forward_backward_async = twins.once_submitted(forward_backward)
 
     def _forward_like(
-        self, data: object, loss_fn: object, loss_fn_config: object, *, backward: bool
+        self,
+        data: object,
+        loss_fn: object,
+        loss_fn_config: object,
+        *,
+        backward: bool,
+        seq_ids: list[int] | None = None,
     ) -> APIFuture[types.ForwardBackwardOutput]:
+        """Chunk a checked batch and queue one request per chunk (under `seq_ids` when they
+        were reserved earlier, one per chunk)."""
         batch, loss, config = validation.check_batch(data, loss_fn, loss_fn_config)
         chunks = [
             types.ForwardBackwardInput(data=chunk, loss_fn=loss, loss_fn_config=config)
             for chunk in chunk_data(batch, limits=self._runtime.chunk_limits)
         ]
         call = self._forward_backward_call if backward else self._forward_call
-        submits = self._queue([functools.partial(call, chunk) for chunk in chunks])
+        builders = [functools.partial(call, chunk) for chunk in chunks]
+        submits = self._queue(builders, seq_ids)
         results = [flatten(submit) for submit in submits]
         return queued(combine(results, _merge_chunk_results), submits)
 
@@ -208,7 +225,6 @@ class TrainingClient(ClientBase, QueueStateObserver):
         body = types.ForwardRequest(forward_input=chunk, model_id=self.model_id, seq_id=seq_id)
         return self._call("/api/v1/forward", "Forward", body, types.ForwardBackwardOutput)
 
-    @twins.blocking
     def forward_backward_custom(
         self,
         data: list[types.Datum],
@@ -232,27 +248,63 @@ class TrainingClient(ClientBase, QueueStateObserver):
         loss alone). Bad regularizers (not callable, a negative or NaN weight, a name given
         twice) raise TypeError/ValueError here, before anything is sent.
 
-        Blocks until the forward pass has finished and the backward pass is queued; returns
-        the backward's future, whose metrics carry the user's loss as `loss:sum`, the
-        server's surrogate as `surrogate_loss:sum`, and the user's metrics.
+        Returns at once: the forward and the backward pass take their places in the training
+        order now, and the loss is computed on the SDK's blocking pool when the forward's
+        result arrives. The future's metrics carry the user's loss as `loss:sum`, the server's
+        surrogate as `surrogate_loss:sum`, and the user's metrics.
         """
         batch = validation.check_custom_batch(data, loss_fn)
         terms = check_regularizers(regularizers)
-        forward = self.forward([_forward_view(d) for d in batch], "cross_entropy").result()
-        # numpy and the loss machinery load here, so a sampling-only program never pays for them.
-        import numpy as np
+        views = [_forward_view(d) for d in batch]
+        forward = self.forward(views, "cross_entropy")
+        backward_ids = self._lane.reserve(len(chunk_data(views)))
+        forward.add_done_callback(functools.partial(self._release_if_failed, backward_ids))
+        runtime = self._runtime
+        backward = chain(
+            forward,
+            lambda output: runtime.spawn(
+                self._custom_backward, batch, loss_fn, terms, output, backward_ids
+            ),
+        )
+        return runtime.operation(queued(flatten(backward), forward._submits))
 
-        from tinker._custom_loss import evaluate_objective
+    def _release_if_failed(
+        self, seq_ids: list[int], forward: concurrent.futures.Future[Any]
+    ) -> None:
+        """A failed forward pass gives the backward's reserved seq ids back to the lane."""
+        if forward.cancelled() or forward.exception() is not None:
+            for seq_id in seq_ids:
+                self._lane.skip(seq_id)
 
-        logprobs = [
-            np.asarray(output["logprobs"].to_numpy(), dtype=np.float32).reshape(-1)
-            for output in forward.loss_fn_outputs
-        ]
-        evaluated = evaluate_objective(loss_fn, terms, batch, logprobs)
-        linear = [
-            _cross_entropy_datum(datum, types.TensorData.from_numpy(-grad))
-            for datum, grad in zip(batch, evaluated.grads, strict=True)
-        ]
+    def _custom_backward(
+        self,
+        batch: list[types.Datum],
+        loss_fn: CustomLossFnV1,
+        terms: Sequence[Regularizer],
+        forward: types.ForwardBackwardOutput,
+        seq_ids: list[int],
+    ) -> APIFuture[types.ForwardBackwardOutput]:
+        """Evaluate the loss on the forward's logprobs and queue the surrogate backward pass
+        under the seq ids reserved for it (given back if the loss fails)."""
+        try:
+            # numpy and the loss machinery load here: a sampling-only program never pays them.
+            import numpy as np
+
+            from tinker._custom_loss import evaluate_objective
+
+            logprobs = [
+                np.asarray(output["logprobs"].to_numpy(), dtype=np.float32).reshape(-1)
+                for output in forward.loss_fn_outputs
+            ]
+            evaluated = evaluate_objective(loss_fn, terms, batch, logprobs)
+            linear = [
+                _cross_entropy_datum(datum, types.TensorData.from_numpy(-grad))
+                for datum, grad in zip(batch, evaluated.grads, strict=True)
+            ]
+        except BaseException:
+            for seq_id in seq_ids:
+                self._lane.skip(seq_id)
+            raise
 
         def with_user_loss(output: types.ForwardBackwardOutput) -> types.ForwardBackwardOutput:
             metrics = dict(output.metrics)
@@ -266,49 +318,71 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 metrics=metrics,
             )
 
-        backward = self._forward_like(linear, "cross_entropy", None, backward=True)
-        return self._runtime.operation(transform(backward, with_user_loss))
+        backward = self._forward_like(linear, "cross_entropy", None, backward=True, seq_ids=seq_ids)
+        return transform(backward, with_user_loss)
 
-    forward_backward_custom_async = twins.offloaded(forward_backward_custom)
+    forward_backward_custom_async = twins.once_submitted(forward_backward_custom)
 
     # -- optimizer and checkpoints -----------------------------------------------------------
 
-    def optim_step(self, adam_params: types.AdamParams) -> APIFuture[types.OptimStepResponse]:
-        """Apply the accumulated gradients with Adam(W) and zero them, after every earlier
-        operation. Only the AdamParams fields you set are sent (the server defaults the rest).
+    def optim_step(
+        self,
+        optim_params: types.OptimParams | None = None,
+        *,
+        adam_params: types.AdamParams | None = None,
+    ) -> APIFuture[types.OptimStepResponse]:
+        """Apply the accumulated gradients with the run's optimizer and zero them, after every
+        earlier operation. `optim_params`: AdamParams for an Adam run (the default), or the
+        params of the optimizer chosen at creation (DimuonParams, ...); `adam_params=` is the
+        0.5.1 keyword for the same. Only the fields you set are sent.
 
-        Raises TypeError/ValueError for a NaN, infinite or negative setting, or a beta
-        outside [0, 1). Returns at once a future of an OptimStepResponse (its `metrics`, if
-        the server reports any).
+        Raises in the caller's thread: ValueError for both arguments, params of another
+        optimizer than the run's, a NaN, infinite or negative setting, or a beta outside
+        [0, 1); TypeError for neither. Returns at once a future of an OptimStepResponse.
         """
-        params = validation.check_adam(adam_params)
+        params = validation.check_optim_params(optim_params, adam_params, self._optimizer_type())
         return self._queue_one(
             lambda seq_id: self._call(
                 "/api/v1/optim_step",
                 "OptimStep",
-                types.OptimStepRequest(adam_params=params, model_id=self.model_id, seq_id=seq_id),
+                types.OptimStepRequest(optim_params=params, model_id=self.model_id, seq_id=seq_id),
                 types.OptimStepResponse,
             )
         )
 
+    def _optimizer_type(self) -> str:
+        """The optimizer family of this run ("adamw", "dimuon", ...), known since creation."""
+        config = self._get_info(retry=True).optimizer_config
+        return config.type if config is not None else "adamw"
+
     optim_step_async = twins.once_submitted(optim_step)
 
     def save_state(
-        self, name: str, ttl_seconds: int | None = None
+        self,
+        name: str,
+        ttl_seconds: int | None = None,
+        overwrite: bool = False,
+        user_metadata: dict[str, str] | None = None,
     ) -> APIFuture[types.SaveWeightsResponse]:
         """Save the weights and optimizer state as `tinker://<model_id>/weights/<name>`.
 
-        `name`: non-empty, without '/'; `ttl_seconds`: a positive lifetime, or None to keep it.
-        Returns at once a future of a SaveWeightsResponse (its `path`).
+        `name`: non-empty, without '/'; `ttl_seconds`: a positive lifetime, or None to keep it;
+        `overwrite=True` replaces a checkpoint of the same name, metadata included;
+        `user_metadata`: str to str, kept with the checkpoint. Returns at once a future of a
+        SaveWeightsResponse (its `path`).
         """
         validation.check_name(name, "name")
-        ttl = validation.check_ttl(ttl_seconds)
+        fields = set_fields(
+            ttl_seconds=validation.check_ttl(ttl_seconds),
+            overwrite=validation.check_flag(overwrite, "overwrite") or None,
+            user_metadata=validation.check_metadata(user_metadata),
+        )
         return self._queue_one(
             lambda seq_id: self._call(
                 "/api/v1/save_weights",
                 "SaveWeights",
                 types.SaveWeightsRequest(
-                    model_id=self.model_id, path=name, seq_id=seq_id, **_ttl_field(ttl)
+                    model_id=self.model_id, path=name, seq_id=seq_id, **fields
                 ),
                 types.SaveWeightsResponse,
             )
@@ -316,54 +390,72 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     save_state_async = twins.once_submitted(save_state)
 
-    def load_state(self, path: str) -> APIFuture[types.LoadWeightsResponse]:
-        """Load the weights (not the optimizer state) of a `tinker://.../weights/...` checkpoint.
+    def load_state(
+        self, path: str, weights_access_token: str | None = None
+    ) -> APIFuture[types.LoadWeightsResponse]:
+        """Load the weights (not the optimizer state) of a `tinker://.../weights/...` checkpoint;
+        `weights_access_token` opens another account's checkpoint.
 
         Returns at once a future of a LoadWeightsResponse.
         """
-        return self._load(path, optimizer=False)
+        return self._load(path, False, weights_access_token)
 
     load_state_async = twins.once_submitted(load_state)
 
-    def load_state_with_optimizer(self, path: str) -> APIFuture[types.LoadWeightsResponse]:
+    def load_state_with_optimizer(
+        self, path: str, weights_access_token: str | None = None
+    ) -> APIFuture[types.LoadWeightsResponse]:
         """Load the weights and the optimizer state of a `tinker://.../weights/...` checkpoint.
 
         Returns at once a future of a LoadWeightsResponse.
         """
-        return self._load(path, optimizer=True)
+        return self._load(path, True, weights_access_token)
 
     load_state_with_optimizer_async = twins.once_submitted(load_state_with_optimizer)
 
-    def _load(self, path: str, *, optimizer: bool) -> APIFuture[types.LoadWeightsResponse]:
+    def _load(
+        self, path: str, optimizer: bool, weights_access_token: str | None
+    ) -> APIFuture[types.LoadWeightsResponse]:
         validation.check_tinker_path(path)
+        token = validation.check_optional_str(weights_access_token, "weights_access_token")
         return self._queue_one(
             lambda seq_id: self._call(
                 "/api/v1/load_weights",
                 "LoadWeights",
                 types.LoadWeightsRequest(
-                    model_id=self.model_id, path=path, optimizer=optimizer, seq_id=seq_id
+                    model_id=self.model_id,
+                    path=path,
+                    optimizer=optimizer,
+                    seq_id=seq_id,
+                    **set_fields(weights_access_token=token),
                 ),
                 types.LoadWeightsResponse,
             )
         )
 
     def save_weights_for_sampler(
-        self, name: str, ttl_seconds: int | None = None
+        self,
+        name: str,
+        ttl_seconds: int | None = None,
+        user_metadata: dict[str, str] | None = None,
     ) -> APIFuture[types.SaveWeightsForSamplerResponse]:
         """Save the weights for sampling as `tinker://<model_id>/sampler_weights/<name>`.
 
-        `name`: non-empty, without '/'; `ttl_seconds`: a positive lifetime, or None to keep it.
-        Returns at once a future of a SaveWeightsForSamplerResponse (its `path`, which
-        `create_sampling_client` takes).
+        `name`: non-empty, without '/'; `ttl_seconds`: a positive lifetime, or None to keep it;
+        `user_metadata`: str to str, kept with the checkpoint. Returns at once a future of a
+        SaveWeightsForSamplerResponse (its `path`, which `create_sampling_client` takes).
         """
         validation.check_name(name, "name")
-        ttl = validation.check_ttl(ttl_seconds)
+        fields = set_fields(
+            ttl_seconds=validation.check_ttl(ttl_seconds),
+            user_metadata=validation.check_metadata(user_metadata),
+        )
         return self._queue_one(
             lambda seq_id: self._call(
                 "/api/v1/save_weights_for_sampler",
                 "SaveWeightsForSampler",
                 types.SaveWeightsForSamplerRequest(
-                    model_id=self.model_id, path=name, seq_id=seq_id, **_ttl_field(ttl)
+                    model_id=self.model_id, path=name, seq_id=seq_id, **fields
                 ),
                 types.SaveWeightsForSamplerResponseInternal,
             ),
@@ -372,14 +464,50 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     save_weights_for_sampler_async = twins.once_submitted(save_weights_for_sampler)
 
+    def save_weights_external(
+        self,
+        name: str,
+        ttl_seconds: int | None = None,
+        age_encryption_recipients: list[str] | None = None,
+    ) -> APIFuture[types.SaveWeightsExternalResponse]:
+        """Export the weights in an external (Hugging Face PEFT) format as
+        `tinker://<model_id>/external_weights/<name>`; RestClient.get_external_weights_urls
+        lists its files. With `age_encryption_recipients` (1 to 10 `age1...` or SSH public
+        keys) every file is age-encrypted. Returns at once a future of its path."""
+        validation.check_name(name, "name")
+        fields = set_fields(
+            ttl_seconds=validation.check_ttl(ttl_seconds),
+            age_encryption_recipients=validation.check_recipients(age_encryption_recipients),
+        )
+        return self._queue_one(
+            lambda seq_id: self._call(
+                "/api/v1/save_weights_external",
+                "SaveWeightsExternal",
+                types.SaveWeightsExternalRequest(
+                    model_id=self.model_id, path=name, seq_id=seq_id, **fields
+                ),
+                types.SaveWeightsExternalResponseInternal,
+            ),
+            _external_path,
+        )
+
+    save_weights_external_async = twins.once_submitted(save_weights_external)
+
     def save_weights_and_get_sampling_client_submit(
-        self, retry_config: RetryConfig | None = None
+        self,
+        retry_config: RetryConfig | None = None,
+        *,
+        record_stability_info: bool = False,
+        kind: types.SamplingClientKind = "snapshot",
     ) -> APIFuture[SamplingClient]:
         """Snapshot the current weights into an ephemeral sampler; returns a future at once.
 
-        The future resolves to a SamplingClient on the snapshot (nothing is saved by name).
+        The future resolves to a SamplingClient on the snapshot (nothing is saved by name);
+        `kind="inflight"` makes a sampler that follows the run's later weights.
         """
         validation.check_retry_config(retry_config)
+        validation.check_flag(record_stability_info, "record_stability_info")
+        fields = set_fields(kind=None if kind == "snapshot" else validation.check_kind(kind))
         sampling_session_seq_id = self._runtime.next_sampling_session_seq_id()
         return self._queue_one(
             lambda seq_id: self._call(
@@ -389,39 +517,56 @@ class TrainingClient(ClientBase, QueueStateObserver):
                     model_id=self.model_id,
                     sampling_session_seq_id=sampling_session_seq_id,
                     seq_id=seq_id,
+                    **fields,
                 ),
                 types.SaveWeightsForSamplerResponseInternal,
             ),
-            lambda response: self._ephemeral_sampler(response, retry_config),
+            lambda response: self._ephemeral_sampler(response, retry_config, record_stability_info),
         )
 
-    @twins.blocking
     def save_weights_and_get_sampling_client(
-        self, name: str | None = None, retry_config: RetryConfig | None = None
-    ) -> SamplingClient:
-        """Snapshot the current weights into an ephemeral sampler and return its client.
+        self,
+        name: str | None = None,
+        retry_config: RetryConfig | None = None,
+        record_stability_info: bool = False,
+        kind: types.SamplingClientKind = "snapshot",
+    ) -> BackcompatSamplingClientFuture:
+        """Snapshot the current weights into an ephemeral sampler; returns its client at once
+        (the client, a Future of it and awaitable), after every earlier operation.
 
-        `name` is ignored (kept for compatibility); blocks until the snapshot exists.
+        `name` is ignored (kept for compatibility): nothing is saved by name. `kind`:
+        "snapshot" (these weights) or "inflight" (follows the run's later weights);
+        `record_stability_info`: the sampler records what stable_reinforce needs.
         """
-        return self.save_weights_and_get_sampling_client_submit(retry_config).result()
+        from tinker.sampling_client import BackcompatSamplingClientFuture
 
-    save_weights_and_get_sampling_client_async = twins.offloaded(
-        save_weights_and_get_sampling_client
+        return BackcompatSamplingClientFuture(
+            self.save_weights_and_get_sampling_client_submit(
+                retry_config, record_stability_info=record_stability_info, kind=kind
+            )
+        )
+
+    save_weights_and_get_sampling_client_async = twins.awaiting(
+        save_weights_and_get_sampling_client, returns="SamplingClient"
     )
 
     def _ephemeral_sampler(
         self,
         response: types.SaveWeightsForSamplerResponseInternal,
         retry_config: RetryConfig | None,
+        record_stability_info: bool,
     ) -> SamplingClient:
         from tinker.sampling_client import SamplingClient
 
         if response.sampling_session_id is None:
             raise ValueError("save_weights_for_sampler answered without a sampling_session_id")
+        info = self._info
         return SamplingClient(
             self._runtime,
             sampling_session_id=response.sampling_session_id,
             retry_config=retry_config,
+            base_model=info.model_data.model_name or info.model_name if info else None,
+            record_stability_info=record_stability_info,
         )
 
     def unload_model(self) -> APIFuture[types.UnloadModelResponse]:
@@ -444,8 +589,8 @@ class TrainingClient(ClientBase, QueueStateObserver):
 
     @twins.blocking
     def get_info(self) -> types.GetInfoResponse:
-        """Model metadata: base model, LoRA rank, tokenizer id (asks the server once, then
-        answers from memory; not ordered)."""
+        """Model metadata: base model, LoRA rank, tokenizer id (fetched when the client was
+        created, then answered from memory; not ordered)."""
         return self._get_info(retry=True)
 
     get_info_async = twins.offloaded(get_info)
@@ -480,23 +625,35 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 self._tokenizer = get_tokenizer(tokenizer_id)
             return self._tokenizer
 
-    @twins.blocking
+    def get_console_url(self) -> str:
+        """The web console page of this training run; no request."""
+        return f"{CONSOLE_URL}/training_runs/{urllib.parse.quote(self.model_id, safe='')}"
+
     def create_sampling_client(
-        self, model_path: str, retry_config: RetryConfig | None = None
-    ) -> SamplingClient:
+        self,
+        model_path: str,
+        retry_config: RetryConfig | None = None,
+        record_stability_info: bool = False,
+    ) -> BackcompatSamplingClientFuture:
         """A SamplingClient on saved sampler weights (`tinker://...`), outside the ordered
-        queue; blocks while the sampling session is created."""
-        from tinker.sampling_client import open_sampling_client
+        queue; returns at once (the client, a Future of it and awaitable)."""
+        from tinker.sampling_client import BackcompatSamplingClientFuture, open_sampling_client
 
         validation.check_sampler_source(model_path, None, retry_config)
-        return open_sampling_client(self._runtime, model_path, None, retry_config)
+        validation.check_flag(record_stability_info, "record_stability_info")
+        runtime = self._runtime
+        work = runtime.spawn(
+            open_sampling_client, runtime, model_path, None, retry_config, record_stability_info
+        )
+        return BackcompatSamplingClientFuture(work)
 
-    create_sampling_client_async = twins.offloaded(create_sampling_client)
+    create_sampling_client_async = twins.awaiting(create_sampling_client, returns="SamplingClient")
 
     def on_queue_state_change(
-        self, queue_state: QueueState, *, queue_state_reason: str | None = None
+        self, queue_state: QueueState, queue_state_reason: str | None = None
     ) -> None:
-        """Warn (at most once a minute) while the server pauses this model's queue."""
+        """Warn (at most once a minute) while the server pauses this model's queue, with the
+        server's reason when it gives one."""
         self._warn_paused(queue_state, queue_state_reason)
 
     # -- the ordered queue -------------------------------------------------------------------
@@ -515,14 +672,20 @@ class TrainingClient(ClientBase, QueueStateObserver):
         )
 
     def _queue(
-        self, builders: Sequence[Callable[[int], ApiCall]]
+        self, builders: Sequence[Callable[[int], ApiCall]], seq_ids: list[int] | None = None
     ) -> list[APIFuture[APIFuture[Any]]]:
-        """Reserve consecutive seq_ids now, build each call with its own, and queue them on
-        the lane (together, when the server takes the chunks of one call in parallel). Each
-        future resolves, once that request is sent, to its result's future. A call that
-        fails to build gives every reserved seq_id back, so the lane never stalls.
+        """Reserve consecutive seq_ids now (or take those reserved earlier, one per builder),
+        build each call with its own, and queue them on the lane (together, when the server
+        takes the chunks of one call in parallel). Each future resolves, once that request is
+        sent, to its result's future. A call that fails to build gives every reserved seq_id
+        back, so the lane never stalls.
         """
-        seq_ids = self._lane.reserve(len(builders))
+        if seq_ids is None:
+            seq_ids = self._lane.reserve(len(builders))
+        elif len(seq_ids) != len(builders):
+            for seq_id in seq_ids:
+                self._lane.skip(seq_id)
+            raise ValueError(f"{len(builders)} requests for {len(seq_ids)} reserved seq_ids")
         try:
             calls = [build(seq_id) for build, seq_id in zip(builders, seq_ids, strict=True)]
         except BaseException:
@@ -576,8 +739,12 @@ def _forward_view(datum: types.Datum) -> types.Datum:
     return _cross_entropy_datum(datum, weights)
 
 
-def _ttl_field(ttl: int | None) -> dict[str, Any]:
-    return {} if ttl is None else {"ttl_seconds": ttl}
+def _external_path(
+    response: types.SaveWeightsExternalResponseInternal,
+) -> types.SaveWeightsExternalResponse:
+    if response.path is None:
+        raise ValueError("save_weights_external answered without a path")
+    return types.SaveWeightsExternalResponse(path=response.path)
 
 
 def _sampler_path(
@@ -586,3 +753,10 @@ def _sampler_path(
     if response.path is None:
         raise ValueError("save_weights_for_sampler answered without a path")
     return types.SaveWeightsForSamplerResponse(path=response.path)
+
+
+@forwarding(TrainingClient)
+class BackcompatTrainingClientFuture(ClientFuture[TrainingClient], TrainingClient):
+    """What client creation returns: the TrainingClient being created, a Future of it
+    (`.result()`, done callbacks) and awaitable. Used as the client, each method waits for
+    the creation and forwards."""

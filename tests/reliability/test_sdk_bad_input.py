@@ -201,8 +201,8 @@ CASES: list[Case] = [
 class Clients:
     def __init__(self, service: Any) -> None:
         self.service = service
-        self.trainer = service.create_lora_training_client(MODEL, rank=2, seed=0)
-        self.sampler = service.create_sampling_client(base_model=MODEL)
+        self.trainer = service.create_lora_training_client(MODEL, rank=2, seed=0).result()
+        self.sampler = service.create_sampling_client(base_model=MODEL).result()
         self.rest = service.create_rest_client()
 
 

@@ -41,9 +41,11 @@ def _failures(client: Any, dead_url: str) -> list[BaseException]:
     rest = client.create_rest_client()
     for call in (
         lambda: rest.get_training_run("no-such-run").result(timeout=30),
-        lambda: client.create_sampling_client(model_path="tinker://nope/weights/x"),
-        lambda: tinker.ServiceClient(
-            base_url=dead_url, api_key=API_KEY, max_retries=0, timeout=2.0
+        lambda: client.create_sampling_client(model_path="tinker://nope/weights/x").result(),
+        lambda: (
+            tinker.ServiceClient(
+                base_url=dead_url, api_key=API_KEY, max_retries=0, timeout=2.0
+            ).session_id
         ),
     ):
         with pytest.raises(Exception) as caught:
@@ -79,7 +81,7 @@ def test_the_api_key_never_leaks(
     )
     sample.result(timeout=60)
     errors = _failures(client, _dead_url())
-    client.close()  # flushes telemetry
+    client.close().result(timeout=30)  # flushes telemetry
 
     config = ClientConfig(api_key=API_KEY, base_url=server.url)
     texts = [caplog.text, *map(repr, (client, trainer, sampler, config, fb, sample))]

@@ -249,7 +249,8 @@ def test_base_url_local_uses_an_in_process_server(tmp_path: pathlib.Path) -> Non
     process = _cli_process("--base-url", "local", "-f", "json", "session", "list", env=env)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
-    assert json.loads(out)["sessions"] == []  # a fresh data dir, and listing creates none
+    # a fresh data dir, and REST commands open no session of their own
+    assert json.loads(out)["sessions"] == []
 
 
 def test_a_refused_connection_names_the_url_at_once() -> None:

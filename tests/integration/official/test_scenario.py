@@ -1,9 +1,10 @@
 """Opt-in acceptance: one end-to-end scenario (scenario.py) run by every SDK on one tinker.local.
 
 The official SDK 0.38.0 with 0.38 idioms, the official SDK 0.5.1 with 0.5.1 idioms and tinker-sync
-with both, each in its own interpreter, against one `tinker.local.serve(...)` speaking both
-protocol eras (and again against one with injected faults, 429 answers to polls and 402 billing
-pauses included; each client only meets the faults its era survives). The 0.5.1-era runs also
+with both (under `-W error`: no idiom of either era warns), each in its own interpreter, against
+one `tinker.local.serve(...)` speaking both protocol eras (and again against one with injected
+faults, 429 answers to polls and 402 billing pauses included; each client only meets the faults
+its era survives). The 0.5.1-era runs also
 run against a server told to speak only the 0.5.1 protocol. Every run must pass every step and
 produce bit-identical losses and the same sampled tokens as the reference run (tinker-sync, 0.5.1
 idioms, no faults).
@@ -67,17 +68,11 @@ PROBE_REFUSALS = {
     # The driver deleted this sampler's checkpoint a few calls earlier.
     "SamplingClient.sample_async": "was deleted",
 }
-SYNC_038_MISSING = (
-    "tinker-sync lacks the 0.38 public API: ServiceClient(display_name=, project_id=) is refused, "
-    "tinker.RestClient(base_url=...), awaitable creation futures and close(status) are missing"
-)
 RUNS = [
     pytest.param("official-0.38.0", "0.38"),
     pytest.param("official-0.5.1", "0.5.1"),
     pytest.param("tinker-sync", "0.5.1"),
-    pytest.param(
-        "tinker-sync", "0.38", marks=pytest.mark.xfail(strict=False, reason=SYNC_038_MISSING)
-    ),
+    pytest.param("tinker-sync", "0.38"),
 ]
 
 pytestmark = [pytest.mark.optin, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -99,11 +94,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str | Non
 
 
 def run_scenario(python: str, url: str, idioms: str, cwd: pathlib.Path) -> dict[str, Any]:
-    """Run scenario.py in `python`; return its results or fail naming the first failed step."""
+    """Run scenario.py in `python`; return its results or fail naming the first failed step.
+
+    tinker-sync runs with every Python warning an error: neither idiom may warn."""
+    strict = ["-W", "error"] if python == sys.executable else []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TINKER_", "PYTHON"))}
     # A neutral working directory, so no interpreter imports this checkout's tinker/ by accident.
     done = subprocess.run(
-        [python, str(SCENARIO), url, "--idioms", idioms],
+        [python, *strict, str(SCENARIO), url, "--idioms", idioms],
         capture_output=True,
         text=True,
         timeout=600,

@@ -248,6 +248,11 @@ class FakeSampler:
             "/api/v1/create_sampling_session",
             lambda b: {"sampling_session_id": f"S:sample:{b['sampling_session_seq_id']}"},
         )
+        sdk.http.route(
+            "GET",
+            "/api/v1/samplers/(.+)",
+            lambda _request, sampler_id: {"sampler_id": sampler_id, "base_model": "base/model"},
+        )
 
     def _answer(self, body: Any) -> Any:
         return _json(SampleResponse(sequences=self.sequences[: body["num_samples"]]))

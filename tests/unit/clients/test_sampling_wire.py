@@ -26,7 +26,7 @@ def sampler(fake: FakeService, service: Any) -> Any:
         "/api/v1/create_sampling_session",
         lambda b: {"sampling_session_id": f"S:sample:{b['sampling_session_seq_id']}"},
     )
-    return service.create_sampling_client(base_model="base/model")
+    return service.create_sampling_client(base_model="base/model").result()
 
 
 def test_create_sampling_session_bodies(fake: FakeService, service: Any, sampler: Any) -> None:

@@ -17,36 +17,55 @@ from .conftest import API_KEY
 
 
 def test_session_creation_body_and_headers(fake: FakeService, service: ServiceClient) -> None:
+    assert fake.requests == [], "the constructor must not send anything"
+    assert service.get_console_url() == "https://tinker.thinkingmachines.ai/sessions"
+    assert service.session_id == "S"
     (call,) = fake.seen("/api/v1/create_session")
     assert call.body == {"tags": [], "user_metadata": {}, "sdk_version": "0.5.1"}
     assert call.headers["X-API-Key"] == API_KEY
-    assert service.session_id == "S"
     assert API_KEY not in repr(service)
+    assert service.get_console_url() == "https://tinker.thinkingmachines.ai/sessions/S"
 
 
 def test_user_metadata_and_default_headers(
     fake: FakeService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    fake.client_config = {}  # a 0.38 service
     with ServiceClient(
         {"who": "me"},
+        "proj-1",
+        display_name="nightly run",
         api_key=API_KEY,
         base_url=fake.url,
-        default_headers={"X-Extra": "1"},
+        default_headers={"X-Extra": "1", "X-Both": "base"},
+        default_headers_overrides={"X-Both": "override"},
         telemetry=False,
-    ):
-        pass
+    ) as client:
+        assert client.project_id == "proj-1"
+        assert client.session_id == "S"
     (call,) = fake.seen("/api/v1/create_session")
-    assert call.body["user_metadata"] == {"who": "me"}
+    assert call.body == {
+        "tags": [],
+        "user_metadata": {"who": "me"},
+        "sdk_version": "0.38.0",
+        "project_id": "proj-1",
+        "display_name": "nightly run",
+        "type": "create_session",
+    }
     assert call.headers["X-Extra"] == "1"
+    assert call.headers["X-Both"] == "override"
+    (finish,) = fake.seen("/api/v1/sessions/S/finish")
+    assert finish.body == {"reason": {"type": "success"}, "detail": None}
 
 
 def test_missing_api_key_is_a_tinker_error(
     fake: FakeService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    client = ServiceClient(base_url=fake.url)  # lazy: nothing checked against the server yet
     with pytest.raises(TinkerError, match="API key"):
-        ServiceClient(base_url=fake.url)
+        client.create_sampling_client(base_model="base/model")
     assert fake.requests == []
 
 
@@ -79,13 +98,15 @@ def test_from_state_reads_rank_then_loads(
     )
     fake.future("/api/v1/load_weights", lambda b: {"path": b["path"]})
     path = "tinker://M9/weights/c1"
-    trainer = getattr(service, method)(path)
+    trainer = getattr(service, method)(path, {"k": "v"})  # 0.5.1: user_metadata second
     assert trainer.model_id == "M0"
     assert [c.path for c in fake.api_calls] == [
         "/api/v1/weights_info",
         "/api/v1/create_model",
+        "/api/v1/get_info",
         "/api/v1/load_weights",
     ]
+    assert fake.bodies("/api/v1/create_model")[0]["user_metadata"] == {"k": "v"}
     assert fake.bodies("/api/v1/weights_info") == [{"tinker_path": path}]
     assert fake.bodies("/api/v1/create_model")[0]["lora_config"]["rank"] == 4
     assert fake.bodies("/api/v1/load_weights") == [
@@ -95,8 +116,9 @@ def test_from_state_reads_rank_then_loads(
 
 def test_from_state_refuses_non_lora(fake: FakeService, service: ServiceClient) -> None:
     fake.direct("POST", "/api/v1/weights_info", lambda _b: {"base_model": "b", "is_lora": False})
+    created = service.create_training_client_from_state("tinker://M9/weights/c1")
     with pytest.raises(ValueError, match="not a LoRA checkpoint"):
-        service.create_training_client_from_state("tinker://M9/weights/c1")
+        created.result()
     assert fake.bodies("/api/v1/create_model") == []
 
 
@@ -168,8 +190,11 @@ def test_constructor_inside_a_loop_warns_with_advice(
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
 
     async def inside() -> str:
-        with ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False) as client:
+        client = ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False)
+        try:
             return client.session_id
+        finally:
+            client.close()
 
     with caplog.at_level(logging.WARNING, logger="tinker"):
         assert asyncio.run(inside()) == "S"

@@ -1,8 +1,11 @@
-"""Every public client method has the official name, parameters and defaults.
+"""Every public client method has the official name, parameters and defaults, of both eras.
 
-The table below is taken from the official SDK's public API (ServiceClient, TrainingClient,
-SamplingClient, RestClient). Extra keyword-only parameters with defaults are allowed after
-the official ones (they do not break callers); anything else is a drop-in break.
+Two tables: `SIGNATURES` is the public API of the official SDK 0.5.1, `SIGNATURES_038` that of
+0.38.0 (ServiceClient, TrainingClient, SamplingClient, RestClient, AdminClient). The official
+parameters come first, in order; extra parameters with defaults may follow them (they do not
+break callers). Where 0.38 inserted a parameter before one of 0.5.1 (`REORDERED_IN_038`), the
+0.5.1 parameter must keep its default and stay reachable by keyword; the client maps the 0.5.1
+positional form itself (tested in the client's own tests).
 """
 
 from __future__ import annotations
@@ -152,9 +155,44 @@ def _assert_matches(fn: Any, expected: list[tuple[str, Any]], where: str) -> Non
     for p in params[: len(expected)]:
         assert p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY), f"{where}: {p.name} kind"
     for extra in params[len(expected) :]:
-        assert extra.kind is extra.KEYWORD_ONLY and extra.default is not REQUIRED, (
-            f"{where}: extra parameter {extra.name} must be keyword-only with a default"
+        assert extra.default is not REQUIRED and extra.kind is not extra.VAR_POSITIONAL, (
+            f"{where}: extra parameter {extra.name} must have a default"
         )
+
+
+def _assert_reachable(fn: Any, expected: list[tuple[str, Any]], where: str) -> None:
+    """The 0.5.1 parameters of a method that 0.38 reordered: same names and defaults (or a
+    default where 0.5.1 had none, which breaks no caller)."""
+    params = {p.name: p for p in _parameters(fn)}
+    for name, default in expected:
+        assert name in params, f"{where}: parameter {name} is missing"
+        assert default is REQUIRED or params[name].default == default, f"{where}: {name} default"
+        assert params[name].kind is not params[name].POSITIONAL_ONLY, f"{where}: {name} kind"
+
+
+# 0.5.1 methods whose parameters 0.38 changed: a parameter inserted before a 0.5.1 one, or
+# (optim_step) the first one renamed `optim_params`, `adam_params=` kept as a keyword; 0.5.1
+# positional calls keep their meaning (asserted in the clients' own tests).
+REORDERED_IN_038 = {
+    ("tinker.training_client.TrainingClient", "optim_step"),
+    ("tinker.service_client.ServiceClient", "create_training_client_from_state"),
+    ("tinker.service_client.ServiceClient", "create_training_client_from_state_with_optimizer"),
+}
+
+
+def _check(cls_path: str, method: str, expected: list[tuple[str, Any]], *, twin: bool) -> None:
+    cls = _resolve(cls_path)
+    name = f"{method}_async" if twin else method
+    fn = getattr(cls, name, None)
+    assert fn is not None, f"{cls_path}.{name} is missing"
+    if twin:
+        assert inspect.iscoroutinefunction(fn), f"{cls_path}.{name} is not async def"
+    else:
+        assert not inspect.iscoroutinefunction(fn), f"{cls_path}.{name} must be a sync method"
+    if (cls_path, method) in REORDERED_IN_038:
+        _assert_reachable(fn, expected, f"{cls_path}.{name}")
+    else:
+        _assert_matches(fn, expected, f"{cls_path}.{name}")
 
 
 CASES = [(cls, method) for cls, methods in SIGNATURES.items() for method in methods]
@@ -162,11 +200,7 @@ CASES = [(cls, method) for cls, methods in SIGNATURES.items() for method in meth
 
 @pytest.mark.parametrize(("cls_path", "method"), CASES)
 def test_method_matches_official_signature(cls_path: str, method: str) -> None:
-    cls = _resolve(cls_path)
-    fn = getattr(cls, method, None)
-    assert fn is not None, f"{cls_path}.{method} is missing"
-    assert not inspect.iscoroutinefunction(fn), f"{cls_path}.{method} must be a sync method"
-    _assert_matches(fn, SIGNATURES[cls_path][method], f"{cls_path}.{method}")
+    _check(cls_path, method, SIGNATURES[cls_path][method], twin=False)
 
 
 TWIN_CASES = [(cls, method) for cls, methods in ASYNC_TWINS.items() for method in methods]
@@ -174,11 +208,7 @@ TWIN_CASES = [(cls, method) for cls, methods in ASYNC_TWINS.items() for method i
 
 @pytest.mark.parametrize(("cls_path", "method"), TWIN_CASES)
 def test_async_twin_is_a_coroutine_with_the_same_parameters(cls_path: str, method: str) -> None:
-    cls = _resolve(cls_path)
-    twin = getattr(cls, f"{method}_async", None)
-    assert twin is not None, f"{cls_path}.{method}_async is missing"
-    assert inspect.iscoroutinefunction(twin), f"{cls_path}.{method}_async is not async def"
-    _assert_matches(twin, SIGNATURES[cls_path][method], f"{cls_path}.{method}_async")
+    _check(cls_path, method, SIGNATURES[cls_path][method], twin=True)
 
 
 def test_every_public_async_method_is_a_coroutine_function() -> None:

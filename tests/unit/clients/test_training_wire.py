@@ -52,7 +52,9 @@ def test_create_model_body_and_model_seq_ids(fake: FakeService, service: Any) ->
         "base/model", rank=4, seed=7, train_mlp=False, user_metadata={"k": "v"}
     )
     assert (first.model_id, second.model_id) == ("M0", "M1")
-    assert fake.bodies("/api/v1/create_model") == [
+    # the creations run concurrently: model_seq_ids follow call order, requests need not
+    bodies = sorted(fake.bodies("/api/v1/create_model"), key=lambda b: b["model_seq_id"])
+    assert bodies == [
         {
             "session_id": "S",
             "model_seq_id": 0,
@@ -110,7 +112,8 @@ def test_130_datums_go_out_as_128_and_2_then_optim_step(
         {"adam_params": {"learning_rate": 0.001}, "model_id": "M0", "seq_id": 3}
     ]
     # submits reach the server in seq_id order
-    submits = [c.path for c in fb_service.api_calls if c.path != "/api/v1/create_model"]
+    creation = ("/api/v1/create_model", "/api/v1/get_info")
+    submits = [c.path for c in fb_service.api_calls if c.path not in creation]
     assert submits == ["/api/v1/forward_backward"] * 2 + ["/api/v1/optim_step"]
     assert len(result.loss_fn_outputs) == 130
     assert result.loss_fn_output_type == "CrossEntropyLossReturn"
@@ -254,7 +257,7 @@ def test_custom_loss_keeps_only_cross_entropy_inputs(fb_service: FakeService, tr
 
 
 def test_get_tokenizer_uses_the_tokenizer_id_of_get_info(
-    fake: FakeService, trainer: Any, tmp_path: Any
+    fake: FakeService, service: Any, tmp_path: Any
 ) -> None:
     import tokenizers
     from tokenizers import models, pre_tokenizers
@@ -267,6 +270,7 @@ def test_get_tokenizer_uses_the_tokenizer_id_of_get_info(
         "model_data": {"model_name": "tinker-local/tiny", "tokenizer_id": str(tmp_path)},
     }
     fake.direct("POST", "/api/v1/get_info", lambda _b: info)
+    trainer = service.create_lora_training_client("base/model").result()
     tokenizer = trainer.get_tokenizer()
     assert tokenizer.encode("b a") == [1, 0]
     assert trainer.get_tokenizer() is tokenizer
@@ -338,3 +342,63 @@ def test_async_twins_return_once_submitted(fake: FakeService, trainer: Any) -> N
             await failing
 
     asyncio.run(run())
+
+
+def test_forward_backward_custom_returns_at_once_and_keeps_its_place(
+    fb_service: FakeService, trainer: Any
+) -> None:
+    import threading
+
+    from tinker._custom_loss import numpy_loss
+
+    release = threading.Event()
+
+    def held_forward(body: dict[str, Any]) -> dict[str, Any]:
+        release.wait(10)
+        return _fb_result(body, "forward_input")
+
+    fb_service.future("/api/v1/forward", held_forward)
+
+    @numpy_loss
+    def squared(_data: list[Any], logprobs: list[Any]) -> tuple[float, dict[str, float], list]:
+        return (
+            float(sum((lp.astype(float) ** 2).sum() for lp in logprobs)),
+            {},
+            [2 * lp for lp in logprobs],
+        )
+
+    custom = trainer.forward_backward_custom([_datum(2)], squared)
+    assert not custom.done()  # nothing waited for the forward pass
+    step = trainer.optim_step(types.AdamParams())
+    release.set()
+    output = custom.result(timeout=10)
+    step.result(timeout=10)
+    assert output.metrics["loss:sum"] == 0.5  # the user's loss: 2 * 0.25
+    assert output.metrics["surrogate_loss:sum"] == 1.0
+    (backward,) = fb_service.bodies("/api/v1/forward_backward")
+    weights = backward["forward_backward_input"]["data"][0]["loss_fn_inputs"]["weights"]
+    assert weights["data"] == [1.0, 1.0]  # -dloss/dlogprobs = -2 * -0.5
+    # forward, backward, optim_step: seq ids taken at call time, sent in that order
+    creation = ("/api/v1/create_model", "/api/v1/get_info")
+    sent = [(c.path, c.body["seq_id"]) for c in fb_service.api_calls if c.path not in creation]
+    assert sent == [
+        ("/api/v1/forward", 1),
+        ("/api/v1/forward_backward", 2),
+        ("/api/v1/optim_step", 3),
+    ]
+
+
+def test_a_failed_custom_loss_gives_its_place_back(fb_service: FakeService, trainer: Any) -> None:
+    from tinker._custom_loss import numpy_loss
+
+    @numpy_loss
+    def broken(_data: list[Any], _logprobs: list[Any]) -> tuple[float, dict[str, float], list]:
+        raise ArithmeticError("the loss failed")
+
+    custom = trainer.forward_backward_custom([_datum(2)], broken)
+    with pytest.raises(ArithmeticError, match="the loss failed"):
+        custom.result(timeout=10)
+    # the backward's reserved seq id was skipped: later operations are not held back
+    assert trainer.optim_step(types.AdamParams()).result(timeout=10).metrics == {"lr": 1.0}
+    assert fb_service.bodies("/api/v1/optim_step")[0]["seq_id"] == 3
+    assert fb_service.bodies("/api/v1/forward_backward") == []

@@ -66,7 +66,8 @@ def test_signatures_are_shown_with_the_official_parameter_names(generator: Modul
     assert (
         "def create_lora_training_client(base_model: str, rank: int = 32, seed: int | None = None, "
         "train_mlp: bool = True, train_attn: bool = True, train_unembed: bool = True, "
-        "user_metadata: dict[str, str] | None = None) -> TrainingClient"
+        "user_metadata: dict[str, str] | None = None, "
+        "optimizer: types.OptimizerConfig | None = None) -> BackcompatTrainingClientFuture"
     ) in text
     assert "def sample(prompt: types.ModelInput, num_samples: int, sampling_params: " in text
     assert "async def forward_backward_async(data: list[types.Datum]" in text

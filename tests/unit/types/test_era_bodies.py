@@ -147,9 +147,7 @@ def test_0_5_1_bodies_carry_only_the_fields_set() -> None:
         "sampling_session_id": "s:sample:0",
         "seq_id": 1,
     }
-    step = T.OptimStepRequest(
-        model_id="m", seq_id=2, adam_params=T.AdamParams(learning_rate=0.001)
-    )
+    step = T.OptimStepRequest(model_id="m", seq_id=2, adam_params=T.AdamParams(learning_rate=0.001))
     assert dict(body(step, "0.5.1")) == {
         "adam_params": {"learning_rate": 0.001},
         "model_id": "m",

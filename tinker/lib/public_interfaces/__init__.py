@@ -1,4 +1,5 @@
-"""The public client interfaces under their official module path."""
+"""The public client interfaces under their official module paths (one module per client
+below this package, as in the official SDK)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from typing import TypeVar
 
 from tinker._futures import APIFuture, settle_from
 from tinker._poller import QueueState, QueueStateObserver
-from tinker.rest_client import RestClient
-from tinker.sampling_client import SamplingClient
+from tinker.rest_client import AdminClient, RestClient
+from tinker.sampling_client import BackcompatSamplingClientFuture, SamplingClient
 from tinker.service_client import ServiceClient
-from tinker.training_client import TrainingClient
+from tinker.training_client import BackcompatTrainingClientFuture, TrainingClient
 
 __all__ = [
     "APIFuture",
+    "AdminClient",
     "AwaitableConcurrentFuture",
+    "BackcompatSamplingClientFuture",
+    "BackcompatTrainingClientFuture",
     "QueueState",
     "QueueStateObserver",
     "RestClient",
