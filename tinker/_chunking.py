@@ -77,10 +77,18 @@ class OutputLike(Protocol):
 D = TypeVar("D", bound=DatumLike)
 
 
+def _element_count(tensor: _Tensor) -> int:
+    """How many values a tensor lists: its array's size when it holds one (no list is built)."""
+    values = getattr(tensor, "values", None)
+    if values is not None and hasattr(values, "size"):
+        return int(values.size)
+    return len(tensor.data)
+
+
 def datum_number_count(datum: DatumLike) -> int:
     """Tokens of the model input plus the element count of every loss-function input."""
     return datum.model_input.length + sum(
-        len(tensor.data) for tensor in datum.loss_fn_inputs.values()
+        _element_count(tensor) for tensor in datum.loss_fn_inputs.values()
     )
 
 
@@ -91,7 +99,7 @@ def datum_byte_estimate(datum: DatumLike) -> int:
     """The protobuf size of a datum as the 0.38 protocol estimates it: 4 bytes per token plus
     the bytes of each loss input's values in its dtype."""
     return 4 * datum.model_input.length + sum(
-        len(tensor.data) * _ITEM_BYTES.get(tensor.dtype, 8)
+        _element_count(tensor) * _ITEM_BYTES.get(tensor.dtype, 8)
         for tensor in datum.loss_fn_inputs.values()
     )
 

@@ -26,6 +26,7 @@ __all__ = ["TensorData", "TensorDtype", "is_numpy_array", "is_torch_tensor"]
 
 TensorDtype = Literal["int64", "float32"]
 _DTYPES = ("int64", "float32")
+_ARRAY_FIELDS = frozenset({"data", "dtype", "shape"})  # what a construction from an array sets
 
 
 def is_numpy_array(value: object) -> bool:
@@ -239,7 +240,21 @@ class TensorData(DataModel):
         if not isinstance(array, np.ndarray):
             raise TypeError(f"TensorData.from_numpy: expected a numpy array, got {type(array)}")
         dtype = wire_dtype_of_numpy(array)
-        return cls(data=array, dtype=dtype, shape=list(array.shape))
+        return cls._wrap(_array_from_numpy(array, dtype), dtype)
+
+    @classmethod
+    def _wrap(cls, array: npt.NDArray[Any], dtype: TensorDtype) -> TensorData:
+        """A dense TensorData of an array that already is writable and of `dtype`'s numpy
+        type (what from_numpy made of it, or results the SDK decoded itself): no checks, no
+        copy."""
+        tensor = object.__new__(cls)
+        object.__setattr__(tensor, "dtype", dtype)
+        object.__setattr__(tensor, "shape", list(array.shape))
+        object.__setattr__(tensor, "sparse_crow_indices", None)
+        object.__setattr__(tensor, "sparse_col_indices", None)
+        object.__setattr__(tensor, "_numpy", array)
+        object.__setattr__(tensor, "_fields_set", _ARRAY_FIELDS)
+        return tensor
 
     @classmethod
     def from_torch(cls, tensor: Any) -> TensorData:

@@ -158,3 +158,18 @@ def test_sparse_tensors_from_torch() -> None:
 def test_bad_values_name_the_field(build: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         build()
+
+
+def test_from_numpy_keeps_a_writable_array_and_copies_any_other() -> None:
+    owned = np.arange(6, dtype=np.int64).reshape(2, 3)
+    kept = T.TensorData.from_numpy(owned)
+    assert kept.values is owned and kept.shape == [2, 3] and kept.dtype == "int64"
+    frozen = np.arange(4, dtype=np.float32)
+    frozen.flags.writeable = False
+    copied = T.TensorData.from_numpy(frozen)
+    assert not np.shares_memory(copied.values, frozen) and copied.values.flags.writeable
+    widened = T.TensorData.from_numpy(np.array([1, 2], dtype=np.int32))
+    assert widened.values.dtype == np.int64 and widened.data == [1, 2]
+    assert copied.model_fields_set == frozenset({"data", "dtype", "shape"})
+    listed = T.TensorData(data=[0.0, 1.0, 2.0, 3.0], dtype="float32", shape=[4])
+    assert copied.model_dump() == listed.model_dump()  # equality is identity, as in 0.38

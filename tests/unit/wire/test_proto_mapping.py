@@ -233,6 +233,10 @@ def test_forward_backward_outputs_round_trip(output: T.ForwardBackwardOutput) ->
             assert got[name].dtype == tensor.dtype
             assert got[name].shape == tensor.shape
             assert got[name].to_numpy().tobytes() == tensor.to_numpy().tobytes()
+            assert got[name].values.flags.writeable  # the caller may change its own copy
+            rebuilt = T.TensorData.from_numpy(got[name].to_numpy())
+            assert got[name].model_dump() == rebuilt.model_dump()
+            assert got[name].model_fields_set == rebuilt.model_fields_set
 
 
 def test_a_change_of_trailing_shape_starts_a_new_record() -> None:

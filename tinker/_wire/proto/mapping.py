@@ -410,14 +410,19 @@ def _record_outputs(record: m.ArrayRecord) -> list[dict[str, types.TensorData]]:
         count = batched_datum_count(next(iter(record.fields.values())))
     outputs: list[dict[str, types.TensorData]] = [{} for _ in range(count)]
     for name, batched in record.fields.items():
+        # One writable array of the stored type per field; each datum's tensor is a view of it.
         values = _widened(batched.data, batched.dtype)
+        dtype: types.TensorDtype = "int64" if values.dtype.kind in "iu" else "float32"
+        stored = np.dtype(np.int64 if dtype == "int64" else np.float32)
+        if values.dtype != stored or not values.flags.writeable:
+            values = values.astype(stored)
         bounds = (batched.offsets // batched.data.itemsize).tolist()
         trailing = batched.trailing_shape
         row = math.prod(trailing)
         for index, per_datum in enumerate(outputs):
             part = values[bounds[index] : bounds[index + 1]]
             leading = part.size // row if row else 0  # the leading dimension is inferred
-            per_datum[name] = types.TensorData.from_numpy(part.reshape(leading, *trailing))
+            per_datum[name] = types.TensorData._wrap(part.reshape(leading, *trailing), dtype)
     return outputs
 
 
