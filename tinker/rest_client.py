@@ -17,6 +17,7 @@ import os
 import warnings
 from typing import Any, Literal
 
+from tinker import _identity as identity
 from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker import types
@@ -418,6 +419,12 @@ class RestClient(RestBase):
         return AdminClient(self._runtime).get_audit_log(event_type, day)
 
     get_audit_log_async = twins.awaiting(get_audit_log)
+
+    def whoami(self) -> APIFuture[types.WhoamiResponse]:
+        """The user, organization and email of the credential, read from its access token (no
+        request of its own). Fails with RuntimeError when the server does not use JWT auth and
+        the credential is a plain API key."""
+        return self._runtime.spawn(identity.whoami, self._runtime)
 
     def get_sampler(self, sampler_id: str) -> APIFuture[types.GetSamplerResponse]:
         """Base model and weights path of a sampler."""

@@ -164,7 +164,10 @@ def _summary_json(summary: Any) -> dict[str, Any]:
 
 def who_am_i(ctx: Context, args: argparse.Namespace) -> None:
     """Show the user and organization the credential belongs to."""
-    identity = _method(ctx.rest(), "whoami")().result()
+    try:
+        identity = _method(ctx.rest(), "whoami")().result()
+    except RuntimeError as exc:  # the credential carries no identity (no JWT auth)
+        raise CliError(str(exc)) from exc
     fields = {"email": identity.email, "user": identity.user_urn, "organization": identity.org_urn}
     if ctx.json:
         ctx.out_json(fields)

@@ -306,3 +306,21 @@ def test_local_serve_runs_until_ctrl_c(tmp_path: pathlib.Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("protocol", ["both,jwt_auth=on", "both"])
+def test_auth_whoami_reads_the_access_token(tmp_path: pathlib.Path, protocol: str) -> None:
+    with serve(data_dir=tmp_path, api_key=API_KEY, protocol=protocol) as server:
+        world = World(server.url, "", "", "", "")
+        outcome = tinker_cli(world, "auth", "whoami", "-f", "json")
+    if protocol == "both":  # no JWT auth: a plain API key names nobody
+        assert outcome.code == 1
+        assert "this server does not use JWT auth" in outcome.err
+        assert API_KEY not in outcome.err
+        return
+    assert outcome.code == 0, outcome.err
+    assert outcome.json() == {
+        "email": None,
+        "user": "tml:user:local",
+        "organization": "tml:organization:local",
+    }
