@@ -32,11 +32,13 @@ def negotiate(runner: CallRunner) -> ServerConfig:
     """Ask the server for its config (transport retries only); LEGACY_SERVER when it does
     not know the handshake."""
     client = _client_config(runner.call)
+    if client is None or not client.pjwt_auth_enabled:
+        runner.transport.config.check_key_needed()  # a credential command alone is not enough
     if client is None:
         logger.debug("the server does not know client/config: speaking the 0.5.1 protocol")
         return LEGACY_SERVER
     if client.pjwt_auth_enabled:
-        use_access_tokens(runner.transport)
+        use_access_tokens(runner.transport, client)
     try:
         dynamic = runner.call(_dynamic_config_call())
     except NotFoundError:
@@ -53,7 +55,7 @@ def ask_for_access_tokens(call: Callable[[ApiCall], Any], transport: Transport) 
     if client is None or not client.pjwt_auth_enabled:
         return False
     if transport.credential is None:
-        use_access_tokens(transport)
+        use_access_tokens(transport, client)
     return True
 
 
@@ -88,9 +90,14 @@ def _dynamic_config_call() -> ApiCall:
     )
 
 
-def use_access_tokens(transport: Transport) -> None:
+def use_access_tokens(
+    transport: Transport, client: types.ClientConfigResponse | None = None
+) -> None:
     """Make `transport` send access tokens from `POST /api/v1/auth/token` (fetched with the
-    API key, on first use and before expiry) as X-API-Key."""
+    API key, or the credential command's output, on first use and before expiry) as
+    X-API-Key; `client` is the server's config answer (its preferred credential source)."""
+    if client is not None:
+        transport.exchange_with_command = client.credential_default_source == "credential_cmd"
 
     def exchange() -> str:
         call = ApiCall(

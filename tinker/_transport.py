@@ -41,7 +41,8 @@ import urllib3.exceptions
 import urllib3.util
 
 from tinker import _wire
-from tinker._auth import JwtCredential
+from tinker._auth import JwtCredential, looks_like_jwt
+from tinker._credentials import run_credential_command
 from tinker.config import LOCAL_BASE_URL, ClientConfig
 from tinker.errors import (
     APIConnectionError,
@@ -248,6 +249,8 @@ class Transport:
         self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
         # The access token source when the server asks for the JWT exchange (tinker._auth).
         self.credential: JwtCredential | None = None
+        # The server wants the exchange authenticated by the credential command, not the key.
+        self.exchange_with_command = False
         parsed = urllib3.util.parse_url(self.base_url)
         self._origin = self.base_url[: len(self.base_url) - len(parsed.path or "")]
 
@@ -311,7 +314,8 @@ class Transport:
         """
         credential = self.credential if authenticate else None
         if credential is None:
-            return self._send_once(request, retry_count, idempotency_key, None)
+            raw = self.raw_credential(exchange=not authenticate)
+            return self._send_once(request, retry_count, idempotency_key, raw)
         token = credential.token()
         reply = self._send_once(request, retry_count, idempotency_key, token)
         if reply.status_code == 401 and "invalid_token" in reply.headers.get(
@@ -321,6 +325,18 @@ class Transport:
             credential.invalidate(token)
             reply = self._send_once(request, retry_count, idempotency_key, credential.token())
         return reply
+
+    def raw_credential(self, *, exchange: bool = False) -> str | None:
+        """The credential command's output where it stands in for the API key: always when
+        there is no key, and in the exchange of a server that prefers the command (unless the
+        key is itself a token). None: the API key header stands."""
+        command = self.config.credential_command
+        key = self.config.api_key
+        if command is None:
+            return None
+        if key is None or (exchange and self.exchange_with_command and not looks_like_jwt(key)):
+            return run_credential_command(command)
+        return None
 
     def _send_once(
         self,
