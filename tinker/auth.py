@@ -10,11 +10,8 @@ from __future__ import annotations
 import os
 
 from tinker._credentials import CREDENTIAL_COMMAND_ENV, static_credential
-from tinker.errors import TinkerError
 
 __all__ = ["get_tinker_token", "raise_if_tinker_not_accessible", "tinker_has_credentials"]
-
-CAPABILITIES_PATH = "/api/v1/get_server_capabilities"
 
 
 def get_tinker_token() -> str | None:
@@ -41,19 +38,7 @@ def raise_if_tinker_not_accessible() -> None:
     Blocks for one `GET /api/v1/get_server_capabilities` on a client without a session, sent
     once: no retries, no pause on billing answers.
     """
-    from tinker._calls import ApiCall
-    from tinker._transport import Traffic, Transport
+    from tinker._access import check_access
     from tinker.config import ClientConfig
 
-    try:
-        config = ClientConfig.from_env(telemetry=False)
-        transport = Transport(config)
-        try:
-            call = ApiCall(traffic=Traffic.SESSION, method="GET", path=CAPABILITIES_PATH)
-            transport.send(call.encode()).raise_for_status()
-        finally:
-            transport.close()
-    except TinkerError:
-        raise
-    except Exception as exc:
-        raise TinkerError(f"could not check access to Tinker: {type(exc).__name__}: {exc}") from exc
+    check_access(lambda: ClientConfig.from_env(telemetry=False, require_api_key=False))

@@ -324,3 +324,19 @@ def test_auth_whoami_reads_the_access_token(tmp_path: pathlib.Path, protocol: st
         "user": "tml:user:local",
         "organization": "tml:organization:local",
     }
+
+
+def test_auth_status_says_whether_the_server_accepts_the_key(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    monkeypatch.delenv("TINKER_CREDENTIAL_CMD", raising=False)
+    accepted = tinker_cli(world, "auth", "status")
+    assert accepted.code == 0, accepted.err
+    assert accepted.out.splitlines() == ["Credentials available: yes", "Tinker accessible: yes"]
+    refused = tinker_cli(world, "auth", "status", "-f", "json", api_key="tml-not-the-key")
+    assert refused.code == 0, refused.err
+    answer = refused.json()
+    assert (answer["credentials_available"], answer["accessible"]) == (True, False)
+    assert answer["error"].startswith("Authentication failed")
+    assert "tml-not-the-key" not in refused.out
