@@ -225,3 +225,21 @@ def test_other_failures_come_wrapped_in_a_tinker_error(monkeypatch: pytest.Monke
     monkeypatch.setenv("TINKER_API_KEY", "tml-k")
     with pytest.raises(TinkerError, match="could not check access to Tinker: ValueError"):
         tinker.auth.raise_if_tinker_not_accessible()
+
+
+def test_an_expired_token_given_as_the_key_is_refused_before_sending() -> None:
+    expired = (
+        "eyJhbGciOiJIUzI1NiJ9."
+        + base64.urlsafe_b64encode(json.dumps({"sub": "u", "exp": 1000}).encode())
+        .decode()
+        .rstrip("=")
+        + ".sig"
+    )
+    with FakeService() as svc:
+        rest = tinker.RestClient(base_url=svc.url, api_key=expired)
+        with pytest.raises(
+            TinkerError, match="api_key is a token \\(JWT\\) that has expired"
+        ) as caught:
+            rest.list_sessions().result(timeout=10)
+        assert svc.requests == []
+        assert expired not in str(caught.value)
