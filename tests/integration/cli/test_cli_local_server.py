@@ -340,3 +340,25 @@ def test_auth_status_says_whether_the_server_accepts_the_key(
     assert (answer["credentials_available"], answer["accessible"]) == (True, False)
     assert answer["error"].startswith("Authentication failed")
     assert "tml-not-the-key" not in refused.out
+
+
+def test_model_list_filters_by_name_and_names_the_organization_when_none_match(
+    tmp_path: pathlib.Path,
+) -> None:
+    with serve(data_dir=tmp_path, api_key=API_KEY, protocol="both,jwt_auth=on") as server:
+        world = World(server.url, "", "", "", "")
+        listed = tinker_cli(world, "model", "list", "TINY")
+        as_json = tinker_cli(world, "model", "list", "-f", "json")
+        missing = tinker_cli(world, "model", "list", "no-such-model")
+    assert listed.code == 0, listed.err
+    lines = listed.out.splitlines()
+    assert lines[0].split() == ["Model", "Max", "Context", "Trainable", "Sampleable"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert BASE_MODEL in rows and all("tiny" in name.lower() for name in rows)
+    assert rows[BASE_MODEL][0].isdigit() and rows[BASE_MODEL][1:] == ["yes", "yes"]
+    names = [m["model_name"] for m in as_json.json()]
+    assert BASE_MODEL in names and len(names) > 1
+    assert missing.code == 1
+    assert "no model name contains 'no-such-model' for organization tml:organization:local" in (
+        missing.err
+    )
