@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tinker import _wire, types
-from tinker._auth import JwtCredential
+from tinker._auth import JwtCredential, looks_like_jwt
 from tinker._calls import ApiCall, CallRunner
 from tinker._retry import TRANSPORT
 from tinker._transport import Traffic, Transport
@@ -54,8 +54,7 @@ def ask_for_access_tokens(call: Callable[[ApiCall], Any], transport: Transport) 
     client = _client_config(call)
     if client is None or not client.pjwt_auth_enabled:
         return False
-    if transport.credential is None:
-        use_access_tokens(transport, client)
+    use_access_tokens(transport, client)
     return True
 
 
@@ -95,7 +94,11 @@ def use_access_tokens(
 ) -> None:
     """Make `transport` send access tokens from `POST /api/v1/auth/token` (fetched with the
     API key, or the credential command's output, on first use and before expiry) as
-    X-API-Key; `client` is the server's config answer (its preferred credential source)."""
+    X-API-Key; `client` is the server's config answer (its preferred credential source). An
+    API key that is itself a token is sent as it is: there is nothing to exchange."""
+    key = transport.config.api_key
+    if key is not None and looks_like_jwt(key):
+        return
     if client is not None:
         transport.exchange_with_command = client.credential_default_source == "credential_cmd"
 

@@ -52,12 +52,20 @@ def identity_of(token: str) -> types.WhoamiResponse:
 
 
 def _identity_token(runtime: Runtime) -> str | None:
+    """The token that names the caller: the provider's token given as the key, the exchanged
+    access token, or (with JWT auth on) a key that is itself a token; None for a plain key."""
     key = runtime.config.api_key
-    if key is not None and looks_like_jwt(key):
+    key_is_token = key is not None and looks_like_jwt(key)
+    if key is not None and key_is_token:
         issuer = token_claims(key).get("iss")
         if isinstance(issuer, str) and issuer.startswith(_PROVIDER_ISSUER_PREFIX):
             return key
-    if runtime.transport.credential is None and not runtime.session_id:
-        ask_for_access_tokens(runtime.call, runtime.transport)
-    credential = runtime.transport.credential
-    return None if credential is None else credential.token()
+    transport = runtime.transport
+    if transport.credential is not None:
+        return transport.credential.token()
+    jwt_auth = runtime.server.jwt_auth
+    if not jwt_auth and not runtime.session_id:  # the handshake was skipped: ask now
+        jwt_auth = ask_for_access_tokens(runtime.call, transport)
+    if transport.credential is not None:
+        return transport.credential.token()
+    return key if jwt_auth and key_is_token else None

@@ -96,3 +96,15 @@ def test_a_provider_token_given_as_the_key_needs_no_request() -> None:
             None,
         )
         assert svc.requests == []
+
+
+def test_a_token_given_as_the_key_is_sent_as_is_and_names_the_caller(
+    jwt_service: FakeService,
+) -> None:
+    key = _jwt(sub="tml:user:k", org_id="ok", email="k@x.y", exp=10**10, iat=0)
+    with ServiceClient(api_key=key, base_url=jwt_service.url, telemetry=False) as service:
+        runtime = service.holder
+        identity = RestClient(runtime).whoami().result(timeout=10)
+    assert (identity.user_urn, identity.org_urn) == ("tml:user:k", "tml:organization:ok")
+    assert jwt_service.seen("/api/v1/auth/token") == []  # nothing to exchange
+    assert {r.headers["X-API-Key"] for r in jwt_service.requests} == {key}
