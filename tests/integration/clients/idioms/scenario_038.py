@@ -4,7 +4,8 @@ Usage: python scenario_038.py <base_url> <api_key>. Creation futures read with .
 awaited (the sync method and its *_async twin), top-level type names, dataclasses.replace on a
 Datum, optim_step with OptimParams, save_state with a TTL and metadata, sample with the new
 scoring parameters and sequence ids, get_base_model, a standalone RestClient,
-APIFuture.coroutine() and ServiceClient.close(status) awaited. Prints "idioms 0.38: ok".
+APIFuture.coroutine(), a RetryConfig with 0.38's fields, ServiceClient as a context manager
+and ServiceClient.close(status) awaited. Prints "idioms 0.38: ok".
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ async def train_and_sample(service: tinker.ServiceClient, url: str, api_key: str
     task = asyncio.create_task(sampler.sample(PROMPT, 1, PARAMS).coroutine())
     assert len((await task).sequences) == 1
     snapshot = await trainer.save_weights_for_sampler("idioms-038-sampler", ttl_seconds=7200)
-    from_path = await service.create_sampling_client(model_path=snapshot.path)
+    retry = tinker.RetryConfig(max_connections=None, enable_stuck_detection=False)
+    from_path = await service.create_sampling_client(model_path=snapshot.path, retry_config=retry)
     assert from_path.get_base_model() == MODEL
     logprobs = await from_path.compute_logprobs(PROMPT, prompt_logprobs_last_n=1)
     assert logprobs[:-1] == [None] * (PROMPT.length - 1) and logprobs[-1] is not None, logprobs
@@ -85,9 +87,10 @@ async def train_and_sample(service: tinker.ServiceClient, url: str, api_key: str
 
 
 def main(url: str, api_key: str) -> None:
+    with tinker.ServiceClient(base_url=url, api_key=api_key) as scoped:
+        created = scoped.create_lora_training_client(MODEL, rank=4).result()
+        assert created.get_info().model_data.model_name == MODEL
     service = tinker.ServiceClient(base_url=url, api_key=api_key, display_name="idioms")
-    created = service.create_lora_training_client(MODEL, rank=4).result()
-    assert created.get_info().model_data.model_name == MODEL
     asyncio.run(train_and_sample(service, url, api_key))
     print("idioms 0.38: ok", flush=True)
 
