@@ -35,6 +35,7 @@ from tinker.errors import (
 __title__ = "tinker"
 
 if TYPE_CHECKING:  # what type checkers see; at run time these load on first use (below)
+    from tinker import auth as auth
     from tinker import types as types
     from tinker._futures import APIFuture as APIFuture
     from tinker._futures import ResultTimeoutError as ResultTimeoutError
@@ -127,6 +128,7 @@ __all__ = [
     "UnprocessableEntityError",
     "__title__",
     "__version__",
+    "auth",
     "types",
     *_LAZY,
     *_TOP_LEVEL_TYPES,
@@ -134,8 +136,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "types":
-        return importlib.import_module("tinker.types")
+    if name in ("types", "auth"):
+        return importlib.import_module(f"tinker.{name}")
     module_name = _LAZY.get(name)
     if module_name is not None:
         value = getattr(importlib.import_module(module_name), name)

@@ -17,8 +17,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["REFRESH_MARGIN", "JwtCredential", "token_expiry"]
+__all__ = ["REFRESH_MARGIN", "JwtCredential", "looks_like_jwt", "token_claims", "token_expiry"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,14 +27,25 @@ logger = logging.getLogger(__name__)
 REFRESH_MARGIN = 60.0
 
 
-def token_expiry(token: str) -> float | None:
-    """The `exp` claim (seconds since the epoch) of a JWT, or None when it has none."""
+def looks_like_jwt(credential: str) -> bool:
+    """JWTs start with a base64url JSON header ("eyJ"); API keys do not."""
+    return credential.startswith("eyJ") and credential.count(".") == 2
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, decoded without checking the signature (that is the server's
+    job); {} when `token` is not a JWT."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (IndexError, ValueError, binascii.Error):
-        return None
-    expiry = claims.get("exp") if isinstance(claims, dict) else None
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def token_expiry(token: str) -> float | None:
+    """The `exp` claim (seconds since the epoch) of a JWT, or None when it has none."""
+    expiry = token_claims(token).get("exp")
     return float(expiry) if isinstance(expiry, (int, float)) else None
 
 

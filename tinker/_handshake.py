@@ -10,16 +10,18 @@ turns JWT auth on, the transport sends access tokens from the exchange instead o
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from tinker import _wire, types
-from tinker._auth import JwtCredential
+from tinker._auth import JwtCredential, looks_like_jwt
 from tinker._calls import ApiCall, CallRunner
 from tinker._retry import TRANSPORT
 from tinker._transport import Traffic, Transport
 from tinker.config import CURRENT_SDK_VERSION, LEGACY_SERVER, ServerConfig
 from tinker.errors import NotFoundError
 
-__all__ = ["negotiate", "refresh_dynamic", "use_access_tokens"]
+__all__ = ["ask_for_access_tokens", "negotiate", "refresh_dynamic", "use_access_tokens"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +31,14 @@ DYNAMIC_CONFIG_TIMEOUT = 10.0
 def negotiate(runner: CallRunner) -> ServerConfig:
     """Ask the server for its config (transport retries only); LEGACY_SERVER when it does
     not know the handshake."""
-    body = {"sdk_version": CURRENT_SDK_VERSION}
-    try:  # the API key itself: the exchange (if asked for) comes after
-        client = runner.call(
-            _config_call("/api/v1/client/config", body, types.ClientConfigResponse)
-        )
-    except NotFoundError:
+    client = _client_config(runner.call)
+    if client is None or not client.pjwt_auth_enabled:
+        runner.transport.config.check_key_needed()  # a credential command alone is not enough
+    if client is None:
         logger.debug("the server does not know client/config: speaking the 0.5.1 protocol")
         return LEGACY_SERVER
     if client.pjwt_auth_enabled:
-        use_access_tokens(runner.transport)
+        use_access_tokens(runner.transport, client)
     try:
         dynamic = runner.call(_dynamic_config_call())
     except NotFoundError:
@@ -46,6 +46,29 @@ def negotiate(runner: CallRunner) -> ServerConfig:
     server = ServerConfig.from_answers(client, dynamic)
     logger.debug("negotiated with the server: %s", server)
     return server
+
+
+def ask_for_access_tokens(call: Callable[[ApiCall], Any], transport: Transport) -> bool:
+    """Whether the server's `client/config` turns JWT auth on (for a runtime that skipped the
+    handshake); when it does, `transport` sends access tokens from then on."""
+    client = _client_config(call)
+    if client is None or not client.pjwt_auth_enabled:
+        return False
+    use_access_tokens(transport, client)
+    return True
+
+
+def _client_config(call: Callable[[ApiCall], Any]) -> types.ClientConfigResponse | None:
+    """The server's `client/config` answer (sent with the API key itself: an exchange comes
+    after), or None from a server that predates the handshake."""
+    body = {"sdk_version": CURRENT_SDK_VERSION}
+    try:
+        answer: types.ClientConfigResponse = call(
+            _config_call("/api/v1/client/config", body, types.ClientConfigResponse)
+        )
+    except NotFoundError:
+        return None
+    return answer
 
 
 def refresh_dynamic(runner: CallRunner, server: ServerConfig) -> ServerConfig:
@@ -66,9 +89,18 @@ def _dynamic_config_call() -> ApiCall:
     )
 
 
-def use_access_tokens(transport: Transport) -> None:
+def use_access_tokens(
+    transport: Transport, client: types.ClientConfigResponse | None = None
+) -> None:
     """Make `transport` send access tokens from `POST /api/v1/auth/token` (fetched with the
-    API key, on first use and before expiry) as X-API-Key."""
+    API key, or the credential command's output, on first use and before expiry) as
+    X-API-Key; `client` is the server's config answer (its preferred credential source). An
+    API key that is itself a token is sent as it is: there is nothing to exchange."""
+    key = transport.config.api_key
+    if key is not None and looks_like_jwt(key):
+        return
+    if client is not None:
+        transport.exchange_with_command = client.credential_default_source == "credential_cmd"
 
     def exchange() -> str:
         call = ApiCall(

@@ -9,7 +9,8 @@
 - `ProgressWatchdog`: fails every sample in flight once none has succeeded for
   `progress_timeout` seconds.
 - `SampleRetries` (one per SamplingClient): each sample runs under its RetryConfig, with at most
-  `max_connections` in flight and the watchdog over them.
+  `max_connections` in flight (None: no bound) and the watchdog over them (unless stuck
+  detection is off).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import concurrent.futures
 import contextvars
 import functools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +49,9 @@ SAMPLE_BACKOFF_SECONDS = 1.0
 WAIT_LOG_INTERVAL = 30.0
 
 Start = Callable[[], concurrent.futures.Future[Any]]
+
+# The limit of an InFlightLimit that never makes anything wait.
+UNBOUNDED = sys.maxsize
 
 
 class InFlightLimit:
@@ -359,10 +364,13 @@ class SampleRetries:
         self._name = name
         self._on_rate_limited = on_rate_limited
         self._limit = InFlightLimit(
-            config.max_connections, what=f"samples of {name}", timers=timers, clock=clock
+            config.max_connections or UNBOUNDED,
+            what=f"samples of {name}",
+            timers=timers,
+            clock=clock,
         )
         self._watchdog = ProgressWatchdog(
-            config.progress_timeout,
+            config.progress_timeout if config.enable_stuck_detection else 0,
             timers=timers,
             clock=clock,
             error=config.stuck_error,

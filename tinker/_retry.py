@@ -340,9 +340,16 @@ def _default_retryable_exceptions() -> tuple[type[BaseException], ...]:
     return tuple(dict.fromkeys(kinds))  # the two TimeoutErrors are one class from 3.11
 
 
-def _positive_int(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{attribute.name} must be an int > 0, got {value!r}")
+def _positive_int_or_none(
+    _instance: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+        raise ValueError(f"{attribute.name} must be an int > 0 or None, got {value!r}")
+
+
+def _bool(_instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{attribute.name} must be a bool, got {type(value).__name__}")
 
 
 def _non_negative(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -352,14 +359,18 @@ def _non_negative(_instance: object, attribute: attrs.Attribute[float], value: f
 
 @attrs.frozen
 class RetryConfig:
-    """Sample-level retries: no attempt cap, a progress timeout instead (hashable value)."""
+    """Sample-level retries: no attempt cap, a progress timeout instead (hashable value).
 
-    max_connections: int = attrs.field(default=1000, validator=_positive_int)
+    `max_connections=None` lets every sample run at once; `enable_stuck_detection=False` turns
+    the progress timeout off."""
+
+    max_connections: int | None = attrs.field(default=1000, validator=_positive_int_or_none)
     progress_timeout: float = attrs.field(default=1800.0, validator=_non_negative)
     retry_delay_base: float = attrs.field(default=0.5, validator=_non_negative)
     retry_delay_max: float = attrs.field(default=10.0, validator=_non_negative)
     jitter_factor: float = attrs.field(default=0.25, validator=_non_negative)
     enable_retry_logic: bool = True
+    enable_stuck_detection: bool = attrs.field(default=True, validator=_bool)
     retryable_exceptions: tuple[type[BaseException], ...] = attrs.field(
         factory=_default_retryable_exceptions, converter=tuple
     )

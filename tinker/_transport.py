@@ -41,12 +41,14 @@ import urllib3.exceptions
 import urllib3.util
 
 from tinker import _wire
-from tinker._auth import JwtCredential
+from tinker._auth import JwtCredential, looks_like_jwt, token_expiry
+from tinker._credentials import run_credential_command
 from tinker.config import LOCAL_BASE_URL, ClientConfig
 from tinker.errors import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
+    TinkerError,
     status_error,
 )
 from tinker.metrics import ClientMetrics
@@ -248,6 +250,11 @@ class Transport:
         self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
         # The access token source when the server asks for the JWT exchange (tinker._auth).
         self.credential: JwtCredential | None = None
+        # The server wants the exchange authenticated by the credential command, not the key.
+        self.exchange_with_command = False
+        key = config.api_key
+        # An API key that is itself a token stops working when it expires.
+        self._key_expiry = token_expiry(key) if key is not None and looks_like_jwt(key) else None
         parsed = urllib3.util.parse_url(self.base_url)
         self._origin = self.base_url[: len(self.base_url) - len(parsed.path or "")]
 
@@ -311,7 +318,8 @@ class Transport:
         """
         credential = self.credential if authenticate else None
         if credential is None:
-            return self._send_once(request, retry_count, idempotency_key, None)
+            raw = self.raw_credential(exchange=not authenticate)
+            return self._send_once(request, retry_count, idempotency_key, raw)
         token = credential.token()
         reply = self._send_once(request, retry_count, idempotency_key, token)
         if reply.status_code == 401 and "invalid_token" in reply.headers.get(
@@ -321,6 +329,21 @@ class Transport:
             credential.invalidate(token)
             reply = self._send_once(request, retry_count, idempotency_key, credential.token())
         return reply
+
+    def raw_credential(self, *, exchange: bool = False) -> str | None:
+        """The credential command's output where it stands in for the API key: always when
+        there is no key, and in the exchange of a server that prefers the command (unless the
+        key is itself a token). None: the API key header stands. TinkerError when the key is a
+        token that has expired."""
+        if self._key_expiry is not None and self._key_expiry <= time.time():
+            raise TinkerError("the api_key is a token (JWT) that has expired: get a new one")
+        command = self.config.credential_command
+        key = self.config.api_key
+        if command is None:
+            return None
+        if key is None or (exchange and self.exchange_with_command and not looks_like_jwt(key)):
+            return run_credential_command(command)
+        return None
 
     def _send_once(
         self,

@@ -17,6 +17,7 @@ import attrs
 
 from tinker import types
 from tinker._retry import RetryConfig
+from tinker.config import check_header_value
 
 if TYPE_CHECKING:
     import requests.adapters
@@ -147,6 +148,10 @@ def check_header_overrides(default_headers: object, overrides: object) -> dict[s
             continue
         if not isinstance(headers, Mapping):
             raise TypeError(f"{what} must be a mapping of str to str, got {type(headers).__name__}")
+        for name, value in headers.items():
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"{what} has a header name that is not a non-empty str: {name!r}")
+            check_header_value(f"{what}[{name!r}]", value)
         merged.update(headers)
     if default_headers is None and overrides is None:
         return None
@@ -382,6 +387,7 @@ def check_optim_params(
     `adam_params`, of the family of the optimizer the run was created with."""
     if optim_params is not None and adam_params is not None:
         raise ValueError("optim_step takes optim_params or adam_params, not both")
+    name = "optim_params" if optim_params is not None else "adam_params"
     params = optim_params if optim_params is not None else adam_params
     if params is None:
         raise TypeError("optim_step needs optim_params (AdamParams, DimuonParams, ...)")
@@ -392,12 +398,12 @@ def check_optim_params(
         family = params.type
     else:
         raise TypeError(
-            f"optim_params must be an AdamParams or DimuonParams, got {type(params).__name__}"
+            f"{name} must be an AdamParams or DimuonParams, got {type(params).__name__}"
         )
     if family != optimizer_type:
         raise ValueError(
-            f"optim_step got {type(params).__name__} ({family!r}) but this run's optimizer is "
-            f"{optimizer_type!r}, chosen when it was created"
+            f"optim_step got {name}={type(params).__name__} ({family!r}) but this run's "
+            f"optimizer is {optimizer_type!r}, chosen when it was created"
         )
     return params
 

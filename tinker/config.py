@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from tinker._credentials import CREDENTIAL_COMMAND_ENV, credentials_file, stored_default_key
 from tinker.errors import TinkerError
 
 if TYPE_CHECKING:
@@ -144,6 +145,8 @@ class ClientConfig:
     """Everything a client needs to talk to one Tinker service."""
 
     api_key: str | None = attrs.field(default=None, repr=_redacted, validator=_header_value)
+    # A shell command printing a credential (TINKER_CREDENTIAL_CMD), used when there is no key.
+    credential_command: str | None = attrs.field(default=None, repr=_redacted)
     base_url: str = attrs.field(default=DEFAULT_BASE_URL, validator=_check_base_url)
     timeout: float = attrs.field(default=60.0, validator=_positive("timeout"))
     connect_timeout: float = attrs.field(default=5.0, validator=_positive("connect_timeout"))
@@ -203,17 +206,34 @@ class ClientConfig:
         for key, value in from_env.items():
             if key not in values and value is not None:
                 values[key] = value
+        if "credential_command" not in values and env.get(CREDENTIAL_COMMAND_ENV):
+            values["credential_command"] = env[CREDENTIAL_COMMAND_ENV]
+        if "api_key" not in values and "credential_command" not in values:
+            stored = stored_default_key()
+            if stored is not None:
+                values["api_key"] = stored
         config = cls(**values)
         if require_api_key:
             config.check_api_key()
         return config
 
     def check_api_key(self) -> None:
-        """Raise TinkerError when this config has no API key but its server needs one."""
+        """Raise TinkerError when this config has no credential but its server needs one."""
+        if self.api_key is None and self.credential_command is None:
+            self.check_key_needed()
+
+    def check_key_needed(self) -> None:
+        """Raise TinkerError when this config has no API key but its server needs one (a
+        credential command serves only servers with JWT auth)."""
         if self.api_key is None and self.base_url != LOCAL_BASE_URL:
             raise TinkerError(
-                "No API key: pass api_key= to the client or set the TINKER_API_KEY "
-                "environment variable"
+                "No API key: pass api_key= to the client, set the TINKER_API_KEY environment "
+                f"variable, or store a default key in {credentials_file()}"
+                + (
+                    f" ({CREDENTIAL_COMMAND_ENV} is used only by servers with JWT auth)"
+                    if self.credential_command is not None
+                    else f" (or set {CREDENTIAL_COMMAND_ENV} for a server with JWT auth)"
+                )
             )
 
     def auth_headers(self) -> dict[str, str]:

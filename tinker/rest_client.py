@@ -17,6 +17,7 @@ import os
 import warnings
 from typing import Any, Literal
 
+from tinker import _identity as identity
 from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker import types
@@ -325,6 +326,8 @@ class RestClient(RestBase):
         TINKER_PROJECT_ID; ValueError if neither); the copy shares the files and belongs to a
         new run that cannot be trained. The future's value is the copy's `tinker://` path."""
         source = validation.check_tinker_path(path)
+        ttl = validation.check_ttl(ttl_seconds)
+        token = validation.check_optional_str(weights_access_token, "weights_access_token")
         if destination_project_id is None:
             destination_project_id = os.environ.get("TINKER_PROJECT_ID") or None
         if destination_project_id is None:
@@ -334,10 +337,8 @@ class RestClient(RestBase):
             )
         project = validation.check_id(destination_project_id, "destination_project_id")
         body: dict[str, object] = {"source_path": source, "destination_project_id": project}
-        ttl = validation.check_ttl(ttl_seconds)
         if ttl is not None:
             body["ttl_seconds"] = ttl
-        token = validation.check_optional_str(weights_access_token, "weights_access_token")
         headers = {} if token is None else {"X-Tinker-Weights-Access-Token": token}
         copied = self._send("POST", "/api/v1/copy_weights", None, body=body, headers=headers)
         return transform(copied, _copied_path)
@@ -352,8 +353,8 @@ class RestClient(RestBase):
         parsed = validation.check_checkpoint_path(tinker_path)
         if not parsed.checkpoint_id.startswith("external_weights/"):
             raise ValueError(
-                "get_external_weights_urls takes a tinker://<run>/external_weights/<name> path, "
-                f"got {tinker_path!r}"
+                "tinker_path must be a tinker://<run>/external_weights/<name> path "
+                f"(get_external_weights_urls), got {tinker_path!r}"
             )
         path = (
             f"/api/v1/training_runs/{parsed.training_run_id}"
@@ -418,6 +419,12 @@ class RestClient(RestBase):
         return AdminClient(self._runtime).get_audit_log(event_type, day)
 
     get_audit_log_async = twins.awaiting(get_audit_log)
+
+    def whoami(self) -> APIFuture[types.WhoamiResponse]:
+        """The user, organization and email of the credential, read from its access token (no
+        request of its own). Fails with RuntimeError when the server does not use JWT auth and
+        the credential is a plain API key."""
+        return self._runtime.spawn(identity.whoami, self._runtime)
 
     def get_sampler(self, sampler_id: str) -> APIFuture[types.GetSamplerResponse]:
         """Base model and weights path of a sampler."""

@@ -15,6 +15,7 @@ from tinker.cli import (
     doctor_command,
     info_commands,
     local_commands,
+    model_commands,
     sample_command,
     search_commands,
 )
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample_command.add_sample_command(commands, leaf)
     local_commands.add_local_commands(commands, leaf)
     search_commands.add_auth_commands(commands, leaf)
+    model_commands.add_model_commands(commands, leaf)
     doctor_command.add_doctor_command(commands, leaf)
     return parser
 

@@ -11,6 +11,7 @@ import argparse
 import warnings
 from typing import Any
 
+from tinker.cli.auth_status import auth_status
 from tinker.cli.context import CliError, Context
 from tinker.cli.paging import limit_argument
 from tinker.cli.render import format_size, format_time, printable, property_table, table
@@ -63,6 +64,10 @@ def add_auth_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
     sub = auth.add_subparsers(dest="auth_command", metavar="COMMAND", required=True)
     whoami = sub.add_parser("whoami", parents=[leaf], help="who the API key belongs to")
     whoami.set_defaults(handler=who_am_i)
+    status = sub.add_parser(
+        "status", parents=[leaf], help="whether credentials are set and Tinker accepts them"
+    )
+    status.set_defaults(handler=auth_status)
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -164,7 +169,10 @@ def _summary_json(summary: Any) -> dict[str, Any]:
 
 def who_am_i(ctx: Context, args: argparse.Namespace) -> None:
     """Show the user and organization the credential belongs to."""
-    identity = _method(ctx.rest(), "whoami")().result()
+    try:
+        identity = _method(ctx.rest(), "whoami")().result()
+    except RuntimeError as exc:  # the credential carries no identity (no JWT auth)
+        raise CliError(str(exc)) from exc
     fields = {"email": identity.email, "user": identity.user_urn, "organization": identity.org_urn}
     if ctx.json:
         ctx.out_json(fields)

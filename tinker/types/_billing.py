@@ -69,7 +69,9 @@ class GetBillingUsageRequest(WireModel):
         if self.ending_before <= self.starting_on:
             raise ValueError("GetBillingUsageRequest: ending_before must be after starting_on")
         if self.ending_before - self.starting_on > MAX_BILLING_WINDOW:
-            raise ValueError("GetBillingUsageRequest: the window is at most 14 days")
+            raise ValueError(
+                "GetBillingUsageRequest: ending_before must be at most 14 days after starting_on"
+            )
         if self.starting_on > dt.datetime.now(dt.timezone.utc):
             raise ValueError("GetBillingUsageRequest.starting_on: must not be in the future")
 

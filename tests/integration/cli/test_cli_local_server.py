@@ -306,3 +306,59 @@ def test_local_serve_runs_until_ctrl_c(tmp_path: pathlib.Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("protocol", ["both,jwt_auth=on", "both"])
+def test_auth_whoami_reads_the_access_token(tmp_path: pathlib.Path, protocol: str) -> None:
+    with serve(data_dir=tmp_path, api_key=API_KEY, protocol=protocol) as server:
+        world = World(server.url, "", "", "", "")
+        outcome = tinker_cli(world, "auth", "whoami", "-f", "json")
+    if protocol == "both":  # no JWT auth: a plain API key names nobody
+        assert outcome.code == 1
+        assert "this server does not use JWT auth" in outcome.err
+        assert API_KEY not in outcome.err
+        return
+    assert outcome.code == 0, outcome.err
+    assert outcome.json() == {
+        "email": None,
+        "user": "tml:user:local",
+        "organization": "tml:organization:local",
+    }
+
+
+def test_auth_status_says_whether_the_server_accepts_the_key(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    monkeypatch.delenv("TINKER_CREDENTIAL_CMD", raising=False)
+    accepted = tinker_cli(world, "auth", "status")
+    assert accepted.code == 0, accepted.err
+    assert accepted.out.splitlines() == ["Credentials available: yes", "Tinker accessible: yes"]
+    refused = tinker_cli(world, "auth", "status", "-f", "json", api_key="tml-not-the-key")
+    assert refused.code == 0, refused.err
+    answer = refused.json()
+    assert (answer["credentials_available"], answer["accessible"]) == (True, False)
+    assert answer["error"].startswith("Authentication failed")
+    assert "tml-not-the-key" not in refused.out
+
+
+def test_model_list_filters_by_name_and_names_the_organization_when_none_match(
+    tmp_path: pathlib.Path,
+) -> None:
+    with serve(data_dir=tmp_path, api_key=API_KEY, protocol="both,jwt_auth=on") as server:
+        world = World(server.url, "", "", "", "")
+        listed = tinker_cli(world, "model", "list", "TINY")
+        as_json = tinker_cli(world, "model", "list", "-f", "json")
+        missing = tinker_cli(world, "model", "list", "no-such-model")
+    assert listed.code == 0, listed.err
+    lines = listed.out.splitlines()
+    assert lines[0].split() == ["Model", "Max", "Context", "Trainable", "Sampleable"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert BASE_MODEL in rows and all("tiny" in name.lower() for name in rows)
+    assert rows[BASE_MODEL][0].isdigit() and rows[BASE_MODEL][1:] == ["yes", "yes"]
+    names = [m["model_name"] for m in as_json.json()]
+    assert BASE_MODEL in names and len(names) > 1
+    assert missing.code == 1
+    assert "no model name contains 'no-such-model' for organization tml:organization:local" in (
+        missing.err
+    )

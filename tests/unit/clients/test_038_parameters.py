@@ -155,7 +155,7 @@ TRAINER_CASES = [
         "dimuon on adam",
         lambda t: t.optim_step(types.DimuonParams(learning_rate=0.1)),
         ValueError,
-        "optim_step got DimuonParams ('dimuon') but this run's optimizer is 'adamw'",
+        "optim_step got optim_params=DimuonParams ('dimuon') but this run's optimizer is 'adamw'",
     ),
     (
         "not params",

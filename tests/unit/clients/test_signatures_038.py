@@ -247,7 +247,6 @@ LENIENT = {
 NOT_YET = {
     (SERVICE, "create_custom_loss"),
     (TRAINING, "forward_backward_custom"),
-    (REST, "whoami"),
 }
 
 

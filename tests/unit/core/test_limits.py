@@ -330,3 +330,30 @@ def test_a_huge_request_on_an_idle_budget_is_not_held_back() -> None:
     budget = InFlightLimit(10 + 1, what="sample submits")
     assert budget.run(lambda: completed("big"), weight=10_000).result(timeout=1) == "big"
     assert budget.in_flight == 0
+
+
+def test_038_retry_config_can_lift_the_connection_bound_and_the_stuck_detection() -> None:
+    """max_connections=None: every sample runs at once; enable_stuck_detection=False: no
+    watchdog, so a sample without progress for longer than progress_timeout is not failed."""
+    fake, timers = FakeTime(), ManualTimers()
+    config = RetryConfig(max_connections=None, enable_stuck_detection=False, progress_timeout=5)
+    retry = handler(config, fake, timers)
+    pending: list[APIFuture[Any]] = [APIFuture() for _ in range(2000)]
+    outs = [retry.run(lambda f=f: f) for f in pending]
+    assert retry.in_flight == 2000
+    assert timers.scheduled == []  # no watchdog armed
+    fake.now = 60.0
+    assert not any(out.done() for out in outs)
+    pending[0].set_result(7)
+    assert outs[0].result(timeout=1) == 7
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [("max_connections", 0, ValueError), ("enable_stuck_detection", "no", TypeError)],
+)
+def test_bad_038_retry_config_values_are_refused(
+    field: str, value: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=field):
+        RetryConfig(**{field: value})

@@ -48,6 +48,7 @@ class ModelInfo:
     name: str
     arch: str
     tokenizer_id: str
+    max_context_length: int | None = None  # prompt plus sampled tokens, when bounded
 
 
 class LossOutput(Protocol):
@@ -359,7 +360,7 @@ class NumpyBackend:
     def model_info(self, name: str) -> ModelInfo:
         """Every local model shares the architecture name and the packaged tokenizer."""
         config = get_model_config(name)
-        return ModelInfo(config.name, ARCH, str(TOKENIZER_DIR))
+        return ModelInfo(config.name, ARCH, str(TOKENIZER_DIR), config.max_seq_len)
 
     def make_datum(
         self,

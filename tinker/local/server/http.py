@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import attrs
 
 from tinker import _wire
+from tinker._auth import looks_like_jwt
 from tinker.local.server import responses, settings
 from tinker.local.server.faults import NO_FAULT, FaultDecision, Faults
 from tinker.local.server.http_errors import (
@@ -41,7 +42,7 @@ from tinker.local.server.http_errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from tinker.local.server.tokens import InvalidToken, TokenAuthority, looks_like_jwt
+from tinker.local.server.tokens import InvalidToken, TokenAuthority
 
 logger = logging.getLogger(__name__)
 

@@ -133,6 +133,7 @@ def checkpoint(row: CheckpointRow) -> types.Checkpoint:
         tinker_path=row.ref.tinker_path,
         size_bytes=row.size_bytes,
         public=row.public,
+        user_metadata=_string_map(row.user_metadata),
         expires_at=None if row.expires_at is None else _utc(row.expires_at),
     )
 

@@ -264,8 +264,16 @@ class Routes:
         return json_response(200, answer)
 
     def get_server_capabilities(self, request: Request, params: Mapping[str, str]) -> Response:
-        """GET get_server_capabilities: the local models."""
-        models = [types.SupportedModel(model_name=name) for name in self.engine.model_names()]
+        """GET get_server_capabilities: the local models, each trainable and sampleable."""
+        models = [
+            types.SupportedModel(
+                model_name=name,
+                max_context_length=self.engine.backend.model_info(name).max_context_length,
+                trainable=True,
+                sampleable=True,
+            )
+            for name in self.engine.model_names()
+        ]
         return json_response(200, types.GetServerCapabilitiesResponse(supported_models=models))
 
     def healthz(self, request: Request, params: Mapping[str, str]) -> Response:

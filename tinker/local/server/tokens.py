@@ -32,11 +32,6 @@ class InvalidToken(ValueError):
     """A token this server did not sign, or one that has expired; the text says which."""
 
 
-def looks_like_jwt(credential: str) -> bool:
-    """JWTs start with a base64url JSON header ("eyJ"); API keys do not."""
-    return credential.startswith("eyJ") and credential.count(".") == 2
-
-
 class TokenAuthority:
     """Issues and verifies this server's tokens."""
 

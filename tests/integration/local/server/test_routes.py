@@ -8,7 +8,10 @@ from .wire_client import WireClient
 def test_health_and_capabilities(client: WireClient) -> None:
     assert client.get("healthz").json() == {"status": "ok"}
     assert client.get("get_server_capabilities").json() == {
-        "supported_models": [{"model_name": "fake/small"}, {"model_name": "fake/tiny"}]
+        "supported_models": [
+            {"model_name": name, "max_context_length": None, "trainable": True, "sampleable": True}
+            for name in ("fake/small", "fake/tiny")
+        ]
     }
 
 

@@ -11,7 +11,8 @@ import stat
 
 import pytest
 
-from tinker.local.server.tokens import InvalidToken, TokenAuthority, looks_like_jwt
+from tinker._auth import looks_like_jwt
+from tinker.local.server.tokens import InvalidToken, TokenAuthority
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
