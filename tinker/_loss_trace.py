@@ -303,7 +303,7 @@ def _describe(value: Any) -> str:
     if type(value).__name__ == "Node":
         return "a single tensor"
     if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)}"
+        return f"a {'tuple' if isinstance(value, tuple) else 'list'} of {len(value)}"
     return type(value).__name__
 
 
