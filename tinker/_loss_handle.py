@@ -118,7 +118,8 @@ def batch_loss(handle: LossHandle) -> Callable[[list[types.Datum], list[Any]], A
             loss, metrics = handle.graph(*args)
             losses.append(_one_value(torch, handle, index, "the loss", loss))
             for key, value in metrics.items():
-                number = float(_one_value(torch, handle, index, f"metric {key!r}", value))
+                metric = _one_value(torch, handle, index, f"metric {key!r}", value)
+                number = float(metric.detach())
                 sums[key] = sums.get(key, 0.0) + number
         averaged = {
             key: value / len(data) if key.endswith(":mean") else value
