@@ -75,6 +75,21 @@ def _backward(server: Any, trainer: Any, run: Any) -> tuple[Any, dict[str, np.nd
     return output, grads
 
 
+def _uploaded_and_here(
+    server: Any, trainer: Any, handle: Any, data: list[types.Datum]
+) -> tuple[Any, dict[str, np.ndarray], Any, dict[str, np.ndarray]]:
+    """The uploaded handle's output and gradients, then those of the same graph run here."""
+    uploaded, on_server = _backward(
+        server, trainer, lambda: trainer.forward_backward_custom(data, handle)
+    )
+    here = dataclasses.replace(handle, loss_id=None)
+    computed, on_client = _backward(
+        server, trainer, lambda: trainer.forward_backward_custom(data, here)
+    )
+    assert sum(float(np.abs(g).sum()) for g in on_server.values()) > 0
+    return uploaded, on_server, computed, on_client
+
+
 @pytest.fixture
 def client(tinker_server: Any) -> Iterator[ServiceClient]:
     service = ServiceClient(base_url=tinker_server.url, api_key="tml-local", telemetry=False)
@@ -89,13 +104,8 @@ def test_an_uploaded_loss_has_the_gradients_of_the_client_side_one_and_of_cross_
     handle = client.create_custom_loss(nll, RANKS).result(timeout=60)
     assert handle.loss_id == f"{client.session_id}:loss:0"
     data = _data()
-
-    uploaded, on_server = _backward(
-        tinker_server, trainer, lambda: trainer.forward_backward_custom(data, handle)
-    )
-    here = dataclasses.replace(handle, loss_id=None)
-    computed, on_client = _backward(
-        tinker_server, trainer, lambda: trainer.forward_backward_custom(data, here)
+    uploaded, on_server, computed, on_client = _uploaded_and_here(
+        tinker_server, trainer, handle, data
     )
     builtin, cross_entropy = _backward(
         tinker_server,
@@ -103,7 +113,6 @@ def test_an_uploaded_loss_has_the_gradients_of_the_client_side_one_and_of_cross_
         lambda: trainer.forward_backward(_cross_entropy_data(data), "cross_entropy"),
     )
 
-    assert sum(float(np.abs(g).sum()) for g in on_server.values()) > 0
     for name, grad in on_server.items():
         np.testing.assert_allclose(grad, cross_entropy[name], rtol=1e-6, atol=1e-9, err_msg=name)
         np.testing.assert_allclose(grad, on_client[name], rtol=1e-6, atol=1e-9, err_msg=name)
@@ -123,15 +132,9 @@ def test_a_nonlinear_loss_gives_the_same_gradients_on_the_server_and_here(
     ranks = {"logprobs": 1, "sampled": 1, "advantages": 1}
     handle = client.create_custom_loss(clipped_ratio, ranks).result(timeout=60)
     assert handle.loss_id is not None
-    data = _data()
-    uploaded, on_server = _backward(
-        tinker_server, trainer, lambda: trainer.forward_backward_custom(data, handle)
+    uploaded, on_server, computed, on_client = _uploaded_and_here(
+        tinker_server, trainer, handle, _data()
     )
-    here = dataclasses.replace(handle, loss_id=None)
-    computed, on_client = _backward(
-        tinker_server, trainer, lambda: trainer.forward_backward_custom(data, here)
-    )
-    assert sum(float(np.abs(g).sum()) for g in on_server.values()) > 0
     for name, grad in on_server.items():
         np.testing.assert_allclose(grad, on_client[name], rtol=1e-5, atol=1e-8, err_msg=name)
     for key in ("loss:sum", "custom/ratio:mean"):

@@ -305,3 +305,10 @@ def test_loss_type_input_is_deprecated(passes: FakeService, trainer: Any) -> Non
     with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="'probs'"):
         trainer.forward_backward_custom([_datum(2)], _zero_loss, loss_type_input="probs")
     assert len(passes.bodies("/api/v1/forward")) == 2
+
+
+def test_the_async_twin_returns_the_handle(uploading: FakeService, uploader: ServiceClient) -> None:
+    import asyncio
+
+    handle = asyncio.run(uploader.create_custom_loss_async(nll, RANKS))
+    assert isinstance(handle, LossHandle) and handle.loss_id == "L0"
