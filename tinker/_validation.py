@@ -245,18 +245,18 @@ def check_data(data: object) -> list[types.Datum]:
 def check_batch(
     data: object, loss_fn: object, loss_fn_config: object
 ) -> tuple[list[types.Datum], types.LossFnType, dict[str, float | str] | None]:
-    """A forward/forward_backward batch, its loss name and its loss config (numbers as
-    floats; strings, such as a custom loss's loss_id, as they are)."""
+    """A forward/forward_backward batch, its loss name and its loss config: numbers (as
+    floats); for "custom", also strings (its loss_id)."""
     if not isinstance(loss_fn, str) or loss_fn not in types.LOSS_FN_TYPES:
         raise ValueError(f"unknown loss_fn {loss_fn!r}; expected one of {types.LOSS_FN_TYPES}")
     if loss_fn_config is not None:
+        values: tuple[type, ...] = (int, float, str) if loss_fn == "custom" else (int, float)
         if not isinstance(loss_fn_config, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, (int, float, str)) and not isinstance(v, bool)
+            isinstance(k, str) and isinstance(v, values) and not isinstance(v, bool)
             for k, v in loss_fn_config.items()
         ):
-            raise TypeError(
-                f"loss_fn_config must be a dict[str, float | str], got {loss_fn_config!r}"
-            )
+            expected = "dict[str, float | str]" if loss_fn == "custom" else "dict[str, float]"
+            raise TypeError(f"loss_fn_config must be a {expected}, got {loss_fn_config!r}")
         loss_fn_config = {
             k: v if isinstance(v, str) else float(v) for k, v in loss_fn_config.items()
         }
