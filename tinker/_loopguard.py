@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
-__all__ = ["calling", "note_blocking"]
+__all__ = ["calling", "in_event_loop", "note_blocking"]
 
 logger = logging.getLogger("tinker._twins")
 
@@ -38,12 +38,19 @@ def calling(name: str, advice: str) -> Iterator[None]:
             _state.call = None
 
 
-def note_blocking(name: str, advice: str) -> None:
-    """This thread is about to wait (for the network, or for a future): warn once per method
-    if it runs an event loop. `name` and `advice` apply outside any public method."""
+def in_event_loop() -> bool:
+    """Whether this thread is running an asyncio event loop right now."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        return False
+    return True
+
+
+def note_blocking(name: str, advice: str) -> None:
+    """This thread is about to wait (for the network, or for a future): warn once per method
+    if it runs an event loop. `name` and `advice` apply outside any public method."""
+    if not in_event_loop():
         return
     name, advice = getattr(_state, "call", None) or (name, advice)
     with _warned_lock:
