@@ -262,8 +262,7 @@ def _public_torch_names() -> dict[int, str]:
     names: dict[int, str] = {}
     for prefix in ("torch", "torch.special", "torch.nn.functional"):
         namespace = importlib.import_module(prefix)
-        for attr in dir(namespace):
-            value = getattr(namespace, attr, None)
+        for attr, value in list(vars(namespace).items()):  # vars: no lazy submodule imports
             home = getattr(value, "__module__", None) or ""
             private = home == "" or any(part.startswith("_") for part in home.split("."))
             if callable(value) and not isinstance(value, type) and private:
