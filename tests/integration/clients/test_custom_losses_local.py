@@ -4,18 +4,26 @@ gradients of the built-in "cross_entropy"; with the switch off the loss runs on 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
+import pathlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+import requests
+import requests.adapters
 
 from tinker import types
+from tinker._wire import compression, proto
 from tinker.service_client import ServiceClient
 
 torch = pytest.importorskip("torch")
 
+CALLS = pathlib.Path(__file__).parents[2] / "fixtures" / "official-0.38" / "calls"
 MODEL = "tinker-local/tiny"
 RANKS = {"logprobs": 1, "weights": 1}
 
@@ -163,3 +171,63 @@ def test_with_the_switch_off_the_loss_runs_on_the_client(tinker_server_factory: 
         assert server.engine.runs._losses == {}
     finally:
         service.close()
+
+
+class _BodyRecorder(requests.adapters.HTTPAdapter):
+    """A stock adapter that remembers the path, headers and body of every request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, dict[str, str], Any]] = []
+        self._lock = threading.Lock()
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            path = requests.utils.urlparse(request.url).path or ""
+            self.sent.append((path, dict(request.headers), request.body))
+        return super().send(request, *args, **kwargs)
+
+
+def _decoded(raw: bytes) -> proto.ForwardBackwardCall:
+    return proto.decode_forward_backward_request(
+        compression.decompress(raw, max_output_size=1 << 24)
+    )
+
+
+def test_an_uploaded_handle_sends_what_the_official_sdk_sends(tinker_server: Any) -> None:
+    """One forward_backward: loss_fn "custom", the loss_id in the config, the datums as given."""
+    recorded = json.loads(
+        (CALLS / "TrainingClient.forward_backward_custom.loss_handle.json").read_text()
+    )
+    (official,) = [
+        r for r in recorded["modes"]["features"] if r["path"] == "/api/v1/forward_backward"
+    ]
+    theirs = _decoded(base64.b64decode(official["body"]["protobuf"]["raw_base64"]))
+    adapter = _BodyRecorder()
+    service = ServiceClient(
+        base_url=tinker_server.url, api_key="tml-local", telemetry=False, http_adapter=adapter
+    )
+    try:
+        trainer = service.create_lora_training_client(MODEL, rank=2, seed=0).result(timeout=60)
+        handle = service.create_custom_loss(nll, RANKS).result(timeout=60)
+        datum = types.Datum(
+            model_input=types.ModelInput.from_ints(theirs.data[0].model_input.to_ints()),
+            loss_fn_inputs=dict(theirs.data[0].loss_fn_inputs),
+        )
+        trainer.forward_backward_custom([datum], handle).result(timeout=60)
+    finally:
+        service.close()
+    sent = [(h, b) for path, h, b in adapter.sent if path == "/api/v1/forward_backward"]
+    ((headers, body),) = sent  # one request: no forward pass first
+    ours = _decoded(body)
+    assert headers["x-sdk-method"] == "TrainingClient.forward_backward_custom"
+    assert (ours.loss_fn, theirs.loss_fn) == ("custom", "custom")
+    assert ours.loss_fn_config == {"loss_id": handle.loss_id}
+    assert theirs.loss_fn_config == {"loss_id": "capture-loss-1"}
+    assert not ours.forward_only and not theirs.forward_only
+    assert ours.data[0].model_input.to_ints() == theirs.data[0].model_input.to_ints()
+    for key, tensor in theirs.data[0].loss_fn_inputs.items():
+        np.testing.assert_array_equal(
+            ours.data[0].loss_fn_inputs[key].to_numpy(), tensor.to_numpy()
+        )
+    assert set(ours.data[0].loss_fn_inputs) == set(theirs.data[0].loss_fn_inputs)
