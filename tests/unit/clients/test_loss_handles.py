@@ -312,3 +312,18 @@ def test_the_async_twin_returns_the_handle(uploading: FakeService, uploader: Ser
 
     handle = asyncio.run(uploader.create_custom_loss_async(nll, RANKS))
     assert isinstance(handle, LossHandle) and handle.loss_id == "L0"
+
+
+def test_a_handle_needs_torch(
+    passes: FakeService, trainer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = (
+        types.CustomLossInput(name="logprobs", rank=1),
+        types.CustomLossInput(name="weights", rank=1),
+    )
+    handle = LossHandle("nll", inputs, "S", graph=None, loss_id="L0")
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setitem(sys.modules, "torch.fx", None)
+    with pytest.raises(ImportError, match="forward_backward_custom with a LossHandle needs torch"):
+        trainer.forward_backward_custom([_datum(2)], handle)
+    assert passes.seen("/api/v1/forward") == passes.seen("/api/v1/forward_backward") == []
