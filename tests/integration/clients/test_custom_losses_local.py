@@ -8,14 +8,12 @@ import base64
 import dataclasses
 import json
 import pathlib
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-import requests
-import requests.adapters
+from support.recording import RecordingAdapter
 
 from tinker import types
 from tinker._wire import compression, proto
@@ -173,21 +171,6 @@ def test_with_the_switch_off_the_loss_runs_on_the_client(tinker_server_factory: 
         service.close()
 
 
-class _BodyRecorder(requests.adapters.HTTPAdapter):
-    """A stock adapter that remembers the path, headers and body of every request."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[tuple[str, dict[str, str], Any]] = []
-        self._lock = threading.Lock()
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            path = requests.utils.urlparse(request.url).path or ""
-            self.sent.append((path, dict(request.headers), request.body))
-        return super().send(request, *args, **kwargs)
-
-
 def _decoded(raw: bytes) -> proto.ForwardBackwardCall:
     return proto.decode_forward_backward_request(
         compression.decompress(raw, max_output_size=1 << 24)
@@ -203,7 +186,7 @@ def test_an_uploaded_handle_sends_what_the_official_sdk_sends(tinker_server: Any
         r for r in recorded["modes"]["features"] if r["path"] == "/api/v1/forward_backward"
     ]
     theirs = _decoded(base64.b64decode(official["body"]["protobuf"]["raw_base64"]))
-    adapter = _BodyRecorder()
+    adapter = RecordingAdapter()
     service = ServiceClient(
         base_url=tinker_server.url, api_key="tml-local", telemetry=False, http_adapter=adapter
     )
@@ -217,8 +200,7 @@ def test_an_uploaded_handle_sends_what_the_official_sdk_sends(tinker_server: Any
         trainer.forward_backward_custom([datum], handle).result(timeout=60)
     finally:
         service.close()
-    sent = [(h, b) for path, h, b in adapter.sent if path == "/api/v1/forward_backward"]
-    ((headers, body),) = sent  # one request: no forward pass first
+    ((headers, body),) = adapter.to("/api/v1/forward_backward")  # one request, no forward
     ours = _decoded(body)
     assert headers["x-sdk-method"] == "TrainingClient.forward_backward_custom"
     assert (ours.loss_fn, theirs.loss_fn) == ("custom", "custom")
