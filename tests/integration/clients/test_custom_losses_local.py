@@ -100,7 +100,7 @@ def _uploaded_and_here(
 def client(tinker_server: Any) -> Iterator[ServiceClient]:
     service = ServiceClient(base_url=tinker_server.url, api_key="tml-local", telemetry=False)
     yield service
-    service.close()
+    service.close().result(timeout=60)
 
 
 def test_an_uploaded_loss_has_the_gradients_of_the_client_side_one_and_of_cross_entropy(
@@ -168,7 +168,7 @@ def test_with_the_switch_off_the_loss_runs_on_the_client(tinker_server_factory: 
         assert output.metrics["loss:sum"] == pytest.approx(builtin.metrics["loss:sum"], rel=1e-6)
         assert server.engine.runs._losses == {}
     finally:
-        service.close()
+        service.close().result(timeout=60)
 
 
 def _decoded(raw: bytes) -> proto.ForwardBackwardCall:
@@ -199,7 +199,7 @@ def test_an_uploaded_handle_sends_what_the_official_sdk_sends(tinker_server: Any
         )
         trainer.forward_backward_custom([datum], handle).result(timeout=60)
     finally:
-        service.close()
+        service.close().result(timeout=60)
     ((headers, body),) = adapter.to("/api/v1/forward_backward")  # one request, no forward
     ours = _decoded(body)
     assert headers["x-sdk-method"] == "TrainingClient.forward_backward_custom"
