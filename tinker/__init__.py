@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # what type checkers see; at run time these load on first use
     from tinker import types as types
     from tinker._futures import APIFuture as APIFuture
     from tinker._futures import ResultTimeoutError as ResultTimeoutError
+    from tinker._loss_handle import LossHandle as LossHandle
+    from tinker._loss_handle import PerDatumLossFn as PerDatumLossFn
     from tinker._poller import QueueState as QueueState
     from tinker._poller import QueueStateObserver as QueueStateObserver
     from tinker._retry import RetryConfig as RetryConfig
@@ -69,6 +71,8 @@ _LAZY: dict[str, str] = {
     "BackcompatSamplingClientFuture": "tinker.sampling_client",
     "APIFuture": "tinker._futures",
     "ResultTimeoutError": "tinker._futures",
+    "LossHandle": "tinker._loss_handle",
+    "PerDatumLossFn": "tinker._loss_handle",
     "ClientClosedError": "tinker._workers",
     "QueueState": "tinker._poller",
     "QueueStateObserver": "tinker._poller",

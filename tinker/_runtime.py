@@ -138,6 +138,7 @@ class Runtime:
         self._counters_lock = threading.Lock()
         self._model_seq = itertools.count()
         self._sampling_seq = itertools.count()
+        self._custom_loss_seq = itertools.count()
         self._lanes: weakref.WeakSet[OrderedLane] = weakref.WeakSet()
         self._sample_retries: weakref.WeakSet[SampleRetries] = weakref.WeakSet()
         self._operations: set[concurrent.futures.Future[Any]] = set()
@@ -353,6 +354,11 @@ class Runtime:
         """0, 1, 2, ... per session, shared by all sampling-session creations."""
         with self._counters_lock:
             return next(self._sampling_seq)
+
+    def next_custom_loss_seq_id(self) -> int:
+        """0, 1, 2, ... per session: one per custom loss uploaded with create_custom_loss."""
+        with self._counters_lock:
+            return next(self._custom_loss_seq)
 
     # -- background traffic ----------------------------------------------------------------
 

@@ -249,17 +249,22 @@ def check_data(data: object) -> list[types.Datum]:
 
 def check_batch(
     data: object, loss_fn: object, loss_fn_config: object
-) -> tuple[list[types.Datum], types.LossFnType, dict[str, float] | None]:
-    """A forward/forward_backward batch, its loss name and its loss config (as floats)."""
+) -> tuple[list[types.Datum], types.LossFnType, dict[str, float | str] | None]:
+    """A forward/forward_backward batch, its loss name and its loss config: numbers (as
+    floats); for "custom", also strings (its loss_id)."""
     if not isinstance(loss_fn, str) or loss_fn not in types.LOSS_FN_TYPES:
         raise ValueError(f"unknown loss_fn {loss_fn!r}; expected one of {types.LOSS_FN_TYPES}")
     if loss_fn_config is not None:
+        values: tuple[type, ...] = (int, float, str) if loss_fn == "custom" else (int, float)
         if not isinstance(loss_fn_config, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            isinstance(k, str) and isinstance(v, values) and not isinstance(v, bool)
             for k, v in loss_fn_config.items()
         ):
-            raise TypeError(f"loss_fn_config must be a dict[str, float], got {loss_fn_config!r}")
-        loss_fn_config = {k: float(v) for k, v in loss_fn_config.items()}
+            expected = "dict[str, float | str]" if loss_fn == "custom" else "dict[str, float]"
+            raise TypeError(f"loss_fn_config must be a {expected}, got {loss_fn_config!r}")
+        loss_fn_config = {
+            k: v if isinstance(v, str) else float(v) for k, v in loss_fn_config.items()
+        }
     batch = check_data(data)
     types.validate_batch(batch, loss_fn)
     return batch, cast(types.LossFnType, loss_fn), loss_fn_config

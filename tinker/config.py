@@ -286,6 +286,7 @@ class ServerConfig:
     billing_pause_seconds: float = 3600.0
     batch_poller: bool = False
     join_sampling_session: bool = False
+    custom_loss_server_side: bool = False
     sample_cancel: bool = False
     sample_cancel_batch: int = 64
     dynamic_refresh_seconds: float = 300.0
@@ -317,6 +318,7 @@ class ServerConfig:
             billing_pause_seconds=float(client.billing_exception_max_pause_duration_sec),
             batch_poller=client.sample_use_retrieve_futures,
             join_sampling_session=client.sample_join_sampling_session,
+            custom_loss_server_side=client.custom_loss_server_side,
         ).with_dynamic(dynamic)
 
     def with_dynamic(self, dynamic: types.ClientDynamicConfigResponse) -> ServerConfig:

@@ -11,6 +11,7 @@ it and awaitable (tinker._client_future). Use the ServiceClient as a context man
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import functools
 import logging
@@ -18,7 +19,7 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import requests.adapters
 
@@ -27,7 +28,8 @@ from tinker import _twins as twins
 from tinker import _validation as validation
 from tinker._attribution import attribute_public_methods
 from tinker._calls import ApiCall, set_fields
-from tinker._futures import APIFuture, chain, reject, resolve
+from tinker._futures import APIFuture, chain, completed, failed, reject, resolve
+from tinker._loss_handle import LossHandle, PerDatumLossFn
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import Runtime, RuntimeOptions, finish_status
 from tinker._session import open_session, sessionless
@@ -42,6 +44,9 @@ from tinker.sampling_client import (
     open_sampling_client,
 )
 from tinker.training_client import BackcompatTrainingClientFuture, TrainingClient
+
+if TYPE_CHECKING:
+    from tinker._loss_trace import TracedLoss
 
 __all__ = ["CONSOLE_URL", "NoTrainableLayersError", "ServiceClient"]
 
@@ -111,6 +116,7 @@ class ServiceClient:
         self._lock = threading.Lock()
         self._opening: APIFuture[Runtime] | None = None
         self._closed: APIFuture[None] | None = None
+        self._loss_keys: set[str] = set()  # the custom losses created in this session
 
     # -- the session -----------------------------------------------------------------------
 
@@ -407,6 +413,61 @@ class ServiceClient:
 
     create_sampling_client_async = twins.awaiting(create_sampling_client, returns="SamplingClient")
 
+    # -- custom losses ---------------------------------------------------------------------
+
+    def create_custom_loss(
+        self, fn: PerDatumLossFn, input_ranks: Mapping[str, types.CustomLossInputRank]
+    ) -> APIFuture[LossHandle]:
+        """A LossHandle for `fn(logprobs, *inputs) -> (loss, metrics)`, a loss computed once
+        per datum and summed, for `TrainingClient.forward_backward_custom` (alpha).
+
+        `logprobs` are the datum's target-token logprobs, shaped like its target_tokens; each
+        further parameter names a loss_fn_inputs key it reads. `input_ranks` gives every
+        parameter's rank (0 scalar, 1 [T], 2 [T, K]; logprobs 1 or 2). `metrics` maps
+        `custom/<name>:sum` or `custom/<name>:mean` keys to scalar tensors (added up or
+        averaged over datums). `fn` is traced with torch.fx now: ValueError here if it cannot
+        be, or uses anything but torch, math and operator functions and tensor methods
+        (torch.nn modules, tensors from outside, item/numpy/tolist/backward), or returns
+        anything but a scalar loss and such metrics; ImportError without torch.
+
+        Returns at once a future of the handle. When the server runs custom losses the graph
+        is uploaded and the handle gets its `loss_id`; otherwise the loss runs on the client.
+        The same loss (same graph and inputs) is created once per session: a second creation
+        fails with ValueError, and the first handle is to be reused.
+        """
+        from tinker._loss_trace import trace_loss
+
+        traced = trace_loss(fn, input_ranks)
+        return self._after_session(lambda runtime: self._create_loss(runtime, traced))
+
+    create_custom_loss_async = twins.awaiting(create_custom_loss)
+
+    def _create_loss(self, runtime: Runtime, traced: TracedLoss) -> APIFuture[LossHandle]:
+        """Once the session exists (in call order): claim the loss's key in this session, then
+        upload it (taking the next custom_loss_seq_id) or keep it on the client."""
+        with self._lock:
+            if traced.key in self._loss_keys:
+                return failed(
+                    ValueError(
+                        f"create_custom_loss({traced.name}): this loss (the same graph and "
+                        "inputs) was already created in this session; reuse its LossHandle"
+                    )
+                )
+            self._loss_keys.add(traced.key)
+        if not runtime.server.custom_loss_server_side:
+            return completed(
+                LossHandle(traced.name, traced.inputs, runtime.session_id, traced.module)
+            )
+        created = runtime.spawn(_upload_loss, runtime, runtime.next_custom_loss_seq_id(), traced)
+        created.add_done_callback(functools.partial(self._forget_if_failed, traced.key))
+        return created
+
+    def _forget_if_failed(self, key: str, created: concurrent.futures.Future[Any]) -> None:
+        """A failed upload does not count: the same loss may be created again."""
+        if created.cancelled() or created.exception() is not None:
+            with self._lock:
+                self._loss_keys.discard(key)
+
 
 def _close_opened(
     reason: types.SessionFinishRequest,
@@ -436,6 +497,31 @@ def _finish_and_close(
         runtime.close(reason.reason.type, reason.detail)
     finally:
         resolve(done, None)
+
+
+def _upload_loss(runtime: Runtime, seq_id: int, traced: TracedLoss) -> LossHandle:
+    """Send the traced graph with create_custom_loss and wait for its loss_id (blocking)."""
+    request = types.CreateCustomLossRequest(
+        session_id=runtime.session_id,
+        custom_loss_seq_id=seq_id,
+        name=traced.name,
+        inputs=list(traced.inputs),
+        graph=traced.graph,
+    )
+    created: types.CreateCustomLossResponse = runtime.call(
+        ApiCall(
+            traffic=Traffic.TRAIN,
+            method="POST",
+            path="/api/v1/create_custom_loss",
+            body=request,
+            result=types.CreateCustomLossResponse,
+            retry=SUBMIT,
+            poll_as="CreateCustomLoss",
+        )
+    )
+    return LossHandle(
+        traced.name, traced.inputs, runtime.session_id, traced.module, loss_id=created.loss_id
+    )
 
 
 def _create_model(

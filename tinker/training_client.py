@@ -27,8 +27,9 @@ import functools
 import logging
 import threading
 import urllib.parse
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -39,6 +40,10 @@ from tinker._calls import ApiCall, set_fields
 from tinker._chunking import MAX_CHUNK_LEN, MAX_CHUNK_NUMBER_COUNT, chunk_data, merge_outputs
 from tinker._client_future import ClientFuture, forwarding
 from tinker._futures import APIFuture, chain, combine, flatten, queued, transform
+from tinker._loss_handle import LossHandle, check_session
+from tinker._loss_handle import batch_loss as handle_batch_loss
+from tinker._loss_handle import check_batch as check_handle_batch
+from tinker._loss_trace import import_torch
 from tinker._poller import QueuePauseWarner, QueueState, QueueStateObserver
 from tinker._regularizers import Regularizer, check_regularizers
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
@@ -140,7 +145,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         self,
         data: list[types.Datum],
         loss_fn: types.LossFnType,
-        loss_fn_config: dict[str, float] | None = None,
+        loss_fn_config: Mapping[str, float | str] | None = None,
     ) -> APIFuture[types.ForwardBackwardOutput]:
         """The loss and per-token outputs of `data`, without gradients.
 
@@ -158,7 +163,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         self,
         data: list[types.Datum],
         loss_fn: types.LossFnType,
-        loss_fn_config: dict[str, float] | None = None,
+        loss_fn_config: Mapping[str, float | str] | None = None,
     ) -> APIFuture[types.ForwardBackwardOutput]:
         """The loss and per-token outputs of `data`; the gradients are added to the model's.
 
@@ -228,11 +233,19 @@ class TrainingClient(ClientBase, QueueStateObserver):
     def forward_backward_custom(
         self,
         data: list[types.Datum],
-        loss_fn: CustomLossFnV1,
+        loss_fn: CustomLossFnV1 | LossHandle,
         *,
+        loss_type_input: Literal["logprobs"] | None = None,
         regularizers: Sequence[Regularizer] | None = None,
     ) -> APIFuture[types.ForwardBackwardOutput]:
-        """A backward pass of a loss computed here, on the client, through a linear surrogate.
+        """A backward pass of a custom loss: a LossHandle, or a loss computed here through a
+        linear surrogate.
+
+        A `LossHandle` (from `ServiceClient.create_custom_loss` in this client's session, else
+        ValueError) needs torch. Every datum must have target_tokens and each input the loss
+        reads, with its declared rank (ValueError here otherwise). A handle with a `loss_id`
+        runs on the server: one `forward_backward(data, "custom", {"loss_id": ...})`. One
+        without (or any handle given `regularizers`) runs per datum here, as described next.
 
         `loss_fn(data, logprobs)` gets the per-token target logprobs of each datum (from a
         `forward` with cross_entropy). With torch it returns `(loss_tensor, metrics)`; a numpy
@@ -248,11 +261,23 @@ class TrainingClient(ClientBase, QueueStateObserver):
         loss alone). Bad regularizers (not callable, a negative or NaN weight, a name given
         twice) raise TypeError/ValueError here, before anything is sent.
 
+        `loss_type_input` is deprecated (DeprecationWarning): the loss always receives
+        logprobs, and any other value than "logprobs" is a ValueError.
+
         Returns at once: the forward and the backward pass take their places in the training
         order now, and the loss is computed on the SDK's blocking pool when the forward's
         result arrives. The future's metrics carry the user's loss as `loss:sum`, the server's
         surrogate as `surrogate_loss:sum`, and the user's metrics.
         """
+        _check_loss_type_input(loss_type_input)
+        if isinstance(loss_fn, LossHandle):
+            handle = loss_fn
+            import_torch("forward_backward_custom with a LossHandle")
+            check_session(handle, self._runtime.session_id)
+            check_handle_batch(handle, validation.check_data(data))
+            if handle.loss_id is not None and not regularizers:
+                return self.forward_backward(data, "custom", {"loss_id": handle.loss_id})
+            loss_fn = handle_batch_loss(handle)
         batch = validation.check_custom_batch(data, loss_fn)
         terms = check_regularizers(regularizers)
         views = [_forward_view(d) for d in batch]
@@ -718,6 +743,24 @@ def _merge_chunk_results(
     return types.ForwardBackwardOutput(
         loss_fn_output_type=kind, loss_fn_outputs=merged, metrics=metrics
     )
+
+
+def _check_loss_type_input(loss_type_input: object) -> None:
+    """The deprecated `loss_type_input`: a DeprecationWarning at the caller's line when given
+    (past this function, forward_backward_custom and its attribution wrapper), and only
+    "logprobs" is accepted."""
+    if loss_type_input is None:
+        return
+    warnings.warn(
+        "forward_backward_custom(loss_type_input=...) is deprecated: the loss always receives "
+        "logprobs; drop the argument",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    if loss_type_input != "logprobs":
+        raise ValueError(
+            f'loss_type_input must be "logprobs" (or left out), got {loss_type_input!r}'
+        )
 
 
 def _cross_entropy_datum(datum: types.Datum, weights: types.TensorData) -> types.Datum:

@@ -5,38 +5,18 @@ from __future__ import annotations
 
 import json
 import pathlib
-import threading
 import time
 from typing import Any
 
 import numpy as np
 import pytest
-import requests
-import requests.adapters
+from support.recording import RecordingAdapter
 
 import tinker
 from tinker import types
 from tinker._wire import compression, proto
 
 TEXT = list(b"the cat sat on the mat.")
-
-
-class RecordingAdapter(requests.adapters.HTTPAdapter):
-    """A stock adapter that remembers (path, headers, body) of every request."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[tuple[str, dict[str, str], Any]] = []
-        self._lock = threading.Lock()
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            path = requests.utils.urlparse(request.url).path
-            self.sent.append((path, dict(request.headers), request.body))
-        return super().send(request, *args, **kwargs)
-
-    def to(self, path: str) -> list[tuple[dict[str, str], Any]]:
-        return [(headers, body) for sent, headers, body in self.sent if sent == path]
 
 
 def _datum() -> types.Datum:

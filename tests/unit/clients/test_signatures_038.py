@@ -4,8 +4,7 @@ The table is written from the 0.38 API reference (ServiceClient, TrainingClient,
 SamplingClient, RestClient, AdminClient, APIFuture): the official parameters come first, in
 order, with their defaults and kinds; extra parameters with defaults may follow. `LENIENT`
 lists the parameters that have a default here although 0.38 requires them (so that 0.5.1 code
-keeps working), and `NOT_YET` the names that are not built yet: those fail strictly as
-expected, so that the table goes red the day they arrive without being listed here.
+keeps working).
 """
 
 from __future__ import annotations
@@ -243,12 +242,6 @@ LENIENT = {
     (SAMPLING, "on_queue_state_change", "queue_state_reason"): None,
 }
 
-# 0.38 names not built yet; strict: the day one arrives, its row must leave this set.
-NOT_YET = {
-    (SERVICE, "create_custom_loss"),
-    (TRAINING, "forward_backward_custom"),
-}
-
 
 def _resolve(path: str) -> type:
     module, _, name = path.rpartition(".")
@@ -281,17 +274,12 @@ def _check(cls_path: str, name: str, expected: list[tuple[str, Any, bool]]) -> N
         assert extra.default is not REQUIRED, f"{cls_path}.{name}: extra {extra.name} required"
 
 
-def _case(cls_path: str, method: str, suffix: str = "") -> Any:
-    marks = []
-    if (cls_path, method) in NOT_YET or (cls_path, f"{method}{suffix}") in NOT_YET:
-        marks.append(pytest.mark.xfail(strict=True, reason="not built yet"))
-    return pytest.param(cls_path, method, marks=marks, id=f"{cls_path.rpartition('.')[2]}.{method}")
+def _case(cls_path: str, method: str) -> Any:
+    return pytest.param(cls_path, method, id=f"{cls_path.rpartition('.')[2]}.{method}")
 
 
 CASES = [_case(cls, method) for cls, methods in SIGNATURES_038.items() for method in methods]
-TWIN_CASES = [
-    _case(cls, method, "_async") for cls, methods in ASYNC_038.items() for method in methods
-]
+TWIN_CASES = [_case(cls, method) for cls, methods in ASYNC_038.items() for method in methods]
 
 
 @pytest.mark.parametrize(("cls_path", "method"), CASES)
