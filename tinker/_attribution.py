@@ -13,11 +13,13 @@ import contextvars
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from tinker.config import CURRENT_SDK_VERSION
 
 __all__ = ["attribute_public_methods", "current_method", "method_headers"]
+
+C = TypeVar("C", bound=type)
 
 _CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "tinker_sdk_method", default=None
@@ -36,13 +38,15 @@ def method_headers(method: str | None) -> dict[str, str]:
     return {"x-sdk-version": CURRENT_SDK_VERSION, "x-sdk-method": method}
 
 
-def attribute_public_methods(cls: type) -> None:
+def attribute_public_methods(cls: C) -> C:
     """Wrap the public functions defined on `cls` (not static/class methods or properties)
-    so that requests sent while they run are attributed to them."""
+    so that requests sent while they run are attributed to them; returns `cls` (a decorator).
+    """
     for name, value in list(vars(cls).items()):
         if name.startswith("_") or not inspect.isfunction(value):
             continue
         setattr(cls, name, _attributed(f"{cls.__name__}.{name}", value))
+    return cls
 
 
 def _attributed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -22,7 +22,7 @@ import attrs
 from tinker import _loopguard, _wire
 from tinker._attribution import current_method, method_headers
 from tinker._batch_poll import BatchTarget
-from tinker._futures import APIFuture, completed, reject, settle_from, transform
+from tinker._futures import APIFuture, completed, on_cancelled, reject, settle_from, transform
 from tinker._poller import Poller, QueueStateObserver, resume_hint
 from tinker._retry import TRANSPORT, CallAttempts, RetryEnv, RetryExecutor, RetryPolicy
 from tinker._transport import HttpRequest, Reply, Traffic, Transport, is_unreachable
@@ -252,4 +252,6 @@ class CallRunner:
         )
         if call.complete is None:
             return polled
-        return transform(polled, functools.partial(call.complete, data))
+        stamped = transform(polled, functools.partial(call.complete, data))
+        on_cancelled(stamped, polled.cancel)  # an abandoned sample stops being polled
+        return stamped

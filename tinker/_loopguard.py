@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
-__all__ = ["calling", "note_blocking", "required"]
+__all__ = ["calling", "in_event_loop", "note_blocking", "required"]
 
 logger = logging.getLogger("tinker._twins")
 
@@ -52,14 +52,19 @@ def required() -> Iterator[None]:
         _state.required = outer
 
 
-def note_blocking(name: str, advice: str) -> None:
-    """This thread is about to wait (for the network, or for a future): warn once per method
-    if it runs an event loop. `name` and `advice` apply outside any public method."""
-    if getattr(_state, "required", False):
-        return
+def in_event_loop() -> bool:
+    """Whether this thread is running an asyncio event loop right now."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        return False
+    return True
+
+
+def note_blocking(name: str, advice: str) -> None:
+    """This thread is about to wait (for the network, or for a future): warn once per method
+    if it runs an event loop. `name` and `advice` apply outside any public method."""
+    if getattr(_state, "required", False) or not in_event_loop():
         return
     name, advice = getattr(_state, "call", None) or (name, advice)
     with _warned_lock:

@@ -43,7 +43,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -126,18 +126,28 @@ class QueueStateObserver(abc.ABC):
 
 
 @functools.lru_cache(maxsize=64)
-def takes_reason(observer_class: type) -> bool:
-    """Whether an observer class's on_queue_state_change takes the 0.38 reason argument."""
+def reason_passing(observer_class: type) -> Literal["keyword", "positional"] | None:
+    """How an observer class's on_queue_state_change takes the 0.38 reason argument: by its
+    name `queue_state_reason` (or **kwargs), as a second positional argument, or not at all
+    (an observer written for 0.5.1)."""
     try:
         signature = inspect.signature(observer_class.on_queue_state_change)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
-        return False
+        return None
+    parameters = list(signature.parameters.values())
+    named = signature.parameters.get("queue_state_reason")
+    if (named is not None and named.kind is not named.POSITIONAL_ONLY) or any(
+        p.kind is p.VAR_KEYWORD for p in parameters
+    ):
+        return "keyword"
     positional = [
         p
-        for p in signature.parameters.values()
+        for p in parameters
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
     ]
-    return len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in positional)
+    if len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in positional):
+        return "positional"
+    return None
 
 
 _PAUSE_REASONS = {
@@ -496,7 +506,10 @@ class PollJob:
             return
         reason = body.get("queue_state_reason") if isinstance(body, dict) else None
         try:
-            if isinstance(reason, str) and takes_reason(type(self.observer)):
+            passing = reason_passing(type(self.observer)) if isinstance(reason, str) else None
+            if passing == "keyword":
+                self.observer.on_queue_state_change(state, queue_state_reason=reason)
+            elif passing == "positional":
                 self.observer.on_queue_state_change(state, reason)
             else:  # an observer written for 0.5.1 takes the state only
                 self.observer.on_queue_state_change(state)

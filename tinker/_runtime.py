@@ -77,7 +77,6 @@ DEFAULT_SAMPLE_WORKERS = 16
 DEFAULT_BLOCKING_WORKERS = 8
 DEFAULT_POLL_WORKERS = 64  # measured: benchmarks/bench_transport.py --poll
 SERVICE_THREADS = 3  # timers, heartbeat, telemetry flusher
-# How a session can end, told to a 0.38 server by sessions/{id}/finish.
 
 
 def finish_status(exc_type: type[BaseException] | None) -> FinishStatus:
@@ -514,7 +513,8 @@ class Runtime:
             traffic=Traffic.TRAIN,
             method="POST",
             path=f"/api/v1/sessions/{self.session_id}/finish",
-            body=reason,
+            # built by hand, like the service's own SDK: "detail" is sent even when null
+            body={"reason": {"type": reason.reason.type}, "detail": reason.detail},
             timeout=self.config.heartbeat_timeout,
         )
         try:  # one bounded attempt, like the rest of close (which may run in an event loop)

@@ -15,7 +15,7 @@ import importlib.util
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tinker.errors import APIConnectionError, APIStatusError, APITimeoutError
 
@@ -76,6 +76,18 @@ class LatencyHistogram:
     maximum: float | None = None
     counts: tuple[int, ...] = (0,) * (len(LATENCY_BUCKETS) + 1)
 
+    def __add__(self, other: LatencyHistogram) -> LatencyHistogram:
+        """Both histograms' latencies together."""
+        bounds = [v for v in (self.minimum, other.minimum) if v is not None]
+        tops = [v for v in (self.maximum, other.maximum) if v is not None]
+        return LatencyHistogram(
+            count=self.count + other.count,
+            total=self.total + other.total,
+            minimum=min(bounds) if bounds else None,
+            maximum=max(tops) if tops else None,
+            counts=tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)),
+        )
+
     @property
     def mean(self) -> float | None:
         """The mean latency, None before any request."""
@@ -109,6 +121,28 @@ class EndpointMetrics:
     bytes_sent: int = 0
     bytes_received: int = 0
 
+    def __add__(self, other: EndpointMetrics) -> EndpointMetrics:
+        """Both endpoints' requests together."""
+        return EndpointMetrics(
+            requests=self.requests + other.requests,
+            statuses=_summed(self.statuses, other.statuses),
+            errors=_summed(self.errors, other.errors),
+            latency=self.latency + other.latency,
+            bytes_sent=self.bytes_sent + other.bytes_sent,
+            bytes_received=self.bytes_received + other.bytes_received,
+        )
+
+
+K = TypeVar("K")
+
+
+def _summed(first: Mapping[K, int], second: Mapping[K, int]) -> dict[K, int]:
+    """Counts by key, both mappings together."""
+    total = dict(first)
+    for key, count in second.items():
+        total[key] = total.get(key, 0) + count
+    return total
+
 
 @dataclass(frozen=True)
 class MetricsSnapshot:
@@ -132,6 +166,18 @@ class MetricsSnapshot:
     def bytes_received(self) -> int:
         """Response body bytes received, every endpoint together."""
         return sum(endpoint.bytes_received for endpoint in self.endpoints.values())
+
+    def __add__(self, other: MetricsSnapshot) -> MetricsSnapshot:
+        """The two recorders' counts together (a session and the session-less REST calls)."""
+        endpoints = dict(self.endpoints)
+        for name, theirs in other.endpoints.items():
+            ours = endpoints.get(name)
+            endpoints[name] = theirs if ours is None else ours + theirs
+        return MetricsSnapshot(
+            endpoints=endpoints,
+            retries=_summed(self.retries, other.retries),
+            queue_states=_summed(self.queue_states, other.queue_states),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The snapshot as JSON-ready data (for logs and dashboards)."""

@@ -11,19 +11,21 @@ it and awaitable (tinker._client_future). Use the ServiceClient as a context man
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 import requests.adapters
 
 from tinker import _loopguard, types
 from tinker import _twins as twins
 from tinker import _validation as validation
+from tinker._attribution import attribute_public_methods
 from tinker._calls import ApiCall, set_fields
 from tinker._futures import APIFuture, chain, reject, resolve
 from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
@@ -49,9 +51,11 @@ CONSOLE_URL = "https://tinker.thinkingmachines.ai"
 
 # A requests adapter, or a function building one per kind of traffic.
 HTTPAdapterSpec = Union[requests.adapters.BaseAdapter, Callable[[], requests.adapters.BaseAdapter]]
+T = TypeVar("T")
 _FIRST_USE_ADVICE = "create the first client before the loop starts or with asyncio.to_thread()"
 
 
+@attribute_public_methods
 class ServiceClient:
     """One session with a Tinker service (opened on first use); creates training, sampling and
     REST clients."""
@@ -113,8 +117,9 @@ class ServiceClient:
     @property
     def holder(self) -> Runtime:
         """The runtime of this client's session; the session is created on first use (this
-        waits for it)."""
-        opening = self._opening_session()
+        waits for it). After close() it is the closed runtime, if a session was created."""
+        opening = self._opening if self._closed is not None else None
+        opening = opening or self._opening_session()
         with _loopguard.calling("ServiceClient", _FIRST_USE_ADVICE):
             return opening.result()
 
@@ -149,7 +154,13 @@ class ServiceClient:
     def _start(self, fn: Callable[..., Any], *args: Any) -> APIFuture[Any]:
         """Run blocking work `fn(runtime, *args)` on the session's blocking pool once the
         session exists; returns at once. Work started earlier starts first."""
-        return chain(self._opening_session(), lambda runtime: runtime.spawn(fn, runtime, *args))
+        return self._after_session(lambda runtime: runtime.spawn(fn, runtime, *args))
+
+    def _after_session(self, then: Callable[[Runtime], APIFuture[T]]) -> APIFuture[T]:
+        """`then(runtime)`'s future, called once the session exists, in the caller's context
+        (the public method the requests it sends are attributed to)."""
+        context = contextvars.copy_context()
+        return chain(self._opening_session(), lambda runtime: context.run(then, runtime))
 
     def _session(self) -> Runtime | None:
         """The session's runtime if it has been created, else None (never waits)."""
@@ -197,8 +208,11 @@ class ServiceClient:
         "errored" or "interrupted") and `detail`, and stop its background work.
 
         Returns a future that resolves once both are done; idempotent (a second call returns
-        the first one's future). Operations still pending fail instead of hanging; later calls
-        that need the session raise RuntimeError("ServiceClient is closed").
+        the first one's future). Called outside an event loop on a created session, it
+        returns once it is done (a few seconds at most: one attempt to finish the session);
+        inside an event loop, or while the session is still being created, it returns at once.
+        Operations still pending fail instead of hanging; later calls that need the session
+        raise RuntimeError("ServiceClient is closed").
         """
         reason = validation.check_finish(status, detail)
         with self._lock:
@@ -209,7 +223,10 @@ class ServiceClient:
         if opening is None:
             resolve(done, None)
         else:
-            opening.add_done_callback(functools.partial(_close_opened, reason, done))
+            context = contextvars.copy_context()  # the finish is attributed to close()
+            opening.add_done_callback(functools.partial(_close_opened, reason, done, context))
+            if opening.done() and not _loopguard.in_event_loop():
+                done.result()
         return done
 
     def get_telemetry(self) -> Telemetry | None:
@@ -219,8 +236,11 @@ class ServiceClient:
 
     def metrics(self) -> MetricsSnapshot:
         """What this session's requests did so far in this process (opening the session if
-        there is none yet): per endpoint, retries by cause, queue states; see tinker.metrics."""
-        return self.holder.metrics.snapshot()
+        there is none yet), with the REST calls made without a session (counted per server
+        and API key): per endpoint, retries by cause, queue states; see tinker.metrics."""
+        session = self.holder.metrics.snapshot()
+        rest = self._sessionless()
+        return session if rest is self.holder else session + rest.metrics.snapshot()
 
     def get_console_url(self) -> str:
         """The web console page of this session (of all sessions before it exists); no request."""
@@ -286,8 +306,7 @@ class ServiceClient:
         validation.check_lora_args(base_model, rank, seed, flags)
         metadata = validation.check_metadata(user_metadata)
         optimizer_config = validation.check_optimizer_config(optimizer)
-        work = chain(
-            self._opening_session(),
+        work = self._after_session(
             lambda runtime: runtime.spawn(
                 _create_model,
                 runtime,
@@ -393,14 +412,20 @@ class ServiceClient:
 
 
 def _close_opened(
-    reason: types.SessionFinishRequest, done: APIFuture[None], opening: APIFuture[Runtime]
+    reason: types.SessionFinishRequest,
+    done: APIFuture[None],
+    context: contextvars.Context,
+    opening: APIFuture[Runtime],
 ) -> None:
-    """Once the session exists (or failed to), finish and close it on a thread of its own."""
+    """Once the session exists (or failed to), finish and close it on a thread of its own,
+    in `context`."""
     if opening.exception() is not None:
         resolve(done, None)
         return
     worker = threading.Thread(
-        target=_finish_and_close, args=(opening.result(), reason, done), name="tinker-close"
+        target=context.run,
+        args=(_finish_and_close, opening.result(), reason, done),
+        name="tinker-close",
     )
     worker.start()
 

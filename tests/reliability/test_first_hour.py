@@ -370,7 +370,8 @@ def test_a_refused_connection_fails_at_once_naming_the_url() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     started = time.monotonic()
     with pytest.raises(APIConnectionError) as error:
-        tinker.ServiceClient(base_url=url, api_key="tml-refused-0123456789")
+        service = tinker.ServiceClient(base_url=url, api_key="tml-refused-0123456789")
+        service.create_lora_training_client(base_model=MODEL, rank=4).result(timeout=30)
     assert time.monotonic() - started < 5.0  # the connect timeout, not the 60 s read timeout
     assert str(error.value).startswith(f"Cannot connect to {url}/api/v1/client/config: ")
     assert "refused" in str(error.value)
@@ -419,7 +420,9 @@ def test_sampling_an_unsaved_path_says_to_save_first(
 ) -> None:
     client = make_client(make_server().url)
     with pytest.raises(NotFoundError) as error:
-        client.create_sampling_client(model_path="tinker://nothing/sampler_weights/never-saved")
+        client.create_sampling_client(
+            model_path="tinker://nothing/sampler_weights/never-saved"
+        ).result(timeout=30)
     message = str(error.value)
     assert message.startswith("No sampler weights at tinker://nothing/sampler_weights/never-saved")
     assert "save_weights_for_sampler(name)" in message

@@ -35,8 +35,37 @@ _C = TypeVar("_C", bound=type)
 _CHECKS: dict[type, dict[str, Check]] = {}
 
 
+class PydanticStyleDumps:
+    """`model_dump` and `model_dump_json` as pydantic spells them, for both kinds of models."""
+
+    __slots__ = ()
+
+    def model_dump(
+        self,
+        *,
+        mode: Literal["python", "json"] = "python",
+        exclude_unset: bool = False,
+        exclude_none: bool = False,
+    ) -> dict[str, Any]:
+        """This value as a dict of its wire keys, like pydantic's `model_dump` (nested models
+        become dicts)."""
+        from tinker import _wire
+
+        dumped = _wire.dump_model(
+            self, mode=mode, exclude_unset=exclude_unset, exclude_none=exclude_none
+        )
+        return typing.cast(dict[str, Any], dumped)
+
+    def model_dump_json(self, *, exclude_unset: bool = False, exclude_none: bool = False) -> str:
+        """This value as compact JSON text."""
+        from tinker import _wire
+
+        data = self.model_dump(mode="json", exclude_unset=exclude_unset, exclude_none=exclude_none)
+        return _wire.dumps(data).decode("utf-8")
+
+
 @attrs.define(kw_only=True)
-class WireModel:
+class WireModel(PydanticStyleDumps):
     """Common behaviour of the wire models: set-field tracking and pydantic-style helpers."""
 
     _fields_set: frozenset[str] = attrs.field(
@@ -95,28 +124,6 @@ class WireModel:
         given = frozenset(values) if _fields_set is None else frozenset(_fields_set)
         object.__setattr__(obj, "_fields_set", given | cls._always_sent)
         return obj
-
-    def model_dump(
-        self,
-        *,
-        mode: Literal["python", "json"] = "python",
-        exclude_unset: bool = False,
-        exclude_none: bool = False,
-    ) -> dict[str, Any]:
-        """This model as a dict, like pydantic's `model_dump` (nested models become dicts)."""
-        from tinker import _wire
-
-        dumped = _wire.dump_model(
-            self, mode=mode, exclude_unset=exclude_unset, exclude_none=exclude_none
-        )
-        return typing.cast(dict[str, Any], dumped)
-
-    def model_dump_json(self, *, exclude_unset: bool = False, exclude_none: bool = False) -> str:
-        """This model as compact JSON text."""
-        from tinker import _wire
-
-        data = self.model_dump(mode="json", exclude_unset=exclude_unset, exclude_none=exclude_none)
-        return _wire.dumps(data).decode("utf-8")
 
     def model_copy(self: _M, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> _M:
         """A copy with some fields replaced; replaced fields count as set."""

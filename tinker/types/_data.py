@@ -28,7 +28,9 @@ import importlib
 import inspect
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
+
+from tinker.types._base import PydanticStyleDumps
 
 __all__ = ["DataModel", "data_model", "fields_repr", "imported_module", "values_equal"]
 
@@ -36,7 +38,7 @@ _D = TypeVar("_D", bound="DataModel")
 _C = TypeVar("_C", bound=type)
 
 
-class DataModel:
+class DataModel(PydanticStyleDumps):
     """Common behaviour of the dataclass wire types: set keys and pydantic-style helpers."""
 
     _json_keys: ClassVar[tuple[str, ...]] = ()
@@ -71,28 +73,6 @@ class DataModel:
     def model_construct(cls: type[_D], **values: Any) -> _D:
         """Build from wire keys (the 0.5.1 helper; values are checked like the constructor's)."""
         return cls(**values)
-
-    def model_dump(
-        self,
-        *,
-        mode: Literal["python", "json"] = "python",
-        exclude_unset: bool = False,
-        exclude_none: bool = False,
-    ) -> dict[str, Any]:
-        """This value as a dict of its wire keys, like pydantic's `model_dump`."""
-        from tinker import _wire
-
-        dumped = _wire.dump_model(
-            self, mode=mode, exclude_unset=exclude_unset, exclude_none=exclude_none
-        )
-        return dumped  # type: ignore[no-any-return]
-
-    def model_dump_json(self, *, exclude_unset: bool = False, exclude_none: bool = False) -> str:
-        """This value as compact JSON text."""
-        from tinker import _wire
-
-        data = self.model_dump(mode="json", exclude_unset=exclude_unset, exclude_none=exclude_none)
-        return _wire.dumps(data).decode("utf-8")
 
     def model_copy(self: _D, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> _D:
         """A copy with some fields replaced (`dataclasses.replace`); `deep` copies the values."""

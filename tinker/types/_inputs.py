@@ -52,14 +52,14 @@ class EncodedTextChunk(WireModel):
         return len(self.tokens)
 
 
-def _check_legacy_sizes(chunk: ImageChunk | ImageAssetPointerChunk) -> None:
+def _check_legacy_sizes(chunk: _ImageSizes) -> None:
     for name in ("height", "width", "tokens", "expected_tokens"):
         value = getattr(chunk, name)
         if value is not None and value < 0:
             raise ValueError(f"{type(chunk).__name__}.{name}: must be >= 0, got {value}")
 
 
-def _image_length(chunk: ImageChunk | ImageAssetPointerChunk) -> int:
+def _image_length(chunk: _ImageSizes) -> int:
     """Positions an image takes: `tokens` (0.5.1 chunks), else `expected_tokens`."""
     if chunk.tokens is not None:
         return chunk.tokens
@@ -88,9 +88,29 @@ def _modern_image(out: dict[str, Any]) -> dict[str, Any]:
     return modern
 
 
+class _ImageSizes:
+    """What both image chunks share: the legacy size checks, the 0.38 JSON form and the
+    length (the fields are declared by each chunk)."""
+
+    __slots__ = ()
+    tokens: int | None
+    expected_tokens: int | None
+
+    def _validate(self) -> None:
+        _check_legacy_sizes(self)
+
+    def _wire_out(self, out: dict[str, Any], modern: bool) -> dict[str, Any]:
+        return _modern_image(out) if modern else out
+
+    @property
+    def length(self) -> int:
+        """Positions this chunk occupies (ValueError when neither count is known)."""
+        return _image_length(self)
+
+
 @wire
 @attrs.frozen(kw_only=True)
-class ImageChunk(WireModel):
+class ImageChunk(_ImageSizes, WireModel):
     """An inline image (bytes; standard base64 in JSON) taking `expected_tokens` positions.
 
     `height`, `width` and `tokens` are the 0.5.1 fields (0.38 dropped them); when given,
@@ -105,21 +125,10 @@ class ImageChunk(WireModel):
     expected_tokens: int | None = None
     type: Literal["image"] = "image"
 
-    def _validate(self) -> None:
-        _check_legacy_sizes(self)
-
-    def _wire_out(self, out: dict[str, Any], modern: bool) -> dict[str, Any]:
-        return _modern_image(out) if modern else out
-
-    @property
-    def length(self) -> int:
-        """Positions this chunk occupies (ValueError when neither count is known)."""
-        return _image_length(self)
-
 
 @wire
 @attrs.frozen(kw_only=True)
-class ImageAssetPointerChunk(WireModel):
+class ImageAssetPointerChunk(_ImageSizes, WireModel):
     """An image referenced by location (path or URL); JSON sample prompts only."""
 
     format: ImageFormat
@@ -129,17 +138,6 @@ class ImageAssetPointerChunk(WireModel):
     width: int | None = None
     expected_tokens: int | None = None
     type: Literal["image_asset_pointer"] = "image_asset_pointer"
-
-    def _validate(self) -> None:
-        _check_legacy_sizes(self)
-
-    def _wire_out(self, out: dict[str, Any], modern: bool) -> dict[str, Any]:
-        return _modern_image(out) if modern else out
-
-    @property
-    def length(self) -> int:
-        """Positions this chunk occupies (ValueError when neither count is known)."""
-        return _image_length(self)
 
 
 @wire

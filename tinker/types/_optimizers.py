@@ -102,9 +102,7 @@ OptimizerConfig = Union[AdamOptimizerConfig, DimuonOptimizerConfig, OptimizerCon
 def is_open_model(tp: Any) -> bool:
     """Whether `tp` keeps unknown keys (an open base, not one of its strict subclasses)."""
     return (
-        isinstance(tp, type)
-        and issubclass(tp, _OpenModel)
-        and tp.__init__ is _OpenModel.__init__
+        isinstance(tp, type) and issubclass(tp, _OpenModel) and tp.__init__ is _OpenModel.__init__
     )
 
 

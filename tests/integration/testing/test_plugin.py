@@ -70,7 +70,7 @@ def test_the_factory_starts_servers_with_serve_arguments_and_closes_them(
     second = tinker_server_factory()
     assert first.url != second.url and first.data_dir != second.data_dir
     with pytest.raises(tinker.AuthenticationError):
-        tinker.ServiceClient(base_url=first.url, api_key="wrong", max_retries=0)
+        _ = tinker.ServiceClient(base_url=first.url, api_key="wrong", max_retries=0).session_id
     STARTED.extend([first, second])
 
 
@@ -106,6 +106,7 @@ def test_shared_server_again(tinker_shared_server):
 @pytest.mark.tinker_faults("train.5xx=0.1")
 def test_client(tinker_service_client, tinker_server, tinker_faults):
     SEEN.append((tinker_server, tinker_service_client))
+    assert tinker_service_client.session_id  # the session is opened on first use
     assert tinker_faults.injected == {}
     assert tinker_server.data_dir.is_dir()
 

@@ -332,7 +332,7 @@ def test_the_server_reason_of_a_pause_is_logged(
 
 
 def test_observers_of_either_era_get_the_arguments_they_take() -> None:
-    from tinker._poller import QueueState, QueueStateObserver, takes_reason
+    from tinker._poller import QueueState, QueueStateObserver, reason_passing
     from tinker.sampling_client import SamplingClient
 
     class Old(QueueStateObserver):
@@ -343,11 +343,23 @@ def test_observers_of_either_era_get_the_arguments_they_take() -> None:
             self, queue_state: QueueState, queue_state_reason: str | None
         ) -> None: ...
 
-    assert (takes_reason(Old), takes_reason(New), takes_reason(SamplingClient)) == (
-        False,
-        True,
-        True,
-    )
+    class KeywordOnly(QueueStateObserver):
+        def on_queue_state_change(
+            self, queue_state: QueueState, *, queue_state_reason: str | None = None
+        ) -> None: ...
+
+    class OtherName(QueueStateObserver):
+        def on_queue_state_change(
+            self, queue_state: QueueState, why: str | None = None
+        ) -> None: ...
+
+    assert [reason_passing(c) for c in (Old, New, KeywordOnly, OtherName, SamplingClient)] == [
+        None,
+        "keyword",
+        "keyword",
+        "positional",
+        "keyword",
+    ]
 
 
 def test_a_trace_export_is_asked_for_until_it_is_ready(

@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 import pytest
-from support.fake_service import FakeService
+from support.fake_service import FakeService, Reply
 
 from tinker import types
 from tinker._futures import APIFuture
@@ -87,6 +87,7 @@ def test_context_exit_finishes_the_session_with_its_status(
     fake: FakeService, monkeypatch: pytest.MonkeyPatch, raised: Any, status: str
 ) -> None:
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    fake.client_config = {}  # a 0.38 service: sessions are finished
     client = ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False)
     with pytest.raises(raised) if raised else _nothing(), client:
         assert client.session_id == "S"
@@ -239,6 +240,7 @@ def test_close_does_not_wait_on_a_server_that_is_gone(
 ) -> None:
     import time
 
+    fake.client_config = {}  # a 0.38 service: sessions are finished
     client = ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False, max_retries=10)
     assert client.session_id == "S"
     fake.close()
@@ -246,4 +248,28 @@ def test_close_does_not_wait_on_a_server_that_is_gone(
     with caplog.at_level("WARNING", logger="tinker"):
         assert client.close("errored").result(timeout=30) is None
     assert time.monotonic() - started < 10  # one attempt, no retries
-    assert "finishing session S failed" in caplog.text
+    assert "could not finish session S on the server" in caplog.text
+
+
+def test_close_waits_in_a_plain_thread_and_not_in_an_event_loop(
+    fake: FakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.client_config = {}  # a 0.38 service: sessions are finished
+    plain = ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False)
+    assert plain.session_id == "S"
+    assert plain.close("success").done()  # finished and closed before it returns
+    assert len(fake.seen("/api/v1/sessions/S/finish")) == 1
+
+    in_loop = ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False)
+    assert in_loop.session_id == "S"
+    fake.push("/api/v1/sessions/S/finish", Reply(200, {}, delay=0.5))
+
+    async def close() -> bool:
+        closing = in_loop.close("errored", "boom")
+        returned_at_once = not closing.done()
+        await closing
+        return returned_at_once
+
+    assert asyncio.run(close())
+    finishes = [call.body for call in fake.seen("/api/v1/sessions/S/finish")]
+    assert finishes[-1] == {"reason": {"type": "errored"}, "detail": "boom"}

@@ -209,3 +209,24 @@ def test_the_retries_of_opening_the_session_are_counted(fake: FakeService) -> No
         snap = client.metrics()
     assert dict(snap.endpoints["POST /api/v1/create_session"].statuses) == {502: 1, 200: 1}
     assert snap.retries == {"http_502": 1}
+
+
+def test_snapshots_add_up_per_endpoint_with_their_histograms() -> None:
+    session, rest = ClientMetrics(), ClientMetrics()
+    session.request("POST", "/api/v1/create_session", status=200, seconds=0.003, sent=9, received=4)
+    rest.request("POST", "/api/v1/create_session", status=503, seconds=0.2, sent=9, received=0)
+    rest.request(
+        "GET", "/api/v1/healthz", status=None, error="timeout", seconds=2.0, sent=0, received=0
+    )
+    rest.retried(InternalServerError("x", status_code=503))
+    session.queue_state("active")
+    rest.queue_state("active")
+    both = session.snapshot() + rest.snapshot()
+    create = both.endpoints["POST /api/v1/create_session"]
+    assert (create.requests, dict(create.statuses)) == (2, {200: 1, 503: 1})
+    assert (create.bytes_sent, create.bytes_received) == (18, 4)
+    assert (create.latency.minimum, create.latency.maximum) == (0.003, 0.2)
+    assert create.latency.total == pytest.approx(0.203)
+    assert sum(create.latency.counts) == 2 and create.latency.counts[2] == 1  # 0.003 <= 0.005
+    assert both.endpoints["GET /api/v1/healthz"].errors == {"timeout": 1}
+    assert (both.retries, both.queue_states) == ({"http_503": 1}, {"active": 2})

@@ -67,6 +67,7 @@ import tinker
 
 with tinker.ServiceClient(base_url="local", api_key="k") as service:
     service.get_server_capabilities()
+    service.session_id  # opens the session (lazy until first use)
     names = {}
     for resource in reader.get_metrics_data().resource_metrics:
         for scope in resource.scope_metrics:

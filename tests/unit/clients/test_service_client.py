@@ -31,6 +31,7 @@ def test_user_metadata_and_default_headers(
     fake: FakeService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    fake.client_config = {}  # a 0.38 service
     with ServiceClient(
         {"who": "me"},
         "proj-1",
@@ -47,9 +48,10 @@ def test_user_metadata_and_default_headers(
     assert call.body == {
         "tags": [],
         "user_metadata": {"who": "me"},
-        "sdk_version": "0.5.1",
+        "sdk_version": "0.38.0",
         "project_id": "proj-1",
         "display_name": "nightly run",
+        "type": "create_session",
     }
     assert call.headers["X-Extra"] == "1"
     assert call.headers["X-Both"] == "override"

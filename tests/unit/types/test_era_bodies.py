@@ -2,7 +2,7 @@
 
 0.5.1 sends the fields its caller set (an explicit None included); 0.38 sends every field with
 its default and leaves out None values. Key order is compared too (the expected bodies are the
-[WIRE] examples of PROTOCOL-0.38, in their order).
+documented wire examples of the 0.38 protocol, in their order).
 """
 
 from __future__ import annotations
@@ -147,9 +147,7 @@ def test_0_5_1_bodies_carry_only_the_fields_set() -> None:
         "sampling_session_id": "s:sample:0",
         "seq_id": 1,
     }
-    step = T.OptimStepRequest(
-        model_id="m", seq_id=2, adam_params=T.AdamParams(learning_rate=0.001)
-    )
+    step = T.OptimStepRequest(model_id="m", seq_id=2, adam_params=T.AdamParams(learning_rate=0.001))
     assert dict(body(step, "0.5.1")) == {
         "adam_params": {"learning_rate": 0.001},
         "model_id": "m",

@@ -76,7 +76,8 @@ OVERRIDES: dict[Any, st.SearchStrategy[Any]] = {
     T.TensorData: tensor_data(),
     T.GetBillingUsageRequest: st.just(
         T.GetBillingUsageRequest(
-            starting_on="2026-01-01T00:00:00Z", ending_before=dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+            starting_on="2026-01-01T00:00:00Z",
+            ending_before=dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc),
         )
     ),
     T.CreateCustomLossRequest: custom_loss_request(),

@@ -241,11 +241,16 @@ def test_requests_carry_the_public_method_like_the_official_ones(
             ours[label] = _attribution(adapter.sent[start:])
 
         def create() -> None:
-            state["trainer"] = service.create_lora_training_client("tinker-local/tiny", rank=2)
+            # Creation returns at once; its requests are the ones sent until it resolves.
+            state["trainer"] = service.create_lora_training_client(
+                "tinker-local/tiny", rank=2
+            ).result()
 
         def sampler() -> Any:
             if "sampler" not in state:
-                state["sampler"] = service.create_sampling_client(base_model="tinker-local/tiny")
+                state["sampler"] = service.create_sampling_client(
+                    base_model="tinker-local/tiny"
+                ).result()
             return state["sampler"]
 
         run("ServiceClient.create_lora_training_client.defaults", create)

@@ -471,3 +471,15 @@ def test_a_sparse_csr_is_only_written_inside_its_tensor() -> None:
         proto.encode(csr)
     with pytest.raises(TypeError, match="inside its Tensor"):
         proto.decode(b"", m.SparseCsr)
+
+
+def test_a_sample_response_whose_values_the_types_refuse_is_a_decode_error() -> None:
+    """prompt_alt_tokens with float32 tokens: well-formed bytes, but not a valid answer."""
+    seed = (
+        b'2\x12\n\x10\n\x08\x01\x00\x00\x00\x02\x00\x00\x00\x18\x03"\x02\x01\x02'
+        b'2\x12\x12\x10\n\x08\x00\x00\x80\xbf\x00\x00\x00\xc0\x18\x01"\x02\x01\x02'
+    )
+    mapping.decode_sample_response(seed)  # the seed itself is valid
+    bad = seed.replace(b"\x18\x03", b"\x18\x01", 1)  # the tokens' dtype becomes float32
+    with pytest.raises(proto.ProtobufDecodeError, match="tokens must be int64"):
+        mapping.decode_sample_response(bad)

@@ -3,7 +3,7 @@
 Requests: a ForwardBackwardCall (datums, loss, config, model, seq_id, forward_only) <->
 ForwardBackwardRequest bytes. Results: types.ForwardBackwardOutput and types.SampleResponse
 <-> their messages. Numeric values travel as numpy arrays; result tensors are built with
-TensorData.from_numpy. Rules (PROTOCOL-0.38 section 9): a loss_fn_config number goes to both
+TensorData.from_numpy. Rules of the protocol: a loss_fn_config number goes to both
 config maps, a string only to v2, and v2 wins when decoding; int32 is widened to int64 and
 bfloat16 to float32 (bit-exact); a 2-D `target_tokens` or `weights` input travels as CSR when
 that is smaller; NaN prompt logprobs read as None; top-k cells holding the sentinel (token 0,
@@ -496,8 +496,17 @@ def topk_rows_message(
 
 def decode_sample_response(body: BytesLike) -> types.SampleResponse:
     """A SampleResponse body as types.SampleResponse, its arrays kept (no lists are built);
-    ProtobufDecodeError says what is wrong."""
+    ProtobufDecodeError says what is wrong, also for values the result types refuse."""
     message = decode(body, m.SampleResponse)
+    try:
+        return _sample_response(message)
+    except (ValueError, TypeError) as exc:
+        raise ProtobufDecodeError(
+            f"the sample response does not fit: {exc}", "SampleResponse"
+        ) from exc
+
+
+def _sample_response(message: m.SampleResponse) -> types.SampleResponse:
     sequences = [
         types.SampledSequence(
             stop_reason="length" if sequence.stop_reason == m.StopReason.LENGTH else "stop",

@@ -227,7 +227,7 @@ class LocalHTTPServer(HTTPServer):
         thread = threading.Thread(
             target=self._serve_connection,
             args=(request, client_address),
-            name="tinker-local-connection",
+            name=f"tinker-local-connection-{self.server_address[1]}",
             daemon=True,
         )
         thread.start()

@@ -10,6 +10,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,8 +47,10 @@ def _read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def _threads() -> int:
-    return sum(t.name == "tinker-local-connection" for t in threading.enumerate())
+def _threads(server: LocalServer) -> int:
+    """The connection threads of `server` (other servers of the process have their own)."""
+    name = f"tinker-local-connection-{urllib.parse.urlsplit(server.url).port}"
+    return sum(t.name == name for t in threading.enumerate())
 
 
 @pytest.fixture
@@ -230,7 +233,7 @@ def test_idle_connections_make_room_for_new_ones(strict: LocalServer) -> None:
             with contextlib.suppress(TimeoutError):
                 closed += sock.recv(1) == b""
         assert closed >= 1  # the longest-idle connections were closed for the newcomer
-        assert _threads() <= 4
+        assert _threads(strict) <= 4
     finally:
         for sock in idle:
             sock.close()
@@ -251,7 +254,7 @@ def test_busy_connections_leave_newcomers_in_the_backlog_without_threads(
         newcomer.start()
         newcomer.join(0.5)
         assert newcomer.is_alive()  # held in the listen backlog while all four are busy
-        assert _threads() == 4
+        assert _threads(strict) == 4
         newcomer.join(10)  # served once the deadline has cut the busy ones
         assert waiting and waiting[0].status_code == 200
     finally:
