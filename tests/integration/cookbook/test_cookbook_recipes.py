@@ -53,6 +53,7 @@ def _run(python: str, tmp_path: pathlib.Path, module: str, *settings: str) -> pa
         TINKER_LOCAL_DATA_DIR=str(tmp_path / "local-data"),
         TINKER_COOKBOOK_RUNS_DIR=str(tmp_path / "runs"),
         TINKER_API_KEY="tml-cookbook-local",
+        PYTHONWARNINGS="default",  # DeprecationWarnings too, which Python hides by default
     )
     command = [
         python,
