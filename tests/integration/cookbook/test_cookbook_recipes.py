@@ -10,7 +10,8 @@ model's 256-token context (the default max_length is 16384), for several epochs 
 loss is compared on the same conversations. The RL recipe runs its first steps. The Hugging Face
 cache starts empty and the hub is offline, so the tokenizer must come from tinker.local's cache
 entries. Each run must exit 0, log its steps to metrics.jsonl with sensible values, and print no
-traceback and no warning of tinker-sync's (docs/migration.md lists the commands and figures).
+traceback, no log record of tinker-sync's at WARNING or above and no Python warning, hidden ones
+included (docs/migration.md lists the commands and figures).
 """
 
 from __future__ import annotations
