@@ -204,7 +204,10 @@ class ServiceClient:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        self.close(finish_status(exc_type)).result()
+        """Close with the block's outcome and wait for it, silently also inside a running event
+        loop: a `with` block has no awaitable exit to suggest instead."""
+        with _loopguard.required():
+            self.close(finish_status(exc_type)).result()
 
     def close(self, status: FinishStatus = "success", detail: str | None = None) -> APIFuture[None]:
         """Finish the session on the server (if one was created) with `status` ("success",

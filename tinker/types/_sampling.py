@@ -283,8 +283,9 @@ class PromptAltTokens(DataModel):
 @dataclasses.dataclass(frozen=True, init=False)
 class SampledSequence(DataModel):
     """One generated continuation (prompt not included), numpy-backed; `tokens`,
-    `logprobs` and `topk_logprobs` are list views computed once. The constructor also takes
-    the 0.5.1 list fields (`tokens=`, `logprobs=`)."""
+    `logprobs` and `topk_logprobs` are list views computed once. `sequence_id` is the server's id
+    of the sequence, None when the server named none (a 0.5.1 server). The constructor also
+    takes the 0.5.1 list fields (`tokens=`, `logprobs=`)."""
 
     _json_keys = ("stop_reason", "tokens", "logprobs", "sequence_id", "topk_logprobs")
     _json_aliases = {
@@ -292,10 +293,10 @@ class SampledSequence(DataModel):
         "logprobs_np": "logprobs",
         "topk_logprobs_np": "topk_logprobs",
     }
-    _json_optional = {"sequence_id": "", "topk_logprobs": None}
+    _json_optional = {"sequence_id": None, "topk_logprobs": None}
 
     stop_reason: StopReason
-    sequence_id: str = ""
+    sequence_id: str | None = None
     tokens_np: Any = None
     logprobs_np: Any = None
     topk_logprobs_np: TopkLogprobs | None = None
@@ -303,7 +304,7 @@ class SampledSequence(DataModel):
     def __init__(
         self,
         stop_reason: StopReason,
-        sequence_id: str = "",
+        sequence_id: str | None = None,
         tokens_np: npt.NDArray[Any] | None = None,
         logprobs_np: npt.NDArray[Any] | None = None,
         topk_logprobs_np: TopkLogprobs | None = None,
@@ -316,8 +317,10 @@ class SampledSequence(DataModel):
             raise ValueError(
                 f"SampledSequence.stop_reason: expected 'length' or 'stop', got {stop_reason!r}"
             )
-        if not isinstance(sequence_id, str):
-            raise TypeError(f"SampledSequence.sequence_id: expected a str, got {sequence_id!r}")
+        if sequence_id is not None and not isinstance(sequence_id, str):
+            raise TypeError(
+                f"SampledSequence.sequence_id: expected a str or None, got {sequence_id!r}"
+            )
         object.__setattr__(self, "stop_reason", stop_reason)
         object.__setattr__(self, "sequence_id", sequence_id)
         tokens_value = tokens_np if tokens is None else tokens

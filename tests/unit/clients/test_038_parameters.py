@@ -138,7 +138,8 @@ def test_a_sample_without_the_new_parameters_sends_none_of_them(
 ) -> None:
     fake.future("/api/v1/asample", lambda _b: SAMPLE)
     response = sampler.sample(PROMPT, 2, PARAMS).result(timeout=10)
-    assert [s.sequence_id for s in response.sequences] == ["", ""]  # the server named none
+    # The server named none: None, which code written for 0.38 reads as "no provenance".
+    assert [s.sequence_id for s in response.sequences] == [None, None]
     (body,) = fake.bodies("/api/v1/asample")
     assert not {"topk_sample_logprobs", "prompt_alt_tokens_k", "prompt_logprobs_last_n"} & set(body)
 

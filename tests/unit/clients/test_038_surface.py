@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import pickle
+import threading
 import warnings
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from support.fake_service import FakeService, Reply
 
 from tinker import types
+from tinker._futures import APIFuture
 from tinker.rest_client import RestClient
 from tinker.service_client import ServiceClient
 from tinker.training_client import TrainingClient
@@ -97,6 +100,37 @@ def test_context_exit_finishes_the_session_with_its_status(
     with pytest.raises(RuntimeError, match="ServiceClient is closed"):
         client.__enter__()
     assert client.close("errored").done()  # idempotent: the first close's future
+
+
+def test_context_exit_inside_a_running_loop_waits_without_a_warning(
+    fake: FakeService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """0.38 code opens `with ServiceClient(...)` inside `async def` (there is no `async with`):
+    leaving the block finishes the session before the next line runs, and says nothing."""
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    monkeypatch.setattr("tinker._loopguard._warned", set())
+    closed_on_exit: list[bool] = []
+
+    async def run() -> None:
+        with ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False) as client:
+            await client.create_lora_training_client("base/model")
+            runtime = client.holder  # the session exists: answered without a wait
+        closed_on_exit.append(runtime.closed)
+
+    with caplog.at_level(logging.DEBUG, logger="tinker"):
+        asyncio.run(run())
+    assert closed_on_exit == [True]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+    async def blocking_result() -> None:
+        # The guard stays on elsewhere: a plain result() on a pending future still warns.
+        pending: APIFuture[None] = APIFuture()
+        threading.Timer(0.05, pending.set_result, (None,)).start()
+        pending.result()
+
+    with caplog.at_level(logging.WARNING, logger="tinker"):
+        asyncio.run(blocking_result())
+    assert any("APIFuture.result() blocks" in r.getMessage() for r in caplog.records)
 
 
 class _nothing:

@@ -4,6 +4,7 @@ idioms, numpy-backed values with list views, provenance, and errors that name th
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 from typing import Any
 
@@ -84,6 +85,23 @@ def test_list_views_are_computed_once_and_survive_pickling() -> None:
     assert sequence.tokens is sequence.tokens  # cached
     again = pickle.loads(pickle.dumps(sequence))
     assert again == sequence and again.tokens == [1, 2, 3]
+
+
+def test_a_sequence_without_a_server_id_has_sequence_id_none() -> None:
+    """0.38 code tells "no id, no provenance" by `sequence_id is None`; an empty string would
+    build a span that names no sequence."""
+    from tinker import _wire
+
+    unnamed = _wire.structure({"stop_reason": "stop", "tokens": [5]}, T.SampledSequence)
+    assert unnamed.sequence_id is None
+    for era in ("0.5.1", "0.38"):
+        sent = json.loads(_wire.dumps(unnamed, era=era))
+        assert "sequence_id" not in sent
+        assert _wire.structure(sent, T.SampledSequence).sequence_id is None
+    named = dataclasses.replace(unnamed, sequence_id="r/0")
+    assert json.loads(_wire.dumps(named, era="0.38"))["sequence_id"] == "r/0"
+    with pytest.raises(TypeError, match=r"SampledSequence.sequence_id: expected a str or None"):
+        T.SampledSequence(stop_reason="stop", sequence_id=0, tokens=[5])  # type: ignore[arg-type]
 
 
 def test_provenance_spans() -> None:
