@@ -50,8 +50,9 @@ from tinker._retry import SUBMIT, TRANSPORT, RetryConfig
 from tinker._runtime import ClientBase, Runtime
 from tinker._session import attach
 from tinker._transport import Traffic
-from tinker.config import ClientConfig
+from tinker.config import LEGACY_SERVER, ClientConfig, ServerConfig
 from tinker.tokenizer import Tokenizer, get_tokenizer, tokenizer_id_for_model
+from tinker.types._training import CONSOLE_URL
 
 if TYPE_CHECKING:
     from tinker.sampling_client import BackcompatSamplingClientFuture, SamplingClient
@@ -66,7 +67,6 @@ __all__ = [
     "TrainingHandle",
 ]
 
-CONSOLE_URL = "https://tinker.thinkingmachines.ai"
 
 # A custom loss: fn(data, logprobs) -> (loss, metrics) with torch, or (loss, metrics, grads).
 CustomLossFnV1 = Callable[[list[Any], list[Any]], tuple[Any, ...]]
@@ -84,13 +84,16 @@ class TrainingHandle:
     model_id: str
     model_seq_id: int | None
     next_seq_id: int
+    server: ServerConfig = LEGACY_SERVER
+    info: types.GetInfoResponse | None = None
 
 
 def _reattach(handle: TrainingHandle) -> TrainingClient:
     return TrainingClient(
-        attach(handle.config, handle.session_id),
+        attach(handle.config, handle.session_id, server=handle.server),
         handle.model_id,
         model_seq_id=handle.model_seq_id,
+        info=handle.info,
         first_seq_id=handle.next_seq_id,
     )
 
@@ -137,6 +140,8 @@ class TrainingClient(ClientBase, QueueStateObserver):
             model_id=self.model_id,
             model_seq_id=self.model_seq_id,
             next_seq_id=next_seq_id,
+            server=self._runtime.server,
+            info=self._info,
         )
 
     # -- forward passes ----------------------------------------------------------------------
@@ -282,7 +287,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         terms = check_regularizers(regularizers)
         views = [_forward_view(d) for d in batch]
         forward = self.forward(views, "cross_entropy")
-        backward_ids = self._lane.reserve(len(chunk_data(views)))
+        backward_ids = self._lane.reserve(len(chunk_data(views, limits=self._runtime.chunk_limits)))
         forward.add_done_callback(functools.partial(self._release_if_failed, backward_ids))
         runtime = self._runtime
         backward = chain(

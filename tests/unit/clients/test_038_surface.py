@@ -273,3 +273,25 @@ def test_close_waits_in_a_plain_thread_and_not_in_an_event_loop(
     assert asyncio.run(close())
     finishes = [call.body for call in fake.seen("/api/v1/sessions/S/finish")]
     assert finishes[-1] == {"reason": {"type": "errored"}, "detail": "boom"}
+
+
+def test_a_pickled_training_client_keeps_the_negotiated_server_and_its_info(
+    fake: FakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tinker import _session
+
+    fake.client_config = {"fwdbwd_max_chunk_len": 64}  # a 0.38 service with its own limits
+    client = ServiceClient(api_key=API_KEY, base_url=fake.url, telemetry=False)
+    trainer = client.create_lora_training_client("base/model", rank=8).result()
+    blob = pickle.dumps(trainer)
+    info_calls = len(fake.seen("/api/v1/get_info"))
+    # In another process no runtime of the session exists: unpickling attaches a new one.
+    monkeypatch.setattr(_session, "_registry", {})
+    copy = pickle.loads(blob)
+    assert copy.holder is not trainer.holder
+    assert copy.holder.server == trainer.holder.server and copy.holder.server.current
+    assert copy.holder.chunk_limits == trainer.holder.chunk_limits
+    assert copy.get_info() == trainer.get_info()
+    assert len(fake.seen("/api/v1/get_info")) == info_calls  # carried over, not asked again
+    copy.holder.close()
+    client.close()
