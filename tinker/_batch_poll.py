@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from tinker._futures import reject
+from tinker._retry import BILLING_PAUSE, MAX_BAD_REQUESTS
 from tinker._transport import Reply
 from tinker.errors import APIConnectionError, TinkerError
 
@@ -37,8 +38,6 @@ CLONE_STRIDE = 1_000_000_000
 LONG_POLL_TIMEOUT = 45.0
 ACK_POLL_TIMEOUT = 5.0
 BUSY_PAUSE = 1.0
-BILLING_PAUSE = 5.0
-MAX_BAD_REQUESTS = 3
 _BUSY = frozenset({408, 409, 429})
 
 # (request body, read timeout) -> reply; raises APIConnectionError when nothing answers.

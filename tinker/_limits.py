@@ -86,6 +86,14 @@ class InFlightLimit:
         self._pumping = False
         self._notice_armed = False
 
+    @classmethod
+    def byte_budget(
+        cls, nbytes: int, *, what: str, timers: Scheduler | None = None
+    ) -> InFlightLimit:
+        """The limit of a byte budget: operations go while `nbytes` are not overdrawn (a limit
+        of nbytes + 1, so that one larger than the whole budget still goes when alone)."""
+        return cls(nbytes + 1, what=what, timers=timers)
+
     @property
     def in_flight(self) -> int:
         """Units held by the operations in flight."""

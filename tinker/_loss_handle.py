@@ -92,7 +92,8 @@ def check_batch(handle: LossHandle, data: Sequence[types.Datum]) -> None:
 
 
 def _shape(tensor: types.TensorData) -> tuple[int, ...]:
-    return tuple(tensor.to_numpy().shape)
+    """The tensor's shape, read without densifying a sparse one."""
+    return tuple(tensor.shape) if tensor.shape is not None else tuple(tensor.values.shape)
 
 
 def _fits(shape: tuple[int, ...], rank: int, rows: int) -> bool:

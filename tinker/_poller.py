@@ -50,7 +50,7 @@ import attrs
 from tinker._batch_poll import BatchSender, BatchTarget, CompletionWatcher
 from tinker._futures import APIFuture, reject
 from tinker._limits import InFlightLimit
-from tinker._retry import POLL_BACKOFF, RetryExecutor
+from tinker._retry import BILLING_PAUSE, MAX_BAD_REQUESTS, POLL_BACKOFF, RetryExecutor
 from tinker._transport import Reply
 from tinker._workers import ClientClosedError, WorkerPool
 from tinker.errors import (
@@ -86,10 +86,6 @@ logger = logging.getLogger(__name__)
 LONG_WAIT_NOTICE = 600.0
 # How often the poller may log that the server does not answer.
 UNREACHABLE_NOTICE = 30.0
-# Polls answered 400 that one future may retry (a 408 resets the count).
-MAX_BAD_REQUESTS = 3
-# Seconds between polls while the server pauses a request for billing (HTTP 402).
-BILLING_POLL_PAUSE = 5.0
 # What the poller sends: (request_id, extra headers, allow_metadata_only) -> reply; raises
 # APIConnectionError.
 PollSender = Callable[[str, Mapping[str, str], bool], Reply]
@@ -400,7 +396,7 @@ class PollJob:
             logger.debug("polling %s got HTTP 400 (%d in a row)", self.what, self.bad_requests)
             raise NotReady
         if step is PollStep.BILLING and self._billing_paused():
-            raise NotReady(pause=BILLING_POLL_PAUSE)
+            raise NotReady(pause=BILLING_PAUSE)
         if step is PollStep.EXPIRED:
             self._expired()
             raise RetryableException(f"Promise expired/broken for request {self.request_id}")
@@ -430,7 +426,7 @@ class PollJob:
                 "limits); polling again every %.0f s for up to %.0f s",
                 self.what,
                 self.server,
-                BILLING_POLL_PAUSE,
+                BILLING_PAUSE,
                 self.billing_pause,
             )
         return now - self.billing_since < self.billing_pause

@@ -117,8 +117,10 @@ TRANSPORT_BACKOFF = Backoff(initial=0.5, maximum=10.0, jitter=0.25)
 SUBMIT_BACKOFF = Backoff(initial=1.0, maximum=30.0)
 # Polling backs off on connection errors exactly like the submit layer: 1, 2, 4, ... 30 s.
 POLL_BACKOFF = SUBMIT_BACKOFF
-# Pause between attempts of a submit answered 402 (billing paused) within its deadline.
-BILLING_RETRY_PAUSE = 5.0
+# Pause between attempts of a submit or poll answered 402 (billing paused) within its window.
+BILLING_PAUSE = 5.0
+# Polls answered 400 in a row that are retried before the future fails.
+MAX_BAD_REQUESTS = 3
 
 
 def is_retryable_status(status_code: int, *, retry_429: bool = True) -> bool:
@@ -292,10 +294,10 @@ class CallAttempts:
                 "%s is paused: the account's billing status does not allow it now (HTTP 402); "
                 "trying again every %.0fs (giving up %.0fs after the first attempt)",
                 self._what,
-                BILLING_RETRY_PAUSE,
+                BILLING_PAUSE,
                 self._deadline,
             )
-        return min(BILLING_RETRY_PAUSE, self._deadline - elapsed)
+        return min(BILLING_PAUSE, self._deadline - elapsed)
 
     def _transport_pause(self, error: Exception) -> float:
         response = getattr(error, "response", None)

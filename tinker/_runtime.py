@@ -174,8 +174,8 @@ class Runtime:
         self.poller.billing_pause = server.billing_pause_seconds
         if server.batch_poller:
             self.poller.batch_send = self._send_batch_poll
-            self.poller.response_bytes = InFlightLimit(
-                server.inflight_response_bytes + 1, what="result payloads", timers=self.timers
+            self.poller.response_bytes = InFlightLimit.byte_budget(
+                server.inflight_response_bytes, what="result payloads", timers=self.timers
             )
         self._cancels: CancelDrain | None = None
         self._apply_dynamic(server)
@@ -184,11 +184,11 @@ class Runtime:
         )
         # The byte budgets of submits in flight (0.38): a submit waits while its budget is
         # overdrawn, holding no thread; one larger than the whole budget still goes.
-        self.train_bytes = InFlightLimit(
-            server.dispatch_bytes + 1, what="forward_backward submits", timers=self.timers
+        self.train_bytes = InFlightLimit.byte_budget(
+            server.dispatch_bytes, what="forward_backward submits", timers=self.timers
         )
-        self.sample_bytes = InFlightLimit(
-            server.sample_dispatch_bytes + 1, what="sample submits", timers=self.timers
+        self.sample_bytes = InFlightLimit.byte_budget(
+            server.sample_dispatch_bytes, what="sample submits", timers=self.timers
         )
         self._connect(transport)
         if server.current:

@@ -359,10 +359,7 @@ def check_access_scope(access_scope: object) -> dict[str, object]:
 
 def check_page(limit: object, offset: object) -> tuple[int, int]:
     """A page of a list: limit >= 1, offset >= 0."""
-    for name, value, least in (("limit", limit, 1), ("offset", offset, 0)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
-    return cast(int, limit), cast(int, offset)
+    return _count(limit, "limit", 1), _count(offset, "offset", 0)
 
 
 # -- 0.38 parameters -----------------------------------------------------------------------------

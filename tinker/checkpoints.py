@@ -31,6 +31,7 @@ __all__ = [
     "UnsafeArchiveError",
     "checkpoint_dir_name",
     "download_checkpoint",
+    "remove_path",
     "safe_extract",
 ]
 
@@ -115,7 +116,7 @@ def download_checkpoint(
                 sink.write(chunk)
         safe_extract(archive_path, staging, limits)
         if destination.exists() or destination.is_symlink():
-            _remove(destination)
+            remove_path(destination)
         staging.rename(destination)
     finally:
         archive_path.unlink(missing_ok=True)
@@ -181,7 +182,8 @@ def _stream(url: str, progress: ProgressCallback | None, limits: ArchiveLimits) 
         )
 
 
-def _remove(path: pathlib.Path) -> None:
+def remove_path(path: pathlib.Path) -> None:
+    """Delete a file, a symlink or a directory tree."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:

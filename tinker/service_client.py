@@ -44,6 +44,7 @@ from tinker.sampling_client import (
     open_sampling_client,
 )
 from tinker.training_client import BackcompatTrainingClientFuture, TrainingClient
+from tinker.types._training import CONSOLE_URL
 
 if TYPE_CHECKING:
     from tinker._loss_trace import TracedLoss
@@ -52,7 +53,6 @@ __all__ = ["CONSOLE_URL", "NoTrainableLayersError", "ServiceClient"]
 
 logger = logging.getLogger(__name__)
 
-CONSOLE_URL = "https://tinker.thinkingmachines.ai"
 
 # A requests adapter, or a function building one per kind of traffic.
 HTTPAdapterSpec = Union[requests.adapters.BaseAdapter, Callable[[], requests.adapters.BaseAdapter]]
@@ -576,16 +576,7 @@ def _create_from_state(
     load_weights."""
     if runtime.server.current:
         return _load_as_new_model(runtime, source, metadata)
-    info: types.WeightsInfoResponse = runtime.call(
-        ApiCall(
-            traffic=Traffic.TRAIN,
-            method="POST",
-            path="/api/v1/weights_info",
-            body={"tinker_path": source.path},
-            result=types.WeightsInfoResponse,
-            retry=SUBMIT,
-        )
-    )
+    info = RestClient(runtime).get_weights_info_by_tinker_path(source.path).result()
     if not info.is_lora or info.lora_rank is None:
         raise ValueError(f"{source.path} is not a LoRA checkpoint; only LoRA runs can be resumed")
     flags = {

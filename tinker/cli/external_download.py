@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tinker.checkpoints import remove_path
 from tinker.cli.context import CliError
 
 __all__ = [
@@ -78,7 +79,7 @@ def download_external_weights(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 received = _fetch(http, name, urls[name], target, received, progress)
         if destination.exists() or destination.is_symlink():
-            _remove(destination)
+            remove_path(destination)
         os.rename(staging, destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -136,10 +137,3 @@ def _fetch(
     except requests.RequestException as exc:  # the message would carry the signed URL
         raise CliError(f"downloading {name} failed: {type(exc).__name__}") from None
     return received
-
-
-def _remove(path: pathlib.Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()

@@ -64,10 +64,10 @@ def list_runs(ctx: Context, args: argparse.Namespace) -> None:
         return list(response.training_runs), getattr(cursor, "total_count", None)
 
     runs, total = collect(fetch, args.limit, RUN_PAGE_SIZE, ctx.progress("Fetching runs"))
-    active = active_sessions(rest)
     if ctx.json:
         ctx.out_json({"runs": runs})
         return
+    active = active_sessions(rest)
     title = f"{len(runs)} training run{'' if len(runs) == 1 else 's'}{more_note(len(runs), total)}"
     rows = [
         (

@@ -7,11 +7,11 @@ with TINKER_OPTIN=1.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import sys
 
 import pytest
+from support.optin import skip_unless_opted_in
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -22,12 +22,7 @@ import cookbook_venv  # noqa: E402
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip this directory's `optin` tests unless TINKER_OPTIN=1."""
-    if os.environ.get("TINKER_OPTIN") == "1":
-        return
-    skip = pytest.mark.skip(reason="opt-in: set TINKER_OPTIN=1 (builds the cookbook venv)")
-    for item in items:
-        if "optin" in item.keywords and HERE in pathlib.Path(str(item.path)).parents:
-            item.add_marker(skip)
+    skip_unless_opted_in(items, HERE, "builds the cookbook venv")
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
+from tinker._wire.codec import PROTOBUF
 from tinker._wire.proto import messages
 from tinker._wire.proto.call import ForwardBackwardCall
 from tinker._wire.proto.errors import ProtobufDecodeError, ProtobufEncodeError
@@ -34,7 +35,7 @@ __all__ = [
     "messages",
 ]
 
-CONTENT_TYPE = "application/x-protobuf"
+CONTENT_TYPE = PROTOBUF  # written once, in the light codec module
 
 M = TypeVar("M")
 BytesLike = bytes | bytearray | memoryview

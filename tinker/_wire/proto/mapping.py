@@ -411,11 +411,8 @@ def _record_outputs(record: m.ArrayRecord) -> list[dict[str, types.TensorData]]:
     outputs: list[dict[str, types.TensorData]] = [{} for _ in range(count)]
     for name, batched in record.fields.items():
         # One writable array of the stored type per field; each datum's tensor is a view of it.
-        values = _widened(batched.data, batched.dtype)
-        dtype: types.TensorDtype = "int64" if values.dtype.kind in "iu" else "float32"
-        stored = np.dtype(np.int64 if dtype == "int64" else np.float32)
-        if values.dtype != stored or not values.flags.writeable:
-            values = values.astype(stored)
+        field = types.TensorData.from_numpy(_widened(batched.data, batched.dtype))
+        values, dtype = field.values, field.dtype
         bounds = (batched.offsets // batched.data.itemsize).tolist()
         trailing = batched.trailing_shape
         row = math.prod(trailing)

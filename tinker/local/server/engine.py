@@ -54,7 +54,7 @@ class Engine:
         self.runs = TrainingRuns(self._context, self.samplers)
         self.downloads = Downloads(self.config.archive_url_seconds)
         self.exports = Exports(store, backend, self.sessions, self.downloads, self.accounting)
-        self._stop = threading.Event()
+        self._stop = self._context.stopping  # one flag: also tells jobs the server is stopping
         self._maintenance = threading.Thread(
             target=self._maintain, name="tinker-local-maintenance", daemon=True
         )
@@ -63,7 +63,6 @@ class Engine:
     def close(self) -> None:
         """Stop background work: run queues, sample pool, maintenance, waiting polls."""
         self._stop.set()
-        self._context.stopping.set()
         self.runs.close()
         self.samplers.close()
         self.futures.close()
