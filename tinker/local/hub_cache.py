@@ -67,6 +67,7 @@ class CachedModel:
     model_name: str
     repo_dir: pathlib.Path
     commit: str
+    files: Mapping[str, bytes] = attrs.field(repr=False, eq=False)  # read once per start
 
     @property
     def snapshot_dir(self) -> pathlib.Path:
@@ -85,24 +86,24 @@ class CachedModel:
     @property
     def snapshot_complete(self) -> bool:
         """True when the snapshot directory holds every file of the model."""
-        return all(
-            (self.snapshot_dir / name).is_file() for name in base_model_files(self.model_name)
-        )
+        return all((self.snapshot_dir / name).is_file() for name in self.files)
 
 
 def cached_models(cache_dir: pathlib.Path | None = None) -> list[CachedModel]:
     """Every catalogue model as a cached repo under `cache_dir` (default: hub_cache_dir())."""
     root = cache_dir if cache_dir is not None else hub_cache_dir()
-    return [
-        CachedModel(name, root / ("models--" + name.replace("/", "--")), _commit(name))
-        for name in sorted(LOCAL_MODELS)
-    ]
+    models = []
+    for name in sorted(LOCAL_MODELS):
+        files = base_model_files(name)
+        repo_dir = root / ("models--" + name.replace("/", "--"))
+        models.append(CachedModel(name, repo_dir, _commit(files), files))
+    return models
 
 
-def _commit(model_name: str) -> str:
+def _commit(files: Mapping[str, bytes]) -> str:
     """A 40-hex commit id derived from the snapshot's file names and bytes."""
     digest = hashlib.sha1(usedforsecurity=False)
-    for name, data in sorted(base_model_files(model_name).items()):
+    for name, data in sorted(files.items()):
         digest.update(f"{name}\0{hashlib.sha256(data).hexdigest()}\n".encode())
     return digest.hexdigest()
 
@@ -133,10 +134,8 @@ def publish_quietly() -> None:
 
 
 def _write(model: CachedModel) -> None:
-    files = base_model_files(model.model_name)
-
     def fill(staging: pathlib.Path) -> None:
-        for name, data in files.items():
+        for name, data in model.files.items():
             (staging / name).write_bytes(data)
 
     if model.snapshot_dir.exists() and not model.snapshot_complete:
