@@ -250,10 +250,12 @@ def resume_hint(request_type: str) -> str:
 @attrs.frozen
 class PollLimits:
     """The bounds of every polled future: `deadline` seconds pending in all (the client's
-    `future_timeout`), `unreachable_after` seconds of polls without any answer."""
+    `future_timeout`), `unreachable_after` seconds of polls without any answer, and
+    `billing_pause` seconds of HTTP 402 answers waited out (the negotiated server config)."""
 
     deadline: float = 7200.0
     unreachable_after: float = 300.0
+    billing_pause: float = 3600.0
 
 
 @attrs.define(eq=False)
@@ -275,7 +277,6 @@ class PollJob:
     # Extra headers of every poll (Accept for protobuf results) and the era's poll features.
     accept: Mapping[str, str] = attrs.field(factory=dict)
     allow_metadata_only: bool = True
-    billing_pause: float = 3600.0
     on_unreachable: Callable[[PollJob, Exception, float], None] | None = None
     submitted_at: float | None = None
     metrics: ClientMetrics | None = None
@@ -427,9 +428,9 @@ class PollJob:
                 self.what,
                 self.server,
                 BILLING_PAUSE,
-                self.billing_pause,
+                self.limits.billing_pause,
             )
-        return now - self.billing_since < self.billing_pause
+        return now - self.billing_since < self.limits.billing_pause
 
     def _result(self, body: Any) -> Any:
         if isinstance(body, dict) and body.get("type") == "try_again":
@@ -566,8 +567,6 @@ class Poller:
         self._executor = executor or RetryExecutor()
         self.server = server
         self.limits = limits or PollLimits()
-        # How long HTTP 402 answers are waited out (the negotiated server config sets it).
-        self.billing_pause = 3600.0
         # Set when the server enables the batch poller: futures tracked with a batch target
         # wait for their completion there before their payload is polled.
         self.batch_send: BatchSender | None = None
@@ -640,7 +639,6 @@ class Poller:
             submitted_at=submitted_at,
             metrics=self.metrics,
             accept=accept or {},
-            billing_pause=self.billing_pause,
         )
         with self._lock:
             closed = self._closed

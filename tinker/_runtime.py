@@ -167,11 +167,12 @@ class Runtime:
             executor=self.executor,
             before_wait=self._revive,
             limits=PollLimits(
-                deadline=config.future_timeout, unreachable_after=config.submit_retry_seconds
+                deadline=config.future_timeout,
+                unreachable_after=config.submit_retry_seconds,
+                billing_pause=server.billing_pause_seconds,
             ),
             metrics=self.metrics,
         )
-        self.poller.billing_pause = server.billing_pause_seconds
         if server.batch_poller:
             self.poller.batch_send = self._send_batch_poll
             self.poller.response_bytes = InFlightLimit.byte_budget(
