@@ -505,7 +505,11 @@ class Runtime:
         ("success", "errored" or "interrupted") and `detail`. Every operation still pending
         fails at once with ClientClosedError, and one log line says how many there were.
         """
-        self._finish(check_finish(status, detail))
+        self.close_with(check_finish(status, detail))
+
+    def close_with(self, reason: types.SessionFinishRequest) -> None:
+        """close() with a finish reason the caller has checked already."""
+        self._finish(reason)
         log_abandoned(self.shutdown(), "the client was closed")
 
     def _finish(self, reason: types.SessionFinishRequest) -> None:

@@ -497,7 +497,7 @@ def _finish_and_close(
     """Close the runtime, which first finishes the session on a 0.38 server (one bounded
     attempt); resolve `done` either way."""
     try:
-        runtime.close(reason.reason.type, reason.detail)
+        runtime.close_with(reason)
     finally:
         resolve(done, None)
 
