@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import warnings
 from collections.abc import Set
 from typing import Any
 
 from tinker.cli.context import Context
 from tinker.cli.paging import collect, limit_argument, more_note, positive_argument
 from tinker.cli.render import format_lora, format_time, property_table, table
-from tinker.cli.search_commands import add_search_command
+from tinker.cli.search_commands import add_search_command, search_page
 
 __all__ = [
     "active_sessions",
@@ -144,9 +143,7 @@ def active_sessions(rest: Any) -> frozenset[str] | None:
             request = request_type(
                 statuses=[active_query()], limit=SESSION_SEARCH_PAGE_SIZE, cursor=cursor
             )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the search is marked experimental
-                response = search(request).result()
+            response = search_page(search, request)
             found.update(summary.session_id for summary in response.sessions)
             cursor = response.next_cursor
             if cursor is None:

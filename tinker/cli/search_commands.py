@@ -16,7 +16,13 @@ from tinker.cli.context import CliError, Context
 from tinker.cli.paging import limit_argument
 from tinker.cli.render import format_size, format_time, printable, property_table, table
 
-__all__ = ["STATUS_QUERIES", "add_auth_commands", "add_search_command", "describe_status"]
+__all__ = [
+    "STATUS_QUERIES",
+    "add_auth_commands",
+    "add_search_command",
+    "describe_status",
+    "search_page",
+]
 
 # --status value -> the SessionStatusQuery type that asks for it.
 STATUS_QUERIES = {
@@ -27,6 +33,14 @@ STATUS_QUERIES = {
 }
 OWNERS = {"own": "OwnSearchOwner", "accessible": "AccessibleSearchOwner"}
 SEARCH_PAGE_SIZE = 200  # the service's largest page
+
+
+def search_page(search: Any, request: Any) -> Any:
+    """One page of `RestClient.search_sessions` (which the service marks experimental: the
+    CLI does not repeat its warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return search(request).result()
 
 
 def add_search_command(sessions: Any, leaf: argparse.ArgumentParser) -> None:
@@ -111,9 +125,7 @@ def search_sessions(ctx: Context, args: argparse.Namespace) -> None:
     while args.limit == 0 or len(found) < args.limit:
         wanted = SEARCH_PAGE_SIZE if args.limit == 0 else args.limit - len(found)
         size = min(SEARCH_PAGE_SIZE, wanted)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the service marks session search experimental
-            page = search(request_type(**criteria, limit=size, cursor=cursor)).result()
+        page = search_page(search, request_type(**criteria, limit=size, cursor=cursor))
         found.extend(page.sessions)
         progress.update(len(found), None)
         cursor = page.next_cursor
