@@ -501,23 +501,66 @@ class Runtime:
     def close(self, status: str = "success", detail: str | None = None) -> None:
         """Stop every thread, fail what is pending and drop connections; idempotent, ~2 s.
 
-        A session this runtime created on a 0.38 server is first finished with `status`
-        ("success", "errored" or "interrupted") and `detail`. Every operation still pending
-        fails at once with ClientClosedError, and one log line says how many there were.
+        Every operation still pending fails at once with ClientClosedError, and one log line
+        says how many there were; then a session this runtime created on a 0.38 server is
+        finished with `status` ("success", "errored" or "interrupted") and `detail`.
         """
         self.close_with(check_finish(status, detail))
 
     def close_with(self, reason: types.SessionFinishRequest) -> None:
         """close() with a finish reason the caller has checked already."""
-        self._finish(reason)
-        log_abandoned(self.shutdown(), "the client was closed")
+        log_abandoned(self._close(reason), "the client was closed")
+
+    def shutdown(self) -> int:
+        """close() without finishing the session or logging: the number of operations it
+        failed (0 when already closed)."""
+        return self._close(None)
+
+    def _close(self, reason: types.SessionFinishRequest | None) -> int:
+        """Fail what is pending, finish the session when `reason` is given, stop every thread
+        and drop connections; the number of operations failed (0 when already closed).
+
+        The caller's futures fail before any request is sent, so what was pending when close
+        was called is what fails, however long the finish request takes.
+        """
+        with self._lock:
+            if self._closed:
+                return 0
+            with self._operations_lock:
+                self._closed = True
+                pending = [future for future in self._operations if not future.done()]
+                self._operations.clear()
+        self._closing.set()
+        if self._on_close is not None:
+            self._on_close(self)
+        if self._pid != os.getpid():  # forked child that never used this runtime
+            return 0
+        closed = ClientClosedError("the client was closed before this operation finished")
+        for future in pending:  # also those with a request in flight on a worker
+            reject(future, closed)
+        if reason is not None:
+            self._finish(reason)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        for lane in list(self._lanes):
+            lane.fail_pending(closed)
+        for retries in list(self._sample_retries):
+            retries.fail_waiting(closed)
+        self.sample_limiter.fail_waiting(closed)
+        self.poller.close(closed)
+        if self._cancels is not None:  # the samples it left pending, and any queued before
+            self._cancels.close(CLOSE_BUDGET)
+        for pool in (self.timers, *self._pools.values(), self._blocking_pool):
+            pool.close(closed)
+        if self.telemetry is not None:
+            self.telemetry.close(timeout=CLOSE_BUDGET)
+        self.transport.close()
+        return len(pending)
 
     def _finish(self, reason: types.SessionFinishRequest) -> None:
         """Tell a 0.38 server why the session ends (once, one attempt of at most the heartbeat
         timeout; a failure is logged, not raised)."""
-        if not (self.server.current and self._owns_session) or self._closed:
-            return
-        if self._pid != os.getpid():
+        if not (self.server.current and self._owns_session):
             return
         self._owns_session = False
         finish = ApiCall(
@@ -532,41 +575,6 @@ class Runtime:
             self.transport.send(finish.encode(self._calls.codec)).raise_for_status()
         except Exception as exc:
             logger.warning("could not finish session %s on the server: %s", self.session_id, exc)
-
-    def shutdown(self) -> int:
-        """close() without its log line: the number of operations it failed (0 when already
-        closed)."""
-        with self._lock:
-            if self._closed:
-                return 0
-            with self._operations_lock:
-                self._closed = True
-                pending = [future for future in self._operations if not future.done()]
-                self._operations.clear()
-        self._closing.set()
-        if self._on_close is not None:
-            self._on_close(self)
-        if self._pid != os.getpid():  # forked child that never used this runtime
-            return 0
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
-        closed = ClientClosedError("the client was closed before this operation finished")
-        for lane in list(self._lanes):
-            lane.fail_pending(closed)
-        for retries in list(self._sample_retries):
-            retries.fail_waiting(closed)
-        self.sample_limiter.fail_waiting(closed)
-        self.poller.close(closed)
-        if self._cancels is not None:  # the samples it left pending, and any queued before
-            self._cancels.close(CLOSE_BUDGET)
-        for pool in (self.timers, *self._pools.values(), self._blocking_pool):
-            pool.close(closed)
-        for future in pending:  # also those with a request in flight on a worker
-            reject(future, closed)
-        if self.telemetry is not None:
-            self.telemetry.close(timeout=CLOSE_BUDGET)
-        self.transport.close()
-        return len(pending)
 
     def __enter__(self) -> Runtime:
         return self

@@ -17,6 +17,7 @@ from tinker._heartbeat import Heartbeat, heartbeat_call
 from tinker._runtime import Runtime, RuntimeOptions, finish_status
 from tinker._session import open_session
 from tinker._transport import Traffic
+from tinker._workers import ClientClosedError
 from tinker.config import LEGACY_SERVER, ClientConfig, ServerConfig
 from tinker.errors import APIResponseValidationError, APIStatusError, BadRequestError
 from tinker.sampling_client import SamplingClient
@@ -188,6 +189,30 @@ def test_close_finishes_a_created_session_once(current: FakeService) -> None:
     runtime.close()
     assert current.bodies("/api/v1/sessions/S38/finish") == [
         {"reason": {"type": "interrupted"}, "detail": "stopped by the user"}
+    ]
+
+
+def test_pending_work_fails_before_the_finish_request_is_sent(
+    current: FakeService, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime = _open(current)
+    pending = runtime.operation(flatten(runtime.submit(_submit("/api/v1/x"))))  # a caller's
+    current.wait_seen("/api/v1/retrieve_future", 1)
+    seen_at_finish: list[BaseException | None] = []
+
+    def finish(body: Any) -> Any:
+        seen_at_finish.append(pending.exception(timeout=0))
+        current.complete("req-0", {"done": True})  # the result arrives while closing
+        return {}
+
+    current.direct("POST", "/api/v1/sessions/S38/finish", finish)
+    with caplog.at_level(logging.WARNING):
+        runtime.close()
+    (failed,) = seen_at_finish
+    assert isinstance(failed, ClientClosedError)
+    assert pending.exception(timeout=0) is failed
+    assert [r.getMessage() for r in caplog.records if "pending" in r.getMessage()] == [
+        "the client was closed with 1 operation pending; it failed with ClientClosedError"
     ]
 
 
