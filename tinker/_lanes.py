@@ -9,7 +9,8 @@ enables parallel chunks): once their turn comes, all but the first are sent at o
 first after them, so the server, which buffers by seq_id, can take the whole batch when the
 first arrives.
 A lane can be handed over (a pickled TrainingClient): it reserves nothing more, and the copy's
-lane starts at the next seq id.
+lane starts at the next seq id. A poisoned lane sends nothing more: a seq id it reserved will
+never reach the server, which holds every later one back for it, so they fail at once instead.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class OrderedLane:
         self._handed_over: str | None = None
         self._parked: dict[int, tuple[Start | None, APIFuture[Any] | None]] = {}
         self._running = False
+        self._poison: BaseException | None = None
 
     def reserve(self, n: int = 1) -> list[int]:
         """Take the next `n` seq ids."""
@@ -85,6 +87,7 @@ class OrderedLane:
             future._before_wait = self._before_wait
             futures.append(future)
         group = _Together(starts, futures)
+        futures[0].add_done_callback(group.fail_if_unsent)
         for seq_id in seq_ids[1:]:
             self.skip(seq_id)
         self._park(seq_ids[0], group.start, futures[0])
@@ -94,6 +97,8 @@ class OrderedLane:
         """Reserve nothing more here (later calls raise HandedOverError with `reason`) and
         return the next seq id, where the lane that takes over starts."""
         with self._lock:
+            if self._poison is not None:
+                raise self._poison
             if self._handed_over is not None:
                 raise HandedOverError(self._handed_over)
             self._handed_over = reason
@@ -109,11 +114,16 @@ class OrderedLane:
                 raise ValueError(f"seq_id {seq_id} was not reserved or has already run")
             if seq_id in self._parked:
                 raise ValueError(f"seq_id {seq_id} was already submitted")
-            self._parked[seq_id] = (start, future)
-            if self._running or self._next_run not in self._parked:
-                return
-            self._running = True
-        self._run_ready()
+            poison = self._poison
+            if poison is None:
+                self._parked[seq_id] = (start, future)
+                if self._running or self._next_run not in self._parked:
+                    return
+                self._running = True
+        if poison is None:
+            self._run_ready()
+        elif future is not None:
+            reject(future, poison)
 
     def _run_ready(self) -> None:
         """Start parked submits in order, while each one completes at once; the first one that
@@ -153,6 +163,15 @@ class OrderedLane:
             self._running = False
             return False
 
+    def poison(self, exc: BaseException) -> None:
+        """Send nothing more: every parked submit and every later one fails with `exc` (the
+        first poison stays)."""
+        with self._lock:
+            if self._poison is None:
+                self._poison = exc
+            exc = self._poison
+        self.fail_pending(exc)
+
     def fail_pending(self, exc: BaseException) -> None:
         """Fail every parked submit (the runtime is closing)."""
         with self._lock:
@@ -180,8 +199,18 @@ class _Together:
         self._lock = threading.Lock()
         self._left = len(starts) - 1
         self._first: APIFuture[Any] = APIFuture()
+        self._started = False
+
+    def fail_if_unsent(self, first: concurrent.futures.Future[Any]) -> None:
+        """The group failed before its turn came (the lane was poisoned or closed): so does
+        every chunk."""
+        if self._started or first.cancelled() or (exc := first.exception()) is None:
+            return
+        for future in self._futures[1:]:
+            reject(future, exc)
 
     def start(self) -> concurrent.futures.Future[Any]:
+        self._started = True
         if self._left == 0:
             self._send_first()
         for start, future in zip(self._starts[1:], self._futures[1:], strict=True):

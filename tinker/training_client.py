@@ -288,7 +288,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         views = [_forward_view(d) for d in batch]
         forward = self.forward(views, "cross_entropy")
         backward_ids = self._lane.reserve(len(chunk_data(views, limits=self._runtime.chunk_limits)))
-        forward.add_done_callback(functools.partial(self._release_if_failed, backward_ids))
+        forward.add_done_callback(self._poison_if_failed)
         runtime = self._runtime
         backward = chain(
             forward,
@@ -298,13 +298,25 @@ class TrainingClient(ClientBase, QueueStateObserver):
         )
         return runtime.operation(queued(flatten(backward), forward._submits))
 
-    def _release_if_failed(
-        self, seq_ids: list[int], forward: concurrent.futures.Future[Any]
-    ) -> None:
-        """A failed forward pass gives the backward's reserved seq ids back to the lane."""
-        if forward.cancelled() or forward.exception() is not None:
-            for seq_id in seq_ids:
-                self._lane.skip(seq_id)
+    def _poison_if_failed(self, forward: concurrent.futures.Future[Any]) -> None:
+        """A custom loss whose forward pass failed or was cancelled poisons the client."""
+        if forward.cancelled():
+            self._poison(concurrent.futures.CancelledError("the forward pass was cancelled"))
+        elif (exc := forward.exception()) is not None:
+            self._poison(exc)
+
+    def _poison(self, cause: BaseException) -> None:
+        """Fail every queued and later training request of this client: the seq ids reserved
+        for a custom loss's backward pass will never be sent, and the server holds every later
+        request back until they are."""
+        error = RuntimeError(
+            f"this TrainingClient is poisoned: a previous custom loss (forward_backward_custom) "
+            f"failed ({type(cause).__name__}: {cause}), so no later training request of "
+            f"{self.model_id} can run; create a new TrainingClient (from your last saved "
+            f"state to continue)"
+        )
+        error.__cause__ = cause
+        self._lane.poison(error)
 
     def _custom_backward(
         self,
@@ -315,7 +327,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
         seq_ids: list[int],
     ) -> APIFuture[types.ForwardBackwardOutput]:
         """Evaluate the loss on the forward's logprobs and queue the surrogate backward pass
-        under the seq ids reserved for it (given back if the loss fails)."""
+        under the seq ids reserved for it (a failed loss poisons the client)."""
         try:
             # numpy and the loss machinery load here: a sampling-only program never pays them.
             import numpy as np
@@ -331,9 +343,8 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 _cross_entropy_datum(datum, types.TensorData.from_numpy(-grad))
                 for datum, grad in zip(batch, evaluated.grads, strict=True)
             ]
-        except BaseException:
-            for seq_id in seq_ids:
-                self._lane.skip(seq_id)
+        except BaseException as exc:
+            self._poison(exc)
             raise
 
         def with_user_loss(output: types.ForwardBackwardOutput) -> types.ForwardBackwardOutput:
@@ -769,21 +780,25 @@ def _check_loss_type_input(loss_type_input: object) -> None:
 
 
 def _cross_entropy_datum(datum: types.Datum, weights: types.TensorData) -> types.Datum:
-    """`datum` reduced to the two cross_entropy inputs, with the given weights."""
+    """`datum` reduced to the two cross_entropy inputs, with the given weights (its provenance
+    spans kept)."""
     return types.Datum(
         model_input=datum.model_input,
         loss_fn_inputs={"target_tokens": datum.loss_fn_inputs["target_tokens"], "weights": weights},
+        model_input_spans=datum.model_input_spans,
+        loss_fn_input_spans=datum.loss_fn_input_spans,
     )
 
 
 def _forward_view(datum: types.Datum) -> types.Datum:
-    """The datum as a cross_entropy forward input (its own weights, else ones)."""
+    """The datum as a cross_entropy forward input: its own weights, else zeros (the forward
+    pass is only read for its logprobs)."""
     weights = datum.loss_fn_inputs.get("weights")
     if weights is None:
         import numpy as np
 
         targets = datum.loss_fn_inputs["target_tokens"]
-        weights = types.TensorData.from_numpy(np.ones(len(targets.data), dtype=np.float32))
+        weights = types.TensorData.from_numpy(np.zeros(targets.to_numpy().shape, np.float32))
     return _cross_entropy_datum(datum, weights)
 
 

@@ -250,10 +250,33 @@ def test_custom_loss_keeps_only_cross_entropy_inputs(fb_service: FakeService, tr
     trainer.forward_backward_custom([datum], loss_fn).result(timeout=10)
     assert seen == [datum]
     (forward,) = fb_service.bodies("/api/v1/forward")
-    assert set(forward["forward_input"]["data"][0]["loss_fn_inputs"]) == {
-        "target_tokens",
-        "weights",
-    }
+    inputs = forward["forward_input"]["data"][0]["loss_fn_inputs"]
+    assert set(inputs) == {"target_tokens", "weights"}
+    assert inputs["weights"]["data"] == [0.0, 0.0]  # no weights given: zeros
+
+
+def test_custom_loss_keeps_the_provenance_spans(fb_service: FakeService, trainer: Any) -> None:
+    prompt = {"prompt_tokens": {"sequence_id": "s7", "offset": 0, "length": 2}}
+    sampled = {"sampled_tokens": {"sequence_id": "s7", "offset": 1, "length": 2}}
+    datum = types.Datum(
+        model_input=types.ModelInput.from_ints([1, 2]),
+        loss_fn_inputs={"target_tokens": [2, 3], "advantages": [0.5, 0.5]},
+        model_input_spans=[prompt],
+        loss_fn_input_spans=[sampled],
+    )
+
+    @numpy_loss
+    def loss_fn(_got: list[types.Datum], logprobs: list[np.ndarray]) -> Any:
+        return 0.0, {}, [np.ones_like(lp) for lp in logprobs]
+
+    trainer.forward_backward_custom([datum], loss_fn).result(timeout=10)
+    (forward,) = fb_service.bodies("/api/v1/forward")
+    (backward,) = fb_service.bodies("/api/v1/forward_backward")
+    for sent in (
+        forward["forward_input"]["data"][0],
+        backward["forward_backward_input"]["data"][0],
+    ):
+        assert (sent["model_input_spans"], sent["loss_fn_input_spans"]) == ([prompt], [sampled])
 
 
 def test_get_tokenizer_uses_the_tokenizer_id_of_get_info(
@@ -388,7 +411,9 @@ def test_forward_backward_custom_returns_at_once_and_keeps_its_place(
     ]
 
 
-def test_a_failed_custom_loss_gives_its_place_back(fb_service: FakeService, trainer: Any) -> None:
+def test_a_failed_custom_loss_poisons_the_client(fb_service: FakeService, trainer: Any) -> None:
+    import pickle
+
     from tinker._custom_loss import numpy_loss
 
     @numpy_loss
@@ -396,9 +421,36 @@ def test_a_failed_custom_loss_gives_its_place_back(fb_service: FakeService, trai
         raise ArithmeticError("the loss failed")
 
     custom = trainer.forward_backward_custom([_datum(2)], broken)
+    queued = trainer.optim_step(types.AdamParams())  # queued behind the backward pass
     with pytest.raises(ArithmeticError, match="the loss failed"):
         custom.result(timeout=10)
-    # the backward's reserved seq id was skipped: later operations are not held back
-    assert trainer.optim_step(types.AdamParams()).result(timeout=10).metrics == {"lr": 1.0}
-    assert fb_service.bodies("/api/v1/optim_step")[0]["seq_id"] == 3
-    assert fb_service.bodies("/api/v1/forward_backward") == []
+    later = trainer.forward_backward([_datum(2)], "cross_entropy")
+    message = (
+        r"this TrainingClient is poisoned: a previous custom loss \(forward_backward_custom\) "
+        r"failed \(ArithmeticError: the loss failed\), so no later training request of M0 "
+        r"can run; create a new TrainingClient \(from your last saved state to continue\)"
+    )
+    for future in (queued, later):
+        with pytest.raises(RuntimeError, match=message) as failed:
+            future.result(timeout=10)
+        assert isinstance(failed.value.__cause__, ArithmeticError)
+    with pytest.raises(RuntimeError, match="poisoned"):
+        pickle.dumps(trainer)  # a copy would go on with seq ids the server holds back
+    # the server never sees a request after the forward pass (seq id 1)
+    assert [r.path for r in fb_service.api_calls if "seq_id" in (r.body or {})] == [
+        "/api/v1/forward"
+    ]
+
+
+def test_a_failed_forward_pass_of_a_custom_loss_poisons_the_client(
+    fb_service: FakeService, trainer: Any
+) -> None:
+    fb_service.push("/api/v1/forward", _bad_request())
+    custom = trainer.forward_backward_custom(
+        [_datum(2)], numpy_loss(lambda _d, lps: (0.0, {}, [np.ones_like(lp) for lp in lps]))
+    )
+    with pytest.raises(Exception, match="400"):
+        custom.result(timeout=10)
+    with pytest.raises(RuntimeError, match=r"poisoned: .* failed \(BadRequestError: "):
+        trainer.optim_step(types.AdamParams()).result(timeout=10)
+    assert fb_service.bodies("/api/v1/optim_step") == []

@@ -193,3 +193,25 @@ def test_chunks_sent_together_go_first_last_and_hold_back_later_seq_ids() -> Non
     assert started == [2, 3, 1, 4]
     sends[4].set_result(4)
     assert after.result() == 4
+
+
+def test_a_poisoned_lane_fails_what_is_queued_and_everything_later_and_sends_nothing() -> None:
+    lane = OrderedLane()
+    started: list[int] = []
+    held: APIFuture[int] = APIFuture()
+    one, two = lane.reserve(2)
+    chunks = lane.reserve(3)
+    in_flight = lane.submit(one, lambda: started.append(one) or held)
+    queued = lane.submit(two, lambda: started.append(two) or completed(2))
+    together = lane.submit_together(chunks, [lambda: completed(0)] * 3)
+    poison = RuntimeError("poisoned")
+    lane.poison(poison)
+    lane.poison(RuntimeError("a second poison"))  # the first one stays
+    later = lane.submit(lane.reserve(1)[0], lambda: completed(9))
+    for future in (queued, *together, later):
+        assert future.exception(0) is poison
+    held.set_result(1)  # the request in flight still completes
+    assert in_flight.result(0) == 1
+    assert started == [one]
+    with pytest.raises(RuntimeError, match=r"^poisoned$"):
+        lane.hand_over("pickled")
