@@ -34,9 +34,13 @@ def add_delete_command(sub: Any, leaf: argparse.ArgumentParser) -> None:
         description="Delete the checkpoints named by TINKER_PATH, or those of yours that match "
         "every filter given. Dates are ISO 8601 in UTC (a date alone is midnight UTC).",
     )
-    deleting.add_argument("tinker_paths", metavar="TINKER_PATH", nargs="*")
+    deleting.add_argument(
+        "tinker_paths", metavar="TINKER_PATH", nargs="*", help="checkpoints to delete by path"
+    )
     deleting.add_argument("--run-id", help="only this training run's checkpoints")
-    deleting.add_argument("--type", dest="kind", choices=sorted(TYPES), help="only this type")
+    deleting.add_argument(
+        "--type", dest="kind", choices=sorted(TYPES), help="only checkpoints of this type"
+    )
     deleting.add_argument("--before", metavar="DATE", help="only those created before DATE")
     deleting.add_argument("--after", metavar="DATE", help="only those created at or after DATE")
     deleting.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
