@@ -23,7 +23,10 @@ __all__ = ["OPTIONAL_LIBRARIES", "add_doctor_command", "doctor", "gather"]
 OPTIONAL_LIBRARIES = {
     "torch": "forward_backward_custom with torch losses, TensorData.from_torch",
     "transformers": "tokenizers of Hugging Face models",
-    "huggingface-hub": "downloading tokenizers, tinker.local's Hugging Face cache readers",
+    "huggingface-hub": (
+        "downloading tokenizers, tinker.local's Hugging Face cache readers, "
+        "tinker checkpoint push-hf"
+    ),
     "protobuf": "the 0.38 protocol's protobuf bodies",
     "opentelemetry-api": "client metrics through OpenTelemetry",
     "tinker-cookbook": "the cookbook recipes (install with --no-deps, see docs/migration.md)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import types
 from concurrent.futures import Future
 from typing import Any
 
@@ -96,6 +97,7 @@ class FakeRest:
         self.sessions: dict[str, GetSessionResponse] = {}
         self.archive_url = "http://127.0.0.1:1/never"
         self.errors: dict[str, BaseException] = {}
+        self.refusals: dict[str, Reply] = {}  # tinker path -> the answer to deleting it
         self.calls: list[tuple[Any, ...]] = []
         self._serve(sdk.http)
 
@@ -105,7 +107,8 @@ class FakeRest:
         http.route("GET", r"/api/v1/training_runs/([^/]+)/checkpoints", self._run_checkpoints)
         http.route("GET", r"/api/v1/checkpoints", self._user_checkpoints)
         http.route("GET", CHECKPOINT + "/archive", self._archive)
-        for method, suffix in (("DELETE", ""), ("POST", "/publish"), ("DELETE", "/publish")):
+        http.route("DELETE", CHECKPOINT, self._delete)
+        for method, suffix in (("POST", "/publish"), ("DELETE", "/publish")):
             http.route(method, CHECKPOINT + re.escape(suffix), lambda *_: Reply(200, None))
         http.route("PUT", CHECKPOINT + "/ttl", lambda *_: Reply(200, None))
         http.route("GET", r"/api/v1/sessions", self._list_sessions)
@@ -137,6 +140,17 @@ class FakeRest:
         cursor = Cursor(offset=offset, limit=limit, total_count=len(everything))
         page = everything[offset : offset + limit]
         return _json(CheckpointsListResponse(checkpoints=page, cursor=cursor))
+
+    def _delete(self, _request: Recorded, run_id: str, checkpoint_id: str) -> Reply:
+        """Deletes the checkpoint when it is listed (a path not listed is deleted too: the
+        service need not say), unless `refusals` names another answer."""
+        path = f"tinker://{run_id}/{checkpoint_id}"
+        if path in self.refusals:
+            return self.refusals[path]
+        kept = [c for c in self.checkpoints.get(run_id, []) if c.tinker_path != path]
+        if run_id in self.checkpoints:
+            self.checkpoints[run_id] = kept
+        return Reply(200, None)
 
     def _archive(self, *_: Any) -> Reply:
         return Reply(302, None, {"Location": self.archive_url})
@@ -192,6 +206,27 @@ class FakeRest:
 
     def get_session(self, session_id: str) -> Future[Any]:
         return self._call("get_session", session_id)
+
+
+def serve_external_files(
+    rest: FakeRest, monkeypatch: Any, files: dict[str, bytes]
+) -> dict[str, str]:
+    """Give `rest` a get_external_weights_urls that names `files` with signed URLs the fake
+    service serves; returns the URLs by name (change them to change what is listed)."""
+    http = rest.sdk.http
+    urls = {name: f"{http.url}/signed/{index}?sig=SECRET" for index, name in enumerate(files)}
+    blobs = list(files.values())
+    http.route("GET", r"/signed/(\d+)", lambda _r, i: Reply(200, raw=blobs[int(i)]))
+
+    def get_external_weights_urls(tinker_path: str) -> Future[Any]:
+        rest.calls.append(("get_external_weights_urls", tinker_path))
+        future: Future[Any] = Future()
+        expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        future.set_result(types.SimpleNamespace(urls=dict(urls), expires=expires))
+        return future
+
+    monkeypatch.setattr(rest, "get_external_weights_urls", get_external_weights_urls, raising=False)
+    return urls
 
 
 class FakeClients:

@@ -4,7 +4,6 @@ only when complete; unsafe names, failed files and existing targets leave nothin
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import pathlib
 import types
@@ -12,7 +11,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from cli_fakes import FakeClients, FakeRest, SdkSession
+from cli_fakes import FakeClients, FakeRest, SdkSession, serve_external_files
 from conftest import Cli
 from support.fake_service import Reply
 
@@ -29,24 +28,9 @@ FILES = {
 
 
 @pytest.fixture
-def listed(cli: Cli, sdk: SdkSession, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def listed(rest: FakeRest, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """get_external_weights_urls names FILES with signed URLs that the fake service serves."""
-    urls = {name: f"{sdk.http.url}/signed/{index}?sig=SECRET" for index, name in enumerate(FILES)}
-    blobs = list(FILES.values())
-    sdk.http.route("GET", r"/signed/(\d+)", lambda _r, i: Reply(200, raw=blobs[int(i)]))
-    calls: list[str] = []
-
-    def get_external_weights_urls(tinker_path: str) -> Future[Any]:
-        calls.append(tinker_path)
-        future: Future[Any] = Future()
-        expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
-        future.set_result(types.SimpleNamespace(urls=dict(urls), expires=expires))
-        return future
-
-    monkeypatch.setattr(
-        cli.rest, "get_external_weights_urls", get_external_weights_urls, raising=False
-    )
-    return urls
+    return serve_external_files(rest, monkeypatch, FILES)
 
 
 def _files(root: pathlib.Path) -> dict[str, bytes]:

@@ -1,0 +1,79 @@
+"""Fetch a checkpoint's files into a directory: what `tinker checkpoint download` does, and what
+`push-hf` does into a temporary directory before uploading.
+
+An external-weights checkpoint comes file by file from its signed URLs; any other as an archive
+that is safely extracted; a training checkpoint on a service without archives (a 0.38 service)
+through a temporary external-weights export.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+
+from tinker import errors
+from tinker.cli.context import Context
+
+__all__ = ["Fetched", "fetch_checkpoint"]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """Where the files landed, how many bytes came, and whether they came as an archive."""
+
+    destination: pathlib.Path
+    received: int
+    archived: bool
+
+
+def fetch_checkpoint(
+    ctx: Context, tinker_path: str, parent: pathlib.Path, *, force: bool
+) -> Fetched:
+    """Download the checkpoint at `tinker_path` into `parent/<checkpoint_dir_name>`, with a
+    progress bar on a terminal. FileExistsError when that exists and `force` is false."""
+    from tinker.checkpoints import checkpoint_dir_name, download_checkpoint
+    from tinker.cli.external_download import (
+        download_external_weights,
+        download_training_checkpoint,
+    )
+    from tinker.training_client import TrainingClient
+    from tinker.types import ParsedCheckpointTinkerPath
+
+    parsed = ParsedCheckpointTinkerPath.from_tinker_path(tinker_path)
+    progress = ctx.progress("Downloading", unit="bytes")
+    received = [0]
+
+    def report(done: int, total: int | None = None) -> None:
+        received[0] = done
+        progress.update(done, total)
+
+    destination = parent / checkpoint_dir_name(tinker_path)
+    # A 0.38 service has no archives: it exports a training checkpoint instead (when this
+    # SDK can ask for that); older services and tinker.local serve archives.
+    exportable = parsed.checkpoint_type == "training" and hasattr(
+        TrainingClient, "save_weights_external"
+    )
+    archived = parsed.checkpoint_type != "external"
+    try:
+        if not archived:
+            download_external_weights(
+                ctx.rest(), tinker_path, destination, force=force, progress=report
+            )
+        else:
+            try:
+                download_checkpoint(ctx.rest(), tinker_path, parent, force=force, progress=report)
+            except errors.NotFoundError:
+                if not exportable:
+                    raise
+                archived = False
+                download_training_checkpoint(
+                    ctx.clients.service_client(),
+                    ctx.rest(),
+                    tinker_path,
+                    destination,
+                    force=force,
+                    progress=report,
+                )
+    finally:
+        progress.finish()
+    return Fetched(destination, received[0], archived)

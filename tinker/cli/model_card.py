@@ -1,0 +1,79 @@
+"""The README.md model card that `tinker checkpoint push-hf` puts beside an uploaded adapter:
+Hub metadata, where the weights came from, the LoRA config, and how to load them with PEFT."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["CardFacts", "lora_config", "model_card"]
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What the card says; None where it is not known."""
+
+    repo_id: str
+    tinker_path: str
+    training_run_id: str
+    base_model: str | None = None
+    lora_rank: int | None = None
+    lora_alpha: float | None = None
+    target_modules: tuple[str, ...] = ()
+
+
+def lora_config(folder: pathlib.Path) -> dict[str, Any]:
+    """The PEFT adapter config in `folder` (empty when there is none or it is unreadable)."""
+    try:
+        config = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def model_card(facts: CardFacts) -> str:
+    """The card's Markdown, with YAML front matter the Hub reads (base_model, library, tags)."""
+    base = facts.base_model
+    front = ["---"] + ([f"base_model: {base}"] if base else [])
+    front += ["library_name: peft", "tags:", "- tinker", "- lora", "---"]
+    about = f"a LoRA adapter for `{base}`" if base else "a LoRA adapter"
+    rows = [
+        ("Base model", f"`{base}`" if base else "unknown"),
+        ("Tinker checkpoint", f"`{facts.tinker_path}`"),
+        ("Training run", f"`{facts.training_run_id}`"),
+    ]
+    if facts.lora_rank is not None:
+        rows.append(("LoRA rank", str(facts.lora_rank)))
+    if facts.lora_alpha is not None:
+        rows.append(("LoRA alpha", f"{facts.lora_alpha:g}"))
+    if facts.target_modules:
+        rows.append(("Target modules", ", ".join(f"`{m}`" for m in facts.target_modules)))
+    base_id = base or "<base model>"
+    body = [
+        "",
+        f"# {facts.repo_id}",
+        "",
+        f"This repository holds {about}, trained with Tinker and exported from the checkpoint "
+        f"`{facts.tinker_path}`.",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in rows),
+        "",
+        "## Loading with PEFT",
+        "",
+        "```python",
+        "from peft import PeftModel",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        "",
+        f'tokenizer = AutoTokenizer.from_pretrained("{base_id}")',
+        f'base = AutoModelForCausalLM.from_pretrained("{base_id}")',
+        f'model = PeftModel.from_pretrained(base, "{facts.repo_id}")',
+        "```",
+        "",
+    ]
+    return "\n".join(front + body)
