@@ -141,7 +141,7 @@ def delete_checkpoints(ctx: Context, args: argparse.Namespace) -> None:
             return
     rest = ctx.rest()
     if not args.yes and not _confirm_deletion(ctx, rest, paths, known):
-        ctx.out("Deletion cancelled.")
+        (ctx.err if ctx.json else ctx.out)("Deletion cancelled.")
         return
     _delete(ctx, rest, paths)
 
@@ -176,11 +176,17 @@ def _confirm_deletion(
         )
     _look_up(rest, [p for p in paths if p not in known], known)
     checkpoints = [known.get(path) for path in paths]
-    ctx.out(deletion_table(paths, checkpoints))
+    # With --format json, stdout carries only the JSON answer: the dialogue goes to stderr.
+    say = ctx.err if ctx.json else ctx.out
+    say(deletion_table(paths, checkpoints))
     noun = "this checkpoint" if len(paths) == 1 else f"these {len(paths)} checkpoints"
-    ctx.out(f"WARNING: {noun} will be permanently deleted. This cannot be undone.")
+    say(f"WARNING: {noun} will be permanently deleted. This cannot be undone.")
+    question = "Proceed? [y/N]: "
+    if ctx.json:
+        print(question, end="", file=ctx.stderr, flush=True)
+        question = ""
     try:
-        answer = ctx.prompt("Proceed? [y/N]: ")
+        answer = ctx.prompt(question)
     except EOFError:
         answer = ""
     return answer.strip().lower() in ("y", "yes")

@@ -152,6 +152,14 @@ def test_one_known_checkpoint_gets_a_singular_confirmation(stocked: Cli) -> None
     ]
 
 
+def test_with_json_output_the_confirmation_goes_to_stderr(stocked: Cli) -> None:
+    result = stocked("-f", "json", "checkpoint", "delete", W1, interactive=True, answer="y")
+    assert json.loads(result.out) == {"deleted": [W1]}
+    assert result.err.splitlines()[0] == "1 checkpoint to delete (3.0 MB):"
+    assert "Proceed? [y/N]: " in result.err
+    assert stocked.prompts == [""]
+
+
 @pytest.mark.parametrize("answer", ["n", "", "no", "yess", EOFError()])
 def test_declined_deletes_nothing(stocked: Cli, answer: str | BaseException) -> None:
     result = stocked("checkpoint", "delete", "--run-id", "run-1", interactive=True, answer=answer)
