@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "as_datetime",
     "format_lora",
     "format_size",
     "format_time",
@@ -54,7 +55,7 @@ def format_time(value: dt.datetime | str | None, now: dt.datetime | None = None)
     """'just now', 'N minutes/hours/days/weeks ago', or YYYY-MM-DD beyond 30 days."""
     if value is None:
         return "-"
-    moment = _as_datetime(value)
+    moment = as_datetime(value)
     current = now if now is not None else dt.datetime.now(dt.timezone.utc)
     seconds = (current - moment).total_seconds()
     if seconds > 30 * _DAY:
@@ -70,10 +71,12 @@ def format_timestamp(value: dt.datetime | str | None) -> str:
     """An absolute UTC time to the minute, e.g. '2026-03-31 12:00 UTC' (for future times)."""
     if value is None:
         return "-"
-    return _as_datetime(value).astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return as_datetime(value).astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _as_datetime(value: dt.datetime | str) -> dt.datetime:
+def as_datetime(value: dt.datetime | str) -> dt.datetime:
+    """An aware datetime from a datetime or ISO 8601 text (a date alone is its midnight);
+    without a time zone it is taken as UTC. ValueError for text that is not ISO 8601."""
     moment = value if isinstance(value, dt.datetime) else _parse_iso(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
@@ -115,7 +118,7 @@ def to_jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, dt.datetime):
-        return _as_datetime(value).isoformat()
+        return as_datetime(value).isoformat()
     if isinstance(value, enum.Enum):
         return to_jsonable(value.value)
     if isinstance(value, Mapping):
