@@ -11,7 +11,7 @@ from typing import Any
 from tinker.cli.context import Context
 from tinker.cli.paging import collect, limit_argument, more_note, positive_argument
 from tinker.cli.render import format_lora, format_time, property_table, table
-from tinker.cli.run_columns import COLUMNS, DEFAULT_COLUMNS, columns_argument
+from tinker.cli.run_columns import COLUMNS, DEFAULT_COLUMNS, columns_argument, run_health
 from tinker.cli.search_commands import add_search_command, search_page
 from tinker.cli.trace_command import add_export_trace_command
 
@@ -121,11 +121,10 @@ def checkpoint_rows(label: str, checkpoint: Any) -> list[tuple[str, str]]:
 def run_status(run: Any, active: Set[str] | None) -> str:
     """'Failed' (corrupted), 'Active' while the run's session still sends heartbeats, 'Ended'
     once it does not; 'OK' when the session's state is unknown (`active` None: no search)."""
-    if getattr(run, "corrupted", False):
-        return "Failed"
+    health = run_health(run)
     session_id, separator, _ = run.training_run_id.partition(_RUN_OF_SESSION)
-    if active is None or not separator:
-        return "OK"
+    if health == "Failed" or active is None or not separator:
+        return health
     return "Active" if session_id in active else "Ended"
 
 

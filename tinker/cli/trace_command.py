@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 from typing import Any
 
@@ -24,7 +25,7 @@ def add_export_trace_command(sessions: Any, leaf: argparse.ArgumentParser) -> No
         "-o",
         "--output",
         metavar="PATH",
-        help=f"file to write (default ./<session-id>{TRACE_SUFFIX}; in it when a directory)",
+        help=f"file to write (default ./<session-id>{TRACE_SUFFIX}; in it if a directory/)",
     )
     export.add_argument("--url-only", action="store_true", help="print the download URL only")
     export.add_argument("--force", action="store_true", help="replace an existing file")
@@ -33,12 +34,14 @@ def add_export_trace_command(sessions: Any, leaf: argparse.ArgumentParser) -> No
 
 def trace_destination(session_id: str, output: str | None) -> pathlib.Path:
     """The file a session's trace goes to: --output, or `<session-id>.pftrace` in the current
-    directory (or in --output when that is a directory)."""
+    directory (or in --output when that is a directory or ends with a slash)."""
     default_name = session_id.replace("/", "_") + TRACE_SUFFIX
     if output is None:
         return pathlib.Path.cwd() / default_name
     chosen = pathlib.Path(output).absolute()
-    return chosen / default_name if chosen.is_dir() else chosen
+    if chosen.is_dir() or output.endswith(("/", os.sep)):
+        return chosen / default_name
+    return chosen
 
 
 def export_trace(ctx: Context, args: argparse.Namespace) -> None:

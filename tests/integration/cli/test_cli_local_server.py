@@ -12,10 +12,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import attrs
 import pytest
+from cli_outcome import Outcome, run_cli
 
 import tinker
 from tinker.cli import main
@@ -41,16 +41,6 @@ class World:
     sampler_path: str
 
 
-@attrs.frozen
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with serve(data_dir=tmp_path_factory.mktemp("server"), api_key=API_KEY) as server:
@@ -66,11 +56,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def tinker_cli(world: World, *argv: str, api_key: str = API_KEY, answer: str = "y") -> Outcome:
-    out, err = io.StringIO(), io.StringIO()
-    ctx = Context(stdout=out, stderr=err, prompt=lambda _: answer, interactive=True)
-    full = [*argv, "--base-url", world.url, "--api-key", api_key]
-    code = main(full, context=ctx)
-    return Outcome(code, out.getvalue(), err.getvalue())
+    return run_cli(world.url, api_key, argv, answer=answer)
 
 
 def test_run_list_and_info(world: World) -> None:

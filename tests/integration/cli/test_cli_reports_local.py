@@ -5,20 +5,17 @@ plugin's server."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import pathlib
 import re
 import urllib.request
-from typing import Any
 
 import attrs
 import pytest
+from cli_outcome import Outcome, run_cli
 
 import tinker
 from tinker import types
-from tinker.cli import main
-from tinker.cli.context import Context
 from tinker.local import LocalServer
 from tinker.testing.plugin import API_KEY
 
@@ -35,26 +32,11 @@ class Trained:
     tokens: int
 
 
-@attrs.frozen
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
 def _datum() -> types.Datum:
-    inputs, targets = TEXT[:-1], TEXT[1:]
+    targets = TEXT[1:]
     return types.Datum(
-        model_input=types.ModelInput.from_ints(inputs),
-        loss_fn_inputs={
-            "target_tokens": types.TensorData(data=targets, dtype="int64", shape=[len(targets)]),
-            "weights": types.TensorData(
-                data=[1.0] * len(targets), dtype="float32", shape=[len(targets)]
-            ),
-        },
+        model_input=types.ModelInput.from_ints(TEXT[:-1]),
+        loss_fn_inputs={"target_tokens": targets, "weights": [1.0] * len(targets)},
     )
 
 
@@ -69,10 +51,7 @@ def trained(tinker_server: LocalServer, tinker_service_client: tinker.ServiceCli
 
 
 def _cli(trained: Trained, *argv: str) -> Outcome:
-    out, err = io.StringIO(), io.StringIO()
-    ctx = Context(stdout=out, stderr=err, interactive=False)
-    code = main([*argv, "--base-url", trained.url, "--api-key", API_KEY], context=ctx)
-    return Outcome(code, out.getvalue(), err.getvalue())
+    return run_cli(trained.url, API_KEY, argv)
 
 
 def _this_hour() -> tuple[str, str]:

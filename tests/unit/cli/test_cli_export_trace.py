@@ -48,6 +48,8 @@ def test_output_file_or_directory_and_json(traced: Cli, tmp_path: pathlib.Path) 
     folder.mkdir()
     assert traced("session", "export-trace", "s-1", "--output", str(folder)).code == 0
     assert (folder / "s-1.pftrace").read_bytes() == TRACE
+    assert traced("session", "export-trace", "s-1", "-o", "new/").code == 0
+    assert (tmp_path / "new" / "s-1.pftrace").read_bytes() == TRACE
 
 
 def test_url_only_prints_just_the_url(traced: Cli, tmp_path: pathlib.Path) -> None:
