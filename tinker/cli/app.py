@@ -62,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (cheap: no SDK modules are imported)."""
     parser = argparse.ArgumentParser(
         prog="tinker",
-        description="Manage Tinker training runs, checkpoints and sessions; sample; serve locally.",
+        description=(
+            "Manage Tinker training runs, checkpoints and sessions; report usage; sample; "
+            "serve locally."
+        ),
         parents=[_common_options(suppress=False)],
     )
     leaf = _common_options(suppress=True)
