@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tinker.cli import (
+    billing_commands,
     checkpoint_commands,
     doctor_command,
     info_commands,
@@ -20,7 +21,7 @@ from tinker.cli import (
     search_commands,
 )
 from tinker.cli.context import ClientFactory, CliError, Connection, Context
-from tinker.cli.failures import describe, redact
+from tinker.cli.failures import describe, hint, redact
 
 __all__ = ["build_parser", "main"]
 
@@ -61,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (cheap: no SDK modules are imported)."""
     parser = argparse.ArgumentParser(
         prog="tinker",
-        description="Manage Tinker training runs, checkpoints and sessions; sample; serve locally.",
+        description=(
+            "Manage Tinker training runs, checkpoints and sessions; report usage; sample; "
+            "serve locally."
+        ),
         parents=[_common_options(suppress=False)],
     )
     leaf = _common_options(suppress=True)
@@ -77,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     local_commands.add_local_commands(commands, leaf)
     search_commands.add_auth_commands(commands, leaf)
     model_commands.add_model_commands(commands, leaf)
+    billing_commands.add_billing_commands(commands, leaf)
     doctor_command.add_doctor_command(commands, leaf)
     return parser
 
@@ -125,6 +130,9 @@ def _report(ctx: Context, exc: Exception, secrets: tuple[str | None, ...]) -> No
     ctx.err(redact(f"Error: {headline}", secrets))
     if detail is not None and detail != headline:
         ctx.err(redact(f"  {detail}", secrets))
+    advice = hint(exc)
+    if advice is not None:
+        ctx.err(f"  Hint: {advice}")
 
 
 def _wants_traceback(ctx: Context) -> bool:

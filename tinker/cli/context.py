@@ -12,10 +12,11 @@ from tinker.cli.progress import Progress
 
 if TYPE_CHECKING:  # the clients load only when a command needs them
     from tinker._runtime import Runtime
-    from tinker.rest_client import RestClient
+    from tinker.rest_client import AdminClient, RestClient
     from tinker.service_client import ServiceClient
 
 __all__ = [
+    "AdminClientLike",
     "CliError",
     "ClientFactory",
     "Clients",
@@ -43,12 +44,21 @@ class RestClientLike(Protocol):
     def unpublish_checkpoint_from_tinker_path(self, tinker_path: str) -> Future[Any]: ...
     def list_sessions(self, limit: int = 20, offset: int = 0) -> Future[Any]: ...
     def get_session(self, session_id: str) -> Future[Any]: ...
+    def export_session_trace(self, session_id: str) -> Future[str]: ...
+
+
+class AdminClientLike(Protocol):
+    """The AdminClient methods the CLI calls (organization billing reports)."""
+
+    def get_billing_usage(self, starting_on: Any, ending_before: Any) -> Future[Any]: ...
+    def get_current_checkpoint_storage_usage(self, project_id: str | None) -> Future[Any]: ...
 
 
 class Clients(Protocol):
     """Source of SDK clients for one CLI invocation; closed when the command ends."""
 
     def rest_client(self) -> RestClientLike: ...
+    def admin_client(self) -> AdminClientLike: ...
     def service_client(self) -> Any: ...
     def close(self) -> None: ...
 
@@ -80,6 +90,7 @@ class SdkClients:
         self._service: ServiceClient | None = None
         self._rest_runtime: Runtime | None = None
         self._rest: RestClient | None = None
+        self._admin: AdminClient | None = None
 
     def _settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {}
@@ -110,9 +121,19 @@ class SdkClients:
             self._rest = RestClient(self._rest_runtime)
         return self._rest
 
+    def admin_client(self) -> AdminClientLike:
+        """An AdminClient on the RestClient's session-less runtime (same settings, no session)."""
+        if self._admin is None:
+            from tinker.rest_client import AdminClient
+
+            self.rest_client()
+            self._admin = AdminClient(self._rest_runtime)
+        return self._admin
+
     def close(self) -> None:
         service, self._service = self._service, None
         runtime, self._rest_runtime, self._rest = self._rest_runtime, None, None
+        self._admin = None
         if runtime is not None:
             runtime.close()
         if service is not None:
@@ -144,6 +165,9 @@ class Context:
 
     def rest(self) -> RestClientLike:
         return self.clients.rest_client()
+
+    def admin(self) -> AdminClientLike:
+        return self.clients.admin_client()
 
     def progress(self, label: str, *, unit: str = "items") -> Progress:
         """A progress display on stderr: only on a terminal and never in JSON mode."""

@@ -1,5 +1,5 @@
-"""Download an external-weights checkpoint (`tinker://<run>/external_weights/<name>`), and a
-training checkpoint by way of a temporary one.
+"""Download an external-weights checkpoint (`tinker://<run>/external_weights/<name>`), a
+training checkpoint by way of a temporary one, and single files behind signed URLs.
 
 `RestClient.get_external_weights_urls` names the checkpoint's files (relative paths) with a
 signed URL each; the files are fetched one by one into a staging directory beside the target,
@@ -27,8 +27,10 @@ __all__ = [
     "EXPORT_TTL_SECONDS",
     "TIMEOUT",
     "download_external_weights",
+    "download_file",
     "download_training_checkpoint",
     "file_parts",
+    "refuse_existing",
 ]
 
 CHUNK_BYTES = 1 << 20
@@ -62,7 +64,7 @@ def download_external_weights(
     get_urls = getattr(rest, "get_external_weights_urls", None)
     if get_urls is None:
         raise CliError("this SDK's RestClient has no get_external_weights_urls() (0.38)")
-    _refuse_existing(destination, force)
+    refuse_existing(destination, force)
     urls: Mapping[str, str] = get_urls(tinker_path).result().urls
     if not urls:
         raise CliError(f"{tinker_path} has no files to download")
@@ -98,7 +100,7 @@ def download_training_checkpoint(
 ) -> int:
     """Export the training checkpoint at `tinker_path` as external weights from a temporary
     training run, download the export into `destination`, then delete the export."""
-    _refuse_existing(destination, force)  # before the export, which takes a while
+    refuse_existing(destination, force)  # before the export, which takes a while
     trainer = service.create_training_client_from_state(tinker_path)
     export = trainer.save_weights_external(EXPORT_NAME, ttl_seconds=EXPORT_TTL_SECONDS).result()
     try:
@@ -109,7 +111,39 @@ def download_training_checkpoint(
         rest.delete_checkpoint_from_tinker_path(export.path).result()
 
 
-def _refuse_existing(destination: pathlib.Path, force: bool) -> None:
+def download_file(
+    url: str,
+    destination: pathlib.Path,
+    *,
+    name: str,
+    force: bool,
+    progress: Callable[[int], None],
+) -> int:
+    """Download one signed URL into the file `destination`; returns the bytes received.
+
+    The bytes go to a temporary file beside it that is renamed into place once complete, so
+    `destination` never holds a partial download; `force` as for download_external_weights.
+    """
+    refuse_existing(destination, force)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging_name = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    os.close(handle)
+    staging = pathlib.Path(staging_name)
+    try:
+        import requests
+
+        with requests.Session() as http:
+            received = _fetch(http, name, url, staging, 0, progress)
+        refuse_existing(destination, force)  # made while the download ran
+        os.replace(staging, destination)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    return received
+
+
+def refuse_existing(destination: pathlib.Path, force: bool) -> None:
+    """FileExistsError when `destination` exists and `force` is false."""
     if destination.exists() and not force:
         raise FileExistsError(f"{destination} already exists (use --force to replace it)")
 

@@ -6,12 +6,13 @@ from tinker import errors
 from tinker.checkpoints import CheckpointDownloadError
 from tinker.cli.context import CliError
 
-__all__ = ["describe", "redact"]
+__all__ = ["describe", "hint", "redact"]
 
 # Most specific first: APITimeoutError is an APIConnectionError.
 _MESSAGES: tuple[tuple[type[BaseException], str], ...] = (
     (errors.NotFoundError, "Resource not found"),
     (errors.AuthenticationError, "Authentication failed"),
+    (errors.BillingError, "Billing issue"),
     (errors.PermissionDeniedError, "Permission denied"),
     (errors.BadRequestError, "Invalid request"),
     (errors.UnprocessableEntityError, "Invalid data provided"),
@@ -47,6 +48,18 @@ def describe(exc: BaseException) -> tuple[str, str | None]:
     if isinstance(exc, errors.TinkerError):
         return str(exc) or "Unexpected error occurred", None
     return "Unexpected error occurred", f"{type(exc).__name__}: {exc}"
+
+
+def hint(exc: BaseException) -> str | None:
+    """What the user can do about `exc`, when the CLI knows (a line after the message)."""
+    if isinstance(exc, errors.BillingError):
+        from tinker.types._training import CONSOLE_URL
+
+        return (
+            "Set up billing for your organization in the Tinker console "
+            f"({CONSOLE_URL}), or ask one of its admins to."
+        )
+    return None
 
 
 def redact(text: str, secrets: tuple[str | None, ...]) -> str:

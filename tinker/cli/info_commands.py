@@ -1,4 +1,5 @@
-"""Read-only commands: `version`, `run list|info` and `session list|info`."""
+"""Read-only commands: `version`, `run list|info` and `session list|info` (with the session
+group's `search` and `export-trace`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 from tinker.cli.context import Context
 from tinker.cli.paging import collect, limit_argument, more_note, positive_argument
 from tinker.cli.render import format_lora, format_time, property_table, table
+from tinker.cli.run_columns import COLUMNS, DEFAULT_COLUMNS, columns_argument, run_health
 from tinker.cli.search_commands import add_search_command, search_page
+from tinker.cli.trace_command import add_export_trace_command
 
 __all__ = [
     "active_sessions",
@@ -47,6 +50,15 @@ def add_run_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
     listing.add_argument(
         "--limit", type=limit_argument, default=20, help="how many runs (default 20, 0 = all)"
     )
+    listing.add_argument(
+        "-c",
+        "--columns",
+        type=columns_argument,
+        default=list(DEFAULT_COLUMNS),
+        metavar="NAMES",
+        help=f"comma-separated columns, of {', '.join(COLUMNS)} "
+        f"(default {','.join(DEFAULT_COLUMNS)})",
+    )
     listing.set_defaults(handler=list_runs)
     info = sub.add_parser("info", parents=[leaf], help="show one training run")
     info.add_argument("run_id", metavar="RUN_ID")
@@ -54,7 +66,8 @@ def add_run_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
 
 
 def list_runs(ctx: Context, args: argparse.Namespace) -> None:
-    """List training runs, newest first as the service orders them."""
+    """List training runs, newest first as the service orders them, in the --columns chosen
+    (JSON: every field of every run, whatever the columns)."""
     rest = ctx.rest()
 
     def fetch(limit: int, offset: int) -> tuple[list[Any], int | None]:
@@ -66,20 +79,10 @@ def list_runs(ctx: Context, args: argparse.Namespace) -> None:
     if ctx.json:
         ctx.out_json({"runs": runs})
         return
-    active = active_sessions(rest)
     title = f"{len(runs)} training run{'' if len(runs) == 1 else 's'}{more_note(len(runs), total)}"
-    rows = [
-        (
-            run.training_run_id,
-            run.base_model,
-            run.model_owner,
-            format_lora(run.is_lora, run.lora_rank),
-            format_time(run.last_request_time),
-            run_status(run, active),
-        )
-        for run in runs
-    ]
-    ctx.out(table(title, ("Run ID", "Base Model", "Owner", "LoRA", "Last Update", "Status"), rows))
+    columns = [COLUMNS[name] for name in args.columns]
+    rows = [[cell(run) for _, cell in columns] for run in runs]
+    ctx.out(table(title, [header for header, _ in columns], rows))
 
 
 def run_info(ctx: Context, args: argparse.Namespace) -> None:
@@ -118,11 +121,10 @@ def checkpoint_rows(label: str, checkpoint: Any) -> list[tuple[str, str]]:
 def run_status(run: Any, active: Set[str] | None) -> str:
     """'Failed' (corrupted), 'Active' while the run's session still sends heartbeats, 'Ended'
     once it does not; 'OK' when the session's state is unknown (`active` None: no search)."""
-    if getattr(run, "corrupted", False):
-        return "Failed"
+    health = run_health(run)
     session_id, separator, _ = run.training_run_id.partition(_RUN_OF_SESSION)
-    if active is None or not separator:
-        return "OK"
+    if health == "Failed" or active is None or not separator:
+        return health
     return "Active" if session_id in active else "Ended"
 
 
@@ -165,6 +167,7 @@ def add_session_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
     info.add_argument("session_id", metavar="SESSION_ID")
     info.set_defaults(handler=session_info)
     add_search_command(sub, leaf)
+    add_export_trace_command(sub, leaf)
 
 
 def list_sessions(ctx: Context, args: argparse.Namespace) -> None:

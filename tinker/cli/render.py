@@ -75,7 +75,8 @@ def format_timestamp(value: dt.datetime | str | None) -> str:
 
 
 def as_datetime(value: dt.datetime | str) -> dt.datetime:
-    """`value` (a datetime or ISO 8601 text) as an aware datetime; naive means UTC."""
+    """An aware datetime from a datetime or ISO 8601 text (a date alone is its midnight);
+    without a time zone it is taken as UTC. ValueError for text that is not ISO 8601."""
     moment = value if isinstance(value, dt.datetime) else _parse_iso(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)

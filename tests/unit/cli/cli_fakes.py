@@ -20,8 +20,10 @@ from support.fake_service import FakeService, Recorded, Reply
 from tinker import _wire
 from tinker.cli.context import Connection
 from tinker.types import (
+    BillingUsageResponse,
     Checkpoint,
     CheckpointsListResponse,
+    CurrentCheckpointStorageUsageResponse,
     Cursor,
     GetSessionResponse,
     ListSessionsResponse,
@@ -96,6 +98,9 @@ class FakeRest:
         self.checkpoints: dict[str, list[Checkpoint]] = {}
         self.sessions: dict[str, GetSessionResponse] = {}
         self.archive_url = "http://127.0.0.1:1/never"
+        # The trace export answers a signed URL of the fake, serving `trace` (None: 404).
+        self.trace: bytes | None = b""
+        self.trace_url = f"{sdk.http.url}/signed/trace.pftrace?signature=s3cret"
         self.errors: dict[str, BaseException] = {}
         self.refusals: dict[str, Reply] = {}  # tinker path -> the answer to deleting it
         self.calls: list[tuple[Any, ...]] = []
@@ -113,6 +118,8 @@ class FakeRest:
         http.route("PUT", CHECKPOINT + "/ttl", lambda *_: Reply(200, None))
         http.route("GET", r"/api/v1/sessions", self._list_sessions)
         http.route("GET", r"/api/v1/sessions/([^/]+)", self._get_session)
+        http.route("GET", r"/api/v1/sessions/([^/]+)/trace_export", self._trace_export)
+        http.route("GET", r"/signed/trace.pftrace", self._trace_file)
 
     # -- what the service answers --------------------------------------------------------------
 
@@ -163,6 +170,16 @@ class FakeRest:
         found = self.sessions.get(session_id)
         return _json(found) if found is not None else Reply(404, {"detail": "no such session"})
 
+    def _trace_export(self, _request: Recorded, session_id: str) -> Any:
+        if session_id not in self.sessions:
+            return Reply(404, {"detail": "no such session"})
+        return {"status": "ready", "url": self.trace_url, "error": None}
+
+    def _trace_file(self, request: Recorded) -> Reply:
+        if self.trace is None or request.params.get("signature") != "s3cret":
+            return Reply(404, None, raw=b"gone")
+        return Reply(200, None, {"Content-Type": "application/octet-stream"}, raw=self.trace)
+
     # -- what the CLI calls ----------------------------------------------------------------------
 
     def _call(self, method: str, *args: Any) -> Future[Any]:
@@ -207,6 +224,40 @@ class FakeRest:
     def get_session(self, session_id: str) -> Future[Any]:
         return self._call("get_session", session_id)
 
+    def export_session_trace(self, session_id: str) -> Future[Any]:
+        return self._call("export_session_trace", session_id)
+
+
+class FakeAdmin:
+    """The CLI's AdminClient: a real one, on `usage` and `storage` served by the fake service;
+    `calls` records each call, `errors[name]` fails that call."""
+
+    def __init__(self, sdk: SdkSession) -> None:
+        self.sdk = sdk
+        self.usage = BillingUsageResponse(data=[])
+        self.storage = CurrentCheckpointStorageUsageResponse(data=[])
+        self.errors: dict[str, BaseException] = {}
+        self.calls: list[tuple[Any, ...]] = []
+        sdk.http.route("GET", r"/api/v1/billing/usage/events", lambda _: _json(self.usage))
+        sdk.http.route(
+            "GET", r"/api/v1/billing/usage/checkpoints/current", lambda _: _json(self.storage)
+        )
+
+    def _call(self, method: str, *args: Any) -> Future[Any]:
+        from tinker import AdminClient
+
+        self.calls.append((method, *args))
+        if method in self.errors:
+            return _failed(self.errors[method])
+        future: Future[Any] = getattr(AdminClient(self.sdk.service().holder), method)(*args)
+        return future
+
+    def get_billing_usage(self, starting_on: Any, ending_before: Any) -> Future[Any]:
+        return self._call("get_billing_usage", starting_on, ending_before)
+
+    def get_current_checkpoint_storage_usage(self, project_id: str | None) -> Future[Any]:
+        return self._call("get_current_checkpoint_storage_usage", project_id)
+
 
 def serve_external_files(
     rest: FakeRest, monkeypatch: Any, files: dict[str, bytes]
@@ -234,6 +285,7 @@ class FakeClients:
 
     def __init__(self, rest: FakeRest, service: Any = None) -> None:
         self.rest = rest
+        self.admin = FakeAdmin(rest.sdk)
         self.service = service
         self.connection: Connection | None = None
         self.closed = False
@@ -244,6 +296,9 @@ class FakeClients:
 
     def rest_client(self) -> FakeRest:
         return self.rest
+
+    def admin_client(self) -> FakeAdmin:
+        return self.admin
 
     def service_client(self) -> Any:
         return self.service

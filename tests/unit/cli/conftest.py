@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import attrs
 import pytest
-from cli_fakes import FakeClients, FakeRest, SdkSession
+from cli_fakes import FakeAdmin, FakeClients, FakeRest, SdkSession
 from support.fake_service import FakeService
 
 from tinker.cli import main
@@ -31,6 +31,10 @@ class Cli:
     @property
     def rest(self) -> FakeRest:
         return self.clients.rest
+
+    @property
+    def admin(self) -> FakeAdmin:
+        return self.clients.admin
 
     def __call__(
         self, *argv: str, interactive: bool = False, answer: str | BaseException = "y"

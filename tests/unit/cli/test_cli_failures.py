@@ -3,10 +3,12 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import time
 
 import pytest
 from cli_fakes import FakeClients, FakeRest, TtyBuffer
 from conftest import Cli
+from support.fake_service import FakeService, Reply
 
 from tinker import errors
 from tinker.cli import main
@@ -130,3 +132,35 @@ def test_no_traceback_for_the_clis_own_messages(
     err = TtyBuffer()
     assert _run_with_stderr(err, rest, "checkpoint", "info", "tinker://r/weights/x") == 1
     assert err.getvalue() == "Error: checkpoint not found: tinker://r/weights/x\n"
+
+
+def test_billing_errors_say_so_and_how_to_fix_it(cli: Cli) -> None:
+    cli.admin.errors["get_current_checkpoint_storage_usage"] = _status(errors.BillingError, 402)
+    result = cli("billing", "checkpoint-storage")
+    assert (result.code, result.out) == (1, "")
+    assert result.err.splitlines() == [
+        "Error: Billing issue",
+        "  Error code: 402 - boom",
+        "  Hint: Set up billing for your organization in the Tinker console "
+        "(https://tinker.thinkingmachines.ai), or ask one of its admins to.",
+    ]
+
+
+def test_a_402_from_the_service_fails_at_once_as_a_billing_issue() -> None:
+    """The SDK's pause on 402s is for unattended programs: the CLI's own clients (no client
+    factory injected) report it at once."""
+    path = "/api/v1/billing/usage/checkpoints/current"
+    with FakeService() as http:
+        http.script[path].append(Reply(402, {"detail": "billing is not set up"}))
+        out, err = io.StringIO(), io.StringIO()
+        ctx = Context(stdout=out, stderr=err, interactive=False)
+        started = time.monotonic()
+        argv = ["billing", "checkpoint-storage", "--base-url", http.url, "--api-key", "tml-k"]
+        assert main(argv, context=ctx) == 1
+        assert time.monotonic() - started < 5.0
+        assert len(http.seen(path)) == 1
+    assert out.getvalue() == ""
+    lines = err.getvalue().splitlines()
+    assert lines[0] == "Error: Billing issue"
+    assert "billing is not set up" in lines[1]
+    assert lines[2].startswith("  Hint: Set up billing for your organization")

@@ -50,14 +50,80 @@ def test_run_list_table(cli: Cli) -> None:
     assert result.code == 0
     assert result.out.splitlines() == [
         "3 training runs",
-        "Run ID  Base Model         Owner  LoRA    Last Update    Status",
-        "------  -----------------  -----  ------  -------------  ------",
-        "run-1   tinker-local/tiny  alice  Rank 8  5 minutes ago  OK",
-        "run-2   tinker-local/tiny  bob    No      5 minutes ago  Failed",
-        "run-3   tinker-local/tiny  alice  Yes     3 days ago     OK",
+        "Run ID  Base Model         LoRA    Last Update    Status",
+        "------  -----------------  ------  -------------  ------",
+        "run-1   tinker-local/tiny  Rank 8  5 minutes ago  OK",
+        "run-2   tinker-local/tiny  No      5 minutes ago  Failed",
+        "run-3   tinker-local/tiny  Yes     3 days ago     OK",
     ]
     assert cli.rest.calls == [("list_training_runs", 20, 0)]
     assert cli.clients.closed
+
+
+def test_run_list_columns_in_the_order_given(cli: Cli) -> None:
+    cli.rest.runs = [
+        _run(
+            1,
+            last_checkpoint=checkpoint("run-1", "training", "0002", time=ago(hours=3)),
+            last_sampler_checkpoint=checkpoint("run-1", "sampler", "s1", time=ago(hours=1)),
+        ),
+        _run(2, model_owner="bob", last_checkpoint=checkpoint("run-2", "training", "0001")),
+        _run(3, corrupted=True),
+    ]
+    result = cli("run", "list", "-c", "checkpoint_time,owner, id,checkpoint,status,owner")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "3 training runs",
+        "Checkpoint Time  Owner  Run ID  Last Checkpoint     Status",
+        "---------------  -----  ------  ------------------  ------",
+        "1 hour ago       alice  run-1   sampler_weights/s1  OK",
+        "5 minutes ago    bob    run-2   weights/0001        OK",
+        "-                alice  run-3   -                   Failed",
+    ]
+    every = cli("run", "list", "--columns", "id,model,owner,lora,updated,status")
+    assert every.out.splitlines()[1:4] == [
+        "Run ID  Base Model         Owner  LoRA    Last Update    Status",
+        "------  -----------------  -----  ------  -------------  ------",
+        "run-1   tinker-local/tiny  alice  Rank 8  5 minutes ago  OK",
+    ]
+
+
+def test_run_list_json_ignores_the_columns(cli: Cli) -> None:
+    cli.rest.runs = [_run(1)]
+    narrow = json.loads(cli("-f", "json", "run", "list", "-c", "id").out)
+    assert narrow == json.loads(cli("-f", "json", "run", "list").out)
+    assert set(narrow["runs"][0]) >= {"training_run_id", "model_owner", "last_checkpoint"}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "id,size",
+            "unknown column 'size'; choose from "
+            "id, model, owner, lora, updated, status, checkpoint, checkpoint_time",
+        ),
+        (
+            "Id,model,time",
+            "unknown columns 'Id', 'time'; choose from "
+            "id, model, owner, lora, updated, status, checkpoint, checkpoint_time",
+        ),
+        (
+            " , ",
+            "no columns; choose from "
+            "id, model, owner, lora, updated, status, checkpoint, checkpoint_time",
+        ),
+    ],
+)
+def test_run_list_rejects_unknown_columns(
+    cli: Cli, capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli("run", "list", "--columns", value)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == f"tinker run list: error: argument -c/--columns: {message}"
+    assert cli.rest.calls == []
 
 
 def test_run_list_limit_pages_in_batches_of_100_and_reports_the_rest(cli: Cli) -> None:
@@ -202,11 +268,12 @@ class _Search:
     cursor: str | None
 
 
-def test_run_status_follows_the_sessions_heartbeats(
+def test_run_info_status_follows_the_sessions_heartbeats(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Runs of live sessions are Active; those of sessions the service no longer sees alive
-    (their process died long ago) are Ended; the active sessions are searched page by page."""
+    """In `run info`, runs of live sessions are Active; those of sessions the service no longer
+    sees alive (their process died long ago) are Ended; the active sessions are searched page
+    by page. `run list` says only OK or Failed, and searches nothing."""
     monkeypatch.setattr(tinker.types, "SessionSearchRequest", _Search, raising=False)
     monkeypatch.setattr(tinker.types, "ActiveSessionStatusQuery", _Query, raising=False)
     pages = {None: (["s-live"], "page-2"), "page-2": (["s-other"], None)}
@@ -231,13 +298,22 @@ def test_run_status_follows_the_sessions_heartbeats(
     assert result.code == 0, result.err
     statuses = {line.split()[0]: line.split()[-1] for line in result.out.splitlines()[3:]}
     assert statuses == {
-        "s-live:train:0": "Active",
-        "s-dead:train:0": "Ended",
+        "s-live:train:0": "OK",
+        "s-dead:train:0": "OK",
         "s-live:train:1": "Failed",
         "legacy-run": "OK",
     }
-    assert [s.cursor for s in searches] == [None, "page-2"]
-    assert searches[0].statuses == [_Query("active")] and searches[0].limit == 200
+    assert searches == []
 
-    info = cli("run", "info", "s-dead:train:0")
-    assert "Status                    Ended" in info.out.splitlines()
+    states = {}
+    for run in cli.rest.runs:
+        info = cli("run", "info", run.training_run_id).out.splitlines()
+        states[run.training_run_id] = next(line for line in info if line.startswith("Status"))
+    assert states == {
+        "s-live:train:0": "Status                    Active",
+        "s-dead:train:0": "Status                    Ended",
+        "s-live:train:1": "Status                    Failed",
+        "legacy-run": "Status                    OK",
+    }
+    assert [s.cursor for s in searches[:2]] == [None, "page-2"]
+    assert searches[0].statuses == [_Query("active")] and searches[0].limit == 200

@@ -6,7 +6,7 @@ import pytest
 
 import tinker.service_client
 from tinker.cli.context import REST_RETRY_SECONDS, Connection, SdkClients
-from tinker.rest_client import RestClient
+from tinker.rest_client import AdminClient, RestClient
 
 
 class RecordingService:
@@ -51,6 +51,19 @@ def test_the_rest_client_needs_no_service_and_no_session() -> None:
     assert RecordingService.made == []
     clients.close()
     assert runtime.closed
+
+
+def test_the_admin_client_shares_the_rest_clients_session_less_runtime() -> None:
+    clients = SdkClients(Connection(base_url="http://127.0.0.1:1", api_key="tml-k"))
+    admin = clients.admin_client()
+    assert isinstance(admin, AdminClient)
+    assert clients.admin_client() is admin
+    rest = clients.rest_client()
+    assert isinstance(rest, RestClient)
+    assert admin.holder is rest.holder and admin.holder.session_id == ""
+    assert RecordingService.made == []
+    clients.close()
+    assert admin.holder.closed
 
 
 def test_missing_options_leave_the_environment_in_charge() -> None:
