@@ -1,8 +1,9 @@
-"""`tinker session search` and `tinker auth whoami`: the 0.38 account queries.
+"""`tinker session search` and the `tinker auth` commands (whoami here; status, login and logout
+in their own modules): the 0.38 account queries.
 
-Both call the RestClient methods of the same names (`search_sessions`, `whoami`); with an SDK or
-service that lacks them they fail with a message saying so. Session search pages through
-`next_cursor` until `--limit` sessions are shown (0 = all).
+Search and whoami call the RestClient methods of the same names (`search_sessions`,
+`whoami`); with an SDK or service that lacks them they fail with a message saying so. Session
+search pages through `next_cursor` until `--limit` sessions are shown (0 = all).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import warnings
 from typing import Any
 
+from tinker.cli import auth_login
 from tinker.cli.auth_status import auth_status
 from tinker.cli.context import CliError, Context
 from tinker.cli.paging import limit_argument
@@ -82,6 +84,20 @@ def add_auth_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
         "status", parents=[leaf], help="whether credentials are set and Tinker accepts them"
     )
     status.set_defaults(handler=auth_status)
+    login = sub.add_parser(
+        "login",
+        parents=[leaf],
+        help="store an API key as this machine's default credential",
+        description=auth_login.LOGIN_DESCRIPTION,
+    )
+    login.set_defaults(handler=auth_login.login)
+    logout = sub.add_parser(
+        "logout",
+        parents=[leaf],
+        help="remove the stored default API key",
+        description=auth_login.LOGOUT_DESCRIPTION,
+    )
+    logout.set_defaults(handler=auth_login.logout)
 
 
 def _key_value(text: str) -> tuple[str, str]:
