@@ -75,11 +75,12 @@ class StoredKey:
     @classmethod
     def from_record(cls, key_id: str, record: object) -> StoredKey:
         """The record stored under `key_id`; CredentialsFileError naming what is wrong."""
+        where = f"the credentials file's record of key {key_id!r}"
         if not isinstance(record, Mapping):
-            raise CredentialsFileError(f"the record of key {key_id!r} is not an object")
+            raise CredentialsFileError(f"{where} is not an object")
         key, kind = record.get("key"), record.get("type")
         if not isinstance(key, str) or not key:
-            raise CredentialsFileError(f"the record of key {key_id!r} has no key")
+            raise CredentialsFileError(f"{where} has no key")
         name, note, details = record.get("name"), record.get("note"), record.get("details")
         return cls(
             key_id=key_id,

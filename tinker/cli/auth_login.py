@@ -25,19 +25,22 @@ from tinker._credential_file import (
 from tinker.cli.context import CliError, Context, is_terminal
 from tinker.cli.render import hyperlink, printable
 
-__all__ = ["key_page_url", "login", "logout", "new_key_url"]
+__all__ = ["DESCRIPTIONS", "key_page_url", "login", "logout", "new_key_url"]
 
-LOGIN_DESCRIPTION = (
-    "Store an API key as the default credential of this machine (~/.tinker/credentials.json). "
-    "Prints the console page that creates a key, asks for the key without echoing it, checks "
-    "it with the service and prints whose it is. When standard input is not a terminal the "
-    "key is read from it instead, e.g. `printenv MY_KEY | tinker auth login`."
-)
-LOGOUT_DESCRIPTION = (
-    "Remove the default API key from ~/.tinker/credentials.json. A key the service generated "
-    "for the CLI is also revoked there; a key you pasted keeps working until you delete it "
-    "in the console (the link is printed)."
-)
+# `tinker auth login --help` / `logout --help`
+DESCRIPTIONS = {
+    "login": (
+        "Store an API key as the default credential of this machine (~/.tinker/credentials.json). "
+        "Prints the console page that creates a key, asks for the key without echoing it, checks "
+        "it with the service and prints whose it is. When standard input is not a terminal the "
+        "key is read from it instead, e.g. `printenv MY_KEY | tinker auth login`."
+    ),
+    "logout": (
+        "Remove the default API key from ~/.tinker/credentials.json. A key the service generated "
+        "for the CLI is also revoked there; a key you pasted keeps working until you delete it "
+        "in the console (the link is printed)."
+    ),
+}
 
 
 def new_key_url() -> str:

@@ -84,20 +84,14 @@ def add_auth_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
         "status", parents=[leaf], help="whether credentials are set and Tinker accepts them"
     )
     status.set_defaults(handler=auth_status)
-    login = sub.add_parser(
-        "login",
-        parents=[leaf],
-        help="store an API key as this machine's default credential",
-        description=auth_login.LOGIN_DESCRIPTION,
-    )
-    login.set_defaults(handler=auth_login.login)
-    logout = sub.add_parser(
-        "logout",
-        parents=[leaf],
-        help="remove the stored default API key",
-        description=auth_login.LOGOUT_DESCRIPTION,
-    )
-    logout.set_defaults(handler=auth_login.logout)
+    for name, summary in (
+        ("login", "store an API key as this machine's default credential"),
+        ("logout", "remove the stored default API key"),
+    ):
+        command = sub.add_parser(
+            name, parents=[leaf], help=summary, description=auth_login.DESCRIPTIONS[name]
+        )
+        command.set_defaults(handler=getattr(auth_login, name))
 
 
 def _key_value(text: str) -> tuple[str, str]:

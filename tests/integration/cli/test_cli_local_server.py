@@ -382,6 +382,18 @@ def test_login_stores_a_key_the_server_accepts_and_logout_removes_it(
     )
     assert json.loads(stored.read_text()) == {"version": 1, "default": None, "keys": {}}
     assert run("auth", "status").out.splitlines()[0] == "Credentials available: no"
+    piped = subprocess.run(  # a real process reads the key from its standard input
+        [sys.executable, "-m", "tinker.cli", "auth", "login", "--base-url", world.url],
+        input=f"{API_KEY}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines()[0] == "Logged in (organization local)."
+    assert API_KEY not in piped.stdout + piped.stderr
+    assert json.loads(stored.read_text())["default"] == "1"
 
 
 def test_model_list_filters_by_name_and_names_the_organization_when_none_match(

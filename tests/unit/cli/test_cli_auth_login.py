@@ -369,3 +369,14 @@ def test_logout_then_login_again(home: pathlib.Path, service: Any) -> None:
     assert run_tinker("auth", "login", stdin=KEY).code == 0
     stored = credentials(home)
     assert (stored["default"], sorted(stored["keys"])) == ("42", ["42", "8"])
+
+
+def test_a_default_record_without_a_key_is_named(home: pathlib.Path, service: Any) -> None:
+    store(home, {"version": 1, "default": "7", "keys": {"7": {"type": "manual", "name": "x"}}})
+    for command in ("login", "logout"):
+        outcome = run_tinker("auth", command, stdin=KEY)
+        assert (outcome.code, outcome.err) == (
+            1,
+            "Error: the credentials file's record of key '7' has no key\n",
+        )
+    assert len(service.calls) == 0
