@@ -231,7 +231,7 @@ def write_credentials(credentials: Credentials, path: pathlib.Path | None = None
         ) from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)
+            os.chmod(temporary, FILE_MODE)  # mkstemp's own mode, made explicit
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -284,3 +284,23 @@ def test_an_unwritable_directory_is_a_clear_error(home: pathlib.Path) -> None:
     (home / ".tinker").write_text("a file where the directory belongs")
     with pytest.raises(CredentialsFileError, match="cannot be written \\(FileExistsError\\)"):
         write_credentials(Credentials())
+
+
+def test_a_failed_replace_leaves_the_old_file_and_no_temporary_one(
+    home: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from tinker._credential_file import Credentials, CredentialsFileError, write_credentials
+
+    _store(home, STORED)
+    before = (home / ".tinker" / "credentials.json").read_text()
+
+    def refuse(source: str, target: str) -> None:
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(CredentialsFileError, match="cannot be written \\(PermissionError\\)"):
+        write_credentials(Credentials())
+    assert os.listdir(home / ".tinker") == ["credentials.json"]
+    assert (home / ".tinker" / "credentials.json").read_text() == before
