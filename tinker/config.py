@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from tinker._credentials import CREDENTIAL_COMMAND_ENV, credentials_file, stored_default_key
+from tinker._credential_file import credentials_file, stored_default_key
+from tinker._credentials import CREDENTIAL_COMMAND_ENV
 from tinker.errors import TinkerError
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from tinker.cli import (
     sample_command,
     search_commands,
 )
-from tinker.cli.context import ClientFactory, CliError, Connection, Context
+from tinker.cli.context import ClientFactory, CliError, Connection, Context, is_terminal
 from tinker.cli.failures import describe, hint, redact
 
 __all__ = ["build_parser", "main"]
@@ -138,8 +138,7 @@ def _report(ctx: Context, exc: Exception, secrets: tuple[str | None, ...]) -> No
 def _wants_traceback(ctx: Context) -> bool:
     if os.environ.get("TINKER_LOG", "").lower() == "debug":
         return True
-    isatty = getattr(ctx.stderr, "isatty", None)
-    return bool(isatty and isatty())
+    return is_terminal(ctx.stderr)
 
 
 def _discard_output(ctx: Context) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -24,6 +25,7 @@ __all__ = [
     "Context",
     "RestClientLike",
     "SdkClients",
+    "is_terminal",
 ]
 
 
@@ -140,6 +142,15 @@ class SdkClients:
             service.close()
 
 
+def is_terminal(stream: TextIO) -> bool:
+    """Whether `stream` is a terminal (False for anything without a working isatty)."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed
+        return False
+
+
 @dataclass
 class Context:
     """Per-invocation state handed to every command."""
@@ -150,6 +161,9 @@ class Context:
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     prompt: Callable[[str], str] = input
+    # Asks for a secret without echoing it (on the terminal, not on stdout).
+    secret_prompt: Callable[[str], str] = getpass.getpass
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
     interactive: bool = field(default_factory=lambda: sys.stdin.isatty())
     _clients: Clients | None = field(default=None, init=False, repr=False)
 
@@ -171,8 +185,7 @@ class Context:
 
     def progress(self, label: str, *, unit: str = "items") -> Progress:
         """A progress display on stderr: only on a terminal and never in JSON mode."""
-        isatty = getattr(self.stderr, "isatty", None)
-        enabled = not self.json and bool(isatty and isatty())
+        enabled = not self.json and is_terminal(self.stderr)
         return Progress(self.stderr, label, enabled=enabled, unit=unit)
 
     def out(self, text: str) -> None:

@@ -14,6 +14,7 @@ __all__ = [
     "format_size",
     "format_time",
     "format_timestamp",
+    "hyperlink",
     "json_text",
     "printable",
     "property_table",
@@ -143,3 +144,11 @@ def printable(text: str) -> str:
         char if char in "\n\t" or char.isprintable() else char.encode("unicode_escape").decode()
         for char in text
     )
+
+
+def hyperlink(url: str, *, terminal: bool) -> str:
+    """`url` as an OSC-8 hyperlink (clickable in terminals that support it, the URL itself in
+    those that do not) when writing to a terminal; the bare URL otherwise (pipes, files)."""
+    if not terminal:
+        return url
+    return f"\x1b]8;;{url}\x1b\\{url}\x1b]8;;\x1b\\"

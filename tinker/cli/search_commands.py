@@ -1,8 +1,9 @@
-"""`tinker session search` and `tinker auth whoami`: the 0.38 account queries.
+"""`tinker session search` and the `tinker auth` commands (whoami here; status, login and logout
+in their own modules): the 0.38 account queries.
 
-Both call the RestClient methods of the same names (`search_sessions`, `whoami`); with an SDK or
-service that lacks them they fail with a message saying so. Session search pages through
-`next_cursor` until `--limit` sessions are shown (0 = all).
+Search and whoami call the RestClient methods of the same names (`search_sessions`,
+`whoami`); with an SDK or service that lacks them they fail with a message saying so. Session
+search pages through `next_cursor` until `--limit` sessions are shown (0 = all).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import warnings
 from typing import Any
 
+from tinker.cli import auth_login
 from tinker.cli.auth_status import auth_status
 from tinker.cli.context import CliError, Context
 from tinker.cli.paging import limit_argument
@@ -82,6 +84,14 @@ def add_auth_commands(commands: Any, leaf: argparse.ArgumentParser) -> None:
         "status", parents=[leaf], help="whether credentials are set and Tinker accepts them"
     )
     status.set_defaults(handler=auth_status)
+    for name, summary in (
+        ("login", "store an API key as this machine's default credential"),
+        ("logout", "remove the stored default API key"),
+    ):
+        command = sub.add_parser(
+            name, parents=[leaf], help=summary, description=auth_login.DESCRIPTIONS[name]
+        )
+        command.set_defaults(handler=getattr(auth_login, name))
 
 
 def _key_value(text: str) -> tuple[str, str]:

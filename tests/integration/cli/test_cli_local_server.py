@@ -329,6 +329,60 @@ def test_auth_status_says_whether_the_server_accepts_the_key(
     assert "tml-not-the-key" not in refused.out
 
 
+def test_login_stores_a_key_the_server_accepts_and_logout_removes_it(
+    world: World, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    monkeypatch.delenv("TINKER_CREDENTIAL_CMD", raising=False)
+
+    def run(*argv: str, stdin: str = "") -> Outcome:
+        out, err = io.StringIO(), io.StringIO()
+        ctx = Context(stdout=out, stderr=err, stdin=io.StringIO(stdin), interactive=False)
+        code = main([*argv, "--base-url", world.url], context=ctx)
+        return Outcome(code, out.getvalue(), err.getvalue())
+
+    stored = tmp_path / ".tinker" / "credentials.json"
+    refused = run("auth", "login", stdin="tml-not-the-key\n")
+    assert refused.code == 1
+    assert refused.err == (
+        "Error: The service answered HTTP 401: Invalid or missing API key (X-API-Key header).\n"
+    )
+    assert not stored.exists()
+    login = run("auth", "login", "-f", "json", stdin=f"{API_KEY}\n")
+    assert login.code == 0, login.err
+    assert login.json() == {
+        "email": "",
+        "organization": "local",
+        "key_id": "1",
+        "key_name": "tinker-local",
+        "credentials_file": str(stored),
+    }
+    assert json.loads(stored.read_text())["keys"]["1"]["key"] == API_KEY
+    status = run("auth", "status")  # the stored key, no --api-key
+    assert status.out.splitlines() == ["Credentials available: yes", "Tinker accessible: yes"]
+    logout = run("auth", "logout")
+    assert logout.code == 0, logout.err
+    assert (
+        logout.out.splitlines()[0]
+        == f'Logged out: removed the key "tinker-local" (id 1) from {stored}.'
+    )
+    assert json.loads(stored.read_text()) == {"version": 1, "default": None, "keys": {}}
+    assert run("auth", "status").out.splitlines()[0] == "Credentials available: no"
+    piped = subprocess.run(  # a real process reads the key from its standard input
+        [sys.executable, "-m", "tinker.cli", "auth", "login", "--base-url", world.url],
+        input=f"{API_KEY}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines()[0] == "Logged in (organization local)."
+    assert API_KEY not in piped.stdout + piped.stderr
+    assert json.loads(stored.read_text())["default"] == "1"
+
+
 def test_model_list_filters_by_name_and_names_the_organization_when_none_match(
     tmp_path: pathlib.Path,
 ) -> None:

@@ -243,3 +243,64 @@ def test_an_expired_token_given_as_the_key_is_refused_before_sending() -> None:
             rest.list_sessions().result(timeout=10)
         assert svc.requests == []
         assert expired not in str(caught.value)
+
+
+# -- the credentials file's reader and writer ------------------------------------------------
+
+
+def test_a_rewrite_keeps_records_and_fields_it_does_not_know(home: pathlib.Path) -> None:
+    from tinker._credential_file import StoredKey, read_credentials, write_credentials
+
+    foreign = {"type": "sso", "key": "tml-sso", "expires": 5, "details": {"x": None, "y": 1}}
+    _store(home, {"version": 1, "default": None, "keys": {"3": foreign}})
+    added = StoredKey(key_id="9", type="manual", key="tml-new", name="n", note=None)
+    write_credentials(read_credentials().with_default(added))
+    assert json.loads((home / ".tinker" / "credentials.json").read_text()) == {
+        "version": 1,
+        "default": "9",
+        "keys": {
+            "3": {"type": "sso", "key": "tml-sso", "expires": 5, "details": {"y": 1}},
+            "9": {"type": "manual", "key": "tml-new", "name": "n"},
+        },
+    }
+    assert tinker.auth.get_tinker_token() == "tml-new"
+    assert "tml-new" not in repr(added)
+
+
+def test_a_file_of_another_format_version_is_not_rewritten_but_its_key_is_used(
+    home: pathlib.Path,
+) -> None:
+    from tinker._credential_file import CredentialsFileError, read_credentials
+
+    _store(home, {**STORED, "version": 2})
+    with pytest.raises(CredentialsFileError, match="has format version 2; this SDK reads and"):
+        read_credentials()
+    assert tinker.auth.get_tinker_token() == "tml-stored"
+
+
+def test_an_unwritable_directory_is_a_clear_error(home: pathlib.Path) -> None:
+    from tinker._credential_file import Credentials, CredentialsFileError, write_credentials
+
+    (home / ".tinker").write_text("a file where the directory belongs")
+    with pytest.raises(CredentialsFileError, match="cannot be written \\(FileExistsError\\)"):
+        write_credentials(Credentials())
+
+
+def test_a_failed_replace_leaves_the_old_file_and_no_temporary_one(
+    home: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from tinker._credential_file import Credentials, CredentialsFileError, write_credentials
+
+    _store(home, STORED)
+    before = (home / ".tinker" / "credentials.json").read_text()
+
+    def refuse(source: str, target: str) -> None:
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(CredentialsFileError, match="cannot be written \\(PermissionError\\)"):
+        write_credentials(Credentials())
+    assert os.listdir(home / ".tinker") == ["credentials.json"]
+    assert (home / ".tinker" / "credentials.json").read_text() == before

@@ -24,7 +24,7 @@ import attrs
 from tinker import _wire, types
 from tinker._wire import proto
 from tinker._wire.proto import messages
-from tinker.local.server import batches, reports, responses, settings, validation
+from tinker.local.server import api_keys, batches, reports, responses, settings, validation
 from tinker.local.server.accounting import PROJECTS
 from tinker.local.server.bodies import (
     media_type,
@@ -63,6 +63,8 @@ ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
     ("POST", "client/config", "client_config", "session", NEW),
     ("POST", "client/dynamic_config", "dynamic_config", "session", NEW),
     ("POST", "auth/token", "auth_token", "session", NEW),
+    ("GET", "auth/apikey/me", "api_key_info", "rest", NEW),
+    ("DELETE", "auth/apikey/me", "revoke_api_key", "rest", NEW),
     ("POST", "create_session", "create_session", "session", _BOTH),
     ("POST", "session_heartbeat", "session_heartbeat", "session", _BOTH),
     ("POST", f"{_SESSION}/finish", "finish_session", "session", NEW),
@@ -212,6 +214,18 @@ class Routes:
         if self.tokens is None:
             raise NotFound("JWT auth is not enabled on this server; send the API key itself.")
         return json_response(200, types.AuthTokenResponse(jwt=self.tokens.issue()))
+
+    def api_key_info(self, request: Request, params: Mapping[str, str]) -> Response:
+        """GET auth/apikey/me (the 0.38 CLI's login check): the record of the presented API
+        key, with local values (server.api_keys)."""
+        api_keys.require_api_key(request)
+        return json_response(200, api_keys.key_record())
+
+    def revoke_api_key(self, request: Request, params: Mapping[str, str]) -> Response:
+        """DELETE auth/apikey/me (the 0.38 CLI's logout of a generated key): 204, and the key
+        keeps working: the server's key is fixed when it starts, nothing can disable it."""
+        api_keys.require_api_key(request)
+        return Response(204)
 
     def create_session(self, request: Request, params: Mapping[str, str]) -> Response:
         """POST create_session: a new session id."""

@@ -24,6 +24,7 @@ from typing import Any
 SUBJECT = "tml:user:local"
 ORGANIZATION = "local"
 ISSUER = "tinker-local"
+EMAIL = ""  # the local user has none
 _HEADER = {"alg": "HS256", "typ": "JWT"}
 _SECRET_BYTES = 32
 
@@ -64,7 +65,7 @@ class TokenAuthority:
         claims = {
             "sub": SUBJECT,
             "org_id": ORGANIZATION,
-            "email": "",
+            "email": EMAIL,
             "iss": ISSUER,
             "iat": issued,
             "exp": issued + int(self._lifetime),

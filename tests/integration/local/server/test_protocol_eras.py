@@ -115,6 +115,11 @@ def test_a_server_speaking_only_0_5_1_refuses_what_0_38_added(old_only: WireClie
         ("copy_weights", {}),
     ):
         assert old_only.post(endpoint, body).status_code == 404, endpoint
+    for method in ("GET", "DELETE"):  # the 0.38 CLI's key endpoint
+        assert (
+            old_only.http.request(method, f"{old_only.url}/api/v1/auth/apikey/me").status_code
+            == 404
+        )
     # Without the search route, sessions/search is only the path of GET sessions/{id}.
     assert old_only.post("sessions/search", {}).status_code == 405
     model_id = old_only.model(old_only.session())
