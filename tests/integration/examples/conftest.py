@@ -4,18 +4,15 @@ examples importable by name."""
 from __future__ import annotations
 
 import importlib
-import os
 import pathlib
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import pytest
+from example_scripts import EXAMPLES_DIR
 
 from tinker.local import LocalServer
-
-EXAMPLES_DIR = pathlib.Path(__file__).resolve().parents[3] / "examples"
 
 
 @pytest.fixture
@@ -35,24 +32,3 @@ def example(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], ModuleT
     for name, module in list(sys.modules.items()):
         if pathlib.Path(getattr(module, "__file__", None) or "/").parent == EXAMPLES_DIR:
             del sys.modules[name]
-
-
-def run_script(
-    script: str, *args: str, data_dir: pathlib.Path, timeout: float = 120.0
-) -> subprocess.CompletedProcess[str]:
-    """Run an example as a script with its defaults (base_url "local": an in-process server)."""
-    env = {
-        **os.environ,
-        "TINKER_LOCAL_DATA_DIR": str(data_dir),
-        "TINKER_TELEMETRY": "0",
-    }
-    env.pop("TINKER_API_KEY", None)
-    env.pop("TINKER_BASE_URL", None)
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES_DIR / script), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES_DIR
+from example_scripts import EXAMPLES_DIR
 from safetensors.numpy import load_file
 
 from tinker.local import LocalServer

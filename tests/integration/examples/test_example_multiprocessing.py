@@ -7,7 +7,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import run_script
+from example_scripts import run_script
 
 LINE = re.compile(r"^'(.*)'  identical in parent, spawn, fork: (True|False)$")
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 import pytest
-from conftest import run_script
+from example_scripts import run_script
 
 
 def test_loss_falls_and_every_step_is_printed(

@@ -15,10 +15,12 @@ import types
 from concurrent.futures import Future
 from typing import Any
 
+import attrs
 from support.fake_service import FakeService, Recorded, Reply
 
 from tinker import _wire
-from tinker.cli.context import Connection
+from tinker.cli import main
+from tinker.cli.context import Connection, Context
 from tinker.types import (
     BillingUsageResponse,
     Checkpoint,
@@ -371,3 +373,41 @@ class FakeServiceClient:
         self.created.append(kwargs)
         self.sampler.client = self.sdk.service().create_sampling_client(**kwargs)
         return self.sampler
+
+
+@attrs.define
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@attrs.define
+class Cli:
+    """Runs `tinker ...` in-process against the fakes, capturing output."""
+
+    clients: FakeClients
+    prompts: list[str] = attrs.field(factory=list)
+
+    @property
+    def rest(self) -> FakeRest:
+        return self.clients.rest
+
+    @property
+    def admin(self) -> FakeAdmin:
+        return self.clients.admin
+
+    def __call__(
+        self, *argv: str, interactive: bool = False, answer: str | BaseException = "y"
+    ) -> Result:
+        out, err = io.StringIO(), io.StringIO()
+
+        def prompt(text: str) -> str:
+            self.prompts.append(text)
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
+
+        ctx = Context(stdout=out, stderr=err, prompt=prompt, interactive=interactive)
+        code = main(list(argv), client_factory=self.clients, context=ctx)
+        return Result(code, out.getvalue(), err.getvalue())

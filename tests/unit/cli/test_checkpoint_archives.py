@@ -11,8 +11,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from cli_fakes import FakeClients, FakeRest, SdkSession, TtyBuffer
-from conftest import Cli
+from cli_fakes import Cli, FakeClients, FakeRest, SdkSession, TtyBuffer
 
 from tinker.checkpoints import (
     CheckpointDownloadError,

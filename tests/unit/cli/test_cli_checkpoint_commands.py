@@ -4,8 +4,7 @@ import datetime as dt
 import json
 
 import pytest
-from cli_fakes import ago, checkpoint
-from conftest import Cli
+from cli_fakes import Cli, ago, checkpoint
 
 from tinker import errors
 

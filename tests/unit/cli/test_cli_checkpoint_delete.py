@@ -8,8 +8,7 @@ import datetime as dt
 import json
 
 import pytest
-from cli_fakes import checkpoint
-from conftest import Cli
+from cli_fakes import Cli, checkpoint
 from support.fake_service import Reply
 
 from tinker import errors

@@ -5,7 +5,7 @@ import os
 import pathlib
 
 import pytest
-from conftest import Cli
+from cli_fakes import Cli
 
 from tinker.types import GetSessionResponse
 

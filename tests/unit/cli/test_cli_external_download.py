@@ -11,8 +11,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from cli_fakes import FakeClients, FakeRest, SdkSession, serve_external_files
-from conftest import Cli
+from cli_fakes import Cli, FakeClients, FakeRest, SdkSession, serve_external_files
 from support.fake_service import Reply
 
 from tinker import errors

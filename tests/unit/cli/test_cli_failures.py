@@ -6,8 +6,7 @@ import sys
 import time
 
 import pytest
-from cli_fakes import FakeClients, FakeRest, TtyBuffer
-from conftest import Cli
+from cli_fakes import Cli, FakeClients, FakeRest, TtyBuffer
 from support.fake_service import FakeService, Reply
 
 from tinker import errors

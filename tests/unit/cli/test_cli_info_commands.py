@@ -8,8 +8,7 @@ from typing import Any
 
 import attrs
 import pytest
-from cli_fakes import ago, checkpoint
-from conftest import Cli
+from cli_fakes import Cli, ago, checkpoint
 
 import tinker.types
 from tinker._version import __version__

@@ -4,7 +4,7 @@ import sys
 import types as pytypes
 
 import pytest
-from conftest import Cli
+from cli_fakes import Cli
 
 
 @pytest.fixture

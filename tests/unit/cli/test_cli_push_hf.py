@@ -10,8 +10,7 @@ import pathlib
 import sys
 
 import pytest
-from cli_fakes import serve_external_files
-from conftest import Cli
+from cli_fakes import Cli, serve_external_files
 from support.fake_hub import FakeHub, install_fake_hub
 
 from tinker.cli.model_card import CardFacts, model_card

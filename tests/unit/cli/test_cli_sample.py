@@ -4,8 +4,7 @@ import json
 import pathlib
 
 import pytest
-from cli_fakes import FakeClients, FakeRest, FakeSampler, FakeServiceClient, SdkSession
-from conftest import Cli
+from cli_fakes import Cli, FakeClients, FakeRest, FakeSampler, FakeServiceClient, SdkSession
 
 from tinker import types
 from tinker.types import SampledSequence

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import Cli
+from cli_fakes import Cli
 
 import tinker.types
 
