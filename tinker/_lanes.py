@@ -130,7 +130,11 @@ class OrderedLane:
         is still in flight continues the lane from its done-callback."""
         while True:
             with self._lock:
-                start, future = self._parked.pop(self._next_run)
+                entry = self._parked.pop(self._next_run, None)
+                if entry is None:  # failed meanwhile (poisoned or closing): nothing to run
+                    self._running = False
+                    return
+            start, future = entry
             if start is not None and future is not None:
                 submitted = self._start(start, future)
                 if submitted is not None and not submitted.done():
@@ -162,6 +166,11 @@ class OrderedLane:
                 return True
             self._running = False
             return False
+
+    @property
+    def poison_error(self) -> BaseException | None:
+        """What poisoned the lane (None while it is healthy)."""
+        return self._poison
 
     def poison(self, exc: BaseException) -> None:
         """Send nothing more: every parked submit and every later one fails with `exc` (the

@@ -494,8 +494,8 @@ def _close_opened(
 def _finish_and_close(
     runtime: Runtime, reason: types.SessionFinishRequest, done: APIFuture[None]
 ) -> None:
-    """Close the runtime, which first finishes the session on a 0.38 server (one bounded
-    attempt); resolve `done` either way."""
+    """Close the runtime, which fails what is pending and then finishes the session on a 0.38
+    server (one bounded attempt); resolve `done` either way."""
     try:
         runtime.close_with(reason)
     finally:

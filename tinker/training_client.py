@@ -288,7 +288,6 @@ class TrainingClient(ClientBase, QueueStateObserver):
         views = [_forward_view(d) for d in batch]
         forward = self.forward(views, "cross_entropy")
         backward_ids = self._lane.reserve(len(chunk_data(views, limits=self._runtime.chunk_limits)))
-        forward.add_done_callback(self._poison_if_failed)
         runtime = self._runtime
         backward = chain(
             forward,
@@ -296,13 +295,16 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 self._custom_backward, batch, loss_fn, terms, output, backward_ids
             ),
         )
-        return runtime.operation(queued(flatten(backward), forward._submits))
+        result = runtime.operation(queued(flatten(backward), forward._submits))
+        result.add_done_callback(self._poison_if_failed)
+        return result
 
-    def _poison_if_failed(self, forward: concurrent.futures.Future[Any]) -> None:
-        """A custom loss whose forward pass failed or was cancelled poisons the client."""
-        if forward.cancelled():
-            self._poison(concurrent.futures.CancelledError("the forward pass was cancelled"))
-        elif (exc := forward.exception()) is not None:
+    def _poison_if_failed(self, result: concurrent.futures.Future[Any]) -> None:
+        """A custom loss that failed anywhere (forward pass, loss, backward pass) or was
+        cancelled poisons the client."""
+        if result.cancelled():
+            self._poison(concurrent.futures.CancelledError("forward_backward_custom was cancelled"))
+        elif (exc := result.exception()) is not None:
             self._poison(exc)
 
     def _poison(self, cause: BaseException) -> None:
@@ -327,7 +329,10 @@ class TrainingClient(ClientBase, QueueStateObserver):
         seq_ids: list[int],
     ) -> APIFuture[types.ForwardBackwardOutput]:
         """Evaluate the loss on the forward's logprobs and queue the surrogate backward pass
-        under the seq ids reserved for it (a failed loss poisons the client)."""
+        under the seq ids reserved for it (any failure poisons the client, through the
+        result's future)."""
+        if (poison := self._lane.poison_error) is not None:  # e.g. the caller cancelled
+            raise poison
         try:
             # numpy and the loss machinery load here: a sampling-only program never pays them.
             import numpy as np
@@ -344,7 +349,7 @@ class TrainingClient(ClientBase, QueueStateObserver):
                 for datum, grad in zip(batch, evaluated.grads, strict=True)
             ]
         except BaseException as exc:
-            self._poison(exc)
+            self._poison(exc)  # at once: the backward's seq ids will never be sent
             raise
 
         def with_user_loss(output: types.ForwardBackwardOutput) -> types.ForwardBackwardOutput:
@@ -718,20 +723,21 @@ class TrainingClient(ClientBase, QueueStateObserver):
         """Reserve consecutive seq_ids now (or take those reserved earlier, one per builder),
         build each call with its own, and queue them on the lane (together, when the server
         takes the chunks of one call in parallel). Each future resolves, once that request is
-        sent, to its result's future. A call that fails to build gives every reserved seq_id
-        back, so the lane never stalls.
+        sent, to its result's future. A call that fails to build gives the seq ids reserved
+        here back, so the lane never stalls; seq ids reserved earlier stay with the custom loss
+        that took them, whose failure poisons the client.
         """
+        reserved_here = seq_ids is None
         if seq_ids is None:
             seq_ids = self._lane.reserve(len(builders))
         elif len(seq_ids) != len(builders):
-            for seq_id in seq_ids:
-                self._lane.skip(seq_id)
             raise ValueError(f"{len(builders)} requests for {len(seq_ids)} reserved seq_ids")
         try:
             calls = [build(seq_id) for build, seq_id in zip(builders, seq_ids, strict=True)]
         except BaseException:
-            for seq_id in seq_ids:
-                self._lane.skip(seq_id)
+            if reserved_here:
+                for seq_id in seq_ids:
+                    self._lane.skip(seq_id)
             raise
         starts = [functools.partial(self._runtime.submit, call) for call in calls]
         if len(calls) > 1 and self._runtime.server.parallel_chunks:

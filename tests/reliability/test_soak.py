@@ -119,10 +119,12 @@ def _run(
     before = usage()
     server = make_server()
     client = make_client(server.url)
-    result = soak(training_and_sampling(client), seconds, warmup)
+    try:
+        result = soak(training_and_sampling(client), seconds, warmup)
+    finally:  # a failure must not leave their threads to the tests that follow
+        client.close()
+        server.close()
     _check(result)
-    client.close()
-    server.close()
     deadline = time.monotonic() + 5
     while threading.active_count() > before.threads + CLOSED_SLACK and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -454,3 +454,58 @@ def test_a_failed_forward_pass_of_a_custom_loss_poisons_the_client(
     with pytest.raises(RuntimeError, match=r"poisoned: .* failed \(BadRequestError: "):
         trainer.optim_step(types.AdamParams()).result(timeout=10)
     assert fb_service.bodies("/api/v1/optim_step") == []
+
+
+def test_a_backward_pass_that_fails_to_build_poisons_the_client(
+    fb_service: FakeService, trainer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build = trainer._forward_like
+
+    def refuse_backward(*args: Any, backward: bool, **kwargs: Any) -> Any:
+        if backward:
+            raise ValueError("logprobs do not match the targets")
+        return build(*args, backward=backward, **kwargs)
+
+    monkeypatch.setattr(trainer, "_forward_like", refuse_backward)
+    custom = trainer.forward_backward_custom(
+        [_datum(2)], numpy_loss(lambda _d, lps: (0.0, {}, [np.ones_like(lp) for lp in lps]))
+    )
+    later = trainer.optim_step(types.AdamParams())  # waits for the backward's seq id
+    with pytest.raises(ValueError, match="logprobs do not match"):
+        custom.result(timeout=10)
+    with pytest.raises(RuntimeError, match=r"poisoned: .*\(ValueError: logprobs do not match"):
+        later.result(timeout=10)  # fails at once instead of waiting for the seq id
+    assert fb_service.bodies("/api/v1/optim_step") == []
+
+
+def test_cancelling_a_custom_loss_poisons_the_client_and_sends_no_backward_pass(
+    fb_service: FakeService, trainer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    @numpy_loss
+    def slow(_data: list[types.Datum], logprobs: list[np.ndarray]) -> Any:
+        entered.set()
+        release.wait(10)
+        return 0.0, {}, [np.ones_like(lp) for lp in logprobs]
+
+    backward = trainer._custom_backward
+
+    def tracked(*args: Any) -> Any:
+        try:
+            return backward(*args)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(trainer, "_custom_backward", tracked)
+    custom = trainer.forward_backward_custom([_datum(2)], slow)
+    assert entered.wait(10)
+    assert custom.cancel()
+    release.set()
+    assert finished.wait(10)
+    with pytest.raises(RuntimeError, match=r"\(CancelledError: forward_backward_custom was cancel"):
+        trainer.optim_step(types.AdamParams()).result(timeout=10)
+    assert fb_service.bodies("/api/v1/forward_backward") == []
+    assert fb_service.bodies("/api/v1/optim_step") == []

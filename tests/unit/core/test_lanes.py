@@ -215,3 +215,30 @@ def test_a_poisoned_lane_fails_what_is_queued_and_everything_later_and_sends_not
     assert started == [one]
     with pytest.raises(RuntimeError, match=r"^poisoned$"):
         lane.hand_over("pickled")
+
+
+def test_closing_fails_every_chunk_of_a_group_still_waiting_for_its_turn() -> None:
+    lane = OrderedLane()
+    (first,) = lane.reserve(1)
+    lane.submit(first, lambda: APIFuture())  # in flight for good
+    chunks = lane.submit_together(lane.reserve(3), [lambda: completed(0)] * 3)
+    closing = RuntimeError("closing")
+    lane.fail_pending(closing)
+    assert [chunk.exception(0) for chunk in chunks] == [closing] * 3
+
+
+def test_a_lane_failed_between_two_runs_stops_without_an_error() -> None:
+    lane = OrderedLane()
+    one, two = lane.reserve(2)
+    advance = lane._advance
+
+    def advance_then_close() -> bool:
+        ready = advance()  # True: `two` is parked ...
+        lane.fail_pending(RuntimeError("closing"))  # ... and is failed before it is run
+        return ready
+
+    lane._advance = advance_then_close  # type: ignore[method-assign]
+    second = lane.submit(two, lambda: completed(2))
+    first = lane.submit(one, lambda: completed(1))  # runs `one`, then finds `two` gone
+    assert first.result(0) == 1
+    assert str(second.exception(0)) == "closing"
