@@ -82,7 +82,7 @@ def test_completions_start_the_payload_polls_of_their_futures() -> None:
     harness.watcher.wait(a)
     harness.watcher.wait(b)
     assert harness.runs == 1  # started once, not once per future
-    assert harness.step() == 0.0  # the new cursor is still to be acknowledged
+    assert harness.step() is None  # the new cursor waits for the payloads' acknowledgements
     assert harness.started == [a, b]
     assert harness.sizes == [9, None]  # what the payload poll holds of the response budget
     assert a.allow_metadata_only is False and b.allow_metadata_only is True
@@ -98,11 +98,32 @@ def test_completions_start_the_payload_polls_of_their_futures() -> None:
     }
     assert timeout == 45.0
     a.future.set_result({})
+    assert harness.runs == 2  # a's acknowledgement restarts the idle watcher
     b.future.set_result({})
+    assert harness.runs == 2
     assert harness.step() is None
+    assert len(harness.sent) == 2
     body, timeout = harness.sent[1]
     assert body["timeout"] == 0.0 and timeout == 5.0  # ack-only: nobody waits any more
     assert (body["prev_cursor"], body["retrieved_request_ids"]) == (5, ["a", "b"])
+
+
+def test_a_new_cursor_alone_is_acknowledged_with_the_payloads_of_its_completions() -> None:
+    harness = Harness(
+        reply(200, {"completions": [{"state": "finished", "request_id": "a"}], "cursor": 1}),
+        reply(200, {"completions": [], "cursor": 1}),
+    )
+    a = job("a")
+    harness.watcher.wait(a)
+    assert harness.step() is None  # no ack-only poll while a's payload is fetched
+    assert len(harness.sent) == 1
+    a.future.set_result({})
+    assert harness.step() is None
+    assert [(body["prev_cursor"], body["retrieved_request_ids"]) for body, _ in harness.sent] == [
+        (0, []),
+        (1, ["a"]),
+    ]
+    assert harness.runs == 2  # woken by the wait and by the acknowledgement, then idle
 
 
 def test_a_completion_before_its_waiter_is_kept_for_it() -> None:
