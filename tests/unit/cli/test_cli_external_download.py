@@ -11,7 +11,8 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from cli_fakes import Cli, FakeClients, FakeRest, SdkSession, serve_external_files
+from cli_fakes import Cli, FakeClients, FakeRest, SdkSession, checkpoint, serve_external_files
+from support.fake_hub import install_fake_hub
 from support.fake_service import Reply
 
 from tinker import errors
@@ -173,3 +174,37 @@ def test_without_export_support_a_missing_archive_is_reported(
     )
     assert (result.code, result.err) == (1, "Error: Resource not found\n  Error code: 404 - gone\n")
     assert service.loaded == []
+
+
+SAMPLER = "tinker://old-run/sampler_weights/step-5"
+SAMPLER_REFUSAL = (
+    f"Error: {SAMPLER} cannot be downloaded: this service does not download sampler "
+    "checkpoints (sampler_weights/). Download the training checkpoint of the same step instead "
+    "(tinker://old-run/weights/NAME, or an external_weights/ path)\n"
+)
+
+
+def test_a_sampler_checkpoint_without_archives_is_refused_saying_what_to_download(
+    archiveless: tuple[Cli, _Service], tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli, service = archiveless
+    cli.rest.checkpoints = {"old-run": [checkpoint("old-run", "sampler", "step-5")]}
+    result = cli("checkpoint", "download", SAMPLER, "-o", str(tmp_path))
+    assert (result.code, result.out, result.err) == (1, "", SAMPLER_REFUSAL)
+    assert (service.loaded, list(tmp_path.iterdir())) == ([], [])
+    hub = install_fake_hub(monkeypatch)
+    pushed = cli("checkpoint", "push-hf", SAMPLER, "-r", "org/adapter")
+    assert (pushed.code, pushed.err) == (1, SAMPLER_REFUSAL)
+    assert hub.calls == []
+
+
+def test_a_sampler_checkpoint_the_service_does_not_list_is_not_found(
+    archiveless: tuple[Cli, _Service], tmp_path: pathlib.Path
+) -> None:
+    cli, _ = archiveless
+    cli.rest.checkpoints = {"old-run": [checkpoint("old-run", "sampler", "other")]}
+    result = cli("checkpoint", "download", SAMPLER, "-o", str(tmp_path))
+    assert (result.code, result.err) == (
+        1,
+        "Error: Resource not found\n  Error code: 404 - no archives here\n",
+    )
