@@ -5,6 +5,7 @@ only when complete; unsafe names, failed files and existing targets leave nothin
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import types
 from concurrent.futures import Future
@@ -58,6 +59,22 @@ def test_every_file_lands_under_a_folder_without_colons(
     assert forced.code == 0, forced.err
     assert forced.out.splitlines()[0].split() == ["Checkpoint", "Path", "Size", "Downloaded", "to"]
     assert _files(tmp_path / FOLDER) == FILES
+
+
+def test_the_folder_and_files_get_the_modes_the_umask_gives(
+    cli: Cli, listed: dict[str, str], tmp_path: pathlib.Path
+) -> None:
+    previous = os.umask(0o027)
+    try:
+        result = cli("checkpoint", "download", PATH, "-o", str(tmp_path))
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result.err
+    folder = tmp_path / FOLDER
+    modes = {p.relative_to(folder).as_posix(): p.stat().st_mode & 0o777 for p in folder.rglob("*")}
+    assert folder.stat().st_mode & 0o777 == 0o750
+    assert modes == {"config.json": 0o640, "model.safetensors.age": 0o640,
+                     "tokenizer": 0o750, "tokenizer/tokenizer.json": 0o640}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "a//b", "a/./b", "a\\b", ""])
