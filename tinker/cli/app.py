@@ -105,7 +105,7 @@ def main(
         ctx.client_factory = client_factory
     _configure_logging()
     handler: Handler = args.handler
-    secrets = (args.api_key, os.environ.get("TINKER_API_KEY"))
+    secrets = ctx.secrets
     try:
         status = handler(ctx, args)
         ctx.stdout.flush()  # a closed pipe shows here, not at interpreter exit

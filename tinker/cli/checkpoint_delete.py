@@ -16,7 +16,7 @@ from typing import Any
 
 from tinker.cli.checkpoint_lookup import parse_tinker_path, user_checkpoints
 from tinker.cli.context import CliError, Context, RestClientLike
-from tinker.cli.failures import describe
+from tinker.cli.failures import describe, redact
 from tinker.cli.render import as_datetime, format_size, format_timestamp, table
 
 __all__ = ["TYPES", "Filters", "add_delete_command", "delete_checkpoints", "parse_moment"]
@@ -141,7 +141,11 @@ def delete_checkpoints(ctx: Context, args: argparse.Namespace) -> None:
             return
     rest = ctx.rest()
     if not args.yes and not _confirm_deletion(ctx, rest, paths, known):
-        (ctx.err if ctx.json else ctx.out)("Deletion cancelled.")
+        if ctx.json:
+            ctx.err("Deletion cancelled.")
+            ctx.out_json({"deleted": []})
+        else:
+            ctx.out("Deletion cancelled.")
         return
     _delete(ctx, rest, paths)
 
@@ -154,7 +158,8 @@ def _delete(ctx: Context, rest: RestClientLike, paths: Sequence[str]) -> None:
             rest.delete_checkpoint_from_tinker_path(path).result()
         except Exception as exc:
             headline, detail = describe(exc)
-            failures.append(f"  {path}: {headline}" + (f" ({detail})" if detail else ""))
+            line = f"  {path}: {headline}" + (f" ({detail})" if detail else "")
+            failures.append(redact(line, ctx.secrets))
         else:
             deleted.append(path)
     if ctx.json:

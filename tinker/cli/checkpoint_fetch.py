@@ -3,7 +3,8 @@
 
 An external-weights checkpoint comes file by file from its signed URLs; any other as an archive
 that is safely extracted; a training checkpoint on a service without archives (a 0.38 service)
-through a temporary external-weights export.
+through a temporary external-weights export. A 0.38 service downloads no sampler checkpoint
+(it has no archives, and a sampler checkpoint cannot be exported): that is said plainly.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import pathlib
 from dataclasses import dataclass
 
 from tinker import errors
-from tinker.cli.context import Context
+from tinker.cli.checkpoint_lookup import find_checkpoint
+from tinker.cli.context import CliError, Context
 
-__all__ = ["Fetched", "fetch_checkpoint"]
+__all__ = ["Fetched", "fetch_checkpoint", "sampler_refusal"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ def fetch_checkpoint(
             try:
                 download_checkpoint(ctx.rest(), tinker_path, parent, force=force, progress=report)
             except errors.NotFoundError:
+                if parsed.checkpoint_type == "sampler" and _listed(ctx, tinker_path):
+                    raise CliError(sampler_refusal(tinker_path, parsed.training_run_id)) from None
                 if not exportable:
                     raise
                 archived = False
@@ -77,3 +81,24 @@ def fetch_checkpoint(
     finally:
         progress.finish()
     return Fetched(destination, received[0], archived)
+
+
+def sampler_refusal(tinker_path: str, run_id: str) -> str:
+    """Why a sampler checkpoint the service has cannot be downloaded, and what to download."""
+    return (
+        f"{tinker_path} cannot be downloaded: this service does not download sampler checkpoints "
+        f"(sampler_weights/). Download the training checkpoint of the same step instead "
+        f"(tinker://{run_id}/weights/NAME, or an external_weights/ path)"
+    )
+
+
+def _listed(ctx: Context, tinker_path: str) -> bool:
+    """Whether the service may have the checkpoint: false when its run's listing leaves it out
+    or the run is not found (then the plain 'not found' is the right answer)."""
+    try:
+        find_checkpoint(ctx.rest(), tinker_path)
+    except (CliError, errors.NotFoundError):
+        return False
+    except Exception:  # the listing cannot be read (another user's run): it may well be there
+        return True
+    return True

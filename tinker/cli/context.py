@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -170,6 +171,11 @@ class Context:
     @property
     def json(self) -> bool:
         return self.output_format == "json"
+
+    @property
+    def secrets(self) -> tuple[str | None, ...]:
+        """The API keys this invocation may use: never to be shown in its output."""
+        return (self.connection.api_key, os.environ.get("TINKER_API_KEY"))
 
     @property
     def clients(self) -> Clients:

@@ -10,20 +10,33 @@ from typing import Any
 
 from tinker.cli.context import Context
 
-__all__ = ["STDOUT", "csv_cell", "write_csv"]
+__all__ = ["FORMULA_STARTS", "STDOUT", "csv_cell", "csv_text", "write_csv"]
 
 STDOUT = "-"
 
 
+# A text cell starting with one of these is read as a formula by spreadsheet programs.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(text: str) -> str:
+    """Text as a cell no spreadsheet runs as a formula: quoted with a leading "'" when it
+    starts like one (the text is the user's: session names, metadata, user names)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def csv_cell(value: Any) -> str:
-    """One cell: '' for None, true/false for booleans, JSON for lists and objects."""
+    """One cell: '' for None, true/false for booleans, JSON for lists and objects, numbers as
+    they are (a negative amount stays a number), text made safe with csv_text."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
-    return str(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    return csv_text(str(value))
 
 
 def write_csv(
@@ -33,7 +46,7 @@ def write_csv(
     write is confirmed on stderr, naming `what` the rows are."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(headers)
+    writer.writerow([csv_text(header) for header in headers])  # metadata keys are the user's
     count = 0
     for row in rows:
         writer.writerow([csv_cell(value) for value in row])

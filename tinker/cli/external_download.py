@@ -31,6 +31,7 @@ __all__ = [
     "download_training_checkpoint",
     "file_parts",
     "refuse_existing",
+    "usual_mode",
 ]
 
 CHUNK_BYTES = 1 << 20
@@ -82,6 +83,7 @@ def download_external_weights(
                 received = _fetch(http, name, urls[name], target, received, progress)
         if destination.exists() or destination.is_symlink():
             remove_path(destination)
+        os.chmod(staging, usual_mode(0o777))  # mkdtemp's 0700 is for the staging only
         os.rename(staging, destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -135,11 +137,19 @@ def download_file(
         with requests.Session() as http:
             received = _fetch(http, name, url, staging, 0, progress)
         refuse_existing(destination, force)  # made while the download ran
+        os.chmod(staging, usual_mode(0o666))  # mkstemp's 0600 is for the partial file only
         os.replace(staging, destination)
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
     return received
+
+
+def usual_mode(mode: int) -> int:
+    """`mode` as the process's umask leaves it: what a file made with open() would get."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mode & ~mask
 
 
 def refuse_existing(destination: pathlib.Path, force: bool) -> None:

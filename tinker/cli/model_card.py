@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import pathlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CardFacts", "lora_config", "model_card"]
+__all__ = ["CardFacts", "lora_config", "model_card", "module_names"]
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -22,7 +23,7 @@ class CardFacts:
     training_run_id: str
     base_model: str | None = None
     lora_rank: int | None = None
-    lora_alpha: float | None = None
+    lora_alpha: object = None  # a number, or whatever else the adapter config says
     target_modules: tuple[str, ...] = ()
 
 
@@ -33,6 +34,24 @@ def lora_config(folder: pathlib.Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return config if isinstance(config, dict) else {}
+
+
+def module_names(value: object) -> tuple[str, ...]:
+    """PEFT's `target_modules` as names: a string (`"all-linear"`, a regex) is one name."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Iterable):
+        return tuple(str(name) for name in value)
+    return (str(value),)
+
+
+def _number(value: object) -> str:
+    """A real number compactly (`64.0` as `64`); anything else as its text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:g}"
+    return str(value)
 
 
 def model_card(facts: CardFacts) -> str:
@@ -49,9 +68,11 @@ def model_card(facts: CardFacts) -> str:
     if facts.lora_rank is not None:
         rows.append(("LoRA rank", str(facts.lora_rank)))
     if facts.lora_alpha is not None:
-        rows.append(("LoRA alpha", f"{facts.lora_alpha:g}"))
+        rows.append(("LoRA alpha", _number(facts.lora_alpha)))
     if facts.target_modules:
-        rows.append(("Target modules", ", ".join(f"`{m}`" for m in facts.target_modules)))
+        # A '|' (as in a regex) would end the table cell: GitHub Markdown reads '\|' as '|'.
+        modules = (f"`{m}`".replace("|", "\\|") for m in facts.target_modules)
+        rows.append(("Target modules", ", ".join(modules)))
     base_id = base or "<base model>"
     body = [
         "",

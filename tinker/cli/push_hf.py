@@ -7,6 +7,7 @@ user from `HfApi().whoami()`, the base model's part after its last '/' (left out
 cannot be read), every run of characters the Hub refuses in a name as one '-', at most 96
 characters. A new repository is private unless `--public`; an existing one keeps its
 visibility. A README.md model card is added unless `--no-model-card` or the checkpoint has one.
+A checkpoint with age-encrypted files (`*.age`) is refused: they must be decrypted first.
 """
 
 from __future__ import annotations
@@ -20,9 +21,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from tinker.cli.context import CliError, Context
-from tinker.cli.model_card import CardFacts, lora_config, model_card
+from tinker.cli.model_card import CardFacts, lora_config, model_card, module_names
 
-__all__ = ["REPO_NAME_LIMIT", "add_push_hf_command", "push_to_hub", "repo_name"]
+__all__ = [
+    "REPO_NAME_LIMIT",
+    "add_push_hf_command",
+    "push_to_hub",
+    "refuse_encrypted",
+    "repo_name",
+]
 
 REPO_NAME_LIMIT = 96
 CARD = "README.md"
@@ -115,6 +122,21 @@ def _hub_user(api: Any) -> str:
     return str(name)
 
 
+def refuse_encrypted(tinker_path: str, folder: pathlib.Path) -> None:
+    """CliError naming the age-encrypted files (`*.age`) of the download: the Hub would hold
+    ciphertext that PEFT cannot load."""
+    encrypted = sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*.age") if p.is_file()
+    )
+    if encrypted:
+        raise CliError(
+            f"{tinker_path} holds age-encrypted files ({', '.join(encrypted)}); nothing was "
+            "uploaded. Download it with `tinker checkpoint download`, decrypt each file with "
+            "`age --decrypt -i KEY_FILE -o FILE FILE.age` (and remove the .age files), then "
+            "upload the folder with `hf upload REPO_ID FOLDER`"
+        )
+
+
 def _write_card(folder: pathlib.Path, facts: CardFacts) -> bool:
     """Add the model card unless the folder has a README.md; whether it was added."""
     card = folder / CARD
@@ -137,7 +159,7 @@ def _facts(
         base_model=getattr(run, "base_model", None) or adapter.get("base_model_name_or_path"),
         lora_rank=adapter.get("r", getattr(run, "lora_rank", None)),
         lora_alpha=adapter.get("lora_alpha"),
-        target_modules=tuple(adapter.get("target_modules") or ()),
+        target_modules=module_names(adapter.get("target_modules")),
     )
 
 
@@ -205,6 +227,7 @@ def push_to_hub(ctx: Context, args: argparse.Namespace) -> None:
         repo_id = f"{_hub_user(api)}/{name}"
     with tempfile.TemporaryDirectory(prefix="tinker-push-hf-") as scratch:
         folder = fetch_checkpoint(ctx, args.tinker_path, pathlib.Path(scratch), force=False)
+        refuse_encrypted(args.tinker_path, folder.destination)
         repo_id, url = _create_repo(api, args, repo_id)
         card = not args.no_model_card and _write_card(
             folder.destination,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -84,15 +85,43 @@ def as_datetime(value: dt.datetime | str) -> dt.datetime:
     return moment
 
 
+# The extended ISO 8601 forms, the same on every Python (3.11's fromisoformat also takes basic
+# and week dates, 3.10's neither those nor a 'Z'): YYYY-MM-DD, optionally followed by 'T' or a
+# space and HH:MM[:SS[.fraction]], then optionally 'Z' or +HH:MM / -HH:MM.
+_ISO = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,6}))?)?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?",
+    re.ASCII,
+)
+
+
 def _parse_iso(text: str) -> dt.datetime:
-    # Python 3.10's fromisoformat accepts neither a 'Z' suffix nor 1-5 fractional digits.
-    cleaned = text.strip().replace("Z", "+00:00")
-    head, sep, fraction = cleaned.partition(".")
-    if sep:
-        zone = fraction.lstrip("0123456789")  # what follows the leading digits
-        digits = fraction[: len(fraction) - len(zone)]
-        cleaned = f"{head}.{(digits + '000000')[:6]}{zone}"
-    return dt.datetime.fromisoformat(cleaned)
+    match = _ISO.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not an ISO 8601 date or time: {text!r}")
+    day = dt.date.fromisoformat(match["date"])  # ValueError for a day that does not exist
+    if match["hour"] is None:
+        return dt.datetime(day.year, day.month, day.day)
+    zone = None
+    if match["zone"] == "Z":
+        zone = dt.timezone.utc
+    elif match["zone"] is not None:
+        sign = -1 if match["zone"][0] == "-" else 1
+        hours, minutes = int(match["zone"][1:3]), int(match["zone"][4:6])
+        if minutes >= 60:
+            raise ValueError(f"not an ISO 8601 date or time: {text!r}")
+        zone = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+    return dt.datetime(
+        day.year,
+        day.month,
+        day.day,
+        int(match["hour"]),
+        int(match["minute"]),
+        int(match["second"] or 0),
+        int((match["fraction"] or "0").ljust(6, "0")),
+        tzinfo=zone,
+    )
 
 
 def format_size(size: int | None) -> str:

@@ -3,17 +3,14 @@ embedded server (the tinker.testing fixtures), through the real SDK; the Hub is 
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from typing import Any
 
-import attrs
 import pytest
+from cli_outcome import Outcome, run_cli
 from support.fake_hub import install_fake_hub
 
-from tinker.cli import main
-from tinker.cli.context import Context
 from tinker.local import LocalServer
 from tinker.service_client import ServiceClient
 from tinker.testing.plugin import API_KEY
@@ -21,18 +18,8 @@ from tinker.testing.plugin import API_KEY
 BASE_MODEL = "tinker-local/tiny"
 
 
-@attrs.frozen
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-
 def tinker_cli(server: LocalServer, *argv: str, answer: str = "y") -> Outcome:
-    out, err = io.StringIO(), io.StringIO()
-    ctx = Context(stdout=out, stderr=err, prompt=lambda _: answer, interactive=True)
-    code = main([*argv, "--base-url", server.url, "--api-key", API_KEY], context=ctx)
-    return Outcome(code, out.getvalue(), err.getvalue())
+    return run_cli(server.url, API_KEY, argv, answer=answer)
 
 
 def _listed(server: LocalServer) -> dict[str, Any]:

@@ -54,14 +54,16 @@ def _cli(trained: Trained, *argv: str) -> Outcome:
     return run_cli(trained.url, API_KEY, argv)
 
 
-def _this_hour() -> tuple[str, str]:
-    start = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
-    end = start + dt.timedelta(hours=1)
+def _this_and_the_last_hour() -> tuple[str, str]:
+    """From the start of the previous hour to the start of the next: the fixture's events
+    are in it even when the hour turned after they were recorded."""
+    hour = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    start, end = hour - dt.timedelta(hours=1), hour + dt.timedelta(hours=1)
     return start.strftime("%Y-%m-%dT%H:%MZ"), end.strftime("%Y-%m-%dT%H:%MZ")
 
 
 def test_billing_usage_reports_the_sessions_tokens_and_checkpoints(trained: Trained) -> None:
-    start, end = _this_hour()
+    start, end = _this_and_the_last_hour()
     report = _cli(trained, "-f", "json", "billing", "usage", start, end)
     assert report.code == 0, report.err
     payload = report.json()

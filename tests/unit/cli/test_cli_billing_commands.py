@@ -7,6 +7,7 @@ import pathlib
 import pytest
 from cli_fakes import Cli
 
+from tinker.cli.csv_output import csv_cell
 from tinker.types import (
     BillingUsageEvent,
     BillingUsageResponse,
@@ -365,3 +366,42 @@ def test_checkpoint_storage_refuses_an_empty_project(cli: Cli) -> None:
     result = cli("billing", "checkpoint-storage", "--project-id", " ")
     assert (result.code, result.err) == (1, "Error: --project-id must not be empty\n")
     assert cli.admin.calls == []
+
+
+def test_csv_text_that_starts_like_a_formula_is_quoted_and_numbers_stay_numbers(
+    cli: Cli,
+) -> None:
+    cli.admin.usage = BillingUsageResponse(
+        data=[
+            _event(
+                0,
+                TrainingBillingEvent(token_count=10),
+                user_name='=HYPERLINK("http://x","y")',
+                session_id="+s",
+                project_id="-p",
+                base_model="@m",
+                estimated_cost_usd=-0.25,
+            )
+        ],
+        sessions={
+            "+s": BillingUsageSession(user_metadata={"=key": "\tx", "delta": -3, "plain": "a-b"})
+        },
+        cost_data_through=END,
+    )
+    events = cli("billing", "usage", "2026-01-01", "2026-01-02", "--csv", "-")
+    assert events.out.splitlines()[1] == (
+        '2026-01-01T00:00:00Z,2026-01-01T01:00:00Z,\'@m,user-1,"\'=HYPERLINK(""http://x"",'
+        '""y"")",\'+s,\'-p,-0.25,,,training,10,,,,'
+    )
+    sessions = cli("billing", "usage", "2026-01-01", "2026-01-02", "--sessions-csv", "-")
+    assert sessions.out == "session_id,'=key,delta,plain\n'+s,'\tx,-3,a-b\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"), ("\tx", "'\tx"),
+     ("\rx", "'\rx"), ("a=b", "a=b"), ("", ""), (-1, "-1"), (-0.5, "-0.5"), (None, ""),
+     (False, "false"), ({"a": "=x"}, '{"a": "=x"}')],
+)  # fmt: skip
+def test_csv_cells(value: object, cell: str) -> None:
+    assert csv_cell(value) == cell

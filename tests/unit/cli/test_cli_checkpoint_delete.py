@@ -168,6 +168,13 @@ def test_declined_deletes_nothing(stocked: Cli, answer: str | BaseException) -> 
     assert len(_remaining(stocked)) == 4
 
 
+def test_with_json_output_a_declined_deletion_answers_an_empty_list(stocked: Cli) -> None:
+    result = stocked("-f", "json", "checkpoint", "delete", W1, interactive=True, answer="n")
+    assert (result.code, json.loads(result.out)) == (0, {"deleted": []})
+    assert result.err.splitlines()[-1] == "Proceed? [y/N]: Deletion cancelled."
+    assert _deleted(stocked) == []
+
+
 @pytest.mark.parametrize("argv", [[W1], ["--type", "weights"]])
 def test_without_a_terminal_and_without_yes_nothing_is_deleted(
     stocked: Cli, argv: list[str]
@@ -242,6 +249,22 @@ def test_a_partial_failure_is_reported_per_path_and_exits_1(stocked: Cli) -> Non
     assert err[1] == "Error: failed to delete 1 of 2 checkpoints"
     assert _deleted(stocked) == [W2, W1]
     assert _remaining(stocked) == {W1, S1, S2}
+
+
+def test_a_failure_line_never_shows_the_api_key(
+    stocked: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TINKER_API_KEY", "tml-from-the-environment")
+    stocked.rest.errors[DELETE] = errors.PermissionDeniedError(
+        "key tml-given-on-the-command-line (or tml-from-the-environment) may not delete",
+        status_code=403,
+    )
+    result = stocked("checkpoint", "delete", W1, "-y", "--api-key", "tml-given-on-the-command-line")
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"  {W1}: Permission denied (key *** (or ***) may not delete)",
+        "Error: failed to delete 1 of 1 checkpoints",
+    ]
 
 
 def test_failures_of_every_path_are_reported_together(stocked: Cli) -> None:

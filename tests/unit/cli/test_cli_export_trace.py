@@ -35,6 +35,19 @@ def test_downloads_the_exact_bytes_to_the_default_file(traced: Cli, tmp_path: pa
     assert os.listdir(tmp_path) == ["s-1.pftrace"]  # no staging file left
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_the_file_gets_the_mode_the_umask_gives(
+    traced: Cli, tmp_path: pathlib.Path, umask: int, mode: int
+) -> None:
+    previous = os.umask(umask)
+    try:
+        result = traced("session", "export-trace", "s-1")
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result.err
+    assert (tmp_path / "s-1.pftrace").stat().st_mode & 0o777 == mode
+
+
 def test_output_file_or_directory_and_json(traced: Cli, tmp_path: pathlib.Path) -> None:
     named = tmp_path / "sub" / "mine.trace"
     result = traced("-f", "json", "session", "export-trace", "s-1", "-o", str(named))

@@ -5,13 +5,15 @@ only when complete; unsafe names, failed files and existing targets leave nothin
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import types
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from cli_fakes import Cli, FakeClients, FakeRest, SdkSession, serve_external_files
+from cli_fakes import Cli, FakeClients, FakeRest, SdkSession, checkpoint, serve_external_files
+from support.fake_hub import install_fake_hub
 from support.fake_service import Reply
 
 from tinker import errors
@@ -57,6 +59,22 @@ def test_every_file_lands_under_a_folder_without_colons(
     assert forced.code == 0, forced.err
     assert forced.out.splitlines()[0].split() == ["Checkpoint", "Path", "Size", "Downloaded", "to"]
     assert _files(tmp_path / FOLDER) == FILES
+
+
+def test_the_folder_and_files_get_the_modes_the_umask_gives(
+    cli: Cli, listed: dict[str, str], tmp_path: pathlib.Path
+) -> None:
+    previous = os.umask(0o027)
+    try:
+        result = cli("checkpoint", "download", PATH, "-o", str(tmp_path))
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result.err
+    folder = tmp_path / FOLDER
+    modes = {p.relative_to(folder).as_posix(): p.stat().st_mode & 0o777 for p in folder.rglob("*")}
+    assert folder.stat().st_mode & 0o777 == 0o750
+    assert modes == {"config.json": 0o640, "model.safetensors.age": 0o640,
+                     "tokenizer": 0o750, "tokenizer/tokenizer.json": 0o640}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "a//b", "a/./b", "a\\b", ""])
@@ -173,3 +191,37 @@ def test_without_export_support_a_missing_archive_is_reported(
     )
     assert (result.code, result.err) == (1, "Error: Resource not found\n  Error code: 404 - gone\n")
     assert service.loaded == []
+
+
+SAMPLER = "tinker://old-run/sampler_weights/step-5"
+SAMPLER_REFUSAL = (
+    f"Error: {SAMPLER} cannot be downloaded: this service does not download sampler "
+    "checkpoints (sampler_weights/). Download the training checkpoint of the same step instead "
+    "(tinker://old-run/weights/NAME, or an external_weights/ path)\n"
+)
+
+
+def test_a_sampler_checkpoint_without_archives_is_refused_saying_what_to_download(
+    archiveless: tuple[Cli, _Service], tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli, service = archiveless
+    cli.rest.checkpoints = {"old-run": [checkpoint("old-run", "sampler", "step-5")]}
+    result = cli("checkpoint", "download", SAMPLER, "-o", str(tmp_path))
+    assert (result.code, result.out, result.err) == (1, "", SAMPLER_REFUSAL)
+    assert (service.loaded, list(tmp_path.iterdir())) == ([], [])
+    hub = install_fake_hub(monkeypatch)
+    pushed = cli("checkpoint", "push-hf", SAMPLER, "-r", "org/adapter")
+    assert (pushed.code, pushed.err) == (1, SAMPLER_REFUSAL)
+    assert hub.calls == []
+
+
+def test_a_sampler_checkpoint_the_service_does_not_list_is_not_found(
+    archiveless: tuple[Cli, _Service], tmp_path: pathlib.Path
+) -> None:
+    cli, _ = archiveless
+    cli.rest.checkpoints = {"old-run": [checkpoint("old-run", "sampler", "other")]}
+    result = cli("checkpoint", "download", SAMPLER, "-o", str(tmp_path))
+    assert (result.code, result.err) == (
+        1,
+        "Error: Resource not found\n  Error code: 404 - no archives here\n",
+    )

@@ -256,3 +256,53 @@ def test_a_card_without_known_details_says_so() -> None:
     assert "| Base model | unknown |" in lines
     assert not any(line.startswith("| LoRA") for line in lines)
     assert 'base = AutoModelForCausalLM.from_pretrained("<base model>")' in lines
+
+
+@pytest.mark.parametrize(
+    ("target_modules", "lora_alpha", "rows"),
+    [
+        ("all-linear", 16, ["| LoRA alpha | 16 |", "| Target modules | `all-linear` |"]),
+        (r".*\.(q|v)_proj", 8.5,
+         ["| LoRA alpha | 8.5 |", r"| Target modules | `.*\.(q\|v)_proj` |"]),
+        (["q_proj"], "32", ["| LoRA alpha | 32 |", "| Target modules | `q_proj` |"]),
+        (None, "sqrt(r)", ["| LoRA alpha | sqrt(r) |"]),
+        ([], True, ["| LoRA alpha | True |"]),
+    ],
+)  # fmt: skip
+def test_the_card_shows_peft_configs_as_peft_writes_them(
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    target_modules: object,
+    lora_alpha: object,
+    rows: list[str],
+) -> None:
+    config = {**ADAPTER_CONFIG, "target_modules": target_modules, "lora_alpha": lora_alpha}
+    serve_external_files(
+        cli.rest, monkeypatch, {**FILES, "adapter_config.json": json.dumps(config).encode()}
+    )
+    hub = install_fake_hub(monkeypatch)
+    result = cli("checkpoint", "push-hf", PATH, "-r", "org/adapter")
+    assert result.code == 0, result.err
+    card = hub.uploaded[0]["README.md"].decode().splitlines()
+    assert [line for line in card if line.startswith(("| LoRA alpha", "| Target"))] == rows
+
+
+def test_age_encrypted_files_are_refused_and_nothing_is_uploaded(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encrypted = {
+        "adapter_config.json": FILES["adapter_config.json"],
+        "adapter_model.safetensors.age": b"age-encryption.org/v1\n...",
+        "extra/tokenizer.json.age": b"age-encryption.org/v1\n...",
+    }
+    serve_external_files(cli.rest, monkeypatch, encrypted)
+    hub = install_fake_hub(monkeypatch)
+    result = cli("checkpoint", "push-hf", PATH, "-r", "org/adapter")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        f"Error: {PATH} holds age-encrypted files (adapter_model.safetensors.age, "
+        "extra/tokenizer.json.age); nothing was uploaded. Download it with `tinker checkpoint "
+        "download`, decrypt each file with `age --decrypt -i KEY_FILE -o FILE FILE.age` (and "
+        "remove the .age files), then upload the folder with `hf upload REPO_ID FOLDER`\n"
+    )
+    assert hub.calls == [] and hub.uploaded == []  # no repository made either

@@ -4,8 +4,10 @@ import datetime as dt
 import enum
 
 import pytest
+from cli_fakes import Cli
 
 from tinker.cli.render import (
+    as_datetime,
     format_lora,
     format_size,
     format_time,
@@ -124,3 +126,78 @@ def test_to_jsonable_converts_models_datetimes_and_enums() -> None:
 def test_to_jsonable_rejects_unknown_objects() -> None:
     with pytest.raises(TypeError, match="cannot render object as JSON"):
         to_jsonable(object())
+
+
+def _utc(*parts: int, offset: dt.timedelta | None = None) -> dt.datetime:
+    zone = dt.timezone.utc if offset is None else dt.timezone(offset)
+    return dt.datetime(*parts, tzinfo=zone)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-31", _utc(2026, 1, 31)),
+        ("2026-01-31T12:05", _utc(2026, 1, 31, 12, 5)),
+        ("2026-01-31 12:05:09", _utc(2026, 1, 31, 12, 5, 9)),
+        ("2026-01-31T12:05:09.5", _utc(2026, 1, 31, 12, 5, 9, 500000)),
+        ("2026-01-31T12:05:09.123456Z", _utc(2026, 1, 31, 12, 5, 9, 123456)),
+        ("2026-01-31T12:05Z", _utc(2026, 1, 31, 12, 5)),
+        ("2026-01-31T13:05+01:00", _utc(2026, 1, 31, 13, 5, offset=dt.timedelta(hours=1))),
+        ("2026-01-31 07:35:00-04:30",
+         _utc(2026, 1, 31, 7, 35, offset=-dt.timedelta(hours=4, minutes=30))),
+        ("  2026-01-31  ", _utc(2026, 1, 31)),
+    ],
+)  # fmt: skip
+def test_the_extended_iso_forms_are_read(text: str, expected: dt.datetime) -> None:
+    moment = as_datetime(text)
+    assert (moment, moment.utcoffset()) == (expected, expected.utcoffset())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "20260131",  # basic date: 3.11's fromisoformat reads it, 3.10's does not
+        "2026-W05",  # week date: likewise
+        "2026-W05-6",
+        "2026-031",  # ordinal date
+        "20260131T120000Z",
+        "2026-01-31T12",  # an hour alone
+        "2026-01-31T1205",
+        "2026-01-31T12:05:09.1234567",
+        "2026-01-31T12:05+0100",
+        "2026-01-31T12:05+01",
+        "2026-01-31Z",
+        "2026-01-31T12:05z",
+        "2026-02-30",
+        "2026-01-31T24:00",
+        "2026-01-31T12:60",
+        "2026-01-31T12:05+24:00",
+        "2026-01-31T12:05+01:60",
+        "٢٠٢٦-01-31",  # digits of another script
+        "2026-1-31",
+        "yesterday",
+        "",
+    ],
+)
+def test_anything_else_is_refused_on_every_python(text: str) -> None:
+    with pytest.raises(ValueError):
+        as_datetime(text)
+
+
+@pytest.mark.parametrize("text", ["20260101", "2026-W01"])
+def test_the_cli_refuses_basic_and_week_dates_naming_the_option(
+    cli: Cli, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    deleting = cli("checkpoint", "delete", "--before", text, "-y")
+    assert (deleting.code, deleting.err) == (
+        1,
+        f"Error: --before: {text!r} is not an ISO 8601 date or time (for example 2026-01-31, "
+        "2026-01-31T12:00 or 2026-01-31T12:00:00Z)\n",
+    )
+    with pytest.raises(SystemExit):
+        cli("billing", "usage", text, "2026-01-02")
+    assert capsys.readouterr().err.endswith(
+        "expected an ISO date (2026-01-31) or a time on the hour (2026-01-31T09:00Z), "
+        f"got {text!r}\n"
+    )
+    assert cli.rest.calls == [] and cli.admin.calls == []
