@@ -45,7 +45,9 @@ def write_csv(
     """Write a header line and `rows` as CSV to `path` (STDOUT: the command's output); a file
     write is confirmed on stderr, naming `what` the rows are."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180 line ends: a cell holding a carriage return or a newline is then quoted, so
+    # it cannot split its row.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([csv_text(header) for header in headers])  # metadata keys are the user's
     count = 0
     for row in rows:

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 from cli_fakes import Cli
 
-from tinker.cli.csv_output import csv_cell
+from tinker.cli.csv_output import csv_cell, write_csv
 from tinker.types import (
     BillingUsageEvent,
     BillingUsageResponse,
@@ -179,7 +179,7 @@ def test_usage_sessions_csv_to_stdout(cli: Cli) -> None:
     result = cli(
         "-f", "json", "billing", "usage", "2026-01-01", "2026-01-02", "--sessions-csv", "-"
     )
-    assert (result.code, result.out) == (0, "session_id,step,team\ns-1,3,a\ns-2,,\n")
+    assert (result.code, result.out) == (0, "session_id,step,team\r\ns-1,3,a\r\ns-2,,\r\n")
 
 
 def test_usage_refuses_two_csvs_on_stdout(cli: Cli) -> None:
@@ -394,7 +394,7 @@ def test_csv_text_that_starts_like_a_formula_is_quoted_and_numbers_stay_numbers(
         '""y"")",\'+s,\'-p,-0.25,,,training,10,,,,'
     )
     sessions = cli("billing", "usage", "2026-01-01", "2026-01-02", "--sessions-csv", "-")
-    assert sessions.out == "session_id,'=key,delta,plain\n'+s,'\tx,-3,a-b\n"
+    assert sessions.out == "session_id,'=key,delta,plain\r\n'+s,'\tx,-3,a-b\r\n"
 
 
 @pytest.mark.parametrize(
@@ -405,3 +405,16 @@ def test_csv_text_that_starts_like_a_formula_is_quoted_and_numbers_stay_numbers(
 )  # fmt: skip
 def test_csv_cells(value: object, cell: str) -> None:
     assert csv_cell(value) == cell
+
+
+def test_a_cell_with_line_breaks_stays_in_its_row(tmp_path: pathlib.Path) -> None:
+    import csv
+    import io
+
+    from tinker.cli.context import Context
+
+    path = tmp_path / "rows.csv"
+    ctx = Context(stdout=io.StringIO(), stderr=io.StringIO())
+    write_csv(ctx, str(path), ["name", "n"], [["a\rb", 1], ["c\nd", 2]], "rows")
+    with open(path, newline="", encoding="utf-8") as handle:
+        assert list(csv.reader(handle)) == [["name", "n"], ["a\rb", "1"], ["c\nd", "2"]]
