@@ -24,6 +24,8 @@ from typing import Any
 
 import attrs
 
+from tinker._file_modes import usual_mode
+
 __all__ = [
     "DOWNLOAD_TIMEOUT",
     "ArchiveLimits",
@@ -115,6 +117,7 @@ def download_checkpoint(
             for chunk in _stream(archive.url, progress, limits):
                 sink.write(chunk)
         safe_extract(archive_path, staging, limits)
+        os.chmod(staging, usual_mode(0o777))  # mkdtemp's 0700 is for the staging only
         if destination.exists() or destination.is_symlink():
             remove_path(destination)
         staging.rename(destination)

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tinker._file_modes import usual_mode
 from tinker.checkpoints import remove_path
 from tinker.cli.context import CliError
 
@@ -31,7 +32,6 @@ __all__ = [
     "download_training_checkpoint",
     "file_parts",
     "refuse_existing",
-    "usual_mode",
 ]
 
 CHUNK_BYTES = 1 << 20
@@ -143,13 +143,6 @@ def download_file(
         staging.unlink(missing_ok=True)
         raise
     return received
-
-
-def usual_mode(mode: int) -> int:
-    """`mode` as the process's umask leaves it: what a file made with open() would get."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mode & ~mask
 
 
 def refuse_existing(destination: pathlib.Path, force: bool) -> None:

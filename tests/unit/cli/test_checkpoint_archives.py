@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import os
 import pathlib
 import tarfile
 import threading
@@ -172,6 +173,19 @@ def test_download_streams_extracts_and_removes_the_archive(
     assert seen[0] == (0, len(server.payload))
     assert seen[-1] == (len(server.payload), len(server.payload))
     assert rest.calls == [("get_checkpoint_archive_url_from_tinker_path", PATH)]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_the_checkpoint_folder_gets_the_mode_the_umask_gives(
+    tmp_path: pathlib.Path, server: _ArchiveServer, rest: FakeRest, umask: int
+) -> None:
+    server.payload = build_tar(FILES)
+    previous = os.umask(umask)
+    try:
+        dest = download_checkpoint(rest, PATH, tmp_path)
+    finally:
+        os.umask(previous)
+    assert dest.stat().st_mode & 0o777 == 0o777 & ~umask
 
 
 def test_download_refuses_an_existing_target_unless_forced(
