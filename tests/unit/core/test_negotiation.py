@@ -196,6 +196,7 @@ def test_pending_work_fails_before_the_finish_request_is_sent(
     current: FakeService, caplog: pytest.LogCaptureFixture
 ) -> None:
     runtime = _open(current)
+    current.future("/api/v1/x", lambda _body: Reply(408, {"type": "try_again"}))  # pending
     pending = runtime.operation(flatten(runtime.submit(_submit("/api/v1/x"))))  # a caller's
     current.wait_seen("/api/v1/retrieve_future", 1)
     seen_at_finish: list[BaseException | None] = []
