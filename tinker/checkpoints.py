@@ -33,6 +33,7 @@ __all__ = [
     "UnsafeArchiveError",
     "checkpoint_dir_name",
     "download_checkpoint",
+    "publish_folder",
     "remove_path",
     "safe_extract",
 ]
@@ -117,16 +118,27 @@ def download_checkpoint(
             for chunk in _stream(archive.url, progress, limits):
                 sink.write(chunk)
         safe_extract(archive_path, staging, limits)
-        os.chmod(staging, usual_mode(0o777))  # mkdtemp's 0700 is for the staging only
-        if destination.exists() or destination.is_symlink():
-            remove_path(destination)
-        staging.rename(destination)
+        publish_folder(staging, destination, force=force)
     finally:
         archive_path.unlink(missing_ok=True)
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     logger.info("Extracted checkpoint %s to %s", tinker_path, destination)
     return destination
+
+
+def publish_folder(staging: pathlib.Path, destination: pathlib.Path, *, force: bool) -> None:
+    """Move a complete staging folder (made by mkdtemp: 0700) to `destination` with the mode
+    the umask gives. An existing destination, also one that appeared while the download ran,
+    is replaced only with `force` (else FileExistsError)."""
+    os.chmod(staging, usual_mode(0o777))
+    if destination.exists() or destination.is_symlink():
+        if not force:
+            raise FileExistsError(
+                f"{destination} already exists (use force=True / --force to replace it)"
+            )
+        remove_path(destination)
+    staging.rename(destination)
 
 
 def _stream(url: str, progress: ProgressCallback | None, limits: ArchiveLimits) -> Iterator[bytes]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tinker._file_modes import usual_mode
-from tinker.checkpoints import remove_path
+from tinker.checkpoints import publish_folder
 from tinker.cli.context import CliError
 
 __all__ = [
@@ -81,10 +81,7 @@ def download_external_weights(
                 target = staging.joinpath(*targets[name])
                 target.parent.mkdir(parents=True, exist_ok=True)
                 received = _fetch(http, name, urls[name], target, received, progress)
-        if destination.exists() or destination.is_symlink():
-            remove_path(destination)
-        os.chmod(staging, usual_mode(0o777))  # mkdtemp's 0700 is for the staging only
-        os.rename(staging, destination)
+        publish_folder(staging, destination, force=force)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

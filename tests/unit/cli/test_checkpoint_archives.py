@@ -188,6 +188,22 @@ def test_the_checkpoint_folder_gets_the_mode_the_umask_gives(
     assert dest.stat().st_mode & 0o777 == 0o777 & ~umask
 
 
+def test_a_folder_made_while_the_download_ran_is_kept_without_force(
+    tmp_path: pathlib.Path, server: _ArchiveServer, rest: FakeRest
+) -> None:
+    server.payload = build_tar(FILES)
+    target = tmp_path / "run-123_weights_final"
+
+    def user_writes_there(_done: int, _total: int | None) -> None:
+        target.mkdir(exist_ok=True)
+        (target / "notes.txt").write_text("mine")
+
+    with pytest.raises(FileExistsError, match="already exists"):
+        download_checkpoint(rest, PATH, tmp_path, progress=user_writes_there)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no staging left
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
+
+
 def test_download_refuses_an_existing_target_unless_forced(
     tmp_path: pathlib.Path, server: _ArchiveServer, rest: FakeRest
 ) -> None:

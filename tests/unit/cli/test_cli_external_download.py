@@ -225,3 +225,20 @@ def test_a_sampler_checkpoint_the_service_does_not_list_is_not_found(
         1,
         "Error: Resource not found\n  Error code: 404 - no archives here\n",
     )
+
+
+def test_a_folder_made_while_the_files_arrived_is_kept_without_force(
+    rest: FakeRest, listed: dict[str, str], tmp_path: pathlib.Path
+) -> None:
+    from tinker.cli.external_download import download_external_weights
+
+    target = tmp_path / FOLDER
+
+    def user_writes_there(_received: int) -> None:
+        target.mkdir(exist_ok=True)
+        (target / "notes.txt").write_text("mine")
+
+    with pytest.raises(FileExistsError, match="already exists"):
+        download_external_weights(rest, PATH, target, force=False, progress=user_writes_there)
+    assert [p.name for p in tmp_path.iterdir()] == [FOLDER]  # no staging left
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
