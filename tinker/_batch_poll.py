@@ -40,6 +40,7 @@ CLONE_STRIDE = 1_000_000_000
 LONG_POLL_TIMEOUT = 45.0
 ACK_POLL_TIMEOUT = 5.0
 BUSY_PAUSE = 1.0
+MAX_ABANDONED = 10_000  # abandoned ids remembered for acknowledgement (the oldest go first)
 _BUSY = frozenset({408, 409, 429})
 
 # (request body, read timeout) -> reply; raises APIConnectionError when nothing answers.
@@ -82,6 +83,8 @@ class CompletionWatcher:
         self._early: dict[str, int | None] = {}  # completions nobody waited for yet
         self._acks: set[str] = set()
         self._fetching: set[str] = set()  # completed futures whose payload is being fetched
+        # Futures given up before their completion came: acknowledged when it comes.
+        self._abandoned: dict[str, None] = {}
         self._cursor = 0
         self._cursor_sent = 0
         self._running = False
@@ -113,10 +116,14 @@ class CompletionWatcher:
 
     def _acknowledge(self, request_id: str) -> None:
         with self._lock:
-            self._waiting.pop(request_id, None)
+            abandoned = self._waiting.pop(request_id, None) is not None
             self._fetching.discard(request_id)
-            if self._failure is None:
+            if self._failure is None and not abandoned:
                 self._acks.add(request_id)
+            elif self._failure is None:  # no outcome on the server yet: acknowledged when it comes
+                self._abandoned[request_id] = None
+                if len(self._abandoned) > MAX_ABANDONED:
+                    del self._abandoned[next(iter(self._abandoned))]
         self._wake()
 
     def _wake(self) -> None:
@@ -163,11 +170,14 @@ class CompletionWatcher:
                 request_id = completion.get("request_id")
                 size = completion.get("response_payload_uncompressed_size")
                 job = self._waiting.pop(request_id, None)
-                if job is None:
-                    self._early[request_id] = size
-                else:
+                if job is not None:
                     self._fetching.add(request_id)
                     ready.append((job, size))
+                elif request_id in self._abandoned:
+                    del self._abandoned[request_id]
+                    self._acks.add(request_id)  # nobody fetches it: the server may drop it
+                else:
+                    self._early[request_id] = size
         for job, size in ready:
             self._ready(job, size)
         with self._lock:

@@ -166,3 +166,54 @@ def test_a_terminal_answer_fails_every_waiting_future_and_later_ones() -> None:
     harness.watcher.wait(later)
     with pytest.raises(TinkerError, match="HTTP 400"):
         later.future.result(timeout=1)
+
+
+def test_an_early_completion_is_acknowledged_once_its_payload_is_fetched() -> None:
+    harness = Harness(
+        reply(200, {"completions": [{"state": "finished", "request_id": "x"}], "cursor": 1}),
+        reply(200, {"completions": [], "cursor": 1}),
+    )
+    harness.watcher.wait(job("w"))
+    harness.step()  # x completes before anybody waits for it
+    early = job("x")
+    harness.watcher.wait(early)
+    assert harness.started == [early]
+    early.future.set_result({})
+    harness.step()  # w still waits: a long poll that carries x's acknowledgement
+    assert [(body["prev_cursor"], body["retrieved_request_ids"]) for body, _ in harness.sent] == [
+        (0, []),
+        (1, ["x"]),
+    ]
+
+
+def test_a_future_cancelled_while_its_payload_is_fetched_releases_the_cursor() -> None:
+    harness = Harness(
+        reply(200, {"completions": [{"state": "finished", "request_id": "a"}], "cursor": 3}),
+        reply(200, {"completions": [], "cursor": 3}),
+    )
+    a = job("a")
+    harness.watcher.wait(a)
+    assert harness.step() is None and harness.runs == 1  # the cursor waits for a's payload
+    assert a.future.cancel()
+    assert harness.runs == 2
+    harness.step()
+    body, _ = harness.sent[1]
+    assert (body["prev_cursor"], body["retrieved_request_ids"]) == (3, ["a"])
+
+
+def test_a_future_abandoned_before_its_completion_is_acknowledged_when_it_completes() -> None:
+    harness = Harness(
+        reply(200, {"completions": [], "cursor": 0}),
+        reply(200, {"completions": [{"state": "finished", "request_id": "a"}], "cursor": 1}),
+        reply(200, {"completions": [], "cursor": 1}),
+    )
+    a, b = job("a"), job("b")
+    harness.watcher.wait(a)
+    harness.watcher.wait(b)
+    harness.step()
+    assert a.future.cancel()  # the server has no outcome of a yet: nothing to acknowledge
+    harness.step()  # b still waits: a long poll, which reports a's completion
+    assert harness.started == []  # nobody fetches a's payload ...
+    harness.step()  # b still waits
+    acks = [body["retrieved_request_ids"] for body, _ in harness.sent]
+    assert acks == [[], [], ["a"]]  # ... and the server is told it may drop it
