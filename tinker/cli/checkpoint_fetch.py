@@ -16,7 +16,7 @@ from tinker import errors
 from tinker.cli.checkpoint_lookup import find_checkpoint
 from tinker.cli.context import CliError, Context
 
-__all__ = ["Fetched", "fetch_checkpoint", "sampler_refusal"]
+__all__ = ["Fetched", "fetch_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def fetch_checkpoint(
                 download_checkpoint(ctx.rest(), tinker_path, parent, force=force, progress=report)
             except errors.NotFoundError:
                 if parsed.checkpoint_type == "sampler" and _listed(ctx, tinker_path):
-                    raise CliError(sampler_refusal(tinker_path, parsed.training_run_id)) from None
+                    raise CliError(_sampler_refusal(tinker_path, parsed.training_run_id)) from None
                 if not exportable:
                     raise
                 archived = False
@@ -83,7 +83,7 @@ def fetch_checkpoint(
     return Fetched(destination, received[0], archived)
 
 
-def sampler_refusal(tinker_path: str, run_id: str) -> str:
+def _sampler_refusal(tinker_path: str, run_id: str) -> str:
     """Why a sampler checkpoint the service has cannot be downloaded, and what to download."""
     return (
         f"{tinker_path} cannot be downloaded: this service does not download sampler checkpoints "

@@ -174,8 +174,11 @@ class Context:
 
     @property
     def secrets(self) -> tuple[str | None, ...]:
-        """The API keys this invocation may use: never to be shown in its output."""
-        return (self.connection.api_key, os.environ.get("TINKER_API_KEY"))
+        """The API keys this invocation may use (the option, TINKER_API_KEY and the stored
+        default key): never to be shown in its output."""
+        from tinker._credentials import static_credential
+
+        return (self.connection.api_key, os.environ.get("TINKER_API_KEY"), static_credential())
 
     @property
     def clients(self) -> Clients:

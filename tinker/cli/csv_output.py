@@ -6,23 +6,23 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from tinker.cli.context import Context
 
-__all__ = ["FORMULA_STARTS", "STDOUT", "csv_cell", "csv_text", "write_csv"]
+__all__ = ["STDOUT", "csv_cell", "csv_text", "write_csv"]
 
 STDOUT = "-"
 
 
 # A text cell starting with one of these is read as a formula by spreadsheet programs.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_text(text: str) -> str:
     """Text as a cell no spreadsheet runs as a formula: quoted with a leading "'" when it
     starts like one (the text is the user's: session names, metadata, user names)."""
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
 
 
 def csv_cell(value: Any) -> str:
@@ -54,8 +54,20 @@ def write_csv(
         writer.writerow([csv_cell(value) for value in row])
         count += 1
     if path == STDOUT:
-        ctx.stdout.write(buffer.getvalue())
+        _write_untranslated(ctx.stdout, buffer.getvalue())
         return
     with open(path, "w", encoding="utf-8", newline="") as handle:
         handle.write(buffer.getvalue())
     ctx.err(f"Wrote {count} {what} to {path}")
+
+
+def _write_untranslated(stream: TextIO, text: str) -> None:
+    """Write `text` as it is: a text stream that turns newlines into the platform's (CRLF on
+    Windows) would make the CSV's CRLF line ends CRCRLF, so its bytes go to its buffer."""
+    raw = getattr(stream, "buffer", None)
+    if raw is None:
+        stream.write(text)
+        return
+    stream.flush()
+    raw.write(text.encode(getattr(stream, "encoding", None) or "utf-8"))
+    raw.flush()

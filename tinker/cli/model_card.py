@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -54,10 +55,22 @@ def _number(value: object) -> str:
     return str(value)
 
 
+def _yaml_text(text: str) -> str:
+    """`text` as one YAML scalar: as it is when it is a plain model name, else quoted (a JSON
+    string is a YAML string), so that ':', '#' or a line break cannot change the metadata."""
+    return text if re.fullmatch(r"[\w./-]+", text) else json.dumps(text)
+
+
+def _cell(text: str) -> str:
+    """`text` kept inside one Markdown table cell: a '|' (as in a regex) would end it (GitHub
+    Markdown reads '\\|' as '|'), and a line break would end the row."""
+    return " ".join(text.replace("|", "\\|").split("\n"))
+
+
 def model_card(facts: CardFacts) -> str:
     """The card's Markdown, with YAML front matter the Hub reads (base_model, library, tags)."""
     base = facts.base_model
-    front = ["---"] + ([f"base_model: {base}"] if base else [])
+    front = ["---"] + ([f"base_model: {_yaml_text(base)}"] if base else [])
     front += ["library_name: peft", "tags:", "- tinker", "- lora", "---"]
     about = f"a LoRA adapter for `{base}`" if base else "a LoRA adapter"
     rows = [
@@ -70,9 +83,7 @@ def model_card(facts: CardFacts) -> str:
     if facts.lora_alpha is not None:
         rows.append(("LoRA alpha", _number(facts.lora_alpha)))
     if facts.target_modules:
-        # A '|' (as in a regex) would end the table cell: GitHub Markdown reads '\|' as '|'.
-        modules = (f"`{m}`".replace("|", "\\|") for m in facts.target_modules)
-        rows.append(("Target modules", ", ".join(modules)))
+        rows.append(("Target modules", ", ".join(f"`{m}`" for m in facts.target_modules)))
     base_id = base or "<base model>"
     body = [
         "",
@@ -83,7 +94,7 @@ def model_card(facts: CardFacts) -> str:
         "",
         "| | |",
         "|---|---|",
-        *(f"| {name} | {value} |" for name, value in rows),
+        *(f"| {name} | {_cell(value)} |" for name, value in rows),
         "",
         "## Loading with PEFT",
         "",

@@ -27,7 +27,6 @@ __all__ = [
     "REPO_NAME_LIMIT",
     "add_push_hf_command",
     "push_to_hub",
-    "refuse_encrypted",
     "repo_name",
 ]
 
@@ -122,7 +121,7 @@ def _hub_user(api: Any) -> str:
     return str(name)
 
 
-def refuse_encrypted(tinker_path: str, folder: pathlib.Path) -> None:
+def _refuse_encrypted(tinker_path: str, folder: pathlib.Path) -> None:
     """CliError naming the age-encrypted files (`*.age`) of the download: the Hub would hold
     ciphertext that PEFT cannot load."""
     encrypted = sorted(
@@ -227,7 +226,7 @@ def push_to_hub(ctx: Context, args: argparse.Namespace) -> None:
         repo_id = f"{_hub_user(api)}/{name}"
     with tempfile.TemporaryDirectory(prefix="tinker-push-hf-") as scratch:
         folder = fetch_checkpoint(ctx, args.tinker_path, pathlib.Path(scratch), force=False)
-        refuse_encrypted(args.tinker_path, folder.destination)
+        _refuse_encrypted(args.tinker_path, folder.destination)
         repo_id, url = _create_repo(api, args, repo_id)
         card = not args.no_model_card and _write_card(
             folder.destination,

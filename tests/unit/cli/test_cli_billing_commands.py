@@ -418,3 +418,15 @@ def test_a_cell_with_line_breaks_stays_in_its_row(tmp_path: pathlib.Path) -> Non
     write_csv(ctx, str(path), ["name", "n"], [["a\rb", 1], ["c\nd", 2]], "rows")
     with open(path, newline="", encoding="utf-8") as handle:
         assert list(csv.reader(handle)) == [["name", "n"], ["a\rb", "1"], ["c\nd", "2"]]
+
+
+def test_csv_to_a_newline_translating_stdout_keeps_crlf_line_ends() -> None:
+    import io
+
+    from tinker.cli.context import Context
+
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="utf-8", newline="\r\n")  # as on Windows
+    stdout.write("before\n")
+    write_csv(Context(stdout=stdout, stderr=io.StringIO()), "-", ["a"], [["x"]], "rows")
+    assert raw.getvalue() == b"before\r\na\r\nx\r\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pathlib
 
 import pytest
 from cli_fakes import Cli, checkpoint
@@ -265,6 +266,23 @@ def test_a_failure_line_never_shows_the_api_key(
         f"  {W1}: Permission denied (key *** (or ***) may not delete)",
         "Error: failed to delete 1 of 1 checkpoints",
     ]
+
+
+def test_a_failure_line_never_shows_the_stored_key(
+    stocked: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    stored = {"type": "manual", "key": "tml-stored-by-login", "name": "cli"}
+    (tmp_path / ".tinker").mkdir()
+    (tmp_path / ".tinker" / "credentials.json").write_text(
+        json.dumps({"version": 1, "default": "7", "keys": {"7": stored}})
+    )
+    stocked.rest.errors[DELETE] = errors.PermissionDeniedError(
+        "key tml-stored-by-login may not delete", status_code=403
+    )
+    result = stocked("checkpoint", "delete", W1, "-y")
+    assert result.err.splitlines()[0] == f"  {W1}: Permission denied (key *** may not delete)"
 
 
 def test_failures_of_every_path_are_reported_together(stocked: Cli) -> None:

@@ -267,6 +267,7 @@ def test_a_card_without_known_details_says_so() -> None:
         (["q_proj"], "32", ["| LoRA alpha | 32 |", "| Target modules | `q_proj` |"]),
         (None, "sqrt(r)", ["| LoRA alpha | sqrt(r) |"]),
         ([], True, ["| LoRA alpha | True |"]),
+        ([], "a|b\nc", [r"| LoRA alpha | a\|b c |"]),  # one cell, one row
     ],
 )  # fmt: skip
 def test_the_card_shows_peft_configs_as_peft_writes_them(
@@ -306,3 +307,15 @@ def test_age_encrypted_files_are_refused_and_nothing_is_uploaded(
         "remove the .age files), then upload the folder with `hf upload REPO_ID FOLDER`\n"
     )
     assert hub.calls == [] and hub.uploaded == []  # no repository made either
+
+
+@pytest.mark.parametrize(
+    ("base", "line"),
+    [("Qwen/Qwen3-8B", "base_model: Qwen/Qwen3-8B"),
+     ("odd: name # x", 'base_model: "odd: name # x"')],
+)  # fmt: skip
+def test_the_base_model_is_one_yaml_value(base: str, line: str) -> None:
+    from tinker.cli.model_card import CardFacts, model_card
+
+    card = model_card(CardFacts("org/a", "tinker://r/weights/x", "r", base_model=base))
+    assert card.splitlines()[1] == line
