@@ -8,7 +8,8 @@ future's id is acknowledged in the next batch poll so the server can drop it.
 
 The watcher runs as repeated attempts on the poll pool (no thread of its own): a long poll
 while futures wait, an ack-only poll (`timeout: 0`) while only acknowledgements are due, and
-nothing at all once both are done. A new cursor alone waits while payloads it announced are
+nothing at all once both are done; closing sends one last ack-only poll when anything is left
+to acknowledge. A new cursor alone waits while payloads it announced are
 being fetched: their acknowledgements follow soon and go in the same poll (a sequential
 sample costs one batch poll less). 402 pauses 5 s; 408, 409, 429, 5xx and no answer pause 1 s;
 a 400 pauses 1 s at most 3 times in a row; any other answer fails every waiting future.
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 CLONE_STRIDE = 1_000_000_000
 LONG_POLL_TIMEOUT = 45.0
 ACK_POLL_TIMEOUT = 5.0
+FINAL_ACK_TIMEOUT = 1.0  # the one ack-only poll on close, which must stay quick
 BUSY_PAUSE = 1.0
 MAX_ABANDONED = 10_000  # abandoned ids remembered for acknowledgement (the oldest go first)
 _BUSY = frozenset({408, 409, 429})
@@ -143,17 +145,7 @@ class CompletionWatcher:
             acks = sorted(self._acks)
             long_poll = bool(self._waiting)
             cursor = self._cursor
-        body: dict[str, Any] = {
-            "target": {
-                "type": "sampling_session",
-                "sampling_session_id": self.target.sampling_session_id,
-                "cloned_sampler_id": self.target.clone_id,
-            },
-            "prev_cursor": cursor,
-            "retrieved_request_ids": acks,
-        }
-        if not long_poll:
-            body["timeout"] = 0.0
+        body = self._body(cursor, acks, long_poll=long_poll)
         try:
             reply = self._send(body, LONG_POLL_TIMEOUT if long_poll else ACK_POLL_TIMEOUT)
         except APIConnectionError as exc:
@@ -184,6 +176,38 @@ class CompletionWatcher:
             if self._has_work():
                 raise _Again(0.0)
             self._running = False
+
+    def _body(self, cursor: int, acks: list[str], *, long_poll: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "target": {
+                "type": "sampling_session",
+                "sampling_session_id": self.target.sampling_session_id,
+                "cloned_sampler_id": self.target.clone_id,
+            },
+            "prev_cursor": cursor,
+            "retrieved_request_ids": acks,
+        }
+        if not long_poll:
+            body["timeout"] = 0.0
+        return body
+
+    def final_ack(self, timeout: float) -> None:
+        """On close: one ack-only poll for what is still unacknowledged (best effort: a failure
+        is logged at debug level only)."""
+        with self._lock:
+            acks = sorted(self._acks)
+            cursor = self._cursor
+            if not acks and cursor == self._cursor_sent:
+                return
+        try:
+            reply = self._send(self._body(cursor, acks, long_poll=False), timeout)
+        except Exception as exc:
+            logger.debug("final batch poll of %s failed: %s", self.target, exc)
+            return
+        if reply.status_code < 300:
+            with self._lock:
+                self._acks.difference_update(acks)
+                self._cursor_sent = cursor
 
     def _check_status(self, reply: Reply) -> None:
         status = reply.status_code

@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 import attrs
 
-from tinker._batch_poll import BatchSender, BatchTarget, CompletionWatcher
+from tinker._batch_poll import FINAL_ACK_TIMEOUT, BatchSender, BatchTarget, CompletionWatcher
 from tinker._futures import APIFuture, reject
 from tinker._limits import InFlightLimit
 from tinker._retry import BILLING_PAUSE, MAX_BAD_REQUESTS, POLL_BACKOFF, RetryExecutor
@@ -744,6 +744,8 @@ class Poller:
             closed = ClientClosedError(f"the client was closed; {job.what} did not finish")
             reject(job.future, error or closed)
         self.pool.close(error)
+        for watcher in list(self._watchers.values()):
+            watcher.final_ack(FINAL_ACK_TIMEOUT)
 
     def _after_fork_in_child(self) -> None:
         """A fresh lock and pool (threads and locks of the parent are gone); jobs are kept (and

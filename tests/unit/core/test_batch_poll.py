@@ -217,3 +217,33 @@ def test_a_future_abandoned_before_its_completion_is_acknowledged_when_it_comple
     harness.step()  # b still waits
     acks = [body["retrieved_request_ids"] for body, _ in harness.sent]
     assert acks == [[], [], ["a"]]  # ... and the server is told it may drop it
+
+
+def test_closing_sends_one_last_ack_only_poll_when_anything_is_unacknowledged() -> None:
+    harness = Harness(
+        reply(200, {"completions": [{"state": "finished", "request_id": "a"}], "cursor": 4}),
+        reply(200, {"completions": [], "cursor": 4}),
+    )
+    a = job("a")
+    harness.watcher.wait(a)
+    harness.step()
+    a.future.set_result({})  # its acknowledgement would go in the next poll, which never runs
+    harness.watcher.final_ack(1.0)
+    body, timeout = harness.sent[-1]
+    assert (body["prev_cursor"], body["retrieved_request_ids"], body["timeout"]) == (4, ["a"], 0.0)
+    assert timeout == 1.0
+    harness.watcher.final_ack(1.0)
+    assert len(harness.sent) == 2  # acknowledged: a second call sends nothing
+
+
+def test_a_failed_last_poll_is_not_an_error() -> None:
+    harness = Harness(
+        reply(200, {"completions": [{"state": "finished", "request_id": "a"}], "cursor": 4}),
+        APIConnectionError("down"),
+    )
+    a = job("a")
+    harness.watcher.wait(a)
+    harness.step()
+    a.future.set_result({})
+    harness.watcher.final_ack(1.0)  # best effort: the failure ends it quietly
+    assert len(harness.sent) == 2
