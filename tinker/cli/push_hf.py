@@ -17,7 +17,7 @@ import contextlib
 import pathlib
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tinker.cli.context import CliError, Context
@@ -121,12 +121,10 @@ def _hub_user(api: Any) -> str:
     return str(name)
 
 
-def _refuse_encrypted(tinker_path: str, folder: pathlib.Path) -> None:
-    """CliError naming the age-encrypted files (`*.age`) of the download: the Hub would hold
-    ciphertext that PEFT cannot load."""
-    encrypted = sorted(
-        p.relative_to(folder).as_posix() for p in folder.rglob("*.age") if p.is_file()
-    )
+def _refuse_encrypted(tinker_path: str, names: Iterable[str]) -> None:
+    """CliError naming the age-encrypted files (`*.age`) among the checkpoint's file `names`:
+    the Hub would hold ciphertext that PEFT cannot load."""
+    encrypted = sorted(name for name in names if name.endswith(".age"))
     if encrypted:
         raise CliError(
             f"{tinker_path} holds age-encrypted files ({', '.join(encrypted)}); nothing was "
@@ -224,9 +222,17 @@ def push_to_hub(ctx: Context, args: argparse.Namespace) -> None:
             parsed.checkpoint_id.split("/", 1)[1],
         )
         repo_id = f"{_hub_user(api)}/{name}"
+    get_urls = getattr(ctx.rest(), "get_external_weights_urls", None)
+    if parsed.checkpoint_type == "external" and get_urls is not None:
+        # its file names are known before anything is downloaded
+        _refuse_encrypted(args.tinker_path, get_urls(args.tinker_path).result().urls)
     with tempfile.TemporaryDirectory(prefix="tinker-push-hf-") as scratch:
         folder = fetch_checkpoint(ctx, args.tinker_path, pathlib.Path(scratch), force=False)
-        _refuse_encrypted(args.tinker_path, folder.destination)
+        root = folder.destination
+        _refuse_encrypted(
+            args.tinker_path,
+            (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()),
+        )
         repo_id, url = _create_repo(api, args, repo_id)
         card = not args.no_model_card and _write_card(
             folder.destination,

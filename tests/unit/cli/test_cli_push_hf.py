@@ -307,6 +307,8 @@ def test_age_encrypted_files_are_refused_and_nothing_is_uploaded(
         "remove the .age files), then upload the folder with `hf upload REPO_ID FOLDER`\n"
     )
     assert hub.calls == [] and hub.uploaded == []  # no repository made either
+    downloads = [r for r in cli.rest.sdk.http.requests if r.path.startswith("/signed/")]
+    assert downloads == []  # refused from the listing, before any file was fetched
 
 
 @pytest.mark.parametrize(
