@@ -120,13 +120,19 @@ class CompletionWatcher:
         with self._lock:
             abandoned = self._waiting.pop(request_id, None) is not None
             self._fetching.discard(request_id)
-            if self._failure is None and not abandoned:
-                self._acks.add(request_id)
-            elif self._failure is None:  # no outcome on the server yet: acknowledged when it comes
-                self._abandoned[request_id] = None
-                if len(self._abandoned) > MAX_ABANDONED:
-                    del self._abandoned[next(iter(self._abandoned))]
+            if self._failure is None:
+                self._done(request_id, abandoned)
         self._wake()
+
+    def _done(self, request_id: str, abandoned: bool) -> None:
+        """Note a future that ended (lock held): acknowledged in the next poll, or, when it was
+        given up before the server had its outcome, once its completion comes."""
+        if not abandoned:
+            self._acks.add(request_id)
+            return
+        self._abandoned[request_id] = None
+        if len(self._abandoned) > MAX_ABANDONED:
+            del self._abandoned[next(iter(self._abandoned))]
 
     def _wake(self) -> None:
         with self._lock:

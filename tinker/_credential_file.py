@@ -173,7 +173,6 @@ def _parse(text: str, path: pathlib.Path) -> Credentials:
         raise CredentialsFileError(f"the credentials file {path} has no object of keys")
     if not isinstance(version, int) or isinstance(version, bool):
         raise CredentialsFileError(f"the credentials file {path} has no valid version")
-    default = data.get("default")
     return Credentials(
         version=version, default=None if default is None else str(default), keys=dict(keys)
     )

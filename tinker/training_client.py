@@ -333,24 +333,20 @@ class TrainingClient(ClientBase, QueueStateObserver):
         result's future)."""
         if (poison := self._lane.poison_error) is not None:  # e.g. the caller cancelled
             raise poison
-        try:
-            # numpy and the loss machinery load here: a sampling-only program never pays them.
-            import numpy as np
+        # numpy and the loss machinery load here: a sampling-only program never pays them.
+        import numpy as np
 
-            from tinker._custom_loss import evaluate_objective
+        from tinker._custom_loss import evaluate_objective
 
-            logprobs = [
-                np.asarray(output["logprobs"].to_numpy(), dtype=np.float32).reshape(-1)
-                for output in forward.loss_fn_outputs
-            ]
-            evaluated = evaluate_objective(loss_fn, terms, batch, logprobs)
-            linear = [
-                _cross_entropy_datum(datum, types.TensorData.from_numpy(-grad))
-                for datum, grad in zip(batch, evaluated.grads, strict=True)
-            ]
-        except BaseException as exc:
-            self._poison(exc)  # at once: the backward's seq ids will never be sent
-            raise
+        logprobs = [
+            np.asarray(output["logprobs"].to_numpy(), dtype=np.float32).reshape(-1)
+            for output in forward.loss_fn_outputs
+        ]
+        evaluated = evaluate_objective(loss_fn, terms, batch, logprobs)
+        linear = [
+            _cross_entropy_datum(datum, types.TensorData.from_numpy(-grad))
+            for datum, grad in zip(batch, evaluated.grads, strict=True)
+        ]
 
         def with_user_loss(output: types.ForwardBackwardOutput) -> types.ForwardBackwardOutput:
             metrics = dict(output.metrics)

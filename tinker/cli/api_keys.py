@@ -6,34 +6,23 @@ X-API-Key. Failures are CliErrors that use the answer's `detail` and never show 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-import attrs
 import requests
 
+from tinker._credential_file import MANUAL, StoredKey
 from tinker.cli.context import CliError
 from tinker.cli.failures import redact
 
-__all__ = ["API_KEY_PATH", "TIMEOUT_SECONDS", "KeyInfo", "describe_key", "revoke_key"]
+__all__ = ["API_KEY_PATH", "TIMEOUT_SECONDS", "describe_key", "revoke_key"]
 
 API_KEY_PATH = "/api/v1/auth/apikey/me"
 TIMEOUT_SECONDS = 30.0
 
 
-@attrs.frozen(kw_only=True)
-class KeyInfo:
-    """What the service says about a key: its id, name, note and owner details
-    (`{"org_details": {"name"}, "user_details": {"email"}}`)."""
-
-    key_id: str
-    name: str | None
-    note: str | None
-    details: Mapping[str, Any] | None
-
-
-def describe_key(base_url: str, key: str, *, verify_tls: bool = True) -> KeyInfo:
-    """`GET /api/v1/auth/apikey/me`: the service's record of `key` (a CliError when the service
-    refuses the key or answers something else than the record)."""
+def describe_key(base_url: str, key: str, *, verify_tls: bool = True) -> StoredKey:
+    """`GET /api/v1/auth/apikey/me`: the service's record of `key`, as the `manual` record that
+    stores it (a CliError when the service refuses the key or answers something else than the
+    record)."""
     answer = _send("GET", base_url, key, verify_tls=verify_tls)
     try:
         body = answer.json()
@@ -44,13 +33,7 @@ def describe_key(base_url: str, key: str, *, verify_tls: bool = True) -> KeyInfo
     key_id = body.get("key_id")
     if isinstance(key_id, bool) or not isinstance(key_id, int | str) or key_id == "":
         raise CliError(f"{base_url} answered {API_KEY_PATH} without a key_id")
-    name, note, details = body.get("name"), body.get("note"), body.get("details")
-    return KeyInfo(
-        key_id=str(key_id),
-        name=name if isinstance(name, str) else None,
-        note=note if isinstance(note, str) else None,
-        details=details if isinstance(details, Mapping) else None,
-    )
+    return StoredKey.from_record(str(key_id), {**body, "type": MANUAL, "key": key})
 
 
 def revoke_key(base_url: str, key: str, *, verify_tls: bool = True) -> None:

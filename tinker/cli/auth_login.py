@@ -16,7 +16,6 @@ from typing import TextIO
 
 from tinker._credential_file import (
     GENERATED,
-    MANUAL,
     StoredKey,
     credentials_file,
     read_credentials,
@@ -78,15 +77,7 @@ def login(ctx: Context, args: argparse.Namespace) -> None:
         )
     base_url, verify_tls = _service(ctx)
     key = _read_key(ctx)
-    info = describe_key(base_url, key, verify_tls=verify_tls)
-    stored = StoredKey(
-        key_id=info.key_id,
-        type=MANUAL,
-        key=key,
-        name=info.name,
-        note=info.note,
-        details=info.details,
-    )
+    stored = describe_key(base_url, key, verify_tls=verify_tls)
     write_credentials(credentials.with_default(stored), path)
     if os.environ.get("TINKER_API_KEY"):
         ctx.err("Note: TINKER_API_KEY is set; clients use it instead of the stored key.")

@@ -7,7 +7,12 @@ import pathlib
 from typing import Any
 
 from tinker.cli import checkpoint_delete, push_hf
-from tinker.cli.checkpoint_lookup import find_checkpoint, parse_tinker_path, user_checkpoints
+from tinker.cli.checkpoint_lookup import (
+    checkpoint_count,
+    find_checkpoint,
+    parse_tinker_path,
+    user_checkpoints,
+)
 from tinker.cli.context import CliError, Context
 from tinker.cli.paging import limit_argument, more_note, positive_argument
 from tinker.cli.render import format_size, format_time, format_timestamp, property_table, table
@@ -64,13 +69,13 @@ def list_checkpoints(ctx: Context, args: argparse.Namespace) -> None:
         if ctx.json:
             ctx.out_json({"run_id": args.run_id, "checkpoints": checkpoints})
             return
-        title = f"{_count(len(checkpoints))} for training run {args.run_id}"
+        title = f"{checkpoint_count(len(checkpoints))} for training run {args.run_id}"
     else:
         checkpoints, total = user_checkpoints(ctx, args.limit)
         if ctx.json:
             ctx.out_json({"checkpoints": checkpoints})
             return
-        title = _count(len(checkpoints)) + more_note(len(checkpoints), total)
+        title = checkpoint_count(len(checkpoints)) + more_note(len(checkpoints), total)
     rows = [
         (
             c.checkpoint_id,
@@ -84,10 +89,6 @@ def list_checkpoints(ctx: Context, args: argparse.Namespace) -> None:
     ]
     headers = ("Checkpoint ID", "Type", "Size", "Public", "Created", "Path")
     ctx.out(table(title, headers, rows))
-
-
-def _count(n: int) -> str:
-    return f"{n} checkpoint{'' if n == 1 else 's'}"
 
 
 def _info_table(checkpoint: Any) -> str:

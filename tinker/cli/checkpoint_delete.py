@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tinker.cli.checkpoint_lookup import parse_tinker_path, user_checkpoints
+from tinker.cli.checkpoint_lookup import checkpoint_count, parse_tinker_path, user_checkpoints
 from tinker.cli.context import CliError, Context, RestClientLike
 from tinker.cli.failures import describe, redact
 from tinker.cli.render import as_datetime, format_size, format_timestamp, table
@@ -106,15 +106,14 @@ class Filters:
         return " and ".join(parts)
 
 
-def _select(ctx: Context, filters: Filters) -> list[Any]:
-    """The user's checkpoints matching `filters` (one run's listing with --run-id, else every
-    page of the user's), newest first as listed, each path once."""
+def _select(ctx: Context, filters: Filters) -> dict[str, Any]:
+    """The user's checkpoints matching `filters` by path (one run's listing with --run-id, else
+    every page of the user's), newest first as listed, each path once."""
     if filters.run_id is not None:
         listed = list(ctx.rest().list_checkpoints(filters.run_id).result().checkpoints)
     else:
         listed, _ = user_checkpoints(ctx, 0)
-    chosen = {c.tinker_path: c for c in listed if filters.matches(c)}
-    return list(chosen.values())
+    return {c.tinker_path: c for c in listed if filters.matches(c)}
 
 
 def delete_checkpoints(ctx: Context, args: argparse.Namespace) -> None:
@@ -131,7 +130,7 @@ def delete_checkpoints(ctx: Context, args: argparse.Namespace) -> None:
         for path in paths:
             parse_tinker_path(path)
     else:
-        known = {c.tinker_path: c for c in _select(ctx, filters)}
+        known = _select(ctx, filters)
         paths = list(known)
         if not paths:
             if ctx.json:
@@ -221,7 +220,7 @@ def deletion_table(paths: Sequence[str], checkpoints: Sequence[Any]) -> str:
         for path, c in zip(paths, checkpoints, strict=True)
     ]
     sizes = [c.size_bytes for c in checkpoints if c is not None and c.size_bytes is not None]
-    count = f"{len(paths)} checkpoint{'' if len(paths) == 1 else 's'}"
+    count = checkpoint_count(len(paths))
     total = f" ({format_size(sum(sizes))})" if sizes else ""
     if sizes and len(sizes) < len(paths):
         total = f" ({format_size(sum(sizes))} and {len(paths) - len(sizes)} of unknown size)"

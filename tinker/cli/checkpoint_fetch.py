@@ -10,6 +10,7 @@ through a temporary external-weights export. A 0.38 service downloads no sampler
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tinker import errors
@@ -29,10 +30,16 @@ class Fetched:
 
 
 def fetch_checkpoint(
-    ctx: Context, tinker_path: str, parent: pathlib.Path, *, force: bool
+    ctx: Context,
+    tinker_path: str,
+    parent: pathlib.Path,
+    *,
+    force: bool,
+    check_names: Callable[[Iterable[str]], None] | None = None,
 ) -> Fetched:
     """Download the checkpoint at `tinker_path` into `parent/<checkpoint_dir_name>`, with a
-    progress bar on a terminal. FileExistsError when that exists and `force` is false."""
+    progress bar on a terminal. FileExistsError when that exists and `force` is false.
+    `check_names` may refuse an external-weights checkpoint's file names before its download."""
     from tinker.checkpoints import checkpoint_dir_name, download_checkpoint
     from tinker.cli.external_download import (
         download_external_weights,
@@ -59,7 +66,12 @@ def fetch_checkpoint(
     try:
         if not archived:
             download_external_weights(
-                ctx.rest(), tinker_path, destination, force=force, progress=report
+                ctx.rest(),
+                tinker_path,
+                destination,
+                force=force,
+                progress=report,
+                check_names=check_names,
             )
         else:
             try:

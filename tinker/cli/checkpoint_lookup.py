@@ -8,9 +8,20 @@ from typing import Any
 from tinker.cli.context import CliError, Context, RestClientLike
 from tinker.cli.paging import collect
 
-__all__ = ["CHECKPOINT_PAGE_SIZE", "find_checkpoint", "parse_tinker_path", "user_checkpoints"]
+__all__ = [
+    "CHECKPOINT_PAGE_SIZE",
+    "checkpoint_count",
+    "find_checkpoint",
+    "parse_tinker_path",
+    "user_checkpoints",
+]
 
 CHECKPOINT_PAGE_SIZE = 1000
+
+
+def checkpoint_count(n: int) -> str:
+    """ "1 checkpoint", "2 checkpoints"."""
+    return f"{n} checkpoint{'' if n == 1 else 's'}"
 
 
 def parse_tinker_path(path: str) -> tuple[str, str]:

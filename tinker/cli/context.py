@@ -176,9 +176,9 @@ class Context:
     def secrets(self) -> tuple[str | None, ...]:
         """The API keys this invocation may use (the option, TINKER_API_KEY and the stored
         default key): never to be shown in its output."""
-        from tinker._credentials import static_credential
+        from tinker._credential_file import stored_default_key
 
-        return (self.connection.api_key, os.environ.get("TINKER_API_KEY"), static_credential())
+        return (self.connection.api_key, os.environ.get("TINKER_API_KEY"), stored_default_key())
 
     @property
     def clients(self) -> Clients:

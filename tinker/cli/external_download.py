@@ -15,7 +15,7 @@ import os
 import pathlib
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tinker._file_modes import usual_mode
@@ -56,11 +56,13 @@ def download_external_weights(
     *,
     force: bool,
     progress: Callable[[int], None],
+    check_names: Callable[[Iterable[str]], None] | None = None,
 ) -> int:
     """Download every file of the checkpoint into `destination`; returns the bytes received.
 
     FileExistsError when `destination` exists and `force` is false (with `force`, it is
-    replaced only once the new copy is complete).
+    replaced only once the new copy is complete). `check_names(names)` may refuse the listed
+    file names before anything is downloaded.
     """
     get_urls = getattr(rest, "get_external_weights_urls", None)
     if get_urls is None:
@@ -69,6 +71,8 @@ def download_external_weights(
     urls: Mapping[str, str] = get_urls(tinker_path).result().urls
     if not urls:
         raise CliError(f"{tinker_path} has no files to download")
+    if check_names is not None:
+        check_names(urls)
     targets = {name: file_parts(name) for name in urls}  # all checked before any download
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import pathlib
 import re
 import tempfile
@@ -222,17 +223,16 @@ def push_to_hub(ctx: Context, args: argparse.Namespace) -> None:
             parsed.checkpoint_id.split("/", 1)[1],
         )
         repo_id = f"{_hub_user(api)}/{name}"
-    get_urls = getattr(ctx.rest(), "get_external_weights_urls", None)
-    if parsed.checkpoint_type == "external" and get_urls is not None:
-        # its file names are known before anything is downloaded
-        _refuse_encrypted(args.tinker_path, get_urls(args.tinker_path).result().urls)
+    refuse = functools.partial(_refuse_encrypted, args.tinker_path)
     with tempfile.TemporaryDirectory(prefix="tinker-push-hf-") as scratch:
-        folder = fetch_checkpoint(ctx, args.tinker_path, pathlib.Path(scratch), force=False)
-        root = folder.destination
-        _refuse_encrypted(
-            args.tinker_path,
-            (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()),
+        # An external-weights checkpoint's file names are vetted from its listing, before any
+        # download; the others' once they are here.
+        folder = fetch_checkpoint(
+            ctx, args.tinker_path, pathlib.Path(scratch), force=False, check_names=refuse
         )
+        root = folder.destination
+        if parsed.checkpoint_type != "external":
+            refuse(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
         repo_id, url = _create_repo(api, args, repo_id)
         card = not args.no_model_card and _write_card(
             folder.destination,

@@ -54,6 +54,12 @@ class Harness:
         return None
 
 
+def finished(cursor: int, *request_ids: str) -> Reply:
+    """A batch poll's answer: `request_ids` finished, and the new cursor."""
+    completions = [{"state": "finished", "request_id": r} for r in request_ids]
+    return reply(200, {"completions": completions, "cursor": cursor})
+
+
 def job(request_id: str) -> PollJob:
     return PollJob(
         future=APIFuture(request_id), request_id=request_id, request_type="Sample", structure=dict
@@ -76,7 +82,7 @@ def test_completions_start_the_payload_polls_of_their_futures() -> None:
                 "cursor": 5,
             },
         ),
-        reply(200, {"completions": [], "cursor": 5}),
+        finished(5),
     )
     a, b = job("a"), job("b")
     harness.watcher.wait(a)
@@ -110,8 +116,8 @@ def test_completions_start_the_payload_polls_of_their_futures() -> None:
 
 def test_a_new_cursor_alone_is_acknowledged_with_the_payloads_of_its_completions() -> None:
     harness = Harness(
-        reply(200, {"completions": [{"state": "finished", "request_id": "a"}], "cursor": 1}),
-        reply(200, {"completions": [], "cursor": 1}),
+        finished(1, "a"),
+        finished(1),
     )
     a = job("a")
     harness.watcher.wait(a)
@@ -128,7 +134,7 @@ def test_a_new_cursor_alone_is_acknowledged_with_the_payloads_of_its_completions
 
 def test_a_completion_before_its_waiter_is_kept_for_it() -> None:
     harness = Harness(
-        reply(200, {"completions": [{"state": "finished", "request_id": "x"}], "cursor": 1}),
+        finished(1, "x"),
     )
     waiting = job("w")
     harness.watcher.wait(waiting)
@@ -170,8 +176,8 @@ def test_a_terminal_answer_fails_every_waiting_future_and_later_ones() -> None:
 
 def test_an_early_completion_is_acknowledged_once_its_payload_is_fetched() -> None:
     harness = Harness(
-        reply(200, {"completions": [{"state": "finished", "request_id": "x"}], "cursor": 1}),
-        reply(200, {"completions": [], "cursor": 1}),
+        finished(1, "x"),
+        finished(1),
     )
     harness.watcher.wait(job("w"))
     harness.step()  # x completes before anybody waits for it
@@ -188,8 +194,8 @@ def test_an_early_completion_is_acknowledged_once_its_payload_is_fetched() -> No
 
 def test_a_future_cancelled_while_its_payload_is_fetched_releases_the_cursor() -> None:
     harness = Harness(
-        reply(200, {"completions": [{"state": "finished", "request_id": "a"}], "cursor": 3}),
-        reply(200, {"completions": [], "cursor": 3}),
+        finished(3, "a"),
+        finished(3),
     )
     a = job("a")
     harness.watcher.wait(a)
@@ -203,9 +209,9 @@ def test_a_future_cancelled_while_its_payload_is_fetched_releases_the_cursor() -
 
 def test_a_future_abandoned_before_its_completion_is_acknowledged_when_it_completes() -> None:
     harness = Harness(
-        reply(200, {"completions": [], "cursor": 0}),
-        reply(200, {"completions": [{"state": "finished", "request_id": "a"}], "cursor": 1}),
-        reply(200, {"completions": [], "cursor": 1}),
+        finished(0),
+        finished(1, "a"),
+        finished(1),
     )
     a, b = job("a"), job("b")
     harness.watcher.wait(a)
@@ -221,8 +227,8 @@ def test_a_future_abandoned_before_its_completion_is_acknowledged_when_it_comple
 
 def test_closing_sends_one_last_ack_only_poll_when_anything_is_unacknowledged() -> None:
     harness = Harness(
-        reply(200, {"completions": [{"state": "finished", "request_id": "a"}], "cursor": 4}),
-        reply(200, {"completions": [], "cursor": 4}),
+        finished(4, "a"),
+        finished(4),
     )
     a = job("a")
     harness.watcher.wait(a)
@@ -238,7 +244,7 @@ def test_closing_sends_one_last_ack_only_poll_when_anything_is_unacknowledged() 
 
 def test_a_failed_last_poll_is_not_an_error() -> None:
     harness = Harness(
-        reply(200, {"completions": [{"state": "finished", "request_id": "a"}], "cursor": 4}),
+        finished(4, "a"),
         APIConnectionError("down"),
     )
     a = job("a")
